@@ -1,0 +1,1 @@
+"""E-mail channel: parsing, sanitising and quote folding of inbound mail."""
