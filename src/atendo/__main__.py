@@ -1,0 +1,3 @@
+from atendo.cli import app
+
+app()

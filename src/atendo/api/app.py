@@ -1,0 +1,172 @@
+"""The ASGI application: the REST API (and the panel), with workers in the same process.
+
+Conventions enforced here for every route: tolerant slashes (``/v1//clients/``), JSON errors
+in the Chat2Desk envelope for every failure on the API (never an HTML page), a request size
+limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from atendo import __version__
+from atendo.api.envelope import error
+from atendo.api.routes import (
+    clients,
+    companies,
+    dialogs,
+    help,
+    messages,
+    operators,
+    tags,
+    templates,
+)
+from atendo.api.usage import ApiUsage
+from atendo.core.errors import DomainError
+from atendo.runtime import Runtime
+from atendo.workers.runner import WorkerSet
+
+log = logging.getLogger("atendo.api")
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+class TolerantPaths:
+    """Collapse doubled slashes and drop a trailing one before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            fixed = _SLASHES.sub("/", path)
+            if len(fixed) > 1 and fixed.endswith("/"):
+                fixed = fixed.rstrip("/") or "/"
+            if fixed != path:
+                scope = dict(scope)
+                scope["path"] = fixed
+                scope["raw_path"] = fixed.encode()
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuse bodies above the configured size with a JSON 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope.get("headers", []):
+                if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                    response = error("Request body is too large", status_code=413)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/v1", "/gateway"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return error(exc.message, status_code=exc.status_code, errors=exc.errors or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors: dict[str, list[str]] = {}
+        for item in exc.errors():
+            field = str(item.get("loc", ["?"])[-1])
+            errors.setdefault(field, []).append(str(item.get("msg", "invalid")))
+        return error("Invalid parameters", status_code=422, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error("Page not found", status_code=404)
+        if exc.status_code == 405:
+            return error("Method not allowed", status_code=405)
+        return error(str(exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error("Internal error", status_code=500)
+
+
+def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
+    run_workers = runtime.settings.workers_enabled if workers is None else workers
+    usage = ApiUsage(runtime.settings.api_rate_limit_per_minute)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker_set = WorkerSet(runtime) if run_workers else None
+        if worker_set is not None:
+            worker_set.start()
+        flusher = asyncio.create_task(_flush_usage(usage, runtime))
+        app.state.workers = worker_set
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await asyncio.to_thread(usage.flush, runtime.db)
+            if worker_set is not None:
+                await worker_set.stop()
+
+    app = FastAPI(
+        title="Atendo API",
+        version=__version__,
+        description=(
+            "Compatible with Chat2Desk's public API v1. Atendo's own additions are marked "
+            "**[ext]**."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.usage = usage
+    install_error_handlers(app)
+    for module in (help, companies, clients, dialogs, messages, operators, tags, templates):
+        app.include_router(module.router)
+    _include_optional(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_bytes)
+    app.add_middleware(TolerantPaths)
+    return app
+
+
+def _include_optional(app: FastAPI) -> None:
+    """Routers that live in their own modules (e-mail channel endpoints, panel, webhooks)."""
+    from atendo.api.extensions import register
+
+    register(app)
+
+
+async def _flush_usage(usage: ApiUsage, runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(5)
+        try:
+            await asyncio.to_thread(usage.flush, runtime.db)
+        except Exception:
+            log.exception("could not record API usage")

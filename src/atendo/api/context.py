@@ -1,0 +1,100 @@
+"""Per-request context: the runtime, the authenticated company, the parameters.
+
+Handlers open their own unit of work (``ctx.write()`` / ``ctx.read()``) so that the commit
+happens before the response leaves, never after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from atendo.api.params import Params
+from atendo.api.usage import ApiUsage
+from atendo.core.companies.service import company_for_token, record_audit
+from atendo.core.errors import DomainError
+from atendo.kit.pagination import Page
+from atendo.runtime import Runtime
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+
+    def __init__(self) -> None:
+        super().__init__("You need to auth")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_params(request: Request) -> Params:
+    cached: Params | None = getattr(request.state, "params", None)
+    if cached is None:
+        cached = await Params.from_request(request)
+        request.state.params = cached
+    return cached
+
+
+def token_from(request: Request) -> str:
+    header = request.headers.get("authorization", "").strip()
+    if header.lower().startswith("bearer "):
+        header = header[7:].strip()
+    return header
+
+
+@dataclass
+class ApiContext:
+    runtime: Runtime
+    company_id: int
+    params: Params
+    actor: str
+    method: str
+    path: str
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with self.runtime.db.transaction() as session:
+            yield session
+            record_audit(
+                session,
+                company_id=self.company_id,
+                actor=self.actor,
+                action=f"{self.method} {self.path}",
+            )
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.runtime.db.reading() as session:
+            yield session
+
+    @property
+    def page(self) -> Page:
+        return Page.of(self.params.integer("limit"), self.params.integer("offset"))
+
+
+async def api_context(
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    params: Params = Depends(get_params),
+) -> ApiContext:
+    token = token_from(request)
+    with runtime.db.reading() as session:
+        company_id = company_for_token(session, token)
+    if company_id is None:
+        raise Unauthorized()
+    usage: ApiUsage = request.app.state.usage
+    usage.hit(company_id, token)
+    return ApiContext(
+        runtime=runtime,
+        company_id=company_id,
+        params=params,
+        actor=f"token:{token[:4]}",
+        method=request.method,
+        path=request.url.path,
+    )

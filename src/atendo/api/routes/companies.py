@@ -1,0 +1,54 @@
+"""/v1/companies: api_info, rename, mode."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo import __version__
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok
+from atendo.core.channels.service import list_channels
+from atendo.core.companies.service import get_company, rename_company, requests_this_month
+from atendo.core.errors import Invalid
+
+router = APIRouter(tags=["companies"])
+
+
+@router.get("/v1/companies/api_info")
+def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.read() as session:
+        company = get_company(session, ctx.company_id)
+        _, channels = list_channels(session, company_id=ctx.company_id)
+        return ok(
+            {
+                "company_id": company.id,
+                "company_name": company.name,
+                "mode": company.mode,
+                "channels": channels,
+                "requests_this_month": requests_this_month(company),
+                "current_version": __version__,
+                "hook": None,
+            }
+        )
+
+
+@router.put("/v1/companies")
+def update_company(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    name = (ctx.params.text("name") or "").strip()
+    if not name:
+        raise Invalid("name is required", {"name": ["required"]})
+    with ctx.write() as session:
+        company = rename_company(session, company_id=ctx.company_id, name=name)
+        return ok({"id": company.id, "name": company.name})
+
+
+@router.put("/v1/companies/switch_mode")
+def switch_mode(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    mode = ctx.params.text("mode")
+    if mode not in ("active", "test"):
+        raise Invalid("mode must be active or test", {"mode": ["active or test"]})
+    with ctx.write() as session:
+        company = get_company(session, ctx.company_id)
+        company.mode = mode
+        return ok({"mode": mode})

@@ -1,0 +1,47 @@
+"""/v1/dialogs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok, page
+from atendo.api.serializers import dialogs_out
+from atendo.core.dialogs.service import get_dialog, list_dialogs
+
+router = APIRouter(tags=["dialogs"])
+
+
+@router.get("/v1/dialogs")
+def dialogs(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return _list(ctx, unanswered=False)
+
+
+@router.get("/v1/dialogs/unanswered")
+def unanswered(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return _list(ctx, unanswered=True)
+
+
+def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
+    p = ctx.page
+    with ctx.read() as session:
+        rows, total = list_dialogs(
+            session,
+            company_id=ctx.company_id,
+            page=p,
+            operator_id=ctx.params.integer("operator_id"),
+            state=ctx.params.text("state"),
+            channel_id=ctx.params.integer("channel_id"),
+            client_id=ctx.params.integer("client_id"),
+            unanswered=unanswered,
+            order=ctx.params.text("order") or "desc",
+        )
+        return page(dialogs_out(session, rows), total=total, page=p)
+
+
+@router.get("/v1/dialogs/{dialog_id}")
+def dialog(dialog_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.read() as session:
+        row = get_dialog(session, company_id=ctx.company_id, dialog_id=dialog_id)
+        return ok(dialogs_out(session, [row])[0])

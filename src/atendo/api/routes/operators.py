@@ -1,0 +1,56 @@
+"""/v1/operators and /v1/operators_groups (reading)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok, page
+from atendo.api.serializers import operator_out
+from atendo.core.operators.service import get_operator, list_groups, list_operators
+
+router = APIRouter(tags=["operators"])
+
+
+@router.get("/v1/operators")
+def operators(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    p = ctx.page
+    with ctx.read() as session:
+        rows, total = list_operators(
+            session,
+            company_id=ctx.company_id,
+            page=p,
+            email=ctx.params.text("email"),
+            role=ctx.params.text("role"),
+            online=ctx.params.boolean("online"),
+        )
+        return page([operator_out(session, o) for o in rows], total=total, page=p)
+
+
+@router.get("/v1/operators/statuses")
+def statuses(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return operators(ctx)
+
+
+@router.get("/v1/operators/{operator_id}")
+@router.get("/v1/operators/statuses/{operator_id}")
+def operator(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.read() as session:
+        op = get_operator(session, company_id=ctx.company_id, operator_id=operator_id)
+        return ok(operator_out(session, op))
+
+
+@router.get("/v1/operators_groups")
+def groups(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.read() as session:
+        out = [
+            {
+                "id": g.id,
+                "name": g.name,
+                "operators": [{"id": m.operator_id, "skill": m.skill} for m in members],
+                "operator_ids": [m.operator_id for m in members],
+            }
+            for g, members in list_groups(session, company_id=ctx.company_id)
+        ]
+        return ok(out, meta={"total": len(out), "limit": len(out), "offset": 0})

@@ -1,0 +1,213 @@
+"""Domain rows → the API's JSON shapes (Chat2Desk field names, [ext] e-mail fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from atendo.core.channels.models import Channel
+from atendo.core.clients.models import Client, ClientIdentity
+from atendo.core.dialogs.models import Dialog
+from atendo.core.messages.models import Attachment, Message
+from atendo.core.messages.service import attachments_of
+from atendo.core.operators.models import Operator
+from atendo.core.operators.service import opened_dialogs_count
+from atendo.core.tags.models import Tag
+from atendo.core.tags.service import tags_of
+from atendo.core.templates.models import Template
+from atendo.kit.clock import iso
+
+
+def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, Any]:
+    return {
+        "id": tag.id,
+        "group_id": tag.group_id,
+        "group_name": (group_names or {}).get(tag.group_id or 0),
+        "label": tag.label,
+        "description": tag.description,
+        "bg_color": tag.bg_color,
+        "text_color": tag.text_color,
+        "order_show": tag.order_show,
+    }
+
+
+def clients_out(session: Session, clients: list[Client]) -> list[dict[str, Any]]:
+    ids = [c.id for c in clients]
+    idents: dict[int, list[ClientIdentity]] = {}
+    if ids:
+        for ident in session.scalars(
+            select(ClientIdentity)
+            .where(ClientIdentity.client_id.in_(ids))
+            .order_by(ClientIdentity.id)
+        ):
+            idents.setdefault(ident.client_id, []).append(ident)
+    channels: dict[int, set[int]] = {}
+    transports: dict[int, str] = {}
+    if ids:
+        for client_id, channel_id, transport in session.execute(
+            select(Dialog.client_id, Dialog.channel_id, Channel.transport)
+            .join(Channel, Channel.id == Dialog.channel_id)
+            .where(Dialog.client_id.in_(ids))
+        ):
+            channels.setdefault(client_id, set()).add(channel_id)
+            transports[channel_id] = transport
+    tags = tags_of(session, assignee_type="client", assignee_ids=ids)
+    out = []
+    for c in clients:
+        emails = [i.address for i in idents.get(c.id, []) if i.transport == "email"]
+        out.append(
+            {
+                "id": c.id,
+                "name": c.name,
+                "assigned_name": c.assigned_name,
+                "phone": c.phone,
+                "email": emails[0] if emails else None,
+                "emails": emails,
+                "comment": c.comment,
+                "extra_comment_1": c.extra_comment_1,
+                "extra_comment_2": c.extra_comment_2,
+                "extra_comment_3": c.extra_comment_3,
+                "custom_fields": c.custom_fields or {},
+                "external_id": c.external_id,
+                "tags": [tag_out(t) for t in tags.get(c.id, [])],
+                "channels": [
+                    {"id": ch, "transports": [transports[ch]]}
+                    for ch in sorted(channels.get(c.id, set()))
+                ],
+                "created": iso(c.created),
+            }
+        )
+    return out
+
+
+def attachment_out(att: Attachment) -> dict[str, Any]:
+    return {
+        "id": att.id,
+        "name": att.filename,
+        "link": f"/v1/attachments/{att.id}",
+        "content_type": att.content_type,
+        "size": att.size,
+        "inline": att.inline,
+        "content_id": att.content_id,
+    }
+
+
+def messages_out(session: Session, messages: list[Message]) -> list[dict[str, Any]]:
+    atts = attachments_of(session, [m.id for m in messages])
+    return [message_out(m, atts.get(m.id, [])) for m in messages]
+
+
+def message_out(m: Message, atts: list[Attachment]) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "text": m.text,
+        "type": m.type,
+        "transport": m.transport,
+        "read": int(m.read),
+        "created": iso(m.created),
+        "operator_id": m.operator_id,
+        "channel_id": m.channel_id,
+        "dialog_id": m.dialog_id,
+        "client_id": m.client_id,
+        "request_id": m.request_id,
+        "attachments": [attachment_out(a) for a in atts],
+        "recipient_status": m.delivery_status,
+        "external_id": m.external_id,
+        # [ext] e-mail
+        "subject": m.subject,
+        "html": m.html,
+        "quoted_text": m.quoted_text,
+        "signature": m.signature,
+        "email": {
+            "from": m.from_email,
+            "from_name": m.from_name,
+            "to": list(m.to or []),
+            "cc": list(m.cc or []),
+            "message_id": m.email_message_id,
+            "in_reply_to": m.in_reply_to,
+        },
+        "is_auto_reply": m.is_auto_reply,
+        "is_bounce": m.is_bounce,
+        "imported": m.imported,
+        "hidden": m.hidden,
+        "parse_error": m.parse_error,
+        "delivery_status": m.delivery_status,
+        "send_at": iso(m.send_at),
+        "sent_at": iso(m.sent_at),
+        "error": m.error,
+        "recipient_errors": m.recipient_errors or {},
+    }
+
+
+def dialogs_out(session: Session, dialogs: list[Dialog]) -> list[dict[str, Any]]:
+    last_ids = [d.last_message_id for d in dialogs if d.last_message_id]
+    last: dict[int, Message] = {}
+    if last_ids:
+        last = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(last_ids)))}
+    out = []
+    for d in dialogs:
+        msg = last.get(d.last_message_id or 0)
+        out.append(
+            {
+                "id": d.id,
+                "state": d.state,
+                "begin": iso(d.begin),
+                "end": iso(d.end),
+                "operator_id": d.operator_id,
+                "group_id": d.group_id,
+                "client_id": d.client_id,
+                "channel_id": d.channel_id,
+                "recipients": list(d.recipients or []),
+                "subject": d.subject,
+                "unread": d.unread,
+                "last_message": message_out(msg, []) if msg else None,
+            }
+        )
+    return out
+
+
+def operator_out(session: Session, op: Operator) -> dict[str, Any]:
+    return {
+        "id": op.id,
+        "email": op.email,
+        "first_name": op.first_name,
+        "last_name": op.last_name,
+        "role": op.role,
+        "online": int(op.online),
+        "opened_dialogs": opened_dialogs_count(session, operator_id=op.id),
+        "last_visit": iso(op.last_visit),
+    }
+
+
+def template_out(t: Template) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "command": t.command,
+        "text": t.text,
+        "created": iso(t.created),
+    }
+
+
+SECRET_KEYS = ("password", "smtp_password")
+
+
+def channel_out(ch: Channel, *, password_set: bool) -> dict[str, Any]:
+    settings = {k: v for k, v in (ch.settings or {}).items() if k not in SECRET_KEYS}
+    return {
+        "id": ch.id,
+        "name": ch.name,
+        "phone": settings.get("email"),
+        "transports": [ch.transport],
+        "transport": ch.transport,
+        **settings,
+        "write_first": ch.write_first,
+        "status": ch.status,
+        "last_error": ch.last_error,
+        "error_since": iso(ch.error_since),
+        "last_sync": iso(ch.last_sync),
+        "created": iso(ch.created),
+        "password_set": password_set,
+    }

@@ -1,0 +1,128 @@
+"""The composition root: ``atendo serve | worker | migrate | company create | demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+
+import typer
+
+from atendo.migrations import upgrade
+from atendo.runtime import Runtime
+from atendo.settings import get_settings
+
+app = typer.Typer(help="Atendo: omnichannel customer service, e-mail first.", no_args_is_help=True)
+company_app = typer.Typer(help="Manage companies (tenants).", no_args_is_help=True)
+app.add_typer(company_app, name="company")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _runtime(migrate: bool = True) -> Runtime:
+    settings = get_settings()
+    runtime = Runtime.from_settings(settings)
+    if migrate:
+        upgrade(settings.resolved_database_url)
+    return runtime
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    _setup_logging()
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default ATENDO_HOST)."),
+    port: int = typer.Option(None, help="Port (default ATENDO_PORT)."),
+    workers: bool = typer.Option(True, "--workers/--no-workers", help="Run workers in-process."),
+) -> None:
+    """Serve the API and the panel (applies pending migrations first)."""
+    import uvicorn
+
+    from atendo.api.app import create_app
+
+    _setup_logging()
+    runtime = _runtime()
+    settings = runtime.settings
+    application = create_app(runtime, workers=workers)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background workers alone (scale-out mode)."""
+    from atendo.workers.runner import WorkerSet
+
+    _setup_logging()
+    runtime = _runtime()
+
+    async def main() -> None:
+        workers = WorkerSet(runtime)
+        workers.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await workers.stop()
+
+    asyncio.run(main())
+
+
+@company_app.command("create")
+def company_create(
+    name: str = typer.Option(..., "--name"),
+    admin_email: str = typer.Option(..., "--admin-email"),
+    admin_password: str = typer.Option(..., "--admin-password"),
+) -> None:
+    """Create a company with its admin; prints one line of JSON with the API token."""
+    from atendo.core.companies.service import create_company
+
+    runtime = _runtime()
+    with runtime.db.transaction() as session:
+        new = create_company(
+            session, name=name, admin_email=admin_email, admin_password=admin_password
+        )
+        out = {
+            "company_id": new.company.id,
+            "operator_id": new.admin.id,
+            "api_token": new.api_token,
+        }
+    typer.echo(json.dumps(out))
+
+
+@app.command()
+def demo(
+    company_id: int = typer.Option(None, help="Fill this company (default: a new demo company)."),
+) -> None:
+    """Fill a company with realistic sample data in Portuguese for a first look."""
+    from atendo.demo import fill_demo
+
+    runtime = _runtime()
+    with runtime.db.transaction() as session:
+        summary = fill_demo(session, box=runtime.box, company_id=company_id)
+    typer.echo(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The domain: one folder per context (models, service functions). No web, no transports."""

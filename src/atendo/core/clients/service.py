@@ -1,0 +1,302 @@
+"""Clients, their identities per transport, and the block list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
+from atendo.core.enums import EventType
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.events.service import emit
+from atendo.core.tags.models import TagAssignment
+from atendo.kit.clock import utcnow
+from atendo.kit.pagination import Page
+
+EMAIL = "email"
+
+
+def normalise_address(transport: str, address: str) -> str:
+    address = address.strip()
+    return address.lower() if transport == EMAIL else address
+
+
+def get_client(session: Session, *, company_id: int, client_id: int) -> Client:
+    client = session.get(Client, client_id)
+    if client is None or client.company_id != company_id:
+        raise NotFound()
+    return client
+
+
+def find_by_identity(
+    session: Session, *, company_id: int, transport: str, address: str
+) -> Client | None:
+    stmt = (
+        select(Client)
+        .join(ClientIdentity, ClientIdentity.client_id == Client.id)
+        .where(
+            ClientIdentity.company_id == company_id,
+            ClientIdentity.transport == transport,
+            ClientIdentity.address == normalise_address(transport, address),
+        )
+    )
+    return session.scalar(stmt)
+
+
+def find_or_create_client(
+    session: Session, *, company_id: int, transport: str, address: str, name: str = ""
+) -> tuple[Client, bool]:
+    """The client with this identity, created when new; returns (client, created).
+
+    A concurrent creator may win the unique (company, transport, address) key: we then
+    re-read inside a savepoint instead of failing the caller's transaction.
+    """
+    found = find_by_identity(session, company_id=company_id, transport=transport, address=address)
+    if found is not None:
+        if name and not found.name:
+            found.name = name
+        return found, False
+    normal = normalise_address(transport, address)
+    try:
+        with session.begin_nested():
+            client = Client(company_id=company_id, name=name or "")
+            if transport == "phone":
+                client.phone = normal
+            session.add(client)
+            session.flush()
+            session.add(
+                ClientIdentity(
+                    company_id=company_id,
+                    client_id=client.id,
+                    transport=transport,
+                    address=normal,
+                    display_name=name,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        again = find_by_identity(
+            session, company_id=company_id, transport=transport, address=address
+        )
+        if again is None:
+            raise
+        return again, False
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.NEW_CLIENT,
+        payload={"client": client_payload(session, client)},
+    )
+    return client, True
+
+
+def identities(session: Session, *, client_id: int, transport: str | None = None) -> list[str]:
+    stmt = select(ClientIdentity.address).where(ClientIdentity.client_id == client_id)
+    if transport:
+        stmt = stmt.where(ClientIdentity.transport == transport)
+    return list(session.scalars(stmt.order_by(ClientIdentity.id)))
+
+
+def client_identities(session: Session, *, client_id: int) -> list[ClientIdentity]:
+    return list(
+        session.scalars(
+            select(ClientIdentity)
+            .where(ClientIdentity.client_id == client_id)
+            .order_by(ClientIdentity.id)
+        )
+    )
+
+
+def add_identity(
+    session: Session, *, company_id: int, client_id: int, transport: str, address: str
+) -> None:
+    client = get_client(session, company_id=company_id, client_id=client_id)
+    normal = normalise_address(transport, address)
+    owner = find_by_identity(session, company_id=company_id, transport=transport, address=normal)
+    if owner is not None:
+        if owner.id != client.id:
+            raise Invalid("This address belongs to another client", {"address": ["taken"]})
+        return
+    session.add(
+        ClientIdentity(
+            company_id=company_id, client_id=client.id, transport=transport, address=normal
+        )
+    )
+    session.flush()
+
+
+def list_clients(
+    session: Session,
+    *,
+    company_id: int,
+    page: Page,
+    phone: str | None = None,
+    email: str | None = None,
+    tag_ids: list[int] | None = None,
+    search: str | None = None,
+    order: str = "asc",
+) -> tuple[list[Client], int]:
+    stmt = select(Client).where(Client.company_id == company_id)
+    if phone:
+        stmt = stmt.where(Client.phone == phone.strip())
+    if email:
+        sub = select(ClientIdentity.client_id).where(
+            ClientIdentity.company_id == company_id,
+            ClientIdentity.transport == EMAIL,
+            ClientIdentity.address == email.strip().lower(),
+        )
+        stmt = stmt.where(Client.id.in_(sub))
+    if tag_ids:
+        sub = select(TagAssignment.assignee_id).where(
+            TagAssignment.company_id == company_id,
+            TagAssignment.assignee_type == "client",
+            TagAssignment.tag_id.in_(tag_ids),
+        )
+        stmt = stmt.where(Client.id.in_(sub))
+    if search:
+        like = f"%{search.strip().lower()}%"
+        sub = select(ClientIdentity.client_id).where(
+            ClientIdentity.company_id == company_id, func.lower(ClientIdentity.address).like(like)
+        )
+        stmt = stmt.where(
+            or_(
+                func.lower(Client.name).like(like),
+                func.lower(Client.assigned_name).like(like),
+                Client.id.in_(sub),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
+    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
+    return list(rows), total
+
+
+UPDATABLE = (
+    "name",
+    "assigned_name",
+    "comment",
+    "extra_comment_1",
+    "extra_comment_2",
+    "extra_comment_3",
+    "external_id",
+    "phone",
+)
+
+
+def update_client(
+    session: Session,
+    *,
+    company_id: int,
+    client_id: int,
+    changes: dict[str, Any],
+) -> Client:
+    client = get_client(session, company_id=company_id, client_id=client_id)
+    for key in UPDATABLE:
+        if key in changes and changes[key] is not None:
+            setattr(client, key, str(changes[key]))
+    if isinstance(changes.get("custom_fields"), dict):
+        client.custom_fields = {**client.custom_fields, **changes["custom_fields"]}
+    session.flush()
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.CLIENT_UPDATED,
+        payload={"client": client_payload(session, client)},
+    )
+    return client
+
+
+def client_payload(session: Session, client: Client) -> dict[str, Any]:
+    emails = identities(session, client_id=client.id, transport=EMAIL)
+    return {
+        "id": client.id,
+        "name": client.name,
+        "assigned_name": client.assigned_name,
+        "email": emails[0] if emails else None,
+        "phone": client.phone,
+    }
+
+
+# --- block list ------------------------------------------------------------------------
+
+
+def block(
+    session: Session,
+    *,
+    company_id: int,
+    kind: str,
+    value: str = "",
+    client_id: int | None = None,
+    reason: str = "",
+    expires_at: datetime | None = None,
+) -> BlockEntry:
+    if kind not in ("email", "domain", "client"):
+        raise Invalid("kind must be email, domain or client")
+    if kind == "client":
+        if client_id is None:
+            raise Invalid("client_id is required")
+        get_client(session, company_id=company_id, client_id=client_id)
+    elif not value.strip():
+        raise Invalid("value is required")
+    entry = BlockEntry(
+        company_id=company_id,
+        kind=kind,
+        value=value.strip().lower().lstrip("@"),
+        client_id=client_id,
+        reason=reason,
+        expires_at=expires_at,
+    )
+    session.add(entry)
+    session.flush()
+    if client_id is not None:
+        emit(
+            session,
+            company_id=company_id,
+            type=EventType.CLIENT_ADDED_TO_BLACKLIST,
+            payload={"client_id": client_id, "reason": reason},
+        )
+    return entry
+
+
+def unblock(session: Session, *, company_id: int, entry_id: int) -> None:
+    entry = session.get(BlockEntry, entry_id)
+    if entry is None or entry.company_id != company_id:
+        raise NotFound()
+    session.delete(entry)
+    session.flush()
+
+
+def list_blocks(session: Session, *, company_id: int) -> list[BlockEntry]:
+    return list(
+        session.scalars(
+            select(BlockEntry).where(BlockEntry.company_id == company_id).order_by(BlockEntry.id)
+        )
+    )
+
+
+def is_blocked(
+    session: Session, *, company_id: int, address: str | None, client_id: int | None
+) -> bool:
+    """True when an unexpired entry blocks this address, its domain, or the client."""
+    conds = []
+    if address:
+        address = address.strip().lower()
+        conds.append((BlockEntry.kind == "email") & (BlockEntry.value == address))
+        domain = address.rpartition("@")[2]
+        if domain:
+            conds.append((BlockEntry.kind == "domain") & (BlockEntry.value == domain))
+    if client_id is not None:
+        conds.append((BlockEntry.kind == "client") & (BlockEntry.client_id == client_id))
+    if not conds:
+        return False
+    now = utcnow()
+    stmt = select(BlockEntry.id).where(
+        BlockEntry.company_id == company_id,
+        or_(*conds),
+        or_(BlockEntry.expires_at.is_(None), BlockEntry.expires_at > now),
+    )
+    return session.scalar(stmt.limit(1)) is not None

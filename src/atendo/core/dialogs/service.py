@@ -1,0 +1,301 @@
+"""Dialogs and requests: opening, assigning, closing, reopening.
+
+A dialog is per (client, channel). A request is one support episode inside it: it opens with
+the first client message after the previous one closed, and closes when the dialog closes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from atendo.core.clients.models import ClientIdentity
+from atendo.core.dialogs.models import Dialog, Request
+from atendo.core.enums import DialogState, EventType, MessageType
+from atendo.core.errors import NotFound
+from atendo.core.events.service import emit
+from atendo.core.messages.models import Message
+from atendo.core.operators.models import Operator, OperatorGroup
+from atendo.kit.clock import utcnow
+from atendo.kit.pagination import Page
+
+
+def get_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
+    dialog = session.get(Dialog, dialog_id)
+    if dialog is None or dialog.company_id != company_id:
+        raise NotFound()
+    return dialog
+
+
+def find_dialog(
+    session: Session, *, company_id: int, client_id: int, channel_id: int
+) -> Dialog | None:
+    """The client's dialog on that channel: the open one first, else the latest."""
+    stmt = (
+        select(Dialog)
+        .where(
+            Dialog.company_id == company_id,
+            Dialog.client_id == client_id,
+            Dialog.channel_id == channel_id,
+        )
+        .order_by((Dialog.state == DialogState.OPEN).desc(), Dialog.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def open_dialog(
+    session: Session,
+    *,
+    company_id: int,
+    client_id: int,
+    channel_id: int,
+    recipients: list[str] | None = None,
+    operator_id: int | None = None,
+    subject: str = "",
+) -> Dialog:
+    """The client's dialog on the channel, reopened if closed, created if none."""
+    dialog = find_dialog(session, company_id=company_id, client_id=client_id, channel_id=channel_id)
+    if dialog is None:
+        dialog = Dialog(
+            company_id=company_id,
+            client_id=client_id,
+            channel_id=channel_id,
+            state=DialogState.OPEN.value,
+            recipients=list(recipients or []),
+            operator_id=operator_id,
+            subject=subject,
+            begin=utcnow(),
+        )
+        session.add(dialog)
+        session.flush()
+        return dialog
+    if dialog.state != DialogState.OPEN:
+        dialog.state = DialogState.OPEN.value
+        dialog.begin = utcnow()
+        dialog.end = None
+    if recipients:
+        dialog.recipients = merge_recipients(dialog.recipients, recipients)
+    if operator_id is not None and dialog.operator_id is None:
+        dialog.operator_id = operator_id
+    session.flush()
+    return dialog
+
+
+def merge_recipients(current: list[str], more: list[str]) -> list[str]:
+    seen = {a.lower() for a in current}
+    merged = list(current)
+    for address in more:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            merged.append(address)
+    return merged
+
+
+def current_request(session: Session, *, dialog: Dialog) -> Request | None:
+    stmt = (
+        select(Request)
+        .where(Request.dialog_id == dialog.id, Request.state == DialogState.OPEN)
+        .order_by(Request.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def ensure_request(session: Session, *, dialog: Dialog) -> tuple[Request, bool]:
+    """The dialog's open request, or a new one; returns (request, created)."""
+    request = current_request(session, dialog=dialog)
+    if request is not None:
+        return request, False
+    request = Request(
+        company_id=dialog.company_id,
+        dialog_id=dialog.id,
+        client_id=dialog.client_id,
+        state=DialogState.OPEN.value,
+    )
+    session.add(request)
+    session.flush()
+    return request, True
+
+
+def touch_dialog(session: Session, *, dialog: Dialog, message: Message) -> None:
+    dialog.last_message_id = message.id
+    dialog.last_message_at = message.created
+    if message.type == MessageType.FROM_CLIENT and not message.read and not message.hidden:
+        dialog.unread = (dialog.unread or 0) + 1
+    if message.subject and not dialog.subject:
+        dialog.subject = message.subject
+    session.flush()
+
+
+def close_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
+    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+    if dialog.state == DialogState.CLOSED:
+        return dialog
+    now = utcnow()
+    dialog.state = DialogState.CLOSED.value
+    dialog.end = now
+    request = current_request(session, dialog=dialog)
+    if request is not None:
+        request.state = DialogState.CLOSED.value
+        request.end = now
+    session.flush()
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.CLOSE_DIALOG,
+        payload={
+            "dialog_id": dialog.id,
+            "client_id": dialog.client_id,
+            "channel_id": dialog.channel_id,
+            "operator_id": dialog.operator_id,
+            "request_id": request.id if request else None,
+        },
+        channel_id=dialog.channel_id,
+        dialog_id=dialog.id,
+    )
+    return dialog
+
+
+def reopen_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
+    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+    if dialog.state != DialogState.OPEN:
+        dialog.state = DialogState.OPEN.value
+        dialog.begin = utcnow()
+        dialog.end = None
+        session.flush()
+    return dialog
+
+
+def close_request(session: Session, *, company_id: int, request_id: int) -> Request:
+    request = session.get(Request, request_id)
+    if request is None or request.company_id != company_id:
+        raise NotFound()
+    if request.state != DialogState.CLOSED:
+        request.state = DialogState.CLOSED.value
+        request.end = utcnow()
+        session.flush()
+    return request
+
+
+def get_request(session: Session, *, company_id: int, request_id: int) -> Request:
+    request = session.get(Request, request_id)
+    if request is None or request.company_id != company_id:
+        raise NotFound()
+    return request
+
+
+def assign_dialog(
+    session: Session,
+    *,
+    company_id: int,
+    dialog_id: int,
+    operator_id: int | None = None,
+    group_id: int | None = None,
+) -> Dialog:
+    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+    if operator_id is not None:
+        op = session.get(Operator, operator_id)
+        if op is None or op.company_id != company_id:
+            raise NotFound("Operator not found")
+    if group_id is not None:
+        group = session.get(OperatorGroup, group_id)
+        if group is None or group.company_id != company_id:
+            raise NotFound("Group not found")
+        dialog.group_id = group_id
+    previous = dialog.operator_id
+    dialog.operator_id = operator_id
+    session.flush()
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.DIALOG_TRANSFERRED,
+        payload={
+            "dialog_id": dialog.id,
+            "client_id": dialog.client_id,
+            "channel_id": dialog.channel_id,
+            "operator_id": operator_id,
+            "previous_operator_id": previous,
+            "group_id": dialog.group_id,
+        },
+        channel_id=dialog.channel_id,
+        dialog_id=dialog.id,
+    )
+    return dialog
+
+
+def mark_dialog_read(session: Session, *, company_id: int, dialog_id: int) -> None:
+    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+    session.execute(
+        update(Message)
+        .where(Message.dialog_id == dialog.id, Message.read.is_(False))
+        .values(read=True)
+    )
+    dialog.unread = 0
+    session.flush()
+
+
+def list_dialogs(
+    session: Session,
+    *,
+    company_id: int,
+    page: Page,
+    operator_id: int | None = None,
+    state: str | None = None,
+    channel_id: int | None = None,
+    client_id: int | None = None,
+    unassigned: bool = False,
+    visible_to_operator_id: int | None = None,
+    search: str | None = None,
+    unanswered: bool = False,
+    order: str = "desc",
+) -> tuple[list[Dialog], int]:
+    stmt = select(Dialog).where(Dialog.company_id == company_id)
+    if operator_id is not None:
+        stmt = stmt.where(Dialog.operator_id == operator_id)
+    if unassigned:
+        stmt = stmt.where(Dialog.operator_id.is_(None))
+    if visible_to_operator_id is not None:
+        stmt = stmt.where(
+            or_(Dialog.operator_id == visible_to_operator_id, Dialog.operator_id.is_(None))
+        )
+    if state:
+        stmt = stmt.where(Dialog.state == state)
+    if channel_id is not None:
+        stmt = stmt.where(Dialog.channel_id == channel_id)
+    if client_id is not None:
+        stmt = stmt.where(Dialog.client_id == client_id)
+    if unanswered:
+        last_type = (
+            select(Message.type).where(Message.id == Dialog.last_message_id).scalar_subquery()
+        )
+        stmt = stmt.where(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT)
+    if search:
+        like = f"%{search.strip().lower()}%"
+        from atendo.core.clients.models import Client
+
+        by_client = select(Client.id).where(
+            Client.company_id == company_id,
+            or_(func.lower(Client.name).like(like), func.lower(Client.assigned_name).like(like)),
+        )
+        by_address = select(ClientIdentity.client_id).where(
+            ClientIdentity.company_id == company_id, func.lower(ClientIdentity.address).like(like)
+        )
+        by_text = select(Message.dialog_id).where(
+            Message.company_id == company_id,
+            or_(func.lower(Message.text).like(like), func.lower(Message.subject).like(like)),
+        )
+        stmt = stmt.where(
+            or_(
+                Dialog.client_id.in_(by_client),
+                Dialog.client_id.in_(by_address),
+                Dialog.id.in_(by_text),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    if order == "asc":
+        stmt = stmt.order_by(Dialog.last_message_at.asc(), Dialog.id.asc())
+    else:
+        stmt = stmt.order_by(Dialog.last_message_at.desc(), Dialog.id.desc())
+    rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
+    return list(rows), total

@@ -1,0 +1,59 @@
+"""The domain's named states (StrEnum, stored as plain strings)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    OPERATOR = "operator"
+    DISABLED = "disabled"
+
+
+class ChannelStatus(StrEnum):
+    CONNECTED = "connected"
+    CONNECTING = "connecting"
+    ERROR = "error"
+    DISABLED = "disabled"
+
+
+class DialogState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MessageType(StrEnum):
+    TO_CLIENT = "to_client"
+    FROM_CLIENT = "from_client"
+    AUTOREPLY = "autoreply"
+    SYSTEM = "system"
+    COMMENT = "comment"
+
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BOUNCED = "bounced"
+
+
+class EventType(StrEnum):
+    INBOX = "inbox"
+    OUTBOX = "outbox"
+    OUTBOX_STATUS = "outbox_status"
+    NEW_CLIENT = "new_client"
+    NEW_REQUEST = "new_request"
+    CLOSE_DIALOG = "close_dialog"
+    CLIENT_UPDATED = "client_updated"
+    NEW_TAG = "new_tag"
+    ADD_TAG_TO_CLIENT = "add_tag_to_client"
+    ADD_TAG_TO_REQUEST = "add_tag_to_request"
+    DELETE_TAG_FROM_CLIENT = "delete_tag_from_client"
+    DELETE_TAG_FROM_REQUEST = "delete_tag_from_request"
+    DIALOG_TRANSFERRED = "dialog_transferred"
+    CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
+    CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event

@@ -1,0 +1,54 @@
+"""Writing domain events into the outbox table, in the caller's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from atendo.core.enums import EventType
+from atendo.core.events.models import Event
+from atendo.kit.clock import iso, utcnow
+
+
+def emit(
+    session: Session,
+    *,
+    company_id: int,
+    type: EventType,
+    payload: dict[str, Any],
+    channel_id: int | None = None,
+    dialog_id: int | None = None,
+) -> Event:
+    now = utcnow()
+    body = {"hook_type": type.value, "event_time": iso(now), **payload}
+    event = Event(
+        company_id=company_id,
+        type=type.value,
+        payload=body,
+        channel_id=channel_id,
+        dialog_id=dialog_id,
+        created=now,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def events_after(
+    session: Session, *, company_id: int, after_id: int, limit: int = 100
+) -> list[Event]:
+    """Committed events newer than ``after_id`` (the panel's live stream reads this)."""
+    stmt = (
+        select(Event)
+        .where(Event.company_id == company_id, Event.id > after_id)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def last_event_id(session: Session, *, company_id: int) -> int:
+    stmt = select(Event.id).where(Event.company_id == company_id).order_by(Event.id.desc()).limit(1)
+    return session.scalar(stmt) or 0

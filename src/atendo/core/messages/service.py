@@ -1,0 +1,291 @@
+"""Messages: reading them, recording them, and the outbox state machine.
+
+Outbound delivery states (the message row *is* the outbox)::
+
+    queued ──(send_at reached, claimed)──▶ sending ──(server accepted)──▶ sent ──(DSN)──▶ bounced
+      │                                      │  ▲
+      │ interrupt (only while queued)        │  └─ 4xx / network: back to queued, send_at later
+      ▼                                      ▼
+    cancelled                              failed (5xx, or retries exhausted)
+
+Every transition is one conditional UPDATE (``WHERE delivery_status = <expected>``), so an
+interrupt and a sender's claim racing for the same row cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from atendo.core.clients.models import Client
+from atendo.core.clients.service import client_payload
+from atendo.core.enums import DeliveryStatus, EventType, MessageType
+from atendo.core.errors import Conflict, NotFound
+from atendo.core.events.service import emit
+from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
+from atendo.kit.clock import iso, utcnow
+from atendo.kit.pagination import Page
+
+OUTBOUND_TYPES = (MessageType.TO_CLIENT, MessageType.AUTOREPLY)
+
+
+def get_message(session: Session, *, company_id: int, message_id: int) -> Message:
+    message = session.get(Message, message_id)
+    if message is None or message.company_id != company_id:
+        raise NotFound()
+    return message
+
+
+def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+    if not message_ids:
+        return {}
+    rows = session.scalars(
+        select(Attachment).where(Attachment.message_id.in_(message_ids)).order_by(Attachment.id)
+    )
+    out: dict[int, list[Attachment]] = {}
+    for att in rows:
+        out.setdefault(att.message_id, []).append(att)
+    return out
+
+
+def status_history(session: Session, *, message_id: int) -> list[MessageStatusEvent]:
+    return list(
+        session.scalars(
+            select(MessageStatusEvent)
+            .where(MessageStatusEvent.message_id == message_id)
+            .order_by(MessageStatusEvent.id)
+        )
+    )
+
+
+def record_status(session: Session, *, message: Message, status: str, detail: str = "") -> None:
+    session.add(
+        MessageStatusEvent(
+            company_id=message.company_id, message_id=message.id, status=status, detail=detail
+        )
+    )
+
+
+def list_messages(
+    session: Session,
+    *,
+    company_id: int,
+    page: Page,
+    dialog_id: int | None = None,
+    client_id: int | None = None,
+    channel_id: int | None = None,
+    transport: str | None = None,
+    type: str | None = None,
+    read: bool | None = None,
+    operator_id: int | None = None,
+    start_date: datetime | None = None,
+    finish_date: datetime | None = None,
+    start_id: int | None = None,
+    request_id: int | None = None,
+    include_hidden: bool = False,
+    order: str = "desc",
+) -> tuple[list[Message], int]:
+    stmt = select(Message).where(Message.company_id == company_id)
+    filters: list[Any] = []
+    if dialog_id is not None:
+        filters.append(Message.dialog_id == dialog_id)
+    if client_id is not None:
+        filters.append(Message.client_id == client_id)
+    if channel_id is not None:
+        filters.append(Message.channel_id == channel_id)
+    if transport:
+        filters.append(Message.transport == transport)
+    if type:
+        filters.append(Message.type == type)
+    if read is not None:
+        filters.append(Message.read == read)
+    if operator_id is not None:
+        filters.append(Message.operator_id == operator_id)
+    if start_date is not None:
+        filters.append(Message.created >= start_date)
+    if finish_date is not None:
+        filters.append(Message.created <= finish_date)
+    if start_id is not None:
+        filters.append(Message.id >= start_id)
+    if request_id is not None:
+        filters.append(Message.request_id == request_id)
+    if not include_hidden:
+        filters.append(Message.hidden.is_(False))
+    if filters:
+        stmt = stmt.where(and_(*filters))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ordering = Message.id.asc() if order == "asc" else Message.id.desc()
+    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
+    return list(rows), total
+
+
+def set_read(session: Session, *, company_id: int, message_id: int, read: bool) -> Message:
+    message = get_message(session, company_id=company_id, message_id=message_id)
+    message.read = read
+    session.flush()
+    return message
+
+
+def message_event_payload(session: Session, message: Message) -> dict[str, Any]:
+    """The fields webhooks and the panel's live stream carry for a message event."""
+    client = session.get(Client, message.client_id) if message.client_id else None
+    atts = attachments_of(session, [message.id]).get(message.id, [])
+    return {
+        "message_id": message.id,
+        "type": message.type,
+        "text": message.text,
+        "transport": message.transport,
+        "client_id": message.client_id,
+        "operator_id": message.operator_id,
+        "dialog_id": message.dialog_id,
+        "channel_id": message.channel_id,
+        "request_id": message.request_id,
+        "attachments": [{"name": a.filename, "link": f"/v1/attachments/{a.id}"} for a in atts],
+        "client": client_payload(session, client) if client else None,
+        "subject": message.subject,
+        "delivery_status": message.delivery_status,
+        "created": iso(message.created),
+    }
+
+
+def emit_message_event(
+    session: Session,
+    *,
+    message: Message,
+    type: EventType,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    payload = message_event_payload(session, message)
+    if extra:
+        payload.update(extra)
+    emit(
+        session,
+        company_id=message.company_id,
+        type=type,
+        payload=payload,
+        channel_id=message.channel_id,
+        dialog_id=message.dialog_id,
+    )
+
+
+# --- the outbox ------------------------------------------------------------------------
+
+
+def interrupt_message(session: Session, *, company_id: int, message_id: int) -> Message:
+    """queued → cancelled, only if still queued (409 once it has left)."""
+    message = get_message(session, company_id=company_id, message_id=message_id)
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message.id,
+            Message.company_id == company_id,
+            Message.delivery_status == DeliveryStatus.QUEUED,
+        )
+        .values(delivery_status=DeliveryStatus.CANCELLED.value)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        state = message.delivery_status or "not an outgoing message"
+        if state in (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.BOUNCED):
+            raise Conflict("Message has already been sent")
+        raise Conflict(f"Message cannot be interrupted: it is {state}")
+    record_status(session, message=message, status=DeliveryStatus.CANCELLED, detail="interrupted")
+    emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
+    return message
+
+
+def interrupt_queued(
+    session: Session,
+    *,
+    company_id: int,
+    channel_id: int | None = None,
+    client_id: int | None = None,
+    message_id: int | None = None,
+) -> int:
+    """Interrupt every still-queued message matching the filters; returns how many."""
+    stmt = select(Message.id).where(
+        Message.company_id == company_id, Message.delivery_status == DeliveryStatus.QUEUED
+    )
+    if channel_id is not None:
+        stmt = stmt.where(Message.channel_id == channel_id)
+    if client_id is not None:
+        stmt = stmt.where(Message.client_id == client_id)
+    if message_id is not None:
+        stmt = stmt.where(Message.id == message_id)
+    count = 0
+    for mid in list(session.scalars(stmt)):
+        try:
+            interrupt_message(session, company_id=company_id, message_id=mid)
+        except Conflict:
+            continue  # the sender claimed it meanwhile
+        count += 1
+    return count
+
+
+def claim_due_messages(
+    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+) -> list[Message]:
+    """queued → sending for due messages, each claimed by one conditional update.
+
+    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
+    take disjoint rows; the conditional update is what makes the claim safe everywhere.
+    """
+    now = utcnow()
+    stmt = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
+        .order_by(Message.send_at, Message.id)
+        .limit(limit)
+    )
+    if transport:
+        stmt = stmt.where(Message.transport == transport)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed: list[Message] = []
+    for mid in list(session.scalars(stmt)):
+        result = session.execute(
+            update(Message)
+            .where(Message.id == mid, Message.delivery_status == DeliveryStatus.QUEUED)
+            .values(
+                delivery_status=DeliveryStatus.SENDING.value,
+                claimed_by=worker_id,
+                claimed_at=now,
+                attempts=Message.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            message = session.get(Message, mid)
+            assert message is not None
+            session.refresh(message)
+            record_status(session, message=message, status=DeliveryStatus.SENDING)
+            claimed.append(message)
+    session.flush()
+    return claimed
+
+
+def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:
+    """Messages left in ``sending`` by a crashed sender go back to ``queued`` (same
+    Message-ID: receivers deduplicate by it). Returns their ids."""
+    cutoff = utcnow() - older_than
+    ids = list(
+        session.scalars(
+            select(Message.id).where(
+                Message.delivery_status == DeliveryStatus.SENDING,
+                Message.claimed_at <= cutoff,
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.delivery_status == DeliveryStatus.SENDING)
+            .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids

@@ -1,0 +1,41 @@
+"""Every table of the domain, imported in one place (Alembic and the tests load this)."""
+
+from atendo.core.channels.models import Channel, MailboxFolder, OperatorSignature
+from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
+from atendo.core.companies.models import ApiToken, AuditEntry, Company
+from atendo.core.dialogs.models import Dialog, Request
+from atendo.core.events.models import Event
+from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
+from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
+from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.core.templates.models import Template
+from atendo.core.webhooks.models import Webhook, WebhookDelivery
+from atendo.kit.db import Base
+
+__all__ = [
+    "ApiToken",
+    "Attachment",
+    "AuditEntry",
+    "Base",
+    "BlockEntry",
+    "Channel",
+    "Client",
+    "ClientIdentity",
+    "Company",
+    "Dialog",
+    "Event",
+    "GroupMember",
+    "MailboxFolder",
+    "Message",
+    "MessageStatusEvent",
+    "Operator",
+    "OperatorGroup",
+    "OperatorSignature",
+    "Request",
+    "Tag",
+    "TagAssignment",
+    "TagGroup",
+    "Template",
+    "Webhook",
+    "WebhookDelivery",
+]

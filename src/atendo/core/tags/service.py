@@ -1,0 +1,195 @@
+"""Tags and tag groups, assigned to clients and requests."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from atendo.core.clients.models import Client
+from atendo.core.dialogs.models import Request
+from atendo.core.enums import EventType
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.events.service import emit
+from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.kit.pagination import Page
+
+ASSIGNEE_TYPES = ("client", "request")
+
+
+def list_tags(session: Session, *, company_id: int, page: Page) -> tuple[list[Tag], int]:
+    stmt = select(Tag).where(Tag.company_id == company_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(Tag.order_show, Tag.id).limit(page.limit).offset(page.offset)
+    )
+    return list(rows), total
+
+
+def get_tag(session: Session, *, company_id: int, tag_id: int) -> Tag:
+    tag = session.get(Tag, tag_id)
+    if tag is None or tag.company_id != company_id:
+        raise NotFound()
+    return tag
+
+
+def group_names(session: Session, *, company_id: int) -> dict[int, str]:
+    rows = session.execute(
+        select(TagGroup.id, TagGroup.name).where(TagGroup.company_id == company_id)
+    )
+    return {gid: name for gid, name in rows}
+
+
+def create_tag_group(
+    session: Session, *, company_id: int, name: str, order_show: int = 0, display: bool = True
+) -> TagGroup:
+    if not name.strip():
+        raise Invalid("tag_group_name is required", {"tag_group_name": ["required"]})
+    group = TagGroup(
+        company_id=company_id, name=name.strip(), order_show=order_show, display=display
+    )
+    session.add(group)
+    session.flush()
+    return group
+
+
+def create_tag(
+    session: Session,
+    *,
+    company_id: int,
+    label: str,
+    group_id: int | None = None,
+    description: str = "",
+    bg_color: str | None = None,
+    text_color: str | None = None,
+    order_show: int = 0,
+) -> Tag:
+    if not label.strip():
+        raise Invalid("tag_label is required", {"tag_label": ["required"]})
+    if group_id is not None:
+        group = session.get(TagGroup, group_id)
+        if group is None or group.company_id != company_id:
+            raise NotFound("Tag group not found")
+    tag = Tag(
+        company_id=company_id,
+        label=label.strip(),
+        group_id=group_id,
+        description=description,
+        order_show=order_show,
+    )
+    if bg_color:
+        tag.bg_color = bg_color
+    if text_color:
+        tag.text_color = text_color
+    session.add(tag)
+    session.flush()
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.NEW_TAG,
+        payload={"tag_id": tag.id, "label": tag.label, "group_id": group_id},
+    )
+    return tag
+
+
+def _check_assignee(
+    session: Session, company_id: int, assignee_type: str, assignee_id: int
+) -> None:
+    if assignee_type not in ASSIGNEE_TYPES:
+        raise Invalid("assignee_type must be client or request", {"assignee_type": ["invalid"]})
+    row: Client | Request | None = (
+        session.get(Client, assignee_id)
+        if assignee_type == "client"
+        else session.get(Request, assignee_id)
+    )
+    if row is None or row.company_id != company_id:
+        raise NotFound(f"{assignee_type.capitalize()} not found")
+
+
+def assign_tags(
+    session: Session, *, company_id: int, tag_ids: list[int], assignee_type: str, assignee_id: int
+) -> int:
+    _check_assignee(session, company_id, assignee_type, assignee_id)
+    added = 0
+    for tag_id in dict.fromkeys(tag_ids):
+        get_tag(session, company_id=company_id, tag_id=tag_id)
+        exists = session.scalar(
+            select(TagAssignment.id).where(
+                TagAssignment.tag_id == tag_id,
+                TagAssignment.assignee_type == assignee_type,
+                TagAssignment.assignee_id == assignee_id,
+            )
+        )
+        if exists is not None:
+            continue
+        session.add(
+            TagAssignment(
+                company_id=company_id,
+                tag_id=tag_id,
+                assignee_type=assignee_type,
+                assignee_id=assignee_id,
+            )
+        )
+        added += 1
+        event = (
+            EventType.ADD_TAG_TO_CLIENT
+            if assignee_type == "client"
+            else EventType.ADD_TAG_TO_REQUEST
+        )
+        emit(
+            session,
+            company_id=company_id,
+            type=event,
+            payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+        )
+    session.flush()
+    return added
+
+
+def remove_tag(
+    session: Session, *, company_id: int, tag_id: int, assignee_type: str, assignee_id: int
+) -> bool:
+    _check_assignee(session, company_id, assignee_type, assignee_id)
+    get_tag(session, company_id=company_id, tag_id=tag_id)
+    row = session.scalar(
+        select(TagAssignment).where(
+            TagAssignment.tag_id == tag_id,
+            TagAssignment.assignee_type == assignee_type,
+            TagAssignment.assignee_id == assignee_id,
+        )
+    )
+    if row is None:
+        return False
+    session.delete(row)
+    event = (
+        EventType.DELETE_TAG_FROM_CLIENT
+        if assignee_type == "client"
+        else EventType.DELETE_TAG_FROM_REQUEST
+    )
+    emit(
+        session,
+        company_id=company_id,
+        type=event,
+        payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+    )
+    session.flush()
+    return True
+
+
+def tags_of(
+    session: Session, *, assignee_type: str, assignee_ids: list[int]
+) -> dict[int, list[Tag]]:
+    if not assignee_ids:
+        return {}
+    rows = session.execute(
+        select(TagAssignment.assignee_id, Tag)
+        .join(Tag, Tag.id == TagAssignment.tag_id)
+        .where(
+            TagAssignment.assignee_type == assignee_type,
+            TagAssignment.assignee_id.in_(assignee_ids),
+        )
+        .order_by(Tag.order_show, Tag.id)
+    )
+    out: dict[int, list[Tag]] = {}
+    for assignee_id, tag in rows:
+        out.setdefault(assignee_id, []).append(tag)
+    return out

@@ -1,0 +1,1 @@
+"""Infrastructure that knows nothing of the domain: database, clock, crypto, blobs, paging."""

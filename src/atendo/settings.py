@@ -1,0 +1,77 @@
+"""Configuration from ``ATENDO_*`` environment variables (pydantic-settings).
+
+Everything the service writes lives under ``data_dir``: the SQLite database, the blob store
+(raw mail and attachments) and the generated secret key. That folder is the whole installation.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATENDO_", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Seconds between IMAP polls when the server lacks IDLE (and the IDLE re-issue safety net).
+    imap_poll_interval: float = 60.0
+    imap_idle_timeout: float = 25 * 60  # re-issue IDLE before the RFC 2177 29-minute limit
+    connect_timeout: float = 10.0
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    api_rate_limit_per_minute: int = 600
+    max_request_bytes: int = 30 * 1024 * 1024
+    webhooks_allow_private_networks: bool = False
+    session_cookie_secure: bool = False
+    workers_enabled: bool = True
+    log_level: str = "INFO"
+    worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'atendo.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The key that encrypts mailbox secrets: from the environment, else generated once
+        into the data folder (mode 0600) so that a restart can still decrypt what it stored."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def override_settings(settings: Settings | None) -> None:
+    """Install settings explicitly (tests, CLI options)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,1 @@
+"""Background loops: mailbox sync, the send queue, event dispatch, webhook delivery."""
