@@ -35,9 +35,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, message_from_string
+from email.generator import BytesGenerator
 from email.message import Message
-from email.policy import compat32
+from email.policy import Compat32, compat32
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
+from io import BytesIO
+from urllib.parse import unquote
 
 from atendo.channels.email.quotes import split_quoted
 from atendo.channels.email.sanitize import html_to_text, sanitize_html
@@ -234,9 +237,7 @@ def _decode_word(encoding: str, payload: str) -> bytes:
         except (binascii.Error, ValueError):
             return base64.b64decode(cleaned[: len(cleaned) // 4 * 4] or "", validate=False)
     text = payload.replace("_", " ")
-    return _QP_HEADER_RE.sub(lambda m: chr(int(m.group(1), 16)), text).encode(
-        "latin-1", "replace"
-    )
+    return _QP_HEADER_RE.sub(lambda m: chr(int(m.group(1), 16)), text).encode("latin-1", "replace")
 
 
 def decode_header_value(value: object) -> str:
@@ -362,6 +363,7 @@ class _Collected:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     dispositions: list[str] = field(default_factory=list)
     delivery_status: list[Message] = field(default_factory=list)
+    fallback_text: list[str] = field(default_factory=list)  # readable when there is no body
     original_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     parts: int = 0
@@ -442,19 +444,29 @@ def _safe_filename(name: str) -> str:
     return name[:200]
 
 
+def _param_from(part: Message, header: str, param: str) -> str | None:
+    """A header parameter (RFC 2231 aware); raw 8-bit values are decoded, not replaced."""
+    raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
+    if raw is None:
+        return None
+    source = part
+    if not str(raw).isascii():
+        source = Message()
+        source[header] = _raw_to_str(raw)
+    value = source.get_param(param, header=header)
+    if isinstance(value, tuple):
+        value = collapse_rfc2231_value(value)
+    return value if isinstance(value, str) else None
+
+
 def _filename(part: Message) -> str:
     try:
-        name = part.get_filename()
+        name = _param_from(part, "content-disposition", "filename") or _param_from(
+            part, "content-type", "name"
+        )
     except Exception:
         name = None
-    if not name:
-        try:
-            name = part.get_param("name")
-            if isinstance(name, tuple):
-                name = collapse_rfc2231_value(name)
-        except Exception:
-            name = None
-    return _safe_filename(str(name)) if name else ""
+    return _safe_filename(name) if name else ""
 
 
 def _default_filename(content_type: str, stem: str = "attachment") -> str:
@@ -482,11 +494,12 @@ def _walk(part: Message, ctx: _Collected, depth: int, top: bool) -> None:
     elif ctype in ("text/rfc822-headers", "text/global-headers"):
         _collect_headers_part(part, ctx)
     elif part.is_multipart():
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for sub in payload:
-                if isinstance(sub, Message):
-                    _walk(sub, ctx, depth + 1, False)
+        for sub in part.get_payload():
+            if isinstance(sub, Message):
+                _walk(sub, ctx, depth + 1, False)
+    elif ctype.startswith("multipart/"):  # boundary missing or wrong: show the raw text
+        ctx.errors.append("multipart without usable boundary")
+        ctx.plain.append(_part_text(part, ctx))
     else:
         _leaf(part, ctype, ctx, top)
 
@@ -503,6 +516,8 @@ def _leaf(part: Message, ctype: str, ctx: _Collected, top: bool) -> None:
     data = _payload_bytes(part, ctx)
     if not data and not filename:
         return
+    if ctype.startswith("text/") or ctype == "application/plain":
+        ctx.fallback_text.append(_part_text(part, ctx))
     ctx.attachments.append(
         ParsedAttachment(
             filename=filename or _default_filename(ctype),
@@ -522,10 +537,7 @@ def _rfc822_attachment(part: Message, ctx: _Collected) -> None:
         data = _payload_bytes(part, ctx)
         subject = ""
     else:
-        try:
-            data = inner.as_bytes()
-        except Exception:
-            data = inner.as_string().encode("utf-8", "surrogateescape")
+        data = _serialise(inner)
         headers = _Headers(inner)
         subject = _SPACES_RE.sub(" ", decode_header_value(headers.get("subject"))).strip()
         original = _first_id(headers.get("message-id"))
@@ -544,14 +556,41 @@ def _rfc822_attachment(part: Message, ctx: _Collected) -> None:
     ctx.dispositions.append("attachment")
 
 
+class _VerbatimHeaders(Compat32):
+    """Write parsed headers back exactly as received (compat32 would re-fold them: slow)."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        return f"{name}: {value}{self.linesep}".encode("utf-8", "surrogateescape")
+
+
+_NO_FOLD = _VerbatimHeaders(linesep="\n")
+
+
+def _serialise(msg: Message) -> bytes:
+    """Bytes of an attached message (headers are not re-folded: that is slow and lossy)."""
+    buffer = BytesIO()
+    try:
+        BytesGenerator(buffer, mangle_from_=False, policy=_NO_FOLD).flatten(msg)
+    except Exception:
+        return msg.as_string().encode("utf-8", "surrogateescape")
+    return buffer.getvalue()
+
+
 def _collect_delivery_status(part: Message, ctx: _Collected) -> None:
     payload = part.get_payload()
     if isinstance(payload, list):
-        ctx.delivery_status.extend(block for block in payload if isinstance(block, Message))
+        blocks = [block for block in payload if isinstance(block, Message)]
+        ctx.delivery_status.extend(blocks)
+        ctx.fallback_text.append("\n\n".join(_block_text(block) for block in blocks))
         return
     text = decode_bytes(_payload_bytes(part, ctx))
+    ctx.fallback_text.append(text)
     for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
         ctx.delivery_status.append(message_from_string(chunk.strip() + "\n", policy=compat32))
+
+
+def _block_text(block: Message) -> str:
+    return "\n".join(f"{name}: {_raw_to_str(value)}" for name, value in block.raw_items())
 
 
 def _collect_headers_part(part: Message, ctx: _Collected) -> None:
@@ -598,9 +637,10 @@ def _is_bounce(
     if sender is not None and sender.email.split("@", 1)[0] in _BOUNCE_LOCALPARTS:
         return True
     null_path = (headers.get("return-path") or "").strip() in ("<>", "<\u200b>")
-    is_mdn = msg.get_content_type() == "multipart/report" and "disposition-notification" in str(
-        msg.get_param("report-type") or ""
-    ).lower()
+    is_mdn = (
+        msg.get_content_type() == "multipart/report"
+        and "disposition-notification" in str(msg.get_param("report-type") or "").lower()
+    )
     return null_path and not auto and not is_mdn
 
 
@@ -617,7 +657,7 @@ def _short(text: str, limit: int = 500) -> str:
 
 
 def _after_type(value: str) -> str:
-    """"rfc822; user@example.com" -> "user@example.com"; "smtp; 550 ..." -> "550 ..."."""
+    """ "rfc822; user@example.com" -> "user@example.com"; "smtp; 550 ..." -> "550 ..."."""
     return value.split(";", 1)[1].strip() if ";" in value else value.strip()
 
 
@@ -658,18 +698,10 @@ _CID_RE = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
 
 
 def _mark_inline(ctx: _Collected, raw_html: str) -> None:
-    referenced = {
-        _percent_unquote(m).strip("<>").lower() for m in _CID_RE.findall(raw_html)
-    }
+    referenced = {unquote(m).strip("<>").lower() for m in _CID_RE.findall(raw_html)}
     for attachment in ctx.attachments:
         cid = attachment.content_id
         attachment.inline = bool(cid and cid.lower() in referenced)
-
-
-def _percent_unquote(value: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(value)
 
 
 def _normalise_newlines(raw: bytes) -> bytes:
@@ -718,6 +750,8 @@ def _parse(raw: bytes) -> ParsedMail:
         result.html = sanitize_html(raw_html)
     plain = "\n\n".join(t for t in ctx.plain if t.strip())
     full = plain if plain.strip() else html_to_text(raw_html)
+    if not full.strip():
+        full = next((t for t in ctx.fallback_text if t.strip()), "")
     result.full_text = full.strip("\n").rstrip()
     result.text, result.quoted_text = split_quoted(result.full_text)
     result.is_auto_reply = _is_auto_reply(headers)

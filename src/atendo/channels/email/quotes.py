@@ -38,9 +38,7 @@ _VERBS = (
     r"schreef|skrev|skriver|napisał\(a\)|napisała|napisał|napsal|kirjoitti|написал\(а\)|"
     r"написала|написал|yazdı|írta|εγραψε|έγραψε"
 )
-_LEADS = (
-    r"on|em|no dia|a|le|am|el|il|op|den|dnia|w dniu|på|pe|dne|tanggal|vào|el día|on the"
-)
+_LEADS = r"on|em|no dia|a|le|am|el|il|op|den|dnia|w dniu|på|pe|dne|tanggal|vào|el día|on the"
 # "Em qua., 25 de nov. de 2026 às 10:00, Fulano <x@y> escreveu:" and friends.
 _STRONG_ATTRIBUTION_RE = re.compile(
     rf"^(?:{_LEADS})\b.{{0,400}}?(?:{_VERBS})\s*:\s*$", re.IGNORECASE | re.DOTALL
@@ -252,23 +250,34 @@ def _own_text_cut(lines: list[str], own_last_text: str) -> int | None:
     return None
 
 
+_QUOTEQUAIL_MAX_LINES = 80
+# Only lines shaped like quotequail's reply headers are worth its (slow) scan.
+_QUOTEQUAIL_HINT_RE = re.compile(
+    r"(?:wrote|schrieb|écrit|escribió|написал\(а\)|skrev|escreveu|schreef|geschreven)\s?:$"
+    r"|^\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>$",
+    re.IGNORECASE,
+)
+
+
 def _quotequail_cut(lines: list[str]) -> int | None:
-    """Ask quotequail for a reply header we do not know; ignore forwards."""
-    text = "\n".join(lines)
-    try:
-        parts = quotequail.quote(text, quote_intro_line=True)
+    """Ask quotequail for a reply header we do not know (first lines only); ignore forwards."""
+    window = lines[:_QUOTEQUAIL_MAX_LINES]
+    if not any(_QUOTEQUAIL_HINT_RE.search(line) for line in window):
+        return None
+    try:  # limit > len(window): quotequail would otherwise "cut" at the limit line
+        parts = quotequail.quote("\n".join(window), limit=len(window) + 1, quote_intro_line=True)
     except Exception:
         return None
     if len(parts) != 2:
         return None
     head = parts[0][1]
     idx = head.count("\n") + 1 if head else 0
-    if idx >= len(lines):
+    if idx >= len(window):
         return None
-    intro = _clean(lines[idx])
-    if _FORWARD_RE.match(intro) or _RULE_RE.match(intro) or not _has_text_before(lines, idx):
+    intro = _clean(window[idx])
+    if _FORWARD_RE.match(intro) or _RULE_RE.match(intro) or not _has_text_before(window, idx):
         return None
-    if _is_quote_line(lines[idx]):
+    if _is_quote_line(window[idx]):
         return None  # plain ">" quoting is handled by the region logic
     return idx
 
