@@ -250,7 +250,7 @@ class DovecotServer:
                 stdout=err,
                 stderr=err,
                 start_new_session=True,
-                preexec_fn=_pdeathsig_preexec(),  # noqa: PLW1509 - intentional, see docstring
+                preexec_fn=_pdeathsig_preexec(),
             )
         deadline = time.monotonic() + timeout
         last_error = "no connection yet"
@@ -564,7 +564,7 @@ class DovecotServer:
         client = self.imap_connect(user, password)
         try:
             for raw in raws:
-                typ, data = client.append(mailbox, flag_arg, None, raw)  # type: ignore[arg-type]
+                typ, data = client.append(mailbox, flag_arg, None, raw)
                 if typ != "OK":
                     raise DovecotError(f"APPEND to {folder} failed: {data!r}")
                 match = _APPENDUID_RE.search(b" ".join(d for d in data if isinstance(d, bytes)))
