@@ -437,10 +437,12 @@ def _unflow(text: str, delsp: bool) -> str:
 _FILENAME_BAD_RE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 
-def _safe_filename(name: str) -> str:
+def _safe_filename(name: str, *, keep_path: bool = False) -> str:
+    """A display/download-safe name: no directories, control or reserved characters."""
     name = decode_header_value(name)
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _FILENAME_BAD_RE.sub("_", name).strip(" .")
+    if not keep_path:
+        name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _FILENAME_BAD_RE.sub("_", name).strip(" ._")
     return name[:200]
 
 
@@ -543,7 +545,7 @@ def _rfc822_attachment(part: Message, ctx: _Collected) -> None:
         original = _first_id(headers.get("message-id"))
         if original:
             ctx.original_ids.append(original)
-    stem = _safe_filename(subject)[:120] or "message"
+    stem = _safe_filename(subject, keep_path=True)[:120] or "message"
     ctx.attachments.append(
         ParsedAttachment(
             filename=f"{stem}.eml",

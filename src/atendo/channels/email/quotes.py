@@ -226,20 +226,20 @@ def _intro_start(lines: list[str], start: int) -> int:
     if j < 0:
         return start
     found = _attribution_at(lines, j)
-    return found[0] if found is not None else start
+    if found is not None:
+        return found[0]
+    cleaned = _clean(lines[j])  # "Marc wrote:" right above the quote, no date needed
+    return j if len(cleaned) < 200 and _WEAK_VERB_RE.search(cleaned) else start
 
 
 def _own_text_cut(lines: list[str], own_last_text: str) -> int | None:
     """Where our own last outbound text starts being repeated (unmarked quoting)."""
-    probe = ""
-    for line in own_last_text.splitlines():
-        probe = _clean(line).lstrip("> ").strip()
-        if len(probe) >= 12:
-            break
-    if len(probe) < 12:
+    probes = [p for line in own_last_text.splitlines() if len(p := _clean(line)) >= 20][:3]
+    if not probes:
         return None
     for i, line in enumerate(lines):
-        if probe in _clean(line).lstrip("> ") and _has_text_before(lines, i):
+        cleaned = _clean(line).lstrip("> ")
+        if any(probe in cleaned for probe in probes) and _has_text_before(lines, i):
             j = i - 1
             while j >= 0 and _is_blank(lines[j]):
                 j -= 1
