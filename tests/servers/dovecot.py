@@ -55,7 +55,13 @@ from pathlib import Path
 
 from tests.servers.tls import client_ssl_context, write_self_signed_cert
 
-__all__ = ["DovecotError", "DovecotServer", "dovecot_available"]
+__all__ = [
+    "DovecotError",
+    "DovecotServer",
+    "dovecot_available",
+    "free_port",
+    "sweep_stale_run_dirs",
+]
 
 HOST = "127.0.0.1"
 DOVECOT_BIN = "/usr/sbin/dovecot"
@@ -123,6 +129,29 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     return preexec
 
 
+def sweep_stale_run_dirs(base_tmp: str = "/tmp", min_age: float = 1800.0) -> None:
+    """Delete run folders left by crashed sessions (best effort; used by the constructor).
+
+    A SIGKILL-ed test process cannot clean up; its Dovecot dies with it (PDEATHSIG) and removes
+    ``run/master.pid``. Only folders older than ``min_age`` seconds whose master is gone are
+    deleted, so concurrent sessions on the same machine are never touched.
+    """
+    now = time.time()
+    for path in Path(base_tmp).glob("atendo-dovecot-*"):
+        try:
+            if now - path.stat().st_mtime < min_age:
+                continue
+            pid_file = path / "run" / "master.pid"
+            if pid_file.exists():
+                os.kill(int(pid_file.read_text().strip()), 0)
+                continue  # master still alive
+        except PermissionError:
+            continue  # alive, owned by someone else
+        except (OSError, ValueError):
+            pass  # dead pid (ProcessLookupError) or unreadable: treat as stale
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _stop_all_at_exit() -> None:
     for server in list(_live):
         with contextlib.suppress(Exception):
@@ -157,6 +186,7 @@ class DovecotServer:
         ``keep_run_dir`` leaves the folder (config, log, Maildirs) behind after :meth:`close`.
         """
         self.keep_run_dir = keep_run_dir
+        sweep_stale_run_dirs(base_tmp or "/tmp")
         self.run_dir = Path(tempfile.mkdtemp(prefix="atendo-dovecot-", dir=base_tmp or "/tmp"))
         self.run_dir.chmod(0o755)
         self.instance_name = f"atendo-test-{uuid.uuid4().hex[:12]}"

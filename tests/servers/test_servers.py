@@ -7,6 +7,7 @@ import imaplib
 import os
 import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -17,7 +18,8 @@ import aiosmtplib
 import psycopg
 import pytest
 
-from tests.servers.dovecot import DovecotServer, dovecot_available
+from tests.servers import dovecot as dovecot_module
+from tests.servers.dovecot import DovecotError, DovecotServer, dovecot_available, free_port
 from tests.servers.fixtures import Mailbox
 from tests.servers.postgres import (
     ENV_VAR,
@@ -27,6 +29,8 @@ from tests.servers.postgres import (
     temporary_database,
 )
 from tests.servers.smtp import SmtpServer
+
+needs_dovecot = pytest.mark.skipif(dovecot_available() is not None, reason=str(dovecot_available()))
 
 
 def raw_message(subject: str, body: str = "Hello.\r\n", msgid: str | None = None) -> bytes:
@@ -249,7 +253,7 @@ def test_recreate_other_folder(mailbox: Mailbox) -> None:
     )
 
 
-@pytest.mark.skipif(dovecot_available() is not None, reason=str(dovecot_available()))
+@needs_dovecot
 def test_stop_start_keeps_mail_and_ports() -> None:
     """A separate instance (the session one stays up): restart keeps mail, ports and users."""
     server = DovecotServer()
@@ -286,6 +290,38 @@ def test_stop_start_keeps_mail_and_ports() -> None:
     if last_pid is not None:
         with pytest.raises(ProcessLookupError):
             os.kill(last_pid, 0)
+
+
+@needs_dovecot
+def test_start_failure_raises_with_log_tail() -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        server = DovecotServer()
+        server.imap_port = blocker.getsockname()[1]
+        server.imaps_port, server.lmtp_port = free_port(), free_port()
+        try:
+            with pytest.raises(DovecotError, match="Address already in use"):
+                server.start(timeout=5)
+            assert not server.running
+        finally:
+            server.close()
+
+
+@needs_dovecot
+def test_start_retries_when_a_picked_port_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        real_free_port = dovecot_module.free_port
+        picks = iter([taken])
+        monkeypatch.setattr(
+            dovecot_module, "free_port", lambda: next(picks, None) or real_free_port()
+        )
+        with DovecotServer() as server:
+            assert taken not in (server.imap_port, server.imaps_port, server.lmtp_port)
+            assert server.running
 
 
 # ---------------------------------------------------------------------------------- SMTP
