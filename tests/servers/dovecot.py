@@ -14,6 +14,9 @@ Pitfalls that shaped this code (each was reproduced on the CI machines):
   :func:`tempfile.mkdtemp` under ``/tmp`` (1777) and chmod-ed 0755.
 - "After one failed login Dovecot delays every later login from 127.0.0.1 by seconds (the anvil
   penalty)": the config removes anvil's penalty socket and sets ``auth_failure_delay = 0``.
+  Measured with 2.3.19: a failed login still answers after ~0.5 s (the auth process's fixed
+  failure-queue tick, AUTH_FAILURE_DELAY_CHECK_MSECS; ``nodelay`` extra fields do not help), but
+  the next correct login is immediate (~10 ms).
 - "The passwd-file is re-read at most once a second": every user gets its own passwd-file
   (``users.d/<user>``, looked up by path), which Dovecot opens on first use -- a user added
   mid-session can log in at once. :meth:`DovecotServer.add_user` still confirms with
