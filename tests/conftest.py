@@ -113,7 +113,7 @@ def other_company(runtime: Runtime) -> CompanyFixture:
 
 @pytest.fixture(scope="session")
 def app_client(runtime: Runtime) -> Iterator[TestClient]:
-    from atendo.api.app import create_app
+    from atendo.server import create_app
 
     app = create_app(runtime, workers=False)
     with TestClient(app) as client:

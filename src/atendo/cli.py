@@ -52,7 +52,7 @@ def serve(
     """Serve the API and the panel (applies pending migrations first)."""
     import uvicorn
 
-    from atendo.api.app import create_app
+    from atendo.server import create_app
 
     _setup_logging()
     runtime = _runtime()

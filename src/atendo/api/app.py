@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,7 +36,6 @@ from atendo.api.routes import (
 from atendo.api.usage import ApiUsage
 from atendo.core.errors import DomainError
 from atendo.runtime import Runtime
-from atendo.workers.runner import WorkerSet
 
 log = logging.getLogger("atendo.api")
 
@@ -110,26 +109,27 @@ def install_error_handlers(app: FastAPI) -> None:
         return error("Internal error", status_code=500)
 
 
-def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
-    run_workers = runtime.settings.workers_enabled if workers is None else workers
+Background = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_api(runtime: Runtime, *, background: list[Background] | None = None) -> FastAPI:
+    """The API app. ``background`` context managers (the workers, when the composition root
+    wants them in-process) run for the app's lifetime."""
     usage = ApiUsage(runtime.settings.api_rate_limit_per_minute)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker_set = WorkerSet(runtime) if run_workers else None
-        if worker_set is not None:
-            worker_set.start()
         flusher = asyncio.create_task(_flush_usage(usage, runtime))
-        app.state.workers = worker_set
-        try:
-            yield
-        finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
-            await asyncio.to_thread(usage.flush, runtime.db)
-            if worker_set is not None:
-                await worker_set.stop()
+        async with contextlib.AsyncExitStack() as stack:
+            for factory in background or []:
+                await stack.enter_async_context(factory(app))
+            try:
+                yield
+            finally:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                await asyncio.to_thread(usage.flush, runtime.db)
 
     app = FastAPI(
         title="Atendo API",

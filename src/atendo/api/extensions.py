@@ -1,4 +1,11 @@
-"""Where further routers are plugged into the app (one line each)."""
+"""Where further API routers are plugged into the app (one line each).
+
+NOTE for the panel: it is NOT registered here — the API must not import the panel (the
+import-linter layers contract in pyproject.toml). The composition root src/atendo/server.py
+calls ``atendo.panel.mount(app)``: define ``def mount(app: FastAPI) -> None`` in
+src/atendo/panel/__init__.py (include the panel routers and static files there). Tests build
+the whole app with ``atendo.server.create_app(runtime, workers=False)``.
+"""
 
 from __future__ import annotations
 

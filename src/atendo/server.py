@@ -1,0 +1,38 @@
+"""The whole web process: the API, the panel and (by default) the workers in one app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from atendo.api.app import create_api
+from atendo.runtime import Runtime
+from atendo.workers.runner import WorkerSet
+
+
+def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
+    run_workers = runtime.settings.workers_enabled if workers is None else workers
+
+    @asynccontextmanager
+    async def in_process_workers(app: FastAPI) -> AsyncIterator[None]:
+        worker_set = WorkerSet(runtime)
+        worker_set.start()
+        app.state.workers = worker_set
+        try:
+            yield
+        finally:
+            await worker_set.stop()
+
+    app = create_api(runtime, background=[in_process_workers] if run_workers else [])
+    _mount_panel(app)
+    return app
+
+
+def _mount_panel(app: FastAPI) -> None:
+    try:
+        from atendo.panel import mount
+    except ImportError:  # the panel package is optional while it is being built
+        return
+    mount(app)
