@@ -568,14 +568,23 @@ class _VerbatimHeaders(Compat32):
 _NO_FOLD = _VerbatimHeaders(linesep="\n")
 
 
+def _to_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def _serialise(msg: Message) -> bytes:
     """Bytes of an attached message (headers are not re-folded: that is slow and lossy)."""
     buffer = BytesIO()
     try:
         BytesGenerator(buffer, mangle_from_=False, policy=_NO_FOLD).flatten(msg)
-    except Exception:
-        return msg.as_string().encode("utf-8", "surrogateescape")
-    return buffer.getvalue()
+        return buffer.getvalue()
+    except Exception:  # the generator re-encodes text parts and can choke on bad charsets
+        head = "".join(f"{name}: {value}\n" for name, value in msg.raw_items())
+        payload = msg.get_payload()
+        return _to_bytes(head + "\n" + (payload if isinstance(payload, str) else ""))
 
 
 def _collect_delivery_status(part: Message, ctx: _Collected) -> None:
@@ -607,7 +616,7 @@ def _collect_headers_part(part: Message, ctx: _Collected) -> None:
 
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
 _SUPPRESS_RE = re.compile(r"\b(?:all|oof|autoreply)\b", re.IGNORECASE)
-_BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+_BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster", "post_master"})
 
 
 def _first_token(value: str | None) -> str:
@@ -636,7 +645,13 @@ def _is_bounce(
             return True
     if ctx.delivery_status or headers.has("x-failed-recipients"):
         return True
-    if sender is not None and sender.email.split("@", 1)[0] in _BOUNCE_LOCALPARTS:
+    if sender is not None and (
+        sender.email.split("@", 1)[0] in _BOUNCE_LOCALPARTS
+        or (not sender.email and sender.name.lower() in _BOUNCE_LOCALPARTS)
+    ):
+        return True
+    return_path = _ID_RE.search(headers.get("return-path") or "")
+    if return_path and return_path.group(1).split("@", 1)[0].lower() == "mailer-daemon":
         return True
     null_path = (headers.get("return-path") or "").strip() in ("<>", "<\u200b>")
     is_mdn = (
@@ -651,6 +666,14 @@ _BODY_FINAL_RCPT_RE = re.compile(
     r"^[ \t]*(?:Final|Original)-Recipient:\s*(?:[\w-]+;)?\s*<?([^\s<>;]+@[^\s<>;]+)>?",
     re.IGNORECASE | re.M,
 )
+# Free-text bounces (qmail, Exim, vendor notices): an address alone on a line ("<a@b>:"
+# Postfix, ">>> a@b <a@b>" sendmail, "RCPT TO: a@b") and the first SMTP reply in the text.
+_BODY_RCPT_RES = (
+    re.compile(r"RCPT TO:\s*<?([^\s<>@]+@[^\s<>]+?)>?\s*$", re.IGNORECASE | re.M),
+    re.compile(r"^[ \t]*<([^\s<>@]+@[^\s<>]+)>:", re.M),
+    re.compile(r"^[ \t>]*<?([^\s<>@:]+@[\w.-]+\.\w+)>?(?:\s+<[^>\s]+>)?\s*:?\s*$", re.M),
+)
+_BODY_SMTP_REPLY_RE = re.compile(r"\b([45]\d\d[ -]+(?:#?[45]\.\d{1,3}\.\d{1,3}\b)?.{3,})$", re.M)
 _BODY_DIAG_RE = re.compile(r"^[ \t]*Diagnostic-Code:\s*(.+(?:\n[ \t]+.+)*)", re.IGNORECASE | re.M)
 
 
@@ -681,11 +704,16 @@ def _bounce_details(
             status = _short(block_headers.get("status") or "")
     for value in headers.get_all("x-failed-recipients"):
         recipients.extend(a.strip().strip("<>").lower() for a in value.split(",") if a.strip())
-    if not recipients:
-        recipients = [m.lower() for m in _BODY_FINAL_RCPT_RE.findall(body)]
+    for regex in (_BODY_FINAL_RCPT_RE, *_BODY_RCPT_RES):
+        if recipients:
+            break
+        recipients = [m.lower() for m in regex.findall(body)]
     if reason is None:
         match = _BODY_DIAG_RE.search(body)
         reason = _short(_after_type(match.group(1))) if match else status
+    if reason is None:
+        match = _BODY_SMTP_REPLY_RE.search(body)
+        reason = _short(match.group(1)) if match else None
     original = ctx.original_ids[0] if ctx.original_ids else None
     if original is None:
         match = _BODY_MESSAGE_ID_RE.search(body)
