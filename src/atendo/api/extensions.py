@@ -14,3 +14,25 @@ from fastapi import FastAPI
 
 def register(app: FastAPI) -> None:
     """Include the routers of the subsystems built beside the core API."""
+    from atendo.api.routes import (  # issue 5: the rest of the v1 API, webhooks
+        clients_write,
+        external,
+        message_actions,
+        misc,
+        operators_write,
+        requests,
+        tags_write,
+        webhooks,
+    )
+
+    for module in (
+        clients_write,
+        operators_write,
+        requests,
+        tags_write,
+        message_actions,
+        external,
+        misc,
+        webhooks,
+    ):
+        app.include_router(module.router)

@@ -8,3 +8,21 @@ if TYPE_CHECKING:
     from atendo.workers.runner import Loop
 
 LOOPS: list[tuple[str, Loop]] = []
+
+# Webhooks and the external transport (issue 5).
+from atendo.workers.event_dispatch import dispatch_loop  # noqa: E402
+from atendo.workers.external_sender import sender_loop  # noqa: E402
+from atendo.workers.webhook_delivery import delivery_loop  # noqa: E402
+
+LOOPS.extend(
+    [
+        ("event_dispatch", dispatch_loop),
+        ("webhook_delivery", delivery_loop),
+        ("external_sender", sender_loop),
+    ]
+)
+
+# E-mail: mailbox sync (issue 3).
+from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402
+
+LOOPS.append(("mailbox_sync", mailbox_sync_loop))

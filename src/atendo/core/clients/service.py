@@ -300,3 +300,38 @@ def is_blocked(
         or_(BlockEntry.expires_at.is_(None), BlockEntry.expires_at > now),
     )
     return session.scalar(stmt.limit(1)) is not None
+
+
+# --- API: create-or-return by identity, custom field names (issue 5) --------------------
+
+
+def create_or_get_client(
+    session: Session,
+    *,
+    company_id: int,
+    phone: str | None = None,
+    email: str | None = None,
+    nickname: str = "",
+) -> tuple[Client, bool]:
+    """The client identified by ``email`` (transport e-mail) or ``phone``; created when new."""
+    if email and email.strip():
+        if "@" not in email:
+            raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+        return find_or_create_client(
+            session, company_id=company_id, transport=EMAIL, address=email, name=nickname
+        )
+    if phone and phone.strip():
+        return find_or_create_client(
+            session, company_id=company_id, transport="phone", address=phone, name=nickname
+        )
+    raise Invalid("phone or email is required", {"phone": ["phone or email is required"]})
+
+
+def custom_client_fields(session: Session, *, company_id: int) -> list[str]:
+    """The custom field names in use by the company's clients, sorted."""
+    names: set[str] = set()
+    stmt = select(Client.custom_fields).where(Client.company_id == company_id)
+    for fields in session.scalars(stmt):
+        if isinstance(fields, dict):
+            names.update(str(k) for k in fields)
+    return sorted(names)

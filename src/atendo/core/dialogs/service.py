@@ -299,3 +299,37 @@ def list_dialogs(
         stmt = stmt.order_by(Dialog.last_message_at.desc(), Dialog.id.desc())
     rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
     return list(rows), total
+
+
+def close_requests(
+    session: Session,
+    *,
+    company_id: int,
+    request_id: int | None = None,
+    client_id: int | None = None,
+) -> list[Request]:
+    """Close a request (or every open one of a client) and the dialogs they belong to."""
+    if request_id is not None:
+        targets = [get_request(session, company_id=company_id, request_id=request_id)]
+    elif client_id is not None:
+        targets = list(
+            session.scalars(
+                select(Request)
+                .where(
+                    Request.company_id == company_id,
+                    Request.client_id == client_id,
+                    Request.state == DialogState.OPEN,
+                )
+                .order_by(Request.id)
+            )
+        )
+    else:
+        from atendo.core.errors import Invalid
+
+        raise Invalid("request_id or client_id is required", {"request_id": ["required"]})
+    for request in targets:
+        dialog = get_dialog(session, company_id=company_id, dialog_id=request.dialog_id)
+        if request.state == DialogState.OPEN and dialog.state == DialogState.OPEN:
+            close_dialog(session, company_id=company_id, dialog_id=dialog.id)
+        close_request(session, company_id=company_id, request_id=request.id)
+    return targets

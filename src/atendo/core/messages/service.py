@@ -289,3 +289,89 @@ def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[in
             .execution_options(synchronize_session=False)
         )
     return ids
+
+
+# --- statistics (GET /v1/statistics) ----------------------------------------------------
+
+STAT_REPORTS = ("dialogs", "messages", "response_time", "ratings")
+
+
+def statistics(
+    session: Session, *, company_id: int, report: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """One report over [start, end) from the stored dialogs and messages.
+
+    ``ratings`` is empty: Atendo does not collect ratings yet (never made-up figures).
+    """
+    from atendo.core.dialogs.models import Dialog
+
+    if report == "dialogs":
+        opened = session.scalar(
+            select(func.count(Dialog.id)).where(
+                Dialog.company_id == company_id, Dialog.begin >= start, Dialog.begin < end
+            )
+        )
+        closed = session.scalar(
+            select(func.count(Dialog.id)).where(
+                Dialog.company_id == company_id, Dialog.end >= start, Dialog.end < end
+            )
+        )
+        open_now = session.scalar(
+            select(func.count(Dialog.id)).where(
+                Dialog.company_id == company_id, Dialog.state == "open"
+            )
+        )
+        return [
+            {
+                "date": iso(start),
+                "opened": opened or 0,
+                "closed": closed or 0,
+                "open_now": open_now or 0,
+            }
+        ]
+    if report == "messages":
+        rows = session.execute(
+            select(Message.type, func.count(Message.id))
+            .where(
+                Message.company_id == company_id,
+                Message.created >= start,
+                Message.created < end,
+            )
+            .group_by(Message.type)
+            .order_by(Message.type)
+        )
+        return [{"type": t, "count": n} for t, n in rows]
+    if report == "response_time":
+        stmt = (
+            select(Message.dialog_id, Message.type, Message.operator_id, Message.created)
+            .where(
+                Message.company_id == company_id,
+                Message.created >= start,
+                Message.created < end,
+                Message.type.in_((MessageType.FROM_CLIENT, MessageType.TO_CLIENT)),
+            )
+            .order_by(Message.dialog_id, Message.id)
+        )
+        waiting: dict[int, datetime] = {}
+        per_operator: dict[int | None, list[float]] = {}
+        for dialog_id, mtype, operator_id, created in session.execute(stmt):
+            if dialog_id is None:
+                continue
+            if mtype == MessageType.FROM_CLIENT:
+                waiting.setdefault(dialog_id, created)
+            elif dialog_id in waiting:
+                asked = waiting.pop(dialog_id)
+                per_operator.setdefault(operator_id, []).append((created - asked).total_seconds())
+        out = []
+        for operator_id, waits in sorted(per_operator.items(), key=lambda kv: kv[0] or 0):
+            waits.sort()
+            out.append(
+                {
+                    "operator_id": operator_id,
+                    "answers": len(waits),
+                    "average_seconds": round(sum(waits) / len(waits), 1),
+                    "median_seconds": round(waits[len(waits) // 2], 1),
+                }
+            )
+        return out
+    return []

@@ -1,0 +1,57 @@
+"""POST /v1/messages/inbox: client messages injected into an external channel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok
+from atendo.api.routes.apidoc import doc
+from atendo.api.serializers import messages_out
+from atendo.channels.external import inject_inbox
+from atendo.core.errors import Invalid
+
+router = APIRouter(tags=["messages"])
+
+
+@router.post(
+    "/v1/messages/inbox",
+    **doc(
+        "Inject a client message into an external channel",
+        [
+            ("channel_id", "integer", "an external channel (required)"),
+            ("body", "string", "the message text (required)"),
+            ("from_client", "object", "{id} or {phone, nickname}: exactly one of id or phone"),
+            ("external_id", "string", "the message's id in your system"),
+        ],
+        body=True,
+    ),
+)
+def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    p = ctx.params
+    channel_id = p.integer("channel_id")
+    if channel_id is None:
+        raise Invalid("channel_id is required", {"channel_id": ["required"]})
+    sender = p.mapping("from_client")
+    if sender is None:
+        raise Invalid("from_client is required", {"from_client": ["required"]})
+    raw_id = sender.get("id")
+    try:
+        client_id = int(raw_id) if raw_id not in (None, "") else None
+    except (TypeError, ValueError):
+        raise Invalid("from_client.id must be an integer", {"from_client": ["id"]}) from None
+    phone = sender.get("phone")
+    with ctx.write() as session:
+        message = inject_inbox(
+            session,
+            company_id=ctx.company_id,
+            channel_id=channel_id,
+            text=p.text("body") or p.text("text") or "",
+            client_id=client_id,
+            phone=str(phone) if phone not in (None, "") else None,
+            nickname=str(sender.get("nickname") or ""),
+            external_id=p.text("external_id"),
+        )
+        out = messages_out(session, [message])[0]
+        return ok({"message_id": message.id, **out}, status_code=201)

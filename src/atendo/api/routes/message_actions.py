@@ -1,0 +1,91 @@
+"""/v1/messages/{id}/read, /unread, /transfer, /transfer_to_group."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok
+from atendo.api.routes.apidoc import doc
+from atendo.api.serializers import messages_out
+from atendo.core.dialogs.service import assign_dialog
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.messages.service import get_message, set_read
+
+router = APIRouter(tags=["messages"])
+
+
+def _mark(message_id: int, ctx: ApiContext, read: bool) -> JSONResponse:
+    with ctx.write() as session:
+        message = set_read(session, company_id=ctx.company_id, message_id=message_id, read=read)
+        return ok(messages_out(session, [message])[0])
+
+
+@router.get("/v1/messages/{message_id}/read", **doc("Mark a message read"))
+def read(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return _mark(message_id, ctx, True)
+
+
+@router.get("/v1/messages/{message_id}/unread", **doc("Mark a message unread"))
+def unread(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return _mark(message_id, ctx, False)
+
+
+def _transfer(
+    ctx: ApiContext, message_id: int, operator_id: int | None, group_id: int | None
+) -> JSONResponse:
+    with ctx.write() as session:
+        message = get_message(session, company_id=ctx.company_id, message_id=message_id)
+        if message.dialog_id is None:
+            raise NotFound("The message belongs to no dialog")
+        dialog = assign_dialog(
+            session,
+            company_id=ctx.company_id,
+            dialog_id=message.dialog_id,
+            operator_id=operator_id,
+            group_id=group_id,
+        )
+        return ok(
+            {
+                "dialog_id": dialog.id,
+                "operator_id": dialog.operator_id,
+                "group_id": dialog.group_id,
+            }
+        )
+
+
+@router.get(
+    "/v1/messages/{message_id}/transfer",
+    **doc(
+        "Transfer the message's dialog to an operator",
+        [
+            ("operator_id", "integer", "the new operator (required)"),
+            ("force_assign", "boolean", "accepted for compatibility"),
+        ],
+    ),
+)
+def transfer(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    operator_id = ctx.params.integer("operator_id")
+    if operator_id is None:
+        raise Invalid("operator_id is required", {"operator_id": ["required"]})
+    ctx.params.boolean("force_assign")  # validated, then accepted: assignment always applies
+    return _transfer(ctx, message_id, operator_id, None)
+
+
+@router.get(
+    "/v1/messages/{message_id}/transfer_to_group",
+    **doc(
+        "Transfer the message's dialog to an operator group (unassigns the operator)",
+        [
+            ("group_id", "integer", "the group (required)"),
+            ("force_assign", "boolean", "accepted for compatibility"),
+        ],
+    ),
+)
+def transfer_to_group(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    group_id = ctx.params.integer("group_id")
+    if group_id is None:
+        raise Invalid("group_id is required", {"group_id": ["required"]})
+    ctx.params.boolean("force_assign")
+    return _transfer(ctx, message_id, None, group_id)

@@ -1,0 +1,140 @@
+"""Smaller endpoints: scenarios (menus), statistics, web analytics, QR decoding, token renewal.
+
+Where Atendo has no such data (menus, web analytics) the answers are correctly shaped and
+empty; nothing is invented.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok
+from atendo.api.routes.apidoc import PAGING, doc
+from atendo.core.companies.service import regenerate_token
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.messages.service import STAT_REPORTS, statistics
+from atendo.kit.clock import utcnow
+
+router = APIRouter()
+
+
+def _empty(ctx: ApiContext) -> JSONResponse:
+    p = ctx.page
+    return ok([], meta={"total": 0, "limit": p.limit, "offset": p.offset})
+
+
+@router.get(
+    "/v1/scenarios/menu_items",
+    tags=["scenarios"],
+    **doc("Self-service menu items (Atendo has none yet: an empty list)", PAGING),
+)
+def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    return _empty(ctx)
+
+
+@router.post(
+    "/v1/scenarios/send_menu_item",
+    tags=["scenarios"],
+    **doc(
+        "Send a menu item to a client",
+        [("menu_item_id", "integer", "the menu item"), ("client_id", "integer", "the client")],
+        body=True,
+    ),
+)
+def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    if ctx.params.integer("menu_item_id") is None:
+        raise Invalid("menu_item_id is required", {"menu_item_id": ["required"]})
+    raise NotFound("Menu item not found")
+
+
+@router.get(
+    "/v1/statistics",
+    tags=["statistics"],
+    **doc(
+        "Statistics of one day",
+        [
+            ("report", "string", "dialogs, messages, response_time or ratings"),
+            ("date", "string", "the day (YYYY-MM-DD, default today, UTC)"),
+            *PAGING,
+        ],
+    ),
+)
+def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    report = ctx.params.text("report") or "dialogs"
+    if report not in STAT_REPORTS:
+        raise Invalid(
+            f"report must be one of {', '.join(STAT_REPORTS)}", {"report": ["invalid report"]}
+        )
+    day_text = ctx.params.text("date")
+    if day_text:
+        try:
+            day = datetime.strptime(day_text[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise Invalid("date must be YYYY-MM-DD", {"date": ["YYYY-MM-DD"]}) from None
+    else:
+        now = utcnow()
+        day = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    p = ctx.page
+    with ctx.read() as session:
+        rows = statistics(
+            session,
+            company_id=ctx.company_id,
+            report=report,
+            start=day,
+            end=day + timedelta(days=1),
+        )
+    return ok(
+        rows[p.offset : p.offset + p.limit],
+        meta={"total": len(rows), "limit": p.limit, "offset": p.offset},
+        report=report,
+        date=day.strftime("%Y-%m-%d"),
+    )
+
+
+@router.get(
+    "/v1/web_analytics_data",
+    tags=["statistics"],
+    **doc(
+        "Web analytics of clients (Atendo collects none: an empty list)",
+        [
+            ("date_from", "string", "from"),
+            ("date_to", "string", "to"),
+            ("client_id", "integer", "the client"),
+        ],
+    ),
+)
+def web_analytics(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    ctx.params.date("date_from")
+    ctx.params.date("date_to")
+    ctx.params.integer("client_id")
+    return _empty(ctx)
+
+
+@router.post(
+    "/v1/qr-decode",
+    tags=["misc"],
+    **doc(
+        "Decode a QR code image (Atendo has no decoder: always 422 with the reason)",
+        [("image_path", "string", "URL or path of the image")],
+        body=True,
+    ),
+)
+def qr_decode(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    if not (ctx.params.text("image_path") or "").strip():
+        raise Invalid("image_path is required", {"image_path": ["required"]})
+    raise Invalid("No QR code could be decoded", {"image_path": ["QR decoding is not available"]})
+
+
+@router.post(
+    "/v1/companies/regenerate_token",
+    tags=["companies"],
+    **doc("Issue a new API token; the old one stops working at once", ext=True),
+)
+def new_token(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.write() as session:
+        token = regenerate_token(session, company_id=ctx.company_id)
+    return ok({"token": token})
