@@ -1,0 +1,370 @@
+"""Writing to clients: POST /v1/dialogs [ext], POST /v1/messages, interrupt [ext],
+GET /gateway/delete_outbox, PUT /v1/dialogs/{id}.
+
+Handlers are thin: they read parameters, fetch an attachment URL (before the transaction, so
+a slow server never holds the database), and call the same service functions as the panel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from atendo.api.context import ApiContext, api_context
+from atendo.api.envelope import ok
+from atendo.api.routes.apidoc import doc
+from atendo.api.serializers import dialogs_out, messages_out
+from atendo.channels.email.outbound import (
+    OutgoingAttachment,
+    add_comment,
+    queue_email_reply,
+    queue_transport_message,
+    start_outbound_chat,
+)
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import get_channel
+from atendo.core.clients.service import get_client
+from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.service import (
+    assign_dialog,
+    close_dialog,
+    find_dialog,
+    get_dialog,
+    open_dialog,
+    reopen_dialog,
+)
+from atendo.core.enums import DialogState, MessageType
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.messages.models import Message
+from atendo.core.messages.service import interrupt_message, interrupt_queued
+
+router = APIRouter(tags=["messages"])
+
+FETCH_TIMEOUT = 10.0
+EMAIL = "email"
+
+
+# --- attachments --------------------------------------------------------------------------
+
+
+async def fetch_attachment(url: str, *, limit: int, filename: str | None) -> OutgoingAttachment:
+    """Download an attachment given by URL (http/https only, 10 s, at most ``limit`` bytes)."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise Invalid("attachment must be an http(s) URL", {"attachment": ["http(s) URL only"]})
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with (
+            httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code >= 400:
+                raise Invalid(
+                    f"attachment URL answered {response.status_code}",
+                    {"attachment": [f"HTTP {response.status_code}"]},
+                )
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise Invalid(
+                        "Attachment is too large",
+                        {"attachment": [f"at most {limit} bytes per message"]},
+                    )
+                chunks.append(chunk)
+            content_type = response.headers.get("content-type", "application/octet-stream")
+    except httpx.HTTPError as exc:
+        raise Invalid(
+            f"attachment could not be downloaded: {exc}", {"attachment": ["download failed"]}
+        ) from None
+    name = filename or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "attachment"
+    return OutgoingAttachment(
+        filename=name, content_type=content_type.split(";")[0].strip(), data=b"".join(chunks)
+    )
+
+
+async def attachments_from(ctx: ApiContext) -> list[OutgoingAttachment]:
+    p = ctx.params
+    limit = ctx.runtime.settings.max_attachment_bytes
+    filename = p.text("attachment_filename")
+    upload = p.upload("attachment")
+    if upload is not None:
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise Invalid(
+                "Attachment is too large", {"attachment": [f"at most {limit} bytes per message"]}
+            )
+        return [
+            OutgoingAttachment(
+                filename=filename or upload.filename or "attachment",
+                content_type=upload.content_type or "application/octet-stream",
+                data=data,
+            )
+        ]
+    url = p.text("attachment")
+    if url:
+        return [await fetch_attachment(url, limit=limit, filename=filename)]
+    return []
+
+
+# --- new outbound chat [ext] ---------------------------------------------------------------
+
+
+@router.post(
+    "/v1/dialogs",
+    **doc(
+        "Start a new outbound e-mail chat [ext]",
+        [
+            ("channel_id", "integer", "an e-mail channel with write_first on (required)"),
+            ("emails", "string[]", "one or more client addresses"),
+            ("client_id", "integer", "an existing client"),
+            ("operator_id", "integer", "the operator writing"),
+            ("subject", "string", "required when text is given"),
+            ("text", "string", "the first message (optional)"),
+            ("html", "string", "its HTML alternative (optional)"),
+        ],
+        body=True,
+        ext=True,
+    ),
+)
+def new_dialog(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    p = ctx.params
+    channel_id = p.integer("channel_id")
+    if channel_id is None:
+        raise Invalid("channel_id is required", {"channel_id": ["required"]})
+    emails = [str(e) for e in p.items("emails")] or [str(e) for e in p.items("email")]
+    with ctx.write() as session:
+        dialog, message = start_outbound_chat(
+            session,
+            runtime=ctx.runtime,
+            company_id=ctx.company_id,
+            channel_id=channel_id,
+            emails=emails,
+            operator_id=p.integer("operator_id"),
+            subject=p.text("subject"),
+            text=p.text("text"),
+            html=p.text("html"),
+            client_id=p.integer("client_id"),
+        )
+        return ok(
+            {
+                "dialog_id": dialog.id,
+                "client_id": dialog.client_id,
+                "message_id": message.id if message else None,
+            },
+            status_code=201,
+        )
+
+
+# --- POST /v1/messages -----------------------------------------------------------------------
+
+
+def _resolve_dialog(session: Session, ctx: ApiContext) -> Dialog:
+    p = ctx.params
+    dialog_id = p.integer("dialog_id")
+    if dialog_id is not None:
+        return get_dialog(session, company_id=ctx.company_id, dialog_id=dialog_id)
+    client_id = p.integer("client_id")
+    if client_id is None:
+        raise Invalid("client_id or dialog_id is required", {"client_id": ["required"]})
+    client = get_client(session, company_id=ctx.company_id, client_id=client_id)
+    channel_id = p.integer("channel_id")
+    if channel_id is not None:
+        get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
+        found = find_dialog(
+            session, company_id=ctx.company_id, client_id=client.id, channel_id=channel_id
+        )
+        if found is not None:
+            return found
+        return open_dialog(
+            session, company_id=ctx.company_id, client_id=client.id, channel_id=channel_id
+        )
+    stmt = (
+        select(Dialog)
+        .join(Channel, Channel.id == Dialog.channel_id)
+        .where(Dialog.company_id == ctx.company_id, Dialog.client_id == client.id)
+        .order_by((Dialog.state == DialogState.OPEN).desc(), Dialog.id.desc())
+    )
+    transport = p.text("transport")
+    if transport:
+        stmt = stmt.where(Channel.transport == transport)
+    found = session.scalars(stmt.limit(1)).first()
+    if found is None:
+        raise NotFound("The client has no dialog on that channel")
+    return found
+
+
+def _message_type(raw: str | None) -> MessageType:
+    value = (raw or MessageType.TO_CLIENT.value).strip().lower()
+    allowed = (MessageType.TO_CLIENT, MessageType.COMMENT, MessageType.AUTOREPLY)
+    for t in allowed:
+        if t.value == value:
+            return t
+    raise Invalid(
+        "type must be to_client, comment or autoreply",
+        {"type": [f"one of {', '.join(t.value for t in allowed)}"]},
+    )
+
+
+def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dict[str, Any]:
+    p = ctx.params
+    type_ = _message_type(p.text("type"))
+    text = p.text("text") or ""
+    operator_id = p.integer("operator_id")
+    with ctx.write() as session:
+        dialog = _resolve_dialog(session, ctx)
+        channel = get_channel(session, company_id=ctx.company_id, channel_id=dialog.channel_id)
+        if dialog.state != DialogState.OPEN and p.boolean("open_dialog", True):
+            reopen_dialog(session, company_id=ctx.company_id, dialog_id=dialog.id)
+        message: Message
+        if type_ == MessageType.COMMENT:
+            message = add_comment(
+                session,
+                company_id=ctx.company_id,
+                dialog_id=dialog.id,
+                operator_id=operator_id,
+                text=text,
+            )
+        elif channel.transport == EMAIL:
+            message = queue_email_reply(
+                session,
+                runtime=ctx.runtime,
+                company_id=ctx.company_id,
+                dialog_id=dialog.id,
+                operator_id=operator_id,
+                text=text,
+                html=p.text("html"),
+                subject=p.text("subject"),
+                cc=[str(a) for a in p.items("cc")],
+                attachments=attachments,
+                automatic=type_ == MessageType.AUTOREPLY,
+            )
+        else:
+            message = queue_transport_message(
+                session,
+                company_id=ctx.company_id,
+                dialog_id=dialog.id,
+                operator_id=operator_id,
+                text=text,
+                type=type_,
+                external_id=p.text("external_id"),
+            )
+        if p.text("external_id") and not message.external_id:
+            message.external_id = p.text("external_id")
+            session.flush()
+        return {
+            "message_id": message.id,
+            "channel_id": message.channel_id,
+            "operator_id": message.operator_id,
+            "transport": message.transport,
+            "type": message.type,
+            "client_id": message.client_id,
+            "dialog_id": message.dialog_id,
+            "request_id": message.request_id,
+        }
+
+
+@router.post(
+    "/v1/messages",
+    **doc(
+        "Send a message to a client (e-mail: queued in the outbox)",
+        [
+            ("client_id", "integer", "the client (or dialog_id)"),
+            ("text", "string", "the message text"),
+            ("type", "string", "to_client (default), comment or autoreply"),
+            ("transport", "string", "the transport, when the client has several"),
+            ("channel_id", "integer", "the channel"),
+            ("operator_id", "integer", "the operator writing"),
+            ("open_dialog", "boolean", "reopen a closed dialog (default true)"),
+            ("external_id", "string", "your id for the message"),
+            ("attachment", "string", "a URL to attach (or a file upload)"),
+            ("attachment_filename", "string", "the attachment's name"),
+            ("subject", "string", "[ext] e-mail subject (default Re: the thread's)"),
+            ("html", "string", "[ext] e-mail HTML (default built from text)"),
+            ("dialog_id", "integer", "[ext] the dialog"),
+            ("cc", "string[]", "[ext] e-mail CC addresses"),
+        ],
+        body=True,
+    ),
+)
+async def post_message(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    attachments = await attachments_from(ctx)
+    data = await run_in_threadpool(_post_message, ctx, attachments)
+    return ok(data, status_code=201)
+
+
+# --- the outbox [ext] -------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/messages/{message_id}/interrupt",
+    **doc("Interrupt a queued message [ext]", ext=True),
+)
+def interrupt(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    with ctx.write() as session:
+        message = interrupt_message(session, company_id=ctx.company_id, message_id=message_id)
+        return ok(messages_out(session, [message])[0])
+
+
+@router.get(
+    "/gateway/delete_outbox",
+    **doc(
+        "Interrupt every queued outgoing message (or the filtered ones)",
+        [
+            ("channel_id", "integer", "only this channel's"),
+            ("client_id", "integer", "only this client's"),
+            ("message_id", "integer", "only this message"),
+        ],
+    ),
+)
+def delete_outbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    p = ctx.params
+    with ctx.write() as session:
+        count = interrupt_queued(
+            session,
+            company_id=ctx.company_id,
+            channel_id=p.integer("channel_id"),
+            client_id=p.integer("client_id"),
+            message_id=p.integer("message_id"),
+        )
+        return ok({"deleted": count})
+
+
+# --- PUT /v1/dialogs/{id} ---------------------------------------------------------------------
+
+
+@router.put(
+    "/v1/dialogs/{dialog_id}",
+    **doc(
+        "Assign, close or reopen a dialog",
+        [
+            ("operator_id", "integer", "assign to this operator"),
+            ("state", "string", "open or closed"),
+            ("force_assign", "boolean", "accepted for compatibility"),
+        ],
+        body=True,
+    ),
+)
+def update_dialog(dialog_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    p = ctx.params
+    state = p.text("state")
+    if state is not None and state not in (DialogState.OPEN, DialogState.CLOSED):
+        raise Invalid("state must be open or closed", {"state": ["open or closed"]})
+    operator_id = p.integer("operator_id")
+    p.boolean("force_assign")  # accepted (and validated) for compatibility
+    with ctx.write() as session:
+        dialog = get_dialog(session, company_id=ctx.company_id, dialog_id=dialog_id)
+        if operator_id is not None and operator_id != dialog.operator_id:
+            dialog = assign_dialog(
+                session, company_id=ctx.company_id, dialog_id=dialog.id, operator_id=operator_id
+            )
+        if state == DialogState.CLOSED:
+            dialog = close_dialog(session, company_id=ctx.company_id, dialog_id=dialog.id)
+        elif state == DialogState.OPEN:
+            dialog = reopen_dialog(session, company_id=ctx.company_id, dialog_id=dialog.id)
+        return ok(dialogs_out(session, [dialog])[0])

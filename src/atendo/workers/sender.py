@@ -1,0 +1,293 @@
+"""The e-mail sender: drains the outbox (message rows in ``queued`` whose ``send_at`` passed).
+
+One tick::
+
+    claim (one transaction, committed)     queued → sending, each row by a conditional UPDATE
+      │                                    (FOR UPDATE SKIP LOCKED on PostgreSQL)
+      ▼
+    build MIME from the stored row         deterministic: same Message-ID on every attempt
+      │
+      ▼
+    SMTP, one transaction per message      bounded: a few at once per channel, more in total
+      │
+      ├─ accepted ─▶ record ``sent`` + reply + refused recipients   (its own transaction,
+      │               │                                              BEFORE anything optional)
+      │               └─▶ copy to Sent (optional; a failure is only noted in the history)
+      ├─ 4xx / network ─▶ back to ``queued``, ``send_at`` = now + backoff, "retrying: …";
+      │                   after ``give_up_after`` since the message was written: ``failed``
+      └─ 5xx ─▶ ``failed`` with the server's words
+
+Sends are AT-LEAST-ONCE: a sender that dies between the claim and the ``sent`` record leaves
+the row in ``sending``; ``recover_stale_sending`` puts it back in the queue after
+``stale_after`` and it is sent again with its original Message-ID, which receivers use to
+deduplicate. Time comes from :func:`atendo.kit.clock.utcnow` (tests move it with
+``set_clock``); the backoff schedule and the tick are fields of :class:`SenderConfig`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from atendo.channels.email.compose import build_mime
+from atendo.channels.email.sent_copy import ImapAccount, append_to_sent
+from atendo.channels.email.smtp_send import (
+    Accepted,
+    Outcome,
+    PermanentFailure,
+    SmtpAccount,
+    TemporaryFailure,
+    send_raw,
+)
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import channel_secrets
+from atendo.core.enums import DeliveryStatus, EventType
+from atendo.core.messages.models import Message
+from atendo.core.messages.service import (
+    attachments_of,
+    claim_due_messages,
+    emit_message_event,
+    record_status,
+    recover_stale_sending,
+)
+from atendo.kit.clock import utcnow
+from atendo.runtime import Runtime
+from atendo.workers.runner import sleep_or_stop
+
+log = logging.getLogger("atendo.sender")
+
+DEFAULT_BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+
+
+@dataclass
+class SenderConfig:
+    backoff: Sequence[timedelta] = DEFAULT_BACKOFF
+    then_every: timedelta = timedelta(hours=1)
+    give_up_after: timedelta = timedelta(hours=24)
+    tick: float = 1.0
+    batch: int = 200
+    per_channel: int = 4
+    total: int = 32
+    stale_after: timedelta = timedelta(minutes=10)
+    recover_every: timedelta = timedelta(minutes=1)
+    smtp_timeout: float = 30.0
+
+
+@dataclass
+class Job:
+    message_id: int
+    company_id: int
+    channel_id: int
+    mail_from: str
+    recipients: list[str]
+    raw: bytes
+    account: SmtpAccount
+    copy_to: ImapAccount | None = None
+
+
+@dataclass
+class Sender:
+    runtime: Runtime
+    config: SenderConfig = field(default_factory=SenderConfig)
+    worker_id: str = ""
+    _channel_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    _last_recover: Any = None
+
+    def __post_init__(self) -> None:
+        if not self.worker_id:
+            base = self.runtime.worker_id or "sender"
+            self.worker_id = f"{base}:{uuid.uuid4().hex[:8]}"
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = await self.run_once()
+            except Exception:
+                log.exception("send tick failed")
+                busy = 0
+            if not busy and await sleep_or_stop(stop, self.config.tick):
+                return
+
+    async def run_once(self) -> int:
+        """Recover stale claims when due, claim what is due, send it all; returns how many."""
+        now = utcnow()
+        if self._last_recover is None or now - self._last_recover >= self.config.recover_every:
+            self._last_recover = now
+            self.recover()
+        ids = self.claim()
+        if not ids:
+            return 0
+        total = asyncio.Semaphore(self.config.total)
+        await asyncio.gather(*(self._deliver(mid, total) for mid in ids))
+        return len(ids)
+
+    def recover(self) -> list[int]:
+        with self.runtime.db.transaction() as session:
+            ids = recover_stale_sending(session, older_than=self.config.stale_after)
+        if ids:
+            log.warning("re-queued %d message(s) left in sending: %s", len(ids), ids)
+        return ids
+
+    def claim(self) -> list[int]:
+        with self.runtime.db.transaction() as session:
+            claimed = claim_due_messages(
+                session, worker_id=self.worker_id, limit=self.config.batch, transport="email"
+            )
+            return [m.id for m in claimed]
+
+    # --- one message ---------------------------------------------------------------------
+
+    async def _deliver(self, message_id: int, total: asyncio.Semaphore) -> None:
+        try:
+            job = self.prepare(message_id)
+        except Exception as exc:
+            log.exception("cannot build message %s", message_id)
+            self.record(message_id, PermanentFailure(f"cannot build the message: {exc}"))
+            return
+        if job is None:
+            return
+        slot = self._channel_slots.setdefault(
+            job.channel_id, asyncio.Semaphore(self.config.per_channel)
+        )
+        async with total, slot:
+            outcome = await send_raw(
+                job.account, mail_from=job.mail_from, recipients=job.recipients, raw=job.raw
+            )
+        self.record(message_id, outcome)
+        if isinstance(outcome, Accepted) and job.copy_to is not None:
+            await self.copy_to_sent(job)
+
+    def prepare(self, message_id: int) -> Job | None:
+        with self.runtime.db.reading() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.delivery_status != DeliveryStatus.SENDING:
+                return None
+            channel = session.get(Channel, message.channel_id)
+            if channel is None:
+                return None
+            settings = dict(channel.settings or {})
+            secrets = channel_secrets(channel, self.runtime.box)
+            atts = attachments_of(session, [message.id]).get(message.id, [])
+            pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in atts]
+            raw = build_mime(message, channel=channel, attachments=pairs)
+            recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+            copy = (
+                ImapAccount.from_settings(settings, secrets)
+                if settings.get("copy_to_sent") and settings.get("imap_host")
+                else None
+            )
+            return Job(
+                message_id=message.id,
+                company_id=message.company_id,
+                channel_id=channel.id,
+                mail_from=message.from_email or str(settings.get("email") or ""),
+                recipients=recipients,
+                raw=raw,
+                account=SmtpAccount.from_settings(
+                    settings, secrets, timeout=self.config.smtp_timeout
+                ),
+                copy_to=copy,
+            )
+
+    def next_attempt(self, message: Message) -> timedelta | None:
+        """The wait before the next attempt, or None when it is time to give up."""
+        n = max(1, message.attempts or 1)
+        schedule = list(self.config.backoff)
+        delay = schedule[n - 1] if n <= len(schedule) else self.config.then_every
+        if utcnow() + delay - message.created > self.config.give_up_after:
+            return None
+        return delay
+
+    def record(self, message_id: int, outcome: Outcome) -> None:
+        """Write the outcome in its own transaction (only if the row is still ours)."""
+        with self.runtime.db.transaction() as session:
+            message = session.get(Message, message_id)
+            if message is None or message.delivery_status != DeliveryStatus.SENDING:
+                return
+            now = utcnow()
+            values: dict[str, Any]
+            if isinstance(outcome, Accepted):
+                values = {
+                    "delivery_status": DeliveryStatus.SENT.value,
+                    "sent_at": now,
+                    "smtp_reply": outcome.reply,
+                    "error": None,
+                    "recipient_errors": dict(outcome.refused),
+                }
+                detail = outcome.reply
+                if outcome.refused:
+                    detail += "; refused: " + "; ".join(
+                        f"{r}: {w}" for r, w in outcome.refused.items()
+                    )
+                status = DeliveryStatus.SENT
+            elif isinstance(outcome, TemporaryFailure):
+                delay = self.next_attempt(message)
+                if delay is None:
+                    status = DeliveryStatus.FAILED
+                    detail = f"gave up after {message.attempts} attempts: {outcome.reason}"
+                    values = {"delivery_status": status.value, "error": detail}
+                else:
+                    status = DeliveryStatus.QUEUED
+                    detail = f"retrying: {outcome.reason}"
+                    values = {
+                        "delivery_status": status.value,
+                        "send_at": now + delay,
+                        "error": detail,
+                        "claimed_by": None,
+                    }
+            else:
+                status = DeliveryStatus.FAILED
+                detail = outcome.reason
+                values = {
+                    "delivery_status": status.value,
+                    "error": outcome.reason,
+                    "recipient_errors": dict(outcome.refused),
+                }
+            result = session.execute(
+                update(Message)
+                .where(
+                    Message.id == message_id,
+                    Message.delivery_status == DeliveryStatus.SENDING,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            session.refresh(message)
+            record_status(session, message=message, status=status, detail=detail)
+            if status != DeliveryStatus.QUEUED:
+                emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
+
+    async def copy_to_sent(self, job: Job) -> None:
+        assert job.copy_to is not None
+        try:
+            folder = await append_to_sent(job.copy_to, job.raw)
+            detail = f"copied to {folder}"
+        except Exception as exc:
+            log.warning("copy to Sent failed for message %s: %s", job.message_id, exc)
+            detail = f"copy to Sent failed: {type(exc).__name__}: {exc}"
+        with self.runtime.db.transaction() as session:
+            message = session.get(Message, job.message_id)
+            if message is not None:
+                record_status(session, message=message, status=DeliveryStatus.SENT, detail=detail)
+
+
+async def sender_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The registered worker loop: one :class:`Sender` for this process."""
+    config = SenderConfig(tick=runtime.settings.worker_tick)
+    await Sender(runtime, config).run(stop)
