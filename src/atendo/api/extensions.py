@@ -36,3 +36,7 @@ def register(app: FastAPI) -> None:
         webhooks,
     ):
         app.include_router(module.router)
+    from atendo.api.routes import outbound, signatures  # issue 4: outbound e-mail, signatures
+
+    app.include_router(outbound.router)
+    app.include_router(signatures.router)

@@ -26,3 +26,8 @@ LOOPS.extend(
 from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402
 
 LOOPS.append(("mailbox_sync", mailbox_sync_loop))
+
+# E-mail: the send queue (issue 4).
+from atendo.workers.sender import sender_loop as email_sender_loop  # noqa: E402
+
+LOOPS.append(("email_sender", email_sender_loop))
