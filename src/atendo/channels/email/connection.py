@@ -182,6 +182,8 @@ async def check_smtp(
     client = smtp_client(cfg, timeout=timeout)
     try:
         await client.connect()
+        if not client.esmtp_extensions:  # after STARTTLS the extensions must be asked again
+            await client.ehlo()
         # RFC 4954: AUTH only when the server advertises it (a local relay may not).
         if client.supports_extension("auth") and password:
             await client.login(cfg.smtp_login, password)
