@@ -1,0 +1,227 @@
+"""Sessions, CSRF and roles for the panel.
+
+The session cookie is stateless and signed: ``<operator id>.<issued>.<nonce>.<mac>`` where the
+MAC (HMAC-SHA256 keyed from the installation secret, ``SecretBox.mac``) also covers a piece of
+the operator's password hash, so changing a password ends every other session. The CSRF token
+is a second MAC over the same nonce: a page can only know it if it was rendered for this
+session, and every unsafe request (form field ``csrf`` or header ``X-CSRF-Token``) must carry
+it. The sign-in form, which has no session yet, uses a double-submit cookie instead.
+
+Login throttling counts failures per (e-mail, client IP) in memory: after ``MAX_FAILURES``
+within ``WINDOW`` the pair is refused until the window passes. In-memory is enough: it slows a
+guesser down per process, and the argon2 check already costs every attempt.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.responses import Response
+
+from atendo.core.enums import Role
+from atendo.core.operators.models import Operator
+from atendo.runtime import Runtime
+
+COOKIE = "atendo_session"
+LOGIN_CSRF_COOKIE = "atendo_login_csrf"
+SESSION_SECONDS = 14 * 24 * 3600
+MAX_FAILURES = 5
+WINDOW = 15 * 60
+
+
+class LoginRequired(Exception):
+    """No valid session: the panel redirects to the sign-in page."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role does not allow this page (HTTP 403)."""
+
+
+class CsrfFailed(Exception):
+    """An unsafe request without this session's CSRF token (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class PanelUser:
+    """The signed-in operator, as read at the start of the request."""
+
+    id: int
+    company_id: int
+    role: str
+    email: str
+    name: str
+    language: str
+    timezone: str
+    csrf: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role in (Role.ADMIN, Role.SUPERVISOR)
+
+    @property
+    def sees_all_dialogs(self) -> bool:
+        return self.is_supervisor
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _mac(runtime: Runtime, data: str) -> str:
+    return runtime.box.mac(data, 32)
+
+
+def _session_mac(runtime: Runtime, op_id: int, issued: int, nonce: str, pw: str) -> str:
+    return _mac(runtime, f"panel-session:{op_id}.{issued}.{nonce}.{pw[-16:]}")
+
+
+def csrf_for(runtime: Runtime, nonce: str) -> str:
+    return _mac(runtime, f"panel-csrf:{nonce}")
+
+
+def make_session_cookie(runtime: Runtime, operator: Operator) -> str:
+    issued = int(time.time())
+    nonce = secrets.token_urlsafe(12)
+    mac = _session_mac(runtime, operator.id, issued, nonce, operator.password_hash)
+    return f"{operator.id}.{issued}.{nonce}.{mac}"
+
+
+def set_session(response: Response, request: Request, value: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(COOKIE, path="/")
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or runtime_of(request).settings.session_cookie_secure
+
+
+def read_session(request: Request) -> PanelUser | None:
+    """The operator of a valid session cookie, or None."""
+    raw = request.cookies.get(COOKIE, "")
+    parts = raw.split(".")
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    op_id, issued, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
+    if time.time() - issued > SESSION_SECONDS:
+        return None
+    runtime = runtime_of(request)
+    with runtime.db.reading() as session:
+        op = session.get(Operator, op_id)
+        if op is None or op.role == Role.DISABLED:
+            return None
+        expected = _session_mac(runtime, op.id, issued, nonce, op.password_hash)
+        if not hmac.compare_digest(expected, mac):
+            return None
+        return PanelUser(
+            id=op.id,
+            company_id=op.company_id,
+            role=op.role,
+            email=op.email,
+            name=op.full_name,
+            language=op.language,
+            timezone=op.timezone,
+            csrf=csrf_for(runtime, nonce),
+        )
+
+
+async def check_csrf(request: Request, user: PanelUser) -> None:
+    """Every unsafe request must carry the session's token (header or form field)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get("x-csrf-token", "")
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf")
+            sent = value if isinstance(value, str) else ""
+    if not sent or not hmac.compare_digest(sent, user.csrf):
+        raise CsrfFailed()
+
+
+async def current_user(request: Request) -> PanelUser:
+    """FastAPI dependency: a signed-in operator (and a valid CSRF token on unsafe requests)."""
+    user = read_session(request)
+    if user is None:
+        raise LoginRequired()
+    await check_csrf(request, user)
+    request.state.user = user
+    return user
+
+
+async def supervisor_user(request: Request) -> PanelUser:
+    user = await current_user(request)
+    if not user.is_supervisor:
+        raise Forbidden()
+    return user
+
+
+async def admin_user(request: Request) -> PanelUser:
+    user = await current_user(request)
+    if not user.is_admin:
+        raise Forbidden()
+    return user
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+class LoginThrottle:
+    """Failures per (e-mail, IP) within a sliding window."""
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, []) if now - t < self.window]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def blocked_for(self, email: str, ip: str) -> float:
+        """Seconds left before this pair may try again (0 when allowed)."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent((email.strip().lower(), ip), now)
+            if len(times) < self.max_failures:
+                return 0.0
+            return max(0.0, self.window - (now - times[0]))
+
+    def failed(self, email: str, ip: str) -> None:
+        with self._lock:
+            key = (email.strip().lower(), ip)
+            self._failures.setdefault(key, []).append(time.monotonic())
+
+    def succeeded(self, email: str, ip: str) -> None:
+        with self._lock:
+            self._failures.pop((email.strip().lower(), ip), None)
+
+
+throttle = LoginThrottle()

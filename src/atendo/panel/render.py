@@ -1,0 +1,64 @@
+"""The Jinja2 environment and the page renderer (autoescaped; the translator per request)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from atendo.panel.auth import PanelUser
+from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    user: PanelUser | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    user = user or getattr(request.state, "user", None)
+    language = user.language if user else _browser_language(request)
+    tz = user.timezone if user else "America/Sao_Paulo"
+    tr = translations(language)
+
+    def when(value: datetime | None, short: bool = False) -> str:
+        return local_time(value, language=language, tz=tz, short=short)
+
+    ctx: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "_": tr.gettext,
+        "ngettext": tr.ngettext,
+        "lang": language,
+        "html_lang": language.replace("_", "-"),
+        "languages": LANGUAGES,
+        "when": when,
+        "csrf": user.csrf if user else "",
+    }
+    if context:
+        ctx.update(context)
+    body = env.get_template(template).render(ctx)
+    return HTMLResponse(body, status_code=status_code, headers=headers)
+
+
+def _browser_language(request: Request) -> str:
+    accept = request.headers.get("accept-language", "").lower()
+    if accept.startswith("en"):
+        return "en"
+    return DEFAULT_LANGUAGE

@@ -1,0 +1,155 @@
+"""The chats screen: the dialog list (filters, search, load more, live) and the dialog pane."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from atendo.core.channels.service import get_channel
+from atendo.core.clients.service import get_client, identities
+from atendo.core.dialogs.service import current_request, mark_dialog_read
+from atendo.core.operators.service import list_groups, list_operators
+from atendo.core.tags.service import list_tags, tags_of
+from atendo.core.templates.service import list_templates
+from atendo.kit.pagination import Page
+from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.render import render
+from atendo.panel.views import (
+    PAGE_SIZE,
+    ListFilters,
+    dialog_rows,
+    email_channels,
+    message_views,
+    pending_outbound,
+    signature_preview,
+    visible_dialog,
+)
+
+router = APIRouter()
+User = Annotated[PanelUser, Depends(current_user)]
+
+
+def _filters(request: Request) -> ListFilters:
+    q = request.query_params
+    channel = q.get("channel", "")
+    who = q.get("who", "all")
+    state = q.get("state", "open")
+    return ListFilters(
+        who=who if who in ("mine", "unassigned", "all") else "all",
+        state=state if state in ("open", "closed", "") else "open",
+        channel_id=int(channel) if channel.isdigit() else None,
+        q=q.get("q", "").strip()[:200],
+    )
+
+
+def _int(request: Request, name: str, default: int, top: int = 10_000) -> int:
+    value = request.query_params.get(name, "")
+    return max(0, min(top, int(value))) if value.isdigit() else default
+
+
+def _list_context(session: Session, user: PanelUser, request: Request) -> dict[str, Any]:
+    filters = _filters(request)
+    offset = _int(request, "offset", 0)
+    limit = _int(request, "limit", PAGE_SIZE, 200) or PAGE_SIZE
+    rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
+    return {
+        "rows": rows,
+        "total": total,
+        "filters": filters,
+        "next_offset": offset + len(rows) if offset + len(rows) < total else None,
+        "channels": email_channels(session, user),
+    }
+
+
+def _pane_context(
+    session: Session, user: PanelUser, dialog_id: int, images_for: set[int]
+) -> dict[str, Any]:
+    dialog = visible_dialog(session, user, dialog_id)
+    client = get_client(session, company_id=user.company_id, client_id=dialog.client_id)
+    channel = get_channel(session, company_id=user.company_id, channel_id=dialog.channel_id)
+    views = message_views(session, dialog, images_for=images_for)
+    request_row = current_request(session, dialog=dialog)
+    last_subject = next((v.m.subject for v in reversed(views) if v.m.subject), dialog.subject)
+    operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
+    templates, _t = list_templates(session, company_id=user.company_id, page=Page(200, 0))
+    tags, _g = list_tags(session, company_id=user.company_id, page=Page(200, 0))
+    return {
+        "dialog": dialog,
+        "client": client,
+        "addresses": identities(session, client_id=client.id),
+        "channel": channel,
+        "messages": views,
+        "pending": pending_outbound(views),
+        "reply_subject": _re(last_subject),
+        "signature": signature_preview(session, channel, user.id, client),
+        "operators": [o for o in operators if o.role != "disabled"],
+        "groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
+        "templates": [{"command": t.command, "name": t.name, "text": t.text} for t in templates],
+        "all_tags": tags,
+        "client_tags": tags_of(session, assignee_type="client", assignee_ids=[client.id]).get(
+            client.id, []
+        ),
+        "request_tags": (
+            tags_of(session, assignee_type="request", assignee_ids=[request_row.id]).get(
+                request_row.id, []
+            )
+            if request_row
+            else []
+        ),
+        "request_row": request_row,
+    }
+
+
+def _re(subject: str) -> str:
+    subject = subject.strip()
+    if not subject:
+        return ""
+    return subject if subject.lower().startswith(("re:", "ré:")) else f"Re: {subject}"
+
+
+@router.get("/chats")
+def chats_page(request: Request, user: User) -> Response:
+    with runtime_of(request).db.reading() as session:
+        ctx = _list_context(session, user, request)
+    return render(request, "chats.html", {**ctx, "pane": None})
+
+
+@router.get("/chats/list")
+def chats_list(request: Request, user: User) -> Response:
+    with runtime_of(request).db.reading() as session:
+        ctx = _list_context(session, user, request)
+    return render(request, "_dialog_items.html", ctx)
+
+
+@router.get("/chats/{dialog_id}")
+def dialog_page(request: Request, dialog_id: int, user: User) -> Response:
+    runtime = runtime_of(request)
+    with runtime.db.transaction() as session:
+        visible_dialog(session, user, dialog_id)
+        mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+    with runtime.db.reading() as session:
+        ctx = _list_context(session, user, request)
+        pane = _pane_context(session, user, dialog_id, set())
+    return render(request, "chats.html", {**ctx, "pane": pane, "active": dialog_id})
+
+
+@router.get("/chats/{dialog_id}/pane")
+def dialog_pane(request: Request, dialog_id: int, user: User) -> Response:
+    runtime = runtime_of(request)
+    with runtime.db.transaction() as session:
+        visible_dialog(session, user, dialog_id)
+        mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+    with runtime.db.reading() as session:
+        pane = _pane_context(session, user, dialog_id, set())
+    return render(request, "_dialog_pane.html", {"pane": pane})
+
+
+@router.get("/chats/{dialog_id}/messages")
+def dialog_messages(request: Request, dialog_id: int, user: User) -> Response:
+    images = {int(x) for x in request.query_params.getlist("images") if x.isdigit()}
+    with runtime_of(request).db.reading() as session:
+        pane = _pane_context(session, user, dialog_id, images)
+    return render(request, "_messages.html", {"pane": pane})

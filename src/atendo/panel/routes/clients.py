@@ -1,0 +1,79 @@
+"""The client card: details, past dialogs, block and unblock."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from atendo.core.clients.service import block, list_blocks, unblock
+from atendo.core.errors import DomainError
+from atendo.core.tags.service import tags_of
+from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import zone
+from atendo.panel.render import render
+from atendo.panel.views import client_card
+
+router = APIRouter()
+User = Annotated[PanelUser, Depends(current_user)]
+
+
+def _card(request: Request, user: PanelUser, client_id: int, error: str = "") -> Response:
+    with runtime_of(request).db.reading() as session:
+        ctx = client_card(session, user, client_id)
+        ctx["tags"] = tags_of(session, assignee_type="client", assignee_ids=[client_id]).get(
+            client_id, []
+        )
+        ctx["blocks"] = [
+            b for b in list_blocks(session, company_id=user.company_id) if b.client_id == client_id
+        ]
+    ctx["error"] = error
+    template = "_client_card.html" if request.headers.get("hx-request") else "client.html"
+    return render(request, template, ctx)
+
+
+@router.get("/clients/{client_id}")
+def card(request: Request, client_id: int, user: User) -> Response:
+    return _card(request, user, client_id)
+
+
+@router.post("/clients/{client_id}/block")
+def block_client(
+    request: Request,
+    client_id: int,
+    user: User,
+    reason: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
+) -> Response:
+    expires: datetime | None = None
+    if until:
+        try:
+            day = datetime.strptime(until, "%Y-%m-%d").date()
+            expires = datetime.combine(day, time(23, 59), tzinfo=zone(user.timezone))
+        except ValueError:
+            return _card(request, user, client_id, "invalid date")
+    try:
+        with runtime_of(request).db.transaction() as session:
+            block(
+                session,
+                company_id=user.company_id,
+                kind="client",
+                client_id=client_id,
+                reason=reason,
+                expires_at=expires,
+            )
+    except DomainError as exc:
+        return _card(request, user, client_id, exc.message)
+    return _card(request, user, client_id)
+
+
+@router.post("/clients/{client_id}/unblock")
+def unblock_client(request: Request, client_id: int, user: User) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        for entry in list_blocks(session, company_id=user.company_id):
+            if entry.client_id == client_id:
+                unblock(session, company_id=user.company_id, entry_id=entry.id)
+    return _card(request, user, client_id)
+

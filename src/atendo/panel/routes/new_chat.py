@@ -1,0 +1,75 @@
+"""New outbound chat ("Novo ativo"): pick the e-mail account, the addresses, subject, text."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from atendo.channels.email.outbound import start_outbound_chat
+from atendo.core.errors import DomainError
+from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import translations
+from atendo.panel.render import render
+from atendo.panel.views import email_channels
+
+router = APIRouter()
+User = Annotated[PanelUser, Depends(current_user)]
+
+
+def _form(request: Request, user: PanelUser, error: str = "", status: int = 200) -> Response:
+    with runtime_of(request).db.reading() as session:
+        channels = [c for c in email_channels(session, user) if c.write_first]
+    return render(
+        request, "new_chat.html", {"channels": channels, "error": error}, status_code=status
+    )
+
+
+@router.get("/chats/new")
+def new_chat_form(request: Request, user: User) -> Response:
+    return _form(request, user)
+
+
+@router.post("/chats/new")
+async def new_chat(
+    request: Request,
+    user: User,
+    channel_id: Annotated[int, Form()],
+    subject: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    only_create: Annotated[str, Form()] = "",
+) -> Response:
+    form = await request.form()
+    emails = [str(v).strip() for v in form.getlist("email") if str(v).strip()]
+    _ = translations(user.language).gettext
+    if not emails:
+        return _form(request, user, _("Add at least one address."), 422)
+    runtime = runtime_of(request)
+
+    def write() -> int:
+        with runtime.db.transaction() as session:
+            dialog, _message = start_outbound_chat(
+                session,
+                runtime=runtime,
+                company_id=user.company_id,
+                channel_id=channel_id,
+                emails=emails,
+                operator_id=user.id,
+                subject=subject or None,
+                text=None if only_create else (text or None),
+            )
+            return int(dialog.id)
+
+    try:
+        dialog_id = await asyncio.to_thread(write)
+    except DomainError as exc:
+        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+        return _form(request, user, f"{exc.message} {detail}".strip(), exc.status_code)
+    target = f"/chats/{dialog_id}"
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    from fastapi.responses import RedirectResponse
+
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,440 @@
+"""Settings: Contas e Canais (connect, configure, signatures, reconnect), operators and
+groups, tags, reply templates, the block list, API token and webhooks.
+
+Admins see everything; supervisors may manage tags, templates and the block list; operators
+get 403 on every page here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from atendo.channels.email.channels import connect_email_channel, update_email_channel
+from atendo.channels.email.signatures import save_signatures
+from atendo.core.channels.service import get_channel, get_signatures, list_channels, request_reconnect
+from atendo.core.clients.service import block, list_blocks, unblock
+from atendo.core.companies.service import regenerate_token
+from atendo.core.enums import Role
+from atendo.core.errors import DomainError
+from atendo.core.operators.service import (
+    create_group,
+    create_operator,
+    list_groups,
+    list_operators,
+    set_group_member,
+    update_operator,
+)
+from atendo.core.tags.service import create_tag, list_tags
+from atendo.core.templates.service import create_template, delete_template, list_templates
+from atendo.core.webhooks.models import Webhook
+from atendo.kit.pagination import Page
+from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user
+from atendo.panel.render import render
+
+router = APIRouter()
+Admin = Annotated[PanelUser, Depends(admin_user)]
+Supervisor = Annotated[PanelUser, Depends(supervisor_user)]
+
+CHANNEL_FIELDS = (
+    "email", "sender_name", "imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port",
+    "smtp_security", "login", "smtp_login", "send_delay", "import_days",
+)  # fmt: skip
+SWITCHES = ("write_first", "copy_to_sent", "tls_verify")
+
+
+def _hx_redirect(request: Request, url: str) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/settings")
+def settings_home(request: Request, user: Supervisor) -> Response:
+    return RedirectResponse(
+        "/settings/channels" if user.is_admin else "/settings/tags", status_code=303
+    )
+
+
+# --- Contas e Canais -----------------------------------------------------------------------
+
+
+@router.get("/settings/channels")
+def channels_page(request: Request, user: Admin) -> Response:
+    with runtime_of(request).db.reading() as session:
+        channels, _total = list_channels(session, company_id=user.company_id)
+    groups: dict[str, list[Any]] = {}
+    for channel in channels:
+        groups.setdefault(channel.transport, []).append(channel)
+    return render(request, "settings/channels.html", {"groups": groups, "section": "channels"})
+
+
+async def _channel_data(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    data: dict[str, Any] = {}
+    for key in (*CHANNEL_FIELDS, "name", "password", "smtp_password"):
+        value = form.get(key)
+        if isinstance(value, str) and value.strip():
+            data[key] = value.strip() if "password" not in key else value
+    for key in SWITCHES:
+        data[key] = form.get(key) == "on"
+    return data
+
+
+def _channel_form(
+    request: Request,
+    *,
+    channel: Any = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    if values is None:
+        values = dict(channel.settings) if channel is not None else {
+            "imap_security": "ssl", "smtp_security": "starttls", "send_delay": 15,
+            "import_days": 3, "write_first": True, "copy_to_sent": True, "tls_verify": True,
+        }  # fmt: skip
+        if channel is not None:
+            values["name"] = channel.name
+            values["write_first"] = channel.write_first
+    values = {k: v for k, v in values.items() if "password" not in k}  # never shown back
+    return render(
+        request,
+        "settings/channel_form.html",
+        {
+            "channel": channel,
+            "values": values,
+            "errors": errors or {},
+            "message": message,
+            "section": "channels",
+            "tab": "config",
+        },
+        status_code=status,
+    )
+
+
+@router.get("/settings/channels/new")
+def channel_new(request: Request, user: Admin) -> Response:
+    return _channel_form(request)
+
+
+@router.post("/settings/channels/new")
+async def channel_create(request: Request, user: Admin) -> Response:
+    data = await _channel_data(request)
+    try:
+        channel = await connect_email_channel(
+            runtime_of(request), company_id=user.company_id, data=data
+        )
+    except DomainError as exc:
+        return _channel_form(
+            request, values=data, errors=exc.errors or {}, message=exc.message, status=422
+        )
+    return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
+
+
+@router.get("/settings/channels/{channel_id}")
+def channel_edit(request: Request, channel_id: int, user: Admin) -> Response:
+    with runtime_of(request).db.reading() as session:
+        channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+    return _channel_form(request, channel=channel)
+
+
+@router.post("/settings/channels/{channel_id}")
+async def channel_update(request: Request, channel_id: int, user: Admin) -> Response:
+    runtime = runtime_of(request)
+    data = await _channel_data(request)
+    with runtime.db.reading() as session:
+        channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+    try:
+        channel = await update_email_channel(
+            runtime, company_id=user.company_id, channel_id=channel_id, data=data
+        )
+    except DomainError as exc:
+        return _channel_form(
+            request,
+            channel=channel,
+            values=data,
+            errors=exc.errors or {},
+            message=exc.message,
+            status=422,
+        )
+    return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
+
+
+@router.post("/settings/channels/{channel_id}/reconnect")
+def channel_reconnect(request: Request, channel_id: int, user: Admin) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        request_reconnect(session, company_id=user.company_id, channel_id=channel_id)
+    return _hx_redirect(request, "/settings/channels")
+
+
+@router.get("/settings/channels/{channel_id}/signatures")
+def signatures_page(request: Request, channel_id: int, user: Admin, saved: bool = False) -> Response:
+    operator_param = request.query_params.get("operator_id", "")
+    with runtime_of(request).db.reading() as session:
+        channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+        signatures = get_signatures(session, channel=channel)
+        operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
+    selected = int(operator_param) if operator_param.isdigit() else user.id
+    return render(
+        request,
+        "settings/signatures.html",
+        {
+            "channel": channel,
+            "signatures": signatures,
+            "operators": operators,
+            "selected": selected,
+            "operator_text": signatures["operators"].get(str(selected), ""),
+            "section": "channels",
+            "tab": "signatures",
+            "saved": saved,
+            "errors": {},
+        },
+    )
+
+
+@router.post("/settings/channels/{channel_id}/signatures")
+def signatures_save(
+    request: Request,
+    channel_id: int,
+    user: Admin,
+    operator_id: Annotated[int, Form()],
+    operator_text: Annotated[str, Form()] = "",
+    general: Annotated[str, Form()] = "",
+    operators_enabled: Annotated[str, Form()] = "",
+    general_enabled: Annotated[str, Form()] = "",
+) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+        save_signatures(
+            session,
+            channel=channel,
+            operators_enabled=operators_enabled == "on",
+            general_enabled=general_enabled == "on",
+            general=general,
+            operators={str(operator_id): operator_text},
+        )
+    return RedirectResponse(
+        f"/settings/channels/{channel_id}/signatures?operator_id={operator_id}&saved=1",
+        status_code=303,
+    )
+
+
+# --- Operadores e grupos -------------------------------------------------------------------
+
+
+def _operators_page(request: Request, user: PanelUser, error: str = "") -> Response:
+    with runtime_of(request).db.reading() as session:
+        operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
+        groups = list_groups(session, company_id=user.company_id)
+    names = {o.id: o.full_name for o in operators}
+    return render(
+        request,
+        "settings/operators.html",
+        {
+            "operators": operators,
+            "groups": groups,
+            "names": names,
+            "roles": [r.value for r in Role],
+            "error": error,
+            "section": "operators",
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@router.get("/settings/operators")
+def operators_page(request: Request, user: Admin) -> Response:
+    return _operators_page(request, user)
+
+
+@router.post("/settings/operators")
+def operator_create(
+    request: Request,
+    user: Admin,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "operator",
+) -> Response:
+    first, _sep, last = name.strip().partition(" ")
+    try:
+        with runtime_of(request).db.transaction() as session:
+            create_operator(
+                session,
+                company_id=user.company_id,
+                email=email,
+                password=password,
+                role=Role(role) if role in Role.__members__.values() else Role.OPERATOR,
+                first_name=first,
+                last_name=last,
+            )
+    except DomainError as exc:
+        return _operators_page(request, user, exc.message)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/operators/{operator_id}/role")
+def operator_role(
+    request: Request, operator_id: int, user: Admin, role: Annotated[str, Form()]
+) -> Response:
+    if role in [r.value for r in Role] and operator_id != user.id:
+        with runtime_of(request).db.transaction() as session:
+            update_operator(
+                session, company_id=user.company_id, operator_id=operator_id, role=Role(role)
+            )
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/groups")
+def group_create(request: Request, user: Admin, name: Annotated[str, Form()]) -> Response:
+    if name.strip():
+        with runtime_of(request).db.transaction() as session:
+            create_group(session, company_id=user.company_id, name=name)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/groups/{group_id}/members")
+def group_member(
+    request: Request,
+    group_id: int,
+    user: Admin,
+    operator_id: Annotated[int, Form()],
+    skill: Annotated[int, Form()] = 50,
+) -> Response:
+    try:
+        with runtime_of(request).db.transaction() as session:
+            set_group_member(
+                session,
+                company_id=user.company_id,
+                group_id=group_id,
+                operator_id=operator_id,
+                skill=skill,
+            )
+    except DomainError as exc:
+        return _operators_page(request, user, exc.message)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+# --- Tags, Modelos de respostas, Lista de bloqueios -------------------------------------------
+
+
+@router.get("/settings/tags")
+def tags_page(request: Request, user: Supervisor) -> Response:
+    with runtime_of(request).db.reading() as session:
+        tags, _n = list_tags(session, company_id=user.company_id, page=Page(200, 0))
+    return render(request, "settings/tags.html", {"tags": tags, "section": "tags"})
+
+
+@router.post("/settings/tags")
+def tag_create(
+    request: Request,
+    user: Supervisor,
+    label: Annotated[str, Form()],
+    bg_color: Annotated[str, Form()] = "#e0e7ff",
+) -> Response:
+    try:
+        with runtime_of(request).db.transaction() as session:
+            create_tag(session, company_id=user.company_id, label=label, bg_color=bg_color)
+    except DomainError:
+        pass  # an empty label: the page simply shows the list again
+    return RedirectResponse("/settings/tags", status_code=303)
+
+
+@router.get("/settings/templates")
+def templates_page(request: Request, user: Supervisor) -> Response:
+    with runtime_of(request).db.reading() as session:
+        rows, _n = list_templates(session, company_id=user.company_id, page=Page(200, 0))
+    return render(request, "settings/templates.html", {"rows": rows, "section": "templates"})
+
+
+@router.post("/settings/templates")
+def template_create(
+    request: Request,
+    user: Supervisor,
+    name: Annotated[str, Form()],
+    text: Annotated[str, Form()],
+    command: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        with runtime_of(request).db.transaction() as session:
+            create_template(
+                session, company_id=user.company_id, name=name, text=text, command=command
+            )
+    except DomainError:
+        pass
+    return RedirectResponse("/settings/templates", status_code=303)
+
+
+@router.post("/settings/templates/{template_id}/delete")
+def template_delete(request: Request, template_id: int, user: Supervisor) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        delete_template(session, company_id=user.company_id, template_id=template_id)
+    return RedirectResponse("/settings/templates", status_code=303)
+
+
+@router.get("/settings/blocks")
+def blocks_page(request: Request, user: Supervisor) -> Response:
+    with runtime_of(request).db.reading() as session:
+        rows = list_blocks(session, company_id=user.company_id)
+    return render(request, "settings/blocks.html", {"rows": rows, "section": "blocks"})
+
+
+@router.post("/settings/blocks")
+def block_add(
+    request: Request,
+    user: Supervisor,
+    value: Annotated[str, Form()],
+    kind: Annotated[str, Form()] = "email",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        with runtime_of(request).db.transaction() as session:
+            block(
+                session,
+                company_id=user.company_id,
+                kind=kind if kind in ("email", "domain") else "email",
+                value=value,
+                reason=reason,
+            )
+    except DomainError:
+        pass
+    return RedirectResponse("/settings/blocks", status_code=303)
+
+
+@router.post("/settings/blocks/{entry_id}/delete")
+def block_remove(request: Request, entry_id: int, user: Supervisor) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        unblock(session, company_id=user.company_id, entry_id=entry_id)
+    return RedirectResponse("/settings/blocks", status_code=303)
+
+
+# --- API e webhooks ---------------------------------------------------------------------
+
+
+def _api_page(request: Request, user: PanelUser, token: str = "") -> Response:
+    with runtime_of(request).db.reading() as session:
+        hooks = list(
+            session.scalars(
+                select(Webhook).where(Webhook.company_id == user.company_id).order_by(Webhook.id)
+            )
+        )
+    return render(
+        request, "settings/api.html", {"hooks": hooks, "token": token, "section": "api"}
+    )
+
+
+@router.get("/settings/api")
+def api_page(request: Request, user: Admin) -> Response:
+    return _api_page(request, user)
+
+
+@router.post("/settings/api/token")
+def api_token(request: Request, user: Admin) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        token = regenerate_token(session, company_id=user.company_id)
+    return _api_page(request, user, token)  # shown once, never stored in clear

@@ -1,0 +1,181 @@
+"""Sign-in, sign-out, the first-visit setup, and the operator's own preferences."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from atendo.core.companies.service import any_company_exists, create_company
+from atendo.core.errors import DomainError
+from atendo.core.operators.service import authenticate_operator, update_operator
+from atendo.panel.auth import (
+    LOGIN_CSRF_COOKIE,
+    PanelUser,
+    clear_session,
+    client_ip,
+    current_user,
+    make_session_cookie,
+    read_session,
+    runtime_of,
+    set_session,
+    throttle,
+)
+from atendo.panel.i18n import translations
+from atendo.panel.render import render
+
+router = APIRouter()
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    runtime = runtime_of(request)
+    with runtime.db.reading() as session:
+        empty = not any_company_exists(session)
+    if empty:
+        return RedirectResponse("/setup", status_code=303)
+    if read_session(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse("/chats", status_code=303)
+
+
+def _login_page(request: Request, *, error: str = "", email: str = "", status: int = 200) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(16)
+    response = render(
+        request,
+        "login.html",
+        {"error": error, "email": email, "login_csrf": token},
+        status_code=status,
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    if read_session(request) is not None:
+        return RedirectResponse("/chats", status_code=303)
+    return _login_page(request)
+
+
+def _lang_of(request: Request) -> str:
+    return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "pt_BR"
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    _ = translations(_lang_of(request)).gettext
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf):
+        return _login_page(request, error=_("The form expired; please try again."), status=403)
+    ip = client_ip(request)
+    wait = throttle.blocked_for(email, ip)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        msg = _("Too many failed attempts. Try again in %(n)s min.") % {"n": minutes}
+        return _login_page(request, error=msg, email=email, status=429)
+    runtime = runtime_of(request)
+
+    def check() -> str | None:
+        with runtime.db.transaction() as session:
+            op = authenticate_operator(session, email=email, password=password)
+            return make_session_cookie(runtime, op) if op is not None else None
+
+    cookie_value = await asyncio.to_thread(check)
+    if cookie_value is None:
+        throttle.failed(email, ip)
+        msg = _("Wrong e-mail or password.")
+        return _login_page(request, error=msg, email=email, status=401)
+    throttle.succeeded(email, ip)
+    response = RedirectResponse("/chats", status_code=303)
+    set_session(response, request, cookie_value)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(user: Annotated[PanelUser, Depends(current_user)]) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    clear_session(response)
+    return response
+
+
+@router.get("/setup")
+def setup_form(request: Request) -> Response:
+    with runtime_of(request).db.reading() as session:
+        if any_company_exists(session):
+            return RedirectResponse("/login", status_code=303)
+    return _setup_page(request)
+
+
+def _setup_page(request: Request, error: str = "", status: int = 200) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(16)
+    response = render(
+        request, "setup.html", {"error": error, "login_csrf": token}, status_code=status
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
+    return response
+
+
+@router.post("/setup")
+def setup(
+    request: Request,
+    company: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf):
+        return _setup_page(request, status=403)
+    runtime = runtime_of(request)
+    first, _sep, last = name.strip().partition(" ")
+    try:
+        with runtime.db.transaction() as session:
+            # Only the very first visit may create a company here (same as the CLI).
+            if any_company_exists(session):
+                return RedirectResponse("/login", status_code=303)
+            new = create_company(
+                session,
+                name=company,
+                admin_email=email,
+                admin_password=password,
+                admin_first_name=first,
+                admin_last_name=last,
+            )
+            cookie_value = make_session_cookie(runtime, new.admin)
+    except DomainError as exc:
+        return _setup_page(request, error=exc.message, status=422)
+    response = RedirectResponse("/chats", status_code=303)
+    set_session(response, request, cookie_value)
+    return response
+
+
+@router.post("/me/preferences")
+def preferences(
+    request: Request,
+    user: Annotated[PanelUser, Depends(current_user)],
+    language: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+) -> Response:
+    with runtime_of(request).db.transaction() as session:
+        update_operator(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            language=language or None,
+            timezone=timezone or None,
+        )
+    back = request.headers.get("referer") or "/chats"
+    return RedirectResponse(back, status_code=303)
+

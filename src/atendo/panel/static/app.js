@@ -1,0 +1,154 @@
+// Atendo panel: live updates (Server-Sent Events), send countdowns, the "/" template picker,
+// the "+" for more addresses, and putting an interrupted text back into the composer.
+(function () {
+  "use strict";
+
+  function startLive() {
+    if (!document.body.dataset.live || !window.EventSource) return;
+    var source = new EventSource("/live");
+    source.addEventListener("change", function (e) {
+      var detail = {};
+      try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
+      if (window.htmx) htmx.trigger(document.body, "live", detail);
+    });
+  }
+
+  function tickCountdowns() {
+    var now = Date.now();
+    document.querySelectorAll("[data-send-at]").forEach(function (el) {
+      var left = Math.max(0, Math.round((Date.parse(el.dataset.sendAt) - now) / 1000));
+      var label = el.querySelector(".countdown");
+      if (label) label.textContent = label.textContent.replace(/\d+/, String(left));
+    });
+  }
+
+  function scrollToEnd() {
+    var box = document.getElementById("scroll");
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+
+  function fitFrame(frame) {
+    try {
+      var doc = frame.contentDocument;
+      if (doc && doc.documentElement) frame.style.height = (doc.documentElement.scrollHeight + 4) + "px";
+    } catch (_) { /* cross-origin: keep the default height */ }
+  }
+
+  // Template picker: a word starting with "/" in the composer lists matching templates.
+  function templatePicker(area) {
+    var menu = area.parentElement.querySelector(".tplmenu");
+    var templates = [];
+    try { templates = JSON.parse(area.dataset.templates || "[]"); } catch (_) { templates = []; }
+    if (!menu || !templates.length) return;
+    function word() {
+      var before = area.value.slice(0, area.selectionStart);
+      var m = before.match(/(^|\s)\/([\w-]*)$/);
+      return m ? { query: m[2].toLowerCase(), start: before.length - m[2].length - 1 } : null;
+    }
+    function choose(t, w) {
+      area.value = area.value.slice(0, w.start) + t.text + area.value.slice(area.selectionStart);
+      menu.hidden = true;
+      area.focus();
+    }
+    area.addEventListener("input", function () {
+      var w = word();
+      menu.innerHTML = "";
+      if (!w) { menu.hidden = true; return; }
+      templates.filter(function (t) {
+        return (t.command || "").toLowerCase().indexOf(w.query) === 0 || t.name.toLowerCase().indexOf(w.query) === 0;
+      }).slice(0, 8).forEach(function (t) {
+        var li = document.createElement("li");
+        var code = document.createElement("b");
+        code.textContent = "/" + (t.command || "");
+        li.appendChild(code);
+        li.appendChild(document.createTextNode(" " + t.name));
+        li.dataset.testid = "template-option";
+        li.addEventListener("mousedown", function (e) { e.preventDefault(); choose(t, w); });
+        menu.appendChild(li);
+      });
+      menu.hidden = !menu.children.length;
+    });
+    area.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !menu.hidden && menu.firstChild) {
+        e.preventDefault();
+        menu.firstChild.dispatchEvent(new MouseEvent("mousedown"));
+      } else if (e.key === "Escape") { menu.hidden = true; }
+    });
+  }
+
+  function init(root) {
+    root.querySelectorAll("textarea[data-templates]").forEach(function (area) {
+      if (!area.dataset.pickerReady) { area.dataset.pickerReady = "1"; templatePicker(area); }
+    });
+  }
+
+  document.addEventListener("click", function (e) {
+    var add = e.target.closest("[data-add-email]");
+    if (add) {
+      var list = document.getElementById("emails");
+      var first = list.querySelector("input");
+      var input = first.cloneNode();
+      input.value = "";
+      input.required = false;
+      list.appendChild(input);
+      input.focus();
+      return;
+    }
+    var back = e.target.closest("[data-put-back]");
+    if (back) {
+      var composer = document.getElementById("composer");
+      if (composer) {
+        composer.querySelector("[name=text]").value = back.dataset.putBack;
+        if (back.dataset.putBackSubject) composer.querySelector("[name=subject]").value = back.dataset.putBackSubject;
+        composer.querySelector("[name=text]").focus();
+      }
+      return;
+    }
+    var seg = e.target.closest(".seg label");
+    if (seg) {
+      seg.parentElement.querySelectorAll("label").forEach(function (l) { l.classList.remove("on"); });
+      seg.classList.add("on");
+    }
+    var item = e.target.closest("[data-testid=dialog-item]");
+    if (item) {
+      document.querySelectorAll("[data-testid=dialog-item].active").forEach(function (el) { el.classList.remove("active"); });
+      item.classList.add("active");
+      item.classList.remove("unread");
+    }
+  });
+
+  document.addEventListener("submit", function (e) {
+    var ok = e.target.querySelector("[data-busy]");
+    if (ok && !e.target.hasAttribute("hx-post")) { ok.textContent = ok.dataset.busy; ok.classList.add("busy"); }
+  });
+
+  document.addEventListener("change", function (e) {
+    var mode = e.target.closest("[name=mode]");
+    if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
+  });
+
+  document.addEventListener("load", function (e) {
+    if (e.target.classList && e.target.classList.contains("mail-frame")) fitFrame(e.target);
+  }, true);
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    init(document);
+    if (e.detail.target && (e.detail.target.id === "pane" || e.detail.target.id === "messages" || e.detail.target.id === "scroll")) scrollToEnd();
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () { init(document); });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) {
+      // Show the server's explanation (422 and friends) instead of ignoring it.
+      htmx.config.responseHandling = [
+        { code: "204", swap: false },
+        { code: "[23]..", swap: true },
+        { code: "[45]..", swap: true, error: true }
+      ];
+    }
+    init(document);
+    scrollToEnd();
+    startLive();
+    setInterval(tickCountdowns, 1000);
+  });
+})();

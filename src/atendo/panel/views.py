@@ -1,0 +1,238 @@
+"""View models: what the templates show, read from the services in one unit of work.
+
+Visibility is decided here, on the server: an operator sees the dialogs assigned to them and
+the unassigned ones (``visible_to_operator_id``); supervisors and admins see all. Opening a
+dialog the operator may not see answers 404, the same as another company's dialog.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from atendo.channels.email.signatures import render_signature
+from atendo.channels.email.sanitize import allow_remote_images, sanitize_html, text_to_html
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import get_channel, list_channels
+from atendo.core.clients.models import Client
+from atendo.core.clients.service import get_client, identities, is_blocked
+from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
+from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.errors import NotFound
+from atendo.core.messages.models import Attachment, Message
+from atendo.core.messages.service import attachments_of, list_messages
+from atendo.core.operators.models import Operator
+from atendo.kit.clock import utcnow
+from atendo.kit.pagination import Page
+from atendo.panel.auth import PanelUser
+
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    who: str = "all"  # mine | unassigned | all
+    state: str = "open"  # open | closed | "" (both)
+    channel_id: int | None = None
+    q: str = ""
+
+    def query(self) -> str:
+        from urllib.parse import urlencode
+
+        return urlencode(
+            {"who": self.who, "state": self.state, "channel": self.channel_id or "", "q": self.q}
+        )
+
+
+@dataclass
+class DialogRow:
+    id: int
+    client_name: str
+    address: str
+    subject: str
+    preview: str
+    unread: int
+    at: datetime | None
+    state: str
+    operator: str
+    channel: str
+
+
+def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
+    dialog = get_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
+    if not user.sees_all_dialogs and dialog.operator_id not in (None, user.id):
+        raise NotFound()
+    return dialog
+
+
+def dialog_rows(
+    session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
+) -> tuple[list[DialogRow], int]:
+    dialogs, total = list_dialogs(
+        session,
+        company_id=user.company_id,
+        page=Page(limit=limit, offset=offset),
+        operator_id=user.id if filters.who == "mine" else None,
+        unassigned=filters.who == "unassigned",
+        visible_to_operator_id=None if user.sees_all_dialogs else user.id,
+        state=filters.state or None,
+        channel_id=filters.channel_id,
+        search=filters.q or None,
+    )
+    rows = []
+    channels: dict[int, str] = {}
+    operators: dict[int, str] = {}
+    for d in dialogs:
+        client = session.get(Client, d.client_id)
+        last = session.get(Message, d.last_message_id) if d.last_message_id else None
+        addresses = identities(session, client_id=d.client_id) if client else []
+        if d.channel_id not in channels:
+            ch = session.get(Channel, d.channel_id)
+            channels[d.channel_id] = ch.name if ch else ""
+        if d.operator_id and d.operator_id not in operators:
+            op = session.get(Operator, d.operator_id)
+            operators[d.operator_id] = op.full_name if op else ""
+        preview = ""
+        if last is not None:
+            preview = (last.text or "").strip().replace("\n", " ")[:140]
+        rows.append(
+            DialogRow(
+                id=d.id,
+                client_name=(client.display_name if client else "") or (addresses or [""])[0],
+                address=addresses[0] if addresses else "",
+                subject=d.subject,
+                preview=preview,
+                unread=d.unread or 0,
+                at=d.last_message_at or d.begin,
+                state=d.state,
+                operator=operators.get(d.operator_id or 0, ""),
+                channel=channels[d.channel_id],
+            )
+        )
+    return rows, total
+
+
+@dataclass
+class MessageView:
+    m: Message
+    kind: str  # in | out | comment | system
+    author: str
+    body_html: str | None
+    body_text: str
+    has_remote_images: bool
+    attachments: list[Attachment]
+    seconds_left: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_CID = re.compile(r"""src=(["'])cid:([^"']+)\1""", re.IGNORECASE)
+
+
+def email_html(message: Message, attachments: list[Attachment], *, images: bool) -> str:
+    """The message's HTML, sanitised again on the way out (defence in depth), with inline
+    ``cid:`` images pointing at the panel's attachment route and remote images held back
+    unless the operator asked for them."""
+    html = sanitize_html(message.html or "")
+    by_cid = {a.content_id.strip("<>"): a.id for a in attachments if a.content_id}
+
+    def resolve(match: re.Match[str]) -> str:
+        att_id = by_cid.get(match.group(2).strip("<>"))
+        return f'src="/panel/attachments/{att_id}"' if att_id else 'src=""'
+
+    html = _CID.sub(resolve, html)
+    return allow_remote_images(html) if images else html
+
+
+def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> list[MessageView]:
+    messages, _total = list_messages(
+        session, company_id=dialog.company_id, page=Page(200, 0), dialog_id=dialog.id, order="asc"
+    )
+    atts = attachments_of(session, [m.id for m in messages])
+    names: dict[int, str] = {}
+    now = utcnow()
+    out = []
+    for m in messages:
+        files = atts.get(m.id, [])
+        if m.type == MessageType.COMMENT:
+            kind = "comment"
+        elif m.type == MessageType.FROM_CLIENT:
+            kind = "in"
+        elif m.type == MessageType.SYSTEM:
+            kind = "system"
+        else:
+            kind = "out"
+        if m.operator_id and m.operator_id not in names:
+            op = session.get(Operator, m.operator_id)
+            names[m.operator_id] = op.full_name if op else ""
+        author = names.get(m.operator_id or 0) or m.from_name or (m.from_email or "")
+        html = None
+        remote = False
+        if m.html and kind == "in" and not m.parse_error:
+            html = email_html(m, files, images=m.id in images_for)
+            remote = "data-remote-src" in html
+        seconds = None
+        if m.delivery_status == DeliveryStatus.QUEUED and m.send_at is not None:
+            seconds = max(0, int((m.send_at - now).total_seconds()))
+        out.append(
+            MessageView(
+                m=m,
+                kind=kind,
+                author=author,
+                body_html=html,
+                body_text=m.text or "",
+                has_remote_images=remote,
+                attachments=[a for a in files if not (a.inline and a.content_id and html)],
+                seconds_left=seconds,
+            )
+        )
+    return out
+
+
+def pending_outbound(views: list[MessageView]) -> bool:
+    return any(
+        v.m.delivery_status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) for v in views
+    )
+
+
+def signature_preview(session: Session, channel: Channel, operator_id: int, client: Client) -> str:
+    return render_signature(session, channel=channel, operator_id=operator_id, client=client)
+
+
+def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, Any]:
+    client = get_client(session, company_id=user.company_id, client_id=client_id)
+    dialogs, _total = list_dialogs(
+        session,
+        company_id=user.company_id,
+        page=Page(50, 0),
+        client_id=client.id,
+        visible_to_operator_id=None if user.sees_all_dialogs else user.id,
+    )
+    return {
+        "client": client,
+        "addresses": identities(session, client_id=client.id),
+        "dialogs": dialogs,
+        "blocked": is_blocked(session, company_id=user.company_id, address=None, client_id=client.id),
+    }
+
+
+def email_channels(session: Session, user: PanelUser) -> list[Channel]:
+    rows, _total = list_channels(session, company_id=user.company_id, transport="email")
+    return rows
+
+
+__all__ = [
+    "ListFilters",
+    "client_card",
+    "current_request",
+    "dialog_rows",
+    "email_channels",
+    "get_channel",
+    "message_views",
+    "text_to_html",
+    "visible_dialog",
+]
