@@ -8,9 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
 from atendo.panel.render import render
-from atendo.panel import live
 from atendo.panel.routes import chats, clients, dialog, files, new_chat, settings, signin
 
 STATIC = Path(__file__).parent / "static"

@@ -26,7 +26,9 @@ KEEPALIVE = 15.0
 
 
 @router.get("/live")
-async def live(request: Request, user: Annotated[PanelUser, Depends(current_user)]) -> StreamingResponse:
+async def live(
+    request: Request, user: Annotated[PanelUser, Depends(current_user)]
+) -> StreamingResponse:
     runtime = runtime_of(request)
 
     def start() -> int:

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from atendo.channels.email.signatures import render_signature
 from atendo.channels.email.sanitize import allow_remote_images, sanitize_html, text_to_html
+from atendo.channels.email.signatures import render_signature
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.models import Client
@@ -216,7 +216,9 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
         "client": client,
         "addresses": identities(session, client_id=client.id),
         "dialogs": dialogs,
-        "blocked": is_blocked(session, company_id=user.company_id, address=None, client_id=client.id),
+        "blocked": is_blocked(
+            session, company_id=user.company_id, address=None, client_id=client.id
+        ),
     }
 
 

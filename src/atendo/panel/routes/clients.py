@@ -76,4 +76,3 @@ def unblock_client(request: Request, client_id: int, user: User) -> Response:
             if entry.client_id == client_id:
                 unblock(session, company_id=user.company_id, entry_id=entry.id)
     return _card(request, user, client_id)
-

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from atendo.channels.email.outbound import OutgoingAttachment, add_comment, queue_email_reply
 from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_request, reopen_dialog
 from atendo.core.enums import DeliveryStatus
 from atendo.core.errors import DomainError
@@ -20,10 +21,9 @@ from atendo.core.messages.service import (
 )
 from atendo.core.tags.service import assign_tags, remove_tag
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.routes.chats import dialog_messages, dialog_pane
-from atendo.channels.email.outbound import OutgoingAttachment, add_comment, queue_email_reply
-from atendo.panel.i18n import translations
 from atendo.panel.views import email_html, visible_dialog
 
 router = APIRouter()
@@ -57,7 +57,9 @@ async def send(
     uploads = []
     for f in files or []:
         if f.filename:
-            uploads.append((f.filename, f.content_type or "application/octet-stream", await f.read()))
+            uploads.append(
+                (f.filename, f.content_type or "application/octet-stream", await f.read())
+            )
 
     def write() -> None:
         with runtime.db.transaction() as session:
@@ -238,6 +240,4 @@ def body(request: Request, message_id: int, user: User) -> Response:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         files = attachments_of(session, [message.id]).get(message.id, [])
         html = email_html(message, files, images=images)
-    return render(
-        request, "_email_body.html", {"m": message, "html": html, "images": images}
-    )
+    return render(request, "_email_body.html", {"m": message, "html": html, "images": images})

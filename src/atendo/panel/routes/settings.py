@@ -15,7 +15,12 @@ from sqlalchemy import select
 
 from atendo.channels.email.channels import connect_email_channel, update_email_channel
 from atendo.channels.email.signatures import save_signatures
-from atendo.core.channels.service import get_channel, get_signatures, list_channels, request_reconnect
+from atendo.core.channels.service import (
+    get_channel,
+    get_signatures,
+    list_channels,
+    request_reconnect,
+)
 from atendo.core.clients.service import block, list_blocks, unblock
 from atendo.core.companies.service import regenerate_token
 from atendo.core.enums import Role
@@ -173,7 +178,9 @@ def channel_reconnect(request: Request, channel_id: int, user: Admin) -> Respons
 
 
 @router.get("/settings/channels/{channel_id}/signatures")
-def signatures_page(request: Request, channel_id: int, user: Admin, saved: bool = False) -> Response:
+def signatures_page(
+    request: Request, channel_id: int, user: Admin, saved: bool = False
+) -> Response:
     operator_param = request.query_params.get("operator_id", "")
     with runtime_of(request).db.reading() as session:
         channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
@@ -423,9 +430,7 @@ def _api_page(request: Request, user: PanelUser, token: str = "") -> Response:
                 select(Webhook).where(Webhook.company_id == user.company_id).order_by(Webhook.id)
             )
         )
-    return render(
-        request, "settings/api.html", {"hooks": hooks, "token": token, "section": "api"}
-    )
+    return render(request, "settings/api.html", {"hooks": hooks, "token": token, "section": "api"})
 
 
 @router.get("/settings/api")

@@ -43,7 +43,9 @@ def home(request: Request) -> Response:
     return RedirectResponse("/chats", status_code=303)
 
 
-def _login_page(request: Request, *, error: str = "", email: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, *, error: str = "", email: str = "", status: int = 200
+) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(16)
     response = render(
         request,
@@ -178,4 +180,3 @@ def preferences(
         )
     back = request.headers.get("referer") or "/chats"
     return RedirectResponse(back, status_code=303)
-
