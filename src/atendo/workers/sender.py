@@ -129,11 +129,13 @@ class Sender:
             self._last_recover = now
             self.recover()
         ids = self.claim()
-        if not ids:
-            return 0
+        await self.deliver(ids)
+        return len(ids)
+
+    async def deliver(self, ids: Sequence[int]) -> None:
+        """Send messages this sender has claimed (bounded concurrency)."""
         total = asyncio.Semaphore(self.config.total)
         await asyncio.gather(*(self._deliver(mid, total) for mid in ids))
-        return len(ids)
 
     def recover(self) -> list[int]:
         with self.runtime.db.transaction() as session:

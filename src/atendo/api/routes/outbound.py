@@ -156,8 +156,7 @@ def new_dialog(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
                 "dialog_id": dialog.id,
                 "client_id": dialog.client_id,
                 "message_id": message.id if message else None,
-            },
-            status_code=201,
+            }
         )
 
 
@@ -295,7 +294,7 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
 async def post_message(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     attachments = await attachments_from(ctx)
     data = await run_in_threadpool(_post_message, ctx, attachments)
-    return ok(data, status_code=201)
+    return ok(data)
 
 
 # --- the outbox [ext] -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from atendo.channels.email.message_ids import make_message_id
 from atendo.channels.email.sanitize import html_to_text, sanitize_html, text_to_html
 from atendo.channels.email.signatures import render_signature
+from atendo.channels.email.threading import normalise_message_id
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel
 from atendo.core.clients.models import Client
@@ -275,7 +276,8 @@ def queue_email_reply(
         signature=signature,
         read=True,
         email_message_id=mid,
-        dedup_key=mid.lower(),
+        # The same key the inbound sync computes (ingest.dedup_key_for): one row per id.
+        dedup_key=f"mid:{normalise_message_id(mid)}",
         in_reply_to=in_reply_to,
         references=references,
         from_email=str(settings.get("email") or "") or None,

@@ -107,7 +107,9 @@ async def send_raw(
     client = _client(account)
     try:
         await client.connect()
-        if account.login and account.password:
+        # AUTH when we have credentials and the server offers it (an IP-trusted relay that
+        # does not advertise AUTH accepts mail without it).
+        if account.login and account.password and client.supports_extension("auth"):
             await client.login(account.login, account.password)
         errors, reply = await client.sendmail(mail_from, list(recipients), raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
