@@ -10,6 +10,7 @@ requeues it on the webhook retry schedule and marks it ``failed`` after 5 hours.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from atendo.core.messages.models import Message
 from atendo.core.messages.service import emit_message_event, record_status
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.runtime import Runtime
 
 TRANSPORT = "external"
 PHONE = "phone"
@@ -44,6 +46,21 @@ def create_external_channel(
         write_first=write_first,
         status=ChannelStatus.CONNECTED,
     )
+
+
+async def open_external_channel(
+    runtime: Runtime, *, company_id: int, data: dict[str, Any]
+) -> Channel:
+    """POST /v1/channels with ``transport: "external"``: its own unit of work (the channels
+    router's ``_dispatch_create`` awaits this like the e-mail adapter)."""
+    with runtime.db.transaction() as session:
+        return create_external_channel(
+            session,
+            company_id=company_id,
+            name=str(data.get("name") or ""),
+            box=runtime.box,
+            write_first=str(data.get("write_first", "true")).lower() not in ("0", "false", "no"),
+        )
 
 
 def inject_inbox(
