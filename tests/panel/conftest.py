@@ -52,3 +52,50 @@ def signin(panel_app: object) -> Iterator[object]:
     yield login
     for c in clients:
         c.close()
+
+
+def email_channel(runtime: Runtime, company_id: int, address: str = "support@acme.example") -> int:
+    """A saved e-mail channel (no connection test: these tests talk to the database only)."""
+    from atendo.channels.email.settings import parse_settings
+    from atendo.core.channels.service import create_channel
+
+    cfg = parse_settings({"email": address, "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1"})
+    with runtime.db.transaction() as session:
+        channel = create_channel(
+            session,
+            company_id=company_id,
+            transport="email",
+            name=address,
+            settings=cfg.public(),
+            secrets={"password": "pw"},
+            box=runtime.box,
+        )
+        return channel.id
+
+
+def ingest(runtime: Runtime, channel_id: int, raw: bytes) -> tuple[int, int] | None:
+    """Ingest one raw mail; returns (message id, dialog id), or None for a duplicate."""
+    from atendo.channels.email.ingest import ingest_raw
+    from atendo.core.channels.models import Channel
+
+    with runtime.db.transaction() as session:
+        channel = session.get(Channel, channel_id)
+        assert channel is not None
+        message = ingest_raw(
+            session, blobs=runtime.blobs, box=runtime.box, channel=channel, raw=raw
+        )
+        if message is None or message.dialog_id is None:
+            return None
+        return message.id, message.dialog_id
+
+
+def mail_from(sender: str, subject: str, body: str = "Olá!", mid: str | None = None) -> bytes:
+    import uuid
+
+    mid = mid or f"<{uuid.uuid4().hex}@client.example>"
+    return (
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: {mid}\r\nDate: Wed, 25 Nov 2026 10:00:00 -0300\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()

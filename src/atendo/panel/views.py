@@ -137,7 +137,10 @@ def email_html(message: Message, attachments: list[Attachment], *, images: bool)
     """The message's HTML, sanitised again on the way out (defence in depth), with inline
     ``cid:`` images pointing at the panel's attachment route and remote images held back
     unless the operator asked for them."""
-    html = sanitize_html(message.html or "")
+    # Stored HTML is already sanitiser output; cleaning it once more (with its remote images
+    # first restored, so that the sanitiser can hold them back again) costs little and keeps
+    # the panel safe even if a row was written by something else.
+    html = sanitize_html(allow_remote_images(message.html or ""))
     by_cid = {a.content_id.strip("<>"): a.id for a in attachments if a.content_id}
 
     def resolve(match: re.Match[str]) -> str:
