@@ -89,7 +89,8 @@ def test_every_corpus_file_ingests_and_is_stored_raw(
     with runtime.db.reading() as session:
         stored = session.scalar(select(func.count()).where(Message.channel_id == channel_id))
     print(
-        f"corpus: {len(files)} files, {stored} messages stored, {unreadable} 'could not be read', {len(empty)} empty: {empty[:10]}"
+        f"corpus: {len(files)} files, {stored} stored, {unreadable} could not be read, "
+        f"{len(empty)} empty: {empty[:10]}"
     )
     assert stored and stored >= len(files) * 0.8
     assert len(empty) <= len(files) // 20

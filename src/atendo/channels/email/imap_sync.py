@@ -215,7 +215,7 @@ class MailboxSync:
 
     async def _uid_search(self, *criteria: str) -> list[int]:
         assert self.client is not None
-        resp = await self.client.uid("search", *criteria)
+        resp = await self.client.uid_search(*criteria, charset=None)
         _check(resp, "UID SEARCH")
         return _search_uids(resp)
 
