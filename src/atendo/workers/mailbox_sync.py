@@ -25,10 +25,10 @@ from datetime import timedelta
 
 from sqlalchemy import or_, update
 
+import atendo.core.models  # noqa: F401 - every mapper, so relationships resolve in a bare worker
 from atendo.channels.email.connection import plain_reason
 from atendo.channels.email.imap_sync import MailboxSync
 from atendo.channels.email.settings import EmailChannelSettings
-import atendo.core.models  # noqa: F401 - every mapper, so relationships resolve in a bare worker
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import (
     active_channels,
