@@ -36,6 +36,9 @@ def register(app: FastAPI) -> None:
         webhooks,
     ):
         app.include_router(module.router)
+    from atendo.api.routes import channels as email_channels  # issue 3: channels [ext], files
+
+    app.include_router(email_channels.router)
     from atendo.api.routes import outbound, signatures  # issue 4: outbound e-mail, signatures
 
     app.include_router(outbound.router)
