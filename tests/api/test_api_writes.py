@@ -343,3 +343,12 @@ def _their_webhook(app_client: TestClient, runtime: Runtime, headers: dict[str, 
     assert r.status_code == 201, r.text
     hook_id: int = r.json()["data"]["id"]
     return hook_id
+
+
+def test_post_channels_creates_an_external_channel(api: TestClient) -> None:
+    r = api.post("/v1/channels", json={"transport": "external", "name": "Loja virtual"})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert data["transports"] == ["external"] and data["name"] == "Loja virtual"
+    listed = api.get("/v1/channels").json()["data"]
+    assert any(c["id"] == data["id"] for c in listed)

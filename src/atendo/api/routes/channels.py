@@ -22,6 +22,7 @@ from atendo.channels.email.channels import (
     update_email_channel,
 )
 from atendo.channels.email.settings import EmailChannelSettings
+from atendo.channels.external import open_external_channel
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import (
     delete_channel,
@@ -53,6 +54,8 @@ def channel_out(channel: Channel) -> dict[str, Any]:
 async def _dispatch_create(ctx: ApiContext, transport: str, data: dict[str, Any]) -> Channel:
     if transport == "email":
         return await connect_email_channel(ctx.runtime, company_id=ctx.company_id, data=data)
+    if transport == "external":
+        return await open_external_channel(ctx.runtime, company_id=ctx.company_id, data=data)
     raise Invalid("unsupported transport", {"transport": ["unsupported transport"]})
 
 
