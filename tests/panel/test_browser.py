@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as default_policy
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
