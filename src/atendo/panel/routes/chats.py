@@ -150,6 +150,12 @@ def dialog_pane(request: Request, dialog_id: int, user: User) -> Response:
 @router.get("/chats/{dialog_id}/messages")
 def dialog_messages(request: Request, dialog_id: int, user: User) -> Response:
     images = {int(x) for x in request.query_params.getlist("images") if x.isdigit()}
-    with runtime_of(request).db.reading() as session:
+    runtime = runtime_of(request)
+    with runtime.db.reading() as session:
+        unread = visible_dialog(session, user, dialog_id).unread
+    if unread:  # the operator is looking at it: what just arrived is read
+        with runtime.db.transaction() as session:
+            mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+    with runtime.db.reading() as session:
         pane = _pane_context(session, user, dialog_id, images)
     return render(request, "_messages.html", {"pane": pane})

@@ -114,6 +114,8 @@
       document.querySelectorAll("[data-testid=dialog-item].active").forEach(function (el) { el.classList.remove("active"); });
       item.classList.add("active");
       item.classList.remove("unread");
+      var badge = item.querySelector(".badge");
+      if (badge) badge.remove();
     }
   });
 
