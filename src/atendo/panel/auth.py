@@ -18,11 +18,15 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from atendo.core.companies.service import record_audit
 from atendo.core.enums import Role
 from atendo.core.operators.models import Operator
 from atendo.runtime import Runtime
@@ -225,3 +229,16 @@ class LoginThrottle:
 
 
 throttle = LoginThrottle()
+
+
+@contextmanager
+def write(request: Request, user: PanelUser) -> Iterator[Session]:
+    """A panel write: one unit of work, recorded in the audit log with the operator."""
+    with runtime_of(request).db.transaction() as session:
+        yield session
+        record_audit(
+            session,
+            company_id=user.company_id,
+            actor=f"operator:{user.id}",
+            action=f"panel {request.method} {request.url.path}",
+        )

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from atendo.core.clients.service import block, list_blocks, unblock
 from atendo.core.errors import DomainError
 from atendo.core.tags.service import tags_of
-from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import zone
 from atendo.panel.render import render
 from atendo.panel.views import client_card
@@ -55,7 +55,7 @@ def block_client(
         except ValueError:
             return _card(request, user, client_id, "invalid date")
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             block(
                 session,
                 company_id=user.company_id,
@@ -71,7 +71,7 @@ def block_client(
 
 @router.post("/clients/{client_id}/unblock")
 def unblock_client(request: Request, client_id: int, user: User) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         for entry in list_blocks(session, company_id=user.company_id):
             if entry.client_id == client_id:
                 unblock(session, company_id=user.company_id, entry_id=entry.id)

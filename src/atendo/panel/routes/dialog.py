@@ -20,7 +20,7 @@ from atendo.core.messages.service import (
     status_history,
 )
 from atendo.core.tags.service import assign_tags, remove_tag
-from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.routes.chats import dialog_messages, dialog_pane
@@ -61,8 +61,8 @@ async def send(
                 (f.filename, f.content_type or "application/octet-stream", await f.read())
             )
 
-    def write() -> None:
-        with runtime.db.transaction() as session:
+    def store() -> None:
+        with write(request, user) as session:
             visible_dialog(session, user, dialog_id)
             if mode == "comment":
                 add_comment(
@@ -85,7 +85,7 @@ async def send(
             )
 
     try:
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(store)
     except DomainError as exc:
         return _note(request, exc.message, status=exc.status_code)
     response = dialog_messages(request, dialog_id, user)
@@ -109,7 +109,7 @@ def assign(
         group_id = int(value)
     elif kind == "me":
         operator_id = user.id
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
         assign_dialog(
             session,
@@ -132,7 +132,7 @@ def _pane_or_redirect(request: Request, dialog_id: int, user: PanelUser) -> Resp
 
 @router.post("/chats/{dialog_id}/close")
 def close(request: Request, dialog_id: int, user: User) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
         close_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
     return dialog_pane(request, dialog_id, user)
@@ -140,7 +140,7 @@ def close(request: Request, dialog_id: int, user: User) -> Response:
 
 @router.post("/chats/{dialog_id}/reopen")
 def reopen(request: Request, dialog_id: int, user: User) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
         reopen_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
     return dialog_pane(request, dialog_id, user)
@@ -155,7 +155,7 @@ def tags(
     on: Annotated[str, Form()] = "client",
     action: Annotated[str, Form()] = "add",
 ) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         dialog = visible_dialog(session, user, dialog_id)
         if on == "request":
             request_row, _new = ensure_request(session, dialog=dialog)
@@ -210,7 +210,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
     _visible_message(request, user, message_id)
     error = ""
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             interrupt_message(session, company_id=user.company_id, message_id=message_id)
     except DomainError as exc:
         error = exc.message

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from atendo.channels.email.outbound import start_outbound_chat
 from atendo.core.errors import DomainError
-from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.views import email_channels
@@ -48,8 +48,8 @@ async def new_chat(
         return _form(request, user, _("Add at least one address."), 422)
     runtime = runtime_of(request)
 
-    def write() -> int:
-        with runtime.db.transaction() as session:
+    def store() -> int:
+        with write(request, user) as session:
             dialog, _message = start_outbound_chat(
                 session,
                 runtime=runtime,
@@ -63,7 +63,7 @@ async def new_chat(
             return int(dialog.id)
 
     try:
-        dialog_id = await asyncio.to_thread(write)
+        dialog_id = await asyncio.to_thread(store)
     except DomainError as exc:
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
         return _form(request, user, f"{exc.message} {detail}".strip(), exc.status_code)

@@ -37,7 +37,7 @@ from atendo.core.tags.service import create_tag, list_tags
 from atendo.core.templates.service import create_template, delete_template, list_templates
 from atendo.core.webhooks.models import Webhook
 from atendo.kit.pagination import Page
-from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user
+from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
 from atendo.panel.render import render
 
 router = APIRouter()
@@ -172,7 +172,7 @@ async def channel_update(request: Request, channel_id: int, user: Admin) -> Resp
 
 @router.post("/settings/channels/{channel_id}/reconnect")
 def channel_reconnect(request: Request, channel_id: int, user: Admin) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         request_reconnect(session, company_id=user.company_id, channel_id=channel_id)
     return _hx_redirect(request, "/settings/channels")
 
@@ -215,7 +215,7 @@ def signatures_save(
     operators_enabled: Annotated[str, Form()] = "",
     general_enabled: Annotated[str, Form()] = "",
 ) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
         save_signatures(
             session,
@@ -270,7 +270,7 @@ def operator_create(
 ) -> Response:
     first, _sep, last = name.strip().partition(" ")
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             create_operator(
                 session,
                 company_id=user.company_id,
@@ -290,7 +290,7 @@ def operator_role(
     request: Request, operator_id: int, user: Admin, role: Annotated[str, Form()]
 ) -> Response:
     if role in [r.value for r in Role] and operator_id != user.id:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             update_operator(
                 session, company_id=user.company_id, operator_id=operator_id, role=Role(role)
             )
@@ -300,7 +300,7 @@ def operator_role(
 @router.post("/settings/groups")
 def group_create(request: Request, user: Admin, name: Annotated[str, Form()]) -> Response:
     if name.strip():
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             create_group(session, company_id=user.company_id, name=name)
     return RedirectResponse("/settings/operators", status_code=303)
 
@@ -314,7 +314,7 @@ def group_member(
     skill: Annotated[int, Form()] = 50,
 ) -> Response:
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             set_group_member(
                 session,
                 company_id=user.company_id,
@@ -345,7 +345,7 @@ def tag_create(
     bg_color: Annotated[str, Form()] = "#e0e7ff",
 ) -> Response:
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             create_tag(session, company_id=user.company_id, label=label, bg_color=bg_color)
     except DomainError:
         pass  # an empty label: the page simply shows the list again
@@ -368,7 +368,7 @@ def template_create(
     command: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             create_template(
                 session, company_id=user.company_id, name=name, text=text, command=command
             )
@@ -379,7 +379,7 @@ def template_create(
 
 @router.post("/settings/templates/{template_id}/delete")
 def template_delete(request: Request, template_id: int, user: Supervisor) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         delete_template(session, company_id=user.company_id, template_id=template_id)
     return RedirectResponse("/settings/templates", status_code=303)
 
@@ -400,7 +400,7 @@ def block_add(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        with runtime_of(request).db.transaction() as session:
+        with write(request, user) as session:
             block(
                 session,
                 company_id=user.company_id,
@@ -415,7 +415,7 @@ def block_add(
 
 @router.post("/settings/blocks/{entry_id}/delete")
 def block_remove(request: Request, entry_id: int, user: Supervisor) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         unblock(session, company_id=user.company_id, entry_id=entry_id)
     return RedirectResponse("/settings/blocks", status_code=303)
 
@@ -440,6 +440,6 @@ def api_page(request: Request, user: Admin) -> Response:
 
 @router.post("/settings/api/token")
 def api_token(request: Request, user: Admin) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         token = regenerate_token(session, company_id=user.company_id)
     return _api_page(request, user, token)  # shown once, never stored in clear

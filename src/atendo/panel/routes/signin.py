@@ -24,6 +24,7 @@ from atendo.panel.auth import (
     runtime_of,
     set_session,
     throttle,
+    write,
 )
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
@@ -170,7 +171,7 @@ def preferences(
     language: Annotated[str, Form()] = "",
     timezone: Annotated[str, Form()] = "",
 ) -> Response:
-    with runtime_of(request).db.transaction() as session:
+    with write(request, user) as session:
         update_operator(
             session,
             company_id=user.company_id,
