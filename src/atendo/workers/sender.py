@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from atendo.channels.email.compose import build_mime
 from atendo.channels.email.sent_copy import ImapAccount, append_to_sent
@@ -49,10 +50,10 @@ from atendo.channels.email.smtp_send import (
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
 from atendo.core.enums import DeliveryStatus, EventType
-from atendo.core.messages.models import Message
+from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import (
     attachments_of,
-    claim_due_messages,
+    claim_due_batch,
     emit_message_event,
     record_status,
     recover_stale_sending,
@@ -104,6 +105,9 @@ class Sender:
     worker_id: str = ""
     _channel_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
     _last_recover: Any = None
+    # Our own writes take turns: on SQLite, concurrent writers would otherwise meet in
+    # SQLite's busy handler, which sleeps in steps of milliseconds.
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if not self.worker_id:
@@ -127,15 +131,21 @@ class Sender:
         now = utcnow()
         if self._last_recover is None or now - self._last_recover >= self.config.recover_every:
             self._last_recover = now
-            self.recover()
-        ids = self.claim()
+            await asyncio.to_thread(self.recover)
+        ids = await asyncio.to_thread(self.claim)
         await self.deliver(ids)
         return len(ids)
 
     async def deliver(self, ids: Sequence[int]) -> None:
-        """Send messages this sender has claimed (bounded concurrency)."""
+        """Send messages this sender has claimed (bounded concurrency).
+
+        Database work runs in threads so that SMTP conversations overlap with it.
+        """
+        if not ids:
+            return
+        jobs = await asyncio.to_thread(self.prepare_many, ids)
         total = asyncio.Semaphore(self.config.total)
-        await asyncio.gather(*(self._deliver(mid, total) for mid in ids))
+        await asyncio.gather(*(self._deliver(job, total) for job in jobs))
 
     def recover(self) -> list[int]:
         with self.runtime.db.transaction() as session:
@@ -146,21 +156,14 @@ class Sender:
 
     def claim(self) -> list[int]:
         with self.runtime.db.transaction() as session:
-            claimed = claim_due_messages(
+            return claim_due_batch(
                 session, worker_id=self.worker_id, limit=self.config.batch, transport="email"
             )
-            return [m.id for m in claimed]
 
     # --- one message ---------------------------------------------------------------------
 
-    async def _deliver(self, message_id: int, total: asyncio.Semaphore) -> None:
-        try:
-            job = self.prepare(message_id)
-        except Exception as exc:
-            log.exception("cannot build message %s", message_id)
-            self.record(message_id, PermanentFailure(f"cannot build the message: {exc}"))
-            return
-        if job is None:
+    async def _deliver(self, job: Job | PermanentFailure, total: asyncio.Semaphore) -> None:
+        if isinstance(job, PermanentFailure):
             return
         slot = self._channel_slots.setdefault(
             job.channel_id, asyncio.Semaphore(self.config.per_channel)
@@ -169,41 +172,73 @@ class Sender:
             outcome = await send_raw(
                 job.account, mail_from=job.mail_from, recipients=job.recipients, raw=job.raw
             )
-        self.record(message_id, outcome)
+        await asyncio.to_thread(self.record, job.message_id, outcome)
         if isinstance(outcome, Accepted) and job.copy_to is not None:
             await self.copy_to_sent(job)
 
+    def prepare_many(self, ids: Sequence[int]) -> list[Job | PermanentFailure]:
+        """Build every claimed message's bytes in one read session; a message that cannot be
+        built fails alone (recorded here) without holding up the others."""
+        out: list[Job | PermanentFailure] = []
+        failed: list[tuple[int, PermanentFailure]] = []
+        with self.runtime.db.reading() as session:
+            all_atts = attachments_of(session, list(ids))
+            channels: dict[int, tuple[Channel, dict[str, str]]] = {}
+            for message_id in ids:
+                try:
+                    job = self._prepare(session, message_id, all_atts, channels)
+                except Exception as exc:
+                    log.exception("cannot build message %s", message_id)
+                    failure = PermanentFailure(f"cannot build the message: {exc}")
+                    failed.append((message_id, failure))
+                    out.append(failure)
+                    continue
+                if job is not None:
+                    out.append(job)
+        for message_id, failure in failed:
+            self.record(message_id, failure)
+        return out
+
     def prepare(self, message_id: int) -> Job | None:
         with self.runtime.db.reading() as session:
-            message = session.get(Message, message_id)
-            if message is None or message.delivery_status != DeliveryStatus.SENDING:
+            atts = attachments_of(session, [message_id])
+            return self._prepare(session, message_id, atts, {})
+
+    def _prepare(
+        self,
+        session: Session,
+        message_id: int,
+        all_atts: dict[int, list[Attachment]],
+        channels: dict[int, tuple[Channel, dict[str, str]]],
+    ) -> Job | None:
+        message = session.get(Message, message_id)
+        if message is None or message.delivery_status != DeliveryStatus.SENDING:
+            return None
+        if message.channel_id not in channels:
+            found = session.get(Channel, message.channel_id)
+            if found is None:
                 return None
-            channel = session.get(Channel, message.channel_id)
-            if channel is None:
-                return None
-            settings = dict(channel.settings or {})
-            secrets = channel_secrets(channel, self.runtime.box)
-            atts = attachments_of(session, [message.id]).get(message.id, [])
-            pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in atts]
-            raw = build_mime(message, channel=channel, attachments=pairs)
-            recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
-            copy = (
-                ImapAccount.from_settings(settings, secrets)
-                if settings.get("copy_to_sent") and settings.get("imap_host")
-                else None
-            )
-            return Job(
-                message_id=message.id,
-                company_id=message.company_id,
-                channel_id=channel.id,
-                mail_from=message.from_email or str(settings.get("email") or ""),
-                recipients=recipients,
-                raw=raw,
-                account=SmtpAccount.from_settings(
-                    settings, secrets, timeout=self.config.smtp_timeout
-                ),
-                copy_to=copy,
-            )
+            channels[found.id] = (found, channel_secrets(found, self.runtime.box))
+        channel, secrets = channels[message.channel_id]
+        settings = dict(channel.settings or {})
+        pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in all_atts.get(message.id, [])]
+        raw = build_mime(message, channel=channel, attachments=pairs)
+        recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+        copy = (
+            ImapAccount.from_settings(settings, secrets)
+            if settings.get("copy_to_sent") and settings.get("imap_host")
+            else None
+        )
+        return Job(
+            message_id=message.id,
+            company_id=message.company_id,
+            channel_id=channel.id,
+            mail_from=message.from_email or str(settings.get("email") or ""),
+            recipients=recipients,
+            raw=raw,
+            account=SmtpAccount.from_settings(settings, secrets, timeout=self.config.smtp_timeout),
+            copy_to=copy,
+        )
 
     def next_attempt(self, message: Message) -> timedelta | None:
         """The wait before the next attempt, or None when it is time to give up."""
@@ -216,8 +251,10 @@ class Sender:
 
     def record(self, message_id: int, outcome: Outcome) -> None:
         """Write the outcome in its own transaction (only if the row is still ours)."""
-        with self.runtime.db.transaction() as session:
-            message = session.get(Message, message_id)
+        with self._write_lock, self.runtime.db.transaction() as session:
+            # Row-locked (PostgreSQL; SQLite's write transaction is exclusive already), so the
+            # check below and the write cannot be split by a concurrent recovery.
+            message = session.get(Message, message_id, with_for_update=True)
             if message is None or message.delivery_status != DeliveryStatus.SENDING:
                 return
             now = utcnow()
@@ -259,18 +296,9 @@ class Sender:
                     "error": outcome.reason,
                     "recipient_errors": dict(outcome.refused),
                 }
-            result = session.execute(
-                update(Message)
-                .where(
-                    Message.id == message_id,
-                    Message.delivery_status == DeliveryStatus.SENDING,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return
-            session.refresh(message)
+            for key, value in values.items():
+                setattr(message, key, value)
+            session.flush()
             record_status(session, message=message, status=status, detail=detail)
             if status != DeliveryStatus.QUEUED:
                 emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)

@@ -375,3 +375,55 @@ def statistics(
             )
         return out
     return []
+
+
+def claim_due_batch(
+    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+) -> list[int]:
+    """:func:`claim_due_messages` in bulk, for the sender's throughput: one conditional
+    ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch (the same
+    guarantee: a row an interrupt already moved is simply not returned) and one INSERT of the
+    history rows. Returns the ids claimed."""
+    from sqlalchemy import insert
+
+    now = utcnow()
+    stmt = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
+        .order_by(Message.send_at, Message.id)
+        .limit(limit)
+    )
+    if transport:
+        stmt = stmt.where(Message.transport == transport)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    candidates = list(session.scalars(stmt))
+    if not candidates:
+        return []
+    rows = session.execute(
+        update(Message)
+        .where(Message.id.in_(candidates), Message.delivery_status == DeliveryStatus.QUEUED)
+        .values(
+            delivery_status=DeliveryStatus.SENDING.value,
+            claimed_by=worker_id,
+            claimed_at=now,
+            attempts=Message.attempts + 1,
+        )
+        .returning(Message.id, Message.company_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": company_id,
+                    "message_id": message_id,
+                    "status": DeliveryStatus.SENDING.value,
+                    "detail": "",
+                    "created": now,
+                }
+                for message_id, company_id in rows
+            ],
+        )
+    return sorted(message_id for message_id, _ in rows)
