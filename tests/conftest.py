@@ -121,10 +121,13 @@ def app_client(runtime: Runtime) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def api(app_client: TestClient, company: CompanyFixture) -> TestClient:
-    """The API client authenticated as ``company``."""
+def api(app_client: TestClient, company: CompanyFixture) -> Iterator[TestClient]:
+    """The API client authenticated as ``company`` (for this test only: the client is shared)."""
     app_client.headers.update(company.headers)
-    return app_client
+    try:
+        yield app_client
+    finally:
+        app_client.headers.pop("Authorization", None)
 
 
 @pytest.fixture(scope="session")
