@@ -99,3 +99,39 @@ def test_inline_images_and_attachments_come_through_the_session_route(
     admin.http.cookies.clear()
     anonymous = admin.http.get(f"/panel/attachments/{ids[0]}")
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+
+
+def test_list_pages_without_reload_and_searches(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    channel = email_channel(runtime, company.id)
+    for n in range(28):
+        assert ingest(runtime, channel, mail_from(f"c{n}@client.example", f"Pedido {n}"))
+    admin = signin(company.admin_email, company.admin_password)
+    first = admin.http.get("/chats/list?who=all&state=open")
+    assert first.text.count('data-testid="dialog-item"') == 25
+    more = re.search(r'hx-get="/chats/list\?offset=(\d+)"', first.text)
+    assert more and more[1] == "25"
+    rest = admin.http.get("/chats/list?who=all&state=open&offset=25")
+    assert rest.text.count('data-testid="dialog-item"') == 3
+    assert "load-more" not in rest.text
+    found = admin.http.get("/chats/list?who=all&state=open&q=c17@client")
+    assert found.text.count('data-testid="dialog-item"') == 1 and "Pedido 17" in found.text
+
+
+def test_new_chat_keeps_what_was_typed_when_it_is_refused(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    channel = email_channel(runtime, company.id)
+    admin = signin(company.admin_email, company.admin_password)
+    form = admin.http.get("/chats/new").text
+    assert f'value="{channel}" selected' in form  # the only account is preselected
+    refused = admin.post(  # type: ignore[attr-defined]
+        "/chats/new", {"channel_id": str(channel), "email": "x@client.example", "text": "Oi"}
+    )
+    assert refused.status_code == 422  # a first e-mail needs a subject
+    assert 'value="x@client.example"' in refused.text and ">Oi</textarea>" in refused.text
+    created = admin.post(  # type: ignore[attr-defined]
+        "/chats/new", {"channel_id": str(channel), "email": "y@client.example", "only_create": "1"}
+    )
+    assert created.status_code == 303 and re.match(r"/chats/\d+$", created.headers["location"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -19,11 +19,20 @@ router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
 
 
-def _form(request: Request, user: PanelUser, error: str = "", status: int = 200) -> Response:
+def _form(
+    request: Request,
+    user: PanelUser,
+    error: str = "",
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+) -> Response:
     with runtime_of(request).db.reading() as session:
         channels = [c for c in email_channels(session, user) if c.write_first]
     return render(
-        request, "new_chat.html", {"channels": channels, "error": error}, status_code=status
+        request,
+        "new_chat.html",
+        {"channels": channels, "error": error, "values": values or {"emails": [""]}},
+        status_code=status,
     )
 
 
@@ -44,8 +53,15 @@ async def new_chat(
     form = await request.form()
     emails = [str(v).strip() for v in form.getlist("email") if str(v).strip()]
     _ = translations(user.language).gettext
+    values = {
+        "emails": emails or [""],
+        "subject": subject,
+        "text": text,
+        "channel_id": channel_id,
+        "only_create": bool(only_create),
+    }
     if not emails:
-        return _form(request, user, _("Add at least one address."), 422)
+        return _form(request, user, _("Add at least one address."), 422, values)
     runtime = runtime_of(request)
 
     def store() -> int:
@@ -66,7 +82,7 @@ async def new_chat(
         dialog_id = await asyncio.to_thread(store)
     except DomainError as exc:
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
-        return _form(request, user, f"{exc.message} {detail}".strip(), exc.status_code)
+        return _form(request, user, f"{exc.message} {detail}".strip(), exc.status_code, values)
     target = f"/chats/{dialog_id}"
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
