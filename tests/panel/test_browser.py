@@ -230,8 +230,21 @@ def test_panel_end_to_end(
     page.get_by_test_id("channel-send-delay").fill("1")
     page.get_by_test_id("channel-settings-ok").click()
     expect(page).to_have_url(re.compile(r"/settings/channels"), timeout=LONG)
+    # ... and a reply template, picked in the composer by typing "/" and its shortcut.
+    page.goto(server + "/settings/templates")
+    templates = page.locator("form[action='/settings/templates']")
+    templates.locator("[name=name]").fill("Rastreio")
+    templates.locator("[name=command]").fill("rastreio")
+    templates.locator("[name=text]").fill("Segue o código de rastreio: BR123456789.")
+    templates.get_by_role("button").click()
+    expect(page.get_by_text("/rastreio")).to_be_visible()
     page.goto(dialog_url)
-    page.get_by_test_id("composer-text").fill("Segue o código de rastreio: BR123456789.")
+    page.get_by_test_id("composer-text").press_sequentially("/rast")
+    expect(page.get_by_test_id("template-option")).to_contain_text("Rastreio")
+    page.get_by_test_id("composer-text").press("Enter")
+    expect(page.get_by_test_id("composer-text")).to_have_value(
+        "Segue o código de rastreio: BR123456789."
+    )
     page.get_by_test_id("composer-send").click()
     statuses = page.get_by_test_id("message-status")
     expect(statuses).to_have_count(2)

@@ -40,7 +40,16 @@ def render(
     def when(value: datetime | None, short: bool = False) -> str:
         return local_time(value, language=language, tz=tz, short=short)
 
+    statuses = {
+        "queued": tr.gettext("queued"),
+        "sending": tr.gettext("sending…"),
+        "sent": tr.gettext("sent"),
+        "failed": tr.gettext("not sent"),
+        "cancelled": tr.gettext("cancelled"),
+        "bounced": tr.gettext("bounced"),
+    }
     ctx: dict[str, Any] = {
+        "status_label": lambda value: statuses.get(value or "", value or ""),
         "request": request,
         "user": user,
         "_": tr.gettext,
