@@ -346,6 +346,40 @@ def test_compose_is_deterministic_and_trims_references(
     assert trim_references(["a@b"]) == ["<a@b>"]
 
 
+def test_compose_attachments_inline_images_and_non_ascii(
+    runtime: Runtime, tidy: CompanyFixture
+) -> None:
+    from atendo.core.messages.models import Attachment
+
+    channel_id = email_channel(runtime, tidy.id, sender_name="Atendimento São Paulo")
+    dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="Cotação nº 7")
+    message = reply(runtime, tidy.id, dialog_id, text="Olá, segue a cotação.")
+    files = [
+        (Attachment(filename="cotação.pdf", content_type="application/pdf", inline=False),
+         b"%PDF-1.4"),
+        (Attachment(filename="logo.png", content_type="image/png", inline=True,
+                    content_id="logo@acme"), b"\x89PNG"),
+    ]  # fmt: skip
+    with runtime.db.reading() as session:
+        channel = session.get(Channel, channel_id)
+        assert channel is not None
+        raw = build_mime(message, channel=channel, attachments=files)
+    assert raw.isascii() and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    mail = message_from_bytes(raw, policy=default_policy)
+    assert mail.get_content_type() == "multipart/mixed"
+    assert mail["Subject"] == "Re: Cotação nº 7"
+    assert mail["From"].addresses[0].display_name == "Atendimento São Paulo"
+    body, pdf = list(mail.iter_parts())
+    assert body.get_content_type() == "multipart/alternative"
+    assert pdf.get_filename() == "cotação.pdf" and pdf.get_content() == b"%PDF-1.4"
+    plain, related = list(body.iter_parts())
+    assert "Olá, segue a cotação." in plain.get_content()
+    assert related.get_content_type() == "multipart/related"
+    html, logo = list(related.iter_parts())
+    assert html.get_content_type() == "text/html"
+    assert logo["Content-ID"] == "<logo@acme>" and logo.get_content() == b"\x89PNG"
+
+
 async def test_copy_to_sent_lands_in_dovecot_sent_folder(
     runtime: Runtime, tidy: CompanyFixture, smtp_server: SmtpServer, mailbox: Mailbox
 ) -> None:

@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import html as html_lib
+import io
 from collections.abc import Sequence
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email import charset, encoders
+from email.generator import BytesGenerator
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 
 from atendo.channels.email.sanitize import text_to_html
 from atendo.core.channels.models import Channel
@@ -38,7 +43,10 @@ from atendo.core.messages.models import Attachment, Message
 
 MAX_REFERENCES = 20
 MAX_REFERENCES_CHARS = 900
-SMTP_POLICY = policy.SMTP.clone(max_line_length=78)
+# CRLF line ends, headers folded at 78 (RFC 5322 §2.1.1).
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=78)
+_UTF8_QP = charset.Charset("utf-8")
+_UTF8_QP.body_encoding = charset.QP
 
 
 def _bracket(mid: str) -> str:
@@ -56,9 +64,15 @@ def trim_references(ids: Sequence[str]) -> list[str]:
     return refs
 
 
-def _address(raw: str, name: str = "") -> Address:
-    local, _, domain = raw.strip().rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+def _header_text(value: str) -> str | Header:
+    """ASCII as is; anything else RFC 2047-encoded (UTF-8)."""
+    value = " ".join(value.split())
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _from_header(address: str, name: str) -> str:
+    name = " ".join(name.split())
+    return formataddr((name, address), charset="utf-8") if name else address
 
 
 def body_text(message: Message) -> str:
@@ -92,65 +106,97 @@ def _split_type(content_type: str) -> tuple[str, str]:
     return main, sub
 
 
+def _text_part(text: str, subtype: str) -> MIMEText:
+    # The stubs say str, but the stdlib takes a Charset (here: UTF-8 quoted-printable).
+    return MIMEText(text, subtype, _UTF8_QP)  # type: ignore[arg-type]
+
+
+def _file_part(att: Attachment, data: bytes) -> MIMEBase:
+    main, sub = _split_type(att.content_type)
+    part = MIMEBase(main, sub)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    disposition = "inline" if att.inline else "attachment"
+    name = att.filename or "attachment"
+    if name.isascii():
+        part.add_header("Content-Disposition", disposition, filename=name)
+    else:  # RFC 2231
+        part.add_header("Content-Disposition", disposition, filename=("utf-8", "", name))
+    if att.content_id:
+        part["Content-ID"] = _bracket(att.content_id)
+    return part
+
+
 def build_mime(
     message: Message,
     *,
     channel: Channel,
     attachments: Sequence[tuple[Attachment, bytes]] = (),
 ) -> bytes:
-    """The exact bytes to send for ``message`` (deterministic: same row, same bytes)."""
+    """The exact bytes to send for ``message`` (deterministic: same row, same bytes).
+
+    Built with the ``email.mime`` classes (compat32): several times faster than
+    ``EmailMessage``'s header registry, which matters for the send queue's throughput.
+    """
     settings = channel.settings or {}
     mid = message.email_message_id or ""
-    msg = EmailMessage(policy=SMTP_POLICY)
-    sender = message.from_email or str(settings.get("email") or "")
-    msg["From"] = _address(sender, message.from_name or str(settings.get("sender_name") or ""))
-    if message.to:
-        msg["To"] = ", ".join(message.to)
-    if message.cc:
-        msg["Cc"] = ", ".join(message.cc)
-    msg["Subject"] = message.subject or ""
-    msg["Date"] = format_datetime(message.created)
-    msg["Message-ID"] = _bracket(mid)
-    if message.in_reply_to:
-        msg["In-Reply-To"] = _bracket(message.in_reply_to)
-    refs = trim_references(message.references or [])
-    if refs:
-        msg["References"] = " ".join(refs)
-    reply_to = settings.get("reply_to")
-    if reply_to:
-        msg["Reply-To"] = str(reply_to)
-    if message.type == MessageType.AUTOREPLY:
-        msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Mailer"] = "Atendo"
-
-    msg.set_content(body_text(message), subtype="plain", charset="utf-8")
-    msg.add_alternative(body_html(message), subtype="html", charset="utf-8")
+    html_part: MIMEBase = _text_part(body_html(message), "html")
     inline = [(a, d) for a, d in attachments if a.inline and a.content_id]
     files = [(a, d) for a, d in attachments if not (a.inline and a.content_id)]
     if inline:
-        html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
-        assert isinstance(html_part, EmailMessage)
+        related = MIMEMultipart("related")
+        related.attach(html_part)
         for att, data in inline:
-            main, sub = _split_type(att.content_type)
-            html_part.add_related(
-                data,
-                maintype=main,
-                subtype=sub,
-                cid=_bracket(att.content_id or ""),
-                filename=att.filename,
-            )
-    for att, data in files:
-        main, sub = _split_type(att.content_type)
-        if main == "text":
-            msg.add_attachment(
-                data, maintype="application", subtype="octet-stream", filename=att.filename
-            )
-        else:
-            msg.add_attachment(data, maintype=main, subtype=sub, filename=att.filename)
+            related.attach(_file_part(att, data))
+        html_part = related
+    body: MIMEMultipart = MIMEMultipart("alternative")
+    body.attach(_text_part(body_text(message), "plain"))
+    body.attach(html_part)
+    if files:
+        mixed = MIMEMultipart("mixed")
+        mixed.attach(body)
+        for att, data in files:
+            mixed.attach(_file_part(att, data))
+        body = mixed
+    top = body
+    del top["MIME-Version"]
+    sender = message.from_email or str(settings.get("email") or "")
+    headers: list[tuple[str, str | Header]] = [
+        ("From", _from_header(sender, message.from_name or str(settings.get("sender_name") or ""))),
+    ]
+    if message.to:
+        headers.append(("To", ", ".join(message.to)))
+    if message.cc:
+        headers.append(("Cc", ", ".join(message.cc)))
+    headers.append(("Subject", _header_text(message.subject or "")))
+    headers.append(("Date", format_datetime(message.created)))
+    headers.append(("Message-ID", _bracket(mid)))
+    if message.in_reply_to:
+        headers.append(("In-Reply-To", _bracket(message.in_reply_to)))
+    refs = trim_references(message.references or [])
+    if refs:
+        headers.append(("References", " ".join(refs)))
+    reply_to = settings.get("reply_to")
+    if reply_to:
+        headers.append(("Reply-To", str(reply_to)))
+    if message.type == MessageType.AUTOREPLY:
+        headers.append(("Auto-Submitted", "auto-replied"))
+    headers.append(("X-Mailer", "Atendo"))
+    headers.append(("MIME-Version", "1.0"))
+    # Put our headers first, above the Content-Type the MIME classes wrote.
+    content = list(top.items())
+    for key in list(top.keys()):
+        del top[key]
+    for key, value in headers:
+        top[key] = value  # type: ignore[assignment]  # compat32 takes Header values
+    for key, value in content:
+        top[key] = value
 
     # Boundaries derived from the Message-ID: the bytes do not change between attempts.
     seed = hashlib.sha256(mid.encode()).hexdigest()[:24]
-    for n, part in enumerate(msg.walk()):
+    for n, part in enumerate(top.walk()):
         if part.is_multipart():
             part.set_boundary(f"=_atendo_{seed}_{n}")
-    return msg.as_bytes(policy=SMTP_POLICY)
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=_WIRE).flatten(top)
+    return out.getvalue()
