@@ -116,12 +116,15 @@ async def raw_send(port: int, mails: list[tuple[str, list[str], bytes]], concurr
 
 
 async def drain(runtime: Runtime, config: SenderConfig, server: SmtpServer, count: int) -> float:
-    sender = Sender(runtime, config)
+    """The production loop (``Sender.run``), stopped once the server holds every message."""
+    stop = asyncio.Event()
     start = time.perf_counter()
-    while len(server) < count:
-        if not await sender.run_once():
-            await asyncio.sleep(0.01)
-    return time.perf_counter() - start
+    loop = asyncio.create_task(Sender(runtime, config).run(stop))
+    await server.async_wait_for(count, timeout=3600)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    await loop
+    return elapsed
 
 
 def main() -> None:

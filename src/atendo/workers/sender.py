@@ -60,7 +60,6 @@ from atendo.core.messages.service import (
 )
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
-from atendo.workers.runner import sleep_or_stop
 
 log = logging.getLogger("atendo.sender")
 
@@ -117,14 +116,46 @@ class Sender:
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = await self.run_once()
-            except Exception:
-                log.exception("send tick failed")
-                busy = 0
-            if not busy and await sleep_or_stop(stop, self.config.tick):
-                return
+        """The loop: keeps claiming while earlier messages are still on the wire, so the
+        claim and the MIME building of the next batch overlap with the SMTP of this one."""
+        inflight: set[asyncio.Task[None]] = set()
+        total = asyncio.Semaphore(self.config.total)
+        try:
+            while not stop.is_set():
+                claimed = 0
+                if len(inflight) < max(1, self.config.batch // 2):
+                    try:
+                        claimed = await self._claim_and_start(inflight, total)
+                    except Exception:
+                        log.exception("send tick failed")
+                if inflight and (claimed or len(inflight) >= max(1, self.config.batch // 2)):
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                elif not claimed:
+                    waiting = [asyncio.ensure_future(stop.wait()), *inflight]
+                    done, _ = await asyncio.wait(
+                        waiting, timeout=self.config.tick, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if waiting[0] not in done:
+                        waiting[0].cancel()
+        finally:
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _claim_and_start(
+        self, inflight: set[asyncio.Task[None]], total: asyncio.Semaphore
+    ) -> int:
+        now = utcnow()
+        if self._last_recover is None or now - self._last_recover >= self.config.recover_every:
+            self._last_recover = now
+            await asyncio.to_thread(self.recover)
+        ids = await asyncio.to_thread(self.claim)
+        if not ids:
+            return 0
+        for job in await asyncio.to_thread(self.prepare_many, ids):
+            task = asyncio.create_task(self._deliver(job, total))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+        return len(ids)
 
     async def run_once(self) -> int:
         """Recover stale claims when due, claim what is due, send it all; returns how many."""

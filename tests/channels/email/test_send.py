@@ -5,6 +5,7 @@ Time moves with the injectable clock (``set_clock``), never by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -484,3 +485,17 @@ async def test_client_reply_threads_back_and_bounce_marks_bounced(
         ingest_raw(session, blobs=runtime.blobs, box=runtime.box, channel=channel, raw=bounce)
     assert load(runtime, second.id).delivery_status == DeliveryStatus.BOUNCED
     assert load(runtime, first.id).delivery_status == DeliveryStatus.SENT
+
+
+async def test_the_worker_loop_sends_and_stops(
+    runtime: Runtime, tidy: CompanyFixture, smtp_server: SmtpServer
+) -> None:
+    channel_id = email_channel(runtime, tidy.id, smtp_port=smtp_server.port, send_delay=0)
+    dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="Loop")
+    messages = [reply(runtime, tidy.id, dialog_id, text=f"n{i}") for i in range(3)]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(sender(runtime, tick=0.05).run(stop))
+    await smtp_server.async_wait_for(3)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=10)
+    assert {load(runtime, m.id).delivery_status for m in messages} == {DeliveryStatus.SENT}
