@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -320,9 +320,15 @@ async def test_signature_switches(
             assert message.signature == want
             assert text.rstrip().endswith(f"-- \n{want}")
             assert want in markup
-    # automatic messages carry no operator signature
+    # automatic messages carry no operator signature (the general one, when it is on)
     auto = reply(runtime, tidy.id, dialog_id, operator_id=tidy.admin_id, automatic=True)
     assert auto.signature == ""
+    with runtime.db.transaction() as session:
+        channel = session.get(Channel, channel_id)
+        assert channel is not None
+        save_signatures(session, channel=channel, operators_enabled=True, general_enabled=True)
+    auto = reply(runtime, tidy.id, dialog_id, operator_id=tidy.admin_id, automatic=True)
+    assert auto.signature == "The Support team"
 
 
 def test_compose_is_deterministic_and_trims_references(
@@ -499,3 +505,38 @@ async def test_the_worker_loop_sends_and_stops(
     stop.set()
     await asyncio.wait_for(loop, timeout=10)
     assert {load(runtime, m.id).delivery_status for m in messages} == {DeliveryStatus.SENT}
+
+
+async def test_starttls_and_auth(
+    runtime: Runtime, tidy: CompanyFixture, make_smtp_server: Callable[..., SmtpServer]
+) -> None:
+    server = make_smtp_server(starttls=True, require_starttls=True, auth=("agent", "s3cret"))
+    channel_id = email_channel(
+        runtime, tidy.id, smtp_port=server.port, send_delay=0,
+        imap={"smtp_security": "starttls", "smtp_login": "agent", "tls_verify": False},
+        secrets={"smtp_password": "s3cret"},
+    )  # fmt: skip
+    dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="TLS")
+    message = reply(runtime, tidy.id, dialog_id)
+    await sender(runtime).run_once()
+    got = server.wait_for(1)[0]
+    assert got.tls and got.auth_login == "agent"
+    assert load(runtime, message.id).delivery_status == DeliveryStatus.SENT
+
+
+async def test_wrong_password_is_retried_with_the_reason(
+    runtime: Runtime, tidy: CompanyFixture, make_smtp_server: Callable[..., SmtpServer]
+) -> None:
+    server = make_smtp_server(starttls=True, auth=("agent", "s3cret"))
+    channel_id = email_channel(
+        runtime, tidy.id, smtp_port=server.port, send_delay=0,
+        imap={"smtp_security": "starttls", "smtp_login": "agent", "tls_verify": False},
+        secrets={"smtp_password": "wrong"},
+    )  # fmt: skip
+    dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="TLS")
+    message = reply(runtime, tidy.id, dialog_id)
+    await sender(runtime).run_once()
+    row = load(runtime, message.id)
+    assert row.delivery_status == DeliveryStatus.QUEUED
+    assert row.error and row.error.startswith("retrying: login refused: 535")
+    assert len(server) == 0

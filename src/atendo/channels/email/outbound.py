@@ -252,10 +252,9 @@ def queue_email_reply(
     if not text.strip() and body_html:
         text = html_to_text(body_html)
 
-    signature = (
-        ""
-        if automatic
-        else render_signature(session, channel=channel, operator_id=operator_id, client=client)
+    # An automatic message carries no operator's signature (the general one still applies).
+    signature = render_signature(
+        session, channel=channel, operator_id=None if automatic else operator_id, client=client
     )
     mid = strip_brackets(make_message_id(runtime.box, channel_domain(channel)))
     now = utcnow()

@@ -109,8 +109,11 @@ async def send_raw(
         await client.connect()
         # AUTH when we have credentials and the server offers it (an IP-trusted relay that
         # does not advertise AUTH accepts mail without it).
-        if account.login and account.password and client.supports_extension("auth"):
-            await client.login(account.login, account.password)
+        if account.login and account.password:
+            if not client.esmtp_extensions:  # after STARTTLS aiosmtplib has not re-EHLOed yet
+                await client.ehlo()
+            if client.supports_extension("auth"):
+                await client.login(account.login, account.password)
         errors, reply = await client.sendmail(mail_from, list(recipients), raw)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refused = {e.recipient: _words(e.code, e.message) for e in exc.recipients}
