@@ -158,6 +158,8 @@ def test_crud_limits_and_legacy_hook(
     r = app_client.post("/v1/companies/web_hook", headers=h, json={"url": "http://127.0.0.1:9/m"})
     assert r.json()["data"]["webhook"]["id"] and "secret" not in r.json()["data"]
     assert app_client.get("/v1/companies/web_hook", headers=h).json()["data"]["url"].endswith("/m")
+    info = app_client.get("/v1/companies/api_info", headers=h).json()["data"]
+    assert info["hook"] == "http://127.0.0.1:9/m"
     assert app_client.post("/v1/companies/web_hook", headers=h, json={"url": ""}).json()[
         "data"
     ] == {"url": None}

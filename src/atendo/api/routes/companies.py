@@ -11,6 +11,7 @@ from atendo.api.envelope import ok
 from atendo.core.channels.service import list_channels
 from atendo.core.companies.service import get_company, rename_company, requests_this_month
 from atendo.core.errors import Invalid
+from atendo.core.webhooks.service import webhook_by_name
 
 router = APIRouter(tags=["companies"])
 
@@ -20,6 +21,7 @@ def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         company = get_company(session, ctx.company_id)
         _, channels = list_channels(session, company_id=ctx.company_id)
+        legacy_hook = webhook_by_name(session, company_id=ctx.company_id, name="default")
         return ok(
             {
                 "company_id": company.id,
@@ -28,7 +30,7 @@ def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
                 "channels": channels,
                 "requests_this_month": requests_this_month(company),
                 "current_version": __version__,
-                "hook": None,
+                "hook": legacy_hook.url if legacy_hook is not None else None,
             }
         )
 
