@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
@@ -230,43 +230,17 @@ def interrupt_queued(
 def claim_due_messages(
     session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
 ) -> list[Message]:
-    """queued → sending for due messages, each claimed by one conditional update.
-
-    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
-    take disjoint rows; the conditional update is what makes the claim safe everywhere.
-    """
-    now = utcnow()
+    """queued → sending for due messages (see :func:`claim_due_batch`), loaded as rows."""
+    ids = claim_due_batch(session, worker_id=worker_id, limit=limit, transport=transport)
+    if not ids:
+        return []
     stmt = (
-        select(Message.id)
-        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
-        .order_by(Message.send_at, Message.id)
-        .limit(limit)
+        select(Message)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+        .execution_options(populate_existing=True)
     )
-    if transport:
-        stmt = stmt.where(Message.transport == transport)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    claimed: list[Message] = []
-    for mid in list(session.scalars(stmt)):
-        result = session.execute(
-            update(Message)
-            .where(Message.id == mid, Message.delivery_status == DeliveryStatus.QUEUED)
-            .values(
-                delivery_status=DeliveryStatus.SENDING.value,
-                claimed_by=worker_id,
-                claimed_at=now,
-                attempts=Message.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            message = session.get(Message, mid)
-            assert message is not None
-            session.refresh(message)
-            record_status(session, message=message, status=DeliveryStatus.SENDING)
-            claimed.append(message)
-    session.flush()
-    return claimed
+    return list(session.scalars(stmt))
 
 
 def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:
@@ -380,12 +354,13 @@ def statistics(
 def claim_due_batch(
     session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
 ) -> list[int]:
-    """:func:`claim_due_messages` in bulk, for the sender's throughput: one conditional
-    ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch (the same
-    guarantee: a row an interrupt already moved is simply not returned) and one INSERT of the
-    history rows. Returns the ids claimed."""
-    from sqlalchemy import insert
+    """queued → sending for due messages: one conditional
+    ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
+    an interrupt already moved is simply not returned, and one INSERT of the history rows.
 
+    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
+    take disjoint rows; the conditional update is what makes the claim safe everywhere.
+    Returns the ids claimed."""
     now = utcnow()
     stmt = (
         select(Message.id)
