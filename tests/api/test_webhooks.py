@@ -26,7 +26,8 @@ from atendo.core.messages.models import Message
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.workers.external_sender import send_due
-from atendo.workers.webhook_delivery import deliver_due, dispatch_once, new_client
+from atendo.workers.http_delivery import new_poster
+from atendo.workers.webhook_delivery import deliver_due, dispatch_once
 
 
 @dataclass
@@ -89,10 +90,10 @@ def rounds(runtime: Runtime, n: int = 1) -> int:
 
     async def go() -> int:
         total = 0
-        async with new_client() as client:
+        async with new_poster(runtime) as poster:
             for _ in range(n):
                 await dispatch_once(runtime)
-                total += await deliver_due(runtime, client)
+                total += await deliver_due(runtime, poster)
         return total
 
     return asyncio.run(go())
@@ -306,8 +307,8 @@ def queued_external_message(runtime: Runtime, company_id: int, msg: dict[str, An
 
 def send_round(runtime: Runtime) -> int:
     async def go() -> int:
-        async with new_client() as client:
-            return await send_due(runtime, client)
+        async with new_poster(runtime) as poster:
+            return await send_due(runtime, poster)
 
     return asyncio.run(go())
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from sqlalchemy.orm import Session
 
 from atendo.channels.external import TRANSPORT, mark_delivered, mark_not_delivered
 from atendo.core.enums import EventType
@@ -17,92 +18,79 @@ from atendo.core.messages.models import Message
 from atendo.core.messages.service import claim_due_messages, message_event_payload
 from atendo.core.webhooks.service import next_retry, outbox_webhooks, webhook_secret
 from atendo.kit.clock import iso, utcnow
+from atendo.kit.signed_post import SignedPoster
 from atendo.runtime import Runtime
-from atendo.workers.runner import sleep_or_stop
-from atendo.workers.webhook_delivery import new_client, post_signed
+from atendo.workers.http_delivery import claim_send_save, poll_rounds
 
 log = logging.getLogger("atendo.external")
 
 POLL_SECONDS = 1.0
+NO_TARGET = "no enabled webhook is subscribed to outbox for this channel"
 
-Job = tuple[int, Any, dict[str, Any], list[tuple[str, str]]]
+
+@dataclass(frozen=True)
+class Job:
+    message_id: int
+    payload: dict[str, Any]
+    targets: list[tuple[str, str]]  # (url, secret) of each outbox webhook
 
 
-async def send_due(runtime: Runtime, client: httpx.AsyncClient) -> int:
+def _job(session: Session, runtime: Runtime, message: Message) -> Job:
+    payload = {
+        "hook_type": EventType.OUTBOX.value,
+        "event_time": iso(utcnow()),
+        **message_event_payload(session, message),
+    }
+    hooks = outbox_webhooks(session, company_id=message.company_id, channel_id=message.channel_id)
+    return Job(message.id, payload, [(h.url, webhook_secret(h, runtime.box)) for h in hooks])
+
+
+async def _offer(poster: SignedPoster, job: Job) -> list[str]:
+    """POST the message to every outbox webhook; the errors, or [] once one accepted it."""
+    errors = [] if job.targets else [NO_TARGET]
+    delivered = False
+    for url, secret in job.targets:
+        outcome = await poster.post(
+            url, secret=secret, msg_id=f"msg_{job.message_id}", payload=job.payload
+        )
+        if outcome.error is None:
+            delivered = True
+        else:
+            errors.append(f"{url}: {outcome.error}")
+    return [] if delivered else errors
+
+
+def _record(session: Session, job: Job, errors: list[str]) -> None:
+    if not errors:
+        mark_delivered(session, message_id=job.message_id)
+        return
+    message = session.get(Message, job.message_id)
+    if message is None:
+        return
+    # The 5-hour window runs from the message's creation: send_at moves on retry.
+    retry = next_retry(message.created, message.attempts, utcnow())
+    mark_not_delivered(session, message_id=job.message_id, error="; ".join(errors), retry_at=retry)
+
+
+async def send_due(runtime: Runtime, poster: SignedPoster) -> int:
     """Claim due external messages and deliver each; returns how many were tried."""
     db = runtime.db
+    worker_id = runtime.worker_id or "external"
 
     def claim() -> list[Job]:
         with db.transaction() as session:
-            jobs: list[Job] = []
-            for m in claim_due_messages(
-                session, worker_id=runtime.worker_id or "external", transport=TRANSPORT
-            ):
-                payload = message_event_payload(session, m)
-                payload = {
-                    "hook_type": EventType.OUTBOX.value,
-                    "event_time": iso(utcnow()),
-                    **payload,
-                }
-                targets = [
-                    (h.url, webhook_secret(h, runtime.box))
-                    for h in outbox_webhooks(
-                        session, company_id=m.company_id, channel_id=m.channel_id
-                    )
-                ]
-                jobs.append((m.id, m.created, payload, targets))
-            return jobs
+            due = claim_due_messages(session, worker_id=worker_id, transport=TRANSPORT)
+            return [_job(session, runtime, m) for m in due]
 
-    jobs = await asyncio.to_thread(claim)
-    allow = runtime.settings.webhooks_allow_private_networks
+    async def send(job: Job) -> list[str]:
+        return await _offer(poster, job)
 
-    async def one(job: Job) -> None:
-        message_id, _created, payload, targets = job
-        errors: list[str] = []
-        delivered = False
-        for url, secret in targets:
-            outcome = await post_signed(
-                client,
-                url=url,
-                secret=secret,
-                msg_id=f"msg_{message_id}",
-                payload=payload,
-                allow_private=allow,
-            )
-            if outcome.error is None:
-                delivered = True
-            else:
-                errors.append(f"{url}: {outcome.error}")
-        if not targets:
-            errors.append("no enabled webhook is subscribed to outbox for this channel")
+    def save(job: Job, errors: list[str]) -> None:
+        with db.transaction() as session:
+            _record(session, job, errors)
 
-        def save() -> None:
-            with db.transaction() as session:
-                if delivered:
-                    mark_delivered(session, message_id=message_id)
-                    return
-                message = session.get(Message, message_id)
-                if message is None:
-                    return
-                # The 5-hour window runs from the message's creation: send_at moves on retry.
-                retry = next_retry(message.created, message.attempts, utcnow())
-                mark_not_delivered(
-                    session, message_id=message_id, error="; ".join(errors), retry_at=retry
-                )
-
-        await asyncio.to_thread(save)
-
-    await asyncio.gather(*(one(job) for job in jobs))
-    return len(jobs)
+    return await claim_send_save(claim, send, save)
 
 
 async def sender_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    async with new_client() as client:
-        while not stop.is_set():
-            try:
-                count = await send_due(runtime, client)
-            except Exception:
-                log.exception("external sender round failed")
-                count = 0
-            if not count and await sleep_or_stop(stop, POLL_SECONDS):
-                return
+    await poll_rounds(runtime, stop, send_due, idle_seconds=POLL_SECONDS, log=log)

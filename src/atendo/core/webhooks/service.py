@@ -21,9 +21,7 @@ only decides what to send, to whom and when.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import secrets
-import socket
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +35,7 @@ from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.netguard import Resolver, TargetRefused, system_resolver, vetted_addresses
 
 MAX_WEBHOOKS = 20
 MAX_LAST_ERRORS = 10
@@ -53,20 +52,6 @@ LEGACY_NAME = "default"
 # --- SSRF guard ------------------------------------------------------------------------
 
 
-def is_public_ip(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return not (
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-    )
-
-
 def check_url_shape(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL, or Invalid."""
     parts = urlsplit(url.strip())
@@ -79,23 +64,21 @@ def check_url_shape(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def refused_address(url: str, *, allow_private: bool) -> str | None:
+def refused_address(
+    url: str, *, allow_private: bool, resolve: Resolver = system_resolver
+) -> str | None:
     """Why the target may not be called (SSRF), or None when it may.
 
-    Every address the name resolves to must be public: one private answer is enough for a
-    rebinding attacker.
+    This is the check at creation, for a clear 422; delivery vets the addresses it connects
+    to again (``atendo.kit.signed_post``), since DNS answers change.
     """
     host, port = check_url_shape(url)
     if allow_private:
         return None
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    for info in infos:
-        ip = str(info[4][0])
-        if not is_public_ip(ip):
-            return f"{host} resolves to a private, loopback or link-local address ({ip})"
+        vetted_addresses(host, port, allow_private=False, resolve=resolve)
+    except TargetRefused as exc:
+        return exc.reason
     return None
 
 

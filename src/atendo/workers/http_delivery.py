@@ -1,0 +1,62 @@
+"""The round both webhook-posting workers run (``webhook_delivery`` and ``external_sender``):
+claim due work in one transaction, POST each piece concurrently with ``SignedPoster``, record
+each outcome in its own transaction; repeat, pausing only when a round found nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from atendo.kit.netguard import Resolver, system_resolver
+from atendo.kit.signed_post import SignedPoster
+from atendo.runtime import Runtime
+from atendo.workers.runner import sleep_or_stop
+
+Round = Callable[[Runtime, SignedPoster], Awaitable[int]]
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def new_poster(runtime: Runtime, resolve: Resolver = system_resolver) -> SignedPoster:
+    return SignedPoster(
+        allow_private=runtime.settings.webhooks_allow_private_networks, resolve=resolve
+    )
+
+
+async def claim_send_save(
+    claim: Callable[[], list[Job]],
+    send: Callable[[Job], Awaitable[Result]],
+    save: Callable[[Job, Result], None],
+) -> int:
+    """Claim (in a thread), send every job concurrently, save each result as it comes (in a
+    thread); returns how many jobs were claimed."""
+    jobs = await asyncio.to_thread(claim)
+
+    async def one(job: Job) -> None:
+        result = await send(job)
+        await asyncio.to_thread(save, job, result)
+
+    await asyncio.gather(*(one(job) for job in jobs))
+    return len(jobs)
+
+
+async def poll_rounds(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    step: Round,
+    *,
+    idle_seconds: float,
+    log: logging.Logger,
+) -> None:
+    """Run ``step`` until ``stop``; a failed round is logged and counts as an empty one."""
+    async with new_poster(runtime) as poster:
+        while not stop.is_set():
+            try:
+                count = await step(runtime, poster)
+            except Exception:
+                log.exception("round failed")
+                count = 0
+            if not count and await sleep_or_stop(stop, idle_seconds):
+                return
