@@ -297,5 +297,18 @@ def test_panel_end_to_end(
     response = op_page.goto(server + "/settings/channels")
     assert response is not None and response.status == 403
     shot(op_page, "16-operator-settings-403")
+
+    # 9. The operator's own preferences, from the header: time zone, then sign out everywhere.
+    op_page.goto(server + "/chats")
+    op_page.get_by_test_id("preferences-link").click()
+    expect(op_page).to_have_url(re.compile(r"/me$"))
+    op_page.get_by_test_id("preferences-timezone").select_option("Asia/Tokyo")
+    op_page.get_by_test_id("preferences-save").click()
+    expect(op_page.get_by_test_id("preferences-notice")).to_be_visible()
+    expect(op_page.get_by_test_id("preferences-timezone")).to_have_value("Asia/Tokyo")
+    shot(op_page, "17-preferences")
+    op_page.on("dialog", lambda dialog: dialog.accept())
+    op_page.get_by_test_id("sign-out-everywhere").click()
+    expect(op_page).to_have_url(re.compile(r"/login$"))
     other.close()
     context.close()

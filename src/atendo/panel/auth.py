@@ -1,11 +1,12 @@
 """Sessions, CSRF and roles for the panel.
 
-The session cookie is stateless and signed: ``<operator id>.<issued>.<nonce>.<mac>`` where the
-MAC (HMAC-SHA256 keyed from the installation secret, ``SecretBox.mac``) also covers a piece of
-the operator's password hash, so changing a password ends every other session. The CSRF token
-is a second MAC over the same nonce: a page can only know it if it was rendered for this
-session, and every unsafe request (form field ``csrf`` or header ``X-CSRF-Token``) must carry
-it. The sign-in form, which has no session yet, uses a double-submit cookie instead.
+A session lives on the server (``core.operators.sessions``): the cookie carries a random token,
+the ``panel_sessions`` table its SHA-256. Signing out deletes the row, so a copied cookie dies
+with it; a password change or disabling the operator deletes all of theirs. The CSRF token is
+an HMAC (keyed from the installation secret, ``SecretBox.mac``) over the session token: a page
+can only know it if it was rendered for this session, and every unsafe request (form field
+``csrf`` or header ``X-CSRF-Token``) must carry it. The sign-in form, which has no session yet,
+uses a double-submit cookie instead.
 
 Login throttling counts failures per (e-mail, client IP) in memory: after ``MAX_FAILURES``
 within ``WINDOW`` the pair is refused until the window passes. In-memory is enough: it slows a
@@ -15,7 +16,6 @@ guesser down per process, and the argon2 check already costs every attempt.
 from __future__ import annotations
 
 import hmac
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -29,11 +29,19 @@ from starlette.responses import Response
 from atendo.core.companies.service import record_audit
 from atendo.core.enums import Role
 from atendo.core.operators.models import Operator
+from atendo.core.operators.sessions import (
+    LIFETIME,
+    end_session,
+    find_session,
+    needs_touch,
+    open_session,
+    touch_session,
+)
 from atendo.runtime import Runtime
 
 COOKIE = "atendo_session"
 LOGIN_CSRF_COOKIE = "atendo_login_csrf"
-SESSION_SECONDS = 14 * 24 * 3600
+SESSION_SECONDS = int(LIFETIME.total_seconds())
 MAX_FAILURES = 5
 WINDOW = 15 * 60
 
@@ -62,6 +70,7 @@ class PanelUser:
     language: str
     timezone: str
     csrf: str
+    session_id: int
 
     @property
     def is_admin(self) -> bool:
@@ -81,23 +90,14 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def _mac(runtime: Runtime, data: str) -> str:
-    return runtime.box.mac(data, 32)
+def csrf_for(runtime: Runtime, token: str) -> str:
+    return runtime.box.mac(f"panel-csrf:{token}", 32)
 
 
-def _session_mac(runtime: Runtime, op_id: int, issued: int, nonce: str, pw: str) -> str:
-    return _mac(runtime, f"panel-session:{op_id}.{issued}.{nonce}.{pw[-16:]}")
-
-
-def csrf_for(runtime: Runtime, nonce: str) -> str:
-    return _mac(runtime, f"panel-csrf:{nonce}")
-
-
-def make_session_cookie(runtime: Runtime, operator: Operator) -> str:
-    issued = int(time.time())
-    nonce = secrets.token_urlsafe(12)
-    mac = _session_mac(runtime, operator.id, issued, nonce, operator.password_hash)
-    return f"{operator.id}.{issued}.{nonce}.{mac}"
+def start_session(session: Session, request: Request, operator: Operator) -> str:
+    """Open a server-side session for a signed-in operator; returns the cookie value."""
+    agent = request.headers.get("user-agent", "")
+    return open_session(session, operator=operator, user_agent=agent).token
 
 
 def set_session(response: Response, request: Request, value: str) -> None:
@@ -120,33 +120,38 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or runtime_of(request).settings.session_cookie_secure
 
 
+def end_current_session(request: Request) -> None:
+    token = request.cookies.get(COOKIE, "")
+    if token:
+        with runtime_of(request).db.transaction() as session:
+            end_session(session, token=token)
+
+
 def read_session(request: Request) -> PanelUser | None:
     """The operator of a valid session cookie, or None."""
-    raw = request.cookies.get(COOKIE, "")
-    parts = raw.split(".")
-    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    op_id, issued, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
-    if time.time() - issued > SESSION_SECONDS:
+    token = request.cookies.get(COOKIE, "")
+    if not token:
         return None
     runtime = runtime_of(request)
     with runtime.db.reading() as session:
-        op = session.get(Operator, op_id)
-        if op is None or op.role == Role.DISABLED:
-            return None
-        expected = _session_mac(runtime, op.id, issued, nonce, op.password_hash)
-        if not hmac.compare_digest(expected, mac):
-            return None
-        return PanelUser(
-            id=op.id,
-            company_id=op.company_id,
-            role=op.role,
-            email=op.email,
-            name=op.full_name,
-            language=op.language,
-            timezone=op.timezone,
-            csrf=csrf_for(runtime, nonce),
-        )
+        live = find_session(session, token=token)
+    if live is None:
+        return None
+    if needs_touch(live):
+        with runtime.db.transaction() as session:
+            touch_session(session, session_id=live.id)
+    op = live.operator
+    return PanelUser(
+        id=op.id,
+        company_id=op.company_id,
+        role=op.role,
+        email=op.email,
+        name=op.full_name,
+        language=op.language,
+        timezone=op.timezone,
+        csrf=csrf_for(runtime, token),
+        session_id=live.id,
+    )
 
 
 async def check_csrf(request: Request, user: PanelUser) -> None:

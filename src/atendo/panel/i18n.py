@@ -54,3 +54,37 @@ def local_time(value: datetime | None, *, language: str, tz: str, short: bool = 
         pattern = "HH:mm" if local.date() == now.date() else "dd MMM"
         return format_datetime(local, pattern, locale=locale)
     return format_datetime(local, "dd/MM/yyyy HH:mm:ss", locale=locale)
+
+
+# The regions a person looks for their city in; the legacy aliases (US/…, Brazil/…, EST…) stay
+# valid when set through the API but are not offered.
+REGIONS = (
+    "America", "Europe", "Africa", "Asia", "Atlantic", "Indian", "Pacific", "Australia",
+    "Antarctica", "Arctic",
+)  # fmt: skip
+
+
+def utc_offset(name: str, at: datetime) -> str:
+    """ "UTC−03:00" for a zone at a moment (offsets move with daylight saving)."""
+    offset = at.astimezone(zone(name)).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "+" if minutes >= 0 else "\u2212"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{mins:02d}"
+
+
+def zone_choices(
+    names: tuple[str, ...], current: str, at: datetime
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The zones grouped by region for a <select>: (region, [(value, label)]). The current
+    zone is always offered, even when it is an alias outside the regions."""
+    groups: dict[str, list[tuple[str, str]]] = {region: [] for region in REGIONS}
+    for name in names:
+        region, _sep, city = name.partition("/")
+        if city and region in groups:
+            label = f"{city.replace('_', ' ').replace('/', ' / ')} ({utc_offset(name, at)})"
+            groups[region].append((name, label))
+    offered = {value for rows in groups.values() for value, _label in rows}
+    extra = ["UTC"] if current == "UTC" or current in offered else ["UTC", current]
+    first = [(name, f"{name} ({utc_offset(name, at)})") for name in extra]
+    return [("UTC", first), *((region, rows) for region, rows in groups.items() if rows)]

@@ -54,3 +54,23 @@ class GroupMember(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("operator_groups.id", ondelete="CASCADE"))
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"))
     skill: Mapped[int] = mapped_column(Integer, default=50)
+
+
+class PanelSession(Base):
+    """A signed-in panel session. The cookie carries a random token; only its SHA-256 is kept
+    here, so a database leak gives no usable cookie (the same as API tokens)."""
+
+    __tablename__ = "panel_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    operator_id: Mapped[int] = mapped_column(
+        ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+from zoneinfo import available_timezones
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -9,9 +12,18 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
+from atendo.core.operators.sessions import end_operator_sessions
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import hash_password, verify_password
 from atendo.kit.pagination import Page
+
+
+def _checked_hash(password: str) -> str:
+    if len(password) < 8:
+        raise Invalid(
+            "Password must have at least 8 characters", {"password": ["at least 8 characters"]}
+        )
+    return hash_password(password)
 
 
 def _normal_email(email: str) -> str:
@@ -32,16 +44,13 @@ def create_operator(
     last_name: str = "",
 ) -> Operator:
     email = _normal_email(email)
-    if len(password) < 8:
-        raise Invalid(
-            "Password must have at least 8 characters", {"password": ["at least 8 characters"]}
-        )
+    password_hash = _checked_hash(password)
     if session.scalar(select(Operator.id).where(Operator.email == email)) is not None:
         raise Conflict("An operator with this e-mail already exists", {"email": ["taken"]})
     operator = Operator(
         company_id=company_id,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         role=role.value,
         first_name=first_name,
         last_name=last_name,
@@ -86,6 +95,17 @@ def opened_dialogs_count(session: Session, *, operator_id: int) -> int:
     return session.scalar(stmt) or 0
 
 
+# Debian's tzdata links "localtime" to the machine's own zone, and "Factory" is a placeholder:
+# neither means anything as an operator's preference.
+_NOT_ZONES = frozenset({"localtime", "Factory"})
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones this system knows (zoneinfo), sorted; scanned once per process."""
+    return tuple(sorted(available_timezones() - _NOT_ZONES))
+
+
 def update_operator(
     session: Session,
     *,
@@ -104,18 +124,41 @@ def update_operator(
         op.first_name = first_name
     if last_name is not None:
         op.last_name = last_name
+    if timezone and timezone not in time_zones():
+        raise Invalid("Unknown time zone", {"timezone": ["unknown time zone"]})
     if role is not None:
         op.role = role.value
     if online is not None:
         op.online = online
     if password:
-        if len(password) < 8:
-            raise Invalid("Password must have at least 8 characters")
-        op.password_hash = hash_password(password)
+        op.password_hash = _checked_hash(password)
     if language in ("pt_BR", "en"):
         op.language = language
     if timezone:
         op.timezone = timezone
+    if password or role == Role.DISABLED:
+        # A new password or a disabled account must not leave a copied cookie working.
+        end_operator_sessions(session, operator_id=op.id)
+    session.flush()
+    return op
+
+
+def change_own_password(
+    session: Session,
+    *,
+    company_id: int,
+    operator_id: int,
+    current: str,
+    new: str,
+    keep_session_id: int | None = None,
+) -> Operator:
+    """The operator changes their own password: the current one is checked, and every other
+    session ends (the one asking stays signed in)."""
+    op = get_operator(session, company_id=company_id, operator_id=operator_id)
+    if not verify_password(op.password_hash, current):
+        raise Invalid("The current password is wrong", {"current": ["wrong password"]})
+    op.password_hash = _checked_hash(new)
+    end_operator_sessions(session, operator_id=op.id, keep_session_id=keep_session_id)
     session.flush()
     return op
 

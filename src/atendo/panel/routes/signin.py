@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, the first-visit setup, and the operator's own preferences."""
+"""Sign-in, sign-out and the first-visit setup."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from fastapi.responses import RedirectResponse, Response
 
 from atendo.core.companies.service import any_company_exists, create_company
 from atendo.core.errors import DomainError
-from atendo.core.operators.service import authenticate_operator, update_operator
+from atendo.core.operators.service import authenticate_operator
 from atendo.panel.auth import (
     LOGIN_CSRF_COOKIE,
     PanelUser,
     clear_session,
     client_ip,
     current_user,
-    make_session_cookie,
+    end_current_session,
     read_session,
     runtime_of,
     set_session,
+    start_session,
     throttle,
-    write,
 )
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
@@ -91,7 +91,7 @@ async def login(
     def check() -> str | None:
         with runtime.db.transaction() as session:
             op = authenticate_operator(session, email=email, password=password)
-            return make_session_cookie(runtime, op) if op is not None else None
+            return start_session(session, request, op) if op is not None else None
 
     cookie_value = await asyncio.to_thread(check)
     if cookie_value is None:
@@ -106,7 +106,8 @@ async def login(
 
 
 @router.post("/logout")
-def logout(user: Annotated[PanelUser, Depends(current_user)]) -> Response:
+def logout(request: Request, user: Annotated[PanelUser, Depends(current_user)]) -> Response:
+    end_current_session(request)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
@@ -156,28 +157,9 @@ def setup(
                 admin_first_name=first,
                 admin_last_name=last,
             )
-            cookie_value = make_session_cookie(runtime, new.admin)
+            cookie_value = start_session(session, request, new.admin)
     except DomainError as exc:
         return _setup_page(request, error=exc.message, status=422)
     response = RedirectResponse("/chats", status_code=303)
     set_session(response, request, cookie_value)
     return response
-
-
-@router.post("/me/preferences")
-def preferences(
-    request: Request,
-    user: Annotated[PanelUser, Depends(current_user)],
-    language: Annotated[str, Form()] = "",
-    timezone: Annotated[str, Form()] = "",
-) -> Response:
-    with write(request, user) as session:
-        update_operator(
-            session,
-            company_id=user.company_id,
-            operator_id=user.id,
-            language=language or None,
-            timezone=timezone or None,
-        )
-    back = request.headers.get("referer") or "/chats"
-    return RedirectResponse(back, status_code=303)
