@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,32 +27,7 @@ from atendo.workers.external_sender import send_due
 from atendo.workers.http_delivery import new_poster
 from atendo.workers.webhook_delivery import deliver_due, dispatch_once
 
-
-@pytest.fixture
-def receiver() -> Iterator[HookReceiver]:
-    state, server = start_receiver()
-    yield state
-    stop(server)
-
-
-@pytest.fixture
-def allow(runtime: Runtime) -> Iterator[Callable[[bool], None]]:
-    """Switch ATENDO_WEBHOOKS_ALLOW_PRIVATE_NETWORKS for this test."""
-    before = runtime.settings.webhooks_allow_private_networks
-
-    def switch(value: bool) -> None:
-        runtime.settings.webhooks_allow_private_networks = value
-
-    yield switch
-    switch(before)
-
-
-@pytest.fixture
-def clock() -> Iterator[list[datetime]]:
-    now = [utcnow()]
-    set_clock(lambda: now[0])
-    yield now
-    set_clock(None)
+Round = Callable[[Runtime, Dns], int]
 
 
 def webhook_round(runtime: Runtime, dns: Dns) -> int:
@@ -70,9 +47,52 @@ def external_round(runtime: Runtime, dns: Dns) -> int:
     return asyncio.run(go())
 
 
-def rebinding_dns() -> Dns:
-    """hooks.test: the receiver at the first lookup, 127.0.0.2 (nothing there) after."""
-    return Dns(hooks_test=[["127.0.0.1"], ["127.0.0.2"]])
+@dataclass
+class Bed:
+    """A company, a receiver on loopback reachable as hooks.test, and the test clock."""
+
+    app: TestClient
+    runtime: Runtime
+    company: CompanyFixture
+    receiver: HookReceiver
+    now: list[datetime]
+
+    def allow(self, value: bool) -> None:
+        """ATENDO_WEBHOOKS_ALLOW_PRIVATE_NETWORKS for this test (the fixture restores it)."""
+        self.runtime.settings.webhooks_allow_private_networks = value
+
+    def hook(self, events: list[str]) -> dict[str, Any]:
+        self.allow(True)  # creation does not look the name up when private networks are allowed
+        url = f"http://hooks.test:{self.receiver.port}/hook"
+        return make_hook(self.app, self.company.headers, url=url, events=events)
+
+    def inbox(self, phone: str) -> dict[str, Any]:
+        ch = external_channel(self.runtime, self.company.id)
+        return inbox(self.app, self.company.headers, ch, phone=phone)
+
+    def attempt(self, round_: Round, *, allowed: bool) -> Dns:
+        """One worker round where hooks.test answers the receiver at the first lookup and
+        127.0.0.2 (where nothing listens) at any later one; returns the resolver."""
+        self.allow(allowed)
+        dns = Dns(hooks_test=[["127.0.0.1"], ["127.0.0.2"]])
+        round_(self.runtime, dns)
+        return dns
+
+    def get(self, path: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.app.get(path, headers=self.company.headers).json()["data"]
+        return data
+
+
+@pytest.fixture
+def bed(app_client: TestClient, runtime: Runtime, company: CompanyFixture) -> Iterator[Bed]:
+    before = runtime.settings.webhooks_allow_private_networks
+    state, server = start_receiver()
+    now = [utcnow()]
+    set_clock(lambda: now[0])
+    yield Bed(app_client, runtime, company, state, now)
+    set_clock(None)
+    stop(server)
+    runtime.settings.webhooks_allow_private_networks = before
 
 
 @pytest.mark.parametrize(
@@ -103,63 +123,37 @@ def test_creation_refuses_private_targets(
     assert r.status_code == 422, r.text
 
 
-def test_webhook_delivery_refused_while_off_then_reaches_the_vetted_address(
-    app_client: TestClient,
-    runtime: Runtime,
-    company: CompanyFixture,
-    receiver: HookReceiver,
-    allow: Callable[[bool], None],
-    clock: list[datetime],
-) -> None:
-    h = company.headers
-    allow(True)  # created while allowed: creation does not look the name up then
-    hook = make_hook(app_client, h, url=f"http://hooks.test:{receiver.port}/hook", events=["inbox"])
-    inbox(app_client, h, external_channel(runtime, company.id), phone="+5511900000001")
-    allow(False)
-    dns = rebinding_dns()
-    webhook_round(runtime, dns)
-    assert receiver.hits == [] and dns.asked.count("hooks.test") == 1
-    data = app_client.get(f"/v1/webhooks/{hook['id']}", headers=h).json()["data"]
+def test_webhook_delivery_refused_while_off_then_reaches_the_vetted_address(bed: Bed) -> None:
+    hook = bed.hook(["inbox"])
+    bed.inbox("+5511900000001")
+    dns = bed.attempt(webhook_round, allowed=False)
+    assert bed.receiver.hits == [] and dns.asked.count("hooks.test") == 1
+    data = bed.get(f"/v1/webhooks/{hook['id']}")
     assert data["last_errors"][-1]["error"] == (
         "refused: hooks.test resolves to a private, loopback or link-local address (127.0.0.1)"
     )
-    allow(True)
-    clock[0] += timedelta(seconds=10)  # the first retry
-    dns = rebinding_dns()
-    webhook_round(runtime, dns)
-    [hit] = receiver.hits
+    bed.now[0] += timedelta(seconds=10)  # the first retry
+    dns = bed.attempt(webhook_round, allowed=True)
+    [hit] = bed.receiver.hits
     assert dns.asked.count("hooks.test") == 1  # one lookup; the connection used its answer
-    assert hit.headers["host"] == f"hooks.test:{receiver.port}"
+    assert hit.headers["host"] == f"hooks.test:{bed.receiver.port}"
     assert verify(hook["secret"], hit.headers, hit.body)
-    data = app_client.get(f"/v1/webhooks/{hook['id']}", headers=h).json()["data"]
+    data = bed.get(f"/v1/webhooks/{hook['id']}")
     assert data["failing_since"] is None and data["status"] == "enabled"
 
 
-def test_external_outbox_refused_while_off_then_sent_to_the_vetted_address(
-    app_client: TestClient,
-    runtime: Runtime,
-    company: CompanyFixture,
-    receiver: HookReceiver,
-    allow: Callable[[bool], None],
-    clock: list[datetime],
-) -> None:
-    h = company.headers
-    allow(True)
-    hook = make_hook(app_client, h, url=f"http://hooks.test:{receiver.port}/out", events=["outbox"])
-    msg = inbox(app_client, h, external_channel(runtime, company.id), phone="+5511900000002")
-    mid = queued_external_message(runtime, company.id, msg)
-    allow(False)
-    dns = rebinding_dns()
-    external_round(runtime, dns)
-    m = app_client.get(f"/v1/messages/{mid}", headers=h).json()["data"]
+def test_external_outbox_refused_while_off_then_sent_to_the_vetted_address(bed: Bed) -> None:
+    hook = bed.hook(["outbox"])
+    mid = queued_external_message(bed.runtime, bed.company.id, bed.inbox("+5511900000002"))
+    dns = bed.attempt(external_round, allowed=False)
+    m = bed.get(f"/v1/messages/{mid}")
     assert m["delivery_status"] == "queued" and "refused: hooks.test resolves" in m["error"]
-    assert receiver.hits == [] and dns.asked.count("hooks.test") == 1
-    allow(True)
-    clock[0] += timedelta(seconds=10)
-    dns = rebinding_dns()
-    external_round(runtime, dns)
-    m = app_client.get(f"/v1/messages/{mid}", headers=h).json()["data"]
+    assert bed.receiver.hits == [] and dns.asked.count("hooks.test") == 1
+    bed.now[0] += timedelta(seconds=10)
+    dns = bed.attempt(external_round, allowed=True)
+    m = bed.get(f"/v1/messages/{mid}")
     assert m["delivery_status"] == "sent" and dns.asked.count("hooks.test") == 1
-    [hit] = receiver.hits
-    assert hit.headers["webhook-id"] == f"msg_{mid}" and hit.headers["host"].startswith("hooks.")
+    [hit] = bed.receiver.hits
+    assert hit.headers["webhook-id"] == f"msg_{mid}"
+    assert hit.headers["host"] == f"hooks.test:{bed.receiver.port}"
     assert verify(hook["secret"], hit.headers, hit.body)
