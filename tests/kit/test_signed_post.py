@@ -10,16 +10,18 @@ import hashlib
 import hmac
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import pytest
 from tests.servers.tls import client_ssl_context, server_ssl_context, write_self_signed_cert
 
-from atendo.kit.signed_post import Outcome, SignedPoster
+from atendo.kit.netguard import TargetRefused
+from atendo.kit.signed_post import Outcome, SignedPoster, VettingBackend
 
 pytestmark = pytest.mark.dbless
 
@@ -162,6 +164,49 @@ async def test_rebinding_the_second_answer_is_never_used(receiver: HookReceiver)
     out = await post(f"http://hooks.test:{receiver.port}/hook", allow_private=False, dns=dns)
     assert out.error is not None and "refused" in out.error and "(127.0.0.1)" in out.error
     assert len(receiver.hits) == 1 and dns.asked == ["hooks.test"]
+
+
+class Nat(httpcore.AsyncNetworkBackend):
+    """Stands in for the internet: records the address each connection is opened to and
+    carries it to the loopback receiver, over a real socket (no test reaches the outside)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.opened: list[str] = []
+        self.real = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.opened.append(host)
+        return await self.real.connect_tcp("127.0.0.1", self.port, timeout=timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.real.sleep(seconds)
+
+
+async def test_rebinding_a_public_first_answer_is_the_address_connected_to(
+    receiver: HookReceiver,
+) -> None:
+    # The classic attack with the guard on: public at the check, loopback at the connect.
+    dns = Dns(hooks_test=[["93.184.215.14"], ["127.0.0.1"]])
+    nat = Nat(receiver.port)
+    backend = VettingBackend(allow_private=False, resolve=dns, inner=nat)
+    async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+        response = await pool.request("POST", "http://hooks.test/hook", content=b"{}")
+        assert response.status == 200
+        assert nat.opened == ["93.184.215.14"] and dns.asked == ["hooks.test"]
+        assert receiver.hits[0].headers["host"] == "hooks.test"
+        # The receiver closes after each answer (HTTP/1.0): the next connection is vetted
+        # on its own lookup, which now says loopback.
+        with pytest.raises(TargetRefused, match=r"\(127\.0\.0\.1\)"):
+            await pool.request("POST", "http://hooks.test/hook", content=b"{}")
+    assert nat.opened == ["93.184.215.14"] and len(receiver.hits) == 1
 
 
 async def test_one_private_answer_among_public_ones_refuses(receiver: HookReceiver) -> None:

@@ -14,8 +14,9 @@ How an event reaches an endpoint::
 A claim sets ``status = "sending"`` and pushes ``next_attempt_at`` a lease into the future:
 if the worker dies mid-request the row becomes due again after the lease, with no sweeper.
 
-The HTTP side (signing, sending) lives in ``atendo.workers.webhook_delivery``; this module
-only decides what to send, to whom and when.
+The HTTP side (signing, the SSRF guard at connect time, sending) lives in
+``atendo.kit.signed_post``, run by ``atendo.workers.webhook_delivery``; this module only
+decides what to send, to whom and when.
 """
 
 from __future__ import annotations
