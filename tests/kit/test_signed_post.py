@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import ssl
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -166,28 +166,19 @@ async def test_rebinding_the_second_answer_is_never_used(receiver: HookReceiver)
     assert len(receiver.hits) == 1 and dns.asked == ["hooks.test"]
 
 
-class Nat(httpcore.AsyncNetworkBackend):
+class Nat(httpcore.AnyIOBackend):
     """Stands in for the internet: records the address each connection is opened to and
     carries it to the loopback receiver, over a real socket (no test reaches the outside)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.opened: list[str] = []
-        self.real = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+        self, host: str, port: int, *args: Any, **kwargs: Any
     ) -> httpcore.AsyncNetworkStream:
         self.opened.append(host)
-        return await self.real.connect_tcp("127.0.0.1", self.port, timeout=timeout)
-
-    async def sleep(self, seconds: float) -> None:
-        await self.real.sleep(seconds)
+        return await super().connect_tcp("127.0.0.1", self.port, *args, **kwargs)
 
 
 async def test_rebinding_a_public_first_answer_is_the_address_connected_to(
