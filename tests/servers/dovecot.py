@@ -155,6 +155,32 @@ def sweep_stale_run_dirs(base_tmp: str = "/tmp", min_age: float = 1800.0) -> Non
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _end_process_group(pgid: int, timeout: float) -> None:
+    """SIGTERM what is left of a process group, SIGKILL it after ``timeout``; wait till gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    killed = False
+    while _group_alive(pgid):
+        if time.monotonic() > deadline:
+            if killed:
+                raise DovecotError(f"processes of group {pgid} still alive after SIGKILL")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + timeout
+        time.sleep(0.02)
+
+
 def _stop_all_at_exit() -> None:
     for server in list(_live):
         with contextlib.suppress(Exception):
@@ -309,10 +335,13 @@ class DovecotServer:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the master, wait for it and for all three ports to close.
+        """SIGTERM the master and every process of the instance; wait for the ports to close.
 
-        Delivered mail is on disk (Maildir, fsync-ed) and survives; :meth:`start` brings the same
-        instance back on the same ports.
+        The master does not take its children with it: an ``imap`` process serving an open
+        connection outlives it and keeps answering (Dovecot 2.3.19), which is no outage at all.
+        So the whole process group (the master runs in its own session) is ended, like a real
+        server going down. Delivered mail is on disk (Maildir, fsync-ed) and survives;
+        :meth:`start` brings the same instance back on the same ports.
         """
         proc = self._proc
         if proc is None:
@@ -324,6 +353,7 @@ class DovecotServer:
             except subprocess.TimeoutExpired:
                 self._kill()
         self._proc = None
+        _end_process_group(proc.pid, timeout)
         deadline = time.monotonic() + timeout
         ports = (self.imap_port, self.imaps_port, self.lmtp_port)
         while any(_port_open(p) for p in ports):

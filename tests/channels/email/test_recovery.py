@@ -14,9 +14,7 @@ user's Maildir ``new/`` folder, as a local MDA would; Dovecot picks it up when i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import threading
 import time
 import uuid
@@ -81,29 +79,6 @@ def _drop_into_maildir(maildir: Path, raw: bytes) -> None:
     tmp.write_bytes(raw.replace(b"\r\n", b"\n"))
     os.chown(tmp, st.st_uid, st.st_gid)
     tmp.rename(maildir / "new" / name)
-
-
-def _stop_with_sessions(server: DovecotServer) -> None:
-    """Stop Dovecot the way an outage does: the listeners AND the established sessions.
-
-    ``DovecotServer.stop`` SIGTERMs the master, but the ``imap`` process serving an
-    already-open connection outlives it and keeps answering (checked with Dovecot 2.3.19), so
-    the rest of the instance's process group (the master runs in its own session) is ended too.
-    """
-    pgid = server.pid
-    assert pgid is not None, "Dovecot is not running"
-    server.stop()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-
-    def group_gone() -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
-    _wait_for("every Dovecot process gone", group_gone, 10)
 
 
 class WorkerThread:
@@ -217,7 +192,7 @@ def test_dovecot_down_shows_error_then_recovers_without_losing_mail(
         _wait_for("the first message ingested", holds_exactly_expected)
 
         maildir = Path(own_dovecot.doveadm("mailbox", "path", "-u", mailbox.email, "INBOX").strip())
-        _stop_with_sessions(own_dovecot)
+        own_dovecot.stop()  # the listeners and the established sessions, like an outage
         _wait_for("status error while Dovecot is down", status_is("error"))
         down = _channel(runtime, channel_id)
         assert down.last_error == "connection refused"

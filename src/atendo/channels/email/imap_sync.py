@@ -41,9 +41,16 @@ from datetime import timedelta
 
 import aioimaplib
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from atendo.channels.email.connection import MailError, close_imap, open_imap
-from atendo.channels.email.ingest import ingest_raw
+from atendo.channels.email.connection import MailError, close_imap, open_imap, plain_reason
+from atendo.channels.email.ingest import (
+    Incoming,
+    advance_folder,
+    ingest_batch,
+    ingest_prepared,
+    prepare,
+)
 from atendo.channels.email.settings import EmailChannelSettings
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.kit.clock import utcnow
@@ -130,6 +137,7 @@ class MailboxSync:
         self.password = password
         self.on_synced = on_synced
         self.client: aioimaplib.IMAP4 | None = None
+        self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
         self.imported = 0
 
     # ---- database side (sync SQLAlchemy, run in a thread so IMAP I/O keeps flowing) ------
@@ -163,35 +171,63 @@ class MailboxSync:
     def _ingest_batch(
         self, items: list[tuple[int, bytes]], *, folder_id: int | None, imported: bool
     ) -> int:
+        """Store, parse and commit fetched mail: one transaction for the batch.
+
+        Raw bytes and attachments are written and fsync-ed before the transaction starts (so
+        parsing never holds SQLite's write lock). Any error rolls the batch back and the same
+        prepared mails go in one by one, so one bad message never holds up the others.
+        """
+        blobs = self.runtime.blobs
+        prepared = [prepare(blobs, raw, uid=uid, sync=False) for uid, raw in items]
+        blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
+        try:
+            with self.runtime.db.transaction() as session:
+                channel = self._channel(session)
+                new = ingest_batch(
+                    session,
+                    box=self.runtime.box,
+                    channel=channel,
+                    items=prepared,
+                    imported=imported,
+                    folder_id=folder_id,
+                )
+                stored = len(new)
+        except MailError:
+            raise
+        except Exception:
+            log.warning(
+                "channel %s: a batch of %d failed; retrying one by one",
+                self.channel_id, len(prepared), exc_info=True,
+            )  # fmt: skip
+            stored = self._ingest_one_by_one(prepared, folder_id=folder_id, imported=imported)
+        self.imported += stored
+        return stored
+
+    def _channel(self, session: Session) -> Channel:
+        channel = session.get(Channel, self.channel_id)
+        if channel is None:
+            raise MailError("the channel no longer exists")
+        return channel
+
+    def _ingest_one_by_one(
+        self, prepared: list[Incoming], *, folder_id: int | None, imported: bool
+    ) -> int:
         stored = 0
-        for uid, raw in items:
+        for incoming in prepared:
             try:
                 with self.runtime.db.transaction() as session:
-                    channel = session.get(Channel, self.channel_id)
-                    if channel is None:
-                        raise MailError("the channel no longer exists")
-                    message = ingest_raw(
-                        session,
-                        blobs=self.runtime.blobs,
-                        box=self.runtime.box,
-                        channel=channel,
-                        raw=raw,
-                        imported=imported,
-                        folder_id=folder_id,
-                        uid=uid,
-                    )
+                    message = ingest_prepared(
+                        session, box=self.runtime.box, channel=self._channel(session),
+                        incoming=incoming, imported=imported, folder_id=folder_id,
+                    )  # fmt: skip
                     stored += message is not None
             except MailError:
                 raise
             except Exception:
-                # One bad message never blocks the next: log it and move past its UID
-                # (its raw bytes are already in the blob store).
-                log.exception("channel %s: ingesting UID %s failed", self.channel_id, uid)
+                # Its raw bytes are in the blob store; log it and move past its UID.
+                log.exception("channel %s: ingesting UID %s failed", self.channel_id, incoming.uid)
                 with self.runtime.db.transaction() as session:
-                    from atendo.channels.email.ingest import advance_folder
-
-                    advance_folder(session, folder_id=folder_id, uid=uid)
-        self.imported += stored
+                    advance_folder(session, folder_id=folder_id, uid=incoming.uid)
         return stored
 
     # ---- IMAP side -------------------------------------------------------------------------
@@ -199,6 +235,9 @@ class MailboxSync:
     async def connect(self) -> tuple[int, int | None]:
         timeout = self.runtime.settings.connect_timeout
         self.client = await open_imap(self.cfg, self.password, timeout=timeout)
+        self._lost = asyncio.get_running_loop().create_future()
+        # aioimaplib reports a closed socket only through this callback; waits race against it.
+        self.client.protocol.conn_lost_cb = self._connection_lost
         resp = await self.client.select(FOLDER)  # never EXAMINE: aioimaplib then fails SEARCH
         _check(resp, "SELECT INBOX")
         text = b" ".join(_lines(resp))
@@ -208,10 +247,22 @@ class MailboxSync:
         uidnext = _UIDNEXT.search(text)
         return int(validity.group(1)), int(uidnext.group(1)) if uidnext else None
 
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._lost is not None and not self._lost.done():
+            reason = plain_reason(exc) if exc is not None else "connection closed by the server"
+            self._lost.set_result(reason)
+
     async def close(self) -> None:
-        if self.client is not None:
-            await close_imap(self.client)
-            self.client = None
+        client, self.client = self.client, None
+        if client is None:
+            return
+        if self._lost is not None and self._lost.done():
+            # Nothing to log out from: LOGOUT would only wait for its timeout.
+            transport = client.protocol.transport
+            if transport is not None:
+                transport.close()
+            return
+        await close_imap(client)
 
     async def _uid_search(self, *criteria: str) -> list[int]:
         assert self.client is not None
@@ -263,28 +314,67 @@ class MailboxSync:
             await self.on_synced()
 
     async def wait_for_news(self) -> None:
-        """Return when the server pushes news, or after the poll interval (liveness check)."""
+        """Return when the server pushes news, or after the poll interval (liveness check).
+
+        Raises :class:`MailError` at once when the server says ``* BYE`` or the connection
+        drops, so the worker reconnects with its usual backoff instead of waiting out the poll
+        interval and a command timeout.
+        """
         assert self.client is not None
         interval = self.runtime.settings.imap_poll_interval
         idle_limit = min(interval, self.runtime.settings.imap_idle_timeout)
         if not self.client.has_capability("IDLE"):
-            await asyncio.sleep(interval)
+            await self._sleep_unless_lost(interval)
             _check(await self.client.noop(), "NOOP")
             return
         idle = await self.client.idle_start(timeout=idle_limit)
         try:
             while True:
-                push = await self.client.wait_server_push(timeout=idle_limit + 5)
+                push = await self._next_push(idle_limit + 5)
                 if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
-                text = b" ".join(bytes(x) for x in push) if isinstance(push, list) else b""
+                lines = [bytes(x) for x in push] if isinstance(push, list) else []
+                bye = next((line for line in lines if line.upper().startswith(b"BYE")), None)
+                if bye is not None:
+                    detail = bye[3:].decode("utf-8", "replace").strip()
+                    raise MailError(f"the server closed the connection ({detail or 'BYE'})")
+                text = b" ".join(lines)
                 if b"EXISTS" in text or b"RECENT" in text:
                     break
+        except BaseException:
+            idle.cancel()  # the server will never answer it now
+            raise
         finally:
-            if self.client.has_pending_idle():
+            if self.client.has_pending_idle() and not self._is_lost():
                 self.client.idle_done()
         resp = await asyncio.wait_for(idle, self.runtime.settings.connect_timeout)
         _check(resp, "IDLE")
+
+    def _is_lost(self) -> bool:
+        return self._lost is not None and self._lost.done()
+
+    def _raise_lost(self) -> None:
+        assert self._lost is not None
+        raise MailError(self._lost.result())
+
+    async def _next_push(self, timeout: float) -> object:  # noqa: ASYNC109 - per push
+        """The next IDLE push, unless the connection drops first."""
+        assert self.client is not None and self._lost is not None
+        if self._is_lost():
+            self._raise_lost()
+        push = asyncio.ensure_future(self.client.wait_server_push(timeout=timeout))
+        await asyncio.wait({push, self._lost}, return_when=asyncio.FIRST_COMPLETED)
+        if push.done():
+            return push.result()  # a BYE line arrives here before the close is seen
+        push.cancel()
+        self._raise_lost()
+        return None  # unreachable: _raise_lost raises
+
+    async def _sleep_unless_lost(self, seconds: float) -> None:
+        assert self._lost is not None
+        await asyncio.wait({self._lost}, timeout=seconds)
+        if self._is_lost():
+            self._raise_lost()
 
     async def run(self) -> None:
         try:

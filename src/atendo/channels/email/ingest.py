@@ -1,28 +1,39 @@
-"""Bringing one raw e-mail into Atendo: store, parse, classify, thread — once.
+"""Bringing raw e-mail into Atendo: store, parse, classify, thread — once.
 
 Invariants (DESIGN.md §3, "Ingest"):
 
-* The raw bytes go to the blob store FIRST. The blob's name is its SHA-256, so a crash after
-  the write leaves at worst an unreferenced file, never a row pointing at nothing.
+* The raw bytes go to the blob store FIRST (:func:`prepare`), then the mail is parsed. The
+  blob's name is its SHA-256, so a crash after the write leaves at worst an unreferenced file,
+  never a row pointing at nothing; every blob is fsync-ed before the commit that refers to it.
 * Idempotent: ``Message(channel_id, dedup_key)`` is unique; the key is the normalised
   Message-ID, or ``sha256:<hex>`` of the raw bytes when the mail has none. It is checked before
-  the insert and enforced by the constraint (IntegrityError inside a savepoint = we already
-  have it), so fetching the same mail twice — after a kill -9, a UIDVALIDITY change, two
-  workers — stores it once.
-* The caller owns the transaction (one per message) and passes the IMAP folder and UID so the
-  folder's ``last_uid`` moves in the SAME transaction as the message: a crash at any instant
-  either keeps both or neither.
+  the insert and enforced by the constraint, so fetching the same mail twice — after a kill -9,
+  a UIDVALIDITY change, two workers — stores it once.
+* The caller owns the transaction and passes the IMAP folder (and UIDs) so the folder's
+  ``last_uid`` moves in the SAME transaction as the messages: a crash at any instant keeps both
+  or neither.
 * Never dropped: a mail that cannot be parsed is stored raw with ``parse_error`` and the text
   "could not be read"; bounces, auto-replies and blocked senders are stored and marked.
+
+Two ways in, same rules:
+
+* :func:`ingest_raw` — one mail, with a savepoint: a concurrent insert of the same key (the
+  IntegrityError) is "already have it", never an error for the caller's transaction.
+* :func:`ingest_batch` — many prepared mails in one transaction (the mailbox sync): the
+  per-channel lookups (existing keys, the senders' clients, their dialogs and open requests,
+  the block list) are read once for the batch. It has no savepoints: any error rolls the whole
+  batch back and the caller retries the mails one by one (:func:`ingest_prepared`), so one bad
+  mail never holds up the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,8 +41,9 @@ from atendo.channels.email.message_ids import is_our_message_id
 from atendo.channels.email.parse import ParsedMail, parse_message
 from atendo.channels.email.threading import id_forms, normalise_message_id, thread_dialog
 from atendo.core.channels.models import Channel, MailboxFolder
+from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.clients.service import find_or_create_client, is_blocked
-from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
 from atendo.core.enums import DeliveryStatus, DialogState, EventType, MessageType
 from atendo.core.events.service import emit
@@ -44,6 +56,7 @@ from atendo.kit.crypto import SecretBox
 log = logging.getLogger("atendo.email.ingest")
 
 UNREADABLE = "could not be read"
+EMAIL = "email"
 # An event to emit once the message row exists (rows in the same transaction: the outbox).
 _Event = Callable[[], None]
 
@@ -51,6 +64,36 @@ _Event = Callable[[], None]
 def dedup_key_for(parsed: ParsedMail, raw_sha: str) -> str:
     mid = normalise_message_id(parsed.message_id)
     return f"mid:{mid}" if mid else f"sha256:{raw_sha}"
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One mail with its bytes in the blob store, parsed, ready to be committed."""
+
+    raw_sha: str
+    parsed: ParsedMail
+    key: str
+    attachment_shas: list[str]
+    uid: int | None = None
+
+    @property
+    def blob_shas(self) -> list[str]:
+        return [self.raw_sha, *self.attachment_shas]
+
+
+def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool = True) -> Incoming:
+    """Store the raw bytes, then parse and store the attachments (no database work).
+
+    With ``sync=False`` the caller must ``blobs.sync(incoming.blob_shas)`` before committing.
+    """
+    raw_sha = blobs.put(raw, sync=sync)
+    try:
+        parsed = parse_message(raw)
+    except Exception as exc:  # parse_message promises not to raise; never trust that blindly
+        log.exception("parser raised on blob %s", raw_sha)
+        parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
+    shas = [blobs.put(att.data, sync=sync) for att in parsed.attachments]
+    return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, uid)
 
 
 def advance_folder(session: Session, *, folder_id: int | None, uid: int | None) -> None:
@@ -61,6 +104,69 @@ def advance_folder(session: Session, *, folder_id: int | None, uid: int | None) 
         .where(MailboxFolder.id == folder_id, MailboxFolder.last_uid < uid)
         .values(last_uid=uid)
     )
+
+
+@dataclass
+class _Lookups:
+    """Per-transaction memory of the channel's rows, so a batch reads each of them once.
+
+    Only ever filled from the same transaction that uses it, and thrown away with it.
+    """
+
+    known_keys: set[str] = field(default_factory=set)
+    clients: dict[str, Client] = field(default_factory=dict)  # address → client
+    dialogs: dict[int, Dialog] = field(default_factory=dict)  # client id → its dialog here
+    requests: dict[int, Request] = field(default_factory=dict)  # dialog id → open request
+    blocks: list[BlockEntry] | None = None  # None: not loaded, ask is_blocked per mail
+
+    def blocked(self, address: str | None, client_id: int | None) -> bool:
+        assert self.blocks is not None
+        address = (address or "").strip().lower()
+        domain = address.rpartition("@")[2]
+        for entry in self.blocks:
+            if entry.kind == "client" and client_id is not None and entry.client_id == client_id:
+                return True
+            if entry.kind == "email" and address and entry.value == address:
+                return True
+            if entry.kind == "domain" and domain and entry.value == domain:
+                return True
+        return False
+
+
+def _load_lookups(session: Session, *, channel: Channel, items: Sequence[Incoming]) -> _Lookups:
+    lookups = _Lookups()
+    keys = [item.key for item in items]
+    found = session.scalars(
+        select(Message.dedup_key).where(
+            Message.channel_id == channel.id, Message.dedup_key.in_(keys)
+        )
+    )
+    lookups.known_keys.update(key for key in found if key)
+    senders = {item.parsed.from_.email for item in items if item.parsed.from_}
+    senders.discard("")
+    if senders:
+        rows = session.execute(
+            select(ClientIdentity.address, Client)
+            .join(Client, Client.id == ClientIdentity.client_id)
+            .where(
+                ClientIdentity.company_id == channel.company_id,
+                ClientIdentity.transport == EMAIL,
+                ClientIdentity.address.in_(senders),
+            )
+        ).all()
+        lookups.clients.update((address, client) for address, client in rows)
+    values = senders | {s.rpartition("@")[2] for s in senders}
+    now = utcnow()
+    lookups.blocks = list(
+        session.scalars(
+            select(BlockEntry).where(
+                BlockEntry.company_id == channel.company_id,
+                or_(BlockEntry.kind == "client", BlockEntry.value.in_(values)),
+                or_(BlockEntry.expires_at.is_(None), BlockEntry.expires_at > now),
+            )
+        )
+    )
+    return lookups
 
 
 def ingest_raw(
@@ -75,26 +181,36 @@ def ingest_raw(
     uid: int | None = None,
 ) -> Message | None:
     """Store one raw mail on ``channel``; returns the new message, None for a duplicate."""
-    raw_sha = blobs.put(raw)
-    try:
-        parsed = parse_message(raw)
-    except Exception as exc:  # parse_message promises not to raise; never trust that blindly
-        log.exception("parser raised on blob %s", raw_sha)
-        parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
-    key = dedup_key_for(parsed, raw_sha)
-    advance_folder(session, folder_id=folder_id, uid=uid)
+    incoming = prepare(blobs, raw, uid=uid)
+    return ingest_prepared(
+        session, box=box, channel=channel, incoming=incoming, imported=imported,
+        folder_id=folder_id,
+    )  # fmt: skip
+
+
+def ingest_prepared(
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    incoming: Incoming,
+    imported: bool = False,
+    folder_id: int | None = None,
+) -> Message | None:
+    """One prepared mail, inside a savepoint; None when it is a duplicate or our own copy."""
+    advance_folder(session, folder_id=folder_id, uid=incoming.uid)
     exists = session.scalar(
-        select(Message.id).where(Message.channel_id == channel.id, Message.dedup_key == key)
+        select(Message.id).where(
+            Message.channel_id == channel.id, Message.dedup_key == incoming.key
+        )
     )
-    if exists is not None:
-        return None
-    if _is_our_own_copy(session, channel=channel, parsed=parsed, box=box):
+    if exists is not None or _is_our_own_copy(session, channel=channel, incoming=incoming, box=box):
         return None
     try:
         with session.begin_nested():
             message, events = _store(
-                session, blobs=blobs, box=box, channel=channel, parsed=parsed,
-                raw_sha=raw_sha, key=key, imported=imported,
+                session, box=box, channel=channel, incoming=incoming, imported=imported,
+                lookups=_Lookups(),
             )  # fmt: skip
     except IntegrityError:
         return None  # a concurrent fetch stored it first: the unique key did its job
@@ -103,11 +219,45 @@ def ingest_raw(
     return message
 
 
+def ingest_batch(
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    items: Sequence[Incoming],
+    imported: bool = False,
+    folder_id: int | None = None,
+) -> list[Message]:
+    """Many prepared mails in the caller's transaction; the new messages, in order.
+
+    Raises on any error (a race on the unique key included): the caller rolls back and goes
+    one by one with :func:`ingest_prepared`.
+    """
+    lookups = _load_lookups(session, channel=channel, items=items)
+    stored: list[Message] = []
+    for incoming in items:
+        if incoming.key in lookups.known_keys:
+            continue
+        lookups.known_keys.add(incoming.key)
+        if _is_our_own_copy(session, channel=channel, incoming=incoming, box=box):
+            continue
+        message, events = _store(
+            session, box=box, channel=channel, incoming=incoming, imported=imported,
+            lookups=lookups,
+        )  # fmt: skip
+        for event in events:
+            event()
+        stored.append(message)
+    uids = [item.uid for item in items if item.uid is not None]
+    advance_folder(session, folder_id=folder_id, uid=max(uids, default=None))
+    return stored
+
+
 def _is_our_own_copy(
-    session: Session, *, channel: Channel, parsed: ParsedMail, box: SecretBox
+    session: Session, *, channel: Channel, incoming: Incoming, box: SecretBox
 ) -> bool:
     """Mail carrying one of our Message-IDs that we already hold (our outbound, coming back)."""
-    mid = parsed.message_id
+    mid = incoming.parsed.message_id
     if not mid or not is_our_message_id(box, mid):
         return False
     found = session.scalar(
@@ -118,29 +268,17 @@ def _is_our_own_copy(
     return found is not None
 
 
-def _store(
-    session: Session,
-    *,
-    blobs: BlobStore,
-    box: SecretBox,
-    channel: Channel,
-    parsed: ParsedMail,
-    raw_sha: str,
-    key: str,
-    imported: bool,
-) -> tuple[Message, list[_Event]]:
+def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Message:
+    parsed = incoming.parsed
     sender = parsed.from_.email if parsed.from_ else None
-    sender_name = parsed.from_.name if parsed.from_ else ""
-    own_address = (channel.settings or {}).get("email", "").lower()
-    ours = bool(sender and sender == own_address) or is_our_message_id(box, parsed.message_id)
     text = parsed.text
     if parsed.parse_error and not text.strip():
         text = UNREADABLE
-    message = Message(
+    return Message(
         company_id=channel.company_id,
         channel_id=channel.id,
         type=MessageType.FROM_CLIENT.value,
-        transport="email",
+        transport=EMAIL,
         text=text,
         quoted_text=parsed.quoted_text,
         html=parsed.html,
@@ -152,67 +290,52 @@ def _store(
         in_reply_to=parsed.in_reply_to and parsed.in_reply_to[:998],
         references=list(parsed.references),
         from_email=sender and sender[:320],
-        from_name=sender_name[:300],
+        from_name=(parsed.from_.name if parsed.from_ else "")[:300],
         to=[a.email for a in parsed.to],
         cc=[a.email for a in parsed.cc],
-        dedup_key=key,
-        raw_sha=raw_sha,
+        dedup_key=incoming.key,
+        raw_sha=incoming.raw_sha,
         parse_error=parsed.parse_error,
         created=utcnow(),
     )
+
+
+def _store(
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    incoming: Incoming,
+    imported: bool,
+    lookups: _Lookups,
+) -> tuple[Message, list[_Event]]:
+    parsed = incoming.parsed
+    message = _new_message(channel, incoming, imported=imported)
+    sender = message.from_email
+    own_address = (channel.settings or {}).get("email", "").lower()
+    ours = bool(sender and sender == own_address) or is_our_message_id(box, parsed.message_id)
     events: list[_Event] = []
     dialog: Dialog | None = None
     if ours:
         # Our own mail (a copy sent to ourselves, a loop): kept for the record, never a client.
         message.hidden = True
     elif parsed.is_bounce:
-        dialog = _link_bounce(session, channel=channel, parsed=parsed, events=events)
+        dialog = _link_bounce(session, channel=channel, parsed=parsed)
         if dialog is None:
             message.hidden = True
     elif sender:
-        dialog = thread_dialog(
-            session,
-            channel_id=channel.id,
-            company_id=channel.company_id,
-            in_reply_to=parsed.in_reply_to,
-            references=parsed.references,
-            sender=sender,
-            box=box,
-        )
-        if dialog is None:
-            client, _new = find_or_create_client(
-                session,
-                company_id=channel.company_id,
-                transport="email",
-                address=sender,
-                name=sender_name,
-            )
-            dialog = open_dialog(
-                session,
-                company_id=channel.company_id,
-                client_id=client.id,
-                channel_id=channel.id,
-                recipients=[sender],
-                subject=parsed.subject[:1000],
-            )
-        elif dialog.state != DialogState.OPEN:
-            dialog.state = DialogState.OPEN.value
-            dialog.begin = utcnow()
-            dialog.end = None
-        if is_blocked(
-            session, company_id=channel.company_id, address=sender, client_id=dialog.client_id
-        ):
+        dialog = _client_dialog(session, box=box, channel=channel, parsed=parsed, lookups=lookups)
+        if _blocked(session, channel=channel, lookups=lookups, sender=sender, dialog=dialog):
             message.hidden = True
+    new_request = False
     if dialog is not None:
         message.dialog_id = dialog.id
         message.client_id = dialog.client_id
-        request, new_request = ensure_request(session, dialog=dialog)
+        request, new_request = _open_request(session, dialog=dialog, lookups=lookups)
         message.request_id = request.id
-    else:
-        new_request = False
     session.add(message)
     session.flush()
-    for att in parsed.attachments:
+    for att, sha in zip(parsed.attachments, incoming.attachment_shas, strict=True):
         session.add(
             Attachment(
                 company_id=channel.company_id,
@@ -220,46 +343,104 @@ def _store(
                 filename=(att.filename or "attachment")[:500],
                 content_type=(att.content_type or "application/octet-stream")[:200],
                 size=len(att.data),
-                blob_sha=blobs.put(att.data),
+                blob_sha=sha,
                 content_id=att.content_id and att.content_id[:500],
                 inline=att.inline,
             )
         )
     if dialog is not None:
-        touch_dialog(session, dialog=dialog, message=message)
-    session.flush()
+        touch_dialog(session, dialog=dialog, message=message)  # flushes the attachments too
     if not message.hidden and not imported and dialog is not None:
-        # Events are rows in the same transaction (the outbox): delivered only after commit.
-        def _inbox() -> None:
-            emit_message_event(
-                session,
-                message=message,
-                type=EventType.INBOX,
-                extra={"is_new_request": new_request},
-            )
-            if new_request:
-                emit(
-                    session,
-                    company_id=channel.company_id,
-                    type=EventType.NEW_REQUEST,
-                    payload={
-                        "request_id": message.request_id,
-                        "dialog_id": message.dialog_id,
-                        "client_id": message.client_id,
-                        "channel_id": channel.id,
-                    },
-                    channel_id=channel.id,
-                    dialog_id=message.dialog_id,
-                )
-            session.flush()
-
-        events.append(_inbox)
+        events.append(
+            lambda: _emit_inbox(session, channel=channel, message=message, new=new_request)
+        )
     return message, events
 
 
-def _link_bounce(
-    session: Session, *, channel: Channel, parsed: ParsedMail, events: list[_Event]
-) -> Dialog | None:
+def _client_dialog(
+    session: Session, *, box: SecretBox, channel: Channel, parsed: ParsedMail, lookups: _Lookups
+) -> Dialog:
+    """The dialog a client's mail belongs to: the thread it replies to, else the client's own."""
+    assert parsed.from_ is not None
+    sender, name = parsed.from_.email, parsed.from_.name
+    dialog = thread_dialog(
+        session,
+        channel_id=channel.id,
+        company_id=channel.company_id,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        sender=sender,
+        box=box,
+    )
+    if dialog is not None:
+        if dialog.state != DialogState.OPEN:
+            dialog.state = DialogState.OPEN.value
+            dialog.begin = utcnow()
+            dialog.end = None
+        return dialog
+    client = lookups.clients.get(sender)
+    if client is None:
+        client, _new = find_or_create_client(
+            session, company_id=channel.company_id, transport=EMAIL, address=sender, name=name
+        )
+        lookups.clients[sender] = client
+    elif name and not client.name:
+        client.name = name
+    dialog = lookups.dialogs.get(client.id)
+    if dialog is None or dialog.state != DialogState.OPEN:
+        dialog = open_dialog(
+            session,
+            company_id=channel.company_id,
+            client_id=client.id,
+            channel_id=channel.id,
+            recipients=[sender],
+            subject=parsed.subject[:1000],
+        )
+        lookups.dialogs[client.id] = dialog
+    return dialog
+
+
+def _blocked(
+    session: Session, *, channel: Channel, lookups: _Lookups, sender: str, dialog: Dialog
+) -> bool:
+    if lookups.blocks is not None:
+        return lookups.blocked(sender, dialog.client_id)
+    return is_blocked(
+        session, company_id=channel.company_id, address=sender, client_id=dialog.client_id
+    )
+
+
+def _open_request(session: Session, *, dialog: Dialog, lookups: _Lookups) -> tuple[Request, bool]:
+    request = lookups.requests.get(dialog.id)
+    if request is not None and request.state == DialogState.OPEN:
+        return request, False
+    request, created = ensure_request(session, dialog=dialog)
+    lookups.requests[dialog.id] = request
+    return request, created
+
+
+def _emit_inbox(session: Session, *, channel: Channel, message: Message, new: bool) -> None:
+    """Events are rows in the same transaction (the outbox): delivered only after commit."""
+    emit_message_event(
+        session, message=message, type=EventType.INBOX, extra={"is_new_request": new}
+    )
+    if new:
+        emit(
+            session,
+            company_id=channel.company_id,
+            type=EventType.NEW_REQUEST,
+            payload={
+                "request_id": message.request_id,
+                "dialog_id": message.dialog_id,
+                "client_id": message.client_id,
+                "channel_id": channel.id,
+            },
+            channel_id=channel.id,
+            dialog_id=message.dialog_id,
+        )
+
+
+def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> Dialog | None:
     """Mark the outbound message a DSN reports as ``bounced``; its dialog holds the bounce."""
     mid = parsed.bounce_original_message_id
     if not mid:
