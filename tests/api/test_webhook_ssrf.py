@@ -9,6 +9,7 @@ this test's host name only."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +24,9 @@ from tests.kit.test_signed_post import Dns, HookReceiver, start_receiver, stop
 
 from atendo.kit.clock import set_clock, utcnow
 from atendo.runtime import Runtime
-from atendo.workers.external_sender import send_due
+from atendo.workers.external_sender import send_due, sender_loop
 from atendo.workers.http_delivery import new_poster
-from atendo.workers.webhook_delivery import deliver_due, dispatch_once
+from atendo.workers.webhook_delivery import deliver_due, delivery_loop, dispatch_once
 
 Round = Callable[[Runtime, Dns], int]
 
@@ -61,9 +62,9 @@ class Bed:
         """ATENDO_WEBHOOKS_ALLOW_PRIVATE_NETWORKS for this test (the fixture restores it)."""
         self.runtime.settings.webhooks_allow_private_networks = value
 
-    def hook(self, events: list[str]) -> dict[str, Any]:
+    def hook(self, events: list[str], host: str = "hooks.test") -> dict[str, Any]:
         self.allow(True)  # creation does not look the name up when private networks are allowed
-        url = f"http://hooks.test:{self.receiver.port}/hook"
+        url = f"http://{host}:{self.receiver.port}/hook"
         return make_hook(self.app, self.company.headers, url=url, events=events)
 
     def inbox(self, phone: str) -> dict[str, Any]:
@@ -157,3 +158,28 @@ def test_external_outbox_refused_while_off_then_sent_to_the_vetted_address(bed: 
     assert hit.headers["webhook-id"] == f"msg_{mid}"
     assert hit.headers["host"] == f"hooks.test:{bed.receiver.port}"
     assert verify(hook["secret"], hit.headers, hit.body)
+
+
+def test_the_worker_loops_deliver_webhooks_and_external_messages(bed: Bed) -> None:
+    # The loops build their sender from the settings, with the system resolver.
+    bed.hook(["inbox", "outbox"], host="127.0.0.1")
+    mid = queued_external_message(bed.runtime, bed.company.id, bed.inbox("+5511900000003"))
+
+    def got() -> set[str]:
+        return {json.loads(hit.body)["hook_type"] for hit in bed.receiver.hits}
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loops = [delivery_loop(bed.runtime, stop), sender_loop(bed.runtime, stop)]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        await dispatch_once(bed.runtime)
+        for _ in range(300):  # a generous bound, not a timing assertion
+            if {"inbox", "outbox"} <= got():
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(run())
+    assert {"inbox", "outbox"} <= got()
+    assert bed.get(f"/v1/messages/{mid}")["delivery_status"] == "sent"

@@ -25,9 +25,9 @@ from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.messages.models import Message
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
-from atendo.workers.external_sender import send_due, sender_loop
+from atendo.workers.external_sender import send_due
 from atendo.workers.http_delivery import new_poster
-from atendo.workers.webhook_delivery import deliver_due, delivery_loop, dispatch_once
+from atendo.workers.webhook_delivery import deliver_due, dispatch_once
 
 
 @dataclass
@@ -359,37 +359,3 @@ def test_open_external_channel_for_the_channels_router(
 
     ch = asyncio.run(open_external_channel(runtime, company_id=company.id, data={"name": "CRM"}))
     assert ch.transport == "external" and ch.status == "connected" and ch.name == "CRM"
-
-
-def test_the_worker_loops_deliver_webhooks_and_external_messages(
-    app_client: TestClient,
-    runtime: Runtime,
-    company: CompanyFixture,
-    receiver: Receiver,
-    private_ok: None,
-) -> None:
-    h = company.headers
-    ch = external_channel(runtime, company.id)
-    make_hook(app_client, h, url=receiver.url, events=["inbox", "outbox"])
-    msg = inbox(app_client, h, ch, phone="+950")
-    mid = queued_external_message(runtime, company.id, msg)
-
-    def got() -> set[str]:
-        return {p["hook_type"] for p in receiver.payloads()}
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loops = [delivery_loop(runtime, stop), sender_loop(runtime, stop)]
-        tasks = [asyncio.create_task(loop) for loop in loops]
-        await dispatch_once(runtime)
-        for _ in range(300):  # a generous bound, not a timing assertion
-            if {"inbox", "outbox"} <= got():
-                break
-            await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.gather(*tasks)
-
-    asyncio.run(run())
-    assert {"inbox", "outbox"} <= got()
-    m = app_client.get(f"/v1/messages/{mid}", headers=h).json()["data"]
-    assert m["delivery_status"] == "sent"
