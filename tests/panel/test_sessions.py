@@ -13,14 +13,16 @@ import pytest
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from atendo.core.enums import Role
 from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, PanelSession
 from atendo.core.operators.service import update_operator
-from atendo.core.operators.sessions import LIFETIME, TOUCH_EVERY
+from atendo.core.operators.sessions import LIFETIME, TOUCH_EVERY, end_operator_sessions
 from atendo.kit.clock import set_clock
 from atendo.migrations import alembic_config
+from atendo.panel import live
 from atendo.panel.auth import COOKIE
 from atendo.panel.routes.me import device_label
 from atendo.runtime import Runtime
@@ -201,6 +203,29 @@ def test_deleting_an_operator_deletes_their_sessions(
         session.delete(op)
     assert session_count(runtime, op_id) == 0
     assert not signed_in(operator.http)
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_live_stream_ends_once_its_session_is_revoked(
+    runtime: Runtime, company: CompanyFixture, signin: Signin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = signin(company.admin_email, company.admin_password)
+    real_check = live.session_alive
+
+    def revoked_meanwhile(session: Session, *, session_id: int) -> bool:
+        # Sign out on another tab while the stream runs, then let the real check look.
+        with runtime.db.transaction() as other:
+            end_operator_sessions(other, operator_id=company.admin_id)
+        return real_check(session, session_id=session_id)
+
+    monkeypatch.setattr(live, "POLL", 0.01)
+    monkeypatch.setattr(live, "RECHECK", 0.0)
+    monkeypatch.setattr(live, "session_alive", revoked_meanwhile)
+    # The test client returns once the app has finished the response: that the call returns
+    # at all is what shows the stream ended.
+    response = admin.http.get("/live")
+    assert response.status_code == 200
+    assert response.text == "retry: 2000\n\n"
 
 
 # --- expiry and activity ---------------------------------------------------------------------

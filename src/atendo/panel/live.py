@@ -5,6 +5,9 @@ newer committed rows of the ``events`` table for the operator's company. Reading
 an in-process queue) is what makes it work when the API and the workers run in different
 processes. The browser only learns *that* something changed (type, dialog id); it then asks
 for the list and the dialog again, and the server applies the operator's visibility.
+
+A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
+again whether the session still stands, and ends once it was signed out, expired or revoked.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from atendo.core.events.service import events_after, last_event_id
+from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 
 router = APIRouter()
 POLL = 0.5
 KEEPALIVE = 15.0
+RECHECK = 15.0
 
 
 @router.get("/live")
@@ -40,23 +45,29 @@ async def live(
             rows = events_after(session, company_id=user.company_id, after_id=after)
             return [(e.id, e.type, e.dialog_id) for e in rows]
 
+    def alive() -> bool:
+        with runtime.db.reading() as session:
+            return session_alive(session, session_id=user.session_id)
+
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)
         yield "retry: 2000\n\n"
-        idle = 0.0
+        idle = unchecked = 0.0
         while not await request.is_disconnected():
             rows = await asyncio.to_thread(newer, after)
             for event_id, kind, dialog_id in rows:
                 after = event_id
                 data = json.dumps({"type": kind, "dialog_id": dialog_id})
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
-            if rows:
+            idle = 0.0 if rows else idle + POLL
+            unchecked += POLL
+            if unchecked >= RECHECK:
+                unchecked = 0.0
+                if not await asyncio.to_thread(alive):
+                    return
+            if idle >= KEEPALIVE:
                 idle = 0.0
-            else:
-                idle += POLL
-                if idle >= KEEPALIVE:
-                    idle = 0.0
-                    yield ": keep-alive\n\n"
+                yield ": keep-alive\n\n"
             await asyncio.sleep(POLL)
 
     return StreamingResponse(

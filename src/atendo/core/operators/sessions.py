@@ -85,6 +85,14 @@ def find_session(session: Session, *, token: str) -> LiveSession | None:
     return LiveSession(id=row.id, operator=operator, last_seen=row.last_seen, expires=row.expires)
 
 
+def session_alive(session: Session, *, session_id: int) -> bool:
+    """Whether a session read earlier still stands (long-lived streams ask it now and then)."""
+    stmt = select(PanelSession.id).where(
+        PanelSession.id == session_id, PanelSession.expires > utcnow()
+    )
+    return session.scalar(stmt) is not None
+
+
 def needs_touch(live: LiveSession) -> bool:
     return utcnow() - live.last_seen >= TOUCH_EVERY
 
