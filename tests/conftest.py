@@ -22,7 +22,7 @@ from atendo.runtime import Runtime
 from atendo.settings import Settings
 from tests.servers.postgres import ENV_VAR, TemporaryDatabase
 
-pytest_plugins = ["tests.servers.fixtures"]
+pytest_plugins = ["tests.servers.fixtures", "tests.endpoint_coverage"]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -114,9 +114,10 @@ def other_company(runtime: Runtime) -> CompanyFixture:
 @pytest.fixture(scope="session")
 def app_client(runtime: Runtime) -> Iterator[TestClient]:
     from atendo.server import create_app
+    from tests.endpoint_coverage import EndpointRecorder
 
     app = create_app(runtime, workers=False)
-    with TestClient(app) as client:
+    with TestClient(EndpointRecorder(app)) as client:
         yield client
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 from fastapi.testclient import TestClient
 from tests.conftest import CompanyFixture
+
+from atendo.runtime import Runtime
 
 
 def test_api_info_with_token(app_client: TestClient, company: CompanyFixture) -> None:
@@ -80,3 +85,29 @@ def test_rename_company(api: TestClient) -> None:
     r = api.put("/v1/companies", data={"name": "Acme Brasil"})
     assert r.status_code == 200
     assert api.get("/v1/companies/api_info").json()["data"]["company_name"] == "Acme Brasil"
+
+
+def test_request_body_limit_answers_413_json(runtime: Runtime, company: CompanyFixture) -> None:
+    """Announced (Content-Length) and streamed (chunked) bodies over the limit are both cut."""
+    from atendo.server import create_app
+
+    before = runtime.settings.max_request_bytes
+    runtime.settings.max_request_bytes = 1024
+    try:
+        app = create_app(runtime, workers=False)
+    finally:
+        runtime.settings.max_request_bytes = before
+    big = json.dumps({"name": "x" * 2048}).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 256):
+            yield big[start : start + 256]
+
+    headers = {**company.headers, "Content-Type": "application/json"}
+    with TestClient(app) as client:
+        for body in (big, chunks()):
+            r = client.put("/v1/companies", headers=headers, content=body)
+            assert r.status_code == 413, r.text
+            assert r.json() == {"status": "error", "message": "Request body is too large"}
+        small = client.put("/v1/companies", headers=headers, json={"name": "Small Co"})
+        assert small.status_code == 200, small.text

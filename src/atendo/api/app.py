@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atendo import __version__
 from atendo.api.envelope import error
@@ -61,21 +61,44 @@ class TolerantPaths:
         await self.app(scope, receive, send)
 
 
+class BodyTooLarge(DomainError):
+    status_code = 413
+
+    def __init__(self) -> None:
+        super().__init__("Request body is too large")
+
+
 class BodyLimit:
-    """Refuse bodies above the configured size with a JSON 413."""
+    """Refuse bodies above the configured size with a JSON 413: at once when Content-Length
+    announces it, and while reading when a chunked body grows past it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for key, value in scope.get("headers", []):
-                if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    response = error("Request body is too large", status_code=413)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                response = error("Request body is too large", status_code=413)
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the handler's body read, so the API's error handlers
+                    # answer it in the JSON envelope.
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counting_receive, send)
 
 
 def _is_api(request: Request) -> bool:
