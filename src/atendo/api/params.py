@@ -16,6 +16,9 @@ from starlette.datastructures import UploadFile
 
 from atendo.core.errors import Invalid
 
+# Integer columns (ids, positions, counts) are 32-bit on PostgreSQL: a wider number could never
+# match a row and would make the driver fail, so it is refused as invalid up front.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 TRUE = {"true", "1", "yes", "on", "t"}
 FALSE = {"false", "0", "no", "off", "f", ""}
 
@@ -76,12 +79,7 @@ class Params:
         value = self.raw(key)
         if value is None or value == "":
             return default
-        if isinstance(value, bool):
-            raise Invalid(f"{key} must be an integer", {key: ["must be an integer"]})
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise Invalid(f"{key} must be an integer", {key: ["must be an integer"]}) from None
+        return _integer(key, value)
 
     def boolean(self, key: str, default: bool | None = None) -> bool | None:
         value = self.raw(key)
@@ -115,10 +113,7 @@ class Params:
         return out
 
     def integers(self, key: str) -> list[int]:
-        try:
-            return [int(v) for v in self.items(key)]
-        except (TypeError, ValueError):
-            raise Invalid(f"{key} must be a list of integers", {key: ["integers"]}) from None
+        return [_integer(key, v) for v in self.items(key)]
 
     def date(self, key: str) -> datetime | None:
         value = self.text(key)
@@ -148,3 +143,18 @@ class Params:
     def upload(self, key: str) -> UploadFile | None:
         value = self.raw(key)
         return value if isinstance(value, UploadFile) else None
+
+
+def _integer(key: str, value: Any) -> int:
+    number = None
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif not isinstance(value, (bool, float, dict, list)):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = None
+    if number is None or not INT_MIN <= number <= INT_MAX:
+        reason = f"must be an integer from {INT_MIN} to {INT_MAX}"
+        raise Invalid(f"{key} {reason}", {key: [reason]})
+    return number

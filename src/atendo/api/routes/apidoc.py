@@ -1,82 +1,207 @@
 """OpenAPI descriptions for handlers that read their parameters through ``ctx.params``.
 
-FastAPI cannot see those parameters, so each route passes ``**doc(...)``: the summary, the
-description (``[ext]`` marks Atendo's own additions) and ``openapi_extra`` with the query
-parameters or the JSON request body built from ``(name, type, description)`` tuples.
+FastAPI cannot see those parameters, so every route passes ``**doc(...)``: the summary, the
+description (``[ext]`` marks Atendo's own additions), the parameters (query string, or a JSON /
+form body) built from :class:`Param` rows, the success envelope with the shape of its
+``data``, the error envelope, and the ``Authorization`` token scheme.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-Field = tuple[str, str, str]
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
 
-_TYPES: dict[str, dict[str, Any]] = {
+from atendo.api.params import INT_MAX, INT_MIN
+from atendo.core.errors import NotFound
+
+Schema = dict[str, Any]
+
+EXT = "[ext]"
+
+
+class Param(NamedTuple):
+    """One documented parameter; ``ext`` marks an Atendo addition to Chat2Desk's API."""
+
+    name: str
+    kind: str
+    text: str
+    required: bool = False
+    ext: bool = False
+    choices: tuple[str, ...] = ()
+
+
+_TYPES: dict[str, Schema] = {
     "string": {"type": "string"},
-    "integer": {"type": "integer"},
+    "integer": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
     "boolean": {"type": "boolean"},
     "object": {"type": "object"},
     "date": {"type": "string", "format": "date-time"},
-    "integer[]": {"type": "array", "items": {"type": "integer"}},
+    "integer[]": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+    },
     "string[]": {"type": "array", "items": {"type": "string"}},
 }
 
-PAGING: list[Field] = [
-    ("limit", "integer", "page size (default 20, max 200)"),
-    ("offset", "integer", "rows to skip"),
+PAGING: list[Param] = [
+    Param("limit", "integer", "page size (default 20, max 200)"),
+    Param("offset", "integer", "rows to skip"),
 ]
+ORDER = Param("order", "string", "asc or desc (by time)")
+
+# Declared so /docs has an "Authorize" button and clients see how to authenticate; it reads the
+# header without refusing anything (the API context answers 401 in the Chat2Desk envelope).
+TOKEN = APIKeyHeader(
+    name="Authorization",
+    scheme_name="token",
+    description="The company's API token (`Authorization: <token>`; `Bearer <token>` too)",
+    auto_error=False,
+)
+
+
+def ids_in_range(request: Request) -> None:
+    """An id no database row can have is simply not found (not a crash in the driver)."""
+    for value in request.path_params.values():
+        text = str(value).strip().lstrip("+-")
+        if text.isdigit() and int(text) > INT_MAX:
+            raise NotFound()
+
+
+ERROR: Schema = {
+    "type": "object",
+    "required": ["status", "message"],
+    "properties": {
+        "status": {"const": "error"},
+        "message": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "description": "field → reasons",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+}
+META: Schema = {
+    "type": "object",
+    "required": ["total", "limit", "offset"],
+    "properties": {k: {"type": "integer"} for k in ("total", "limit", "offset")},
+}
+
+
+def _error(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": ERROR}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("Missing or wrong token: `You need to auth`"),
+    422: _error("Invalid parameters: `errors` names each field"),
+    "4XX": _error(
+        "404 `Page not found`, 409 conflict, 413 body too large, "
+        "429 `Number of API requests exceeded`"
+    ),
+}
+
+
+def envelope(
+    data: Schema | None = None, *, listing: bool = False, more: Schema | None = None
+) -> Schema:
+    """The success envelope around ``data`` (a list of ``data`` items, with meta, if listing),
+    with ``more`` top-level fields."""
+    inner = data if data is not None else {}
+    props: Schema = {"status": {"const": "success"}, **(more or {})}
+    if listing:
+        props["data"] = {"type": "array", "items": inner}
+        props["meta"] = META
+    else:
+        props["data"] = inner
+    required = [*props]
+    return {"type": "object", "required": required, "properties": props}
+
+
+def _describe(p: Param) -> str:
+    return f"{EXT} {p.text}" if p.ext else p.text
+
+
+def _schema(p: Param) -> Schema:
+    return {**_TYPES[p.kind], "enum": list(p.choices)} if p.choices else _TYPES[p.kind]
+
+
+def _body(fields: list[Param]) -> Schema:
+    def schema(with_text: bool) -> Schema:
+        out: Schema = {
+            "type": "object",
+            "properties": {
+                p.name: {**_schema(p), **({"description": _describe(p)} if with_text else {})}
+                for p in fields
+            },
+        }
+        required = [p.name for p in fields if p.required]
+        if required:
+            out["required"] = required
+        return out
+
+    return {
+        "required": any(p.required for p in fields),
+        "content": {
+            "application/json": {"schema": schema(True)},
+            "application/x-www-form-urlencoded": {"schema": schema(False)},
+        },
+    }
+
+
+def _query(fields: list[Param]) -> list[Schema]:
+    return [
+        {
+            "name": p.name,
+            "in": "query",
+            "required": p.required,
+            "description": _describe(p),
+            "schema": _schema(p),
+        }
+        for p in fields
+    ]
 
 
 def doc(
     summary: str,
-    fields: list[Field] | None = None,
+    fields: list[Param] | None = None,
     *,
     body: bool = False,
     ext: bool = False,
     description: str = "",
+    data: Schema | None = None,
+    listing: bool = False,
+    status: int = 200,
+    media: str | None = None,
+    more: Schema | None = None,
 ) -> dict[str, Any]:
-    """Route keyword arguments describing ``fields`` (query string, or JSON body if ``body``).
+    """Route keyword arguments documenting one endpoint.
 
-    Either way the API also accepts every parameter from the query string, a form or JSON.
+    ``fields`` go to the query string, or to a JSON/form body if ``body`` (the API accepts
+    every parameter all three ways anyway). ``data`` is the schema of the envelope's ``data``
+    (of each item if ``listing``), ``more`` its other top-level fields; ``media`` replaces the
+    envelope with a raw download.
     """
-    mark = " [ext]" if ext else ""
     extra: dict[str, Any] = {}
     fields = fields or []
     if fields and body:
-        extra["requestBody"] = {
-            "required": False,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            name: {**_TYPES[kind], "description": text}
-                            for name, kind, text in fields
-                        },
-                    }
-                },
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {name: _TYPES[kind] for name, kind, _ in fields},
-                    }
-                },
-            },
-        }
+        extra["requestBody"] = _body(fields)
     elif fields:
-        extra["parameters"] = [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "description": text,
-                "schema": _TYPES[kind],
-            }
-            for name, kind, text in fields
-        ]
+        extra["parameters"] = _query(fields)
+    if media:
+        content = {media: {"schema": {"type": "string", "format": "binary"}}}
+    else:
+        content = {"application/json": {"schema": envelope(data, listing=listing, more=more)}}
     text = description or summary
+    kwargs: dict[str, Any] = {"response_class": Response} if media else {}
     return {
-        "summary": summary + mark,
+        **kwargs,
+        "summary": summary if (not ext or EXT in summary) else f"{summary} {EXT}",
         "description": text + (" **[ext]** (an Atendo addition)" if ext else ""),
+        "status_code": status,
+        "responses": {status: {"description": "Success", "content": content}, **ERRORS},
+        "dependencies": [Depends(TOKEN), Depends(ids_in_range)],
         "openapi_extra": extra or None,
     }

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
+from atendo.api.routes.apidoc import PAGING, Param, doc
+from atendo.api.routes.shapes import CHANNEL, obj
 from atendo.channels.email.channels import (
     connect_email_channel,
     email_channel_out,
@@ -37,6 +39,33 @@ from atendo.core.messages.service import get_message
 router = APIRouter(tags=["channels"])
 
 FIELDS = (*EmailChannelSettings.model_fields, "name", "transport", "password", "smtp_password")
+
+
+SECURITY = ("ssl", "starttls", "none")
+SETTINGS = [
+    Param("name", "string", "the channel's name"),
+    Param("email", "string", "the mailbox address (e-mail)"),
+    Param("sender_name", "string", "the From name (e-mail)"),
+    Param("imap_host", "string", "IMAP server (e-mail)"),
+    Param("imap_port", "integer", "IMAP port (default by security)"),
+    Param("imap_security", "string", "ssl, starttls or none", choices=SECURITY),
+    Param("smtp_host", "string", "SMTP server (e-mail)"),
+    Param("smtp_port", "integer", "SMTP port (default by security)"),
+    Param("smtp_security", "string", "ssl, starttls or none", choices=SECURITY),
+    Param("login", "string", "IMAP login (default: the address)"),
+    Param("password", "string", "IMAP password (never shown back)"),
+    Param("smtp_login", "string", "SMTP login when it differs"),
+    Param("smtp_password", "string", "SMTP password when it differs"),
+    Param("send_delay", "integer", "seconds a message waits in the outbox (0–300, default 15)"),
+    Param("write_first", "boolean", "operators may start chats"),
+    Param("import_days", "integer", "how far back the first sync reaches (default 3)"),
+    Param("copy_to_sent", "boolean", "keep a copy in the Sent folder"),
+    Param("reply_to", "string", "a Reply-To address"),
+    Param("tls_verify", "boolean", "verify the servers' certificates (default true)"),
+]
+TRANSPORT = Param(
+    "transport", "string", "email (default) or external", choices=("email", "external")
+)
 
 
 def _data(ctx: ApiContext) -> dict[str, Any]:
@@ -67,7 +96,15 @@ async def _dispatch_update(ctx: ApiContext, channel: Channel, data: dict[str, An
     raise Invalid("unsupported transport", {"transport": ["unsupported transport"]})
 
 
-@router.get("/v1/channels")
+@router.get(
+    "/v1/channels",
+    **doc(
+        "The company's channels",
+        [Param("transport", "string", "only this transport's", ext=True), *PAGING],
+        data=CHANNEL,
+        listing=True,
+    ),
+)
 def channels(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     with ctx.read() as session:
@@ -77,7 +114,7 @@ def channels(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return page([channel_out(c) for c in rows], total=total, page=p)
 
 
-@router.get("/v1/channels/{channel_id}")
+@router.get("/v1/channels/{channel_id}", **doc("One channel", data=CHANNEL))
 def channel(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         return ok(
@@ -85,7 +122,17 @@ def channel(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResp
         )
 
 
-@router.post("/v1/channels")
+@router.post(
+    "/v1/channels",
+    **doc(
+        "Connect a channel: an e-mail account (IMAP and SMTP are tested first) or an external one",
+        [TRANSPORT, *SETTINGS],
+        body=True,
+        ext=True,
+        data=CHANNEL,
+        status=201,
+    ),
+)
 async def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     data = _data(ctx)
     transport = str(data.pop("transport", None) or "email")
@@ -93,7 +140,16 @@ async def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return ok(channel_out(created), status_code=201)
 
 
-@router.put("/v1/channels/{channel_id}")
+@router.put(
+    "/v1/channels/{channel_id}",
+    **doc(
+        "Change a channel's settings (connection changes are tested first)",
+        SETTINGS,
+        body=True,
+        ext=True,
+        data=CHANNEL,
+    ),
+)
 async def change(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         existing = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
@@ -101,14 +157,20 @@ async def change(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSO
     return ok(channel_out(updated))
 
 
-@router.delete("/v1/channels/{channel_id}")
+@router.delete(
+    "/v1/channels/{channel_id}",
+    **doc("Delete a channel", ext=True, data=obj({"id": "integer", "deleted": "boolean"})),
+)
 def remove(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.write() as session:
         delete_channel(session, company_id=ctx.company_id, channel_id=channel_id)
     return ok({"id": channel_id, "deleted": True})
 
 
-@router.post("/v1/channels/{channel_id}/reconnect")
+@router.post(
+    "/v1/channels/{channel_id}/reconnect",
+    **doc("Reconnect a channel now", ext=True, data=CHANNEL),
+)
 def reconnect(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.write() as session:
         row = request_reconnect(session, company_id=ctx.company_id, channel_id=channel_id)
@@ -125,7 +187,14 @@ SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": 
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
-@router.get("/v1/attachments/{attachment_id}")
+@router.get(
+    "/v1/attachments/{attachment_id}",
+    **doc(
+        "Download an attachment (images inline, everything else as a file)",
+        ext=True,
+        media="application/octet-stream",
+    ),
+)
 def attachment(attachment_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
     with ctx.read() as session:
         att = session.get(Attachment, attachment_id)
@@ -145,7 +214,10 @@ def attachment(attachment_id: int, ctx: ApiContext = Depends(api_context)) -> Re
     return Response(content=data, media_type=media, headers=headers)
 
 
-@router.get("/v1/messages/{message_id}/raw")
+@router.get(
+    "/v1/messages/{message_id}/raw",
+    **doc("The original e-mail as received (.eml)", ext=True, media="message/rfc822"),
+)
 def raw_message(message_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
     with ctx.read() as session:
         message = get_message(session, company_id=ctx.company_id, message_id=message_id)

@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
+from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
+from atendo.api.routes.shapes import CLIENT, DIALOG, MESSAGE, array, nullable, obj
 from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.clients.service import (
     client_identities,
@@ -21,7 +23,22 @@ from atendo.kit.pagination import Page
 router = APIRouter(tags=["clients"])
 
 
-@router.get("/v1/clients")
+@router.get(
+    "/v1/clients",
+    **doc(
+        "The company's clients",
+        [
+            Param("phone", "string", "only the client with this phone"),
+            Param("email", "string", "only the client with this e-mail address", ext=True),
+            Param("tags", "integer[]", "only clients with these tags"),
+            Param("search", "string", "name, phone or e-mail contains this", ext=True),
+            ORDER,
+            *PAGING,
+        ],
+        data=CLIENT,
+        listing=True,
+    ),
+)
 def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     with ctx.read() as session:
@@ -38,14 +55,20 @@ def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return page(clients_out(session, rows), total=total, page=p)
 
 
-@router.get("/v1/clients/{client_id}")
+@router.get("/v1/clients/{client_id}", **doc("One client", data=CLIENT))
 def client(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         row = get_client(session, company_id=ctx.company_id, client_id=client_id)
         return ok(clients_out(session, [row])[0])
 
 
-@router.get("/v1/clients/{client_id}/transport")
+@router.get(
+    "/v1/clients/{client_id}/transport",
+    **doc(
+        "The client's identities (transport and address)",
+        data=array(obj({"transport": "string", "address": "string"})),
+    ),
+)
 def client_transport(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         get_client(session, company_id=ctx.company_id, client_id=client_id)
@@ -53,7 +76,10 @@ def client_transport(client_id: int, ctx: ApiContext = Depends(api_context)) -> 
         return ok([{"transport": i.transport, "address": i.address} for i in idents])
 
 
-@router.get("/v1/clients/{client_id}/dialogs")
+@router.get(
+    "/v1/clients/{client_id}/dialogs",
+    **doc("The client's dialogs", PAGING, data=DIALOG, listing=True),
+)
 def client_dialogs(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     with ctx.read() as session:
@@ -62,7 +88,10 @@ def client_dialogs(client_id: int, ctx: ApiContext = Depends(api_context)) -> JS
         return page(dialogs_out(session, rows), total=total, page=p)
 
 
-@router.get("/v1/clients/{client_id}/last_question")
+@router.get(
+    "/v1/clients/{client_id}/last_question",
+    **doc("The client's last message (null if none)", data=nullable(MESSAGE)),
+)
 def last_question(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         get_client(session, company_id=ctx.company_id, client_id=client_id)

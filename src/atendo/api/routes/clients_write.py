@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import CLIENT, extend, obj
 from atendo.api.serializers import clients_out
 from atendo.core.channels.service import get_channel
 from atendo.core.clients.service import (
@@ -20,19 +21,22 @@ from atendo.core.clients.service import (
 
 router = APIRouter(tags=["clients"])
 
+CREATED_CLIENT = extend(CLIENT, {"created_now": "boolean"})
+
 
 @router.post(
     "/v1/clients",
     **doc(
         "Create a client, or return the one with this phone or e-mail",
         [
-            ("phone", "string", "the client's phone (phone-identified clients)"),
-            ("email", "string", "[ext] the client's e-mail address"),
-            ("transport", "string", "transport of the identity (email, external, …)"),
-            ("channel_id", "integer", "channel the client belongs to"),
-            ("nickname", "string", "the client's name"),
+            Param("phone", "string", "the client's phone (phone-identified clients)"),
+            Param("email", "string", "the client's e-mail address", ext=True),
+            Param("transport", "string", "transport of the identity (email, external, …)"),
+            Param("channel_id", "integer", "channel the client belongs to"),
+            Param("nickname", "string", "the client's name"),
         ],
         body=True,
+        data=CREATED_CLIENT,
     ),
 )
 def create_client(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -58,17 +62,18 @@ def create_client(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Change a client",
         [
-            ("nickname", "string", "the name operators see (assigned_name)"),
-            ("name", "string", "[ext] the client's own name"),
-            ("comment", "string", "comment"),
-            ("extra_comment_1", "string", "extra comment 1"),
-            ("extra_comment_2", "string", "extra comment 2"),
-            ("extra_comment_3", "string", "extra comment 3"),
-            ("custom_fields", "object", "custom fields, merged into the stored ones"),
-            ("external_id", "string", "the client's id in your system"),
-            ("phone", "string", "phone"),
+            Param("nickname", "string", "the name operators see (assigned_name)"),
+            Param("name", "string", "the client's own name", ext=True),
+            Param("comment", "string", "comment"),
+            Param("extra_comment_1", "string", "extra comment 1"),
+            Param("extra_comment_2", "string", "extra comment 2"),
+            Param("extra_comment_3", "string", "extra comment 3"),
+            Param("custom_fields", "object", "custom fields, merged into the stored ones"),
+            Param("external_id", "string", "the client's id in your system"),
+            Param("phone", "string", "phone"),
         ],
         body=True,
+        data=CLIENT,
     ),
 )
 def change_client(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -98,7 +103,14 @@ def change_client(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSO
         return ok(clients_out(session, [client])[0])
 
 
-@router.get("/v1/custom_client_fields", **doc("Custom client field names in use"))
+@router.get(
+    "/v1/custom_client_fields",
+    **doc(
+        "Custom client field names in use",
+        data=obj({"id": "integer", "name": "string"}),
+        listing=True,
+    ),
+)
 def custom_fields(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         names = custom_client_fields(session, company_id=ctx.company_id)

@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 from atendo import __version__
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import obj
 from atendo.core.channels.service import list_channels
 from atendo.core.companies.service import get_company, rename_company, requests_this_month
 from atendo.core.errors import Invalid
@@ -15,8 +17,23 @@ from atendo.core.webhooks.service import webhook_by_name
 
 router = APIRouter(tags=["companies"])
 
+API_INFO = obj(
+    {
+        "company_name": "string",
+        "mode": "string",
+        "channels": "integer",
+        "requests_this_month": "integer",
+        "current_version": "string",
+        "hook": "string?",
+    },
+    ext={"company_id": "integer"},
+)
 
-@router.get("/v1/companies/api_info")
+
+@router.get(
+    "/v1/companies/api_info",
+    **doc("The company, its channel count and this month's API requests", data=API_INFO),
+)
 def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         company = get_company(session, ctx.company_id)
@@ -35,7 +52,15 @@ def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         )
 
 
-@router.put("/v1/companies")
+@router.put(
+    "/v1/companies",
+    **doc(
+        "Rename the company",
+        [Param("name", "string", "the new name", required=True)],
+        body=True,
+        data=obj({"id": "integer", "name": "string"}),
+    ),
+)
 def update_company(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     name = (ctx.params.text("name") or "").strip()
     if not name:
@@ -45,7 +70,15 @@ def update_company(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return ok({"id": company.id, "name": company.name})
 
 
-@router.put("/v1/companies/switch_mode")
+@router.put(
+    "/v1/companies/switch_mode",
+    **doc(
+        "Switch the company's mode",
+        [Param("mode", "string", "active or test", required=True, choices=("active", "test"))],
+        body=True,
+        data=obj({"mode": "string"}),
+    ),
+)
 def switch_mode(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     mode = ctx.params.text("mode")
     if mode not in ("active", "test"):

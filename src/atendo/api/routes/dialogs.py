@@ -7,18 +7,32 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
+from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
+from atendo.api.routes.shapes import DIALOG
 from atendo.api.serializers import dialogs_out
 from atendo.core.dialogs.service import get_dialog, list_dialogs
 
 router = APIRouter(tags=["dialogs"])
 
+FILTERS = [
+    Param("operator_id", "integer", "only this operator's"),
+    Param("state", "string", "open or closed", choices=("open", "closed")),
+    Param("channel_id", "integer", "only this channel's", ext=True),
+    Param("client_id", "integer", "only this client's", ext=True),
+    ORDER,
+    *PAGING,
+]
 
-@router.get("/v1/dialogs")
+
+@router.get("/v1/dialogs", **doc("Dialogs", FILTERS, data=DIALOG, listing=True))
 def dialogs(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return _list(ctx, unanswered=False)
 
 
-@router.get("/v1/dialogs/unanswered")
+@router.get(
+    "/v1/dialogs/unanswered",
+    **doc("Open dialogs whose last message is the client's", FILTERS, data=DIALOG, listing=True),
+)
 def unanswered(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return _list(ctx, unanswered=True)
 
@@ -40,7 +54,7 @@ def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
         return page(dialogs_out(session, rows), total=total, page=p)
 
 
-@router.get("/v1/dialogs/{dialog_id}")
+@router.get("/v1/dialogs/{dialog_id}", **doc("One dialog", data=DIALOG))
 def dialog(dialog_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         row = get_dialog(session, company_id=ctx.company_id, dialog_id=dialog_id)

@@ -7,12 +7,15 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import MESSAGE, extend
 from atendo.api.serializers import messages_out
 from atendo.channels.external import inject_inbox
 from atendo.core.errors import Invalid
 
 router = APIRouter(tags=["messages"])
+
+INJECTED = extend(MESSAGE, {"message_id": "integer"})
 
 
 @router.post(
@@ -20,12 +23,19 @@ router = APIRouter(tags=["messages"])
     **doc(
         "Inject a client message into an external channel",
         [
-            ("channel_id", "integer", "an external channel (required)"),
-            ("body", "string", "the message text (required)"),
-            ("from_client", "object", "{id} or {phone, nickname}: exactly one of id or phone"),
-            ("external_id", "string", "the message's id in your system"),
+            Param("channel_id", "integer", "an external channel", required=True),
+            Param("body", "string", "the message text", required=True),
+            Param(
+                "from_client",
+                "object",
+                "{id} or {phone, nickname}: exactly one of id or phone",
+                required=True,
+            ),
+            Param("external_id", "string", "the message's id in your system"),
         ],
         body=True,
+        data=INJECTED,
+        status=201,
     ),
 )
 def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:

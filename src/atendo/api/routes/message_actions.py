@@ -7,13 +7,17 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import MESSAGE, obj
 from atendo.api.serializers import messages_out
 from atendo.core.dialogs.service import assign_dialog
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.service import get_message, set_read
 
 router = APIRouter(tags=["messages"])
+
+FORCE = Param("force_assign", "boolean", "accepted for compatibility")
+TRANSFERRED = obj({"dialog_id": "integer", "operator_id": "integer?", "group_id": "integer?"})
 
 
 def _mark(message_id: int, ctx: ApiContext, read: bool) -> JSONResponse:
@@ -22,12 +26,12 @@ def _mark(message_id: int, ctx: ApiContext, read: bool) -> JSONResponse:
         return ok(messages_out(session, [message])[0])
 
 
-@router.get("/v1/messages/{message_id}/read", **doc("Mark a message read"))
+@router.get("/v1/messages/{message_id}/read", **doc("Mark a message read", data=MESSAGE))
 def read(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return _mark(message_id, ctx, True)
 
 
-@router.get("/v1/messages/{message_id}/unread", **doc("Mark a message unread"))
+@router.get("/v1/messages/{message_id}/unread", **doc("Mark a message unread", data=MESSAGE))
 def unread(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return _mark(message_id, ctx, False)
 
@@ -59,10 +63,8 @@ def _transfer(
     "/v1/messages/{message_id}/transfer",
     **doc(
         "Transfer the message's dialog to an operator",
-        [
-            ("operator_id", "integer", "the new operator (required)"),
-            ("force_assign", "boolean", "accepted for compatibility"),
-        ],
+        [Param("operator_id", "integer", "the new operator", required=True), FORCE],
+        data=TRANSFERRED,
     ),
 )
 def transfer(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -77,10 +79,8 @@ def transfer(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRes
     "/v1/messages/{message_id}/transfer_to_group",
     **doc(
         "Transfer the message's dialog to an operator group (unassigns the operator)",
-        [
-            ("group_id", "integer", "the group (required)"),
-            ("force_assign", "boolean", "accepted for compatibility"),
-        ],
+        [Param("group_id", "integer", "the group", required=True), FORCE],
+        data=TRANSFERRED,
     ),
 )
 def transfer_to_group(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:

@@ -7,13 +7,30 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
+from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
+from atendo.api.routes.shapes import MESSAGE
 from atendo.api.serializers import messages_out
 from atendo.core.messages.service import get_message, list_messages
 
 router = APIRouter(tags=["messages"])
 
+FILTERS = [
+    Param("transport", "string", "only this transport's"),
+    Param("channel_id", "integer", "only this channel's"),
+    Param("client_id", "integer", "only this client's"),
+    Param("dialog_id", "integer", "only this dialog's"),
+    Param("type", "string", "to_client, from_client, autoreply, system or comment"),
+    Param("read", "boolean", "only read (true) or unread (false) messages"),
+    Param("operator_id", "integer", "only this operator's"),
+    Param("start_date", "date", "created at or after (ISO 8601)"),
+    Param("finish_date", "date", "created at or before (ISO 8601)"),
+    Param("start_id", "integer", "ids from this one on"),
+    ORDER,
+    *PAGING,
+]
 
-@router.get("/v1/messages")
+
+@router.get("/v1/messages", **doc("Messages", FILTERS, data=MESSAGE, listing=True))
 def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     params = ctx.params
@@ -37,7 +54,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return page(messages_out(session, rows), total=total, page=p)
 
 
-@router.get("/v1/messages/{message_id}")
+@router.get("/v1/messages/{message_id}", **doc("One message", data=MESSAGE))
 def message(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         row = get_message(session, company_id=ctx.company_id, message_id=message_id)

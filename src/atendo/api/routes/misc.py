@@ -13,13 +13,23 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import PAGING, doc
+from atendo.api.routes.apidoc import PAGING, Param, doc
+from atendo.api.routes.shapes import obj
 from atendo.core.companies.service import regenerate_token
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.service import STAT_REPORTS, statistics
 from atendo.kit.clock import utcnow
 
 router = APIRouter()
+
+STAT_ROW = {
+    "type": "object",
+    "description": (
+        "dialogs: {date, opened, closed, open_now}; messages: {type, count}; "
+        "response_time: {operator_id, answers, average_seconds, median_seconds}; "
+        "ratings: none collected yet"
+    ),
+}
 
 
 def _empty(ctx: ApiContext) -> JSONResponse:
@@ -30,7 +40,12 @@ def _empty(ctx: ApiContext) -> JSONResponse:
 @router.get(
     "/v1/scenarios/menu_items",
     tags=["scenarios"],
-    **doc("Self-service menu items (Atendo has none yet: an empty list)", PAGING),
+    **doc(
+        "Self-service menu items (Atendo has none yet: an empty list)",
+        PAGING,
+        data=obj({"id": "integer", "name": "string"}),
+        listing=True,
+    ),
 )
 def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     return _empty(ctx)
@@ -41,7 +56,10 @@ def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     tags=["scenarios"],
     **doc(
         "Send a menu item to a client",
-        [("menu_item_id", "integer", "the menu item"), ("client_id", "integer", "the client")],
+        [
+            Param("menu_item_id", "integer", "the menu item", required=True),
+            Param("client_id", "integer", "the client"),
+        ],
         body=True,
     ),
 )
@@ -57,10 +75,13 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Statistics of one day",
         [
-            ("report", "string", "dialogs, messages, response_time or ratings"),
-            ("date", "string", "the day (YYYY-MM-DD, default today, UTC)"),
+            Param("report", "string", ", ".join(STAT_REPORTS), choices=STAT_REPORTS),
+            Param("date", "string", "the day (YYYY-MM-DD, default today, UTC)"),
             *PAGING,
         ],
+        data=STAT_ROW,
+        listing=True,
+        more={"report": {"type": "string"}, "date": {"type": "string", "format": "date"}},
     ),
 )
 def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -101,10 +122,12 @@ def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Web analytics of clients (Atendo collects none: an empty list)",
         [
-            ("date_from", "string", "from"),
-            ("date_to", "string", "to"),
-            ("client_id", "integer", "the client"),
+            Param("date_from", "date", "from (ISO 8601)"),
+            Param("date_to", "date", "to (ISO 8601)"),
+            Param("client_id", "integer", "the client"),
         ],
+        data=obj({"client_id": "integer"}),
+        listing=True,
     ),
 )
 def web_analytics(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -119,7 +142,7 @@ def web_analytics(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     tags=["misc"],
     **doc(
         "Decode a QR code image (Atendo has no decoder: always 422 with the reason)",
-        [("image_path", "string", "URL or path of the image")],
+        [Param("image_path", "string", "URL or path of the image", required=True)],
         body=True,
     ),
 )
@@ -132,7 +155,11 @@ def qr_decode(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 @router.post(
     "/v1/companies/regenerate_token",
     tags=["companies"],
-    **doc("Issue a new API token; the old one stops working at once", ext=True),
+    **doc(
+        "Issue a new API token; the old one stops working at once",
+        ext=True,
+        data=obj({"token": "string"}),
+    ),
 )
 def new_token(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.write() as session:

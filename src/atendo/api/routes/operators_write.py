@@ -9,13 +9,18 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import OPERATOR
 from atendo.api.serializers import operator_out
 from atendo.core.enums import Role
 from atendo.core.errors import Invalid
 from atendo.core.operators.service import create_operator, update_operator
 
 router = APIRouter(tags=["operators"])
+
+ROLE = Param(
+    "role", "string", ", ".join(r.value for r in Role), choices=tuple(r.value for r in Role)
+)
 
 
 def _role(value: str | None) -> Role | None:
@@ -33,13 +38,15 @@ def _role(value: str | None) -> Role | None:
     **doc(
         "Create an operator",
         [
-            ("email", "string", "login e-mail (required)"),
-            ("first_name", "string", "first name"),
-            ("last_name", "string", "last name"),
-            ("role", "string", "operator, supervisor, admin or disabled"),
-            ("password", "string", "at least 8 characters; a random one when omitted"),
+            Param("email", "string", "login e-mail", required=True),
+            Param("first_name", "string", "first name"),
+            Param("last_name", "string", "last name"),
+            ROLE,
+            Param("password", "string", "at least 8 characters; a random one when omitted"),
         ],
         body=True,
+        data=OPERATOR,
+        status=201,
     ),
 )
 def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -61,21 +68,22 @@ def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return ok(operator_out(session, op), status_code=201)
 
 
-@router.put(
-    "/v1/operators/{operator_id}",
-    **doc(
-        "Change an operator",
-        [
-            ("first_name", "string", "first name"),
-            ("last_name", "string", "last name"),
-            ("role", "string", "operator, supervisor, admin or disabled"),
-            ("online", "boolean", "online status"),
-            ("password", "string", "[ext] a new password"),
-        ],
-        body=True,
-    ),
+CHANGE = doc(
+    "Change an operator",
+    [
+        Param("first_name", "string", "first name"),
+        Param("last_name", "string", "last name"),
+        ROLE,
+        Param("online", "boolean", "online status"),
+        Param("password", "string", "a new password", ext=True),
+    ],
+    body=True,
+    data=OPERATOR,
 )
-@router.put("/v1/operators/statuses/{operator_id}", include_in_schema=False)
+
+
+@router.put("/v1/operators/{operator_id}", **CHANGE)
+@router.put("/v1/operators/statuses/{operator_id}", include_in_schema=False, **CHANGE)
 def change(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.params
     with ctx.write() as session:

@@ -18,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import DELETED, DIALOG, MESSAGE, SENT, obj
 from atendo.api.serializers import dialogs_out, messages_out
 from atendo.channels.email.outbound import (
     OutgoingAttachment,
@@ -120,16 +121,17 @@ async def attachments_from(ctx: ApiContext) -> list[OutgoingAttachment]:
     **doc(
         "Start a new outbound e-mail chat [ext]",
         [
-            ("channel_id", "integer", "an e-mail channel with write_first on (required)"),
-            ("emails", "string[]", "one or more client addresses"),
-            ("client_id", "integer", "an existing client"),
-            ("operator_id", "integer", "the operator writing"),
-            ("subject", "string", "required when text is given"),
-            ("text", "string", "the first message (optional)"),
-            ("html", "string", "its HTML alternative (optional)"),
+            Param("channel_id", "integer", "an e-mail channel with write_first on", required=True),
+            Param("emails", "string[]", "one or more client addresses"),
+            Param("client_id", "integer", "an existing client"),
+            Param("operator_id", "integer", "the operator writing"),
+            Param("subject", "string", "required when text is given"),
+            Param("text", "string", "the first message (optional)"),
+            Param("html", "string", "its HTML alternative (optional)"),
         ],
         body=True,
         ext=True,
+        data=obj({"dialog_id": "integer", "client_id": "integer", "message_id": "integer?"}),
     ),
 )
 def new_dialog(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -273,22 +275,28 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
     **doc(
         "Send a message to a client (e-mail: queued in the outbox)",
         [
-            ("client_id", "integer", "the client (or dialog_id)"),
-            ("text", "string", "the message text"),
-            ("type", "string", "to_client (default), comment or autoreply"),
-            ("transport", "string", "the transport, when the client has several"),
-            ("channel_id", "integer", "the channel"),
-            ("operator_id", "integer", "the operator writing"),
-            ("open_dialog", "boolean", "reopen a closed dialog (default true)"),
-            ("external_id", "string", "your id for the message"),
-            ("attachment", "string", "a URL to attach (or a file upload)"),
-            ("attachment_filename", "string", "the attachment's name"),
-            ("subject", "string", "[ext] e-mail subject (default Re: the thread's)"),
-            ("html", "string", "[ext] e-mail HTML (default built from text)"),
-            ("dialog_id", "integer", "[ext] the dialog"),
-            ("cc", "string[]", "[ext] e-mail CC addresses"),
+            Param("client_id", "integer", "the client (or dialog_id)"),
+            Param("text", "string", "the message text"),
+            Param(
+                "type",
+                "string",
+                "to_client (default), comment or autoreply",
+                choices=("to_client", "comment", "autoreply"),
+            ),
+            Param("transport", "string", "the transport, when the client has several"),
+            Param("channel_id", "integer", "the channel"),
+            Param("operator_id", "integer", "the operator writing"),
+            Param("open_dialog", "boolean", "reopen a closed dialog (default true)"),
+            Param("external_id", "string", "your id for the message"),
+            Param("attachment", "string", "a URL to attach (or a file upload)"),
+            Param("attachment_filename", "string", "the attachment's name"),
+            Param("subject", "string", "e-mail subject (default Re: the thread's)", ext=True),
+            Param("html", "string", "e-mail HTML (default built from text)", ext=True),
+            Param("dialog_id", "integer", "the dialog", ext=True),
+            Param("cc", "string[]", "e-mail CC addresses", ext=True),
         ],
         body=True,
+        data=SENT,
     ),
 )
 async def post_message(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -302,7 +310,7 @@ async def post_message(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 
 @router.post(
     "/v1/messages/{message_id}/interrupt",
-    **doc("Interrupt a queued message [ext]", ext=True),
+    **doc("Interrupt a queued message [ext]", ext=True, data=MESSAGE),
 )
 def interrupt(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.write() as session:
@@ -315,10 +323,11 @@ def interrupt(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRe
     **doc(
         "Interrupt every queued outgoing message (or the filtered ones)",
         [
-            ("channel_id", "integer", "only this channel's"),
-            ("client_id", "integer", "only this client's"),
-            ("message_id", "integer", "only this message"),
+            Param("channel_id", "integer", "only this channel's"),
+            Param("client_id", "integer", "only this client's"),
+            Param("message_id", "integer", "only this message"),
         ],
+        data=DELETED,
     ),
 )
 def delete_outbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -342,11 +351,12 @@ def delete_outbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Assign, close or reopen a dialog",
         [
-            ("operator_id", "integer", "assign to this operator"),
-            ("state", "string", "open or closed"),
-            ("force_assign", "boolean", "accepted for compatibility"),
+            Param("operator_id", "integer", "assign to this operator"),
+            Param("state", "string", "open or closed", choices=("open", "closed")),
+            Param("force_assign", "boolean", "accepted for compatibility"),
         ],
         body=True,
+        data=DIALOG,
     ),
 )
 def update_dialog(dialog_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:

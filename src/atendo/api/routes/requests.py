@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
-from atendo.api.routes.apidoc import PAGING, doc
+from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
+from atendo.api.routes.shapes import MESSAGE, REQUEST, obj
 from atendo.api.serializers import messages_out
 from atendo.core.dialogs.models import Request
 from atendo.core.dialogs.service import close_requests, get_dialog, get_request
@@ -36,10 +37,11 @@ def request_out(request: Request, channel_id: int | None) -> dict[str, Any]:
     **doc(
         "Close a request, or every open request of a client",
         [
-            ("request_id", "integer", "the request"),
-            ("client_id", "integer", "or: every open request of this client"),
+            Param("request_id", "integer", "the request"),
+            Param("client_id", "integer", "or: every open request of this client"),
         ],
         body=True,
+        data=obj({"closed": "integer[]"}),
     ),
 )
 def close(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -53,7 +55,7 @@ def close(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return ok({"closed": [r.id for r in rows]})
 
 
-@router.get("/v1/requests/{request_id}", **doc("One request"))
+@router.get("/v1/requests/{request_id}", **doc("One request", data=REQUEST))
 def one(request_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         request = get_request(session, company_id=ctx.company_id, request_id=request_id)
@@ -63,7 +65,7 @@ def one(request_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse
 
 @router.get(
     "/v1/requests/{request_id}/messages",
-    **doc("The messages of a request", [*PAGING, ("order", "string", "asc or desc")]),
+    **doc("The messages of a request", [*PAGING, ORDER], data=MESSAGE, listing=True),
 )
 def messages(request_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import SIGNATURES
 from atendo.channels.email.signatures import read_signatures, save_signatures
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid
@@ -15,16 +16,16 @@ from atendo.core.errors import Invalid
 router = APIRouter(tags=["channels"])
 
 FIELDS = [
-    ("operators_enabled", "boolean", "use the operator's own signature when they have one"),
-    ("general_enabled", "boolean", "else use the general signature"),
-    ("general", "string", "the general signature (plain text with {variables})"),
-    ("operators", "object", '{"<operator_id>": "signature"}'),
+    Param("operators_enabled", "boolean", "use the operator's own signature when they have one"),
+    Param("general_enabled", "boolean", "else use the general signature"),
+    Param("general", "string", "the general signature (plain text with {variables})"),
+    Param("operators", "object", '{"<operator_id>": "signature"}'),
 ]
 
 
 @router.get(
     "/v1/channels/{channel_id}/signatures",
-    **doc("A channel's signatures [ext]", ext=True),
+    **doc("A channel's signatures [ext]", ext=True, data=SIGNATURES),
 )
 def signatures(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
@@ -34,7 +35,7 @@ def signatures(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONR
 
 @router.put(
     "/v1/channels/{channel_id}/signatures",
-    **doc("Change a channel's signatures [ext]", FIELDS, body=True, ext=True),
+    **doc("Change a channel's signatures [ext]", FIELDS, body=True, ext=True, data=SIGNATURES),
 )
 def update_signatures(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.params

@@ -7,7 +7,8 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import DELETED, TAG, TAG_GROUP, obj
 from atendo.api.serializers import tag_out
 from atendo.core.errors import Invalid
 from atendo.core.tags.service import (
@@ -26,14 +27,16 @@ router = APIRouter(tags=["tags"])
     **doc(
         "Create a tag",
         [
-            ("tag_group_id", "integer", "group of the tag"),
-            ("tag_label", "string", "label (required)"),
-            ("tag_description", "string", "description"),
-            ("tag_bg_color", "string", "background colour"),
-            ("tag_text_color", "string", "text colour"),
-            ("order_show", "integer", "position"),
+            Param("tag_group_id", "integer", "group of the tag"),
+            Param("tag_label", "string", "label", required=True),
+            Param("tag_description", "string", "description"),
+            Param("tag_bg_color", "string", "background colour"),
+            Param("tag_text_color", "string", "text colour"),
+            Param("order_show", "integer", "position"),
         ],
         body=True,
+        data=TAG,
+        status=201,
     ),
 )
 def new_tag(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -57,11 +60,13 @@ def new_tag(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Create a tag group",
         [
-            ("tag_group_name", "string", "name (required)"),
-            ("order_show", "integer", "position"),
-            ("display", "boolean", "shown in the panel"),
+            Param("tag_group_name", "string", "name", required=True),
+            Param("order_show", "integer", "position"),
+            Param("display", "boolean", "shown in the panel"),
         ],
         body=True,
+        data=TAG_GROUP,
+        status=201,
     ),
 )
 def new_group(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -90,11 +95,23 @@ def new_group(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Put tags on a client or a request",
         [
-            ("tag_ids", "integer[]", "tags (tag_ids[]=, repeated keys or a JSON array)"),
-            ("assignee_type", "string", "client or request"),
-            ("assignee_id", "integer", "the client's or request's id"),
+            Param(
+                "tag_ids",
+                "integer[]",
+                "tags (tag_ids[]=, repeated keys or a JSON array)",
+                required=True,
+            ),
+            Param(
+                "assignee_type",
+                "string",
+                "client or request",
+                required=True,
+                choices=("client", "request"),
+            ),
+            Param("assignee_id", "integer", "the client's or request's id", required=True),
         ],
         body=True,
+        data=obj({"added": "integer"}),
     ),
 )
 def assign(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -120,7 +137,11 @@ def assign(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     "/v1/tags/{tag_id}/delete_from",
     **doc(
         "Take a tag off a client or a request",
-        [("client_id", "integer", "the client"), ("request_id", "integer", "or the request")],
+        [
+            Param("client_id", "integer", "the client"),
+            Param("request_id", "integer", "or the request"),
+        ],
+        data=DELETED,
     ),
 )
 def delete_from(tag_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
 from atendo.api.params import Params
-from atendo.api.routes.apidoc import doc
+from atendo.api.routes.apidoc import Param, doc
+from atendo.api.routes.shapes import DELETED, WEBHOOK, extend, obj
 from atendo.core.webhooks.service import (
     LEGACY_NAME,
     WEBHOOK_EVENTS,
@@ -23,12 +24,20 @@ from atendo.core.webhooks.service import (
 
 router = APIRouter(tags=["webhooks"])
 
+URL = Param("url", "string", "http(s) URL receiving signed POSTs")
+EVENTS = Param(
+    "events", "string[]", "events to receive (all when empty): " + ", ".join(WEBHOOK_EVENTS)
+)
 FIELDS = [
-    ("url", "string", "http(s) URL receiving signed POSTs"),
-    ("name", "string", "a name"),
-    ("events", "string[]", "events to receive (all when empty): " + ", ".join(WEBHOOK_EVENTS)),
-    ("channels", "integer[]", "only events of these channels (all when empty)"),
+    Param("name", "string", "a name"),
+    EVENTS,
+    Param("channels", "integer[]", "only events of these channels (all when empty)"),
 ]
+WITH_SECRET = extend(WEBHOOK, {"secret": "string"})
+LEGACY = obj({"url": "string?", "webhook": WEBHOOK}, optional=("webhook",))
+LEGACY_SET = obj(
+    {"url": "string?", "webhook": WEBHOOK, "secret": "string"}, optional=("webhook", "secret")
+)
 
 
 def _list_or_none(p: Params, key: str) -> list[str] | None:
@@ -39,7 +48,7 @@ def _ints_or_none(p: Params, key: str) -> list[int] | None:
     return p.integers(key) if p.has(key) else None
 
 
-@router.get("/v1/webhooks", **doc("The company's webhooks"))
+@router.get("/v1/webhooks", **doc("The company's webhooks", data=WEBHOOK, listing=True))
 def webhooks(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         data = [webhook_payload(h) for h in list_webhooks(session, company_id=ctx.company_id)]
@@ -50,8 +59,10 @@ def webhooks(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     "/v1/webhooks",
     **doc(
         "Create a webhook (at most 20); the answer carries its signing secret, shown once",
-        FIELDS,
+        [URL._replace(required=True), *FIELDS],
         body=True,
+        data=WITH_SECRET,
+        status=201,
     ),
 )
 def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -70,7 +81,7 @@ def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         return ok({**webhook_payload(hook), "secret": secret}, status_code=201)
 
 
-@router.get("/v1/webhooks/{webhook_id}", **doc("One webhook, with its last errors"))
+@router.get("/v1/webhooks/{webhook_id}", **doc("One webhook, with its last errors", data=WEBHOOK))
 def one(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         return ok(
@@ -82,8 +93,13 @@ def one(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse
     "/v1/webhooks/{webhook_id}",
     **doc(
         "Change a webhook; status=enabled switches a disabled one back on",
-        [*FIELDS, ("status", "string", "enabled or disabled")],
+        [
+            URL,
+            *FIELDS,
+            Param("status", "string", "enabled or disabled", choices=("enabled", "disabled")),
+        ],
         body=True,
+        data=WEBHOOK,
     ),
 )
 def change(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
@@ -103,7 +119,7 @@ def change(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRespo
         return ok(webhook_payload(hook))
 
 
-@router.delete("/v1/webhooks/{webhook_id}", **doc("Delete a webhook"))
+@router.delete("/v1/webhooks/{webhook_id}", **doc("Delete a webhook", data=DELETED))
 def delete(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.write() as session:
         delete_webhook(session, company_id=ctx.company_id, webhook_id=webhook_id)
@@ -112,7 +128,10 @@ def delete(webhook_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRespo
 
 @router.get(
     "/v1/companies/web_hook",
-    **doc('The legacy single webhook (the webhook named "default")'),
+    **doc(
+        'The legacy single webhook (the webhook named "default")',
+        data=LEGACY,
+    ),
 )
 def legacy_get(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
@@ -129,8 +148,9 @@ def legacy_get(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     "/v1/companies/web_hook",
     **doc(
         "Set the legacy single webhook (an empty url removes it)",
-        [("url", "string", "the URL"), FIELDS[2]],
+        [URL._replace(text="the URL (an empty one removes the hook)"), EVENTS],
         body=True,
+        data=LEGACY_SET,
     ),
 )
 def legacy_set(ctx: ApiContext = Depends(api_context)) -> JSONResponse:

@@ -1,0 +1,55 @@
+"""Regressions found by schemathesis: a bad request gets a 4xx in the error envelope, never a 500.
+
+Numbers wider than the database's integer columns used to reach the driver (SQLite: "Python int
+too large to convert to SQLite INTEGER"; PostgreSQL: "integer out of range") and crash.
+"""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+HUGE = 2**64
+WIDE = 2**40  # fits Python and SQLite, not a PostgreSQL integer column
+
+
+def assert_error(response: object, status: int, field: str | None = None) -> None:
+    assert getattr(response, "status_code", None) == status, getattr(response, "text", "")
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == "error" and body["message"]
+    if field is not None:
+        assert field in body["errors"]
+
+
+def test_wide_numbers_in_query_and_body_are_invalid(api: TestClient) -> None:
+    assert_error(api.get("/v1/messages", params={"client_id": HUGE}), 422, "client_id")
+    assert_error(api.get("/v1/dialogs", params={"operator_id": -HUGE}), 422, "operator_id")
+    assert_error(api.post("/v1/tags", json={"tag_label": "x", "order_show": WIDE}), 422)
+    assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "g", "order_show": HUGE}), 422)
+    assert_error(api.put("/v1/requests/close", json={"request_id": HUGE}), 422, "request_id")
+    assert_error(
+        api.post("/v1/dialogs", json={"channel_id": HUGE, "emails": ["a@b.example"]}),
+        422,
+        "channel_id",
+    )
+    assert_error(
+        api.post(
+            "/v1/tags/assign_to",
+            json={"tag_ids": [1, HUGE], "assignee_type": "client", "assignee_id": 1},
+        ),
+        422,
+        "tag_ids",
+    )
+
+
+def test_wide_ids_in_the_path_are_not_found(api: TestClient) -> None:
+    for path in (f"/v1/clients/{HUGE}", f"/v1/dialogs/{HUGE}", f"/v1/messages/{WIDE}/read"):
+        assert_error(api.get(path), 404)
+    assert_error(api.put(f"/v1/webhooks/{HUGE}", json={"name": "x"}), 404)
+
+
+def test_integral_floats_and_spaced_numbers_still_count(api: TestClient) -> None:
+    r = api.post("/v1/tag_groups", json={"tag_group_name": "Float", "order_show": 3.0})
+    assert r.status_code == 201 and r.json()["data"]["order_show"] == 3
+    assert api.get("/v1/clients", params={"limit": " 2 "}).json()["meta"]["limit"] == 2
+    assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "F", "order_show": 1.5}), 422)
+    assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "B", "order_show": True}), 422)
