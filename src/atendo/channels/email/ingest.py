@@ -44,7 +44,12 @@ from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.clients.service import find_or_create_client, is_blocked
 from atendo.core.dialogs.models import Dialog, Request
-from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
+from atendo.core.dialogs.service import (
+    ensure_request,
+    merge_recipients,
+    open_dialog,
+    touch_dialog,
+)
 from atendo.core.enums import DeliveryStatus, DialogState, EventType, MessageType
 from atendo.core.events.service import emit
 from atendo.core.messages.models import Attachment, Message
@@ -155,6 +160,7 @@ def _load_lookups(session: Session, *, channel: Channel, items: Sequence[Incomin
             )
         ).all()
         lookups.clients.update((address, client) for address, client in rows)
+    _load_open_dialogs(session, channel=channel, lookups=lookups)
     values = senders | {s.rpartition("@")[2] for s in senders}
     now = utcnow()
     lookups.blocks = list(
@@ -167,6 +173,35 @@ def _load_lookups(session: Session, *, channel: Channel, items: Sequence[Incomin
         )
     )
     return lookups
+
+
+def _load_open_dialogs(session: Session, *, channel: Channel, lookups: _Lookups) -> None:
+    """The known senders' open dialogs on the channel and their open requests."""
+    client_ids = {client.id for client in lookups.clients.values()}
+    if not client_ids:
+        return
+    # Scoped by the channel (one company's); naming company_id too would make SQLite walk
+    # (company_id, last_message_at) — all of the company's dialogs — instead of
+    # (client_id, channel_id). No ORDER BY in SQL for the same reason.
+    dialogs = session.scalars(
+        select(Dialog).where(
+            Dialog.channel_id == channel.id,
+            Dialog.client_id.in_(client_ids),
+            Dialog.state == DialogState.OPEN.value,
+        )
+    )
+    for dialog in sorted(dialogs, key=lambda d: d.id):  # the latest open one wins (find_dialog)
+        lookups.dialogs[dialog.client_id] = dialog
+    dialog_ids = [dialog.id for dialog in lookups.dialogs.values()]
+    if not dialog_ids:
+        return
+    requests = session.scalars(
+        select(Request).where(
+            Request.dialog_id.in_(dialog_ids), Request.state == DialogState.OPEN.value
+        )
+    )
+    for request in sorted(requests, key=lambda r: r.id):  # the latest open one wins
+        lookups.requests[request.dialog_id] = request
 
 
 def ingest_raw(
@@ -262,7 +297,9 @@ def _is_our_own_copy(
         return False
     found = session.scalar(
         select(Message.id).where(
-            Message.channel_id == channel.id, Message.email_message_id.in_(id_forms(mid))
+            Message.company_id == channel.company_id,  # lets SQLite use (company_id, mid)
+            Message.channel_id == channel.id,
+            Message.email_message_id.in_(id_forms(mid)),
         )
     )
     return found is not None
@@ -397,6 +434,8 @@ def _client_dialog(
             subject=parsed.subject[:1000],
         )
         lookups.dialogs[client.id] = dialog
+    elif sender not in {address.lower() for address in dialog.recipients or []}:
+        dialog.recipients = merge_recipients(dialog.recipients or [], [sender])  # as open_dialog
     return dialog
 
 
@@ -448,6 +487,7 @@ def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> D
     original = session.scalar(
         select(Message)
         .where(
+            Message.company_id == channel.company_id,  # lets SQLite use (company_id, mid)
             Message.channel_id == channel.id,
             Message.email_message_id.in_(id_forms(mid)),
             Message.type.in_([MessageType.TO_CLIENT.value, MessageType.AUTOREPLY.value]),

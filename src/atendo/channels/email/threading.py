@@ -75,18 +75,18 @@ def thread_dialog(
             forms.extend(f.lower() for f in id_forms(mid))
     if not forms:
         return None
+    # No ORDER BY in SQL: with one, SQLite walks (company_id, id) — every message of the
+    # company — instead of looking the ids up in (company_id, email_message_id).
     rows = session.execute(
-        select(Message.dialog_id, Message.email_message_id)
-        .where(
+        select(Message.id, Message.dialog_id).where(
             Message.company_id == company_id,
             Message.channel_id == channel_id,
             Message.email_message_id.in_(forms),
             Message.dialog_id.is_not(None),
         )
-        .order_by(Message.id.desc())
     ).all()
     seen: set[int] = set()
-    for dialog_id, _mid in rows:
+    for _id, dialog_id in sorted(rows, reverse=True):  # the newest evidence first
         if dialog_id is None or dialog_id in seen:
             continue
         seen.add(dialog_id)
