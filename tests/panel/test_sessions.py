@@ -192,6 +192,21 @@ def test_disabling_an_operator_ends_their_sessions_for_good(
     assert signed_in(signin(email, "operator pass").http)
 
 
+def test_disabling_or_resetting_through_the_api_ends_the_panel_sessions(
+    runtime: Runtime, company: CompanyFixture, signin: Signin, api: TestClient
+) -> None:
+    disabled_id, disabled_email = add_operator(runtime, company, Role.OPERATOR, "api-off")
+    reset_id, reset_email = add_operator(runtime, company, Role.OPERATOR, "api-reset")
+    disabled = signin(disabled_email, "operator pass")
+    reset = signin(reset_email, "operator pass")
+    r = api.put(f"/v1/operators/{disabled_id}", json={"role": "disabled"})
+    assert r.status_code == 200, r.text
+    r = api.put(f"/v1/operators/{reset_id}", json={"password": "reset by the api"})
+    assert r.status_code == 200, r.text
+    assert not signed_in(disabled.http) and not signed_in(reset.http)
+    assert session_count(runtime, disabled_id) == session_count(runtime, reset_id) == 0
+
+
 def test_deleting_an_operator_deletes_their_sessions(
     runtime: Runtime, company: CompanyFixture, signin: Signin
 ) -> None:
