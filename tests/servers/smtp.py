@@ -26,6 +26,7 @@ import ssl
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ class _Controller(Controller):
         super().__init__(**kwargs)
 
     def factory(self) -> SMTP:
+        with self._owner._lock:
+            self._owner._sessions += 1
         kwargs = dict(self.SMTP_kwargs)
         if self._owner._credentials is not None:
             kwargs.update(
@@ -120,7 +123,10 @@ class _Controller(Controller):
             # "Requiring AUTH while not requiring TLS can lead to security vulnerabilities!"
             # -- intended here: tests exercise AUTH over plain TCP on loopback.
             warnings.simplefilter("ignore", UserWarning)
-            return SMTP(self.handler, **kwargs)
+            smtp = SMTP(self.handler, **kwargs)
+        with self._owner._lock:
+            self._owner._live.add(smtp)
+        return smtp
 
 
 class SmtpServer:
@@ -156,6 +162,8 @@ class SmtpServer:
         self._bad_rcpts: dict[str, tuple[int, str]] = {}
         self._credentials: tuple[str, str] | None = auth
         self._auth_attempts: list[tuple[str, bool]] = []
+        self._sessions = 0
+        self._live: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._tmp: Path | None = None
         self.cert_path: Path | None = cert_path
         self.key_path: Path | None = key_path
@@ -196,6 +204,8 @@ class SmtpServer:
         if not self._started:
             self._controller.start()
             self._started = True
+            with self._lock:
+                self._sessions = 0  # start() itself connects once to see that it is up
         return self
 
     def stop(self) -> None:
@@ -246,8 +256,23 @@ class SmtpServer:
         with self._lock:
             self._credentials = (username, password)
 
+    def drop_sessions(self) -> int:
+        """Close every open client connection from the server's side, as servers do with
+        idle clients; returns how many. The connections are closed when this returns."""
+
+        async def close() -> int:
+            with self._lock:
+                live = [p for p in self._live if p.transport and not p.transport.is_closing()]
+            for protocol in live:
+                assert protocol.transport is not None
+                protocol.transport.close()
+            return len(live)
+
+        return asyncio.run_coroutine_threadsafe(close(), self._controller.loop).result(10)
+
     def reset(self) -> None:
-        """Forget recorded messages and all scripted behaviour (AUTH setting included)."""
+        """Forget recorded messages, the session count and all scripted behaviour (AUTH
+        setting included)."""
         with self._lock:
             self._messages.clear()
             self._rejected.clear()
@@ -255,6 +280,7 @@ class SmtpServer:
             self._bad_rcpts.clear()
             self._auth_attempts.clear()
             self._credentials = None
+            self._sessions = 0
 
     # ------------------------------------------------------------------ inspection
 
@@ -275,6 +301,12 @@ class SmtpServer:
         """``(login, success)`` for each AUTH attempt."""
         with self._lock:
             return list(self._auth_attempts)
+
+    @property
+    def sessions(self) -> int:
+        """How many SMTP connections clients have opened (since start or :meth:`reset`)."""
+        with self._lock:
+            return self._sessions
 
     def __iter__(self) -> Iterator[ReceivedMessage]:
         return iter(self.messages)

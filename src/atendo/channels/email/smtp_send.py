@@ -13,8 +13,11 @@ The sender turns what the server said into one of three outcomes (RFC 5321 §4.2
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,43 +103,204 @@ def _client(account: SmtpAccount) -> aiosmtplib.SMTP:
     return aiosmtplib.SMTP(**kwargs)
 
 
-async def send_raw(
-    account: SmtpAccount, *, mail_from: str, recipients: Sequence[str], raw: bytes
-) -> Outcome:
-    """Connect, authenticate when there are credentials, send once, quit."""
-    client = _client(account)
-    try:
-        await client.connect()
-        # AUTH when we have credentials and the server offers it (an IP-trusted relay that
-        # does not advertise AUTH accepts mail without it).
-        if account.login and account.password:
-            if not client.esmtp_extensions:  # after STARTTLS aiosmtplib has not re-EHLOed yet
-                await client.ehlo()
-            if client.supports_extension("auth"):
-                await client.login(account.login, account.password)
-        errors, reply = await client.sendmail(mail_from, list(recipients), raw)
-    except aiosmtplib.SMTPRecipientsRefused as exc:
+class _Stale(Exception):
+    """A reused connection turned out closed before MAIL FROM was accepted: nothing of the
+    message reached the server, so it may go out at once on a fresh connection."""
+
+
+def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+    """What an exception raised during connect, AUTH or the transaction means for the message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = {e.recipient: _words(e.code, e.message) for e in exc.recipients}
-        temporary = all(400 <= e.code < 500 for e in exc.recipients)
         summary = "; ".join(f"{r}: {w}" for r, w in refused.items())
-        if temporary:
+        if all(400 <= e.code < 500 for e in exc.recipients):
             return TemporaryFailure(summary)
         return PermanentFailure(f"every recipient was refused: {summary}", refused)
-    except aiosmtplib.SMTPAuthenticationError as exc:
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return TemporaryFailure(f"login refused: {_words(exc.code, exc.message)}")
-    except aiosmtplib.SMTPResponseException as exc:
-        if 400 <= exc.code < 500:
-            return TemporaryFailure(_words(exc.code, exc.message))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
         if exc.code >= 500:
             return PermanentFailure(_words(exc.code, exc.message))
         return TemporaryFailure(_words(exc.code, exc.message))
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        return TemporaryFailure(f"{type(exc).__name__}: {exc}".strip())
-    finally:
-        if client.is_connected:
+    return TemporaryFailure(f"{type(exc).__name__}: {exc}".strip())
+
+
+_EXPECTED = (aiosmtplib.SMTPException, OSError, TimeoutError)
+
+
+class SmtpConnection:
+    """One SMTP session that carries several messages, one transaction each.
+
+    It connects (and authenticates) on first use and again whenever the previous session is
+    gone. After an accepted transaction the server has already reset its state (RFC 5321
+    §4.1.1.4), so the next MAIL FROM follows directly; a refused one is cleared with RSET.
+    A transaction never runs twice on this object: the only retry is on a *reused* session
+    that fails before MAIL FROM is accepted (the server dropped it while idle, or answered
+    421), when nothing of the message has been transmitted.
+    """
+
+    def __init__(self, account: SmtpAccount, *, max_messages: int = 100) -> None:
+        self.account = account
+        self.max_messages = max_messages
+        self.sessions = 0
+        self.last_used = time.monotonic()
+        self._client: aiosmtplib.SMTP | None = None
+        self._carried = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    async def send(self, *, mail_from: str, recipients: Sequence[str], raw: bytes) -> Outcome:
+        self.last_used = time.monotonic()
+        reused = self.is_open
+        try:
+            if not reused:
+                await self._open()
             try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
-    refused = {rcpt: _words(resp.code, resp.message) for rcpt, resp in errors.items()}
-    return Accepted(reply=f"250 {str(reply).strip()}".strip(), refused=refused)
+                return await self._transaction(mail_from, recipients, raw, reused=reused)
+            except _Stale:
+                await self.close()
+                await self._open()
+                return await self._transaction(mail_from, recipients, raw, reused=False)
+        except _EXPECTED as exc:
+            if not isinstance(
+                exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused
+            ):
+                # The session's state is unknown (timeout, dropped mid-transaction): never
+                # reuse it.
+                await self.close()
+            return _failure(exc)
+        finally:
+            self.last_used = time.monotonic()
+            if self._carried >= self.max_messages:
+                await self.close()
+
+    async def close(self) -> None:
+        """QUIT politely; a session that does not answer is simply dropped."""
+        client, self._client = self._client, None
+        self._carried = 0
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except _EXPECTED:
+            client.close()
+
+    async def _open(self) -> None:
+        client = _client(self.account)
+        self._client = client
+        self.sessions += 1
+        try:
+            await client.connect()
+            # EHLO now (aiosmtplib does not repeat it after STARTTLS): AUTH and SIZE depend on
+            # what the server offers.
+            if client.is_ehlo_or_helo_needed:
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
+            # AUTH when we have credentials and the server offers it (an IP-trusted relay
+            # that does not advertise AUTH accepts mail without it).
+            if self.account.login and self.account.password and client.supports_extension("auth"):
+                await client.login(self.account.login, self.account.password)
+        except BaseException:
+            await self.close()  # never reuse a session that is not logged in
+            raise
+
+    async def _transaction(
+        self, mail_from: str, recipients: Sequence[str], raw: bytes, *, reused: bool
+    ) -> Outcome:
+        client = self._client
+        assert client is not None
+        if reused:
+            try:
+                await self._mail(client, mail_from, raw)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                raise _Stale() from exc
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code == 421:  # "closing transmission channel"
+                    raise _Stale() from exc
+                raise
+        else:
+            await self._mail(client, mail_from, raw)
+        refused: list[aiosmtplib.SMTPRecipientRefused] = []
+        try:
+            for rcpt in recipients:
+                try:
+                    await client.rcpt(rcpt)
+                except aiosmtplib.SMTPRecipientRefused as exc:
+                    refused.append(exc)
+            if len(refused) == len(recipients):
+                raise aiosmtplib.SMTPRecipientsRefused(refused)
+            response = await client.data(raw)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            # Refused: clear the envelope so the session can carry the next message.
+            with contextlib.suppress(*_EXPECTED):
+                await client.rset()
+            raise
+        self._carried += 1
+        words = {e.recipient: _words(e.code, e.message) for e in refused}
+        return Accepted(reply=f"250 {str(response.message).strip()}".strip(), refused=words)
+
+    @staticmethod
+    async def _mail(client: aiosmtplib.SMTP, mail_from: str, raw: bytes) -> None:
+        # SIZE (RFC 1870) lets the server refuse an oversized message before the upload.
+        options = [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
+        await client.mail(mail_from, options=options)
+
+
+async def send_raw(
+    account: SmtpAccount, *, mail_from: str, recipients: Sequence[str], raw: bytes
+) -> Outcome:
+    """One message on its own session: connect, authenticate when there are credentials,
+    send once, quit."""
+    connection = SmtpConnection(account)
+    try:
+        return await connection.send(mail_from=mail_from, recipients=recipients, raw=raw)
+    finally:
+        await connection.close()
+
+
+class SmtpPool:
+    """Idle SMTP sessions kept per account, so consecutive messages of a channel skip the
+    connect, TLS, EHLO and AUTH round trips. How many run at once is the caller's business
+    (the sender's per-channel limit); the pool only holds the ones not in use."""
+
+    def __init__(self, *, max_messages: int = 100, idle_after: float = 20.0) -> None:
+        self.max_messages = max_messages
+        self.idle_after = idle_after
+        self.sessions = 0
+        self._idle: dict[SmtpAccount, list[SmtpConnection]] = {}
+
+    async def send(
+        self, account: SmtpAccount, *, mail_from: str, recipients: Sequence[str], raw: bytes
+    ) -> Outcome:
+        idle = self._idle.setdefault(account, [])
+        connection = idle.pop() if idle else SmtpConnection(account, max_messages=self.max_messages)
+        before = connection.sessions
+        try:
+            return await connection.send(mail_from=mail_from, recipients=recipients, raw=raw)
+        finally:
+            self.sessions += connection.sessions - before
+            if connection.is_open:
+                self._idle.setdefault(account, []).append(connection)
+
+    async def close_idle(self) -> None:
+        """QUIT the sessions unused for ``idle_after`` seconds (servers drop idle clients)."""
+        cutoff = time.monotonic() - self.idle_after
+        await self._close(lambda c: c.last_used <= cutoff)
+
+    async def close(self) -> None:
+        await self._close(lambda _c: True)
+
+    async def _close(self, which: Callable[[SmtpConnection], bool]) -> None:
+        closing: list[SmtpConnection] = []
+        for account, idle in list(self._idle.items()):
+            keep = [c for c in idle if c.is_open and not which(c)]
+            closing += [c for c in idle if c not in keep]
+            if keep:
+                self._idle[account] = keep
+            else:
+                del self._idle[account]
+        await asyncio.gather(*(c.close() for c in closing))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -211,13 +212,32 @@ def update_client(
 
 
 def client_payload(session: Session, client: Client) -> dict[str, Any]:
-    emails = identities(session, client_id=client.id, transport=EMAIL)
+    return client_payloads(session, [client])[client.id]
+
+
+def client_payloads(session: Session, clients: Sequence[Client]) -> dict[int, dict[str, Any]]:
+    """:func:`client_payload` for many clients with one query for their e-mail addresses."""
+    first_email: dict[int, str] = {}
+    if clients:
+        rows = session.execute(
+            select(ClientIdentity.client_id, ClientIdentity.address)
+            .where(
+                ClientIdentity.client_id.in_({c.id for c in clients}),
+                ClientIdentity.transport == EMAIL,
+            )
+            .order_by(ClientIdentity.id)
+        )
+        for client_id, address in rows:
+            first_email.setdefault(client_id, address)
     return {
-        "id": client.id,
-        "name": client.name,
-        "assigned_name": client.assigned_name,
-        "email": emails[0] if emails else None,
-        "phone": client.phone,
+        c.id: {
+            "id": c.id,
+            "name": c.name,
+            "assigned_name": c.assigned_name,
+            "email": first_email.get(c.id),
+            "phone": c.phone,
+        }
+        for c in clients
     }
 
 

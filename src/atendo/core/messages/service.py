@@ -22,10 +22,10 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
-from atendo.core.clients.service import client_payload
+from atendo.core.clients.service import client_payloads
 from atendo.core.enums import DeliveryStatus, EventType, MessageType
 from atendo.core.errors import Conflict, NotFound
-from atendo.core.events.service import emit
+from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.pagination import Page
@@ -68,6 +68,25 @@ def record_status(session: Session, *, message: Message, status: str, detail: st
             company_id=message.company_id, message_id=message.id, status=status, detail=detail
         )
     )
+
+
+def record_statuses(session: Session, entries: Sequence[tuple[Message, str, str]]) -> None:
+    """Many ``(message, status, detail)`` history lines with one INSERT."""
+    if entries:
+        now = utcnow()
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": m.company_id,
+                    "message_id": m.id,
+                    "status": status,
+                    "detail": detail,
+                    "created": now,
+                }
+                for m, status, detail in entries
+            ],
+        )
 
 
 def list_messages(
@@ -132,23 +151,49 @@ def set_read(session: Session, *, company_id: int, message_id: int, read: bool) 
 
 def message_event_payload(session: Session, message: Message) -> dict[str, Any]:
     """The fields webhooks and the panel's live stream carry for a message event."""
-    client = session.get(Client, message.client_id) if message.client_id else None
-    atts = attachments_of(session, [message.id]).get(message.id, [])
+    return message_event_payloads(session, [message])[message.id]
+
+
+def message_event_payloads(
+    session: Session,
+    messages: Sequence[Message],
+    *,
+    attachments: dict[int, list[Attachment]] | None = None,
+    clients: Sequence[Client] = (),
+) -> dict[int, dict[str, Any]]:
+    """:func:`message_event_payload` for many messages: one query each for their clients,
+    the clients' addresses and the attachments, skipped for what the caller already has."""
+    if attachments is None:
+        attachments = attachments_of(session, [m.id for m in messages])
+    known = {c.id: c for c in clients}
+    missing = {m.client_id for m in messages if m.client_id and m.client_id not in known}
+    if missing:
+        known.update(
+            (c.id, c) for c in session.scalars(select(Client).where(Client.id.in_(missing)))
+        )
+    wanted = {m.client_id for m in messages if m.client_id in known}
+    payloads = client_payloads(session, [known[cid] for cid in wanted if cid is not None])
     return {
-        "message_id": message.id,
-        "type": message.type,
-        "text": message.text,
-        "transport": message.transport,
-        "client_id": message.client_id,
-        "operator_id": message.operator_id,
-        "dialog_id": message.dialog_id,
-        "channel_id": message.channel_id,
-        "request_id": message.request_id,
-        "attachments": [{"name": a.filename, "link": f"/v1/attachments/{a.id}"} for a in atts],
-        "client": client_payload(session, client) if client else None,
-        "subject": message.subject,
-        "delivery_status": message.delivery_status,
-        "created": iso(message.created),
+        m.id: {
+            "message_id": m.id,
+            "type": m.type,
+            "text": m.text,
+            "transport": m.transport,
+            "client_id": m.client_id,
+            "operator_id": m.operator_id,
+            "dialog_id": m.dialog_id,
+            "channel_id": m.channel_id,
+            "request_id": m.request_id,
+            "attachments": [
+                {"name": a.filename, "link": f"/v1/attachments/{a.id}"}
+                for a in attachments.get(m.id, [])
+            ],
+            "client": payloads.get(m.client_id) if m.client_id else None,
+            "subject": m.subject,
+            "delivery_status": m.delivery_status,
+            "created": iso(m.created),
+        }
+        for m in messages
     }
 
 
@@ -158,17 +203,43 @@ def emit_message_event(
     message: Message,
     type: EventType,
     extra: dict[str, Any] | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    client: Client | None = None,
 ) -> None:
-    payload = message_event_payload(session, message)
-    if extra:
-        payload.update(extra)
-    emit(
+    """One message event; pass the ``attachments`` and ``client`` you already hold to spare
+    their queries."""
+    payloads = message_event_payloads(
         session,
-        company_id=message.company_id,
-        type=type,
-        payload=payload,
-        channel_id=message.channel_id,
-        dialog_id=message.dialog_id,
+        [message],
+        attachments=None if attachments is None else {message.id: list(attachments)},
+        clients=[client] if client is not None else (),
+    )
+    emit_message_events(session, [message], type=type, payloads=payloads, extra=extra)
+
+
+def emit_message_events(
+    session: Session,
+    messages: Sequence[Message],
+    *,
+    type: EventType,
+    payloads: dict[int, dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One event per message, the payloads built for the whole batch, one INSERT for all."""
+    if payloads is None:
+        payloads = message_event_payloads(session, messages)
+    emit_rows(
+        session,
+        [
+            event_row(
+                company_id=m.company_id,
+                type=type,
+                payload={**payloads[m.id], **(extra or {})},
+                channel_id=m.channel_id,
+                dialog_id=m.dialog_id,
+            )
+            for m in messages
+        ],
     )
 
 
