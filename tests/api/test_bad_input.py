@@ -1,7 +1,8 @@
 """Regressions found by schemathesis: a bad request gets a 4xx in the error envelope, never a 500.
 
-Numbers wider than the database's integer columns used to reach the driver (SQLite: "Python int
-too large to convert to SQLite INTEGER"; PostgreSQL: "integer out of range") and crash.
+What used to reach the database driver and crash: numbers wider than the integer columns
+(SQLite: "Python int too large to convert to SQLite INTEGER"; PostgreSQL: "integer out of
+range"), text with NUL characters and text longer than its column (PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -53,3 +54,32 @@ def test_integral_floats_and_spaced_numbers_still_count(api: TestClient) -> None
     assert api.get("/v1/clients", params={"limit": " 2 "}).json()["meta"]["limit"] == 2
     assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "F", "order_show": 1.5}), 422)
     assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "B", "order_show": True}), 422)
+
+
+def test_nul_characters_are_invalid(api: TestClient) -> None:
+    assert_error(api.put("/v1/companies", json={"name": "A\x00B"}), 422, "name")
+    assert_error(api.get("/v1/operators", params={"email": "a\x00@b"}), 422, "email")
+    assert_error(api.put("/v1/companies", data={"name": "form\x00"}), 422, "name")
+    inbox = {"channel_id": 1, "body": "hi", "from_client": {"phone": "1\x00"}}
+    assert_error(api.post("/v1/messages/inbox", json=inbox), 422, "from_client")
+
+
+def test_text_longer_than_its_column_is_invalid(api: TestClient) -> None:
+    assert_error(api.put("/v1/companies", json={"name": "n" * 201}), 422, "name")
+    assert_error(api.post("/v1/tags", json={"tag_label": "t", "tag_bg_color": "c" * 21}), 422)
+    assert_error(api.post("/v1/tag_groups", json={"tag_group_name": "g" * 201}), 422)
+    assert_error(
+        api.post("/v1/operators", json={"email": "a@b.example", "first_name": "f" * 101}), 422
+    )
+    assert_error(
+        api.post("/v1/dialogs", json={"channel_id": 1, "emails": ["e" * 321]}), 422, "emails"
+    )
+    inbox = {"channel_id": 1, "body": "hi", "from_client": {"phone": "9" * 51}}
+    assert_error(api.post("/v1/messages/inbox", json=inbox), 422, "from_client")
+    assert api.put("/v1/companies", json={"name": "n" * 200}).status_code == 200
+
+
+def test_a_stranger_gets_401_before_any_validation(app_client: TestClient) -> None:
+    bad = {"Authorization": "wrong"}
+    assert_error(app_client.put("/v1/companies", json={"name": "n" * 500}, headers=bad), 401)
+    assert_error(app_client.get(f"/v1/clients/{HUGE}", headers=bad), 401)

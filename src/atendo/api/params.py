@@ -65,7 +65,7 @@ class Params:
 
     def raw(self, key: str) -> Any:
         vals = self._values.get(key)
-        return vals[-1] if vals else None
+        return _no_nul(key, vals[-1]) if vals else None
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -79,7 +79,7 @@ class Params:
         value = self.raw(key)
         if value is None or value == "":
             return default
-        return _integer(key, value)
+        return to_integer(key, value)
 
     def boolean(self, key: str, default: bool | None = None) -> bool | None:
         value = self.raw(key)
@@ -96,7 +96,7 @@ class Params:
 
     def items(self, key: str) -> list[Any]:
         out: list[Any] = []
-        for value in self._values.get(key, []):
+        for value in _no_nul(key, self._values.get(key, [])):
             if isinstance(value, list):
                 out.extend(value)
             elif isinstance(value, str) and value.startswith("["):
@@ -113,7 +113,7 @@ class Params:
         return out
 
     def integers(self, key: str) -> list[int]:
-        return [_integer(key, v) for v in self.items(key)]
+        return [to_integer(key, v) for v in self.items(key)]
 
     def date(self, key: str) -> datetime | None:
         value = self.text(key)
@@ -145,7 +145,8 @@ class Params:
         return value if isinstance(value, UploadFile) else None
 
 
-def _integer(key: str, value: Any) -> int:
+def to_integer(key: str, value: Any) -> int:
+    """``value`` as an integer a database column can hold, else Invalid naming ``key``."""
     number = None
     if isinstance(value, float) and value.is_integer():
         number = int(value)
@@ -158,3 +159,18 @@ def _integer(key: str, value: Any) -> int:
         reason = f"must be an integer from {INT_MIN} to {INT_MAX}"
         raise Invalid(f"{key} {reason}", {key: [reason]})
     return number
+
+
+def _no_nul(key: str, value: Any) -> Any:
+    """Refuse NUL characters: no text column can store one (PostgreSQL fails on them)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid(f"{key} must not contain NUL characters", {key: ["NUL character"]})
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(key, item)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _no_nul(key, name)
+            _no_nul(key, item)
+    return value

@@ -14,8 +14,9 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 
+from atendo.api.context import ApiContext, api_context
 from atendo.api.params import INT_MAX, INT_MIN
-from atendo.core.errors import NotFound
+from atendo.core.errors import Invalid, NotFound
 
 Schema = dict[str, Any]
 
@@ -31,6 +32,7 @@ class Param(NamedTuple):
     required: bool = False
     ext: bool = False
     choices: tuple[str, ...] = ()
+    max_length: int | None = None  # the column's width: longer text is refused (422)
 
 
 _TYPES: dict[str, Schema] = {
@@ -62,8 +64,11 @@ TOKEN = APIKeyHeader(
 )
 
 
-def ids_in_range(request: Request) -> None:
-    """An id no database row can have is simply not found (not a crash in the driver)."""
+async def ids_in_range(request: Request, ctx: ApiContext = Depends(api_context)) -> None:
+    """An id no database row can have is simply not found (not a crash in the driver).
+
+    After the token check (a stranger still gets 401); ``async`` so that FastAPI calls it
+    inline instead of through the thread pool."""
     for value in request.path_params.values():
         text = str(value).strip().lstrip("+-")
         if text.isdigit() and int(text) > INT_MAX:
@@ -125,7 +130,35 @@ def _describe(p: Param) -> str:
 
 
 def _schema(p: Param) -> Schema:
-    return {**_TYPES[p.kind], "enum": list(p.choices)} if p.choices else _TYPES[p.kind]
+    schema = dict(_TYPES[p.kind])
+    if p.choices:
+        schema["enum"] = list(p.choices)
+    if p.max_length and p.kind == "string":
+        schema["maxLength"] = p.max_length
+    elif p.max_length:
+        schema["items"] = {**schema["items"], "maxLength": p.max_length}
+    return schema
+
+
+def _length_check(fields: list[Param]) -> list[Any]:
+    """A dependency refusing text longer than its documented ``max_length`` (after the token
+    check, so a stranger still gets 401), or none when no field has a limit."""
+    bounded = [p for p in fields if p.max_length]
+    if not bounded:
+        return []
+
+    async def lengths(ctx: ApiContext = Depends(api_context)) -> None:
+        for p in bounded:
+            assert p.max_length is not None
+            if p.kind.endswith("[]"):
+                values = [str(v) for v in ctx.params.items(p.name)]
+            else:
+                values = [ctx.params.text(p.name) or ""]
+            if any(len(v) > p.max_length for v in values):
+                reason = f"at most {p.max_length} characters"
+                raise Invalid(f"{p.name} is too long", {p.name: [reason]})
+
+    return [Depends(lengths)]
 
 
 def _body(fields: list[Param]) -> Schema:
@@ -202,6 +235,6 @@ def doc(
         "description": text + (" **[ext]** (an Atendo addition)" if ext else ""),
         "status_code": status,
         "responses": {status: {"description": "Success", "content": content}, **ERRORS},
-        "dependencies": [Depends(TOKEN), Depends(ids_in_range)],
+        "dependencies": [Depends(TOKEN), Depends(ids_in_range), *_length_check(fields)],
         "openapi_extra": extra or None,
     }

@@ -43,7 +43,7 @@ FIELDS = (*EmailChannelSettings.model_fields, "name", "transport", "password", "
 
 SECURITY = ("ssl", "starttls", "none")
 SETTINGS = [
-    Param("name", "string", "the channel's name"),
+    Param("name", "string", "the channel's name", max_length=200),
     Param("email", "string", "the mailbox address (e-mail)"),
     Param("sender_name", "string", "the From name (e-mail)"),
     Param("imap_host", "string", "IMAP server (e-mail)"),

@@ -29,11 +29,13 @@ CREATED_CLIENT = extend(CLIENT, {"created_now": "boolean"})
     **doc(
         "Create a client, or return the one with this phone or e-mail",
         [
-            Param("phone", "string", "the client's phone (phone-identified clients)"),
-            Param("email", "string", "the client's e-mail address", ext=True),
+            Param(
+                "phone", "string", "the client's phone (phone-identified clients)", max_length=50
+            ),
+            Param("email", "string", "the client's e-mail address", ext=True, max_length=320),
             Param("transport", "string", "transport of the identity (email, external, …)"),
             Param("channel_id", "integer", "channel the client belongs to"),
-            Param("nickname", "string", "the client's name"),
+            Param("nickname", "string", "the client's name", max_length=300),
         ],
         body=True,
         data=CREATED_CLIENT,
@@ -62,15 +64,15 @@ def create_client(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Change a client",
         [
-            Param("nickname", "string", "the name operators see (assigned_name)"),
-            Param("name", "string", "the client's own name", ext=True),
+            Param("nickname", "string", "the name operators see (assigned_name)", max_length=300),
+            Param("name", "string", "the client's own name", ext=True, max_length=300),
             Param("comment", "string", "comment"),
             Param("extra_comment_1", "string", "extra comment 1"),
             Param("extra_comment_2", "string", "extra comment 2"),
             Param("extra_comment_3", "string", "extra comment 3"),
             Param("custom_fields", "object", "custom fields, merged into the stored ones"),
-            Param("external_id", "string", "the client's id in your system"),
-            Param("phone", "string", "phone"),
+            Param("external_id", "string", "the client's id in your system", max_length=200),
+            Param("phone", "string", "phone", max_length=50),
         ],
         body=True,
         data=CLIENT,

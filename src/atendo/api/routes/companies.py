@@ -56,7 +56,7 @@ def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     "/v1/companies",
     **doc(
         "Rename the company",
-        [Param("name", "string", "the new name", required=True)],
+        [Param("name", "string", "the new name", required=True, max_length=200)],
         body=True,
         data=obj({"id": "integer", "name": "string"}),
     ),

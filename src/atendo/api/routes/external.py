@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
+from atendo.api.params import to_integer
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, extend
 from atendo.api.serializers import messages_out
@@ -15,6 +16,7 @@ from atendo.core.errors import Invalid
 
 router = APIRouter(tags=["messages"])
 
+PHONE_MAX, NICKNAME_MAX = 50, 300  # the clients table's columns
 INJECTED = extend(MESSAGE, {"message_id": "integer"})
 
 
@@ -31,7 +33,7 @@ INJECTED = extend(MESSAGE, {"message_id": "integer"})
                 "{id} or {phone, nickname}: exactly one of id or phone",
                 required=True,
             ),
-            Param("external_id", "string", "the message's id in your system"),
+            Param("external_id", "string", "the message's id in your system", max_length=200),
         ],
         body=True,
         data=INJECTED,
@@ -47,11 +49,12 @@ def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     if sender is None:
         raise Invalid("from_client is required", {"from_client": ["required"]})
     raw_id = sender.get("id")
-    try:
-        client_id = int(raw_id) if raw_id not in (None, "") else None
-    except (TypeError, ValueError):
-        raise Invalid("from_client.id must be an integer", {"from_client": ["id"]}) from None
+    client_id = to_integer("from_client.id", raw_id) if raw_id not in (None, "") else None
     phone = sender.get("phone")
+    nickname = str(sender.get("nickname") or "")
+    if len(str(phone or "")) > PHONE_MAX or len(nickname) > NICKNAME_MAX:
+        reason = f"phone: at most {PHONE_MAX}, nickname: at most {NICKNAME_MAX} characters"
+        raise Invalid("from_client is too long", {"from_client": [reason]})
     with ctx.write() as session:
         message = inject_inbox(
             session,
@@ -60,7 +63,7 @@ def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             text=p.text("body") or p.text("text") or "",
             client_id=client_id,
             phone=str(phone) if phone not in (None, "") else None,
-            nickname=str(sender.get("nickname") or ""),
+            nickname=nickname,
             external_id=p.text("external_id"),
         )
         out = messages_out(session, [message])[0]

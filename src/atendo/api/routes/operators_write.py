@@ -38,9 +38,9 @@ def _role(value: str | None) -> Role | None:
     **doc(
         "Create an operator",
         [
-            Param("email", "string", "login e-mail", required=True),
-            Param("first_name", "string", "first name"),
-            Param("last_name", "string", "last name"),
+            Param("email", "string", "login e-mail", required=True, max_length=320),
+            Param("first_name", "string", "first name", max_length=100),
+            Param("last_name", "string", "last name", max_length=100),
             ROLE,
             Param("password", "string", "at least 8 characters; a random one when omitted"),
         ],
@@ -71,8 +71,8 @@ def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 CHANGE = doc(
     "Change an operator",
     [
-        Param("first_name", "string", "first name"),
-        Param("last_name", "string", "last name"),
+        Param("first_name", "string", "first name", max_length=100),
+        Param("last_name", "string", "last name", max_length=100),
         ROLE,
         Param("online", "boolean", "online status"),
         Param("password", "string", "a new password", ext=True),

@@ -28,10 +28,10 @@ router = APIRouter(tags=["tags"])
         "Create a tag",
         [
             Param("tag_group_id", "integer", "group of the tag"),
-            Param("tag_label", "string", "label", required=True),
+            Param("tag_label", "string", "label", required=True, max_length=200),
             Param("tag_description", "string", "description"),
-            Param("tag_bg_color", "string", "background colour"),
-            Param("tag_text_color", "string", "text colour"),
+            Param("tag_bg_color", "string", "background colour", max_length=20),
+            Param("tag_text_color", "string", "text colour", max_length=20),
             Param("order_show", "integer", "position"),
         ],
         body=True,
@@ -60,7 +60,7 @@ def new_tag(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Create a tag group",
         [
-            Param("tag_group_name", "string", "name", required=True),
+            Param("tag_group_name", "string", "name", required=True, max_length=200),
             Param("order_show", "integer", "position"),
             Param("display", "boolean", "shown in the panel"),
         ],

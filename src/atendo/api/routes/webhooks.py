@@ -24,12 +24,12 @@ from atendo.core.webhooks.service import (
 
 router = APIRouter(tags=["webhooks"])
 
-URL = Param("url", "string", "http(s) URL receiving signed POSTs")
+URL = Param("url", "string", "http(s) URL receiving signed POSTs", max_length=2000)
 EVENTS = Param(
     "events", "string[]", "events to receive (all when empty): " + ", ".join(WEBHOOK_EVENTS)
 )
 FIELDS = [
-    Param("name", "string", "a name"),
+    Param("name", "string", "a name", max_length=200),
     EVENTS,
     Param("channels", "integer[]", "only events of these channels (all when empty)"),
 ]
