@@ -118,8 +118,8 @@ class Sender:
     worker_id: str = ""
     _channel_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
     _last_recover: Any = None
-    # Our own writes take turns: on SQLite, concurrent writers would otherwise meet in
-    # SQLite's busy handler, which sleeps in steps of milliseconds.
+    # Our own writes (claims, outcomes, notes) take turns: on SQLite, concurrent writers
+    # would otherwise meet in SQLite's busy handler, which sleeps in steps of milliseconds.
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: SmtpPool = field(init=False)
     _outcomes: GroupWriter = field(init=False)
@@ -222,14 +222,14 @@ class Sender:
             await self._pool.close()
 
     def recover(self) -> list[int]:
-        with self.runtime.db.transaction() as session:
+        with self._write_lock, self.runtime.db.transaction() as session:
             ids = recover_stale_sending(session, older_than=self.config.stale_after)
         if ids:
             log.warning("re-queued %d message(s) left in sending: %s", len(ids), ids)
         return ids
 
     def claim(self) -> list[int]:
-        with self.runtime.db.transaction() as session:
+        with self._write_lock, self.runtime.db.transaction() as session:
             return claim_due_batch(
                 session, worker_id=self.worker_id, limit=self.config.batch, transport="email"
             )
@@ -430,7 +430,7 @@ class Sender:
         await asyncio.to_thread(self._note, job.message_id, detail)
 
     def _note(self, message_id: int, detail: str) -> None:
-        with self.runtime.db.transaction() as session:
+        with self._write_lock, self.runtime.db.transaction() as session:
             message = session.get(Message, message_id)
             if message is not None:
                 record_status(session, message=message, status=DeliveryStatus.SENT, detail=detail)

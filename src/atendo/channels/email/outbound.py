@@ -22,9 +22,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from atendo.channels.email.message_ids import make_message_id
@@ -129,26 +130,34 @@ def _check_operator(session: Session, *, company_id: int, operator_id: int | Non
         raise NotFound("Operator not found")
 
 
-def _thread_messages(session: Session, dialog: Dialog) -> list[Message]:
-    """The dialog's e-mail messages that belong to the thread (oldest first)."""
-    rows = session.scalars(
-        select(Message)
+class _ThreadEntry(NamedTuple):
+    type: str
+    email_message_id: str | None
+    references: list[str] | None
+    subject: str
+
+
+def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
+    """The dialog's e-mail messages that belong to the thread (oldest first): only the
+    columns the headers need, since a long thread is read again for every reply."""
+    rows = session.execute(
+        select(Message.type, Message.email_message_id, Message.references, Message.subject)
         .where(
             Message.dialog_id == dialog.id,
             Message.type.in_(
                 [MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY]
             ),
+            or_(
+                Message.delivery_status.is_(None),
+                Message.delivery_status.not_in([DeliveryStatus.CANCELLED, DeliveryStatus.FAILED]),
+            ),
         )
         .order_by(Message.id)
     )
-    return [
-        m
-        for m in rows
-        if m.delivery_status not in (DeliveryStatus.CANCELLED, DeliveryStatus.FAILED)
-    ]
+    return [_ThreadEntry(*row) for row in rows]
 
 
-def _thread_headers(thread: list[Message]) -> tuple[str | None, list[str], str]:
+def _thread_headers(thread: list[_ThreadEntry]) -> tuple[str | None, list[str], str]:
     """(In-Reply-To, References, last subject) for a new message in this thread."""
     in_reply_to: str | None = None
     last_subject = ""
@@ -178,20 +187,22 @@ def _store_attachments(
     runtime: Runtime,
     message: Message,
     attachments: Sequence[OutgoingAttachment],
-) -> None:
-    for att in attachments:
-        sha = runtime.blobs.put(att.data)
-        session.add(
-            Attachment(
-                company_id=message.company_id,
-                message_id=message.id,
-                filename=att.filename or "attachment",
-                content_type=att.content_type or "application/octet-stream",
-                size=len(att.data),
-                blob_sha=sha,
-            )
+) -> list[Attachment]:
+    stored = [
+        Attachment(
+            company_id=message.company_id,
+            message_id=message.id,
+            filename=att.filename or "attachment",
+            content_type=att.content_type or "application/octet-stream",
+            size=len(att.data),
+            blob_sha=runtime.blobs.put(att.data),
         )
-    session.flush()
+        for att in attachments
+    ]
+    if stored:
+        session.add_all(stored)
+        session.flush()
+    return stored
 
 
 def check_attachment_size(runtime: Runtime, attachments: Sequence[OutgoingAttachment]) -> None:
@@ -291,13 +302,14 @@ def queue_email_reply(
     )
     session.add(message)
     session.flush()
-    _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
+    stored = _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
     record_status(session, message=message, status=DeliveryStatus.QUEUED)
-    touch_dialog(session, dialog=dialog, message=message)
     if operator_id is not None and dialog.operator_id is None and not automatic:
         dialog.operator_id = operator_id
-        session.flush()
-    emit_message_event(session, message=message, type=EventType.OUTBOX)
+    touch_dialog(session, dialog=dialog, message=message)
+    emit_message_event(
+        session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
+    )
     return message
 
 
