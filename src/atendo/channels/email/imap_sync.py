@@ -49,8 +49,8 @@ from atendo.channels.email.ingest import (
     advance_folder,
     ingest_batch,
     ingest_prepared,
-    prepare,
 )
+from atendo.channels.email.parse_pool import prepare_all, prepare_batch
 from atendo.channels.email.settings import EmailChannelSettings
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.kit.clock import utcnow
@@ -177,9 +177,13 @@ class MailboxSync:
         parsing never holds SQLite's write lock). Any error rolls the batch back and the same
         prepared mails go in one by one, so one bad message never holds up the others.
         """
-        blobs = self.runtime.blobs
-        prepared = [prepare(blobs, raw, uid=uid, sync=False) for uid, raw in items]
-        blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
+        prepared = prepare_all(str(self.runtime.blobs.root), items)
+        return self._commit_batch(prepared, folder_id=folder_id, imported=imported)
+
+    def _commit_batch(
+        self, prepared: list[Incoming], *, folder_id: int | None, imported: bool
+    ) -> int:
+        self.runtime.blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
         try:
             with self.runtime.db.transaction() as session:
                 channel = self._channel(session)
@@ -271,18 +275,40 @@ class MailboxSync:
         return _search_uids(resp)
 
     async def _fetch(self, uids: list[int], *, folder_id: int | None, imported: bool) -> None:
+        """Fetch and ingest ``uids`` in batches, preparing batch k+1 while k commits.
+
+        Commits stay strictly one after another in UID order (``last_uid`` only moves
+        forward); on any error the commit in flight is awaited before the error propagates,
+        so a reconnect never races it.
+        """
+        committing: asyncio.Future[int] | None = None
+        try:
+            for start in range(0, len(uids), FETCH_BATCH):
+                items = await self._fetch_chunk(uids[start : start + FETCH_BATCH])
+                prepared = await prepare_batch(self.runtime.blobs, items)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        self._commit_batch, prepared, folder_id=folder_id, imported=imported
+                    )
+                )
+            if committing is not None:
+                await committing
+        finally:
+            if committing is not None and not committing.done():
+                await asyncio.wait({committing})
+                if not committing.cancelled():
+                    committing.exception()  # the error already propagating is the one to report
+
+    async def _fetch_chunk(self, chunk: list[int]) -> list[tuple[int, bytes]]:
         assert self.client is not None
-        for start in range(0, len(uids), FETCH_BATCH):
-            chunk = uids[start : start + FETCH_BATCH]
-            resp = await self.client.uid(
-                "fetch", ",".join(str(u) for u in chunk), "(UID BODY.PEEK[] INTERNALDATE)"
-            )
-            _check(resp, "UID FETCH")
-            wanted = set(chunk)
-            items = sorted((u, r) for u, r in parse_fetch(resp.lines) if u in wanted)
-            await asyncio.to_thread(
-                self._ingest_batch, items, folder_id=folder_id, imported=imported
-            )
+        resp = await self.client.uid(
+            "fetch", ",".join(str(u) for u in chunk), "(UID BODY.PEEK[] INTERNALDATE)"
+        )
+        _check(resp, "UID FETCH")
+        wanted = set(chunk)
+        return sorted((u, r) for u, r in parse_fetch(resp.lines) if u in wanted)
 
     def _since(self, days: int) -> str:
         day = (utcnow() - timedelta(days=max(days, 0))).date()
