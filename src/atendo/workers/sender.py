@@ -146,8 +146,8 @@ class Sender:
         """The loop: claims the next batch while less than a batch is still to go on the
         wire, so the claim and the MIME building overlap with SMTP; what was sent is recorded
         on the side (``finishing``) without holding up the next claim, within a bound."""
-        sending: set[asyncio.Task[None]] = set()
-        finishing: set[asyncio.Task[None]] = set()
+        changed = asyncio.Event()
+        sending, finishing = TaskSet(changed), TaskSet(changed)
         total = asyncio.Semaphore(self.config.total)
         try:
             while not stop.is_set():
@@ -158,28 +158,24 @@ class Sender:
                         claimed = await self._claim_and_start(sending, finishing, total)
                     except Exception:
                         log.exception("send tick failed")
-                busy = sending | finishing
-                if busy and (claimed or not room):
-                    await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+                changed.clear()  # a task still running sets it again when it ends
+                if (sending or finishing) and (claimed or not room):
+                    await changed.wait()
                 elif not claimed:
                     await self._pool.close_idle()
-                    waiting = [asyncio.ensure_future(stop.wait()), *busy]
-                    done, _ = await asyncio.wait(
-                        waiting, timeout=self.config.tick, return_when=asyncio.FIRST_COMPLETED
+                    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, changed)]
+                    _, pending = await asyncio.wait(
+                        waiters, timeout=self.config.tick, return_when=asyncio.FIRST_COMPLETED
                     )
-                    if waiting[0] not in done:
-                        waiting[0].cancel()
+                    for waiter in pending:
+                        waiter.cancel()
         finally:
-            for tasks in (sending, finishing):
-                if tasks:
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            await sending.finish()
+            await finishing.finish()
             await self._pool.close()
 
     async def _claim_and_start(
-        self,
-        sending: set[asyncio.Task[None]],
-        finishing: set[asyncio.Task[None]],
-        total: asyncio.Semaphore,
+        self, sending: TaskSet, finishing: TaskSet, total: asyncio.Semaphore
     ) -> int:
         now = utcnow()
         if self._last_recover is None or now - self._last_recover >= self.config.recover_every:
@@ -190,14 +186,14 @@ class Sender:
             return 0
         for job in await asyncio.to_thread(self.prepare_many, ids):
             if isinstance(job, Job):
-                track(sending, self._send_and_hand_over(job, total, finishing))
+                sending.start(self._send_and_hand_over(job, total, finishing))
         return len(ids)
 
     async def _send_and_hand_over(
-        self, job: Job, total: asyncio.Semaphore, finishing: set[asyncio.Task[None]]
+        self, job: Job, total: asyncio.Semaphore, finishing: TaskSet
     ) -> None:
         outcome = await self._send(job, total)
-        track(finishing, self._finish(job, outcome))
+        finishing.start(self._finish(job, outcome))
 
     async def run_once(self) -> int:
         """Recover stale claims when due, claim what is due, send it all; returns how many."""
@@ -254,7 +250,10 @@ class Sender:
         committed, and only then, the optional copy to Sent."""
         await self._outcomes.write(job.message_id, outcome)
         if isinstance(outcome, Accepted) and job.copy_to is not None:
-            await self.copy_to_sent(job)
+            try:
+                await self.copy_to_sent(job)
+            except Exception:
+                log.exception("cannot note the copy to Sent of message %s", job.message_id)
 
     def prepare_many(self, ids: Sequence[int]) -> list[Job | PermanentFailure]:
         """Build every claimed message's bytes in one read session; a message that cannot be
@@ -340,13 +339,14 @@ class Sender:
 
     def record_many(self, outcomes: Sequence[tuple[int, Outcome]]) -> None:
         """Write outcomes in one transaction; when that fails, each alone, so that one bad
-        row never holds up the others (an unwritten one is sent again after recovery)."""
+        row never holds up the others. Never raises: an outcome that cannot be written leaves
+        its message in ``sending``, and recovery sends it again (same Message-ID)."""
         try:
             self._record_group(outcomes)
+            return
         except Exception:
-            if len(outcomes) == 1:
-                raise
-            log.exception("recording %d outcomes together failed; one by one", len(outcomes))
+            log.exception("recording %d outcome(s) failed", len(outcomes))
+        if len(outcomes) > 1:
             for one in outcomes:
                 try:
                     self._record_group([one])
@@ -489,11 +489,31 @@ class GroupWriter:
                         done.set_result(None)
 
 
-def track(tasks: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` as a task that stays in ``tasks`` until it is done."""
-    task = asyncio.create_task(work)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+class TaskSet:
+    """Tasks kept until they end; ``changed`` is set each time one does. Waiting on that one
+    event is cheaper than ``asyncio.wait`` over hundreds of tasks, which hooks a callback onto
+    every one of them (and takes it off again) on every call."""
+
+    def __init__(self, changed: asyncio.Event) -> None:
+        self.changed = changed
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.changed.set()
+
+    async def finish(self) -> None:
+        """Wait for every task (they log their own failures)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def sender_loop(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -181,3 +181,19 @@ async def test_sent_events_carry_the_same_payload_as_one_by_one(
         )
     assert by_message[ids[0]]["attachments"][0]["name"] == "offer.pdf"
     assert by_message[ids[1]]["client"]["email"] == "other@example.org"
+
+
+async def test_the_loop_claims_ahead_and_sends_each_message_once(
+    runtime: Runtime, tidy: CompanyFixture, smtp_server: SmtpServer
+) -> None:
+    ids = queue_replies(runtime, tidy.id, smtp_server.port, 40)
+    stop = asyncio.Event()
+    worker = sender(runtime, batch=4, per_channel=2, tick=0.05)
+    loop = asyncio.create_task(worker.run(stop))
+    await smtp_server.async_wait_for(40, timeout=60)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=10)  # a stopping loop still records what it sent
+    assert statuses(runtime, ids) == [DeliveryStatus.SENT] * 40
+    received = [m.message_id for m in smtp_server.messages]
+    assert len(received) == len(set(received)) == 40
+    assert smtp_server.sessions <= 2  # kept open across the ten claims
