@@ -9,12 +9,13 @@ throw-away PostgreSQL database. The same messages are measured four ways in the 
 (b) baseline: raw parse, Atendo's ``parse_message`` and bare stdlib ``message_from_bytes``
     with ``policy=compat32``;
 (c) Atendo end to end: ``MailboxSync`` (the worker's code path: connect, SELECT, first-sync
-    window, fetch, store raw, parse, thread, commit per message) until every message is
-    stored, into SQLite and PostgreSQL;
+    window, fetch, store raw, parse — in the parsing helper process when there are two CPUs —
+    thread, commit per fetched batch) until every message is stored, into SQLite and
+    PostgreSQL;
 (d) latency from LMTP delivery of one message to its appearance in ``GET /v1/messages``,
     served by a real ``atendo serve`` subprocess (workers in-process, IMAP IDLE); median of 20.
 
-    .venv/bin/python bench/ingest.py            # BENCH_INGEST_N=500 for a quick try
+    .venv/bin/python bench/ingest.py            # -n 500 (or BENCH_INGEST_N=500) for a quick try
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # so that ``tests.servers`` imports
 
+import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import email  # noqa: E402
 import email.header  # noqa: E402
@@ -520,6 +522,12 @@ def latency(server: DovecotServer) -> list[float]:
 
 
 def main() -> int:
+    global N
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "-n", "--messages", type=int, default=N, help=f"messages to generate (default {N:,})"
+    )
+    N = parser.parse_args().messages
     reason = dovecot_available()
     if reason:
         print(f"skipped: {reason}", file=sys.stderr)
