@@ -19,8 +19,13 @@ Per folder we keep ``MailboxFolder(uidvalidity, last_uid)`` (RFC 3501 §2.3.1.1)
   last message even when its UID is below n), then ``UID FETCH`` in batches with
   ``BODY.PEEK[]`` — ``\\Seen`` is never read nor changed.
 
-Each message is committed in its own transaction together with ``last_uid`` (see
-:mod:`atendo.channels.email.ingest`), so a kill -9 at any instant loses and doubles nothing.
+Each fetched batch is committed in one transaction together with ``last_uid`` (see
+:mod:`atendo.channels.email.ingest`), so a kill -9 at any instant loses and doubles nothing;
+a batch that fails is rolled back and retried one message per transaction. Batch k+1 is
+stored and parsed (:mod:`atendo.channels.email.parse_pool`) while batch k commits.
+
+IDLE ends at once on ``* BYE`` or a closed socket (aioimaplib's connection-lost callback):
+:class:`MailError` is raised and the worker reconnects with its usual backoff.
 Only INBOX is synced: our own sent mail lives in the database, never imported from Sent.
 
 New mail: IMAP IDLE (RFC 2177) when offered, re-issued every ``imap_poll_interval`` (well
