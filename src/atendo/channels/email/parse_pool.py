@@ -11,7 +11,8 @@ invariants of :mod:`atendo.channels.email.ingest` hold whichever process prepare
 
 Fallbacks, each logged: on a one-CPU machine, or when the helper died (``BrokenProcessPool``:
 a crash in a C extension, the OOM killer), the batch is prepared in a thread of the worker
-instead, and the next batch starts a fresh helper.
+instead, and the next batch starts a fresh helper. ``ATENDO_PARSE_IN_PROCESS=0`` turns the
+helper off. The helper exits by itself within a second of the worker's death (kill -9).
 """
 
 from __future__ import annotations
