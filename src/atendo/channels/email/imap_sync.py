@@ -43,6 +43,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import aioimaplib
 from sqlalchemy import select
@@ -384,7 +385,7 @@ class MailboxSync:
     def _is_lost(self) -> bool:
         return self._lost is not None and self._lost.done()
 
-    def _raise_lost(self) -> None:
+    def _raise_lost(self) -> NoReturn:
         assert self._lost is not None
         raise MailError(self._lost.result())
 
@@ -399,7 +400,6 @@ class MailboxSync:
             return push.result()  # a BYE line arrives here before the close is seen
         push.cancel()
         self._raise_lost()
-        return None  # unreachable: _raise_lost raises
 
     async def _sleep_unless_lost(self, seconds: float) -> None:
         assert self._lost is not None
