@@ -20,7 +20,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import select
 from tests.conftest import make_company
 
@@ -36,7 +39,8 @@ from atendo.demo import fill_demo
 from atendo.runtime import Runtime
 
 MAX_EXAMPLES = int(os.environ.get("ATENDO_FUZZ_EXAMPLES", "5"))
-CHECKS = [not_a_server_error, response_schema_conformance]
+# An undocumented status would escape the schema check, hence status_code_conformance.
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 # Operations left out of the fuzzing, each covered by its own tests elsewhere:
 EXCLUDED = [
     # would sign the fuzzer out in the middle of the run
@@ -56,6 +60,7 @@ ROWS: dict[str, Any] = {
     "channel_id": Channel,
     "request_id": Request,
 }
+
 
 @dataclass
 class Fuzzed:

@@ -143,20 +143,18 @@ def _schema(p: Param) -> Schema:
 def _length_check(fields: list[Param]) -> list[Any]:
     """A dependency refusing text longer than its documented ``max_length`` (after the token
     check, so a stranger still gets 401), or none when no field has a limit."""
-    bounded = [p for p in fields if p.max_length]
+    bounded = [(p.name, p.kind.endswith("[]"), p.max_length) for p in fields if p.max_length]
     if not bounded:
         return []
 
     async def lengths(ctx: ApiContext = Depends(api_context)) -> None:
-        for p in bounded:
-            assert p.max_length is not None
-            if p.kind.endswith("[]"):
-                values = [str(v) for v in ctx.params.items(p.name)]
+        for name, listed, limit in bounded:
+            if listed:
+                values = [str(v) for v in ctx.params.items(name)]
             else:
-                values = [ctx.params.text(p.name) or ""]
-            if any(len(v) > p.max_length for v in values):
-                reason = f"at most {p.max_length} characters"
-                raise Invalid(f"{p.name} is too long", {p.name: [reason]})
+                values = [ctx.params.text(name) or ""]
+            if any(len(v) > limit for v in values):
+                raise Invalid(f"{name} is too long", {name: [f"at most {limit} characters"]})
 
     return [Depends(lengths)]
 
