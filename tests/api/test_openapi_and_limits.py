@@ -64,6 +64,7 @@ def test_openapi_describes_params_and_marks_extensions(app_client: TestClient) -
 
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
+EXT = "[ext]"
 # Parameters the table names for an endpoint but the route reads under Atendo's own name.
 ALIASES: dict[str, str] = {}
 
@@ -154,6 +155,24 @@ def test_channel_fields_are_documented(app_client: TestClient) -> None:
     params = documented(doc["paths"]["/v1/channels"]["post"])
     missing = sorted(set(named_params(line)) - set(params))
     assert not missing, f"POST /v1/channels does not document {missing}"
+
+
+# The [ext] parameters API.md's "Atendo extensions" list gives for endpoints of the table.
+EXT_PARAMS = {
+    ("/v1/messages", "post"): {"subject", "html", "dialog_id", "cc"},
+    ("/v1/dialogs", "post"): {"channel_id", "emails", "client_id", "operator_id", "subject"},
+    ("/v1/channels/{channel_id}/signatures", "put"): {"operators_enabled", "general", "operators"},
+}
+
+
+def test_extension_parameters_are_documented_and_marked(app_client: TestClient) -> None:
+    paths = app_client.get("/openapi.json").json()["paths"]
+    for (path, method), names in EXT_PARAMS.items():
+        op = paths[path][method]
+        params = documented(op)
+        assert names <= set(params), f"{method} {path}: {names - set(params)}"
+        marked = EXT in op["summary"] or all(params[n].startswith(EXT) for n in names)
+        assert marked, f"{method} {path}: the [ext] parameters are not marked"
 
 
 def test_every_operation_documents_its_envelopes(app_client: TestClient) -> None:
