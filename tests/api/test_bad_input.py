@@ -2,7 +2,8 @@
 
 What used to reach the database driver and crash: numbers wider than the integer columns
 (SQLite: "Python int too large to convert to SQLite INTEGER"; PostgreSQL: "integer out of
-range"), text with NUL characters and text longer than its column (PostgreSQL only).
+range"), text with NUL characters and text longer than its column (PostgreSQL only), lone
+surrogates from JSON escapes, URLs that the URL parsers refuse outright.
 """
 
 from __future__ import annotations
@@ -83,3 +84,30 @@ def test_a_stranger_gets_401_before_any_validation(app_client: TestClient) -> No
     bad = {"Authorization": "wrong"}
     assert_error(app_client.put("/v1/companies", json={"name": "n" * 500}, headers=bad), 401)
     assert_error(app_client.get(f"/v1/clients/{HUGE}", headers=bad), 401)
+
+
+def test_lone_surrogates_from_json_escapes_are_invalid(api: TestClient) -> None:
+    raw = {"content-type": "application/json"}
+    r = api.put("/v1/companies", content=b'{"name": "a\\ud800b"}', headers=raw)
+    assert_error(r, 422, "name")
+    client = api.post("/v1/clients", json={"phone": "+5511999990001"}).json()["data"]
+    r = api.put(
+        f"/v1/clients/{client['id']}", content=b'{"custom_fields": {"\\udfff": 1}}', headers=raw
+    )
+    assert_error(r, 422, "custom_fields")
+    assert api.get(f"/v1/clients/{client['id']}").json()["data"]["custom_fields"] == {}
+
+
+def test_urls_the_parsers_refuse_are_invalid(api: TestClient) -> None:
+    assert_error(api.post("/v1/webhooks", json={"url": "http://[::1"}), 422, "url")
+    assert_error(api.post("/v1/companies/web_hook", json={"url": "http://[::1"}), 422, "url")
+    inbox = api.post("/v1/channels", json={"transport": "external", "name": "Ext"}).json()["data"]
+    sent = api.post(
+        "/v1/messages/inbox",
+        json={"channel_id": inbox["id"], "body": "oi", "from_client": {"phone": "+5511999990002"}},
+    ).json()["data"]
+    for url in ("http://999.1.1.1/file.pdf", "http://[::1/file.pdf"):
+        r = api.post(
+            "/v1/messages", json={"dialog_id": sent["dialog_id"], "text": "x", "attachment": url}
+        )
+        assert_error(r, 422, "attachment")

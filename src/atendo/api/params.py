@@ -8,6 +8,7 @@ Later sources win: query < form < JSON.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from atendo.core.errors import Invalid
 # Integer columns (ids, positions, counts) are 32-bit on PostgreSQL: a wider number could never
 # match a row and would make the driver fail, so it is refused as invalid up front.
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 TRUE = {"true", "1", "yes", "on", "t"}
 FALSE = {"false", "0", "no", "off", "f", ""}
 
@@ -65,7 +67,7 @@ class Params:
 
     def raw(self, key: str) -> Any:
         vals = self._values.get(key)
-        return _no_nul(key, vals[-1]) if vals else None
+        return _storable(key, vals[-1]) if vals else None
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -96,7 +98,7 @@ class Params:
 
     def items(self, key: str) -> list[Any]:
         out: list[Any] = []
-        for value in _no_nul(key, self._values.get(key, [])):
+        for value in _storable(key, self._values.get(key, [])):
             if isinstance(value, list):
                 out.extend(value)
             elif isinstance(value, str) and value.startswith("["):
@@ -161,16 +163,18 @@ def to_integer(key: str, value: Any) -> int:
     return number
 
 
-def _no_nul(key: str, value: Any) -> Any:
-    """Refuse NUL characters: no text column can store one (PostgreSQL fails on them)."""
+def _storable(key: str, value: Any) -> Any:
+    """Refuse what no database text can hold: NUL characters (PostgreSQL fails on them) and
+    lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape; not encodable as UTF-8)."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise Invalid(f"{key} must not contain NUL characters", {key: ["NUL character"]})
+        if _UNSTORABLE.search(value):
+            reason = "NUL characters or lone surrogates"
+            raise Invalid(f"{key} must not contain {reason}", {key: [reason]})
     elif isinstance(value, list):
         for item in value:
-            _no_nul(key, item)
+            _storable(key, item)
     elif isinstance(value, dict):
         for name, item in value.items():
-            _no_nul(key, name)
-            _no_nul(key, item)
+            _storable(key, name)
+            _storable(key, item)
     return value

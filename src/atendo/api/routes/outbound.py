@@ -79,7 +79,7 @@ async def fetch_attachment(url: str, *, limit: int, filename: str | None) -> Out
                     )
                 chunks.append(chunk)
             content_type = response.headers.get("content-type", "application/octet-stream")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
         raise Invalid(
             f"attachment could not be downloaded: {exc}", {"attachment": ["download failed"]}
         ) from None

@@ -55,7 +55,10 @@ LEGACY_NAME = "default"
 
 def check_url_shape(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL, or Invalid."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Invalid("url must be an http or https URL", {"url": ["http or https URL"]})
     try:
