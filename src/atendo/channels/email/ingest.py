@@ -79,7 +79,14 @@ class Incoming:
     parsed: ParsedMail
     key: str
     attachment_shas: list[str]
+    attachment_sizes: list[int]
     uid: int | None = None
+
+    def without_attachment_bytes(self) -> Incoming:
+        """Drop the attachments' bytes (they are in the blob store) before crossing processes."""
+        for att in self.parsed.attachments:
+            att.data = b""
+        return self
 
     @property
     def blob_shas(self) -> list[str]:
@@ -98,7 +105,8 @@ def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool 
         log.exception("parser raised on blob %s", raw_sha)
         parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
     shas = [blobs.put(att.data, sync=sync) for att in parsed.attachments]
-    return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, uid)
+    sizes = [len(att.data) for att in parsed.attachments]
+    return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, sizes, uid)
 
 
 def advance_folder(session: Session, *, folder_id: int | None, uid: int | None) -> None:
@@ -372,14 +380,17 @@ def _store(
         message.request_id = request.id
     session.add(message)
     session.flush()
-    for att, sha in zip(parsed.attachments, incoming.attachment_shas, strict=True):
+    files = zip(
+        parsed.attachments, incoming.attachment_shas, incoming.attachment_sizes, strict=True
+    )
+    for att, sha, size in files:
         session.add(
             Attachment(
                 company_id=channel.company_id,
                 message_id=message.id,
                 filename=(att.filename or "attachment")[:500],
                 content_type=(att.content_type or "application/octet-stream")[:200],
-                size=len(att.data),
+                size=size,
                 blob_sha=sha,
                 content_id=att.content_id and att.content_id[:500],
                 inline=att.inline,

@@ -46,6 +46,12 @@ def prepare_all(root: str, items: list[tuple[int, bytes]]) -> list[Incoming]:
     return [prepare(blobs, raw, uid=uid, sync=False) for uid, raw in items]
 
 
+def _prepare_for_parent(root: str, items: list[tuple[int, bytes]]) -> list[Incoming]:
+    # Attachments are already in the blob store: sending their bytes back would only cost the
+    # worker's process time to unpickle them.
+    return [incoming.without_attachment_bytes() for incoming in prepare_all(root, items)]
+
+
 def _watch_parent(pid: int) -> None:
     """Helper initialiser: exit when the worker is gone, even after a kill -9.
 
@@ -101,7 +107,9 @@ async def prepare_batch(blobs: BlobStore, items: list[tuple[int, bytes]]) -> lis
     root = str(blobs.root)
     if pool is not None:
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, prepare_all, root, items)
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, _prepare_for_parent, root, items
+            )
         except (BrokenProcessPool, RuntimeError):  # RuntimeError: shut down meanwhile
             log.warning("the parsing helper process is gone; preparing this batch in a thread")
             _discard(pool)
