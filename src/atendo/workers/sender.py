@@ -460,10 +460,11 @@ class GroupWriter:
     async def write(self, message_id: int, outcome: Outcome) -> None:
         done = asyncio.get_running_loop().create_future()
         self._pending.append((message_id, outcome, done))
+        if self._writer is None or self._writer.done():
+            self._full = asyncio.Event()  # of this event loop (a sender may outlive one)
+            self._writer = asyncio.create_task(self._drain())
         if len(self._pending) >= self._most:
             self._full.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
         await done
 
     async def _drain(self) -> None:

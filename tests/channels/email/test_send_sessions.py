@@ -197,3 +197,19 @@ async def test_the_loop_claims_ahead_and_sends_each_message_once(
     received = [m.message_id for m in smtp_server.messages]
     assert len(received) == len(set(received)) == 40
     assert smtp_server.sessions <= 2  # kept open across the ten claims
+
+
+async def test_an_address_smtp_cannot_carry_fails_that_message_only(
+    smtp_server: SmtpServer,
+) -> None:
+    account = SmtpAccount(host=smtp_server.host, port=smtp_server.port, security="none")
+    pool = SmtpPool()
+    raw = b"Subject: one\r\n\r\nHello\r\n"
+    try:
+        bad = await pool.send(account, mail_from="a@example.org", recipients=["a b@x.org"], raw=raw)
+        good = await pool.send(account, mail_from="a@example.org", recipients=["b@x.org"], raw=raw)
+    finally:
+        await pool.close()
+    assert isinstance(bad, PermanentFailure) and bad.reason.startswith("invalid address: ")
+    assert isinstance(good, Accepted)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [("b@x.org",)]

@@ -122,10 +122,12 @@ def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
         if exc.code >= 500:
             return PermanentFailure(_words(exc.code, exc.message))
         return TemporaryFailure(_words(exc.code, exc.message))
+    if isinstance(exc, ValueError):  # aiosmtplib refuses to put this address on the wire
+        return PermanentFailure(f"invalid address: {exc}")
     return TemporaryFailure(f"{type(exc).__name__}: {exc}".strip())
 
 
-_EXPECTED = (aiosmtplib.SMTPException, OSError, TimeoutError)
+_EXPECTED = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError)
 
 
 class SmtpConnection:
