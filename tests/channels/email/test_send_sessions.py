@@ -87,23 +87,25 @@ async def test_a_refused_message_does_not_spoil_the_session(
     assert smtp_server.sessions == 1  # RSET after the refusal, then the next MAIL FROM
 
 
+def account_of(server: SmtpServer) -> SmtpAccount:
+    return SmtpAccount(host=server.host, port=server.port, security="none")
+
+
+async def mail(pool: SmtpPool, server: SmtpServer, subject: str, rcpt: str = "b@ex.org") -> Outcome:
+    raw = f"Subject: {subject}\r\nMessage-ID: <{subject}@example.org>\r\n\r\nHello\r\n"
+    return await pool.send(
+        account_of(server), mail_from="a@example.org", recipients=[rcpt], raw=raw.encode()
+    )
+
+
 async def test_a_session_the_server_dropped_is_replaced_without_a_double_send(
     smtp_server: SmtpServer,
 ) -> None:
-    account = SmtpAccount(host=smtp_server.host, port=smtp_server.port, security="none")
     pool = SmtpPool()
-    raw = b"Subject: one\r\nMessage-ID: <one@example.org>\r\n\r\nHello\r\n"
     try:
-        first = await pool.send(
-            account, mail_from="a@example.org", recipients=["b@ex.org"], raw=raw
-        )
+        first = await mail(pool, smtp_server, "one")
         assert smtp_server.drop_sessions() == 1  # the idle session, closed by the server
-        second = await pool.send(
-            account,
-            mail_from="a@example.org",
-            recipients=["b@ex.org"],
-            raw=raw.replace(b"one", b"two"),
-        )
+        second = await mail(pool, smtp_server, "two")
     finally:
         await pool.close()
     assert isinstance(first, Accepted) and isinstance(second, Accepted)
@@ -112,12 +114,10 @@ async def test_a_session_the_server_dropped_is_replaced_without_a_double_send(
 
 
 async def test_idle_sessions_are_closed(smtp_server: SmtpServer) -> None:
-    account = SmtpAccount(host=smtp_server.host, port=smtp_server.port, security="none")
     pool = SmtpPool(idle_after=0)
-    raw = b"Subject: one\r\n\r\nHello\r\n"
-    await pool.send(account, mail_from="a@example.org", recipients=["b@ex.org"], raw=raw)
+    await mail(pool, smtp_server, "one")
     await pool.close_idle()
-    await pool.send(account, mail_from="a@example.org", recipients=["b@ex.org"], raw=raw)
+    await mail(pool, smtp_server, "two")
     await pool.close()
     assert smtp_server.sessions == 2 and len(smtp_server) == 2
 
@@ -202,12 +202,10 @@ async def test_the_loop_claims_ahead_and_sends_each_message_once(
 async def test_an_address_smtp_cannot_carry_fails_that_message_only(
     smtp_server: SmtpServer,
 ) -> None:
-    account = SmtpAccount(host=smtp_server.host, port=smtp_server.port, security="none")
     pool = SmtpPool()
-    raw = b"Subject: one\r\n\r\nHello\r\n"
     try:
-        bad = await pool.send(account, mail_from="a@example.org", recipients=["a b@x.org"], raw=raw)
-        good = await pool.send(account, mail_from="a@example.org", recipients=["b@x.org"], raw=raw)
+        bad = await mail(pool, smtp_server, "bad", rcpt="a b@x.org")
+        good = await mail(pool, smtp_server, "good", rcpt="b@x.org")
     finally:
         await pool.close()
     assert isinstance(bad, PermanentFailure) and bad.reason.startswith("invalid address: ")
