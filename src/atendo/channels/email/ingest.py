@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select, update
@@ -51,9 +51,13 @@ from atendo.core.dialogs.service import (
     touch_dialog,
 )
 from atendo.core.enums import DeliveryStatus, DialogState, EventType, MessageType
-from atendo.core.events.service import emit
+from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import emit_message_event, record_status
+from atendo.core.messages.service import (
+    emit_message_event,
+    message_event_payloads,
+    record_status,
+)
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
@@ -62,8 +66,15 @@ log = logging.getLogger("atendo.email.ingest")
 
 UNREADABLE = "could not be read"
 EMAIL = "email"
-# An event to emit once the message row exists (rows in the same transaction: the outbox).
-_Event = Callable[[], None]
+
+
+@dataclass(slots=True)
+class _Inbox:
+    """A stored client message that owes its ``inbox`` (and maybe ``new_request``) event."""
+
+    message: Message
+    new_request: bool
+    attachments: list[Attachment]
 
 
 def dedup_key_for(parsed: ParsedMail, raw_sha: str) -> str:
@@ -251,14 +262,13 @@ def ingest_prepared(
         return None
     try:
         with session.begin_nested():
-            message, events = _store(
+            message, inbox = _store(
                 session, box=box, channel=channel, incoming=incoming, imported=imported,
                 lookups=_Lookups(),
             )  # fmt: skip
     except IntegrityError:
         return None  # a concurrent fetch stored it first: the unique key did its job
-    for event in events:
-        event()
+    _emit_inbox(session, channel=channel, inbox=[inbox] if inbox else [])
     return message
 
 
@@ -278,19 +288,21 @@ def ingest_batch(
     """
     lookups = _load_lookups(session, channel=channel, items=items)
     stored: list[Message] = []
+    owed: list[_Inbox] = []
     for incoming in items:
         if incoming.key in lookups.known_keys:
             continue
         lookups.known_keys.add(incoming.key)
         if _is_our_own_copy(session, channel=channel, incoming=incoming, box=box):
             continue
-        message, events = _store(
+        message, inbox = _store(
             session, box=box, channel=channel, incoming=incoming, imported=imported,
             lookups=lookups,
         )  # fmt: skip
-        for event in events:
-            event()
         stored.append(message)
+        if inbox is not None:
+            owed.append(inbox)
+    _emit_inbox(session, channel=channel, inbox=owed)
     uids = [item.uid for item in items if item.uid is not None]
     advance_folder(session, folder_id=folder_id, uid=max(uids, default=None))
     return stored
@@ -353,13 +365,12 @@ def _store(
     incoming: Incoming,
     imported: bool,
     lookups: _Lookups,
-) -> tuple[Message, list[_Event]]:
+) -> tuple[Message, _Inbox | None]:
     parsed = incoming.parsed
     message = _new_message(channel, incoming, imported=imported)
     sender = message.from_email
     own_address = (channel.settings or {}).get("email", "").lower()
     ours = bool(sender and sender == own_address) or is_our_message_id(box, parsed.message_id)
-    events: list[_Event] = []
     dialog: Dialog | None = None
     if ours:
         # Our own mail (a copy sent to ourselves, a loop): kept for the record, never a client.
@@ -383,26 +394,25 @@ def _store(
     files = zip(
         parsed.attachments, incoming.attachment_shas, incoming.attachment_sizes, strict=True
     )
-    for att, sha, size in files:
-        session.add(
-            Attachment(
-                company_id=channel.company_id,
-                message_id=message.id,
-                filename=(att.filename or "attachment")[:500],
-                content_type=(att.content_type or "application/octet-stream")[:200],
-                size=size,
-                blob_sha=sha,
-                content_id=att.content_id and att.content_id[:500],
-                inline=att.inline,
-            )
+    attachments = [
+        Attachment(
+            company_id=channel.company_id,
+            message_id=message.id,
+            filename=(att.filename or "attachment")[:500],
+            content_type=(att.content_type or "application/octet-stream")[:200],
+            size=size,
+            blob_sha=sha,
+            content_id=att.content_id and att.content_id[:500],
+            inline=att.inline,
         )
+        for att, sha, size in files
+    ]
+    session.add_all(attachments)
     if dialog is not None:
         touch_dialog(session, dialog=dialog, message=message)  # flushes the attachments too
-    if not message.hidden and not imported and dialog is not None:
-        events.append(
-            lambda: _emit_inbox(session, channel=channel, message=message, new=new_request)
-        )
-    return message, events
+    if message.hidden or imported or dialog is None:
+        return message, None
+    return message, _Inbox(message, new_request, attachments)
 
 
 def _client_dialog(
@@ -469,25 +479,44 @@ def _open_request(session: Session, *, dialog: Dialog, lookups: _Lookups) -> tup
     return request, created
 
 
-def _emit_inbox(session: Session, *, channel: Channel, message: Message, new: bool) -> None:
-    """Events are rows in the same transaction (the outbox): delivered only after commit."""
-    emit_message_event(
-        session, message=message, type=EventType.INBOX, extra={"is_new_request": new}
+def _emit_inbox(session: Session, *, channel: Channel, inbox: Sequence[_Inbox]) -> None:
+    """``inbox`` (then ``new_request``) per message, as rows of the caller's transaction (the
+    outbox: delivered only after commit); payloads built for all of them at once."""
+    if not inbox:
+        return
+    payloads = message_event_payloads(
+        session,
+        [item.message for item in inbox],
+        attachments={item.message.id: item.attachments for item in inbox},
     )
-    if new:
-        emit(
-            session,
-            company_id=channel.company_id,
-            type=EventType.NEW_REQUEST,
-            payload={
-                "request_id": message.request_id,
-                "dialog_id": message.dialog_id,
-                "client_id": message.client_id,
-                "channel_id": channel.id,
-            },
-            channel_id=channel.id,
-            dialog_id=message.dialog_id,
+    rows = []
+    for item in inbox:
+        message = item.message
+        rows.append(
+            event_row(
+                company_id=message.company_id,
+                type=EventType.INBOX,
+                payload={**payloads[message.id], "is_new_request": item.new_request},
+                channel_id=message.channel_id,
+                dialog_id=message.dialog_id,
+            )
         )
+        if item.new_request:
+            rows.append(
+                event_row(
+                    company_id=channel.company_id,
+                    type=EventType.NEW_REQUEST,
+                    payload={
+                        "request_id": message.request_id,
+                        "dialog_id": message.dialog_id,
+                        "client_id": message.client_id,
+                        "channel_id": channel.id,
+                    },
+                    channel_id=channel.id,
+                    dialog_id=message.dialog_id,
+                )
+            )
+    emit_rows(session, rows)
 
 
 def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> Dialog | None:
