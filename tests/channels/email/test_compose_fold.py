@@ -3,10 +3,13 @@ would have written (so a message's bytes do not depend on which path built them)
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atendo.channels.email.compose import _WIRE, _fold_simple
+
+pytestmark = pytest.mark.dbless  # pure functions: run once, not again on PostgreSQL
 
 NAMES = st.sampled_from(["Subject", "To", "Message-ID", "In-Reply-To", "Content-Type", "X"])
 # Printable ASCII with the separators that matter to folding, plus a few that must be refused.
