@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from tests.channels.email.test_ingest import email_channel, ingest
 from tests.conftest import CompanyFixture
 from tests.endpoint_coverage import expected_endpoints
+from tests.kit.test_guarded_fetch import PDF, FileServer
 
 from atendo.channels.external import create_external_channel
 from atendo.core.operators.service import create_group
@@ -290,3 +291,29 @@ def test_reconnect_and_delete_unknown_channel(api: TestClient, world: World) -> 
     unknown = world.channel_id + 100_000
     refused(api.post(f"/v1/channels/{unknown}/reconnect"), 404)
     refused(api.delete(f"/v1/channels/{unknown}"), 404)
+
+
+def test_attachment_by_url_is_fetched_within_the_ssrf_guard(
+    api: TestClient, runtime: Runtime, world: World
+) -> None:
+    files = FileServer()
+    try:
+        body = {
+            "client_id": world.client_id,
+            "text": "the file",
+            "attachment": files.url("/file.pdf"),
+        }
+        refused_body = refused(api.post("/v1/messages", json=body), 422)
+        assert "refused" in refused_body["errors"]["attachment"][0]
+        assert files.paths == []
+        runtime.settings.webhooks_allow_private_networks = True
+        try:
+            sent = data(api.post("/v1/messages", json=body))
+        finally:
+            runtime.settings.webhooks_allow_private_networks = False
+        message = data(api.get(f"/v1/messages/{sent['message_id']}"))
+        [attachment] = message["attachments"]
+        assert attachment["name"] == "file.pdf"
+        assert api.get(attachment["link"]).content == PDF
+    finally:
+        files.stop()

@@ -121,7 +121,7 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def _request_line(url: str) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
+def request_line(url: str) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
     """The httpcore URL and the Host (and Basic auth, from user:password@) headers.
 
     httpx.URL does the parsing: IDNA host names, bracketed IPv6, percent-encoding.
@@ -181,7 +181,7 @@ class SignedPoster:
     async def post(self, url: str, *, secret: str, msg_id: str, payload: dict[str, Any]) -> Outcome:
         """One signed POST; never raises for what the network or the receiver did."""
         try:
-            target, headers = _request_line(url)
+            target, headers = request_line(url)
         except (httpx.InvalidURL, TargetRefused) as exc:
             return Outcome(f"refused: {exc}")
         body = encode(payload)

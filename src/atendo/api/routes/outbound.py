@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
@@ -44,48 +43,36 @@ from atendo.core.enums import DialogState, MessageType
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Message
 from atendo.core.messages.service import interrupt_message, interrupt_queued
+from atendo.kit.guarded_fetch import FetchFailed, FetchTooLarge, guarded_fetch
 
 router = APIRouter(tags=["messages"])
 
-FETCH_TIMEOUT = 10.0
 EMAIL = "email"
 
 
 # --- attachments --------------------------------------------------------------------------
 
 
-async def fetch_attachment(url: str, *, limit: int, filename: str | None) -> OutgoingAttachment:
-    """Download an attachment given by URL (http/https only, 10 s, at most ``limit`` bytes)."""
+async def fetch_attachment(
+    url: str, *, limit: int, filename: str | None, allow_private: bool
+) -> OutgoingAttachment:
+    """Download an attachment given by URL: http(s) only, public addresses only (unless the
+    installation allows private networks), at most ``limit`` bytes, one 10 s deadline."""
     if not url.lower().startswith(("http://", "https://")):
         raise Invalid("attachment must be an http(s) URL", {"attachment": ["http(s) URL only"]})
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async with (
-            httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise Invalid(
-                    f"attachment URL answered {response.status_code}",
-                    {"attachment": [f"HTTP {response.status_code}"]},
-                )
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise Invalid(
-                        "Attachment is too large",
-                        {"attachment": [f"at most {limit} bytes per message"]},
-                    )
-                chunks.append(chunk)
-            content_type = response.headers.get("content-type", "application/octet-stream")
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL is no HTTPError
+        fetched = await guarded_fetch(url, allow_private=allow_private, max_bytes=limit)
+    except FetchTooLarge:
         raise Invalid(
-            f"attachment could not be downloaded: {exc}", {"attachment": ["download failed"]}
+            "Attachment is too large", {"attachment": [f"at most {limit} bytes per message"]}
         ) from None
-    name = filename or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "attachment"
+    except FetchFailed as exc:
+        raise Invalid(
+            f"attachment could not be downloaded: {exc}", {"attachment": [str(exc)]}
+        ) from None
+    name = filename or fetched.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
     return OutgoingAttachment(
-        filename=name, content_type=content_type.split(";")[0].strip(), data=b"".join(chunks)
+        filename=name or "attachment", content_type=fetched.content_type, data=fetched.data
     )
 
 
@@ -109,7 +96,10 @@ async def attachments_from(ctx: ApiContext) -> list[OutgoingAttachment]:
         ]
     url = p.text("attachment")
     if url:
-        return [await fetch_attachment(url, limit=limit, filename=filename)]
+        allow_private = ctx.runtime.settings.webhooks_allow_private_networks
+        return [
+            await fetch_attachment(url, limit=limit, filename=filename, allow_private=allow_private)
+        ]
     return []
 
 
@@ -254,6 +244,8 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
                 text=text,
                 type=type_,
                 external_id=p.text("external_id"),
+                runtime=ctx.runtime,
+                attachments=attachments,
             )
         if p.text("external_id") and not message.external_id:
             message.external_id = p.text("external_id")

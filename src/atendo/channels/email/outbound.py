@@ -322,12 +322,17 @@ def queue_transport_message(
     text: str,
     type: MessageType = MessageType.TO_CLIENT,
     external_id: str | None = None,
+    runtime: Runtime | None = None,
+    attachments: Sequence[OutgoingAttachment] = (),
 ) -> Message:
-    """A to-client message on a non-e-mail channel: queued for that transport's worker now."""
+    """A to-client message on a non-e-mail channel: queued for that transport's worker now.
+
+    Attachments are stored with it (``runtime`` holds the blob store) and reach the transport
+    as links in the ``outbox`` event."""
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     _check_operator(session, company_id=company_id, operator_id=operator_id)
-    if not (text or "").strip():
+    if not (text or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]})
     now = utcnow()
     request = current_request(session, dialog=dialog)
@@ -351,6 +356,10 @@ def queue_transport_message(
     )
     session.add(message)
     session.flush()
+    if attachments:
+        assert runtime is not None, "attachments need the runtime's blob store"
+        check_attachment_size(runtime, attachments)
+        _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
     record_status(session, message=message, status=DeliveryStatus.QUEUED)
     touch_dialog(session, dialog=dialog, message=message)
     emit_message_event(session, message=message, type=EventType.OUTBOX)
