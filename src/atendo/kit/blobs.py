@@ -12,13 +12,16 @@ fsyncs of one batch run side by side, so the file system commits them together.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import os
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_tmp_names = itertools.count()  # with the pid: unique among writers of one store
 # fsync releases the GIL; a few at once let ext4/xfs fold them into one journal commit.
 _SYNC_THREADS = 8
 
@@ -43,20 +46,29 @@ class BlobStore:
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data``; returns its SHA-256. ``sync=False``: the caller calls :meth:`sync`."""
         sha = hashlib.sha256(data).hexdigest()
-        path = self._path(sha)
-        if path.exists():
+        path = str(self._path(sha))
+        if os.path.exists(path):
             return sha
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        # os-level calls on str paths: this runs for every mail and attachment.
+        tmp = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}"
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            fd = os.open(tmp, _CREATE, 0o644)
+        except FileNotFoundError:  # the first blob of its folder
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(tmp, _CREATE, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if sync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
         return sha
 

@@ -21,7 +21,8 @@ Two ways in, same rules:
   IntegrityError) is "already have it", never an error for the caller's transaction.
 * :func:`ingest_batch` — many prepared mails in one transaction (the mailbox sync): the
   per-channel lookups (existing keys, the senders' clients, their dialogs and open requests,
-  the block list) are read once for the batch. It has no savepoints: any error rolls the whole
+  the block list) are read once for the batch, and its ``inbox``/``new_request`` events are
+  written together after its messages. It has no savepoints: any error rolls the whole
   batch back and the caller retries the mails one by one (:func:`ingest_prepared`), so one bad
   mail never holds up the others.
 """

@@ -74,8 +74,13 @@ def _watch_parent(pid: int) -> None:
 
 def _context() -> multiprocessing.context.BaseContext:
     # Never fork the worker itself: it holds threads, sockets and database connections.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # The default preload is the program's __main__, which would run a second copy of an
+    # unguarded script inside the fork server; the parser is all the helper needs.
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _get_pool() -> ProcessPoolExecutor | None:
