@@ -229,3 +229,11 @@ def test_rate_limit_answers_429(runtime: Runtime) -> None:
         assert codes == [200, 200, 200, 429]
         r = client.get("/v1/webhooks", headers=company.headers)
         assert r.json() == {"status": "error", "message": "Number of API requests exceeded"}
+
+
+def test_attachment_upload_is_documented_as_multipart(app_client: TestClient) -> None:
+    body = app_client.get("/openapi.json").json()["paths"]["/v1/messages"]["post"]["requestBody"]
+    upload = body["content"]["multipart/form-data"]["schema"]["properties"]["attachment"]
+    assert upload == {"type": "string", "format": "binary"}
+    by_url = body["content"]["application/json"]["schema"]["properties"]["attachment"]
+    assert by_url["type"] == "string" and "URL" in by_url["description"]

@@ -46,7 +46,10 @@ _TYPES: dict[str, Schema] = {
         "items": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
     },
     "string[]": {"type": "array", "items": {"type": "string"}},
+    # A file: its URL in a JSON or form body, the file itself in a multipart upload.
+    "file": {"type": "string"},
 }
+BINARY: Schema = {"type": "string", "format": "binary"}
 
 PAGING: list[Param] = [
     Param("limit", "integer", "page size (default 20, max 200)"),
@@ -160,11 +163,14 @@ def _length_check(fields: list[Param]) -> list[Any]:
 
 
 def _body(fields: list[Param]) -> Schema:
-    def schema(with_text: bool) -> Schema:
+    def schema(with_text: bool, *, uploads: bool = False) -> Schema:
         out: Schema = {
             "type": "object",
             "properties": {
-                p.name: {**_schema(p), **({"description": _describe(p)} if with_text else {})}
+                p.name: {
+                    **(BINARY if uploads and p.kind == "file" else _schema(p)),
+                    **({"description": _describe(p)} if with_text else {}),
+                }
                 for p in fields
             },
         }
@@ -173,13 +179,13 @@ def _body(fields: list[Param]) -> Schema:
             out["required"] = required
         return out
 
-    return {
-        "required": any(p.required for p in fields),
-        "content": {
-            "application/json": {"schema": schema(True)},
-            "application/x-www-form-urlencoded": {"schema": schema(False)},
-        },
+    content = {
+        "application/json": {"schema": schema(True)},
+        "application/x-www-form-urlencoded": {"schema": schema(False)},
     }
+    if any(p.kind == "file" for p in fields):
+        content["multipart/form-data"] = {"schema": schema(False, uploads=True)}
+    return {"required": any(p.required for p in fields), "content": content}
 
 
 def _query(fields: list[Param]) -> list[Schema]:

@@ -280,7 +280,7 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
             Param("operator_id", "integer", "the operator writing"),
             Param("open_dialog", "boolean", "reopen a closed dialog (default true)"),
             Param("external_id", "string", "your id for the message", max_length=200),
-            Param("attachment", "string", "a URL to attach (or a file upload)"),
+            Param("attachment", "file", "a URL to attach, or the file itself (multipart)"),
             Param("attachment_filename", "string", "the attachment's name", max_length=500),
             Param(
                 "subject",
