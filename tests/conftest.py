@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -119,6 +120,21 @@ def app_client(runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(runtime, workers=False)
     with TestClient(EndpointRecorder(app)) as client:
         yield client
+
+
+def app_with(runtime: Runtime, **overrides: Any) -> TestClient:
+    """A client of a fresh app built while ``overrides`` replace the session's settings; they
+    are restored at once (what they govern is read when the app is built)."""
+    from atendo.server import create_app
+
+    before = {name: getattr(runtime.settings, name) for name in overrides}
+    for name, value in overrides.items():
+        setattr(runtime.settings, name, value)
+    try:
+        return TestClient(create_app(runtime, workers=False))
+    finally:
+        for name, value in before.items():
+            setattr(runtime.settings, name, value)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
-from tests.conftest import CompanyFixture
+from tests.conftest import CompanyFixture, app_with
 
 from atendo.runtime import Runtime
 
@@ -89,14 +89,6 @@ def test_rename_company(api: TestClient) -> None:
 
 def test_request_body_limit_answers_413_json(runtime: Runtime, company: CompanyFixture) -> None:
     """Announced (Content-Length) and streamed (chunked) bodies over the limit are both cut."""
-    from atendo.server import create_app
-
-    before = runtime.settings.max_request_bytes
-    runtime.settings.max_request_bytes = 1024
-    try:
-        app = create_app(runtime, workers=False)
-    finally:
-        runtime.settings.max_request_bytes = before
     big = json.dumps({"name": "x" * 2048}).encode()
 
     def chunks() -> Iterator[bytes]:
@@ -104,7 +96,7 @@ def test_request_body_limit_answers_413_json(runtime: Runtime, company: CompanyF
             yield big[start : start + 256]
 
     headers = {**company.headers, "Content-Type": "application/json"}
-    with TestClient(app) as client:
+    with app_with(runtime, max_request_bytes=1024) as client:
         for body in (big, chunks()):
             r = client.put("/v1/companies", headers=headers, content=body)
             assert r.status_code == 413, r.text

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import CompanyFixture, make_company
+from tests.conftest import CompanyFixture, app_with, make_company
 
 from atendo.runtime import Runtime
 
@@ -132,9 +132,9 @@ def test_every_table_row_documents_its_parameters(app_client: TestClient) -> Non
         general, *per_method = cell.split(";")
         wanted = [(named_params(general), served)]
         for part in per_method:
-            method, _, names = part.strip().partition(":")
+            method, _, cell_names = part.strip().partition(":")
             on = [paths[p][m.lower()] for m, p in ops if m == method.strip()]
-            wanted.append((named_params(names), on))
+            wanted.append((named_params(cell_names), on))
         for names, where in wanted:
             params: dict[str, str] = {}
             for op in where:
@@ -215,16 +215,8 @@ def test_required_parameters_are_marked(app_client: TestClient) -> None:
 
 
 def test_rate_limit_answers_429(runtime: Runtime) -> None:
-    from atendo.server import create_app
-
     company: CompanyFixture = make_company(runtime, "Limited")
-    before = runtime.settings.api_rate_limit_per_minute
-    runtime.settings.api_rate_limit_per_minute = 3
-    try:
-        app = create_app(runtime, workers=False)
-    finally:
-        runtime.settings.api_rate_limit_per_minute = before
-    with TestClient(app) as client:
+    with app_with(runtime, api_rate_limit_per_minute=3) as client:
         codes = [client.get("/v1/webhooks", headers=company.headers).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         r = client.get("/v1/webhooks", headers=company.headers)

@@ -21,9 +21,8 @@ from atendo.core.enums import EventType
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
-from atendo.workers import mailbox_sync
 from tests.channels.email.test_ingest import email_channel
-from tests.channels.email.test_recovery import WorkerThread, _wait_for
+from tests.channels.email.test_recovery import WorkerThread, _wait_for, fast_worker_for
 from tests.conftest import CompanyFixture
 from tests.servers.fixtures import Mailbox
 
@@ -80,13 +79,7 @@ def idle_worker(
         import_days=0,
     )
     monkeypatch.setattr(runtime.settings, "imap_poll_interval", 600.0)
-    monkeypatch.setattr(mailbox_sync, "SCAN_INTERVAL", 0.3)
-    monkeypatch.setattr(mailbox_sync, "BACKOFF_START", 0.3)
-    monkeypatch.setattr(mailbox_sync, "BACKOFF_MAX", 1.0)
-    scan = mailbox_sync._scan
-    monkeypatch.setattr(
-        mailbox_sync, "_scan", lambda rt: {k: v for k, v in scan(rt).items() if k == channel_id}
-    )
+    fast_worker_for(monkeypatch, channel_id)
     worker = WorkerThread(runtime)
     worker.start()
     try:

@@ -135,6 +135,19 @@ def own_dovecot() -> Iterator[DovecotServer]:
         server.close()
 
 
+def fast_worker_for(monkeypatch: pytest.MonkeyPatch, channel_id: int) -> None:
+    """The mailbox worker sees only ``channel_id`` (the shared database holds other tests'
+    channels) and backs off briefly, so a few failures (FAILURES_BEFORE_ERROR) and the
+    reconnection happen within seconds."""
+    monkeypatch.setattr(mailbox_sync, "SCAN_INTERVAL", 0.3)
+    monkeypatch.setattr(mailbox_sync, "BACKOFF_START", 0.3)
+    monkeypatch.setattr(mailbox_sync, "BACKOFF_MAX", 1.0)
+    scan = mailbox_sync._scan
+    monkeypatch.setattr(
+        mailbox_sync, "_scan", lambda rt: {k: v for k, v in scan(rt).items() if k == channel_id}
+    )
+
+
 def test_dovecot_down_shows_error_then_recovers_without_losing_mail(
     runtime: Runtime,
     company: CompanyFixture,
@@ -162,15 +175,7 @@ def test_dovecot_down_shows_error_then_recovers_without_losing_mail(
     )
     channel_id = channel.id
 
-    # Short backoff so a few failures (FAILURES_BEFORE_ERROR) happen within seconds; the
-    # worker only sees this test's channel (the shared database holds other tests' channels).
-    monkeypatch.setattr(mailbox_sync, "SCAN_INTERVAL", 0.3)
-    monkeypatch.setattr(mailbox_sync, "BACKOFF_START", 0.3)
-    monkeypatch.setattr(mailbox_sync, "BACKOFF_MAX", 1.0)
-    scan = mailbox_sync._scan
-    monkeypatch.setattr(
-        mailbox_sync, "_scan", lambda rt: {k: v for k, v in scan(rt).items() if k == channel_id}
-    )
+    fast_worker_for(monkeypatch, channel_id)
 
     expected: list[str] = []
 
