@@ -16,8 +16,10 @@ from sqlalchemy import func, select
 from atendo.channels.email import imap_sync, ingest
 from atendo.channels.email.imap_sync import MailboxSync
 from atendo.channels.email.settings import parse_settings
-from atendo.core.channels.models import MailboxFolder
+from atendo.core.channels.models import Channel, MailboxFolder
+from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import block
+from atendo.core.dialogs.models import Dialog
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
@@ -66,6 +68,23 @@ def _outcome(runtime: Runtime, channel_id: int) -> dict[str, Any]:
             .where(Event.channel_id == channel_id)
             .group_by(Event.type)
         ).all()
+        company_id = session.get(Channel, channel_id).company_id  # type: ignore[union-attr]
+        new_clients = session.scalar(
+            select(func.count()).where(Event.company_id == company_id, Event.type == "new_client")
+        )
+        clients = session.execute(
+            select(ClientIdentity.address, Client.name)
+            .join(Client, Client.id == ClientIdentity.client_id)
+            .where(Client.company_id == company_id)
+        ).all()
+        dialogs = session.execute(
+            select(
+                Dialog.id, Dialog.subject, Dialog.recipients, Dialog.unread, Dialog.state,
+                Message.dedup_key,
+            )
+            .join(Message, Message.id == Dialog.last_message_id)
+            .where(Dialog.channel_id == channel_id)
+        ).all()  # fmt: skip
     by_dialog: dict[int | None, set[str]] = {}
     by_request: dict[int | None, set[str]] = {}
     for row in rows:
@@ -79,7 +98,76 @@ def _outcome(runtime: Runtime, channel_id: int) -> dict[str, Any]:
         "dialogs": sorted(sorted(keys) for did, keys in by_dialog.items() if did is not None),
         "requests": sorted(sorted(keys) for rid, keys in by_request.items() if rid is not None),
         "events": sorted(events),
+        "new_clients": new_clients,
+        "clients": sorted(clients),
+        "dialog_rows": sorted(
+            (
+                sorted(by_dialog[d.id]),
+                d.subject,
+                sorted(d.recipients),
+                d.unread,
+                d.state,
+                d.dedup_key,
+            )
+            for d in dialogs
+        ),
     }
+
+
+def test_a_batch_threads_on_its_own_unflushed_mail_as_one_by_one_would(
+    runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture
+) -> None:
+    """Replies to mail of the same batch, and a new sender whose first mail is a reply that
+    threads nowhere (their client, name and dialog come from that mail, not a later one)."""
+    mails = [
+        b"From: Ann <ann@x.example>\r\nMessage-ID: <a1@x.example>\r\nSubject: first\r\n\r\nhi\r\n",
+        b"From: Bob <bob@x.example>\r\nMessage-ID: <b1@x.example>\r\n"
+        b"In-Reply-To: <nowhere@x.example>\r\nSubject: bob reply\r\n\r\nre\r\n",
+        b"From: Robert <bob@x.example>\r\nMessage-ID: <b2@x.example>\r\n"
+        b"Subject: bob plain\r\n\r\nplain\r\n",
+        b"From: Ann <ann@x.example>\r\nMessage-ID: <a2@x.example>\r\n"
+        b"In-Reply-To: <a1@x.example>\r\nSubject: Re: first\r\n\r\nmore\r\n",
+        b"From: Bob <bob@x.example>\r\nMessage-ID: <b3@x.example>\r\n"
+        b"In-Reply-To: <a2@x.example>\r\nSubject: Re: first\r\n\r\nnot yours\r\n",
+    ]
+    one = email_channel(runtime, company.id)
+    for raw in mails:
+        ingest_one(runtime, one, raw)
+    batched = email_channel(runtime, other_company.id)
+    sync, folder_id = _sync(runtime, batched)
+    assert sync._ingest_batch(list(enumerate(mails, 1)), folder_id=folder_id, imported=False) == 5
+    expected, got = _outcome(runtime, one), _outcome(runtime, batched)
+    assert got == expected
+    assert ["mid:a1@x.example", "mid:a2@x.example"] in got["dialogs"]
+    assert ("bob@x.example", "Bob") in got["clients"]
+
+
+def test_a_reply_to_unflushed_mail_of_its_batch_joins_that_thread(
+    runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture
+) -> None:
+    """Dave, a recipient of Carol's dialog, answers Carol's mail of the same batch: the batch
+    holds that mail unflushed, and still threads Dave's reply into Carol's dialog."""
+    first = (
+        b"From: Carol <carol@x.example>\r\nMessage-ID: <c0@x.example>\r\nSubject: s\r\n\r\nc\r\n"
+    )
+    mails = [
+        b"From: Carol <carol@x.example>\r\nMessage-ID: <c1@x.example>\r\nSubject: s\r\n\r\nc1\r\n",
+        b"From: Dave <dave@x.example>\r\nMessage-ID: <d1@x.example>\r\n"
+        b"In-Reply-To: <c1@x.example>\r\nSubject: Re: s\r\n\r\nd1\r\n",
+    ]
+    channels = [email_channel(runtime, company.id), email_channel(runtime, other_company.id)]
+    for channel_id in channels:
+        ingest_one(runtime, channel_id, first)
+        with runtime.db.transaction() as session:
+            dialog = session.scalars(select(Dialog).where(Dialog.channel_id == channel_id)).one()
+            dialog.recipients = [*dialog.recipients, "dave@x.example"]
+    for raw in mails:
+        ingest_one(runtime, channels[0], raw)
+    sync, folder_id = _sync(runtime, channels[1])
+    assert sync._ingest_batch(list(enumerate(mails, 1)), folder_id=folder_id, imported=False) == 2
+    expected, got = _outcome(runtime, channels[0]), _outcome(runtime, channels[1])
+    assert got == expected
+    assert ["mid:c0@x.example", "mid:c1@x.example", "mid:d1@x.example"] in got["dialogs"]
 
 
 def test_batches_decide_exactly_what_one_by_one_decides(
@@ -145,14 +233,14 @@ def test_one_bad_mail_spoils_neither_its_batch_nor_the_folder_position(
         f"Subject: {'poison' if i == 3 else 'fine'}\r\n\r\nbody {i}\r\n".encode()
         for i in range(1, 7)
     ]
-    real_store = ingest._store
+    real_place = ingest._place  # both ways in place each mail with it
 
-    def store(session: Any, **kw: Any) -> Any:
+    def place(session: Any, **kw: Any) -> Any:
         if kw["incoming"].parsed.subject == "poison":
             raise RuntimeError("simulated failure while storing")
-        return real_store(session, **kw)
+        return real_place(session, **kw)
 
-    monkeypatch.setattr(ingest, "_store", store)
+    monkeypatch.setattr(ingest, "_place", place)
     batches: list[int] = []
     real_batch = ingest.ingest_batch
 

@@ -21,10 +21,12 @@ Two ways in, same rules:
   IntegrityError) is "already have it", never an error for the caller's transaction.
 * :func:`ingest_batch` — many prepared mails in one transaction (the mailbox sync): the
   per-channel lookups (existing keys, the senders' clients, their dialogs and open requests,
-  the block list) are read once for the batch, and its ``inbox``/``new_request`` events are
-  written together after its messages. It has no savepoints: any error rolls the whole
-  batch back and the caller retries the mails one by one (:func:`ingest_prepared`), so one bad
-  mail never holds up the others.
+  the block list) are read once for the batch; the clients, dialogs and requests of the new
+  senders whose mail replies to nothing are created together before the mails are placed;
+  the messages, then their attachments and dialog updates, are flushed once each (PostgreSQL
+  sends a table's rows as one INSERT … RETURNING), and its events are written together. It
+  has no savepoints: any error rolls the whole batch back and the caller retries the mails
+  one by one (:func:`ingest_prepared`), so one bad mail never holds up the others.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,11 +46,13 @@ from atendo.channels.email.parse import ParsedMail, parse_message
 from atendo.channels.email.threading import id_forms, normalise_message_id, thread_dialog
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
-from atendo.core.clients.service import find_or_create_client, is_blocked
+from atendo.core.clients.service import create_clients, find_or_create_client, is_blocked
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.dialogs.service import (
     ensure_request,
     merge_recipients,
+    new_dialog,
+    new_request,
     open_dialog,
     touch_dialog,
 )
@@ -143,6 +148,11 @@ class _Lookups:
     dialogs: dict[int, Dialog] = field(default_factory=dict)  # client id → its dialog here
     requests: dict[int, Request] = field(default_factory=dict)  # dialog id → open request
     blocks: list[BlockEntry] | None = None  # None: not loaded, ask is_blocked per mail
+    # A batch (ingest_batch): nothing is flushed between mails, new clients skip the lookup
+    # and the savepoint (the batch read their identities), their events wait in ``events``.
+    batch: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+    unclaimed: set[int] = field(default_factory=set)  # ids of requests created, owed an event
 
     def blocked(self, address: str | None, client_id: int | None) -> bool:
         assert self.blocks is not None
@@ -288,34 +298,60 @@ def ingest_batch(
     one by one with :func:`ingest_prepared`.
     """
     lookups = _load_lookups(session, channel=channel, items=items)
-    stored: list[Message] = []
-    owed: list[_Inbox] = []
+    lookups.batch = True
+    fresh: list[Incoming] = []
     for incoming in items:
-        if incoming.key in lookups.known_keys:
-            continue
-        lookups.known_keys.add(incoming.key)
-        if _is_our_own_copy(session, channel=channel, incoming=incoming, box=box):
-            continue
-        message, inbox = _store(
-            session, box=box, channel=channel, incoming=incoming, imported=imported,
-            lookups=lookups,
+        if incoming.key not in lookups.known_keys:
+            lookups.known_keys.add(incoming.key)
+            fresh.append(incoming)
+    stored: list[Message] = []
+    placed: list[tuple[Message, Dialog | None, bool, Incoming]] = []
+    # Lookups below see the batch's unflushed messages in memory (thread_dialog's pending).
+    with session.no_autoflush:
+        _open_for_new_senders(session, box=box, channel=channel, items=fresh, lookups=lookups)
+        for incoming in fresh:
+            if _is_our_own_copy(
+                session, channel=channel, incoming=incoming, box=box, pending=stored
+            ):
+                continue
+            message, dialog, created = _place(
+                session, box=box, channel=channel, incoming=incoming, lookups=lookups,
+                imported=imported, pending=stored,
+            )  # fmt: skip
+            session.add(message)
+            stored.append(message)
+            placed.append((message, dialog, created, incoming))
+    session.flush()
+    owed: list[_Inbox] = []
+    for message, dialog, created, incoming in placed:
+        inbox = _finish(
+            session, channel=channel, message=message, dialog=dialog, new_request=created,
+            incoming=incoming, imported=imported, flush=False,
         )  # fmt: skip
-        stored.append(message)
         if inbox is not None:
             owed.append(inbox)
-    _emit_inbox(session, channel=channel, inbox=owed)
+    session.flush()
+    _emit_inbox(session, channel=channel, inbox=owed, first=lookups.events)
     uids = [item.uid for item in items if item.uid is not None]
     advance_folder(session, folder_id=folder_id, uid=max(uids, default=None))
     return stored
 
 
 def _is_our_own_copy(
-    session: Session, *, channel: Channel, incoming: Incoming, box: SecretBox
+    session: Session,
+    *,
+    channel: Channel,
+    incoming: Incoming,
+    box: SecretBox,
+    pending: Sequence[Message] = (),
 ) -> bool:
     """Mail carrying one of our Message-IDs that we already hold (our outbound, coming back)."""
     mid = incoming.parsed.message_id
     if not mid or not is_our_message_id(box, mid):
         return False
+    forms = id_forms(mid)
+    if any(m.id is None and m.email_message_id in forms for m in pending):
+        return True
     found = session.scalar(
         select(Message.id).where(
             Message.company_id == channel.company_id,  # lets SQLite use (company_id, mid)
@@ -367,13 +403,40 @@ def _store(
     imported: bool,
     lookups: _Lookups,
 ) -> tuple[Message, _Inbox | None]:
+    message, dialog, created = _place(
+        session, box=box, channel=channel, incoming=incoming, lookups=lookups, imported=imported
+    )
+    session.add(message)
+    session.flush()
+    inbox = _finish(
+        session, channel=channel, message=message, dialog=dialog, new_request=created,
+        incoming=incoming, imported=imported, flush=True,
+    )  # fmt: skip
+    return message, inbox
+
+
+def _is_ours(channel: Channel, box: SecretBox, parsed: ParsedMail, sender: str | None) -> bool:
+    """Our own mail (a copy sent to ourselves, a loop): kept for the record, never a client."""
+    own_address = (channel.settings or {}).get("email", "").lower()
+    return bool(sender and sender == own_address) or is_our_message_id(box, parsed.message_id)
+
+
+def _place(
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    incoming: Incoming,
+    lookups: _Lookups,
+    imported: bool = False,
+    pending: Sequence[Message] = (),
+) -> tuple[Message, Dialog | None, bool]:
+    """The new message (not added yet), its dialog and whether its request is new."""
     parsed = incoming.parsed
     message = _new_message(channel, incoming, imported=imported)
     sender = message.from_email
-    own_address = (channel.settings or {}).get("email", "").lower()
-    ours = bool(sender and sender == own_address) or is_our_message_id(box, parsed.message_id)
     dialog: Dialog | None = None
-    if ours:
+    if _is_ours(channel, box, parsed, sender):
         # Our own mail (a copy sent to ourselves, a loop): kept for the record, never a client.
         message.hidden = True
     elif parsed.is_bounce:
@@ -381,17 +444,33 @@ def _store(
         if dialog is None:
             message.hidden = True
     elif sender:
-        dialog = _client_dialog(session, box=box, channel=channel, parsed=parsed, lookups=lookups)
+        dialog = _client_dialog(
+            session, box=box, channel=channel, parsed=parsed, lookups=lookups, pending=pending
+        )
         if _blocked(session, channel=channel, lookups=lookups, sender=sender, dialog=dialog):
             message.hidden = True
-    new_request = False
+    created = False
     if dialog is not None:
         message.dialog_id = dialog.id
         message.client_id = dialog.client_id
-        request, new_request = _open_request(session, dialog=dialog, lookups=lookups)
+        request, created = _open_request(session, dialog=dialog, lookups=lookups)
         message.request_id = request.id
-    session.add(message)
-    session.flush()
+    return message, dialog, created
+
+
+def _finish(
+    session: Session,
+    *,
+    channel: Channel,
+    message: Message,
+    dialog: Dialog | None,
+    new_request: bool,
+    incoming: Incoming,
+    imported: bool,
+    flush: bool,
+) -> _Inbox | None:
+    """A flushed message's attachments and dialog; the ``inbox`` event it owes, if any."""
+    parsed = incoming.parsed
     files = zip(
         parsed.attachments, incoming.attachment_shas, incoming.attachment_sizes, strict=True
     )
@@ -409,15 +488,82 @@ def _store(
         for att, sha, size in files
     ]
     session.add_all(attachments)
-    if dialog is not None:
-        touch_dialog(session, dialog=dialog, message=message)  # flushes the attachments too
+    if dialog is not None:  # flushes the attachments too, unless the batch flushes once
+        touch_dialog(session, dialog=dialog, message=message, flush=flush)
     if message.hidden or imported or dialog is None:
-        return message, None
-    return message, _Inbox(message, new_request, attachments)
+        return None
+    return _Inbox(message, new_request, attachments)
+
+
+def _open_for_new_senders(
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    items: Sequence[Incoming],
+    lookups: _Lookups,
+) -> None:
+    """Clients, dialogs and requests for the batch's unknown senders whose first mail replies
+    to nothing (so no thread can claim it), created together: a few INSERTs for all of them.
+    A sender whose first mail is a reply is left to :func:`_client_dialog`, as one by one."""
+    first: dict[str, ParsedMail | None] = {}  # sender → their first mail, None: a reply
+    for item in items:
+        parsed = item.parsed
+        sender = parsed.from_.email if parsed.from_ else ""
+        if (
+            not sender
+            or sender in lookups.clients
+            or sender in first
+            or parsed.is_bounce
+            or _is_ours(channel, box, parsed, sender[:320])
+        ):
+            continue
+        replies = bool(parsed.in_reply_to or any(parsed.references))
+        first[sender] = None if replies else parsed
+    mails = {sender: parsed for sender, parsed in first.items() if parsed is not None}
+    _open_for_clients(session, channel=channel, lookups=lookups, mails=mails)
+
+
+def _open_for_clients(
+    session: Session, *, channel: Channel, lookups: _Lookups, mails: dict[str, ParsedMail]
+) -> None:
+    """New clients (sender → their first mail), each with an open dialog and request."""
+    if not mails:
+        return
+    named = [
+        (sender, parsed.from_.name if parsed.from_ else "") for sender, parsed in mails.items()
+    ]
+    clients, payloads = create_clients(
+        session, company_id=channel.company_id, transport=EMAIL, named=named
+    )
+    lookups.events.extend(
+        event_row(company_id=channel.company_id, type=EventType.NEW_CLIENT, payload=payload)
+        for payload in payloads
+    )
+    dialogs = [
+        new_dialog(channel.company_id, client.id, channel.id, [sender], parsed.subject[:1000])
+        for client, (sender, parsed) in zip(clients, mails.items(), strict=True)
+    ]
+    session.add_all(dialogs)
+    session.flush()
+    requests = [new_request(dialog) for dialog in dialogs]
+    session.add_all(requests)
+    session.flush()
+    for client, dialog, request, sender in zip(clients, dialogs, requests, mails, strict=True):
+        lookups.clients[sender] = client
+        lookups.dialogs[client.id] = dialog
+        lookups.requests[dialog.id] = request
+        lookups.unclaimed.add(request.id)
 
 
 def _client_dialog(
-    session: Session, *, box: SecretBox, channel: Channel, parsed: ParsedMail, lookups: _Lookups
+    session: Session,
+    *,
+    box: SecretBox,
+    channel: Channel,
+    parsed: ParsedMail,
+    lookups: _Lookups,
+    pending: Sequence[Message] = (),
 ) -> Dialog:
     """The dialog a client's mail belongs to: the thread it replies to, else the client's own."""
     assert parsed.from_ is not None
@@ -430,6 +576,7 @@ def _client_dialog(
         references=parsed.references,
         sender=sender,
         box=box,
+        pending=pending,
     )
     if dialog is not None:
         if dialog.state != DialogState.OPEN:
@@ -438,6 +585,9 @@ def _client_dialog(
             dialog.end = None
         return dialog
     client = lookups.clients.get(sender)
+    if client is None and lookups.batch:
+        _open_for_clients(session, channel=channel, lookups=lookups, mails={sender: parsed})
+        return lookups.dialogs[lookups.clients[sender].id]
     if client is None:
         client, _new = find_or_create_client(
             session, company_id=channel.company_id, transport=EMAIL, address=sender, name=name
@@ -447,6 +597,7 @@ def _client_dialog(
         client.name = name
     dialog = lookups.dialogs.get(client.id)
     if dialog is None or dialog.state != DialogState.OPEN:
+        session.flush()  # open_dialog's lookup must see the batch's reopened dialogs
         dialog = open_dialog(
             session,
             company_id=channel.company_id,
@@ -474,23 +625,34 @@ def _blocked(
 def _open_request(session: Session, *, dialog: Dialog, lookups: _Lookups) -> tuple[Request, bool]:
     request = lookups.requests.get(dialog.id)
     if request is not None and request.state == DialogState.OPEN:
+        if request.id in lookups.unclaimed:  # created for this mail by _open_for_clients
+            lookups.unclaimed.discard(request.id)
+            return request, True
         return request, False
     request, created = ensure_request(session, dialog=dialog)
     lookups.requests[dialog.id] = request
     return request, created
 
 
-def _emit_inbox(session: Session, *, channel: Channel, inbox: Sequence[_Inbox]) -> None:
+def _emit_inbox(
+    session: Session,
+    *,
+    channel: Channel,
+    inbox: Sequence[_Inbox],
+    first: Sequence[dict[str, Any]] = (),
+) -> None:
     """``inbox`` (then ``new_request``) per message, as rows of the caller's transaction (the
-    outbox: delivered only after commit); payloads built for all of them at once."""
+    outbox: delivered only after commit); payloads built for all of them at once. ``first``:
+    the batch's earlier events (new clients), written in the same INSERT."""
+    rows = list(first)
     if not inbox:
+        emit_rows(session, rows)
         return
     payloads = message_event_payloads(
         session,
         [item.message for item in inbox],
         attachments={item.message.id: item.attachments for item in inbox},
     )
-    rows = []
     for item in inbox:
         message = item.message
         rows.append(

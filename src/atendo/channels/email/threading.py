@@ -15,7 +15,7 @@ Otherwise the caller falls back to the sender's own dialog on the channel (or a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -58,8 +58,13 @@ def thread_dialog(
     references: Iterable[str],
     sender: str | None,
     box: SecretBox,
+    pending: Sequence[Message] = (),
 ) -> Dialog | None:
-    """The dialog this mail replies to, when the sender takes part in it; else None."""
+    """The dialog this mail replies to, when the sender takes part in it; else None.
+
+    ``pending``: messages of the caller's batch not flushed yet (newest last), searched in
+    memory as the newest evidence, so a batch needs no flush before each lookup.
+    """
     candidates: list[str] = []
     for mid in [in_reply_to, *reversed(list(references))]:
         if mid and mid not in candidates:
@@ -85,8 +90,13 @@ def thread_dialog(
             Message.dialog_id.is_not(None),
         )
     ).all()
+    wanted = set(forms)
+    unflushed = [
+        m.dialog_id for m in reversed(pending) if m.id is None and m.email_message_id in wanted
+    ]
     seen: set[int] = set()
-    for _id, dialog_id in sorted(rows, reverse=True):  # the newest evidence first
+    # Unflushed messages get higher ids than any stored one: they are the newest evidence.
+    for dialog_id in [*unflushed, *(d for _id, d in sorted(rows, reverse=True))]:
         if dialog_id is None or dialog_id in seen:
             continue
         seen.add(dialog_id)

@@ -61,22 +61,10 @@ def find_or_create_client(
         if name and not found.name:
             found.name = name
         return found, False
-    normal = normalise_address(transport, address)
     try:
         with session.begin_nested():
-            client = Client(company_id=company_id, name=name or "")
-            if transport == "phone":
-                client.phone = normal
-            session.add(client)
-            session.flush()
-            session.add(
-                ClientIdentity(
-                    company_id=company_id,
-                    client_id=client.id,
-                    transport=transport,
-                    address=normal,
-                    display_name=name,
-                )
+            (client,), (payload,) = create_clients(
+                session, company_id=company_id, transport=transport, named=[(address, name)]
             )
             session.flush()
     except IntegrityError:
@@ -86,13 +74,45 @@ def find_or_create_client(
         if again is None:
             raise
         return again, False
-    emit(
-        session,
-        company_id=company_id,
-        type=EventType.NEW_CLIENT,
-        payload={"client": client_payload(session, client)},
-    )
+    emit(session, company_id=company_id, type=EventType.NEW_CLIENT, payload=payload)
     return client, True
+
+
+def create_clients(
+    session: Session, *, company_id: int, transport: str, named: Sequence[tuple[str, str]]
+) -> tuple[list[Client], list[dict[str, Any]]]:
+    """New clients for (address, name) pairs known to have no identity yet, with two INSERTs
+    for all of them; returns them and their ``new_client`` event payloads, for the caller to
+    emit. No savepoint: a concurrent creator's unique key fails the caller's transaction."""
+    clients = [Client(company_id=company_id, name=name or "") for _address, name in named]
+    for client, (address, _name) in zip(clients, named, strict=True):
+        if transport == "phone":
+            client.phone = normalise_address(transport, address)
+    session.add_all(clients)
+    session.flush()
+    session.add_all(
+        ClientIdentity(
+            company_id=company_id,
+            client_id=client.id,
+            transport=transport,
+            address=normalise_address(transport, address),
+            display_name=name,
+        )
+        for client, (address, name) in zip(clients, named, strict=True)
+    )
+    payloads = [
+        {
+            "client": {
+                "id": client.id,
+                "name": client.name,
+                "assigned_name": client.assigned_name,
+                "email": normalise_address(transport, address) if transport == EMAIL else None,
+                "phone": client.phone,
+            }
+        }
+        for client, (address, _name) in zip(clients, named, strict=True)
+    ]
+    return clients, payloads
 
 
 def identities(session: Session, *, client_id: int, transport: str | None = None) -> list[str]:

@@ -57,16 +57,8 @@ def open_dialog(
     """The client's dialog on the channel, reopened if closed, created if none."""
     dialog = find_dialog(session, company_id=company_id, client_id=client_id, channel_id=channel_id)
     if dialog is None:
-        dialog = Dialog(
-            company_id=company_id,
-            client_id=client_id,
-            channel_id=channel_id,
-            state=DialogState.OPEN.value,
-            recipients=list(recipients or []),
-            operator_id=operator_id,
-            subject=subject,
-            begin=utcnow(),
-        )
+        dialog = new_dialog(company_id, client_id, channel_id, list(recipients or []), subject)
+        dialog.operator_id = operator_id
         session.add(dialog)
         session.flush()
         return dialog
@@ -80,6 +72,21 @@ def open_dialog(
         dialog.operator_id = operator_id
     session.flush()
     return dialog
+
+
+def new_dialog(
+    company_id: int, client_id: int, channel_id: int, recipients: list[str], subject: str
+) -> Dialog:
+    """An open dialog, not yet added: for a client known to have none on the channel."""
+    return Dialog(
+        company_id=company_id,
+        client_id=client_id,
+        channel_id=channel_id,
+        state=DialogState.OPEN.value,
+        recipients=recipients,
+        subject=subject,
+        begin=utcnow(),
+    )
 
 
 def merge_recipients(current: list[str], more: list[str]) -> list[str]:
@@ -107,25 +114,31 @@ def ensure_request(session: Session, *, dialog: Dialog) -> tuple[Request, bool]:
     request = current_request(session, dialog=dialog)
     if request is not None:
         return request, False
-    request = Request(
-        company_id=dialog.company_id,
-        dialog_id=dialog.id,
-        client_id=dialog.client_id,
-        state=DialogState.OPEN.value,
-    )
+    request = new_request(dialog)
     session.add(request)
     session.flush()
     return request, True
 
 
-def touch_dialog(session: Session, *, dialog: Dialog, message: Message) -> None:
+def new_request(dialog: Dialog) -> Request:
+    """An open request, not yet added: for a dialog known to have none open."""
+    return Request(
+        company_id=dialog.company_id,
+        dialog_id=dialog.id,
+        client_id=dialog.client_id,
+        state=DialogState.OPEN.value,
+    )
+
+
+def touch_dialog(session: Session, *, dialog: Dialog, message: Message, flush: bool = True) -> None:
     dialog.last_message_id = message.id
     dialog.last_message_at = message.created
     if message.type == MessageType.FROM_CLIENT and not message.read and not message.hidden:
         dialog.unread = (dialog.unread or 0) + 1
     if message.subject and not dialog.subject:
         dialog.subject = message.subject
-    session.flush()
+    if flush:  # a batch flushes once for all of its messages
+        session.flush()
 
 
 def close_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
