@@ -43,7 +43,13 @@ from sqlalchemy.orm import Session
 
 from atendo.channels.email.message_ids import is_our_message_id
 from atendo.channels.email.parse import ParsedMail, parse_message
-from atendo.channels.email.threading import id_forms, normalise_message_id, thread_dialog
+from atendo.channels.email.threading import (
+    id_forms,
+    normalise_message_id,
+    reply_forms,
+    stored_evidence,
+    thread_dialog,
+)
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.clients.service import create_clients, find_or_create_client, is_blocked
@@ -153,6 +159,7 @@ class _Lookups:
     batch: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
     unclaimed: set[int] = field(default_factory=set)  # ids of requests created, owed an event
+    evidence: list[tuple[int, int, str]] | None = None  # stored_evidence for the whole batch
 
     def blocked(self, address: str | None, client_id: int | None) -> bool:
         assert self.blocks is not None
@@ -304,6 +311,14 @@ def ingest_batch(
         if incoming.key not in lookups.known_keys:
             lookups.known_keys.add(incoming.key)
             fresh.append(incoming)
+    forms = {
+        form
+        for item in fresh
+        for form in reply_forms(item.parsed.in_reply_to, item.parsed.references, box)
+    }
+    lookups.evidence = stored_evidence(
+        session, channel_id=channel.id, company_id=channel.company_id, forms=forms
+    )
     stored: list[Message] = []
     placed: list[tuple[Message, Dialog | None, bool, Incoming]] = []
     # Lookups below see the batch's unflushed messages in memory (thread_dialog's pending).
@@ -577,6 +592,7 @@ def _client_dialog(
         sender=sender,
         box=box,
         pending=pending,
+        stored=lookups.evidence,
     )
     if dialog is not None:
         if dialog.state != DialogState.OPEN:

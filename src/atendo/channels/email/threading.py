@@ -15,7 +15,7 @@ Otherwise the caller falls back to the sender's own dialog on the channel (or a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,6 +49,41 @@ def is_participant(session: Session, *, dialog: Dialog, address: str | None) -> 
     return address in identities(session, client_id=dialog.client_id, transport="email")
 
 
+def reply_forms(in_reply_to: str | None, references: Iterable[str], box: SecretBox) -> list[str]:
+    """The stored spellings of every id a mail replies to, the newest evidence first."""
+    candidates: list[str] = []
+    for mid in [in_reply_to, *reversed(list(references))]:
+        if mid and mid not in candidates:
+            candidates.append(mid)
+    # Our ids first is not needed: any stored id (ours or theirs) is evidence. Our own scheme
+    # only widens the spellings searched, because the sender stores ``<…>`` and parse strips.
+    forms: list[str] = []
+    for mid in candidates:
+        forms.extend(id_forms(mid))
+        if is_our_message_id(box, mid):
+            forms.extend(f.lower() for f in id_forms(mid))
+    return forms
+
+
+def stored_evidence(
+    session: Session, *, channel_id: int, company_id: int, forms: Collection[str]
+) -> list[tuple[int, int, str]]:
+    """(id, dialog id, Message-ID) of the channel's stored messages with one of ``forms``."""
+    if not forms:
+        return []
+    # No ORDER BY in SQL: with one, SQLite walks (company_id, id) — every message of the
+    # company — instead of looking the ids up in (company_id, email_message_id).
+    rows = session.execute(
+        select(Message.id, Message.dialog_id, Message.email_message_id).where(
+            Message.company_id == company_id,
+            Message.channel_id == channel_id,
+            Message.email_message_id.in_(forms),
+            Message.dialog_id.is_not(None),
+        )
+    ).all()
+    return [(i, d, mid) for i, d, mid in rows if d is not None and mid is not None]
+
+
 def thread_dialog(
     session: Session,
     *,
@@ -59,44 +94,26 @@ def thread_dialog(
     sender: str | None,
     box: SecretBox,
     pending: Sequence[Message] = (),
+    stored: Sequence[tuple[int, int, str]] | None = None,
 ) -> Dialog | None:
     """The dialog this mail replies to, when the sender takes part in it; else None.
 
-    ``pending``: messages of the caller's batch not flushed yet (newest last), searched in
-    memory as the newest evidence, so a batch needs no flush before each lookup.
+    A batch passes its messages so far as ``pending`` (newest last; searched in memory as the
+    newest evidence, so it needs no flush before each lookup) and may pass ``stored``, the
+    :func:`stored_evidence` it read for all of its mails before placing any of them.
     """
-    candidates: list[str] = []
-    for mid in [in_reply_to, *reversed(list(references))]:
-        if mid and mid not in candidates:
-            candidates.append(mid)
-    if not candidates:
-        return None
-    # Our ids first is not needed: any stored id (ours or theirs) is evidence. Our own scheme
-    # only widens the spellings searched, because the sender stores ``<…>`` and parse strips.
-    forms: list[str] = []
-    for mid in candidates:
-        forms.extend(id_forms(mid))
-        if is_our_message_id(box, mid):
-            forms.extend(f.lower() for f in id_forms(mid))
+    forms = reply_forms(in_reply_to, references, box)
     if not forms:
         return None
-    # No ORDER BY in SQL: with one, SQLite walks (company_id, id) — every message of the
-    # company — instead of looking the ids up in (company_id, email_message_id).
-    rows = session.execute(
-        select(Message.id, Message.dialog_id).where(
-            Message.company_id == company_id,
-            Message.channel_id == channel_id,
-            Message.email_message_id.in_(forms),
-            Message.dialog_id.is_not(None),
-        )
-    ).all()
     wanted = set(forms)
-    unflushed = [
-        m.dialog_id for m in reversed(pending) if m.id is None and m.email_message_id in wanted
-    ]
+    if stored is None:
+        stored = stored_evidence(session, channel_id=channel_id, company_id=company_id, forms=forms)
+        pending = [m for m in pending if m.id is None]  # the flushed ones were just read
+    rows = [(i, d) for i, d, mid in stored if mid in wanted]
+    newer = [m.dialog_id for m in reversed(pending) if m.email_message_id in wanted]
     seen: set[int] = set()
-    # Unflushed messages get higher ids than any stored one: they are the newest evidence.
-    for dialog_id in [*unflushed, *(d for _id, d in sorted(rows, reverse=True))]:
+    # The batch's messages get higher ids than any stored before: the newest evidence.
+    for dialog_id in [*newer, *(d for _id, d in sorted(rows, reverse=True))]:
         if dialog_id is None or dialog_id in seen:
             continue
         seen.add(dialog_id)
