@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from tests.api.test_api_writes import external_channel, inbox
-from tests.api.test_webhooks import make_hook, queued_external_message, verify
+from tests.api.test_webhooks import dispatch_all, make_hook, queued_external_message, verify
 from tests.conftest import CompanyFixture
 from tests.kit.test_signed_post import Dns, HookReceiver, start_receiver, stop
 
@@ -26,7 +26,7 @@ from atendo.kit.clock import set_clock, utcnow
 from atendo.runtime import Runtime
 from atendo.workers.external_sender import send_due, sender_loop
 from atendo.workers.http_delivery import new_poster
-from atendo.workers.webhook_delivery import deliver_due, delivery_loop, dispatch_once
+from atendo.workers.webhook_delivery import deliver_due, delivery_loop
 
 Round = Callable[[Runtime, Dns], int]
 
@@ -34,7 +34,7 @@ Round = Callable[[Runtime, Dns], int]
 def webhook_round(runtime: Runtime, dns: Dns) -> int:
     async def go() -> int:
         async with new_poster(runtime, resolve=dns) as poster:
-            await dispatch_once(runtime)
+            await dispatch_all(runtime)
             return await deliver_due(runtime, poster)
 
     return asyncio.run(go())
@@ -176,7 +176,7 @@ def test_the_worker_loops_deliver_webhooks_and_external_messages(bed: Bed) -> No
         stop = asyncio.Event()
         loops = [delivery_loop(bed.runtime, stop), sender_loop(bed.runtime, stop)]
         tasks = [asyncio.create_task(loop) for loop in loops]
-        await dispatch_once(bed.runtime)
+        await dispatch_all(bed.runtime)
         for _ in range(300):  # a generous bound, not a timing assertion
             if {"inbox", "outbox"} <= got():
                 break
