@@ -300,17 +300,34 @@ def queue_email_reply(
         recipient_errors={},
         created=now,
     )
+    if operator_id is not None and dialog.operator_id is None and not automatic:
+        dialog.operator_id = operator_id
+    _enqueue(
+        session, runtime=runtime, dialog=dialog, message=message, attachments=attachments,
+        client=client,
+    )  # fmt: skip
+    return message
+
+
+def _enqueue(
+    session: Session,
+    *,
+    runtime: Runtime,
+    dialog: Dialog,
+    message: Message,
+    attachments: Sequence[OutgoingAttachment],
+    client: Client | None = None,
+) -> None:
+    """Write a queued outgoing message with its attachments, its first status, the dialog's
+    last message and the ``outbox`` event (built from what is in hand, not re-read)."""
     session.add(message)
     session.flush()
     stored = _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
     record_status(session, message=message, status=DeliveryStatus.QUEUED)
-    if operator_id is not None and dialog.operator_id is None and not automatic:
-        dialog.operator_id = operator_id
     touch_dialog(session, dialog=dialog, message=message)
     emit_message_event(
         session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
     )
-    return message
 
 
 def queue_transport_message(
@@ -321,19 +338,19 @@ def queue_transport_message(
     operator_id: int | None,
     text: str,
     type: MessageType = MessageType.TO_CLIENT,
+    runtime: Runtime,
     external_id: str | None = None,
-    runtime: Runtime | None = None,
     attachments: Sequence[OutgoingAttachment] = (),
 ) -> Message:
     """A to-client message on a non-e-mail channel: queued for that transport's worker now.
 
-    Attachments are stored with it (``runtime`` holds the blob store) and reach the transport
-    as links in the ``outbox`` event."""
+    Attachments are stored with it and reach the transport as links in the ``outbox`` event."""
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     _check_operator(session, company_id=company_id, operator_id=operator_id)
     if not (text or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]})
+    check_attachment_size(runtime, attachments)
     now = utcnow()
     request = current_request(session, dialog=dialog)
     message = Message(
@@ -354,15 +371,7 @@ def queue_transport_message(
         recipient_errors={},
         created=now,
     )
-    session.add(message)
-    session.flush()
-    if attachments:
-        assert runtime is not None, "attachments need the runtime's blob store"
-        check_attachment_size(runtime, attachments)
-        _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
-    record_status(session, message=message, status=DeliveryStatus.QUEUED)
-    touch_dialog(session, dialog=dialog, message=message)
-    emit_message_event(session, message=message, type=EventType.OUTBOX)
+    _enqueue(session, runtime=runtime, dialog=dialog, message=message, attachments=attachments)
     return message
 
 
