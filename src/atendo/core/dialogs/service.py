@@ -181,9 +181,7 @@ def reopen_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialo
 
 
 def close_request(session: Session, *, company_id: int, request_id: int) -> Request:
-    request = session.get(Request, request_id)
-    if request is None or request.company_id != company_id:
-        raise NotFound()
+    request = get_request(session, company_id=company_id, request_id=request_id)
     if request.state != DialogState.CLOSED:
         request.state = DialogState.CLOSED.value
         request.end = utcnow()
