@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from atendo.channels.external import create_external_channel
 from atendo.core.clients.models import Client
 from atendo.core.companies.service import create_company
 from atendo.core.dialogs.models import Dialog, Request
@@ -38,6 +37,7 @@ from atendo.core.messages.models import Message
 from atendo.migrations import upgrade
 from atendo.runtime import Runtime
 from atendo.settings import Settings
+from atendo.transports.external import create_external_channel
 
 DIALOGS = 10_000
 PER_DIALOG = 10

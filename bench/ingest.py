@@ -56,9 +56,6 @@ from tests.servers.dovecot import DovecotServer, dovecot_available  # noqa: E402
 from tests.servers.postgres import TemporaryDatabase, postgres_available  # noqa: E402
 
 import atendo.core.models  # noqa: E402,F401 - every mapper, as in a bare worker
-from atendo.channels.email.imap_sync import FETCH_BATCH, MailboxSync, parse_fetch  # noqa: E402
-from atendo.channels.email.parse import parse_message  # noqa: E402
-from atendo.channels.email.settings import parse_settings  # noqa: E402
 from atendo.core.channels.models import Channel  # noqa: E402
 from atendo.core.channels.service import create_channel  # noqa: E402
 from atendo.core.companies.service import create_company  # noqa: E402
@@ -66,6 +63,9 @@ from atendo.core.messages.models import Message  # noqa: E402
 from atendo.migrations import upgrade  # noqa: E402
 from atendo.runtime import Runtime  # noqa: E402
 from atendo.settings import Settings  # noqa: E402
+from atendo.transports.email.imap_sync import FETCH_BATCH, MailboxSync, parse_fetch  # noqa: E402
+from atendo.transports.email.parse import parse_message  # noqa: E402
+from atendo.transports.email.settings import parse_settings  # noqa: E402
 
 N = int(os.environ.get("BENCH_INGEST_N", "10000"))
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -28,8 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.servers.smtp import SmtpServer
 
-from atendo.channels.email.compose import build_mime
-from atendo.channels.email.outbound import queue_email_reply
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
 from atendo.core.clients.service import find_or_create_client
@@ -40,6 +38,8 @@ from atendo.core.messages.models import Message
 from atendo.migrations import upgrade
 from atendo.runtime import Runtime
 from atendo.settings import Settings
+from atendo.transports.email.compose import build_mime
+from atendo.transports.email.outbound import queue_email_reply
 from atendo.workers.sender import Sender, SenderConfig
 
 

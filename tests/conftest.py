@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 DBLESS_PATHS = (
     "tests/servers/",
-    "tests/channels/email/test_parse",
-    "tests/channels/email/test_sanitize",
-    "tests/channels/email/test_quotes",
+    "tests/transports/email/test_parse",
+    "tests/transports/email/test_sanitize",
+    "tests/transports/email/test_quotes",
 )
 
 

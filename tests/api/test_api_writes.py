@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import CompanyFixture
 
-from atendo.channels.external import create_external_channel
 from atendo.runtime import Runtime
+from atendo.transports.external import create_external_channel
 
 
 def external_channel(runtime: Runtime, company_id: int, name: str = "Bot") -> int:

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from tests.channels.email.test_ingest import email_channel, ingest
 from tests.conftest import CompanyFixture
 from tests.endpoint_coverage import expected_endpoints
+from tests.transports.email.test_ingest import email_channel, ingest
 
-from atendo.channels.external import create_external_channel
 from atendo.core.operators.service import create_group
 from atendo.core.templates.service import create_template
 from atendo.demo import fill_demo
 from atendo.runtime import Runtime
+from atendo.transports.external import create_external_channel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 

@@ -362,7 +362,7 @@ def test_external_outbox_is_delivered_by_webhook_and_marked_sent(
 def test_open_external_channel_for_the_channels_router(
     runtime: Runtime, company: CompanyFixture
 ) -> None:
-    from atendo.channels.external import open_external_channel
+    from atendo.transports.external import open_external_channel
 
     ch = asyncio.run(open_external_channel(runtime, company_id=company.id, data={"name": "CRM"}))
     assert ch.transport == "external" and ch.status == "connected" and ch.name == "CRM"

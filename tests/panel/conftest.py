@@ -56,8 +56,8 @@ def signin(panel_app: object) -> Iterator[object]:
 
 def email_channel(runtime: Runtime, company_id: int, address: str = "support@acme.example") -> int:
     """A saved e-mail channel (no connection test: these tests talk to the database only)."""
-    from atendo.channels.email.settings import parse_settings
     from atendo.core.channels.service import create_channel
+    from atendo.transports.email.settings import parse_settings
 
     cfg = parse_settings({"email": address, "imap_host": "127.0.0.1", "smtp_host": "127.0.0.1"})
     with runtime.db.transaction() as session:
@@ -75,8 +75,8 @@ def email_channel(runtime: Runtime, company_id: int, address: str = "support@acm
 
 def ingest(runtime: Runtime, channel_id: int, raw: bytes) -> tuple[int, int] | None:
     """Ingest one raw mail; returns (message id, dialog id), or None for a duplicate."""
-    from atendo.channels.email.ingest import ingest_raw
     from atendo.core.channels.models import Channel
+    from atendo.transports.email.ingest import ingest_raw
 
     with runtime.db.transaction() as session:
         channel = session.get(Channel, channel_id)

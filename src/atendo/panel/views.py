@@ -14,8 +14,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from atendo.channels.email.sanitize import allow_remote_images, sanitize_html, text_to_html
-from atendo.channels.email.signatures import render_signature
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.models import Client
@@ -30,6 +28,8 @@ from atendo.core.operators.models import Operator
 from atendo.kit.clock import utcnow
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
+from atendo.transports.email.sanitize import allow_remote_images, sanitize_html, text_to_html
+from atendo.transports.email.signatures import render_signature
 
 PAGE_SIZE = 25
 

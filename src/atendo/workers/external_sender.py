@@ -1,5 +1,5 @@
 """Delivers queued messages of ``external`` channels through the company's ``outbox``
-webhooks (see ``atendo.channels.external``). A message is ``sent`` as soon as one receiver
+webhooks (see ``atendo.transports.external``). A message is ``sent`` as soon as one receiver
 accepts it (2xx); otherwise it is retried on the webhook schedule (10 s, 5 min, 2 h) and
 marked ``failed`` 5 hours after its first try."""
 
@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from atendo.channels.external import TRANSPORT, mark_delivered, mark_not_delivered
 from atendo.core.enums import EventType
 from atendo.core.messages.models import Message
 from atendo.core.messages.service import claim_due_messages, message_event_payload
@@ -20,6 +19,7 @@ from atendo.core.webhooks.service import next_retry, outbox_webhooks, webhook_se
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.signed_post import SignedPoster
 from atendo.runtime import Runtime
+from atendo.transports.external import TRANSPORT, mark_delivered, mark_not_delivered
 from atendo.workers.http_delivery import claim_send_save, poll_rounds
 
 log = logging.getLogger("atendo.external")

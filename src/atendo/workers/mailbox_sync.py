@@ -4,7 +4,7 @@ The supervisor rescans ``active_channels`` every ``SCAN_INTERVAL`` seconds: it s
 for a new channel, cancels the task of a deleted/disabled one, and restarts the task of a
 channel whose ``reconnect_requested`` flag is set (admin "reconnect", changed settings).
 
-Each channel task runs :class:`~atendo.channels.email.imap_sync.MailboxSync` in a loop. On a
+Each channel task runs :class:`~atendo.transports.email.imap_sync.MailboxSync` in a loop. On a
 failure it records the reason in plain words (``mark_failure``: ``connecting`` while retrying,
 ``error`` after a few failures in a row) and retries after an exponential backoff capped at
 ``BACKOFF_MAX``; a successful sync marks it ``connected`` with ``last_sync``. A failing
@@ -26,9 +26,6 @@ from datetime import timedelta
 from sqlalchemy import or_, update
 
 import atendo.core.models  # noqa: F401 - every mapper, so relationships resolve in a bare worker
-from atendo.channels.email.connection import plain_reason
-from atendo.channels.email.imap_sync import MailboxSync
-from atendo.channels.email.settings import EmailChannelSettings
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import (
     active_channels,
@@ -38,6 +35,9 @@ from atendo.core.channels.service import (
 )
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
+from atendo.transports.email.connection import plain_reason
+from atendo.transports.email.imap_sync import MailboxSync
+from atendo.transports.email.settings import EmailChannelSettings
 from atendo.workers.runner import sleep_or_stop
 
 log = logging.getLogger("atendo.workers.mailbox_sync")

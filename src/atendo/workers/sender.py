@@ -21,7 +21,7 @@ The pipeline::
       └─ 5xx ─▶ ``failed`` with the server's words
 
 Each claim sends a message at most once: the SMTP session retries nothing that may have
-reached the server (see :class:`~atendo.channels.email.smtp_send.SmtpConnection`). Across
+reached the server (see :class:`~atendo.transports.email.smtp_send.SmtpConnection`). Across
 claims sends are AT-LEAST-ONCE: a sender that dies between the claim and the ``sent`` record
 leaves the row in ``sending``; ``recover_stale_sending`` puts it back in the queue after
 ``stale_after`` and it is sent again with its original Message-ID, which receivers use to
@@ -44,16 +44,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from atendo.channels.email.compose import build_mime
-from atendo.channels.email.sent_copy import ImapAccount, append_to_sent
-from atendo.channels.email.smtp_send import (
-    Accepted,
-    Outcome,
-    PermanentFailure,
-    SmtpAccount,
-    SmtpPool,
-    TemporaryFailure,
-)
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
 from atendo.core.enums import DeliveryStatus, EventType
@@ -68,6 +58,16 @@ from atendo.core.messages.service import (
 )
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
+from atendo.transports.email.compose import build_mime
+from atendo.transports.email.sent_copy import ImapAccount, append_to_sent
+from atendo.transports.email.smtp_send import (
+    Accepted,
+    Outcome,
+    PermanentFailure,
+    SmtpAccount,
+    SmtpPool,
+    TemporaryFailure,
+)
 
 log = logging.getLogger("atendo.sender")
 

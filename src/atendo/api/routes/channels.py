@@ -18,13 +18,6 @@ from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import PAGING, Param, doc
 from atendo.api.routes.shapes import CHANNEL, obj
-from atendo.channels.email.channels import (
-    connect_email_channel,
-    email_channel_out,
-    update_email_channel,
-)
-from atendo.channels.email.settings import EmailChannelSettings
-from atendo.channels.external import open_external_channel
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import (
     delete_channel,
@@ -35,6 +28,13 @@ from atendo.core.channels.service import (
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.transports.email.channels import (
+    connect_email_channel,
+    email_channel_out,
+    update_email_channel,
+)
+from atendo.transports.email.settings import EmailChannelSettings
+from atendo.transports.external import open_external_channel
 
 router = APIRouter(tags=["channels"])
 

@@ -11,8 +11,8 @@ from atendo.api.params import to_integer
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, extend
 from atendo.api.serializers import messages_out
-from atendo.channels.external import inject_inbox
 from atendo.core.errors import Invalid
+from atendo.transports.external import inject_inbox
 
 router = APIRouter(tags=["messages"])
 

@@ -20,13 +20,6 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import DELETED, DIALOG, MESSAGE, SENT, obj
 from atendo.api.serializers import dialogs_out, messages_out
-from atendo.channels.email.outbound import (
-    OutgoingAttachment,
-    add_comment,
-    queue_email_reply,
-    queue_transport_message,
-    start_outbound_chat,
-)
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel
 from atendo.core.clients.service import get_client
@@ -44,6 +37,13 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Message
 from atendo.core.messages.service import interrupt_message, interrupt_queued
 from atendo.kit.guarded_fetch import FetchFailed, FetchTooLarge, guarded_fetch
+from atendo.transports.email.outbound import (
+    OutgoingAttachment,
+    add_comment,
+    queue_email_reply,
+    queue_transport_message,
+    start_outbound_chat,
+)
 
 router = APIRouter(tags=["messages"])
 

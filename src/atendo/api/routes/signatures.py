@@ -9,9 +9,9 @@ from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import SIGNATURES
-from atendo.channels.email.signatures import read_signatures, save_signatures
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid
+from atendo.transports.email.signatures import read_signatures, save_signatures
 
 router = APIRouter(tags=["channels"])
 

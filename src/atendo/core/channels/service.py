@@ -1,6 +1,6 @@
 """Channels: a company's accounts on each transport, their status and signatures.
 
-Transport-specific settings are validated by the transport (``atendo.channels``); this module
+Transport-specific settings are validated by the transport (``atendo.transports``); this module
 stores them, encrypts the secrets, and owns the status machine::
 
     connecting ──ok──▶ connected ──failure──▶ connecting (retrying, backoff)

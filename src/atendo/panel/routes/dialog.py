@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from atendo.channels.email.outbound import OutgoingAttachment, add_comment, queue_email_reply
 from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_request, reopen_dialog
 from atendo.core.enums import DeliveryStatus
 from atendo.core.errors import DomainError
@@ -25,6 +24,7 @@ from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.routes.chats import dialog_messages, dialog_pane
 from atendo.panel.views import email_html, visible_dialog
+from atendo.transports.email.outbound import OutgoingAttachment, add_comment, queue_email_reply
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from atendo.channels.email.outbound import start_outbound_chat
 from atendo.core.errors import DomainError
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.views import email_channels
+from atendo.transports.email.outbound import start_outbound_chat
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]

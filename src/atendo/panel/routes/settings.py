@@ -13,8 +13,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from atendo.channels.email.channels import connect_email_channel, update_email_channel
-from atendo.channels.email.signatures import save_signatures
 from atendo.core.channels.service import (
     get_channel,
     get_signatures,
@@ -39,6 +37,8 @@ from atendo.core.webhooks.models import Webhook
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
 from atendo.panel.render import render
+from atendo.transports.email.channels import connect_email_channel, update_email_channel
+from atendo.transports.email.signatures import save_signatures
 
 router = APIRouter()
 Admin = Annotated[PanelUser, Depends(admin_user)]
