@@ -40,7 +40,7 @@ from atendo.runtime import Runtime
 from atendo.settings import Settings
 from atendo.transports.email.compose import build_mime
 from atendo.transports.email.outbound import queue_email_reply
-from atendo.workers.sender import Sender, SenderConfig
+from atendo.transports.email.smtp_delivery import SmtpDelivery, SmtpDeliveryConfig
 
 
 def setup(runtime: Runtime, port: int, dialogs: int) -> tuple[int, list[int]]:
@@ -140,12 +140,12 @@ async def raw_send_reused(
 
 
 async def drain(
-    runtime: Runtime, config: SenderConfig, server: SmtpServer, count: int
+    runtime: Runtime, config: SmtpDeliveryConfig, server: SmtpServer, count: int
 ) -> tuple[float, int]:
-    """The production loop (``Sender.run``), timed until every message is recorded ``sent``
+    """The production loop (``SmtpDelivery.run``), timed until every message is recorded ``sent``
     (the server holding them all is not enough: the last outcomes may still be written)."""
     stop = asyncio.Event()
-    sender = Sender(runtime, config)
+    sender = SmtpDelivery(runtime, config)
     start = time.perf_counter()
     loop = asyncio.create_task(sender.run(stop))
     await server.async_wait_for(count, timeout=3600)
@@ -167,13 +167,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--dialogs", type=int, default=50)
-    parser.add_argument("--batch", type=int, default=SenderConfig.batch)
+    parser.add_argument("--batch", type=int, default=SmtpDeliveryConfig.batch)
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="atendo-bench-send-"))
     settings = Settings(data_dir=data, secret_key="bench")
     upgrade(settings.resolved_database_url)
     runtime = Runtime.from_settings(settings)
-    config = SenderConfig(batch=args.batch)
+    config = SmtpDeliveryConfig(batch=args.batch)
     with SmtpServer() as server:
         company_id, dialogs = setup(runtime, server.port, args.dialogs)
         queued_in = queue(runtime, company_id, dialogs, args.messages)

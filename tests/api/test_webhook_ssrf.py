@@ -24,8 +24,11 @@ from tests.kit.test_signed_post import Dns, HookReceiver, start_receiver, stop
 
 from atendo.kit.clock import set_clock, utcnow
 from atendo.runtime import Runtime
-from atendo.workers.external_sender import send_due, sender_loop
+from atendo.transports import registry
+from atendo.transports.external import ExternalTransport
 from atendo.workers.http_delivery import new_poster
+from atendo.workers.outbox_delivery import deliver_due as deliver_outbox
+from atendo.workers.outbox_delivery import outbox_delivery_loop
 from atendo.workers.webhook_delivery import deliver_due, delivery_loop
 
 Round = Callable[[Runtime, Dns], int]
@@ -41,11 +44,13 @@ def webhook_round(runtime: Runtime, dns: Dns) -> int:
 
 
 def external_round(runtime: Runtime, dns: Dns) -> int:
-    async def go() -> int:
-        async with new_poster(runtime, resolve=dns) as poster:
-            return await send_due(runtime, poster)
-
-    return asyncio.run(go())
+    """One round of the shared outbox worker with the external transport registered with
+    this resolver (a plug-in's way in), then the built-in one again."""
+    registry.register(ExternalTransport(resolve=dns))
+    try:
+        return asyncio.run(deliver_outbox(runtime))
+    finally:
+        registry.register(ExternalTransport())
 
 
 @dataclass
@@ -174,7 +179,7 @@ def test_the_worker_loops_deliver_webhooks_and_external_messages(bed: Bed) -> No
 
     async def run() -> None:
         stop = asyncio.Event()
-        loops = [delivery_loop(bed.runtime, stop), sender_loop(bed.runtime, stop)]
+        loops = [delivery_loop(bed.runtime, stop), outbox_delivery_loop(bed.runtime, stop)]
         tasks = [asyncio.create_task(loop) for loop in loops]
         await dispatch_all(bed.runtime)
         for _ in range(300):  # a generous bound, not a timing assertion

@@ -25,8 +25,8 @@ from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.messages.models import Message
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
-from atendo.workers.external_sender import send_due
 from atendo.workers.http_delivery import new_poster
+from atendo.workers.outbox_delivery import deliver_due as deliver_outbox
 from atendo.workers.webhook_delivery import deliver_due, dispatch_once
 
 
@@ -313,11 +313,7 @@ def queued_external_message(runtime: Runtime, company_id: int, msg: dict[str, An
 
 
 def send_round(runtime: Runtime) -> int:
-    async def go() -> int:
-        async with new_poster(runtime) as poster:
-            return await send_due(runtime, poster)
-
-    return asyncio.run(go())
+    return asyncio.run(deliver_outbox(runtime))
 
 
 def test_external_outbox_is_delivered_by_webhook_and_marked_sent(
@@ -338,7 +334,8 @@ def test_external_outbox_is_delivered_by_webhook_and_marked_sent(
     assert m["delivery_status"] == "queued" and "no enabled webhook" in m["error"]
     hook = make_hook(app_client, h, url=receiver.url, events=["outbox", "outbox_status"])
     receiver.statuses = [503]
-    clock[0] += timedelta(seconds=10)
+    # the outbox's one retry schedule (1 min, 5 min, …), the same as e-mail's
+    clock[0] += timedelta(minutes=1)
     send_round(runtime)
     assert (
         app_client.get(f"/v1/messages/{mid}", headers=h).json()["data"]["delivery_status"]

@@ -62,6 +62,10 @@ class Params:
                         values[k] = list(value) if isinstance(value, list) else [value]
         return cls(values)
 
+    def names(self) -> list[str]:
+        """Every parameter name sent (query and body)."""
+        return list(self._values)
+
     def has(self, key: str) -> bool:
         return key in self._values
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel, list_channels
+from atendo.core.channels.signatures import render_signature
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.dialogs.models import Dialog
@@ -26,10 +27,10 @@ from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator
 from atendo.kit.clock import utcnow
+from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
-from atendo.transports.email.sanitize import allow_remote_images, sanitize_html, text_to_html
-from atendo.transports.email.signatures import render_signature
+from atendo.transports import registry
 
 PAGE_SIZE = 25
 
@@ -225,17 +226,25 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
     }
 
 
-def email_channels(session: Session, user: PanelUser) -> list[Channel]:
-    rows, _total = list_channels(session, company_id=user.company_id, transport="email")
-    return rows
+def chat_starting_channels(session: Session, user: PanelUser) -> list[Channel]:
+    """The company's channels whose transport can start a chat ("Novo ativo")."""
+    rows, _total = list_channels(session, company_id=user.company_id)
+    return [c for c in rows if (t := registry.find(c.transport)) is not None and t.can_start_chats]
+
+
+def composer_fields(channel: Channel) -> tuple[str, ...]:
+    """The composer inputs the dialog's transport offers (``subject``, ``files``, …)."""
+    transport = registry.find(channel.transport)
+    return transport.composer_fields if transport is not None else ()
 
 
 __all__ = [
     "ListFilters",
+    "chat_starting_channels",
     "client_card",
+    "composer_fields",
     "current_request",
     "dialog_rows",
-    "email_channels",
     "get_channel",
     "message_views",
     "text_to_html",

@@ -1,34 +1,34 @@
 """The ``external`` transport: for systems that bring their own messenger.
 
-In: ``POST /v1/messages/inbox`` → ``inject_inbox`` stores a client message like any inbound
-mail (dialog, request, ``inbox`` event). Out: a to_client message on an external channel is
-queued like an e-mail; the external sender (``atendo.workers.external_sender``) POSTs it to the
-company's webhooks subscribed to ``outbox`` and marks it ``sent`` when one answers 2xx, else
-requeues it on the webhook retry schedule and marks it ``failed`` after 5 hours.
+In: ``POST /v1/messages/inbox`` (the transport ``accepts_inbox``) → the core verb
+:func:`~atendo.core.messages.inbound.receive_client_message` (client by phone or id, dialog,
+request, ``inbox``/``new_request`` events). Out: an operator's answer (API or panel composer)
+is queued in the outbox; the shared outbox worker (``atendo.workers.outbox_delivery``) hands
+each due message to :meth:`ExternalTransport.deliver`, which POSTs it, signed, to the
+company's webhooks subscribed to ``outbox``: ``sent`` when one answers 2xx, else a temporary
+failure retried on the outbox's one schedule (:mod:`atendo.core.messages.outbox`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
-from atendo.core.channels.service import create_channel, get_channel
-from atendo.core.clients.service import find_or_create_client, get_client
-from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
-from atendo.core.enums import ChannelStatus, DeliveryStatus, EventType, MessageType
-from atendo.core.errors import Invalid
-from atendo.core.messages.models import Message
-from atendo.core.messages.service import emit_message_event, record_status
-from atendo.kit.clock import utcnow
+from atendo.core.channels.service import create_channel
+from atendo.core.enums import ChannelStatus, EventType
+from atendo.core.messages.outbox import Accepted, Outcome, TemporaryFailure
+from atendo.core.webhooks.service import outbox_webhooks, webhook_secret
+from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.netguard import Resolver, system_resolver
+from atendo.kit.signed_post import SignedPoster
 from atendo.runtime import Runtime
+from atendo.transports.base import BaseTransport, DeliveryJob
 
 TRANSPORT = "external"
-PHONE = "phone"
+NO_TARGET = "no enabled webhook is subscribed to outbox for this channel"
 
 
 def create_external_channel(
@@ -48,120 +48,58 @@ def create_external_channel(
     )
 
 
+class ExternalTransport(BaseTransport):
+    name = TRANSPORT
+    composer_fields = ("files",)
+    outbox_by_webhook = True
+    accepts_inbox = True
+
+    def __init__(self, resolve: Resolver = system_resolver) -> None:
+        # How webhook host names are looked up (every address is vetted by the netguard).
+        self.resolve = resolve
+
+    async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
+        self.check_fields(data)
+        with runtime.db.transaction() as session:
+            return create_external_channel(
+                session,
+                company_id=company_id,
+                name=str(data.get("name") or ""),
+                box=runtime.box,
+                write_first=str(data.get("write_first", "true")).lower()
+                not in ("0", "false", "no"),
+            )
+
+    def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob:
+        hooks = outbox_webhooks(session, company_id=job.company_id, channel_id=job.channel_id)
+        targets = [(h.url, webhook_secret(h, runtime.box)) for h in hooks]
+        return DeliveryJob(
+            job.message_id, job.company_id, job.channel_id, job.payload, {"targets": targets}
+        )
+
+    async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome:
+        """POST the message to every outbox webhook; accepted once one of them took it."""
+        targets: list[tuple[str, str]] = job.extra.get("targets", [])
+        if not targets:
+            return TemporaryFailure(NO_TARGET)
+        payload = {"hook_type": EventType.OUTBOX.value, "event_time": iso(utcnow()), **job.payload}
+        errors: list[str] = []
+        delivered = False
+        allow_private = runtime.settings.webhooks_allow_private_networks
+        async with SignedPoster(allow_private=allow_private, resolve=self.resolve) as poster:
+            for url, secret in targets:
+                outcome = await poster.post(
+                    url, secret=secret, msg_id=f"msg_{job.message_id}", payload=payload
+                )
+                if outcome.error is None:
+                    delivered = True
+                else:
+                    errors.append(f"{url}: {outcome.error}")
+        return Accepted("webhook 2xx") if delivered else TemporaryFailure("; ".join(errors))
+
+
 async def open_external_channel(
     runtime: Runtime, *, company_id: int, data: dict[str, Any]
 ) -> Channel:
-    """POST /v1/channels with ``transport: "external"``: its own unit of work (the channels
-    router's ``_dispatch_create`` awaits this like the e-mail adapter)."""
-    with runtime.db.transaction() as session:
-        return create_external_channel(
-            session,
-            company_id=company_id,
-            name=str(data.get("name") or ""),
-            box=runtime.box,
-            write_first=str(data.get("write_first", "true")).lower() not in ("0", "false", "no"),
-        )
-
-
-def inject_inbox(
-    session: Session,
-    *,
-    company_id: int,
-    channel_id: int,
-    text: str,
-    client_id: int | None = None,
-    phone: str | None = None,
-    nickname: str = "",
-    external_id: str | None = None,
-) -> Message:
-    """Store a client's message that arrived through an external system."""
-    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
-    if channel.transport != TRANSPORT:
-        raise Invalid(
-            "channel_id must be an external channel", {"channel_id": ["not an external channel"]}
-        )
-    phone = (phone or "").strip() or None
-    if (client_id is None) == (phone is None):
-        raise Invalid(
-            "from_client needs exactly one of id or phone",
-            {"from_client": ["exactly one of id or phone"]},
-        )
-    if not text.strip():
-        raise Invalid("body is required", {"body": ["required"]})
-    new_client = False
-    if client_id is not None:
-        client = get_client(session, company_id=company_id, client_id=client_id)
-    else:
-        assert phone is not None
-        client, new_client = find_or_create_client(
-            session, company_id=company_id, transport=PHONE, address=phone, name=nickname
-        )
-    dialog = open_dialog(session, company_id=company_id, client_id=client.id, channel_id=channel.id)
-    request, new_request = ensure_request(session, dialog=dialog)
-    message = Message(
-        company_id=company_id,
-        channel_id=channel.id,
-        dialog_id=dialog.id,
-        client_id=client.id,
-        request_id=request.id,
-        type=MessageType.FROM_CLIENT.value,
-        transport=TRANSPORT,
-        text=text,
-        external_id=external_id,
-        read=False,
-        created=utcnow(),
-    )
-    session.add(message)
-    session.flush()
-    touch_dialog(session, dialog=dialog, message=message)
-    emit_message_event(
-        session,
-        message=message,
-        type=EventType.INBOX,
-        extra={"is_new_request": new_request, "is_new_client": new_client},
-    )
-    return message
-
-
-def mark_delivered(session: Session, *, message_id: int) -> bool:
-    """sending → sent (only from sending: an interrupt or a second sender cannot be undone)."""
-    now = utcnow()
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.delivery_status == DeliveryStatus.SENDING)
-        .values(delivery_status=DeliveryStatus.SENT.value, sent_at=now, error=None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    message = session.get(Message, message_id)
-    assert message is not None
-    session.refresh(message)
-    record_status(session, message=message, status=DeliveryStatus.SENT, detail="webhook 2xx")
-    emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
-    return True
-
-
-def mark_not_delivered(
-    session: Session, *, message_id: int, error: str, retry_at: datetime | None
-) -> None:
-    """sending → queued (retry at ``retry_at``) or failed (``retry_at`` None)."""
-    status = DeliveryStatus.QUEUED if retry_at is not None else DeliveryStatus.FAILED
-    values: dict[str, object] = {"delivery_status": status.value, "error": error[:1000]}
-    if retry_at is not None:
-        values["send_at"] = retry_at
-        values["claimed_by"] = None
-    result = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.delivery_status == DeliveryStatus.SENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return
-    message = session.get(Message, message_id)
-    assert message is not None
-    session.refresh(message)
-    record_status(session, message=message, status=status, detail=error[:1000])
-    if retry_at is None:
-        emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
+    """``POST /v1/channels`` with ``transport: "external"`` (its own unit of work)."""
+    return await ExternalTransport().connect(runtime, company_id=company_id, data=data)

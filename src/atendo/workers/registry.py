@@ -9,16 +9,16 @@ if TYPE_CHECKING:
 
 LOOPS: list[tuple[str, Loop]] = []
 
-# Webhooks and the external transport (issue 5).
+# Webhooks, and the outbox of transports without a delivery loop of their own (the seam).
 from atendo.workers.event_dispatch import dispatch_loop  # noqa: E402
-from atendo.workers.external_sender import sender_loop  # noqa: E402
+from atendo.workers.outbox_delivery import outbox_delivery_loop  # noqa: E402
 from atendo.workers.webhook_delivery import delivery_loop  # noqa: E402
 
 LOOPS.extend(
     [
         ("event_dispatch", dispatch_loop),
         ("webhook_delivery", delivery_loop),
-        ("external_sender", sender_loop),
+        ("outbox_delivery", outbox_delivery_loop),
     ]
 )
 
@@ -27,7 +27,9 @@ from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402
 
 LOOPS.append(("mailbox_sync", mailbox_sync_loop))
 
-# E-mail: the send queue (issue 4).
-from atendo.workers.sender import sender_loop as email_sender_loop  # noqa: E402
+# Each registered transport's own background loops (e-mail: smtp_delivery).
+from atendo.transports import registry as transports  # noqa: E402
 
-LOOPS.append(("email_sender", email_sender_loop))
+LOOPS.extend(
+    (f"{t.name}:{name}", loop) for t in transports.all_transports() for name, loop in t.loops
+)

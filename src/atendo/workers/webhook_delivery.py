@@ -21,6 +21,7 @@ from atendo.core.webhooks.service import (
 )
 from atendo.kit.signed_post import Outcome, SignedPoster
 from atendo.runtime import Runtime
+from atendo.transports import registry
 from atendo.workers.http_delivery import claim_send_save, poll_rounds
 
 log = logging.getLogger("atendo.webhooks")
@@ -75,9 +76,11 @@ async def deliver_due(runtime: Runtime, poster: SignedPoster) -> int:
 
 
 async def dispatch_once(runtime: Runtime) -> int:
+    own = frozenset(t.name for t in registry.all_transports() if t.outbox_by_webhook)
+
     def run() -> int:
         with runtime.db.transaction() as session:
-            return dispatch_events(session)
+            return dispatch_events(session, outbox_delivered_by=own)
 
     return await asyncio.to_thread(run)
 

@@ -21,13 +21,12 @@ from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import interrupt_queued
+from atendo.core.messages.outbox import interrupt_queued
+from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.outbound import (
-    OutgoingAttachment,
-    add_comment,
     queue_email_reply,
     reply_subject,
     start_outbound_chat,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from atendo.kit.html import html_to_text, sanitize_html
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.quotes import split_quoted, split_quoted_html
-from atendo.transports.email.sanitize import html_to_text, sanitize_html
 
 CHARSETS = [
     "utf-8", "utf8", "us-ascii", "iso-8859-1", "windows-1252", "koi8-r", "gb2312", "big5",

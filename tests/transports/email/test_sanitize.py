@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from atendo.transports.email.parse import parse_message
-from atendo.transports.email.sanitize import (
+from atendo.kit.html import (
     allow_remote_images,
     html_to_text,
     sanitize_html,
     text_to_html,
 )
+from atendo.transports.email.parse import parse_message
 
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"
 

@@ -19,10 +19,11 @@ from atendo.core.channels.models import Channel
 from atendo.core.enums import DeliveryStatus
 from atendo.core.errors import Conflict
 from atendo.core.messages.models import Message
-from atendo.core.messages.service import interrupt_message, status_history
+from atendo.core.messages.outbox import RetrySchedule, interrupt_message
+from atendo.core.messages.service import status_history
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime, trim_references
-from atendo.workers.sender import Sender, SenderConfig
+from atendo.transports.email.smtp_delivery import SmtpDelivery, SmtpDeliveryConfig
 from tests.conftest import CompanyFixture
 from tests.servers.fixtures import Mailbox
 from tests.servers.smtp import SmtpServer
@@ -47,9 +48,9 @@ def tidy(runtime: Runtime, company: CompanyFixture) -> Iterator[CompanyFixture]:
     yield from tidy_company(runtime, company)
 
 
-def sender(runtime: Runtime, **kwargs: object) -> Sender:
-    config = SenderConfig(smtp_timeout=5.0, **kwargs)  # type: ignore[arg-type]
-    return Sender(runtime, config)
+def sender(runtime: Runtime, **kwargs: object) -> SmtpDelivery:
+    config = SmtpDeliveryConfig(smtp_timeout=5.0, **kwargs)  # type: ignore[arg-type]
+    return SmtpDelivery(runtime, config)
 
 
 def load(runtime: Runtime, message_id: int) -> Message:
@@ -145,7 +146,9 @@ async def test_backoff_gives_up_after_a_day(
     channel_id = email_channel(runtime, tidy.id, smtp_port=smtp_server.port, send_delay=0)
     dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="Hi")
     message = reply(runtime, tidy.id, dialog_id)
-    worker = sender(runtime, backoff=(timedelta(hours=6),), then_every=timedelta(hours=8))
+    worker = sender(
+        runtime, retry=RetrySchedule(backoff=(timedelta(hours=6),), then_every=timedelta(hours=8))
+    )
     smtp_server.fail_next(421, "4.7.0 Busy", times=10)
     delays = []
     for _ in range(10):
@@ -276,7 +279,7 @@ async def test_interrupt_and_claim_race(
 async def test_signature_switches(
     runtime: Runtime, tidy: CompanyFixture, smtp_server: SmtpServer
 ) -> None:
-    from atendo.transports.email.signatures import save_signatures
+    from atendo.core.channels.signatures import save_signatures
 
     channel_id = email_channel(runtime, tidy.id, smtp_port=smtp_server.port, send_delay=0)
     dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="Sig")

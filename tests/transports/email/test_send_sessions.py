@@ -12,17 +12,12 @@ from sqlalchemy import select
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
+from atendo.core.messages.outbox import Accepted, Outcome, PermanentFailure
+from atendo.core.messages.outgoing import OutgoingAttachment
 from atendo.core.messages.service import message_event_payload, message_event_payloads
 from atendo.runtime import Runtime
-from atendo.transports.email.outbound import OutgoingAttachment
-from atendo.transports.email.smtp_send import (
-    Accepted,
-    Outcome,
-    PermanentFailure,
-    SmtpAccount,
-    SmtpPool,
-)
-from atendo.workers.sender import GroupWriter
+from atendo.transports.email.smtp_delivery import GroupWriter
+from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 from tests.conftest import CompanyFixture
 from tests.servers.smtp import SmtpServer
 from tests.transports.email.test_outbound import (

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import set_operator_signature
+from atendo.core.channels.signatures import clean_signature, render_template
 from atendo.core.operators.service import create_operator
 from atendo.runtime import Runtime
-from atendo.transports.email.signatures import clean_signature, render_template
 from tests.conftest import CompanyFixture
 from tests.transports.email.test_outbound import email_channel, email_dialog, reply, tidy_company
 

@@ -1,8 +1,9 @@
 """/v1/channels [ext]: connect, change, delete and reconnect channels; attachments and raw mail.
 
-Creating or changing an e-mail channel tests IMAP and SMTP for real before answering (422 with
-one plain reason per side when it fails). ``transport`` picks the adapter: ``email`` here;
-other transports plug in at :func:`_dispatch_create` / :func:`_dispatch_update`.
+``transport`` picks the adapter through :mod:`atendo.transports.registry`; the adapter
+validates the settings with its model and refuses (422, the field named) any it does not
+take. Creating or changing an e-mail channel tests IMAP and SMTP for real before answering
+(422 with one plain reason per side when it fails).
 """
 
 from __future__ import annotations
@@ -25,75 +26,45 @@ from atendo.core.channels.service import (
     list_channels,
     request_reconnect,
 )
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
-from atendo.transports.email.channels import (
-    connect_email_channel,
-    email_channel_out,
-    update_email_channel,
-)
-from atendo.transports.email.settings import EmailChannelSettings
-from atendo.transports.external import open_external_channel
+from atendo.transports import registry
 
 router = APIRouter(tags=["channels"])
 
-FIELDS = (*EmailChannelSettings.model_fields, "name", "transport", "password", "smtp_password")
+
+def _settings_params() -> list[Param]:
+    """``name``, ``write_first`` and every registered transport's own parameters."""
+    params = [Param("name", "string", "the channel's name", max_length=200)]
+    seen = {"name"}
+    for transport in registry.all_transports():
+        for extra in transport.api_params:
+            if extra.name not in seen:
+                seen.add(extra.name)
+                params.append(
+                    Param(extra.name, extra.type, extra.description, choices=extra.choices)
+                )
+    params.append(Param("write_first", "boolean", "operators may start chats"))
+    return params
 
 
-SECURITY = ("ssl", "starttls", "none")
-SETTINGS = [
-    Param("name", "string", "the channel's name", max_length=200),
-    Param("email", "string", "the mailbox address (e-mail)"),
-    Param("sender_name", "string", "the From name (e-mail)"),
-    Param("imap_host", "string", "IMAP server (e-mail)"),
-    Param("imap_port", "integer", "IMAP port (default by security)"),
-    Param("imap_security", "string", "ssl, starttls or none", choices=SECURITY),
-    Param("smtp_host", "string", "SMTP server (e-mail)"),
-    Param("smtp_port", "integer", "SMTP port (default by security)"),
-    Param("smtp_security", "string", "ssl, starttls or none", choices=SECURITY),
-    Param("login", "string", "IMAP login (default: the address)"),
-    Param("password", "string", "IMAP password (never shown back)"),
-    Param("smtp_login", "string", "SMTP login when it differs"),
-    Param("smtp_password", "string", "SMTP password when it differs"),
-    Param("send_delay", "integer", "seconds a message waits in the outbox (0–300, default 15)"),
-    Param("write_first", "boolean", "operators may start chats"),
-    Param("import_days", "integer", "how far back the first sync reaches (default 3)"),
-    Param("copy_to_sent", "boolean", "keep a copy in the Sent folder"),
-    Param("reply_to", "string", "a Reply-To address"),
-    Param("tls_verify", "boolean", "verify the servers' certificates (default true)"),
-]
+SETTINGS = _settings_params()
 TRANSPORT = Param(
-    "transport", "string", "email (default) or external", choices=("email", "external")
+    "transport",
+    "string",
+    "email (default) or another registered transport",
+    choices=tuple(registry.names()),
 )
 
 
 def _data(ctx: ApiContext) -> dict[str, Any]:
-    return {k: ctx.params.raw(k) for k in FIELDS if ctx.params.has(k)}
+    """Every parameter sent: the transport refuses (422) what is not one of its settings."""
+    return {k: ctx.params.raw(k) for k in ctx.params.names()}
 
 
 def channel_out(channel: Channel) -> dict[str, Any]:
-    if channel.transport == "email":
-        return email_channel_out(channel)
-    out = email_channel_out(channel)
-    out["password_set"] = bool(channel.secrets)
-    return out
-
-
-async def _dispatch_create(ctx: ApiContext, transport: str, data: dict[str, Any]) -> Channel:
-    if transport == "email":
-        return await connect_email_channel(ctx.runtime, company_id=ctx.company_id, data=data)
-    if transport == "external":
-        return await open_external_channel(ctx.runtime, company_id=ctx.company_id, data=data)
-    raise Invalid("unsupported transport", {"transport": ["unsupported transport"]})
-
-
-async def _dispatch_update(ctx: ApiContext, channel: Channel, data: dict[str, Any]) -> Channel:
-    if channel.transport == "email":
-        return await update_email_channel(
-            ctx.runtime, company_id=ctx.company_id, channel_id=channel.id, data=data
-        )
-    raise Invalid("unsupported transport", {"transport": ["unsupported transport"]})
+    return registry.get(channel.transport).channel_fields(channel)
 
 
 @router.get(
@@ -135,8 +106,8 @@ def channel(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResp
 )
 async def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     data = _data(ctx)
-    transport = str(data.pop("transport", None) or "email")
-    created = await _dispatch_create(ctx, transport, data)
+    transport = registry.get(str(data.pop("transport", None) or "email"))
+    created = await transport.connect(ctx.runtime, company_id=ctx.company_id, data=data)
     return ok(channel_out(created), status_code=201)
 
 
@@ -153,7 +124,12 @@ async def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 async def change(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         existing = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
-    updated = await _dispatch_update(ctx, existing, _data(ctx))
+    data = _data(ctx)
+    data.pop("transport", None)
+    transport = registry.get(existing.transport)
+    updated = await transport.update(
+        ctx.runtime, company_id=ctx.company_id, channel_id=existing.id, data=data
+    )
     return ok(channel_out(updated))
 
 

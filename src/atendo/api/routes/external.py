@@ -1,4 +1,5 @@
-"""POST /v1/messages/inbox: client messages injected into an external channel."""
+"""POST /v1/messages/inbox: client messages injected into a channel whose transport takes them
+(``accepts_inbox``: the external transport), through the core verb ``receive_client_message``."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from atendo.api.params import to_integer
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, extend
 from atendo.api.serializers import messages_out
+from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid
-from atendo.transports.external import inject_inbox
+from atendo.core.messages.inbound import Sender, receive_client_message
+from atendo.transports import registry
 
 router = APIRouter(tags=["messages"])
 
 PHONE_MAX, NICKNAME_MAX = 50, 300  # the clients table's columns
+PHONE = "phone"  # the identity kind of an injected client
 INJECTED = extend(MESSAGE, {"message_id": "integer"})
 
 
@@ -55,16 +59,29 @@ def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     if len(str(phone or "")) > PHONE_MAX or len(nickname) > NICKNAME_MAX:
         reason = f"phone: at most {PHONE_MAX}, nickname: at most {NICKNAME_MAX} characters"
         raise Invalid("from_client is too long", {"from_client": [reason]})
+    phone_text = str(phone).strip() if phone not in (None, "") else ""
+    text = p.text("body") or p.text("text") or ""
     with ctx.write() as session:
-        message = inject_inbox(
-            session,
-            company_id=ctx.company_id,
-            channel_id=channel_id,
-            text=p.text("body") or p.text("text") or "",
-            client_id=client_id,
-            phone=str(phone) if phone not in (None, "") else None,
-            nickname=nickname,
-            external_id=p.text("external_id"),
+        channel = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
+        if not registry.get(channel.transport).accepts_inbox:
+            raise Invalid(
+                "channel_id must be an external channel",
+                {"channel_id": ["not an external channel"]},
+            )
+        if (client_id is None) == (not phone_text):
+            raise Invalid(
+                "from_client needs exactly one of id or phone",
+                {"from_client": ["exactly one of id or phone"]},
+            )
+        if not text.strip():
+            raise Invalid("body is required", {"body": ["required"]})
+        who = (
+            Sender(client_id=client_id)
+            if client_id is not None
+            else Sender(kind=PHONE, address=phone_text, name=nickname)
         )
+        message = receive_client_message(
+            session, channel=channel, sender=who, text=text, external_id=p.text("external_id")
+        ).message
         out = messages_out(session, [message])[0]
         return ok({"message_id": message.id, **out}, status_code=201)

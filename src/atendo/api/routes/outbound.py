@@ -35,19 +35,13 @@ from atendo.core.dialogs.service import (
 from atendo.core.enums import DialogState, MessageType
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Message
-from atendo.core.messages.service import interrupt_message, interrupt_queued
+from atendo.core.messages.outbox import interrupt_message, interrupt_queued
+from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
 from atendo.kit.guarded_fetch import FetchFailed, FetchTooLarge, guarded_fetch
-from atendo.transports.email.outbound import (
-    OutgoingAttachment,
-    add_comment,
-    queue_email_reply,
-    queue_transport_message,
-    start_outbound_chat,
-)
+from atendo.transports import registry
+from atendo.transports.base import Reply
 
 router = APIRouter(tags=["messages"])
-
-EMAIL = "email"
 
 
 # --- attachments --------------------------------------------------------------------------
@@ -131,12 +125,13 @@ def new_dialog(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         raise Invalid("channel_id is required", {"channel_id": ["required"]})
     emails = [str(e) for e in p.items("emails")] or [str(e) for e in p.items("email")]
     with ctx.write() as session:
-        dialog, message = start_outbound_chat(
+        channel = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
+        dialog, message = registry.get(channel.transport).start_chat(
             session,
             runtime=ctx.runtime,
             company_id=ctx.company_id,
             channel_id=channel_id,
-            emails=emails,
+            addresses=emails,
             operator_id=p.integer("operator_id"),
             subject=p.text("subject"),
             text=p.text("text"),
@@ -221,31 +216,23 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
                 operator_id=operator_id,
                 text=text,
             )
-        elif channel.transport == EMAIL:
-            message = queue_email_reply(
-                session,
-                runtime=ctx.runtime,
-                company_id=ctx.company_id,
-                dialog_id=dialog.id,
-                operator_id=operator_id,
-                text=text,
-                html=p.text("html"),
-                subject=p.text("subject"),
-                cc=[str(a) for a in p.items("cc")],
-                attachments=attachments,
-                automatic=type_ == MessageType.AUTOREPLY,
-            )
         else:
-            message = queue_transport_message(
+            transport = registry.get(channel.transport)
+            message = transport.queue_reply(
                 session,
+                runtime=ctx.runtime,
                 company_id=ctx.company_id,
                 dialog_id=dialog.id,
-                operator_id=operator_id,
-                text=text,
-                type=type_,
-                external_id=p.text("external_id"),
-                runtime=ctx.runtime,
-                attachments=attachments,
+                reply=Reply(
+                    text=text,
+                    operator_id=operator_id,
+                    type=type_,
+                    html=p.text("html"),
+                    subject=p.text("subject"),
+                    cc=[str(a) for a in p.items("cc")],
+                    attachments=attachments,
+                    external_id=p.text("external_id"),
+                ),
             )
         if p.text("external_id") and not message.external_id:
             message.external_id = p.text("external_id")

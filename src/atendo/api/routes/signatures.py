@@ -10,8 +10,8 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import SIGNATURES
 from atendo.core.channels.service import get_channel
+from atendo.core.channels.signatures import read_signatures, save_signatures
 from atendo.core.errors import Invalid
-from atendo.transports.email.signatures import read_signatures, save_signatures
 
 router = APIRouter(tags=["channels"])
 

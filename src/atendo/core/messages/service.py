@@ -1,30 +1,21 @@
-"""Messages: reading them, recording them, and the outbox state machine.
+"""Messages: reading them, recording their history and events, statistics.
 
-Outbound delivery states (the message row *is* the outbox)::
-
-    queued ──(send_at reached, claimed)──▶ sending ──(server accepted)──▶ sent ──(DSN)──▶ bounced
-      │                                      │  ▲
-      │ interrupt (only while queued)        │  └─ 4xx / network: back to queued, send_at later
-      ▼                                      ▼
-    cancelled                              failed (5xx, or retries exhausted)
-
-Every transition is one conditional UPDATE (``WHERE delivery_status = <expected>``), so an
-interrupt and a sender's claim racing for the same row cannot both win.
+The outbox state machine (queued → sending → sent …) is :mod:`atendo.core.messages.outbox`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import client_payloads
-from atendo.core.enums import DeliveryStatus, EventType, MessageType
-from atendo.core.errors import Conflict, NotFound
+from atendo.core.enums import EventType, MessageType
+from atendo.core.errors import NotFound
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
@@ -243,99 +234,6 @@ def emit_message_events(
     )
 
 
-# --- the outbox ------------------------------------------------------------------------
-
-
-def interrupt_message(session: Session, *, company_id: int, message_id: int) -> Message:
-    """queued → cancelled, only if still queued (409 once it has left)."""
-    message = get_message(session, company_id=company_id, message_id=message_id)
-    result = session.execute(
-        update(Message)
-        .where(
-            Message.id == message.id,
-            Message.company_id == company_id,
-            Message.delivery_status == DeliveryStatus.QUEUED,
-        )
-        .values(delivery_status=DeliveryStatus.CANCELLED.value)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(message)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        state = message.delivery_status or "not an outgoing message"
-        if state in (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.BOUNCED):
-            raise Conflict("Message has already been sent")
-        raise Conflict(f"Message cannot be interrupted: it is {state}")
-    record_status(session, message=message, status=DeliveryStatus.CANCELLED, detail="interrupted")
-    emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
-    return message
-
-
-def interrupt_queued(
-    session: Session,
-    *,
-    company_id: int,
-    channel_id: int | None = None,
-    client_id: int | None = None,
-    message_id: int | None = None,
-) -> int:
-    """Interrupt every still-queued message matching the filters; returns how many."""
-    stmt = select(Message.id).where(
-        Message.company_id == company_id, Message.delivery_status == DeliveryStatus.QUEUED
-    )
-    if channel_id is not None:
-        stmt = stmt.where(Message.channel_id == channel_id)
-    if client_id is not None:
-        stmt = stmt.where(Message.client_id == client_id)
-    if message_id is not None:
-        stmt = stmt.where(Message.id == message_id)
-    count = 0
-    for mid in list(session.scalars(stmt)):
-        try:
-            interrupt_message(session, company_id=company_id, message_id=mid)
-        except Conflict:
-            continue  # the sender claimed it meanwhile
-        count += 1
-    return count
-
-
-def claim_due_messages(
-    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
-) -> list[Message]:
-    """queued → sending for due messages (see :func:`claim_due_batch`), loaded as rows."""
-    ids = claim_due_batch(session, worker_id=worker_id, limit=limit, transport=transport)
-    if not ids:
-        return []
-    stmt = (
-        select(Message)
-        .where(Message.id.in_(ids))
-        .order_by(Message.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(session.scalars(stmt))
-
-
-def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:
-    """Messages left in ``sending`` by a crashed sender go back to ``queued`` (same
-    Message-ID: receivers deduplicate by it). Returns their ids."""
-    cutoff = utcnow() - older_than
-    ids = list(
-        session.scalars(
-            select(Message.id).where(
-                Message.delivery_status == DeliveryStatus.SENDING,
-                Message.claimed_at <= cutoff,
-            )
-        )
-    )
-    if ids:
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.delivery_status == DeliveryStatus.SENDING)
-            .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
-
-
 # --- statistics (GET /v1/statistics) ----------------------------------------------------
 
 STAT_REPORTS = ("dialogs", "messages", "response_time", "ratings")
@@ -420,56 +318,3 @@ def statistics(
             )
         return out
     return []
-
-
-def claim_due_batch(
-    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
-) -> list[int]:
-    """queued → sending for due messages: one conditional
-    ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
-    an interrupt already moved is simply not returned, and one INSERT of the history rows.
-
-    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
-    take disjoint rows; the conditional update is what makes the claim safe everywhere.
-    Returns the ids claimed."""
-    now = utcnow()
-    stmt = (
-        select(Message.id)
-        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
-        .order_by(Message.send_at, Message.id)
-        .limit(limit)
-    )
-    if transport:
-        stmt = stmt.where(Message.transport == transport)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(stmt))
-    if not candidates:
-        return []
-    rows = session.execute(
-        update(Message)
-        .where(Message.id.in_(candidates), Message.delivery_status == DeliveryStatus.QUEUED)
-        .values(
-            delivery_status=DeliveryStatus.SENDING.value,
-            claimed_by=worker_id,
-            claimed_at=now,
-            attempts=Message.attempts + 1,
-        )
-        .returning(Message.id, Message.company_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if rows:
-        session.execute(
-            insert(MessageStatusEvent),
-            [
-                {
-                    "company_id": company_id,
-                    "message_id": message_id,
-                    "status": DeliveryStatus.SENDING.value,
-                    "detail": "",
-                    "created": now,
-                }
-                for message_id, company_id in rows
-            ],
-        )
-    return sorted(message_id for message_id, _ in rows)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -248,8 +249,14 @@ def hook_wants(hook: Webhook, event_type: str, channel_id: int | None) -> bool:
     return not (hook.channels and channel_id is not None and channel_id not in hook.channels)
 
 
-def dispatch_events(session: Session, *, limit: int = 200) -> int:
-    """Turn committed, undispatched events into deliveries; returns how many events."""
+def dispatch_events(
+    session: Session, *, limit: int = 200, outbox_delivered_by: Collection[str] = ()
+) -> int:
+    """Turn committed, undispatched events into deliveries; returns how many events.
+
+    ``outbox_delivered_by``: the transports whose sender posts their ``outbox`` events to the
+    webhooks itself (and learns from the answer whether a message was accepted): a second
+    copy through the ordinary path would duplicate them, so those are skipped."""
     stmt = select(Event).where(Event.dispatched.is_(False)).order_by(Event.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
@@ -260,9 +267,7 @@ def dispatch_events(session: Session, *, limit: int = 200) -> int:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
         payload = dict(event.payload or {})
         skip = event.type == EventType.CHANNEL_STATUS or (
-            # The external transport's sender delivers its own outbox messages and learns
-            # from the answer whether they were accepted; a second copy would duplicate them.
-            event.type == EventType.OUTBOX and payload.get("transport") == "external"
+            event.type == EventType.OUTBOX and payload.get("transport") in outbox_delivered_by
         )
         if not skip:
             for hook in hooks[event.company_id]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from atendo.core.channels.service import get_channel
+from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.service import get_client, identities
 from atendo.core.dialogs.service import current_request, mark_dialog_read
 from atendo.core.operators.service import list_groups, list_operators
@@ -20,8 +20,8 @@ from atendo.panel.render import render
 from atendo.panel.views import (
     PAGE_SIZE,
     ListFilters,
+    composer_fields,
     dialog_rows,
-    email_channels,
     message_views,
     pending_outbound,
     signature_preview,
@@ -60,7 +60,7 @@ def _list_context(session: Session, user: PanelUser, request: Request) -> dict[s
         "total": total,
         "filters": filters,
         "next_offset": offset + len(rows) if offset + len(rows) < total else None,
-        "channels": email_channels(session, user),
+        "channels": list_channels(session, company_id=user.company_id)[0],
     }
 
 
@@ -76,6 +76,7 @@ def _pane_context(
     operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
     templates, _t = list_templates(session, company_id=user.company_id, page=Page(200, 0))
     tags, _g = list_tags(session, company_id=user.company_id, page=Page(200, 0))
+    fields = composer_fields(channel)
     return {
         "dialog": dialog,
         "client": client,
@@ -84,7 +85,10 @@ def _pane_context(
         "messages": views,
         "pending": pending_outbound(views),
         "reply_subject": _re(last_subject),
-        "signature": signature_preview(session, channel, user.id, client),
+        "signature": (
+            signature_preview(session, channel, user.id, client) if "signature" in fields else ""
+        ),
+        "composer_fields": fields,
         "operators": [o for o in operators if o.role != "disabled"],
         "groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
         "templates": [{"command": t.command, "name": t.name, "text": t.text} for t in templates],

@@ -9,22 +9,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from atendo.core.channels.service import get_channel
 from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_request, reopen_dialog
 from atendo.core.enums import DeliveryStatus
 from atendo.core.errors import DomainError
-from atendo.core.messages.service import (
-    attachments_of,
-    get_message,
-    interrupt_message,
-    status_history,
-)
+from atendo.core.messages.outbox import interrupt_message
+from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
+from atendo.core.messages.service import attachments_of, get_message, status_history
 from atendo.core.tags.service import assign_tags, remove_tag
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
 from atendo.panel.routes.chats import dialog_messages, dialog_pane
 from atendo.panel.views import email_html, visible_dialog
-from atendo.transports.email.outbound import OutgoingAttachment, add_comment, queue_email_reply
+from atendo.transports import registry
+from atendo.transports.base import Reply
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
@@ -63,7 +62,7 @@ async def send(
 
     def store() -> None:
         with write(request, user) as session:
-            visible_dialog(session, user, dialog_id)
+            dialog = visible_dialog(session, user, dialog_id)
             if mode == "comment":
                 add_comment(
                     session,
@@ -73,15 +72,18 @@ async def send(
                     text=text,
                 )
                 return
-            queue_email_reply(
+            channel = get_channel(session, company_id=user.company_id, channel_id=dialog.channel_id)
+            registry.get(channel.transport).queue_reply(
                 session,
                 runtime=runtime,
                 company_id=user.company_id,
                 dialog_id=dialog_id,
-                operator_id=user.id,
-                text=text,
-                subject=subject or None,
-                attachments=[OutgoingAttachment(n, t, d) for n, t, d in uploads],
+                reply=Reply(
+                    text=text,
+                    operator_id=user.id,
+                    subject=subject or None,
+                    attachments=[OutgoingAttachment(n, t, d) for n, t, d in uploads],
+                ),
             )
 
     try:

@@ -1,4 +1,5 @@
-"""New outbound chat ("Novo ativo"): pick the e-mail account, the addresses, subject, text."""
+"""New outbound chat ("Novo ativo"): pick the account (a channel whose transport can start
+chats), the addresses, subject, text."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
+from atendo.core.channels.service import get_channel
 from atendo.core.errors import DomainError
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
-from atendo.panel.views import email_channels
-from atendo.transports.email.outbound import start_outbound_chat
+from atendo.panel.views import chat_starting_channels
+from atendo.transports import registry
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
@@ -27,7 +29,7 @@ def _form(
     values: dict[str, Any] | None = None,
 ) -> Response:
     with runtime_of(request).db.reading() as session:
-        channels = [c for c in email_channels(session, user) if c.write_first]
+        channels = [c for c in chat_starting_channels(session, user) if c.write_first]
     return render(
         request,
         "new_chat.html",
@@ -66,12 +68,13 @@ async def new_chat(
 
     def store() -> int:
         with write(request, user) as session:
-            dialog, _message = start_outbound_chat(
+            channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+            dialog, _message = registry.get(channel.transport).start_chat(
                 session,
                 runtime=runtime,
                 company_id=user.company_id,
                 channel_id=channel_id,
-                emails=emails,
+                addresses=emails,
                 operator_id=user.id,
                 subject=subject or None,
                 text=None if only_create else (text or None),

@@ -19,6 +19,7 @@ from atendo.core.channels.service import (
     list_channels,
     request_reconnect,
 )
+from atendo.core.channels.signatures import save_signatures
 from atendo.core.clients.service import block, list_blocks, unblock
 from atendo.core.companies.service import regenerate_token
 from atendo.core.enums import Role
@@ -37,18 +38,20 @@ from atendo.core.webhooks.models import Webhook
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
 from atendo.panel.render import render
-from atendo.transports.email.channels import connect_email_channel, update_email_channel
-from atendo.transports.email.signatures import save_signatures
+from atendo.transports import registry
+from atendo.transports.base import Transport
 
 router = APIRouter()
 Admin = Annotated[PanelUser, Depends(admin_user)]
 Supervisor = Annotated[PanelUser, Depends(supervisor_user)]
 
-CHANNEL_FIELDS = (
-    "email", "sender_name", "imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port",
-    "smtp_security", "login", "smtp_login", "send_delay", "import_days",
-)  # fmt: skip
-SWITCHES = ("write_first", "copy_to_sent", "tls_verify")
+
+def _form_transport(name: str | None = None) -> Transport:
+    """The transport whose settings form is shown: the channel's, else the first registered
+    one that has a form (the panel connects only transports that bring one)."""
+    if name:
+        return registry.get(name)
+    return next(t for t in registry.all_transports() if t.settings_template)
 
 
 def _hx_redirect(request: Request, url: str) -> Response:
@@ -77,15 +80,20 @@ def channels_page(request: Request, user: Admin) -> Response:
     return render(request, "settings/channels.html", {"groups": groups, "section": "channels"})
 
 
-async def _channel_data(request: Request) -> dict[str, Any]:
+async def _channel_data(request: Request, transport: Transport) -> dict[str, Any]:
+    """The transport's fields from the form: switches (its boolean settings, and
+    ``write_first``) are on or off; other fields count when filled in."""
     form = await request.form()
+    model = transport.settings_model.model_fields
+    switches = {"write_first"} | {k for k, f in model.items() if f.annotation in (bool, "bool")}
     data: dict[str, Any] = {}
-    for key in (*CHANNEL_FIELDS, "name", "password", "smtp_password"):
+    for key in sorted(transport.accepted_fields() - {"transport"}):
+        if key in switches:
+            data[key] = form.get(key) == "on"
+            continue
         value = form.get(key)
         if isinstance(value, str) and value.strip():
-            data[key] = value.strip() if "password" not in key else value
-    for key in SWITCHES:
-        data[key] = form.get(key) == "on"
+            data[key] = value if key in transport.secret_fields else value.strip()
     return data
 
 
@@ -106,10 +114,12 @@ def _channel_form(
         if channel is not None:
             values["name"] = channel.name
             values["write_first"] = channel.write_first
-    values = {k: v for k, v in values.items() if "password" not in k}  # never shown back
+    transport = _form_transport(channel.transport if channel is not None else None)
+    # secrets are never shown back
+    values = {k: v for k, v in values.items() if k not in transport.secret_fields}
     return render(
         request,
-        "settings/channel_form.html",
+        transport.settings_template or "settings/channel_form.html",
         {
             "channel": channel,
             "values": values,
@@ -129,9 +139,10 @@ def channel_new(request: Request, user: Admin) -> Response:
 
 @router.post("/settings/channels/new")
 async def channel_create(request: Request, user: Admin) -> Response:
-    data = await _channel_data(request)
+    transport = _form_transport()
+    data = await _channel_data(request, transport)
     try:
-        channel = await connect_email_channel(
+        channel = await transport.connect(
             runtime_of(request), company_id=user.company_id, data=data
         )
     except DomainError as exc:
@@ -151,11 +162,12 @@ def channel_edit(request: Request, channel_id: int, user: Admin) -> Response:
 @router.post("/settings/channels/{channel_id}")
 async def channel_update(request: Request, channel_id: int, user: Admin) -> Response:
     runtime = runtime_of(request)
-    data = await _channel_data(request)
     with runtime.db.reading() as session:
         channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
+    transport = _form_transport(channel.transport)
+    data = await _channel_data(request, transport)
     try:
-        channel = await update_email_channel(
+        channel = await transport.update(
             runtime, company_id=user.company_id, channel_id=channel_id, data=data
         )
     except DomainError as exc:

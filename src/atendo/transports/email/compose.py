@@ -40,7 +40,7 @@ from email.utils import format_datetime, formataddr
 from atendo.core.channels.models import Channel
 from atendo.core.enums import MessageType
 from atendo.core.messages.models import Attachment, Message
-from atendo.transports.email.sanitize import text_to_html
+from atendo.kit.html import text_to_html
 
 MAX_REFERENCES = 20
 MAX_REFERENCES_CHARS = 900

@@ -53,14 +53,11 @@ from atendo.core.dialogs.service import (
     open_dialog,
     touch_dialog,
 )
-from atendo.core.enums import DeliveryStatus, DialogState, EventType, MessageType
-from atendo.core.events.service import emit_rows, event_row
+from atendo.core.enums import DialogState, EventType, MessageType
+from atendo.core.events.service import event_row
+from atendo.core.messages.inbound import Arrival, announce_arrivals
 from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import (
-    emit_message_event,
-    message_event_payloads,
-    record_status,
-)
+from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
@@ -78,15 +75,6 @@ log = logging.getLogger("atendo.email.ingest")
 
 UNREADABLE = "could not be read"
 EMAIL = "email"
-
-
-@dataclass(slots=True)
-class _Inbox:
-    """A stored client message that owes its ``inbox`` (and maybe ``new_request``) event."""
-
-    message: Message
-    new_request: bool
-    attachments: list[Attachment]
 
 
 def dedup_key_for(parsed: ParsedMail, raw_sha: str) -> str:
@@ -286,7 +274,7 @@ def ingest_prepared(
             )  # fmt: skip
     except IntegrityError:
         return None  # a concurrent fetch stored it first: the unique key did its job
-    _emit_inbox(session, channel=channel, inbox=[inbox] if inbox else [])
+    announce_arrivals(session, [inbox] if inbox else [])
     return message
 
 
@@ -337,7 +325,7 @@ def ingest_batch(
             stored.append(message)
             placed.append((message, dialog, created, incoming))
     session.flush()
-    owed: list[_Inbox] = []
+    owed: list[Arrival] = []
     for message, dialog, created, incoming in placed:
         inbox = _finish(
             session, channel=channel, message=message, dialog=dialog, new_request=created,
@@ -346,7 +334,7 @@ def ingest_batch(
         if inbox is not None:
             owed.append(inbox)
     session.flush()
-    _emit_inbox(session, channel=channel, inbox=owed, first=lookups.events)
+    announce_arrivals(session, owed, first=lookups.events)
     uids = [item.uid for item in items if item.uid is not None]
     advance_folder(session, folder_id=folder_id, uid=max(uids, default=None))
     return stored
@@ -417,7 +405,7 @@ def _store(
     incoming: Incoming,
     imported: bool,
     lookups: _Lookups,
-) -> tuple[Message, _Inbox | None]:
+) -> tuple[Message, Arrival | None]:
     message, dialog, created = _place(
         session, box=box, channel=channel, incoming=incoming, lookups=lookups, imported=imported
     )
@@ -483,7 +471,7 @@ def _finish(
     incoming: Incoming,
     imported: bool,
     flush: bool,
-) -> _Inbox | None:
+) -> Arrival | None:
     """A flushed message's attachments and dialog; the ``inbox`` event it owes, if any."""
     parsed = incoming.parsed
     files = zip(
@@ -507,7 +495,7 @@ def _finish(
         touch_dialog(session, dialog=dialog, message=message, flush=flush)
     if message.hidden or imported or dialog is None:
         return None
-    return _Inbox(message, new_request, attachments)
+    return Arrival(message, new_request, attachments)
 
 
 def _open_for_new_senders(
@@ -650,54 +638,6 @@ def _open_request(session: Session, *, dialog: Dialog, lookups: _Lookups) -> tup
     return request, created
 
 
-def _emit_inbox(
-    session: Session,
-    *,
-    channel: Channel,
-    inbox: Sequence[_Inbox],
-    first: Sequence[dict[str, Any]] = (),
-) -> None:
-    """``inbox`` (then ``new_request``) per message, as rows of the caller's transaction (the
-    outbox: delivered only after commit); payloads built for all of them at once. ``first``:
-    the batch's earlier events (new clients), written in the same INSERT."""
-    rows = list(first)
-    if not inbox:
-        emit_rows(session, rows)
-        return
-    payloads = message_event_payloads(
-        session,
-        [item.message for item in inbox],
-        attachments={item.message.id: item.attachments for item in inbox},
-    )
-    for item in inbox:
-        message = item.message
-        rows.append(
-            event_row(
-                company_id=message.company_id,
-                type=EventType.INBOX,
-                payload={**payloads[message.id], "is_new_request": item.new_request},
-                channel_id=message.channel_id,
-                dialog_id=message.dialog_id,
-            )
-        )
-        if item.new_request:
-            rows.append(
-                event_row(
-                    company_id=channel.company_id,
-                    type=EventType.NEW_REQUEST,
-                    payload={
-                        "request_id": message.request_id,
-                        "dialog_id": message.dialog_id,
-                        "client_id": message.client_id,
-                        "channel_id": channel.id,
-                    },
-                    channel_id=channel.id,
-                    dialog_id=message.dialog_id,
-                )
-            )
-    emit_rows(session, rows)
-
-
 def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> Dialog | None:
     """Mark the outbound message a DSN reports as ``bounced``; its dialog holds the bounce."""
     mid = parsed.bounce_original_message_id
@@ -715,12 +655,7 @@ def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> D
     )
     if original is None:
         return None
-    reason = parsed.bounce_reason or "the message bounced"
-    original.delivery_status = DeliveryStatus.BOUNCED.value
-    original.error = reason
-    record_status(session, message=original, status=DeliveryStatus.BOUNCED.value, detail=reason)
-    session.flush()
-    emit_message_event(session, message=original, type=EventType.OUTBOX_STATUS)
+    mark_bounced(session, message=original, reason=parsed.bounce_reason or "the message bounced")
     return session.get(Dialog, original.dialog_id) if original.dialog_id else None
 
 

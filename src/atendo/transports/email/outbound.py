@@ -1,4 +1,4 @@
-"""Outbound e-mail: replies, new outbound chats ("write first") and internal comments.
+"""Outbound e-mail: replies and new outbound chats ("write first").
 
 These are the named state changes the API and the panel both call; they only flush (the edge
 commits). A reply is not sent here: it is *queued*, i.e. written as a message row with
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel
+from atendo.core.channels.signatures import render_signature
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import (
     EMAIL,
@@ -40,17 +40,20 @@ from atendo.core.clients.service import (
     identities,
 )
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, open_dialog, touch_dialog
-from atendo.core.enums import DeliveryStatus, EventType, MessageType
-from atendo.core.errors import Invalid, NotFound
-from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import emit_message_event, record_status
-from atendo.core.operators.models import Operator
+from atendo.core.dialogs.service import current_request, get_dialog, open_dialog
+from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.errors import Invalid
+from atendo.core.messages.models import Message
+from atendo.core.messages.outgoing import (
+    OutgoingAttachment,
+    check_attachment_size,
+    check_operator,
+    enqueue,
+)
 from atendo.kit.clock import utcnow
+from atendo.kit.html import html_to_text, sanitize_html, text_to_html
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import make_message_id
-from atendo.transports.email.sanitize import html_to_text, sanitize_html, text_to_html
-from atendo.transports.email.signatures import render_signature
 from atendo.transports.email.threading import normalise_message_id
 
 DEFAULT_SEND_DELAY = 15
@@ -58,13 +61,6 @@ MAX_SEND_DELAY = 300
 # References kept on the row; compose trims further when folding the header.
 MAX_REFERENCES = 100
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class OutgoingAttachment:
-    filename: str
-    content_type: str
-    data: bytes
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -122,14 +118,6 @@ def reply_subject(subject: str) -> str:
     return subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
 
 
-def _check_operator(session: Session, *, company_id: int, operator_id: int | None) -> None:
-    if operator_id is None:
-        return
-    op = session.get(Operator, operator_id)
-    if op is None or op.company_id != company_id:
-        raise NotFound("Operator not found")
-
-
 class _ThreadEntry(NamedTuple):
     type: str
     email_message_id: str | None
@@ -181,40 +169,6 @@ def _thread_headers(thread: list[_ThreadEntry]) -> tuple[str | None, list[str], 
     return in_reply_to, unique, last_subject
 
 
-def _store_attachments(
-    session: Session,
-    *,
-    runtime: Runtime,
-    message: Message,
-    attachments: Sequence[OutgoingAttachment],
-) -> list[Attachment]:
-    stored = [
-        Attachment(
-            company_id=message.company_id,
-            message_id=message.id,
-            filename=att.filename or "attachment",
-            content_type=att.content_type or "application/octet-stream",
-            size=len(att.data),
-            blob_sha=runtime.blobs.put(att.data),
-        )
-        for att in attachments
-    ]
-    if stored:
-        session.add_all(stored)
-        session.flush()
-    return stored
-
-
-def check_attachment_size(runtime: Runtime, attachments: Sequence[OutgoingAttachment]) -> None:
-    limit = runtime.settings.max_attachment_bytes
-    total = sum(len(a.data) for a in attachments)
-    if total > limit:
-        raise Invalid(
-            "Attachments are too large",
-            {"attachment": [f"at most {limit} bytes per message (got {total})"]},
-        )
-
-
 # --- replies -----------------------------------------------------------------------------
 
 
@@ -237,11 +191,11 @@ def queue_email_reply(
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     if channel.transport != EMAIL:
         raise Invalid("This dialog is not an e-mail dialog", {"dialog_id": ["not e-mail"]})
-    _check_operator(session, company_id=company_id, operator_id=operator_id)
+    check_operator(session, company_id=company_id, operator_id=operator_id)
     text = (text or "").replace("\r\n", "\n")
     if not text.strip() and not (html or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]})
-    check_attachment_size(runtime, attachments)
+    check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
     client = session.get(Client, dialog.client_id)
     recipients = list(dialog.recipients or [])
     if not recipients:
@@ -302,106 +256,10 @@ def queue_email_reply(
     )
     if operator_id is not None and dialog.operator_id is None and not automatic:
         dialog.operator_id = operator_id
-    _enqueue(
-        session, runtime=runtime, dialog=dialog, message=message, attachments=attachments,
+    enqueue(
+        session, blobs=runtime.blobs, dialog=dialog, message=message, attachments=attachments,
         client=client,
     )  # fmt: skip
-    return message
-
-
-def _enqueue(
-    session: Session,
-    *,
-    runtime: Runtime,
-    dialog: Dialog,
-    message: Message,
-    attachments: Sequence[OutgoingAttachment],
-    client: Client | None = None,
-) -> None:
-    """Write a queued outgoing message with its attachments, its first status, the dialog's
-    last message and the ``outbox`` event (built from what is in hand, not re-read)."""
-    session.add(message)
-    session.flush()
-    stored = _store_attachments(session, runtime=runtime, message=message, attachments=attachments)
-    record_status(session, message=message, status=DeliveryStatus.QUEUED)
-    touch_dialog(session, dialog=dialog, message=message)
-    emit_message_event(
-        session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
-    )
-
-
-def queue_transport_message(
-    session: Session,
-    *,
-    company_id: int,
-    dialog_id: int,
-    operator_id: int | None,
-    text: str,
-    type: MessageType = MessageType.TO_CLIENT,
-    runtime: Runtime,
-    external_id: str | None = None,
-    attachments: Sequence[OutgoingAttachment] = (),
-) -> Message:
-    """A to-client message on a non-e-mail channel: queued for that transport's worker now.
-
-    Attachments are stored with it and reach the transport as links in the ``outbox`` event."""
-    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
-    channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
-    _check_operator(session, company_id=company_id, operator_id=operator_id)
-    if not (text or "").strip() and not attachments:
-        raise Invalid("The message is empty", {"text": ["required"]})
-    check_attachment_size(runtime, attachments)
-    now = utcnow()
-    request = current_request(session, dialog=dialog)
-    message = Message(
-        company_id=company_id,
-        channel_id=channel.id,
-        dialog_id=dialog.id,
-        client_id=dialog.client_id,
-        request_id=request.id if request else None,
-        operator_id=operator_id,
-        type=type.value,
-        transport=channel.transport,
-        text=text,
-        read=True,
-        external_id=external_id,
-        delivery_status=DeliveryStatus.QUEUED.value,
-        send_at=now,
-        attempts=0,
-        recipient_errors={},
-        created=now,
-    )
-    _enqueue(session, runtime=runtime, dialog=dialog, message=message, attachments=attachments)
-    return message
-
-
-def add_comment(
-    session: Session, *, company_id: int, dialog_id: int, operator_id: int | None, text: str
-) -> Message:
-    """An internal note in the dialog: never sent, no signature, no delivery status."""
-    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
-    channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
-    _check_operator(session, company_id=company_id, operator_id=operator_id)
-    if not (text or "").strip():
-        raise Invalid("The comment is empty", {"text": ["required"]})
-    request = current_request(session, dialog=dialog)
-    message = Message(
-        company_id=company_id,
-        channel_id=channel.id,
-        dialog_id=dialog.id,
-        client_id=dialog.client_id,
-        request_id=request.id if request else None,
-        operator_id=operator_id,
-        type=MessageType.COMMENT.value,
-        transport=channel.transport,
-        text=text,
-        read=True,
-        created=utcnow(),
-    )
-    session.add(message)
-    session.flush()
-    touch_dialog(session, dialog=dialog, message=message)
-    emit_message_event(session, message=message, type=EventType.OUTBOX)
     return message
 
 
@@ -433,7 +291,7 @@ def start_outbound_chat(
             "This channel may not start conversations (write first is off)",
             {"channel_id": ["write_first is off for this channel"]},
         )
-    _check_operator(session, company_id=company_id, operator_id=operator_id)
+    check_operator(session, company_id=company_id, operator_id=operator_id)
     has_text = bool((text or "").strip() or (html or "").strip())
     if has_text and not (subject or "").strip():
         raise Invalid("A first e-mail needs a subject", {"subject": ["required"]})

@@ -12,7 +12,7 @@ Map:
 * Line endings: LF, CRLF and CR-only input (old Mac mail) -- CR-only is normalised first.
 * MIME structure (RFC 2045/2046): nested multiparts are walked with a depth limit; text/plain
   is preferred for the text, an HTML-only mail gets its text from
-  :func:`~atendo.transports.email.sanitize.html_to_text`; HTML is sanitised with nh3.
+  :func:`~atendo.kit.html.html_to_text`; HTML is sanitised with nh3.
   ``message/rfc822`` parts (RFC 2046 §5.2.1) are attachments named after their subject
   (``.eml``), never part of the body.  Attachment names come from RFC 2231 (``filename*=``)
   or RFC 2047 parameters.  A part whose Content-ID is referenced by ``cid:`` in the HTML is an
@@ -42,8 +42,8 @@ from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datet
 from io import BytesIO
 from urllib.parse import unquote
 
+from atendo.kit.html import html_to_text, sanitize_html
 from atendo.transports.email.quotes import split_quoted
-from atendo.transports.email.sanitize import html_to_text, sanitize_html
 
 __all__ = [
     "Address",

@@ -332,7 +332,7 @@ def split_quoted_html(html: str) -> tuple[str, str]:
     """Split HTML at the first client quote marker: ``(new_html, quoted_html)``.
 
     The split is textual (at the marker's opening tag), so the first half may have unclosed
-    tags; run both halves through :func:`~atendo.transports.email.sanitize.sanitize_html`, which
+    tags; run both halves through :func:`~atendo.kit.html.sanitize_html`, which
     re-balances them.  Returns ``(html, "")`` when no marker is found or nothing would remain.
     """
     positions = [m.start() for rx in _HTML_QUOTE_MARKERS if (m := rx.search(html)) is not None]

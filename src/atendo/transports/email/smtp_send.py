@@ -18,10 +18,12 @@ import contextlib
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiosmtplib
+
+from atendo.core.messages.outbox import Accepted, Outcome, PermanentFailure, TemporaryFailure
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -58,26 +60,6 @@ class SmtpAccount:
             tls_verify=bool(settings.get("tls_verify", True)),
             timeout=timeout,
         )
-
-
-@dataclass(frozen=True)
-class Accepted:
-    reply: str
-    refused: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TemporaryFailure:
-    reason: str
-
-
-@dataclass(frozen=True)
-class PermanentFailure:
-    reason: str
-    refused: dict[str, str] = field(default_factory=dict)
-
-
-Outcome = Accepted | TemporaryFailure | PermanentFailure
 
 
 def _words(code: int, message: str) -> str:

@@ -32,7 +32,7 @@ from atendo.core.channels.service import (
 from atendo.core.clients.models import Client
 from atendo.core.errors import Invalid
 from atendo.core.operators.models import Operator
-from atendo.transports.email.sanitize import html_to_text, sanitize_html
+from atendo.kit.html import html_to_text, sanitize_html
 
 MAX_SIGNATURE_CHARS = 5000
 

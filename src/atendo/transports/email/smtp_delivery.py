@@ -1,4 +1,8 @@
-"""The e-mail sender: drains the outbox (message rows in ``queued`` whose ``send_at`` passed).
+"""SMTP delivery: drains the e-mail outbox (``queued`` rows of e-mail channels whose ``send_at``
+passed) and records each outcome through :mod:`atendo.core.messages.outbox`.
+
+It is the e-mail transport's background loop ``smtp_delivery`` (see
+:mod:`atendo.transports.email.transport`).
 
 The pipeline::
 
@@ -16,8 +20,8 @@ The pipeline::
       │                                    and one query per table for the whole group (thread)
       ├─ accepted ─▶ ``sent`` + reply + refused recipients, committed
       │               └─▶ only then: copy to Sent (optional; a failure is only noted)
-      ├─ 4xx / network ─▶ back to ``queued``, ``send_at`` = now + backoff, "retrying: …";
-      │                   after ``give_up_after`` since the message was written: ``failed``
+      ├─ 4xx / network ─▶ back to ``queued``, ``send_at`` = now + the outbox's one retry
+      │                   schedule, "retrying: …"; once it says give up: ``failed``
       └─ 5xx ─▶ ``failed`` with the server's words
 
 Each claim sends a message at most once: the SMTP session retries nothing that may have
@@ -26,7 +30,7 @@ claims sends are AT-LEAST-ONCE: a sender that dies between the claim and the ``s
 leaves the row in ``sending``; ``recover_stale_sending`` puts it back in the queue after
 ``stale_after`` and it is sent again with its original Message-ID, which receivers use to
 deduplicate. Time comes from :func:`atendo.kit.clock.utcnow` (tests move it with
-``set_clock``); the backoff schedule and the tick are fields of :class:`SenderConfig`.
+``set_clock``); the retry schedule and the tick are fields of :class:`SmtpDeliveryConfig`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import threading
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -46,44 +50,33 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
-from atendo.core.enums import DeliveryStatus, EventType
+from atendo.core.enums import DeliveryStatus
 from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import (
-    attachments_of,
+from atendo.core.messages.outbox import (
+    RETRY,
+    Accepted,
+    Outcome,
+    PermanentFailure,
+    RetrySchedule,
     claim_due_batch,
-    emit_message_events,
-    record_status,
-    record_statuses,
+    record_outcomes,
     recover_stale_sending,
 )
+from atendo.core.messages.service import attachments_of, record_status
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime
 from atendo.transports.email.sent_copy import ImapAccount, append_to_sent
-from atendo.transports.email.smtp_send import (
-    Accepted,
-    Outcome,
-    PermanentFailure,
-    SmtpAccount,
-    SmtpPool,
-    TemporaryFailure,
-)
+from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 
-log = logging.getLogger("atendo.sender")
+log = logging.getLogger("atendo.email.delivery")
 
-DEFAULT_BACKOFF = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-)
+TRANSPORT = "email"
 
 
 @dataclass
-class SenderConfig:
-    backoff: Sequence[timedelta] = DEFAULT_BACKOFF
-    then_every: timedelta = timedelta(hours=1)
-    give_up_after: timedelta = timedelta(hours=24)
+class SmtpDeliveryConfig:
+    retry: RetrySchedule = RETRY
     tick: float = 1.0
     batch: int = 200
     per_channel: int = 4
@@ -112,9 +105,9 @@ class Job:
 
 
 @dataclass
-class Sender:
+class SmtpDelivery:
     runtime: Runtime
-    config: SenderConfig = field(default_factory=SenderConfig)
+    config: SmtpDeliveryConfig = field(default_factory=SmtpDeliveryConfig)
     worker_id: str = ""
     _channel_slots: dict[int, asyncio.Semaphore] = field(default_factory=dict)
     _last_recover: Any = None
@@ -126,7 +119,7 @@ class Sender:
 
     def __post_init__(self) -> None:
         if not self.worker_id:
-            base = self.runtime.worker_id or "sender"
+            base = self.runtime.worker_id or "smtp"
             self.worker_id = f"{base}:{uuid.uuid4().hex[:8]}"
         self._pool = SmtpPool(
             max_messages=self.config.messages_per_session, idle_after=self.config.session_idle
@@ -227,7 +220,7 @@ class Sender:
     def claim(self) -> list[int]:
         with self._write_lock, self.runtime.db.transaction() as session:
             return claim_due_batch(
-                session, worker_id=self.worker_id, limit=self.config.batch, transport="email"
+                session, worker_id=self.worker_id, limit=self.config.batch, transport=TRANSPORT
             )
 
     # --- one message ---------------------------------------------------------------------
@@ -324,15 +317,6 @@ class Sender:
             copy_to=copy,
         )
 
-    def next_attempt(self, message: Message) -> timedelta | None:
-        """The wait before the next attempt, or None when it is time to give up."""
-        n = max(1, message.attempts or 1)
-        schedule = list(self.config.backoff)
-        delay = schedule[n - 1] if n <= len(schedule) else self.config.then_every
-        if utcnow() + delay - message.created > self.config.give_up_after:
-            return None
-        return delay
-
     def record(self, message_id: int, outcome: Outcome) -> None:
         """Write one outcome in its own transaction (only if the row is still ours)."""
         self.record_many([(message_id, outcome)])
@@ -354,70 +338,8 @@ class Sender:
                     log.exception("cannot record the outcome of message %s", one[0])
 
     def _record_group(self, outcomes: Sequence[tuple[int, Outcome]]) -> None:
-        by_id = dict(outcomes)
         with self._write_lock, self.runtime.db.transaction() as session:
-            # Row-locked in id order (PostgreSQL; SQLite's write transaction is exclusive
-            # already), so the check below and the write cannot be split by a concurrent
-            # recovery, and two senders never wait on each other in a cycle.
-            rows = session.scalars(
-                select(Message).where(Message.id.in_(by_id)).order_by(Message.id).with_for_update()
-            ).all()
-            now = utcnow()
-            history: list[tuple[Message, str, str]] = []
-            finished: list[Message] = []
-            for message in rows:
-                if message.delivery_status != DeliveryStatus.SENDING:
-                    continue
-                status, detail, values = self._transition(message, by_id[message.id], now)
-                for key, value in values.items():
-                    setattr(message, key, value)
-                history.append((message, status.value, detail))
-                if status != DeliveryStatus.QUEUED:
-                    finished.append(message)
-            session.flush()
-            record_statuses(session, history)
-            if finished:
-                emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
-
-    def _transition(
-        self, message: Message, outcome: Outcome, now: datetime
-    ) -> tuple[DeliveryStatus, str, dict[str, Any]]:
-        """The new status, the history line, and the columns to write for this outcome."""
-        if isinstance(outcome, Accepted):
-            detail = outcome.reply
-            if outcome.refused:
-                detail += "; refused: " + "; ".join(f"{r}: {w}" for r, w in outcome.refused.items())
-            values = {
-                "delivery_status": DeliveryStatus.SENT.value,
-                "sent_at": now,
-                "smtp_reply": outcome.reply,
-                "error": None,
-                "recipient_errors": dict(outcome.refused),
-            }
-            return DeliveryStatus.SENT, detail, values
-        if isinstance(outcome, TemporaryFailure):
-            delay = self.next_attempt(message)
-            if delay is None:
-                detail = f"gave up after {message.attempts} attempts: {outcome.reason}"
-                return (
-                    DeliveryStatus.FAILED,
-                    detail,
-                    {"delivery_status": DeliveryStatus.FAILED.value, "error": detail},
-                )
-            detail = f"retrying: {outcome.reason}"
-            values = {
-                "delivery_status": DeliveryStatus.QUEUED.value,
-                "send_at": now + delay,
-                "error": detail,
-                "claimed_by": None,
-            }
-            return DeliveryStatus.QUEUED, detail, values
-        values = {
-            "delivery_status": DeliveryStatus.FAILED.value,
-            "error": outcome.reason,
-            "recipient_errors": dict(outcome.refused),
-        }
-        return DeliveryStatus.FAILED, outcome.reason, values
+            record_outcomes(session, outcomes, schedule=self.config.retry)
 
     async def copy_to_sent(self, job: Job) -> None:
         assert job.copy_to is not None
@@ -517,7 +439,7 @@ class TaskSet:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def sender_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The registered worker loop: one :class:`Sender` for this process."""
-    config = SenderConfig(tick=runtime.settings.worker_tick)
-    await Sender(runtime, config).run(stop)
+async def smtp_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The e-mail transport's background loop: one :class:`SmtpDelivery` for this process."""
+    config = SmtpDeliveryConfig(tick=runtime.settings.worker_tick)
+    await SmtpDelivery(runtime, config).run(stop)

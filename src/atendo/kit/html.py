@@ -1,4 +1,4 @@
-"""HTML hygiene for the e-mail channel: sanitise inbound HTML, derive text, build outbound HTML.
+"""HTML hygiene for shown and sent messages: sanitise HTML, derive text, build HTML from text.
 
 Map of this module:
 

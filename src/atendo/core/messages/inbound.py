@@ -1,0 +1,153 @@
+"""A client message arrives: the one sequence every transport uses to bring one in.
+
+:func:`receive_client_message` — find (or create) the client by its identity on the
+transport, open (or reuse) the dialog on the channel, ensure its open request, write the
+message, move the dialog's last message, and announce it. :func:`announce_arrivals` is its
+last step in a batch-friendly form: the ``inbox`` (and ``new_request``) events of many stored
+messages, their payloads built together and written with one INSERT (the e-mail ingest stores
+a fetched batch's messages together — threading decides their dialogs — and announces them
+all at once with it).
+
+Only flushes; the caller owns the transaction. The events are rows of that transaction (the
+outbox of side effects): webhooks and the panel see the message only after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from atendo.core.channels.models import Channel
+from atendo.core.clients.models import Client
+from atendo.core.clients.service import find_or_create_client, get_client
+from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
+from atendo.core.enums import EventType, MessageType
+from atendo.core.errors import Invalid
+from atendo.core.events.service import emit_rows, event_row
+from atendo.core.messages.models import Attachment, Message
+from atendo.core.messages.service import message_event_payloads
+from atendo.kit.clock import utcnow
+
+
+@dataclass(slots=True)
+class Arrival:
+    """A stored client message that owes its ``inbox`` (and maybe ``new_request``) event."""
+
+    message: Message
+    new_request: bool
+    attachments: list[Attachment] = field(default_factory=list)
+    new_client: bool | None = None  # carried in the inbox event when known
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote: an existing client, or an identity (``kind``: "email", "phone", …) with the
+    name the transport saw."""
+
+    client_id: int | None = None
+    kind: str = ""
+    address: str = ""
+    name: str = ""
+
+
+def receive_client_message(
+    session: Session,
+    *,
+    channel: Channel,
+    sender: Sender,
+    text: str,
+    **columns: Any,
+) -> Arrival:
+    """Store one client message on ``channel`` and announce it; ``columns`` are further
+    :class:`Message` columns the transport knows (``external_id``, ``subject``, …)."""
+    company_id = channel.company_id
+    new_client = False
+    client: Client
+    if sender.client_id is not None:
+        client = get_client(session, company_id=company_id, client_id=sender.client_id)
+    elif sender.kind and sender.address:
+        client, new_client = find_or_create_client(
+            session,
+            company_id=company_id,
+            transport=sender.kind,
+            address=sender.address,
+            name=sender.name,
+        )
+    else:
+        raise Invalid("the sender is unknown", {"from_client": ["required"]})
+    dialog = open_dialog(session, company_id=company_id, client_id=client.id, channel_id=channel.id)
+    request, new_request = ensure_request(session, dialog=dialog)
+    message = Message(
+        company_id=company_id,
+        channel_id=channel.id,
+        dialog_id=dialog.id,
+        client_id=client.id,
+        request_id=request.id,
+        type=MessageType.FROM_CLIENT.value,
+        transport=channel.transport,
+        text=text,
+        read=False,
+        created=utcnow(),
+        **columns,
+    )
+    session.add(message)
+    session.flush()
+    touch_dialog(session, dialog=dialog, message=message)
+    arrival = Arrival(message, new_request, [], new_client)
+    announce_arrivals(session, [arrival], clients=[client])
+    return arrival
+
+
+def announce_arrivals(
+    session: Session,
+    arrivals: Sequence[Arrival],
+    *,
+    first: Sequence[dict[str, Any]] = (),
+    clients: Sequence[Client] = (),
+) -> None:
+    """``inbox`` (then ``new_request``) per message, as rows of the caller's transaction;
+    payloads built for all of them at once. ``first``: earlier event rows of the same batch
+    (e.g. ``new_client``), written in the same INSERT."""
+    rows = list(first)
+    if not arrivals:
+        emit_rows(session, rows)
+        return
+    payloads = message_event_payloads(
+        session,
+        [a.message for a in arrivals],
+        attachments={a.message.id: a.attachments for a in arrivals},
+        clients=clients,
+    )
+    for arrival in arrivals:
+        message = arrival.message
+        extra: dict[str, Any] = {"is_new_request": arrival.new_request}
+        if arrival.new_client is not None:
+            extra["is_new_client"] = arrival.new_client
+        rows.append(
+            event_row(
+                company_id=message.company_id,
+                type=EventType.INBOX,
+                payload={**payloads[message.id], **extra},
+                channel_id=message.channel_id,
+                dialog_id=message.dialog_id,
+            )
+        )
+        if arrival.new_request:
+            rows.append(
+                event_row(
+                    company_id=message.company_id,
+                    type=EventType.NEW_REQUEST,
+                    payload={
+                        "request_id": message.request_id,
+                        "dialog_id": message.dialog_id,
+                        "client_id": message.client_id,
+                        "channel_id": message.channel_id,
+                    },
+                    channel_id=message.channel_id,
+                    dialog_id=message.dialog_id,
+                )
+            )
+    emit_rows(session, rows)

@@ -1,0 +1,338 @@
+"""The outbox: every delivery state change of an outgoing message, for every transport.
+
+Outbound delivery states (the message row *is* the outbox)::
+
+    queued ──(send_at reached, claimed)──▶ sending ──(accepted)──▶ sent ──(DSN)──▶ bounced
+      │                                      │  ▲
+      │ interrupt (only while queued)        │  └─ temporary failure: requeued, send_at later
+      ▼                                      ▼
+    cancelled                              failed (permanent failure, or retries exhausted)
+
+One function per transition: :func:`claim_due_batch` (queued → sending),
+:func:`record_outcomes` (sending → sent | queued | failed, from a transport's
+:data:`Outcome`), :func:`recover_stale_sending` (sending → queued after a crash),
+:func:`interrupt_message` (queued → cancelled), :func:`mark_bounced` (sent → bounced).
+Every transition is conditional on the state it leaves (``WHERE delivery_status =
+<expected>``, or the row locked and checked), so an interrupt and a sender's claim racing for
+the same row cannot both win. Retries follow ONE schedule, :class:`RetrySchedule`, whatever
+the transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from atendo.core.enums import DeliveryStatus, EventType
+from atendo.core.errors import Conflict
+from atendo.core.messages.models import Message, MessageStatusEvent
+from atendo.core.messages.service import (
+    emit_message_event,
+    emit_message_events,
+    get_message,
+    record_status,
+    record_statuses,
+)
+from atendo.kit.clock import utcnow
+
+# --- what a transport reports for one delivery attempt -----------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The receiving side took the message (``reply``: its words, e.g. SMTP's 250 line)."""
+
+    reply: str
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TemporaryFailure:
+    """Worth another try later (4xx, network)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class PermanentFailure:
+    """Never worth another try (5xx, a message that cannot be built)."""
+
+    reason: str
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+Outcome = Accepted | TemporaryFailure | PermanentFailure
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """After the n-th failed attempt wait ``backoff[n-1]`` (then ``then_every``); give up
+    once the next try would come later than ``give_up_after`` from the message's creation."""
+
+    backoff: Sequence[timedelta] = (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+    )
+    then_every: timedelta = timedelta(hours=1)
+    give_up_after: timedelta = timedelta(hours=24)
+
+    def next_attempt(self, message: Message, now: datetime) -> timedelta | None:
+        """The wait before the next attempt, or None when it is time to give up."""
+        n = max(1, message.attempts or 1)
+        delay = self.backoff[n - 1] if n <= len(self.backoff) else self.then_every
+        if now + delay - message.created > self.give_up_after:
+            return None
+        return delay
+
+
+RETRY = RetrySchedule()
+
+
+# --- queued → sending ----------------------------------------------------------------------
+
+
+def claim_due_batch(
+    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+) -> list[int]:
+    """queued → sending for due messages: one conditional
+    ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
+    an interrupt already moved is simply not returned, and one INSERT of the history rows.
+
+    On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
+    take disjoint rows; the conditional update is what makes the claim safe everywhere.
+    Returns the ids claimed."""
+    now = utcnow()
+    stmt = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
+        .order_by(Message.send_at, Message.id)
+        .limit(limit)
+    )
+    if transport:
+        stmt = stmt.where(Message.transport == transport)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    candidates = list(session.scalars(stmt))
+    if not candidates:
+        return []
+    rows = session.execute(
+        update(Message)
+        .where(Message.id.in_(candidates), Message.delivery_status == DeliveryStatus.QUEUED)
+        .values(
+            delivery_status=DeliveryStatus.SENDING.value,
+            claimed_by=worker_id,
+            claimed_at=now,
+            attempts=Message.attempts + 1,
+        )
+        .returning(Message.id, Message.company_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": company_id,
+                    "message_id": message_id,
+                    "status": DeliveryStatus.SENDING.value,
+                    "detail": "",
+                    "created": now,
+                }
+                for message_id, company_id in rows
+            ],
+        )
+    return sorted(message_id for message_id, _ in rows)
+
+
+def claim_due_messages(
+    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+) -> list[Message]:
+    """queued → sending for due messages (see :func:`claim_due_batch`), loaded as rows."""
+    ids = claim_due_batch(session, worker_id=worker_id, limit=limit, transport=transport)
+    if not ids:
+        return []
+    stmt = (
+        select(Message)
+        .where(Message.id.in_(ids))
+        .order_by(Message.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(stmt))
+
+
+# --- sending → sent | queued | failed ------------------------------------------------------
+
+
+def _transition(
+    message: Message, outcome: Outcome, now: datetime, schedule: RetrySchedule
+) -> tuple[DeliveryStatus, str, dict[str, Any]]:
+    """The new status, the history line, and the columns to write for this outcome."""
+    if isinstance(outcome, Accepted):
+        detail = outcome.reply
+        if outcome.refused:
+            detail += "; refused: " + "; ".join(f"{r}: {w}" for r, w in outcome.refused.items())
+        values = {
+            "delivery_status": DeliveryStatus.SENT.value,
+            "sent_at": now,
+            "smtp_reply": outcome.reply,
+            "error": None,
+            "recipient_errors": dict(outcome.refused),
+        }
+        return DeliveryStatus.SENT, detail, values
+    if isinstance(outcome, TemporaryFailure):
+        delay = schedule.next_attempt(message, now)
+        if delay is None:
+            detail = f"gave up after {message.attempts} attempts: {outcome.reason}"[:1000]
+            return (
+                DeliveryStatus.FAILED,
+                detail,
+                {"delivery_status": DeliveryStatus.FAILED.value, "error": detail},
+            )
+        detail = f"retrying: {outcome.reason}"[:1000]
+        values = {
+            "delivery_status": DeliveryStatus.QUEUED.value,
+            "send_at": now + delay,
+            "error": detail,
+            "claimed_by": None,
+        }
+        return DeliveryStatus.QUEUED, detail, values
+    values = {
+        "delivery_status": DeliveryStatus.FAILED.value,
+        "error": outcome.reason[:1000],
+        "recipient_errors": dict(outcome.refused),
+    }
+    return DeliveryStatus.FAILED, outcome.reason[:1000], values
+
+
+def record_outcomes(
+    session: Session,
+    outcomes: Sequence[tuple[int, Outcome]],
+    *,
+    schedule: RetrySchedule = RETRY,
+) -> list[Message]:
+    """sending → sent (accepted), queued with a later ``send_at`` (temporary failure, by
+    ``schedule``) or failed (permanent failure, or retries exhausted), for many messages at
+    once: one query per table. A row no longer in ``sending`` (interrupted, recovered and
+    claimed again) is left alone. ``outbox_status`` is emitted for every row that left the
+    queue for good. Returns the rows written."""
+    by_id = dict(outcomes)
+    if not by_id:
+        return []
+    # Row-locked in id order (PostgreSQL; SQLite's write transaction is exclusive already),
+    # so the check below and the write cannot be split by a concurrent recovery, and two
+    # senders never wait on each other in a cycle.
+    rows = session.scalars(
+        select(Message).where(Message.id.in_(by_id)).order_by(Message.id).with_for_update()
+    ).all()
+    now = utcnow()
+    history: list[tuple[Message, str, str]] = []
+    written: list[Message] = []
+    finished: list[Message] = []
+    for message in rows:
+        if message.delivery_status != DeliveryStatus.SENDING:
+            continue
+        status, detail, values = _transition(message, by_id[message.id], now, schedule)
+        for key, value in values.items():
+            setattr(message, key, value)
+        history.append((message, status.value, detail))
+        written.append(message)
+        if status != DeliveryStatus.QUEUED:
+            finished.append(message)
+    session.flush()
+    record_statuses(session, history)
+    if finished:
+        emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
+    return written
+
+
+def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:
+    """Messages left in ``sending`` by a crashed sender go back to ``queued`` (a transport
+    that can, like e-mail's Message-ID, lets receivers deduplicate). Returns their ids."""
+    cutoff = utcnow() - older_than
+    ids = list(
+        session.scalars(
+            select(Message.id).where(
+                Message.delivery_status == DeliveryStatus.SENDING,
+                Message.claimed_at <= cutoff,
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.delivery_status == DeliveryStatus.SENDING)
+            .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+# --- queued → cancelled, sent → bounced ----------------------------------------------------
+
+
+def interrupt_message(session: Session, *, company_id: int, message_id: int) -> Message:
+    """queued → cancelled, only if still queued (409 once it has left)."""
+    message = get_message(session, company_id=company_id, message_id=message_id)
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == message.id,
+            Message.company_id == company_id,
+            Message.delivery_status == DeliveryStatus.QUEUED,
+        )
+        .values(delivery_status=DeliveryStatus.CANCELLED.value)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(message)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        state = message.delivery_status or "not an outgoing message"
+        if state in (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.BOUNCED):
+            raise Conflict("Message has already been sent")
+        raise Conflict(f"Message cannot be interrupted: it is {state}")
+    record_status(session, message=message, status=DeliveryStatus.CANCELLED, detail="interrupted")
+    emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
+    return message
+
+
+def interrupt_queued(
+    session: Session,
+    *,
+    company_id: int,
+    channel_id: int | None = None,
+    client_id: int | None = None,
+    message_id: int | None = None,
+) -> int:
+    """Interrupt every still-queued message matching the filters; returns how many."""
+    stmt = select(Message.id).where(
+        Message.company_id == company_id, Message.delivery_status == DeliveryStatus.QUEUED
+    )
+    if channel_id is not None:
+        stmt = stmt.where(Message.channel_id == channel_id)
+    if client_id is not None:
+        stmt = stmt.where(Message.client_id == client_id)
+    if message_id is not None:
+        stmt = stmt.where(Message.id == message_id)
+    count = 0
+    for mid in list(session.scalars(stmt)):
+        try:
+            interrupt_message(session, company_id=company_id, message_id=mid)
+        except Conflict:
+            continue  # the sender claimed it meanwhile
+        count += 1
+    return count
+
+
+def mark_bounced(session: Session, *, message: Message, reason: str) -> None:
+    """A sent message came back (a delivery status notification): ``bounced``."""
+    message.delivery_status = DeliveryStatus.BOUNCED.value
+    message.error = reason
+    record_status(session, message=message, status=DeliveryStatus.BOUNCED.value, detail=reason)
+    session.flush()
+    emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)

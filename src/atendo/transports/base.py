@@ -1,0 +1,338 @@
+"""The transport seam: what a channel adapter (e-mail, external, …) gives the rest of Atendo.
+
+The edges (``api/``, ``panel/``, ``workers/``) know transports only through this protocol and
+:mod:`atendo.transports.registry` (an import-linter contract forbids them anything below
+``atendo.transports.<name>``). A transport declares:
+
+* ``name`` — the ``Channel.transport`` / ``Message.transport`` value;
+* ``settings_model`` — its channel settings (pydantic, validated) and ``secret_fields``, the
+  settings stored encrypted and never shown back (``Channel.secrets``). ``POST /v1/channels``
+  refuses any other field (422 naming it) instead of dropping it;
+* ``connect`` / ``update`` / ``verify`` — a channel's life (each its own unit of work:
+  connecting may test a server first, outside any transaction);
+* ``channel_fields`` — the extra fields of the API's channel object, ``api_params`` the
+  extra parameters documented for ``POST/PUT /v1/channels``;
+* ``start_chat`` — a new outbound chat ("write first"; ``can_start_chats``);
+* ``queue_reply`` — an operator's answer in one of its dialogs, queued in the outbox (only
+  flushes: the edge commits);
+* ``deliver`` — one claimed outbound message, for the shared outbox worker
+  (``workers/outbox_delivery``); a transport with its own pipeline (e-mail's SMTP delivery)
+  brings it among its ``loops`` and sets ``own_delivery``;
+* panel contributions: ``settings_template`` (the channel form, None: no form) and
+  ``composer_fields`` (which composer inputs its dialogs offer: ``subject``, ``files``);
+* ``loops`` — its background loops, run by the worker set;
+* ``accepts_inbox`` — client messages may be injected with ``POST /v1/messages/inbox``;
+* ``outbox_by_webhook`` — its sender posts the ``outbox`` event to the company's webhooks
+  itself, so the ordinary webhook dispatch skips those events (no second copy).
+
+:class:`BaseTransport` gives the defaults (a channel that is connected at once, messages
+queued through :func:`atendo.core.messages.outgoing.queue_message`); a transport overrides
+what it needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session
+
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import create_channel, get_channel, update_channel
+from atendo.core.dialogs.models import Dialog
+from atendo.core.enums import ChannelStatus, MessageType
+from atendo.core.errors import Invalid
+from atendo.core.messages.models import Message
+from atendo.core.messages.outbox import Outcome
+from atendo.core.messages.outgoing import OutgoingAttachment, queue_message
+from atendo.kit.clock import iso
+from atendo.runtime import Runtime
+
+Loop = Callable[[Runtime, asyncio.Event], Awaitable[None]]
+
+# Fields every channel has, whatever its transport (the Channel row's own columns).
+COMMON_FIELDS = frozenset({"name", "transport", "write_first"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What an operator (or the API) answers in a dialog; a transport uses what it supports."""
+
+    text: str
+    operator_id: int | None
+    type: MessageType = MessageType.TO_CLIENT
+    html: str | None = None
+    subject: str | None = None
+    cc: Sequence[str] = ()
+    attachments: Sequence[OutgoingAttachment] = ()
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiParam:
+    """One extra parameter of ``POST/PUT /v1/channels`` a transport documents."""
+
+    name: str
+    type: str
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One claimed outbound message, read inside the claim's transaction."""
+
+    message_id: int
+    company_id: int
+    channel_id: int
+    payload: dict[str, Any]  # the message as events carry it (message_event_payload)
+    extra: dict[str, Any] = field(default_factory=dict)  # what the transport's prepare added
+
+
+@runtime_checkable
+class Transport(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def settings_model(self) -> type[BaseModel]: ...
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]: ...
+
+    @property
+    def settings_template(self) -> str | None: ...
+
+    @property
+    def composer_fields(self) -> tuple[str, ...]: ...
+
+    @property
+    def api_params(self) -> tuple[ApiParam, ...]: ...
+
+    @property
+    def loops(self) -> tuple[tuple[str, Loop], ...]: ...
+
+    @property
+    def own_delivery(self) -> bool: ...
+
+    @property
+    def outbox_by_webhook(self) -> bool: ...
+
+    @property
+    def can_start_chats(self) -> bool: ...
+
+    @property
+    def accepts_inbox(self) -> bool: ...
+
+    def accepted_fields(self) -> frozenset[str]: ...
+
+    def check_fields(self, data: dict[str, Any]) -> None: ...
+
+    async def connect(
+        self, runtime: Runtime, *, company_id: int, data: dict[str, Any]
+    ) -> Channel: ...
+
+    async def update(
+        self, runtime: Runtime, *, company_id: int, channel_id: int, data: dict[str, Any]
+    ) -> Channel: ...
+
+    async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
+
+    def channel_fields(self, channel: Channel) -> dict[str, Any]: ...
+
+    def queue_reply(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int, reply: Reply
+    ) -> Message: ...
+
+    def start_chat(
+        self,
+        session: Session,
+        *,
+        runtime: Runtime,
+        company_id: int,
+        channel_id: int,
+        addresses: list[str],
+        operator_id: int | None,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        client_id: int | None = None,
+    ) -> tuple[Dialog, Message | None]: ...
+
+    def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob: ...
+
+    async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome: ...
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("0", "false", "no", "off", "")
+
+
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BaseTransport:
+    """Defaults for a transport: override what differs."""
+
+    name: str = ""
+    settings_model: type[BaseModel] = NoSettings
+    secret_fields: tuple[str, ...] = ()
+    settings_template: str | None = None
+    composer_fields: tuple[str, ...] = ()
+    api_params: tuple[ApiParam, ...] = ()
+    loops: tuple[tuple[str, Loop], ...] = ()
+    own_delivery = False
+    outbox_by_webhook = False
+    can_start_chats = False
+    accepts_inbox = False
+
+    # --- settings --------------------------------------------------------------------------
+
+    def accepted_fields(self) -> frozenset[str]:
+        return COMMON_FIELDS | set(self.settings_model.model_fields) | set(self.secret_fields)
+
+    def check_fields(self, data: dict[str, Any]) -> None:
+        """422 naming every field this transport does not take (never dropped silently)."""
+        unknown = sorted(set(data) - self.accepted_fields())
+        if unknown:
+            raise Invalid(
+                f"Unknown settings for a {self.name} channel: {', '.join(unknown)}",
+                {k: [f"not a setting of the {self.name} transport"] for k in unknown},
+            )
+
+    def parse_settings(self, data: dict[str, Any]) -> BaseModel:
+        """The transport's settings model, validated; pydantic's complaints → ``Invalid``."""
+        clean = {
+            k: v for k, v in data.items() if k in self.settings_model.model_fields and v is not None
+        }
+        try:
+            return self.settings_model.model_validate(clean)
+        except ValidationError as exc:
+            errors: dict[str, list[str]] = {}
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "settings"
+                errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
+            raise Invalid("Invalid channel settings", errors) from None
+
+    # --- a channel's life -------------------------------------------------------------------
+
+    async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
+        """A channel with nothing to connect to: validated, saved, connected at once."""
+        self.check_fields(data)
+        cfg = self.parse_settings(data)
+        secrets = {k: str(data[k]) for k in self.secret_fields if data.get(k)}
+        with runtime.db.transaction() as session:
+            return create_channel(
+                session,
+                company_id=company_id,
+                transport=self.name,
+                name=str(data.get("name") or "").strip() or self.name.capitalize(),
+                settings=cfg.model_dump(mode="json"),
+                secrets=secrets,
+                box=runtime.box,
+                write_first=_flag(data.get("write_first"), True),
+                status=ChannelStatus.CONNECTED,
+            )
+
+    async def update(
+        self, runtime: Runtime, *, company_id: int, channel_id: int, data: dict[str, Any]
+    ) -> Channel:
+        self.check_fields(data)
+        with runtime.db.transaction() as session:
+            channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+            merged = {
+                **(channel.settings or {}),
+                **{k: v for k, v in data.items() if v is not None},
+            }
+            cfg = self.parse_settings(merged)
+            secrets = {k: str(data[k]) for k in self.secret_fields if data.get(k)}
+            update_channel(
+                session,
+                channel=channel,
+                name=str(data["name"]) if data.get("name") is not None else None,
+                settings=cfg.model_dump(mode="json"),
+                secrets=secrets or None,
+                box=runtime.box,
+                write_first=_flag(data.get("write_first"), channel.write_first),
+            )
+            return channel
+
+    async def verify(self, runtime: Runtime, channel: Channel) -> str | None:
+        """Test the channel's connection; a plain reason when it fails, None when fine."""
+        return None
+
+    # --- the API's channel object -----------------------------------------------------------
+
+    def channel_fields(self, channel: Channel) -> dict[str, Any]:
+        settings = {
+            k: v for k, v in (channel.settings or {}).items() if k not in self.secret_fields
+        }
+        return {
+            "id": channel.id,
+            "name": channel.name,
+            "phone": None,
+            "transports": [channel.transport],
+            "transport": channel.transport,
+            **settings,
+            "write_first": channel.write_first,
+            "status": channel.status,
+            "last_error": channel.last_error,
+            "error_since": iso(channel.error_since),
+            "last_sync": iso(channel.last_sync),
+            "created": iso(channel.created),
+            "password_set": bool(channel.secrets),
+        }
+
+    # --- outbound ---------------------------------------------------------------------------
+
+    def queue_reply(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int, reply: Reply
+    ) -> Message:
+        return queue_message(
+            session,
+            blobs=runtime.blobs,
+            max_attachment_bytes=runtime.settings.max_attachment_bytes,
+            company_id=company_id,
+            dialog_id=dialog_id,
+            operator_id=reply.operator_id,
+            text=reply.text,
+            type=reply.type,
+            external_id=reply.external_id,
+            attachments=reply.attachments,
+        )
+
+    def start_chat(
+        self,
+        session: Session,
+        *,
+        runtime: Runtime,
+        company_id: int,
+        channel_id: int,
+        addresses: list[str],
+        operator_id: int | None,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        client_id: int | None = None,
+    ) -> tuple[Dialog, Message | None]:
+        """A new outbound chat ("write first") with these addresses."""
+        raise Invalid(
+            f"New chats cannot be started on this channel ({self.name})",
+            {"channel_id": [f"the {self.name} transport cannot start chats"]},
+        )
+
+    def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob:
+        """Read, inside the claim's transaction, what :meth:`deliver` needs beyond the
+        message itself (targets, credentials)."""
+        return job
+
+    async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome:
+        raise NotImplementedError(f"the {self.name} transport delivers nothing")
