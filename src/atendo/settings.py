@@ -69,9 +69,3 @@ def get_settings() -> Settings:
     if _settings is None:
         _settings = Settings()
     return _settings
-
-
-def override_settings(settings: Settings | None) -> None:
-    """Install settings explicitly (tests, CLI options)."""
-    global _settings
-    _settings = settings

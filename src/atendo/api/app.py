@@ -101,10 +101,6 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(("/v1", "/gateway"))
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:

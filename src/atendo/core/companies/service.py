@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
@@ -113,7 +113,3 @@ def rename_company(session: Session, *, company_id: int, name: str) -> Company:
 
 def record_audit(session: Session, *, company_id: int, actor: str, action: str) -> None:
     session.add(AuditEntry(company_id=company_id, actor=actor, action=action[:200]))
-
-
-def company_count(session: Session) -> int:
-    return session.scalar(select(func.count(Company.id))) or 0

@@ -21,8 +21,6 @@ from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.pagination import Page
 
-OUTBOUND_TYPES = (MessageType.TO_CLIENT, MessageType.AUTOREPLY)
-
 
 def get_message(session: Session, *, company_id: int, message_id: int) -> Message:
     message = session.get(Message, message_id)

@@ -35,26 +35,6 @@ def create_template(
     return tpl
 
 
-def update_template(
-    session: Session,
-    *,
-    company_id: int,
-    template_id: int,
-    name: str | None = None,
-    text: str | None = None,
-    command: str | None = None,
-) -> Template:
-    tpl = get_template(session, company_id=company_id, template_id=template_id)
-    if name is not None:
-        tpl.name = name
-    if text is not None:
-        tpl.text = text
-    if command is not None:
-        tpl.command = command.strip("/ ")
-    session.flush()
-    return tpl
-
-
 def delete_template(session: Session, *, company_id: int, template_id: int) -> None:
     session.delete(get_template(session, company_id=company_id, template_id=template_id))
     session.flush()

@@ -31,7 +31,6 @@ Two ways in, same rules:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -657,7 +656,3 @@ def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> D
         return None
     mark_bounced(session, message=original, reason=parsed.bounce_reason or "the message bounced")
     return session.get(Dialog, original.dialog_id) if original.dialog_id else None
-
-
-def raw_sha256(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()

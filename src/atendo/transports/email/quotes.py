@@ -25,7 +25,6 @@ extra lines on screen, a false cut loses what the customer wrote:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import quotequail
 
@@ -92,12 +91,6 @@ def _is_quote_line(line: str) -> bool:
 
 def _is_blank(line: str) -> bool:
     return not _clean(line)
-
-
-@dataclass(slots=True)
-class _Cut:
-    start: int
-    end: int  # exclusive end of the marker lines
 
 
 def _is_continuation(lines: list[str], idx: int) -> bool:

@@ -234,18 +234,6 @@ class SmtpConnection:
         await client.mail(mail_from, options=options)
 
 
-async def send_raw(
-    account: SmtpAccount, *, mail_from: str, recipients: Sequence[str], raw: bytes
-) -> Outcome:
-    """One message on its own session: connect, authenticate when there are credentials,
-    send once, quit."""
-    connection = SmtpConnection(account)
-    try:
-        return await connection.send(mail_from=mail_from, recipients=recipients, raw=raw)
-    finally:
-        await connection.close()
-
-
 class SmtpPool:
     """Idle SMTP sessions kept per account, so consecutive messages of a channel skip the
     connect, TLS, EHLO and AUTH round trips. How many run at once is the caller's business
