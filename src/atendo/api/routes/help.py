@@ -10,6 +10,7 @@ from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import PAGING, doc
 from atendo.api.routes.shapes import STRINGS, array, obj
 from atendo.core.enums import DialogState, MessageType, Role
+from atendo.transports import registry
 
 router = APIRouter(tags=["help"])
 
@@ -17,8 +18,6 @@ API_MODES = [
     {"name": "active", "description": "The company works normally."},
     {"name": "test", "description": "Test mode: messages are recorded but not delivered."},
 ]
-TRANSPORTS = ["email", "external"]
-
 COUNTRIES = [
     {"id": 1, "code": "BR", "name": "Brasil"},
     {"id": 2, "code": "PT", "name": "Portugal"},
@@ -48,7 +47,7 @@ def api_modes(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 
 @router.get("/v1/help/transports", **doc("The transports Atendo serves", data=STRINGS))
 def transports(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
-    return ok(TRANSPORTS)
+    return ok(registry.names())
 
 
 @router.get("/v1/help/message_types", **doc("The message types", data=STRINGS))
