@@ -189,25 +189,3 @@ def template_out(t: Template) -> dict[str, Any]:
         "text": t.text,
         "created": iso(t.created),
     }
-
-
-SECRET_KEYS = ("password", "smtp_password")
-
-
-def channel_out(ch: Channel, *, password_set: bool) -> dict[str, Any]:
-    settings = {k: v for k, v in (ch.settings or {}).items() if k not in SECRET_KEYS}
-    return {
-        "id": ch.id,
-        "name": ch.name,
-        "phone": settings.get("email"),
-        "transports": [ch.transport],
-        "transport": ch.transport,
-        **settings,
-        "write_first": ch.write_first,
-        "status": ch.status,
-        "last_error": ch.last_error,
-        "error_since": iso(ch.error_since),
-        "last_sync": iso(ch.last_sync),
-        "created": iso(ch.created),
-        "password_set": password_set,
-    }
