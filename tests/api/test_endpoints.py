@@ -233,7 +233,9 @@ def test_transfer_to_group(api: TestClient, world: World) -> None:
             params={"group_id": world.group_id},
         )
     )
-    assert moved is not None
+    assert moved == {"dialog_id": world.dialog_id, "operator_id": None, "group_id": world.group_id}
+    dialog = data(api.get(f"/v1/dialogs/{world.dialog_id}"))
+    assert (dialog["group_id"], dialog["operator_id"]) == (world.group_id, None)
     refused(
         api.get(
             f"/v1/messages/{world.message_id}/transfer_to_group",
