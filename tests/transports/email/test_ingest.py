@@ -12,9 +12,11 @@ from atendo.core.channels.service import create_channel
 from atendo.core.clients.service import block
 from atendo.core.messages.models import Attachment, Message
 from atendo.runtime import Runtime
-from atendo.transports.email.ingest import UNREADABLE, ingest_raw
+from atendo.transports.email.ingest import UNREADABLE, ingest_raw, raw_sha256
 from atendo.transports.email.settings import parse_settings
+from atendo.transports.email.threading import normalise_message_id
 from tests.conftest import CompanyFixture
+from tests.transports.email.test_parse_corpus import known_outcomes
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
 SKIP_SUFFIXES = {".json", ".md", ".html", ".msg", ".py"}
@@ -69,31 +71,39 @@ def corpus_files(corpus: Path) -> list[Path]:
 def test_every_corpus_file_ingests_and_is_stored_raw(
     runtime: Runtime, company: CompanyFixture, corpus_dir: Path
 ) -> None:
+    """Every file is stored once under its key (its Message-ID, else the hash of its bytes),
+    raw bytes kept, a parse error exactly where the file is known to be one; a file whose key
+    an earlier file already took is a duplicate, nothing else is dropped."""
+    known = known_outcomes()
     channel_id = email_channel(runtime, company.id)
     files = corpus_files(corpus_dir)
     assert len(files) > 500
-    unreadable = 0
-    empty: list[str] = []
+    expected: dict[str, str] = {}  # dedup key -> the first file holding it
     for path in files:
+        name = str(path.relative_to(corpus_dir))
         raw = path.read_bytes()
+        mid = known[name]["message_id"]
+        key = f"mid:{normalise_message_id(mid)}" if mid else f"sha256:{raw_sha256(raw)}"
+        first = key not in expected
+        expected.setdefault(key, name)
         message_id = ingest(runtime, channel_id, raw)
+        assert (message_id is not None) == first, (name, key, expected[key])
         if message_id is None:
-            continue  # same Message-ID as an earlier corpus file: deduplicated, not lost
+            continue
         with runtime.db.reading() as session:
             message = session.get(Message, message_id)
-            assert message is not None and message.raw_sha
-            assert runtime.blobs.get(message.raw_sha) == raw, path
-            if not (message.text.strip() or message.html or message.subject):
-                empty.append(path.name)  # e.g. a mail whose body is genuinely empty
-            unreadable += message.text == UNREADABLE
+            assert message is not None
+            assert message.dedup_key == key, name
+            assert runtime.blobs.get(message.raw_sha or "") == raw, name
+            assert (message.parse_error is not None) == known[name]["parse_error"], name
+            if message.parse_error is not None and not known[name]["text"]:
+                assert message.text == UNREADABLE, name
     with runtime.db.reading() as session:
-        stored = session.scalar(select(func.count()).where(Message.channel_id == channel_id))
-    print(
-        f"corpus: {len(files)} files, {stored} stored, {unreadable} could not be read, "
-        f"{len(empty)} empty: {empty[:10]}"
-    )
-    assert stored and stored >= len(files) * 0.8
-    assert len(empty) <= len(files) // 20
+        stored = set(
+            session.scalars(select(Message.dedup_key).where(Message.channel_id == channel_id))
+        )
+    print(f"corpus: {len(files)} files, {len(stored)} stored")
+    assert stored == set(expected)
 
 
 def test_same_mail_twice_is_stored_once_and_attachments_go_to_blobs(
