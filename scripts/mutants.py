@@ -162,8 +162,8 @@ MUTANTS = [
         "dialogs: a new message to a closed dialog leaves it closed",
         DIALOGS,
         "        dialog.begin = utcnow()\n        dialog.end = None\n    if recipients:",
-        "        dialog.begin = utcnow()\n        dialog.end = None\n        dialog.state = 'closed'\n"
-        "    if recipients:",
+        "        dialog.begin = utcnow()\n        dialog.end = None\n"
+        "        dialog.state = 'closed'\n    if recipients:",
         (*DIALOG_TESTS, *INGEST_TESTS),
     ),
     Mutant(
