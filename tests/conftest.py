@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,32 +58,42 @@ def pytest_report_header(config: pytest.Config) -> str:
 class TemplateDatabase:
     """The session's migrated database, copied (never used) for each fresh database.
 
-    SQLite: a migrated file, copied with SQLite's backup API. PostgreSQL: a migrated database
-    on the server of ``ATENDO_TEST_DATABASE_URL``, copied by ``CREATE DATABASE … TEMPLATE``.
-    Migrating takes seconds, a copy a fraction of one: so every test module gets a database
-    of its own, and a test whose workers scan every company can have one to itself."""
+    SQLite: a migrated file, copied with SQLite's backup API (milliseconds). PostgreSQL: a
+    migrated database on the server of ``ATENDO_TEST_DATABASE_URL``, copied by ``CREATE
+    DATABASE … TEMPLATE`` (a second or so on a busy server: the next copy is made, and used
+    ones dropped, in a background thread while the tests run). Migrating takes seconds, a copy
+    much less: so every test module gets a database of its own, and a test whose workers scan
+    every company can have one to itself."""
 
     def __init__(self) -> None:
         self.base = os.environ.get(ENV_VAR)
         self._databases: list[TemporaryDatabase] = []
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-db")
+        self._next: Future[TemporaryDatabase] | None = None
+        self._template: TemporaryDatabase | None = None
         if self.base:
-            self._template: TemporaryDatabase | None = TemporaryDatabase(
-                self.base, prefix="atendo_tpl"
-            )
+            self._template = TemporaryDatabase(self.base, prefix="atendo_tpl")
             upgrade(self._template.create())
             self.url = self._template.url
+            self._next = self._background.submit(self._new_copy)
         else:
-            self._template = None
             self.url = f"sqlite:///{tempfile.mkdtemp(prefix='atendo-test-db-')}/template.db"
             upgrade(self.url)
+
+    def _new_copy(self) -> TemporaryDatabase:
+        assert self.base is not None and self._template is not None
+        db = TemporaryDatabase(self.base, template=self._template.name)
+        db.create()
+        return db
 
     def copy(self) -> str:
         """The URL of a new database holding the migrated schema and nothing else."""
         if self._template is not None:
-            assert self.base is not None
-            db = TemporaryDatabase(self.base, template=self._template.name)
+            future = self._next or self._background.submit(self._new_copy)
+            db = future.result()
             self._databases.append(db)
-            return db.create()
+            self._next = self._background.submit(self._new_copy)
+            return db.url
         target = Path(tempfile.mkdtemp(prefix="atendo-test-db-")) / "atendo.db"
         source_path = self.url.removeprefix("sqlite:///")
         with closing(sqlite3.connect(source_path)) as src, closing(sqlite3.connect(target)) as dst:
@@ -90,11 +101,17 @@ class TemplateDatabase:
         return f"sqlite:///{target}"
 
     def drop(self, url: str) -> None:
+        """Drop a copy that is no longer used (in the background on PostgreSQL)."""
+        if url.startswith("sqlite:///"):
+            shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
         for db in [d for d in self._databases if d.url == url]:
-            db.drop()
             self._databases.remove(db)
+            self._background.submit(db.drop)
 
     def close(self) -> None:
+        if self._next is not None:
+            self._databases.append(self._next.result())
+        self._background.shutdown(wait=True)
         for db in self._databases:
             db.drop()
         if self._template is not None:
