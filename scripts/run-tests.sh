@@ -20,7 +20,7 @@ mkdir -p test-output
 PG_URL="${ATENDO_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres}"
 
 # What is missing, said once up front (the tests that need it fail -- or skip -- naming it too).
-missing=$($BIN/python - "$PG_URL" <<'PY'
+missing=$($BIN/python -W ignore - "$PG_URL" <<'PY'
 import os
 import sys
 from pathlib import Path
