@@ -10,12 +10,15 @@ from sqlalchemy import func, select
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
 from atendo.core.clients.service import block
+from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.service import mark_dialog_read
 from atendo.core.messages.models import Attachment, Message
 from atendo.runtime import Runtime
 from atendo.transports.email.ingest import UNREADABLE, ingest_raw, raw_sha256
 from atendo.transports.email.settings import parse_settings
 from atendo.transports.email.threading import normalise_message_id
 from tests.conftest import CompanyFixture
+from tests.factories import client_mail
 from tests.transports.email.test_parse_corpus import known_outcomes
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "email"
@@ -169,3 +172,30 @@ def test_auto_reply_is_marked_and_mail_from_ourselves_is_not_a_client(
         o = session.get(Message, own)
         assert a is not None and a.is_auto_reply and a.type == "from_client"
         assert o is not None and o.hidden and o.client_id is None
+
+
+def test_a_client_s_mails_join_one_dialog_counted_unread_under_the_first_subject(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    channel_id = email_channel(runtime, company.id)
+    arrived = [
+        client_mail(runtime, channel_id, sender="ana@example.org", subject=subject)
+        for subject in ("Pedido 42", "Re: Pedido 42", "Outra coisa")
+    ]
+    assert {a.dialog_id for a in arrived} == {arrived[0].dialog_id}
+    assert {a.request_id for a in arrived} == {arrived[0].request_id}
+    with runtime.db.reading() as session:
+        dialog = session.get(Dialog, arrived[0].dialog_id)
+        assert dialog is not None
+        assert (dialog.unread, dialog.subject, dialog.last_message_id, dialog.state) == (
+            3, "Pedido 42", arrived[-1].message_id, "open"
+        )  # fmt: skip
+    with runtime.db.transaction() as session:
+        mark_dialog_read(session, company_id=company.id, dialog_id=arrived[0].dialog_id)
+    with runtime.db.reading() as session:
+        dialog = session.get(Dialog, arrived[0].dialog_id)
+        assert dialog is not None and dialog.unread == 0
+        unread = session.scalars(
+            select(Message.id).where(Message.dialog_id == dialog.id, Message.read.is_(False))
+        )
+        assert list(unread) == []
