@@ -44,6 +44,7 @@ DIALOG_TESTS = (
     "tests/api/test_api_writes.py",
     "tests/api/test_endpoints.py",
     "tests/panel/test_dialog_actions.py",
+    f"{T}/test_threading.py",
 )
 
 
