@@ -153,13 +153,6 @@ MUTANTS = [
         DIALOG_TESTS,
     ),
     Mutant(
-        "dialogs: close_request does not close",
-        DIALOGS,
-        "        request.state = DialogState.CLOSED.value\n        request.end = utcnow()\n",
-        "        request.end = utcnow()\n",
-        DIALOG_TESTS,
-    ),
-    Mutant(
         "dialogs: a new message to a closed dialog leaves it closed",
         DIALOGS,
         "        dialog.begin = utcnow()\n        dialog.end = None\n    if recipients:",
