@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
 from atendo.core.clients.service import block
-from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import mark_dialog_read
+from atendo.core.dialogs.models import Dialog, Request
+from atendo.core.dialogs.service import close_dialog, mark_dialog_read
 from atendo.core.messages.models import Attachment, Message
 from atendo.runtime import Runtime
 from atendo.transports.email.ingest import UNREADABLE, ingest_raw, raw_sha256
@@ -199,3 +199,24 @@ def test_a_client_s_mails_join_one_dialog_counted_unread_under_the_first_subject
             select(Message.id).where(Message.dialog_id == dialog.id, Message.read.is_(False))
         )
         assert list(unread) == []
+
+
+def test_a_mail_to_a_closed_dialog_reopens_it_with_a_new_request(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    channel_id = email_channel(runtime, company.id)
+    first = client_mail(runtime, channel_id, sender="bia@example.org", subject="Troca")
+    with runtime.db.transaction() as session:
+        close_dialog(session, company_id=company.id, dialog_id=first.dialog_id)
+    with runtime.db.reading() as session:
+        closed = session.get(Dialog, first.dialog_id)
+        request = session.get(Request, first.request_id)
+        assert closed is not None and request is not None
+        assert (closed.state, request.state) == ("closed", "closed") and closed.end is not None
+    again = client_mail(runtime, channel_id, sender="bia@example.org", subject="Troca de novo")
+    assert again.dialog_id == first.dialog_id and again.request_id != first.request_id
+    with runtime.db.reading() as session:
+        dialog = session.get(Dialog, first.dialog_id)
+        request = session.get(Request, again.request_id)
+        assert dialog is not None and request is not None
+        assert (dialog.state, dialog.end, request.state) == ("open", None, "open")
