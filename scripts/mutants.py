@@ -143,7 +143,7 @@ MUTANTS = [
         DIALOGS,
         "        dialog.unread = (dialog.unread or 0) + 1\n",
         "        dialog.unread = 1\n",
-        (*DIALOG_TESTS, *INGEST_TESTS),
+        (*INGEST_TESTS, *DIALOG_TESTS),
     ),
     Mutant(
         "dialogs: closing a dialog leaves its request open",
@@ -158,7 +158,7 @@ MUTANTS = [
         "        dialog.begin = utcnow()\n        dialog.end = None\n    if recipients:",
         "        dialog.begin = utcnow()\n        dialog.end = None\n"
         "        dialog.state = 'closed'\n    if recipients:",
-        (*DIALOG_TESTS, *INGEST_TESTS),
+        (*INGEST_TESTS, *DIALOG_TESTS),
     ),
     Mutant(
         "dialogs: transfer to another company's operator",
@@ -172,7 +172,7 @@ MUTANTS = [
         DIALOGS,
         "    if message.subject and not dialog.subject:\n",
         "    if message.subject:\n",
-        (*DIALOG_TESTS, *INGEST_TESTS),
+        (*INGEST_TESTS, *DIALOG_TESTS),
     ),
     # --- outbox (the sender's transitions) --------------------------------------------------
     Mutant(
