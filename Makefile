@@ -8,7 +8,7 @@ PG_HOST ?= 127.0.0.1
 PG_PORT ?= 5432
 PG_TEST_URL ?= postgresql+psycopg://postgres@$(PG_HOST):$(PG_PORT)/postgres
 
-.PHONY: run test test-sqlite test-postgres check bench venv clean
+.PHONY: run test test-sqlite test-postgres check bench venv clean mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,7 @@ bench: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output
+
+## A small mutation check (slow; not part of `make test`): planted bugs the tests must catch.
+mutants: $(TEST_STAMP)
+	$(BIN)/python scripts/mutants.py

@@ -233,7 +233,9 @@ def test_transfer_to_group(api: TestClient, world: World) -> None:
             params={"group_id": world.group_id},
         )
     )
-    assert moved is not None
+    assert moved == {"dialog_id": world.dialog_id, "operator_id": None, "group_id": world.group_id}
+    dialog = data(api.get(f"/v1/dialogs/{world.dialog_id}"))
+    assert (dialog["group_id"], dialog["operator_id"]) == (world.group_id, None)
     refused(
         api.get(
             f"/v1/messages/{world.message_id}/transfer_to_group",
@@ -241,6 +243,18 @@ def test_transfer_to_group(api: TestClient, world: World) -> None:
         ),
         404,
     )
+
+
+def test_transfer_to_another_company_s_operator_or_group_is_refused(
+    api: TestClient, world: World, runtime: Runtime, other_company: CompanyFixture
+) -> None:
+    with runtime.db.transaction() as session:
+        their_group = create_group(session, company_id=other_company.id, name="Theirs").id
+    transfer = f"/v1/messages/{world.message_id}/transfer"
+    refused(api.get(transfer, params={"operator_id": other_company.admin_id}), 404)
+    refused(api.get(f"{transfer}_to_group", params={"group_id": their_group}), 404)
+    dialog = data(api.get(f"/v1/dialogs/{world.dialog_id}"))
+    assert (dialog["operator_id"], dialog["group_id"]) == (None, None)
 
 
 def test_delete_outbox(api: TestClient, world: World) -> None:

@@ -20,9 +20,8 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.api.test_api_writes import external_channel, inbox
 from tests.conftest import CompanyFixture
+from tests.factories import queued_reply
 
-from atendo.core.enums import DeliveryStatus, MessageType
-from atendo.core.messages.models import Message
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.workers.http_delivery import new_poster
@@ -291,25 +290,8 @@ def test_failing_receiver_gets_the_retries_then_is_switched_off(
 
 
 def queued_external_message(runtime: Runtime, company_id: int, msg: dict[str, Any]) -> int:
-    with runtime.db.transaction() as session:
-        from atendo.kit.clock import utcnow
-
-        m = Message(
-            company_id=company_id,
-            channel_id=msg["channel_id"],
-            dialog_id=msg["dialog_id"],
-            client_id=msg["client_id"],
-            request_id=msg["request_id"],
-            type=MessageType.TO_CLIENT.value,
-            transport="external",
-            text="our answer",
-            delivery_status=DeliveryStatus.QUEUED.value,
-            send_at=utcnow(),
-            created=utcnow(),
-        )
-        session.add(m)
-        session.flush()
-        return m.id
+    """Our answer in the dialog of ``msg`` (an inbox message), queued for the external sender."""
+    return queued_reply(runtime, company_id, msg["dialog_id"], text="our answer")
 
 
 def send_round(runtime: Runtime) -> int:

@@ -24,7 +24,7 @@ class PanelClient:
         return self.http.post(url, data={"csrf": self.csrf, **(data or {})}, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def panel_app(runtime: Runtime) -> object:
     from atendo.server import create_app
 

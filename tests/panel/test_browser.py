@@ -26,13 +26,14 @@ import httpx
 import pytest
 
 from tests.servers.fixtures import Mailbox
+from tests.servers.require import unavailable
 from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-output" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("ATENDO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -94,8 +95,8 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable(f"Chromium: {CHROMIUM} not found (Debian's chromium package)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -33,6 +33,7 @@ import pytest
 
 from tests.servers.dovecot import DovecotServer, dovecot_available
 from tests.servers.postgres import ENV_VAR, TemporaryDatabase
+from tests.servers.require import servers_required, unavailable
 from tests.servers.smtp import SmtpServer
 
 __all__ = [
@@ -42,14 +43,13 @@ __all__ = [
     "make_mailbox",
     "make_smtp_server",
     "pg_url",
+    "servers_required",
     "smtp_server",
+    "unavailable",
 ]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("ATENDO_REQUIRE_SERVERS", "") not in ("", "0"):
-        pytest.fail(f"{reason} (ATENDO_REQUIRE_SERVERS is set)", pytrace=False)
-    pytest.skip(reason)
+_unavailable = unavailable
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def pg_url() -> Iterator[str]:
     """SQLAlchemy URL of a fresh database for this session (``ATENDO_TEST_DATABASE_URL``)."""
     base = os.environ.get(ENV_VAR)
     if not base:
-        pytest.skip(f"{ENV_VAR} is not set")
+        pytest.skip(f"{ENV_VAR} is not set (scripts/run-tests.sh sets it for its PostgreSQL pass)")
     db = TemporaryDatabase(base)
     url = db.create()
     try:

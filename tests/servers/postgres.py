@@ -3,9 +3,10 @@
 Given a server URL such as ``postgresql+psycopg://postgres@127.0.0.1:5432/atendo_test`` (the
 ``ATENDO_TEST_DATABASE_URL`` convention), :class:`TemporaryDatabase` creates a database with a
 unique name (so concurrent test sessions on one server never share state), hands out its
-SQLAlchemy URL, and drops it afterwards. The database named in the URL is never touched: the
-helper connects to the ``postgres`` maintenance database (autocommit -- CREATE/DROP DATABASE
-cannot run inside a transaction).
+SQLAlchemy URL, and drops it afterwards; given ``template=`` (the name of a database nobody is
+connected to) the new database starts as a copy of it. The database named in the URL is never
+touched: the helper connects to the ``postgres`` maintenance database (autocommit --
+CREATE/DROP DATABASE cannot run inside a transaction).
 """
 
 from __future__ import annotations
@@ -59,12 +60,15 @@ class TemporaryDatabase:
     parameters as ``base_url``).
     """
 
-    def __init__(self, base_url: str, *, prefix: str = "atendo_test") -> None:
+    def __init__(
+        self, base_url: str, *, prefix: str = "atendo_test", template: str | None = None
+    ) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,30}", prefix):
             raise ValueError(f"bad database name prefix: {prefix!r}")
         self.base_url = make_url(base_url)
         self.name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
         self.url = self.base_url.set(database=self.name).render_as_string(hide_password=False)
+        self.template = template
         self._created = False
 
     def _admin(self) -> psycopg.Connection[TupleRow]:
@@ -73,9 +77,17 @@ class TemporaryDatabase:
         )
 
     def create(self) -> str:
-        """CREATE DATABASE; return its SQLAlchemy URL."""
+        """CREATE DATABASE (a copy of ``template`` when given); return its SQLAlchemy URL.
+
+        Copying a migrated template takes a fraction of a second where running the migrations
+        takes seconds: that is what makes a fresh database per test module affordable."""
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name))
+        if self.template is not None:
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(self.name), sql.Identifier(self.template)
+            )
         with self._admin() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+            conn.execute(statement)
         self._created = True
         return self.url
 

@@ -64,6 +64,12 @@ def _imap_pids(mailbox: Mailbox) -> list[int]:
 
 
 @pytest.fixture
+def runtime(isolated_runtime: Runtime) -> Runtime:
+    """A database of each test's own: the workers here scan every company's channels."""
+    return isolated_runtime
+
+
+@pytest.fixture
 def idle_worker(
     runtime: Runtime, company: CompanyFixture, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[int, WorkerThread]]:

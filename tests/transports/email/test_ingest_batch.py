@@ -6,12 +6,13 @@ real server hands it — so these tests need the database only.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.core.clients.models import Client, ClientIdentity
@@ -233,14 +234,11 @@ def test_one_bad_mail_spoils_neither_its_batch_nor_the_folder_position(
         f"Subject: {'poison' if i == 3 else 'fine'}\r\n\r\nbody {i}\r\n".encode()
         for i in range(1, 7)
     ]
-    real_place = ingest._place  # both ways in place each mail with it
 
-    def place(session: Any, **kw: Any) -> Any:
-        if kw["incoming"].parsed.subject == "poison":
+    def refuse_poison(_mapper: Any, _connection: Any, message: Message) -> None:
+        if message.subject == "poison":  # the database refuses this row, whichever the path
             raise RuntimeError("simulated failure while storing")
-        return real_place(session, **kw)
 
-    monkeypatch.setattr(ingest, "_place", place)
     batches: list[int] = []
     real_batch = ingest.ingest_batch
 
@@ -250,14 +248,23 @@ def test_one_bad_mail_spoils_neither_its_batch_nor_the_folder_position(
 
     monkeypatch.setattr(imap_sync, "ingest_batch", counting_batch)
     items = list(enumerate(raws, start=1))
-    stored = sync._ingest_batch(items, folder_id=folder_id, imported=False)
+    event.listen(Message, "before_insert", refuse_poison)
+    try:
+        stored = sync._ingest_batch(items, folder_id=folder_id, imported=False)
+    finally:
+        event.remove(Message, "before_insert", refuse_poison)
     assert batches == [6] and stored == 5
     with runtime.db.reading() as session:
-        keys = set(
-            session.scalars(select(Message.dedup_key).where(Message.channel_id == channel_id))
+        rows = dict(
+            session.execute(
+                select(Message.dedup_key, Message.raw_sha).where(Message.channel_id == channel_id)
+            ).all()
         )
         folder = session.get(MailboxFolder, folder_id)
-    assert keys == {f"mid:bad-batch-{i}@example.org" for i in (1, 2, 4, 5, 6)}
+    assert rows == {
+        f"mid:bad-batch-{i}@example.org": hashlib.sha256(raws[i - 1]).hexdigest()
+        for i in (1, 2, 4, 5, 6)
+    }
     assert folder is not None and folder.last_uid == 6
-    for raw in raws:  # the bad mail's bytes are kept all the same
-        assert runtime.blobs.exists(ingest.prepare(runtime.blobs, raw).raw_sha)
+    for raw in raws:  # the bad mail's bytes are kept all the same, as the others'
+        assert runtime.blobs.get(hashlib.sha256(raw).hexdigest()) == raw

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from atendo.core.channels.service import create_channel
 from atendo.core.clients.models import ClientIdentity
 from atendo.core.clients.service import find_or_create_client
-from atendo.core.dialogs.service import open_dialog
+from atendo.core.dialogs.service import get_dialog, open_dialog
 from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.models import Event
@@ -32,6 +32,7 @@ from atendo.transports.email.outbound import (
     start_outbound_chat,
 )
 from tests.conftest import CompanyFixture
+from tests.factories import client_mail, mail
 
 # --- shared helpers --------------------------------------------------------------------------
 
@@ -140,30 +141,14 @@ def client_message(
     subject: str,
     references: list[str] | None = None,
 ) -> int:
-    """A stored message from the client (as the inbound sync would have written it)."""
-    with runtime.db.transaction() as session:
-        from atendo.core.dialogs.service import get_dialog, touch_dialog
-
+    """A mail from the dialog's client, stored as the inbound sync stores it."""
+    with runtime.db.reading() as session:
         dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
-        message = Message(
-            company_id=company_id,
-            channel_id=dialog.channel_id,
-            dialog_id=dialog.id,
-            client_id=dialog.client_id,
-            type=MessageType.FROM_CLIENT.value,
-            transport="email",
-            text="Where is my order?",
-            subject=subject,
-            email_message_id=mid,
-            dedup_key=f"mid:{mid.lower()}",
-            references=references or [],
-            from_email=(dialog.recipients or ["client@example.org"])[0],
-            to=["support@acme.example"],
-        )
-        session.add(message)
-        session.flush()
-        touch_dialog(session, dialog=dialog, message=message)
-        return message.id
+        sender, channel_id = (dialog.recipients or ["client@example.org"])[0], dialog.channel_id
+    raw = mail(sender=sender, subject=subject, message_id=mid, references=references or [])
+    arrived = client_mail(runtime, channel_id, raw)
+    assert arrived.dialog_id == dialog_id
+    return arrived.message_id
 
 
 def reply(

@@ -1,12 +1,17 @@
-"""Every real-world message in the shared corpus parses; reply fixtures are scored.
+"""Every real-world message in the shared corpus parses to its known outcome; reply fixtures
+are scored.
 
-The corpus lives outside the repository (``../shared/corpus`` from the repo root) and is read
-in place; the tests skip with a message when it is absent.
+The corpus lives outside the repository (``../shared/corpus`` from the repo root, or
+``ATENDO_TEST_CORPUS``) and is read in place; when it is absent the tests fail in CI
+(``ATENDO_REQUIRE_SERVERS=1``) and skip elsewhere, naming the folder.
 
 File rule: every regular file is fed to ``parse_message`` (it must never raise) except
-README/LICENSE files and ``expected.json``.  Readable content (text, HTML or an attachment)
-is required of everything except the Outlook ``.msg`` (an OLE2 file, not RFC 5322), which only
-has to come back with ``parse_error`` or without an exception.
+README/LICENSE files and ``expected.json``. What each file parses to -- whether it is a parse
+error, has text, HTML, how many attachments, its Message-ID, bounce and auto-reply flags -- is
+known and kept in ``tests/fixtures/corpus_outcomes.json``; each file must give exactly that (a
+parser that calls every mail a parse error, or loses attachments, fails here). After a
+deliberate change of the parser, rewrite it with
+``.venv/bin/python -m tests.transports.email.test_parse_corpus --write`` and review the diff.
 """
 
 from __future__ import annotations
@@ -19,18 +24,15 @@ from typing import Any
 
 import pytest
 
-from atendo.transports.email.parse import parse_message
+from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.quotes import split_quoted
+from tests.conftest import CORPUS
 
 REPO = Path(__file__).resolve().parents[3]
-CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+OUTCOMES = REPO / "tests" / "fixtures" / "corpus_outcomes.json"
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 EXPECTED_FILES = ("reply-fixtures/expected.json", "synthetic-pt-en-probes/expected.json")
 FLOOR = {"reply-fixtures/expected.json": 1.0, "synthetic-pt-en-probes/expected.json": 1.0}
-
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"shared mail corpus not found at {CORPUS}; skipping corpus tests"
-)
 
 
 def _is_mail_file(path: Path) -> bool:
@@ -44,14 +46,40 @@ def corpus_files() -> list[Path]:
     return sorted(p for p in CORPUS.rglob("*") if p.is_file() and _is_mail_file(p))
 
 
-@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: str(p.relative_to(CORPUS)))
-def test_corpus_message_parses(path: Path) -> None:
+def outcome(mail: ParsedMail) -> dict[str, Any]:
+    """What a parse decided about one file, in the terms ``corpus_outcomes.json`` keeps."""
+    return {
+        "parse_error": mail.parse_error is not None,
+        "text": bool(mail.text.strip()),
+        "html": mail.html is not None,
+        "attachments": len(mail.attachments),
+        "message_id": mail.message_id,
+        "bounce": mail.is_bounce,
+        "auto_reply": mail.is_auto_reply,
+    }
+
+
+def known_outcomes() -> dict[str, dict[str, Any]]:
+    outcomes: dict[str, dict[str, Any]] = json.loads(OUTCOMES.read_text(encoding="utf-8"))
+    return outcomes
+
+
+def _corpus_ids(path: Path | None) -> str:
+    return "corpus-missing" if path is None else str(path.relative_to(CORPUS))
+
+
+@pytest.mark.parametrize("path", corpus_files() or [None], ids=_corpus_ids)
+def test_corpus_message_parses(path: Path | None, corpus_dir: Path) -> None:
+    assert path is not None
     raw = path.read_bytes()
     mail = parse_message(raw)
+    known = known_outcomes().get(str(path.relative_to(corpus_dir)))
+    assert known is not None, f"{path} is new: add it to {OUTCOMES.name} (--write)"
+    assert outcome(mail) == known
     if raw.startswith(OLE2_MAGIC):
-        return  # Outlook .msg: not RFC 5322; surviving is all we ask
-    readable = bool(mail.text.strip() or mail.html or mail.attachments or mail.parse_error)
-    assert readable or not _has_leaf_content(raw), f"nothing readable from {path.name}"
+        return  # Outlook .msg: not RFC 5322; its outcome above is all we ask
+    readable = bool(mail.text.strip() or mail.html or mail.attachments)
+    assert readable or mail.parse_error or not _has_leaf_content(raw), path.name
     assert "\x00" not in mail.text
     full_lines = {line.rstrip() for line in mail.full_text.splitlines()}
     assert all(line.rstrip() in full_lines for line in mail.text.splitlines())
@@ -128,11 +156,17 @@ def test_reply_fixture(expected: str, case: dict[str, Any]) -> None:
     assert not problems, "; ".join(problems)
 
 
+def test_every_known_outcome_has_its_file(corpus_dir: Path) -> None:
+    """The corpus and the outcomes list name the same files (none silently dropped)."""
+    assert sorted(known_outcomes()) == [str(p.relative_to(corpus_dir)) for p in corpus_files()]
+
+
 @pytest.mark.parametrize("expected", EXPECTED_FILES)
-def test_reply_pass_rate(expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reply_pass_rate(
+    expected: str, capsys: pytest.CaptureFixture[str], corpus_dir: Path
+) -> None:
     cases = _cases(expected)
-    if not cases:
-        pytest.skip(f"{expected} not found in corpus")
+    assert cases, f"{expected} not found in the corpus at {corpus_dir}"
     failed = [case["file"] for case in cases if check_case(expected, case)]
     passed = len(cases) - len(failed)
     rate = passed / len(cases)
@@ -141,3 +175,20 @@ def test_reply_pass_rate(expected: str, capsys: pytest.CaptureFixture[str]) -> N
         for file in failed:
             print(f"  FAIL {file}")
     assert rate >= FLOOR[expected]
+
+
+def write_outcomes() -> None:
+    """Record what the parser makes of every corpus file (after a deliberate parser change)."""
+    outcomes = {
+        str(p.relative_to(CORPUS)): outcome(parse_message(p.read_bytes())) for p in corpus_files()
+    }
+    OUTCOMES.write_text(json.dumps(outcomes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{len(outcomes)} outcomes written to {OUTCOMES}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m tests.transports.email.test_parse_corpus --write")
+    write_outcomes()

@@ -66,19 +66,26 @@ def _wait(predicate: Callable[[], bool], limit: float = 120.0) -> None:
 
 
 @pytest.fixture
-def worker(runtime: Runtime) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def runtime(isolated_runtime: Runtime) -> Runtime:
+    """A database of each test's own: the workers here scan every company's channels."""
+    return isolated_runtime
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``start(poll_interval=1.0)`` runs a mailbox worker process on the test's database."""
     procs: list[subprocess.Popen[bytes]] = []
     env = {
         **os.environ,
         "ATENDO_DATABASE_URL": runtime.settings.resolved_database_url,
         "ATENDO_DATA_DIR": str(runtime.settings.data_dir),
         "ATENDO_SECRET_KEY": "test-secret-key",
-        "ATENDO_IMAP_POLL_INTERVAL": "1",
         "ATENDO_MAILBOX_LEASE_SECONDS": "2",
     }
 
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-c", WORKER], env=env)
+    def start(poll_interval: float = 1.0) -> subprocess.Popen[bytes]:
+        proc_env = {**env, "ATENDO_IMAP_POLL_INTERVAL": str(poll_interval)}
+        proc = subprocess.Popen([sys.executable, "-c", WORKER], env=proc_env)
         procs.append(proc)
         return proc
 
@@ -106,7 +113,7 @@ def test_kill_9_mid_sync_and_uidvalidity_change_lose_and_double_nothing(
     runtime: Runtime,
     company: CompanyFixture,
     mailbox: Mailbox,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    worker: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
     mailbox.seed(_raw(i, "seed") for i in range(1000))
     channel_id = _channel(runtime, company, mailbox)
@@ -135,13 +142,15 @@ def test_new_mail_arrives_through_idle(
     runtime: Runtime,
     company: CompanyFixture,
     mailbox: Mailbox,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    worker: Callable[..., subprocess.Popen[bytes]],
 ) -> None:
+    """The poll interval is ten minutes, far beyond the wait: only IDLE can bring the mail."""
     channel_id = _channel(runtime, company, mailbox)
-    worker()
+    worker(poll_interval=600.0)
     _wait(lambda: _status(runtime, channel_id) == "connected", 60)
     mailbox.deliver(_raw(1, "idle"))
     _wait(lambda: _count(runtime, channel_id)[0] == 1, 60)
+    assert _count(runtime, channel_id) == (1, 1)
 
 
 def _status(runtime: Runtime, channel_id: int) -> str:

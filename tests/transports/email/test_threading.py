@@ -10,8 +10,8 @@ import pytest
 from atendo.core.dialogs.service import close_dialog
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
-from atendo.transports.email.message_ids import make_message_id
 from tests.conftest import CompanyFixture
+from tests.factories import queued_reply
 from tests.transports.email.test_ingest import email_channel, ingest
 
 THREADING = Path(__file__).resolve().parents[2] / "fixtures" / "email" / "threading"
@@ -22,25 +22,13 @@ def _fixture(name: str, our_id: str) -> bytes:
 
 
 def _our_reply(runtime: Runtime, first_id: int) -> str:
-    """Store our outbound reply in the client's dialog, as the sender would."""
-    our_id = make_message_id(runtime.box, "acme.example")
-    with runtime.db.transaction() as session:
-        first = session.get(Message, first_id)
-        assert first is not None
-        session.add(
-            Message(
-                company_id=first.company_id,
-                channel_id=first.channel_id,
-                dialog_id=first.dialog_id,
-                client_id=first.client_id,
-                type="to_client",
-                transport="email",
-                text="Seu pedido foi enviado hoje.",
-                email_message_id=our_id,
-                delivery_status="sent",
-            )
-        )
-    return our_id
+    """Our reply in the client's dialog, queued as an operator's answer is; its Message-ID."""
+    first = _message(runtime, first_id)
+    assert first.dialog_id is not None
+    reply_id = queued_reply(
+        runtime, first.company_id, first.dialog_id, text="Seu pedido foi enviado hoje."
+    )
+    return f"<{_message(runtime, reply_id).email_message_id}>"
 
 
 def _message(runtime: Runtime, message_id: int | None) -> Message:
