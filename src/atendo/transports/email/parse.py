@@ -42,7 +42,7 @@ from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datet
 from io import BytesIO
 from urllib.parse import unquote
 
-from atendo.transports.email.quotes import split_quoted
+from atendo.transports.email.quotes import split_quoted_html, split_reply
 from atendo.transports.email.sanitize import html_to_text, sanitize_html
 
 __all__ = [
@@ -105,6 +105,7 @@ class ParsedMail:
     date: datetime | None = None
     text: str = ""  # new text only (quoted history removed)
     quoted_text: str = ""  # the quoted history, kept ('' when none)
+    signature: str = ""  # the client's signature or a list footer, kept apart from text
     full_text: str = ""  # whole plain text before splitting
     html: str | None = None  # sanitised HTML (cid: kept, remote images neutralised)
     attachments: list[ParsedAttachment] = field(default_factory=list)
@@ -766,6 +767,18 @@ def _fill_headers(result: ParsedMail, headers: _Headers) -> None:
     }
 
 
+def _split_reply(result: ParsedMail, html_only: str) -> None:
+    """New words, signature and history; an HTML-only body is split at its client's quote
+    container first (the container is history whatever the text inside looks like)."""
+    quoted_html = ""
+    if html_only:
+        new_html, quoted_html = split_quoted_html(html_only)
+    reply = split_reply(html_to_text(new_html) if quoted_html else result.full_text)
+    result.text, result.signature = reply.text, reply.signature
+    older = html_to_text(quoted_html).strip("\n").rstrip() if quoted_html else ""
+    result.quoted_text = "\n\n".join(p for p in (reply.quoted, older) if p)
+
+
 def _parse(raw: bytes) -> ParsedMail:
     msg = message_from_bytes(_normalise_newlines(raw), policy=compat32)
     headers = _Headers(msg)
@@ -783,7 +796,7 @@ def _parse(raw: bytes) -> ParsedMail:
     if not full.strip():
         full = next((t for t in ctx.fallback_text if t.strip()), "")
     result.full_text = full.strip("\n").rstrip()
-    result.text, result.quoted_text = split_quoted(result.full_text)
+    _split_reply(result, raw_html if not plain.strip() else "")
     result.is_auto_reply = _is_auto_reply(headers)
     result.is_bounce = _is_bounce(msg, headers, ctx, result.from_, result.is_auto_reply)
     if result.is_bounce:

@@ -217,6 +217,15 @@ def _own_text_cut(lines: list[str], cleaned: list[str], own_last_text: str) -> i
     return None
 
 
+def _strip_blank(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not clean(lines[start]):
+        start += 1
+    while end > start and not clean(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
+
+
 def _trim(lines: list[str]) -> str:
     return "\n".join(lines).strip("\n").rstrip()
 
@@ -239,7 +248,8 @@ def split_reply(text: str, *, own_last_text: str | None = None) -> Reply:
     if len(regions) == 1:
         start, end = regions[0]
         start = _intro_start(head_clean, start)
-        new_lines = head[:start] + head[end:]
+        above, below = _strip_blank(head[:start]), _strip_blank(head[end:])
+        new_lines = above + ([""] if above and below else []) + below
         quoted_lines = head[start:end] + ([""] if tail else []) + tail
     else:  # no ">" quoting, or an inline (interleaved) reply: keep it whole
         new_lines, quoted_lines = head, tail
@@ -250,14 +260,15 @@ def split_reply(text: str, *, own_last_text: str | None = None) -> Reply:
         return Reply(whole, "", "", whole)
     sig = signature_start(new_lines)
     body, signature = (new_lines, []) if sig is None else (new_lines[:sig], new_lines[sig:])
+    if not _trim(body).strip(INVISIBLE + " \n\t"):
+        body, signature = new_lines, []
     return Reply(_trim(body), _trim(signature), _trim(quoted_lines), written)
 
 
 def split_quoted(text: str, *, own_last_text: str | None = None) -> tuple[str, str]:
-    """``(new_text, quoted_history)``: :func:`split_reply` without the signature apart
-    (``new_text`` keeps it: it is everything the client wrote)."""
+    """``(new_text, quoted_history)`` of :func:`split_reply` (the signature is in neither)."""
     reply = split_reply(text, own_last_text=own_last_text)
-    return reply.as_written, reply.quoted
+    return reply.text, reply.quoted
 
 
 # --------------------------------------------------------------------------- HTML

@@ -39,11 +39,10 @@ __all__ = [
 ]
 
 INVISIBLE = "\ufeff\u200b\u200c\u200d\u200e\u200f\u00a0\u2060"
-_STRIP = " \t\r\n\f\v" + INVISIBLE
 
 
 def clean(line: str) -> str:
-    return line.strip(_STRIP)
+    return line.strip().strip(INVISIBLE).strip()
 
 
 # --------------------------------------------------------------------------- signals
@@ -115,6 +114,8 @@ def _continues(prev: str, cur: str) -> bool:
         return False
     if prev[-1] in "<,(\"'" or cur[0] in "<([\"'":
         return True
+    if _LEAD_RE.match(prev) and _has_date(prev) and len(prev) < 200:
+        return True  # "On Wed, Apr 30, 2025 at 3:19 PM Customer" + "Support <s@x> wrote:"
     first = cur.split(" ", 1)[0]
     return cur[0].islower() or "@" in first or _VERB_END_RE.match(cur) is not None
 
