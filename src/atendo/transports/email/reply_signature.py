@@ -96,7 +96,7 @@ _SIGNOFF_NAME_RE = re.compile(
 _CONTACT_RE = re.compile(
     r"(?:\+?\d[\d\s().-]{7,}\d|https?://|www\.|\S+@\S+\.\w+|\|)", re.IGNORECASE
 )
-_DASH_NAME_RE = re.compile(r"^-\s?[^\W\d_][\w.'-]*(?:\s[^\W\d_][\w.'-]*){0,2}$")
+_DASH_NAME_RE = re.compile(r"^-\s?[^\W\d_a-z][\w.'-]*(?:\s[^\W\d_][\w.'-]*){0,2}$")
 
 
 def _is_mobile(line: str) -> bool:
@@ -140,8 +140,8 @@ def signature_start(lines: list[str]) -> int | None:
             cleaned, i, last
         ):
             candidates.append(i)
-        elif _DASH_NAME_RE.match(cur) and last - i <= 2:
-            candidates.append(i)
+        elif i == last - 1 and _DASH_NAME_RE.match(cur) and not cleaned[i - 1].startswith("-"):
+            candidates.append(i)  # "-Abhishek Kona" closing the message (not a list item)
     card = _contact_card(cleaned, low, last)
     if card is not None:
         candidates.append(card)
