@@ -44,8 +44,9 @@ def test_own_pass_rate(expected: str, capsys: pytest.CaptureFixture[str]) -> Non
     cases = _cases(expected)
     failed = [case["file"] for case in cases if check_case(expected, case)]
     passed = len(cases) - len(failed)
+    rate = passed / len(cases)
     with capsys.disabled():
-        print(f"\n[quote split] {SETS[expected]}: {passed}/{len(cases)} passed ({passed / len(cases):.0%})")
+        print(f"\n[quote split] {SETS[expected]}: {passed}/{len(cases)} passed ({rate:.0%})")
         for file in failed:
             print(f"  FAIL {file}")
     assert not failed

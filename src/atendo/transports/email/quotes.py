@@ -97,13 +97,14 @@ def _answers_after(cleaned: list[str], idx: int) -> bool:
             continue
         if not seen_quote:
             return False  # unmarked history right below the attribution
+        if cleaned[j - 1].endswith("="):
+            continue  # the tail of a quoted line broken by a quoted-printable soft break
         if cur[-1] in ":：" and attribution_at(cleaned, j) is not None:
             return False  # the next (older) attribution: still history
         if header_key(cur) is not None or is_rule(cur) or separator_kind(cur):
             return False
-        if signature_start([c for c in cleaned[j:] if c]) == 0:
-            return False  # only a signature or list footer below the quote
-        return True
+        # the client's answer, unless only a signature or list footer is below the quote
+        return signature_start([c for c in cleaned[j:] if c]) != 0
     return False
 
 
@@ -202,9 +203,7 @@ def _own_text_cut(lines: list[str], cleaned: list[str], own_last_text: str) -> i
         if not cur:
             continue
         body = cur.lstrip("> ")
-        if any(probe in body for probe in probes) and any(
-            c and c[0] != ">" for c in cleaned[:i]
-        ):
+        if any(probe in body for probe in probes) and any(c and c[0] != ">" for c in cleaned[:i]):
             j = i - 1
             while j >= 0 and not cleaned[j]:
                 j -= 1

@@ -60,7 +60,8 @@ _FOOTER_RE = re.compile(
     r"per annullare l'iscrizione|hai ricevuto questo messaggio|"
     r"вы получили это сообщение|чтобы отписаться|"
     r"this (?:e-?mail|message) (?:and any attachments )?(?:is|are|was|may be) "
-    r"(?:confidential|intended)|"
+    r"(?:confidential|intended)|disclaimer:?$|the information contained in this "
+    r"(?:communication|e-?mail|message|transmission)|"
     r"manage (?:your )?(?:subscription|notification)|reply to this email directly|"
     r"view it on github|you are receiving this because)",
     re.IGNORECASE,
@@ -83,7 +84,8 @@ _SIGNOFF_WORDS = (
     r"groetjes|mvg|met groet|med vänlig hälsning|med vänliga hälsningar|vänliga hälsningar|"
     r"hälsningar|mvh|med venlig hilsen|venlig hilsen|hilsen|med vennlig hilsen|"
     r"vennlig hilsen|ystävällisin terveisin|terveisin|parhain terveisin|pozdrawiam|"
-    r"z poważaniem|serdecznie pozdrawiam|pozdrowienia|с уважением|с наилучшими пожеланиями|"
+    r"z poważaniem|z powazaniem|serdecznie pozdrawiam|pozdrowienia|с уважением|"
+    r"с наилучшими пожеланиями|"
     r"спасибо|всего доброго|з повагою|дякую|s pozdravem|s pozdravom|üdvözlettel|"
     r"saygılarımla|teşekkürler|よろしくお願いします|よろしくお願いいたします|"
     r"宜しくお願い致します|敬具|此致|谢谢|감사합니다"
@@ -132,26 +134,37 @@ def signature_start(lines: list[str]) -> int | None:
         elif cur[0] in "-_=" and len(cur) >= 5 and set(cur) <= set("-_= "):
             if i + 1 < last and (_FOOTER_RE.match(cleaned[i + 1]) or _mailman(cleaned, i + 1)):
                 candidates.append(i)
-        elif _FOOTER_RE.match(cur) or _mailman(cleaned, i):
+        elif _starts_signature(cleaned, i, last):
             candidates.append(i)
-        elif _is_mobile(cur) and _short_block(cleaned, i, limit=5):
-            candidates.append(i)
-        elif (_SIGNOFF_RE.match(cur) or _SIGNOFF_NAME_RE.match(cur)) and _signoff_block(
-            cleaned, i, last
-        ):
-            candidates.append(i)
-        elif i == last - 1 and _DASH_NAME_RE.match(cur) and not cleaned[i - 1].startswith("-"):
-            candidates.append(i)  # "-Abhishek Kona" closing the message (not a list item)
-    card = _contact_card(cleaned, low, last)
+    card = _contact_card(cleaned, low, min(candidates, default=last))
     if card is not None:
         candidates.append(card)
+    end = min(candidates, default=last)  # "-Abhishek Kona" closing the text (not a list item)
+    while end > low and not cleaned[end - 1]:
+        end -= 1
+    name = end - 1
+    if name > low and _DASH_NAME_RE.match(cleaned[name]) and not cleaned[name - 1].startswith("-"):
+        candidates.append(name)
     candidates = [c for c in candidates if any(cleaned[first_text:c])]
     return min(candidates) if candidates else None
 
 
+def _starts_signature(cleaned: list[str], i: int, last: int) -> bool:
+    """A footer, a mobile line or a sign-off block starts at line ``i``."""
+    cur = cleaned[i]
+    if _FOOTER_RE.match(cur) or _mailman(cleaned, i):
+        return True
+    if _is_mobile(cur) and _short_block(cleaned, i, limit=5):
+        return True
+    signoff = _SIGNOFF_RE.match(cur) or _SIGNOFF_NAME_RE.match(cur)
+    return bool(signoff) and _signoff_block(cleaned, i, last)
+
+
 def _mailman(cleaned: list[str], i: int) -> bool:
-    return len(cleaned[i]) < 120 and _MAILMAN_RE.search(cleaned[i]) is not None and (
-        i + 1 >= len(cleaned) or _MAILMAN_RE.search(" ".join(cleaned[i : i + 3])) is not None
+    return (
+        len(cleaned[i]) < 120
+        and _MAILMAN_RE.search(cleaned[i]) is not None
+        and (i + 1 >= len(cleaned) or _MAILMAN_RE.search(" ".join(cleaned[i : i + 3])) is not None)
     )
 
 
@@ -159,9 +172,7 @@ def _signoff_block(cleaned: list[str], i: int, last: int) -> bool:
     """A sign-off line followed by a short name/contact block up to the end."""
     after = [c for c in cleaned[i + 1 : last] if c]
     if not after:
-        return _SIGNOFF_NAME_RE.match(cleaned[i]) is not None and not _SIGNOFF_RE.match(
-            cleaned[i]
-        )
+        return _SIGNOFF_NAME_RE.match(cleaned[i]) is not None and not _SIGNOFF_RE.match(cleaned[i])
     if len(after) > 7 or any(len(c) > 80 for c in after):
         return False
     # the line right after a sign-off is a name (or a contact line), not a sentence
@@ -177,5 +188,5 @@ def _contact_card(cleaned: list[str], low: int, last: int) -> int | None:
     block = cleaned[start:last]
     if not 2 <= len(block) <= 8 or start == 0 or any(len(c) > 80 for c in block):
         return None
-    hits = sum(1 for c in block if _CONTACT_RE.search(c))
+    hits = sum(1 for c in block if _CONTACT_RE.search(c) and not _is_mobile(c))
     return start if hits >= 2 else None

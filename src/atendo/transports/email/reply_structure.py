@@ -62,7 +62,8 @@ _ADDR_END_RE = re.compile(
 
 _VERBS = (
     r"wrote|writes|has written|escreveu|escribió|escribio|a écrit|a ecrit|schrieb|"
-    r"hat geschrieben|ha scritto|scrisse|schreef|heeft geschreven|skrev|skriver|"
+    r"hat geschrieben|ha scritto|scrisse|schreef|heeft geschreven|het volgende geschreven|"
+    r"skrev|skriver|"
     r"napisał\(a\)|napisała|napisał|napisal|pisze|napsal\(a\)|napsala|napsal|napísal|"
     r"kirjoitti|kirjutas|rašė|rakstīja|написал\(а\)|написала|написал|пишет|написав\(ла\)|"
     r"написав|написала|пише|написа|је написао|je napisao|je napisal|a scris|va escriure|"
@@ -112,12 +113,20 @@ def _continues(prev: str, cur: str) -> bool:
     """True when ``cur`` may be the wrapped tail of ``prev`` (attribution lines only)."""
     if not prev or not cur or prev[0] == ">" or cur[0] == ">" or prev[-1] in ":：":
         return False
-    if prev[-1] in "<,(\"'" or cur[0] in "<([\"'":
+    if prev[-1] in "<,(\"'=" or cur[0] in "<([\"'":
         return True
     if _LEAD_RE.match(prev) and _has_date(prev) and len(prev) < 200:
         return True  # "On Wed, Apr 30, 2025 at 3:19 PM Customer" + "Support <s@x> wrote:"
     first = cur.split(" ", 1)[0]
     return cur[0].islower() or "@" in first or _VERB_END_RE.match(cur) is not None
+
+
+def _join(lines: list[str]) -> str:
+    """Join wrapped lines; a quoted-printable soft break ("w=" + "rote:") joins without a space."""
+    out = lines[0]
+    for line in lines[1:]:
+        out = out[:-1] + line if out.endswith("=") else f"{out} {line}"
+    return out
 
 
 def attribution_at(cleaned: list[str], end: int) -> tuple[int, int] | None:
@@ -133,7 +142,7 @@ def attribution_at(cleaned: list[str], end: int) -> tuple[int, int] | None:
     best: tuple[int, int] | None = None
     start = end
     for _ in range(3):
-        joined = " ".join(cleaned[start : end + 1])
+        joined = _join(cleaned[start : end + 1])
         strength = _attribution_strength(joined)
         if strength and (best is None or strength >= best[1]):
             best = (start, strength)
@@ -385,7 +394,7 @@ def is_rule(line: str) -> bool:
 
 
 def separator_kind(line: str) -> str | None:
-    """"original" for an "-----Original Message-----"-like line, "dashed" for another short
+    """ "original" for an "-----Original Message-----"-like line, "dashed" for another short
     phrase between dashes (a separator when a header block follows), else None."""
     if len(line) < 6 or line[0] not in "-=_~*" or line[-1] not in "-=_~*":
         return None
