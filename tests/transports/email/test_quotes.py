@@ -163,6 +163,7 @@ def test_attribution_shapes(header: str) -> None:
         "From: Customer Support Team of Example\n<s@x.com>\nSent: Wednesday\nSubject: RE: Order",
         "-----Ursprüngliche Nachricht-----\nVon: S\nGesendet: Mittwoch",
         "-----Oprindelig besked-----",
+        "De: Suporte <s@loja.com.br>\nData: 30/04/2025 15:19",
         "==========\nFrom: S <s@x.com>\nDate: Wed, 30 Apr 2025\nSubject: Ticket",
     ],
 )
@@ -236,3 +237,9 @@ def test_split_quoted_html_containers(marker: str) -> None:
 def test_split_quoted_html_keeps_a_forward() -> None:
     html = '<div>See below</div><div class="gmail_quote">---------- Forwarded message ---------'
     assert split_quoted_html(html) == (html, "")
+
+
+def test_attribution_broken_by_a_quoted_printable_soft_break() -> None:
+    text = "Thanks.\n\nOn Mon, Jun 3, 2024 at 12:53 AM Cody <c@x.com> w=\nrote:\n\nHi=\nthere\n"
+    reply = split_reply(text)
+    assert (reply.text, reply.quoted) == ("Thanks.", text.split("\n\n", 1)[1].rstrip())
