@@ -240,6 +240,6 @@ def test_split_quoted_html_keeps_a_forward() -> None:
 
 
 def test_attribution_broken_by_a_quoted_printable_soft_break() -> None:
-    text = "Thanks.\n\nOn Mon, Jun 3, 2024 at 12:53 AM Cody <c@x.com> w=\nrote:\n\nHi=\nthere\n"
+    text = "Thanks.\n\nOn Mon, Jun 3, 2024 at 12:53 AM Cody Hart w=\nrote:\n\nHi=\nthere\n"
     reply = split_reply(text)
     assert (reply.text, reply.quoted) == ("Thanks.", text.split("\n\n", 1)[1].rstrip())
