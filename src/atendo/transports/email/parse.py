@@ -21,7 +21,9 @@ Map:
 * Classification: auto-replies (RFC 3834 ``Auto-Submitted`` and the vendor headers) and
   bounces (RFC 3464 DSN ``multipart/report``, ``mailer-daemon``/``postmaster``, null
   Return-Path, ``X-Failed-Recipients``), with the bounced Message-ID, recipients and reason.
-* Quoted history is folded by :func:`~atendo.transports.email.quotes.split_quoted`.
+* New words, the client's signature and the quoted history come from
+  :func:`~atendo.transports.email.quotes.split_reply` (an HTML-only body is first split at its
+  client's quote container).
 """
 
 from __future__ import annotations
