@@ -243,3 +243,13 @@ def test_attribution_broken_by_a_quoted_printable_soft_break() -> None:
     text = "Thanks.\n\nOn Mon, Jun 3, 2024 at 12:53 AM Cody Hart w=\nrote:\n\nHi=\nthere\n"
     reply = split_reply(text)
     assert (reply.text, reply.quoted) == ("Thanks.", text.split("\n\n", 1)[1].rstrip())
+
+
+def test_header_lines_without_a_sender_are_text() -> None:
+    text = "Your message\n\n  To:\ta@b.example\n  Subject:\tHi\n  Sent:\t4/29/01 11:34\n\nfailed."
+    assert split_reply(text).text == text
+
+
+def test_report_fields_are_not_a_contact_card() -> None:
+    text = "Failed.\n\nReporting MTA\nFinal-Recipient: rfc822; a@b.example\nX-Original-To: c@d.ex"
+    assert split_reply(text).signature == ""

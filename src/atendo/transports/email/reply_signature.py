@@ -98,6 +98,10 @@ _SIGNOFF_NAME_RE = re.compile(
 _CONTACT_RE = re.compile(
     r"(?:\+?\d[\d\s().-]{7,}\d|https?://|www\.|\S+@\S+\.\w+|\|)", re.IGNORECASE
 )
+_FIELD_RE = re.compile(
+    r"^[A-Za-z]+-[A-Za-z-]+\s*:|^(?:received|from|to|date|subject|action|status):", re.IGNORECASE
+)
+_NAME_RE = re.compile(r"^[^\W\d_][\w.'-]*(?:\s[^\W\d_][\w.'-]*){0,3}$")
 _DASH_NAME_RE = re.compile(r"^-\s?[^\W\d_a-z][\w.'-]*(?:\s[^\W\d_][\w.'-]*){0,2}$")
 
 
@@ -188,5 +192,8 @@ def _contact_card(cleaned: list[str], low: int, last: int) -> int | None:
     block = cleaned[start:last]
     if not 2 <= len(block) <= 8 or start == 0 or any(len(c) > 80 for c in block):
         return None
+    if any(_FIELD_RE.match(c) for c in block):
+        return None  # "Final-Recipient: …", "Return-Path: …": a report or headers, no card
     hits = sum(1 for c in block if _CONTACT_RE.search(c) and not _is_mobile(c))
-    return start if hits >= 2 else None
+    named = any(_NAME_RE.match(c) for c in block)
+    return start if hits >= 2 and named else None

@@ -348,7 +348,7 @@ def header_block_at(cleaned: list[str], idx: int) -> int | None:
     distinct = set(kinds)
     if "from" in distinct and ("date" in distinct or "subject" in distinct):
         return j
-    return j if len(distinct) >= 3 else None
+    return j if len(distinct) >= 3 and kinds[0] in ("from", "date") else None
 
 
 # --------------------------------------------------------------------------- separators
