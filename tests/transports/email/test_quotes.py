@@ -253,3 +253,8 @@ def test_header_lines_without_a_sender_are_text() -> None:
 def test_report_fields_are_not_a_contact_card() -> None:
     text = "Failed.\n\nReporting MTA\nFinal-Recipient: rfc822; a@b.example\nX-Original-To: c@d.ex"
     assert split_reply(text).signature == ""
+
+
+def test_outlook_forward_is_content() -> None:
+    text = "FYI\n\n__________\nFrom: Bank <b@b.ex>\nSent: Wednesday\nSubject: FW: Bill\n\nPay."
+    assert split_reply(text).text == text

@@ -37,6 +37,7 @@ from atendo.transports.email.reply_structure import (
     attribution_at,
     clean,
     header_block_at,
+    header_block_forwards,
     header_key,
     is_forward,
     is_rule,
@@ -85,6 +86,14 @@ def _opens_history(cleaned: list[str], idx: int) -> bool:
     return False
 
 
+def _forward_block_below(cleaned: list[str], idx: int) -> bool:
+    nxt = _next_nonblank(cleaned, idx)
+    if nxt is None or header_key(cleaned[nxt]) is None:
+        return False
+    end = header_block_at(cleaned, nxt)
+    return end is not None and header_block_forwards(cleaned, nxt, end)
+
+
 def _answers_after(cleaned: list[str], idx: int) -> bool:
     """Below an attribution at ``idx``: ``>`` lines with the client's own lines after them."""
     seen_quote = False
@@ -113,6 +122,8 @@ def _marker_at(cleaned: list[str], i: int) -> int | None:
     cur = cleaned[i]
     first, last = cur[0], cur[-1]
     if first in "-=_~*" and last in "-=_~*":
+        if _forward_block_below(cleaned, i + 1):
+            return _FORWARD
         kind = separator_kind(cur)
         if kind == "original" or (kind == "dashed" and _opens_history(cleaned, i + 1)):
             return i
@@ -126,9 +137,14 @@ def _marker_at(cleaned: list[str], i: int) -> int | None:
             quoted_next = nxt is not None and cleaned[nxt][0] == ">"
             if (strength == 2 or quoted_next) and not _answers_after(cleaned, i + 1):
                 return start
-    if header_key(cur) is not None and header_block_at(cleaned, i) is not None:
-        return _rule_above(cleaned, i)
+    if header_key(cur) is not None:
+        end = header_block_at(cleaned, i)
+        if end is not None:
+            return _FORWARD if header_block_forwards(cleaned, i, end) else _rule_above(cleaned, i)
     return None
+
+
+_FORWARD = -1  # _marker_at: a forwarded message's header block (its content is the client's)
 
 
 def _hard_cut(cleaned: list[str]) -> int | None:
@@ -140,6 +156,8 @@ def _hard_cut(cleaned: list[str]) -> int | None:
         if is_forward(cur):
             return None
         candidate = _marker_at(cleaned, i)
+        if candidate == _FORWARD:
+            return None
         if candidate is not None:
             # a header block or attribution at the very top is the message itself
             if not text_seen:

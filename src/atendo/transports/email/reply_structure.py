@@ -33,6 +33,7 @@ __all__ = [
     "attribution_at",
     "clean",
     "header_block_at",
+    "header_block_forwards",
     "is_forward",
     "is_rule",
     "separator_kind",
@@ -349,6 +350,20 @@ def header_block_at(cleaned: list[str], idx: int) -> int | None:
     if "from" in distinct and ("date" in distinct or "subject" in distinct):
         return j
     return j if len(distinct) >= 3 and kinds[0] in ("from", "date") else None
+
+
+_FORWARD_SUBJECT_RE = re.compile(
+    r"^\**\s*[^:：]{1,24}[:：]\s*\**\s*(?:fw|fwd|wg|tr|rv|enc|vs|vb|pd|doorst|i|трн|пересл)\s*[:：]",
+    re.IGNORECASE,
+)
+
+
+def header_block_forwards(cleaned: list[str], idx: int, end: int) -> bool:
+    """The header block [idx, end) is that of a forwarded message (its subject is "FW: …")."""
+    return any(
+        header_key(line) == "subject" and _FORWARD_SUBJECT_RE.match(line) is not None
+        for line in cleaned[idx:end]
+    )
 
 
 # --------------------------------------------------------------------------- separators
