@@ -32,7 +32,8 @@ def test_gmail_ptbr_reply_headers_and_split() -> None:
     assert mail.from_ == Address(name="Mariana Lima Conceição", email="mariana.lima@gmail.com")
     assert mail.to == [Address("Suporte Loja Exemplo", "suporte@lojaexemplo.com.br")]
     assert mail.date == datetime(2026, 11, 26, 12, 12, 44, tzinfo=UTC)
-    assert mail.text.endswith("Obrigada,\nMariana")
+    assert mail.text.endswith("Podem confirmar?")
+    assert mail.signature == "Obrigada,\nMariana"  # the client's sign-off, kept apart
     assert "escreveu" not in mail.text
     assert "O reembolso foi solicitado hoje." in mail.quoted_text
     assert mail.full_text.startswith(mail.text)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from atendo.transports.email.parse import ParsedMail, parse_message
-from atendo.transports.email.quotes import split_quoted
+from atendo.transports.email.quotes import split_reply
 from tests.conftest import CORPUS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -111,11 +111,22 @@ def _resolve(expected: str, file: str) -> Path:
     return local if local.is_file() else CORPUS / file
 
 
-def _new_text(path: Path) -> str:
+def _split(path: Path) -> tuple[str, list[str]]:
+    """(new text, what the client wrote: the new text and signature as they can be joined)."""
     raw = path.read_bytes()
-    if path.suffix == ".eml":
-        return parse_message(raw).text
-    return split_quoted(raw.decode("utf-8", errors="replace"))[0]
+    if path.suffix == ".html":  # an HTML-only message body
+        raw = b"Content-Type: text/html; charset=utf-8\r\n\r\n" + raw
+    if path.suffix in (".eml", ".html"):
+        mail = parse_message(raw)
+        if not mail.signature:
+            return mail.text, [mail.text]
+        start = mail.full_text.find(mail.text)  # the same span of the message, verbatim
+        end = mail.full_text.find(mail.signature, max(start, 0) + len(mail.text))
+        if start >= 0 and end >= 0:
+            return mail.text, [mail.full_text[start : end + len(mail.signature)]]
+        return mail.text, [f"{mail.text}\n\n{mail.signature}", f"{mail.text}\n{mail.signature}"]
+    reply = split_reply(raw.decode("utf-8", errors="replace"))
+    return reply.text, [reply.as_written]
 
 
 def _norm_line(line: str) -> str:
@@ -123,14 +134,19 @@ def _norm_line(line: str) -> str:
 
 
 def check_case(expected: str, case: dict[str, Any]) -> list[str]:
-    """Problems with one expected.json case ([] when it passes)."""
+    """Problems with one expected.json case ([] when it passes).
+
+    The client's signature is kept apart from the new text, never lost: what must be kept
+    (``must_contain``, ``expected_exact``, ``kind=keep``) is looked for in the text and the
+    signature as written; what must be cut (``must_not_contain_lines``) in the text alone.
+    """
     path = _resolve(expected, case["file"])
-    text = _new_text(path)
+    text, written = _split(path)
     problems: list[str] = []
     exact = case.get("expected_exact")
-    if exact is not None and text.strip() != exact.strip():
-        problems.append(f"expected exactly {exact!r}, got {text!r}")
-    problems += [f"lost {s!r}" for s in case.get("must_contain", []) if s not in text]
+    if exact is not None and exact.strip() not in [w.strip() for w in written]:
+        problems.append(f"expected exactly {exact!r}, got {written[0]!r}")
+    problems += [f"lost {s!r}" for s in case.get("must_contain", []) if s not in written[0]]
     lines = {_norm_line(line) for line in text.splitlines()}
     problems += [
         f"kept quoted line {s!r}"
@@ -139,7 +155,7 @@ def check_case(expected: str, case: dict[str, Any]) -> list[str]:
     ]
     if case.get("kind") == "keep":
         original = path.read_bytes().decode("utf-8", errors="replace")
-        if path.suffix != ".eml" and text.strip() != original.strip():
+        if path.suffix == ".txt" and written[0].strip() != original.strip():
             problems.append("kind=keep but text was cut")
     return problems
 

@@ -377,6 +377,7 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
         transport=EMAIL,
         text=text,
         quoted_text=parsed.quoted_text,
+        signature=parsed.signature,  # the client's, kept apart from the new text
         html=parsed.html,
         subject=parsed.subject[:1000],
         imported=imported,

@@ -21,7 +21,9 @@ Map:
 * Classification: auto-replies (RFC 3834 ``Auto-Submitted`` and the vendor headers) and
   bounces (RFC 3464 DSN ``multipart/report``, ``mailer-daemon``/``postmaster``, null
   Return-Path, ``X-Failed-Recipients``), with the bounced Message-ID, recipients and reason.
-* Quoted history is folded by :func:`~atendo.transports.email.quotes.split_quoted`.
+* New words, the client's signature and the quoted history come from
+  :func:`~atendo.transports.email.quotes.split_reply` (an HTML-only body is first split at its
+  client's quote container).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from io import BytesIO
 from urllib.parse import unquote
 
 from atendo.kit.html import html_to_text, sanitize_html
-from atendo.transports.email.quotes import split_quoted
+from atendo.transports.email.quotes import split_quoted_html, split_reply
 
 __all__ = [
     "Address",
@@ -105,6 +107,7 @@ class ParsedMail:
     date: datetime | None = None
     text: str = ""  # new text only (quoted history removed)
     quoted_text: str = ""  # the quoted history, kept ('' when none)
+    signature: str = ""  # the client's signature or a list footer, kept apart from text
     full_text: str = ""  # whole plain text before splitting
     html: str | None = None  # sanitised HTML (cid: kept, remote images neutralised)
     attachments: list[ParsedAttachment] = field(default_factory=list)
@@ -766,6 +769,18 @@ def _fill_headers(result: ParsedMail, headers: _Headers) -> None:
     }
 
 
+def _split_reply(result: ParsedMail, html_only: str) -> None:
+    """New words, signature and history; an HTML-only body is split at its client's quote
+    container first (the container is history whatever the text inside looks like)."""
+    quoted_html = ""
+    if html_only:
+        new_html, quoted_html = split_quoted_html(html_only)
+    reply = split_reply(html_to_text(new_html) if quoted_html else result.full_text)
+    result.text, result.signature = reply.text, reply.signature
+    older = html_to_text(quoted_html).strip("\n").rstrip() if quoted_html else ""
+    result.quoted_text = "\n\n".join(p for p in (reply.quoted, older) if p)
+
+
 def _parse(raw: bytes) -> ParsedMail:
     msg = message_from_bytes(_normalise_newlines(raw), policy=compat32)
     headers = _Headers(msg)
@@ -783,7 +798,7 @@ def _parse(raw: bytes) -> ParsedMail:
     if not full.strip():
         full = next((t for t in ctx.fallback_text if t.strip()), "")
     result.full_text = full.strip("\n").rstrip()
-    result.text, result.quoted_text = split_quoted(result.full_text)
+    _split_reply(result, raw_html if not plain.strip() else "")
     result.is_auto_reply = _is_auto_reply(headers)
     result.is_bounce = _is_bounce(msg, headers, ctx, result.from_, result.is_auto_reply)
     if result.is_bounce:

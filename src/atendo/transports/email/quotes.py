@@ -1,338 +1,336 @@
-"""Fold quoted history out of a reply: ``split_quoted(text) -> (new_text, quoted_history)``.
+"""Read a reply: the client's new words, their signature, and the quoted history.
 
-The history is *kept* (returned as the second element), never thrown away; the panel shows it
-folded.  Detection is line based and deliberately conservative -- a missed quote costs a few
-extra lines on screen, a false cut loses what the customer wrote:
+``split_reply(text) -> Reply(text, signature, quoted)``; :func:`split_quoted` is the two-part
+form ``(text, quoted)``.  Nothing is thrown away: ``text`` + ``signature`` is what the client
+wrote (:attr:`Reply.as_written`), ``quoted`` the history the panel shows folded.  A missed quote
+costs a few lines on screen, a false cut loses what the client wrote, so:
 
-1. *Hard cuts* -- everything from the first one on is history, provided real text precedes it:
-   an attribution line ("Em qua., 25 de nov. de 2026 às 10:00, Fulano <x@y> escreveu:",
-   "On ... wrote:", also wrapped over up to three lines and in a dozen other languages), an
-   Outlook-style header block ("De:/Enviado:/Para:/Assunto:", "From:/Sent:/To:/Subject:",
-   "Data:", ...) together with the ``____`` or ``-----`` rule above it, an
-   "-----Mensagem original-----"/"-----Original Message-----" separator, or the text of our
-   own last outbound message (``own_last_text``).
-2. *``>`` blocks* before the cut -- a single region of ``>`` lines (plus the attribution that
-   introduces it) is history even when the customer wrote below it (bottom posting).  Several
-   ``>`` regions interleaved with text are an inline reply and are kept whole.
-3. A forward marker ("Begin forwarded message", "Mensagem encaminhada") stops the search: a
-   forward's content *is* the message.
-4. If nothing would be left, nothing is cut.
+1. **Hard cut** -- the history starts at the first of these with client text above it (shapes
+   in :mod:`~atendo.transports.email.reply_structure`): an attribution line (strong, or weak
+   and followed by ``>`` lines), an e-mail header block (with the rule or "Original Message"
+   line above it), a separator, or the repeated text of our own last message
+   (``own_last_text``).  Everything below is history, ``>``-marked or not.  An attribution
+   followed by ``>`` lines *with the client's answers between or below them* is no cut: it is
+   an inline or bottom-posted reply (step 2).
+2. **``>`` regions** above the cut -- one region (and the attribution that introduces it) is
+   history even when the client wrote below it (bottom posting); several regions with the
+   client's lines between them are an inline reply, kept whole.
+3. **Forward** -- a forward marker ("Begin forwarded message", "---------- Forwarded message
+   ---------", "Mensagem encaminhada", …) above any cut stops the search: a forward's content
+   is the client's material.
+4. **Signature** -- :func:`~atendo.transports.email.reply_signature.signature_start` on what is
+   left: the "-- " block, a "Sent from my iPhone" line, a list footer, a sign-off block.
+5. If no new words would be left, nothing is cut (and no signature is taken).
 
-``quotequail`` is used as a last resort for reply headers in languages not covered here.
-:func:`split_quoted_html` does the same for HTML using the markers mail clients put in the DOM.
+:func:`split_quoted_html` splits HTML at the quote container of the common clients (Gmail,
+Outlook, Apple Mail, Thunderbird, Yahoo, Zoho, …) *before* it is turned into text.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-import quotequail
-
-__all__ = ["split_quoted", "split_quoted_html"]
-
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u200e\u200f\u00a0"
-
-_VERBS = (
-    r"wrote|writes|escreveu|escribió|escribio|a écrit|a ecrit|schrieb|ha scritto|scrisse|"
-    r"schreef|skrev|skriver|napisał\(a\)|napisała|napisał|napsal|kirjoitti|написал\(а\)|"
-    r"написала|написал|yazdı|írta|εγραψε|έγραψε"
+from atendo.transports.email.reply_signature import signature_start
+from atendo.transports.email.reply_structure import (
+    INVISIBLE,
+    attribution_at,
+    clean,
+    header_block_at,
+    header_block_forwards,
+    header_key,
+    is_forward,
+    is_rule,
+    separator_kind,
 )
-_LEADS = r"on|em|no dia|a|le|am|el|il|op|den|dnia|w dniu|på|pe|dne|tanggal|vào|el día|on the"
-# "Em qua., 25 de nov. de 2026 às 10:00, Fulano <x@y> escreveu:" and friends.
-_STRONG_ATTRIBUTION_RE = re.compile(
-    rf"^(?:{_LEADS})\b.{{0,400}}?(?:{_VERBS})\s*:\s*$", re.IGNORECASE | re.DOTALL
-)
-# Locale-free shapes: "... <x@y> escreveu:", "2022年1月1日(金) 9:00 田中太郎 <x@y>:".
-_WEAK_VERB_RE = re.compile(rf"(?:{_VERBS})\s*:\s*$", re.IGNORECASE)
-_WEAK_ADDR_END_RE = re.compile(r"@[^\s<>]+>\s*(?:\S{1,20}\s*)?:\s*$")
-_HAS_DIGIT_OR_ADDR_RE = re.compile(r"\d|@")
 
-_FORWARD_RE = re.compile(
-    r"^(?:-{2,}\s*)?(?:begin forwarded message|forwarded message|mensagem encaminhada|"
-    r"início da mensagem encaminhada|inicio da mensagem encaminhada|mensaje reenviado|"
-    r"weitergeleitete nachricht|message transféré|messaggio inoltrato|doorgestuurd bericht|"
-    r"videresendt meddelelse|vidarebefordrat meddelande)\b.*$",
-    re.IGNORECASE,
-)
-_ORIGINAL_RE = re.compile(
-    r"^-{2,}\s*(?:original message|original|mensagem original|mensaje original|"
-    r"ursprüngliche nachricht|message d'origine|messaggio originale|oorspronkelijk bericht|"
-    r"oprindelig meddelelse|opprinnelig melding|ursprungligt meddelande|"
-    r"alkuperäinen viesti|wiadomość oryginalna|исходное сообщение|原始邮件|元のメッセージ)"
-    r"\s*-{2,}\s*$",
-    re.IGNORECASE,
-)
-_RULE_RE = re.compile(r"^[-_=*]{10,}$")
-
-_FROM_KEYS = (
-    r"from|de|van|od|fra|von|da|från|fr|lähettäjä|от|от кого|差出人|发件人|寄件者|보낸 사람|"
-    r"kimden|feladó|afzender"
-)
-_OTHER_KEYS = (
-    r"sent|date|to|cc|bcc|subject|reply-to|enviado|enviada|enviado em|enviada em|data|para|"
-    r"assunto|cco|wysłano|do|temat|dw|verzonden|aan|onderwerp|datum|sendt|til|emne|gesendet|"
-    r"an|betreff|envoyé|à|objet|fecha|asunto|inviato|oggetto|a|skickat|till|ämne|ärende|"
-    r"lähetetty|vastaanottaja|aihe|отправлено|дата|кому|тема|送信日時|宛先|件名|"
-    r"发送时间|收件人|主题|날짜|받는 사람|제목|tarih|kime|konu"
-)
-_HEADER_LINE_RE = re.compile(
-    rf"^\*?\s*(?P<key>{_FROM_KEYS}|{_OTHER_KEYS})\s*\*?\s*:\s*\*?(?:\s|$)", re.IGNORECASE
-)
-_FROM_KEY_RE = re.compile(rf"^(?:{_FROM_KEYS})$", re.IGNORECASE)
+__all__ = ["Reply", "split_quoted", "split_quoted_html", "split_reply"]
 
 
-def _clean(line: str) -> str:
-    return line.strip().strip(_INVISIBLE).strip()
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str  # the client's new words
+    signature: str  # the client's signature or a list footer below them ('' if none)
+    quoted: str  # the quoted history ('' if none)
+    as_written: str  # text and signature exactly as they stood in the message
 
 
-def _is_quote_line(line: str) -> bool:
-    return _clean(line).startswith(">")
-
-
-def _is_blank(line: str) -> bool:
-    return not _clean(line)
-
-
-def _is_continuation(lines: list[str], idx: int) -> bool:
-    """True when ``lines[idx]`` looks like the wrapped tail of the line above it."""
-    if idx == 0 or _is_blank(lines[idx - 1]) or _is_quote_line(lines[idx - 1]):
-        return False
-    cur = _clean(lines[idx])
-    prev = _clean(lines[idx - 1])
-    if prev.endswith(("<", ",", '"', "(")):
-        return True
-    first = cur.split(" ", 1)[0]
-    return cur[:1].islower() or "@" in first or not cur[:1].isalnum()
-
-
-def _attribution_at(lines: list[str], end: int) -> tuple[int, bool] | None:
-    """If ``lines[end]`` closes an attribution, return (first line, strong?)."""
-    last = _clean(lines[end])
-    if not last.endswith(":") or len(last) > 400:
-        return None
-    start = end
-    while end - start < 2 and _is_continuation(lines, start):
-        start -= 1
-    joined = " ".join(_clean(line) for line in lines[start : end + 1])
-    if len(joined) > 500:
-        return None
-    if _STRONG_ATTRIBUTION_RE.match(joined) and _HAS_DIGIT_OR_ADDR_RE.search(joined):
-        return start, True
-    if (_WEAK_VERB_RE.search(joined) or _WEAK_ADDR_END_RE.search(joined)) and (
-        _HAS_DIGIT_OR_ADDR_RE.search(joined)
-    ):
-        return start, False
-    return None
-
-
-def _header_block_at(lines: list[str], idx: int) -> int | None:
-    """Length of an e-mail header block starting at ``idx`` (>= 3 header lines incl. From)."""
-    count = 0
-    has_from = False
-    j = idx
-    while j < len(lines) and j - idx < 12:
-        cleaned = _clean(lines[j])
-        match = _HEADER_LINE_RE.match(cleaned)
-        if match is None:
-            break
-        has_from = has_from or bool(_FROM_KEY_RE.match(match.group("key").strip()))
-        count += 1
-        j += 1
-    if count >= 3 and has_from:
-        return j
-    return None
-
-
-def _extend_over_rule(lines: list[str], idx: int) -> int:
-    """Move a cut up over blank lines to a rule or "Original Message" line right above it."""
-    j = idx - 1
-    while j >= 0 and j >= idx - 3 and _is_blank(lines[j]):
-        j -= 1
-    if j >= 0 and (_RULE_RE.match(_clean(lines[j])) or _ORIGINAL_RE.match(_clean(lines[j]))):
-        return j
-    return idx
-
-
-def _next_nonblank(lines: list[str], idx: int) -> int | None:
-    for j in range(idx, min(len(lines), idx + 3)):
-        if not _is_blank(lines[j]):
+def _next_nonblank(cleaned: list[str], idx: int, reach: int = 3) -> int | None:
+    for j in range(idx, min(len(cleaned), idx + reach)):
+        if cleaned[j]:
             return j
     return None
 
 
-def _has_text_before(lines: list[str], idx: int) -> bool:
-    return any(not _is_blank(line) and not _is_quote_line(line) for line in lines[:idx])
+def _rule_above(cleaned: list[str], idx: int) -> int:
+    """Move a cut up over blank lines to a rule or separator line right above it."""
+    j = idx - 1
+    while j >= 0 and j >= idx - 3 and not cleaned[j]:
+        j -= 1
+    if j >= 0 and (is_rule(cleaned[j]) or separator_kind(cleaned[j]) is not None):
+        return j
+    return idx
 
 
-def _hard_cut(lines: list[str]) -> int | None:
-    """Index of the first line of history that ends the new text, if any."""
-    for i, line in enumerate(lines):
-        cleaned = _clean(line)
-        if not cleaned or cleaned.startswith(">"):
+def _opens_history(cleaned: list[str], idx: int) -> bool:
+    """A header block or attribution starts at (or right below) ``idx``."""
+    nxt = _next_nonblank(cleaned, idx)
+    if nxt is None:
+        return False
+    if header_key(cleaned[nxt]) is not None and header_block_at(cleaned, nxt) is not None:
+        return True
+    for end in range(nxt, min(len(cleaned), nxt + 3)):
+        found = attribution_at(cleaned, end)
+        if found is not None and found[0] == nxt:
+            return True
+    return False
+
+
+def _forward_block_below(cleaned: list[str], idx: int) -> bool:
+    nxt = _next_nonblank(cleaned, idx)
+    if nxt is None or header_key(cleaned[nxt]) is None:
+        return False
+    end = header_block_at(cleaned, nxt)
+    return end is not None and header_block_forwards(cleaned, nxt, end)
+
+
+def _answers_after(cleaned: list[str], idx: int) -> bool:
+    """Below an attribution at ``idx``: ``>`` lines with the client's own lines after them."""
+    seen_quote = False
+    for j in range(idx, len(cleaned)):
+        cur = cleaned[j]
+        if not cur:
             continue
-        if _FORWARD_RE.match(cleaned):
-            return None
-        candidate: int | None = None
-        if _ORIGINAL_RE.match(cleaned):
-            candidate = i
-        elif _HEADER_LINE_RE.match(cleaned) and _header_block_at(lines, i) is not None:
-            candidate = _extend_over_rule(lines, i)
-        elif cleaned.endswith(":"):
-            found = _attribution_at(lines, i)
-            if found is not None:
-                start, strong = found
-                nxt = _next_nonblank(lines, i + 1)
-                followed_by_quote = nxt is not None and _is_quote_line(lines[nxt])
-                if strong or followed_by_quote:
-                    candidate = start
-        if candidate is not None and _has_text_before(lines, candidate):
-            return candidate
+        if cur[0] == ">":
+            seen_quote = True
+            continue
+        if not seen_quote:
+            return False  # unmarked history right below the attribution
+        if cleaned[j - 1].endswith("="):
+            continue  # the tail of a quoted line broken by a quoted-printable soft break
+        if cur[-1] in ":：" and attribution_at(cleaned, j) is not None:
+            return False  # the next (older) attribution: still history
+        if header_key(cur) is not None or is_rule(cur) or separator_kind(cur):
+            return False
+        # the client's answer, unless only a signature or list footer is below the quote
+        return signature_start([c for c in cleaned[j:] if c]) != 0
+    return False
+
+
+def _marker_at(cleaned: list[str], i: int) -> int | None:
+    """First line of the history if a marker of its start is at line ``i``, else None."""
+    cur = cleaned[i]
+    first, last = cur[0], cur[-1]
+    if first in "-=_~*" and last in "-=_~*":
+        if _forward_block_below(cleaned, i + 1):
+            return _FORWARD
+        kind = separator_kind(cur)
+        if kind == "original" or (kind == "dashed" and _opens_history(cleaned, i + 1)):
+            return i
+        if is_rule(cur) and _opens_history(cleaned, i + 1):
+            return i
+    if last in ":：-" or last.isalpha():
+        found = attribution_at(cleaned, i)
+        if found is not None:
+            start, strength = found
+            nxt = _next_nonblank(cleaned, i + 1)
+            quoted_next = nxt is not None and cleaned[nxt][0] == ">"
+            if (strength == 2 or quoted_next) and not _answers_after(cleaned, i + 1):
+                return start
+    if header_key(cur) is not None:
+        end = header_block_at(cleaned, i)
+        if end is not None:
+            return _FORWARD if header_block_forwards(cleaned, i, end) else _rule_above(cleaned, i)
     return None
 
 
-def _quote_regions(lines: list[str]) -> list[tuple[int, int]]:
+_FORWARD = -1  # _marker_at: a forwarded message's header block (its content is the client's)
+
+
+def _hard_cut(cleaned: list[str]) -> int | None:
+    """Index of the first line of history below the client's text, if any."""
+    text_seen = False
+    for i, cur in enumerate(cleaned):
+        if not cur or cur[0] == ">":
+            continue
+        if is_forward(cur):
+            return None
+        candidate = _marker_at(cleaned, i)
+        if candidate == _FORWARD:
+            return None
+        if candidate is not None:
+            # a header block or attribution at the very top is the message itself
+            if not text_seen:
+                return None
+            if any(c and c[0] != ">" for c in cleaned[:candidate]):
+                return candidate
+        text_seen = True
+    return None
+
+
+def _quote_regions(cleaned: list[str]) -> list[tuple[int, int]]:
     """Regions [start, end) of ``>`` lines; regions separated only by blanks are merged."""
     regions: list[tuple[int, int]] = []
     i = 0
-    while i < len(lines):
-        if not _is_quote_line(lines[i]):
+    n = len(cleaned)
+    while i < n:
+        if not cleaned[i] or cleaned[i][0] != ">":
             i += 1
             continue
         start = i
-        while i < len(lines) and (_is_quote_line(lines[i]) or _is_blank(lines[i])):
+        while i < n and (not cleaned[i] or cleaned[i][0] == ">"):
             i += 1
         end = i
-        while end > start and _is_blank(lines[end - 1]):
+        while end > start and not cleaned[end - 1]:
             end -= 1
-        if regions and all(_is_blank(x) for x in lines[regions[-1][1] : start]):
+        if regions and not any(cleaned[regions[-1][1] : start]):
             regions[-1] = (regions[-1][0], end)
         else:
             regions.append((start, end))
     return regions
 
 
-def _intro_start(lines: list[str], start: int) -> int:
+def _intro_start(cleaned: list[str], start: int) -> int:
     """Include the attribution line(s) that introduce a ``>`` region starting at ``start``."""
     j = start - 1
-    while j >= 0 and j >= start - 2 and _is_blank(lines[j]):
+    while j >= 0 and j >= start - 2 and not cleaned[j]:
         j -= 1
-    if j < 0:
+    if j < 0 or not cleaned[j] or cleaned[j][-1] not in ":：":
         return start
-    found = _attribution_at(lines, j)
+    found = attribution_at(cleaned, j)
     if found is not None:
         return found[0]
-    cleaned = _clean(lines[j])  # "Marc wrote:" right above the quote, no date needed
-    return j if len(cleaned) < 200 and _WEAK_VERB_RE.search(cleaned) else start
+    # "Marc wrote:" right above the quote, no date needed
+    return j if len(cleaned[j]) < 120 and _SHORT_VERB_RE.search(cleaned[j]) else start
 
 
-def _own_text_cut(lines: list[str], own_last_text: str) -> int | None:
-    """Where our own last outbound text starts being repeated (unmarked quoting)."""
-    probes = [p for line in own_last_text.splitlines() if len(p := _clean(line)) >= 20][:3]
-    if not probes:
-        return None
-    for i, line in enumerate(lines):
-        cleaned = _clean(line).lstrip("> ")
-        if any(probe in cleaned for probe in probes) and _has_text_before(lines, i):
-            j = i - 1
-            while j >= 0 and _is_blank(lines[j]):
-                j -= 1
-            if j >= 0 and _clean(lines[j]).endswith(":") and _has_text_before(lines, j):
-                found = _attribution_at(lines, j)
-                return found[0] if found is not None else j
-            return i
-    return None
-
-
-_QUOTEQUAIL_MAX_LINES = 80
-# Only lines shaped like quotequail's reply headers are worth its (slow) scan.
-_QUOTEQUAIL_HINT_RE = re.compile(
-    r"(?:wrote|schrieb|écrit|escribió|написал\(а\)|skrev|escreveu|schreef|geschreven)\s?:$"
-    r"|^\d{4}/\d{1,2}/\d{1,2} .*<.*@.*>$",
+_SHORT_VERB_RE = re.compile(
+    r"(?:wrote|writes|escreveu|escribió|a écrit|schrieb|ha scritto|schreef|skrev|kirjoitti|"
+    r"napisał\(a\)|napisał|napisała|pisze|написал\(а\)|написал|написала|пишет|写道|寫道)"
+    r"\s*[:：]$",
     re.IGNORECASE,
 )
 
 
-def _quotequail_cut(lines: list[str]) -> int | None:
-    """Ask quotequail for a reply header we do not know (first lines only); ignore forwards."""
-    window = lines[:_QUOTEQUAIL_MAX_LINES]
-    if not any(_QUOTEQUAIL_HINT_RE.search(line) for line in window):
+def _own_text_cut(lines: list[str], cleaned: list[str], own_last_text: str) -> int | None:
+    """Where our own last outbound text starts being repeated (unmarked quoting)."""
+    probes = [p for line in own_last_text.splitlines() if len(p := clean(line)) >= 20][:3]
+    if not probes:
         return None
-    try:  # limit > len(window): quotequail would otherwise "cut" at the limit line
-        parts = quotequail.quote("\n".join(window), limit=len(window) + 1, quote_intro_line=True)
-    except Exception:
-        return None
-    if len(parts) != 2:
-        return None
-    head = parts[0][1]
-    idx = head.count("\n") + 1 if head else 0
-    if idx >= len(window):
-        return None
-    intro = _clean(window[idx])
-    if _FORWARD_RE.match(intro) or _RULE_RE.match(intro) or not _has_text_before(window, idx):
-        return None
-    if _is_quote_line(window[idx]):
-        return None  # plain ">" quoting is handled by the region logic
-    return idx
+    for i, cur in enumerate(cleaned):
+        if not cur:
+            continue
+        body = cur.lstrip("> ")
+        if any(probe in body for probe in probes) and any(c and c[0] != ">" for c in cleaned[:i]):
+            j = i - 1
+            while j >= 0 and not cleaned[j]:
+                j -= 1
+            if j >= 0 and cleaned[j][-1:] in (":", "："):
+                found = attribution_at(cleaned, j)
+                start = found[0] if found is not None else j
+                if any(c and c[0] != ">" for c in cleaned[:start]):
+                    return start
+            return i
+    return None
+
+
+def _strip_blank(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not clean(lines[start]):
+        start += 1
+    while end > start and not clean(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
 
 
 def _trim(lines: list[str]) -> str:
     return "\n".join(lines).strip("\n").rstrip()
 
 
-def split_quoted(text: str, *, own_last_text: str | None = None) -> tuple[str, str]:
-    """Split a reply into ``(new_text, quoted_history)``; ``quoted_history`` is '' if none."""
+def split_reply(text: str, *, own_last_text: str | None = None) -> Reply:
+    """Split a reply into the client's new words, their signature and the quoted history."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = normalised.split("\n")
-    cut = _hard_cut(lines)
+    cleaned = [clean(line) for line in lines]
+    cut = _hard_cut(cleaned)
     if own_last_text:
-        own = _own_text_cut(lines, own_last_text)
+        own = _own_text_cut(lines, cleaned, own_last_text)
         if own is not None and (cut is None or own < cut):
             cut = own
-    if cut is None and not _quote_regions(lines):
-        cut = _quotequail_cut(lines)
     head = lines if cut is None else lines[:cut]
+    head_clean = cleaned if cut is None else cleaned[:cut]
     tail = [] if cut is None else lines[cut:]
 
-    regions = _quote_regions(head)
+    regions = _quote_regions(head_clean)
     if len(regions) == 1:
         start, end = regions[0]
-        start = _intro_start(head, start)
-        new_lines = head[:start] + head[end:]
+        start = _intro_start(head_clean, start)
+        above, below = _strip_blank(head[:start]), _strip_blank(head[end:])
+        new_lines = above + ([""] if above and below else []) + below
         quoted_lines = head[start:end] + ([""] if tail else []) + tail
     else:  # no ">" quoting, or an inline (interleaved) reply: keep it whole
         new_lines, quoted_lines = head, tail
 
-    new_text = _trim(new_lines)
-    if not new_text.strip(_INVISIBLE + " \n\t"):
-        return normalised.strip("\n").rstrip(), ""
-    return new_text, _trim(quoted_lines)
+    written = _trim(new_lines)
+    if not written.strip(INVISIBLE + " \n\t"):
+        whole = normalised.strip("\n").rstrip()
+        return Reply(whole, "", "", whole)
+    sig = signature_start(new_lines)
+    body, signature = (new_lines, []) if sig is None else (new_lines[:sig], new_lines[sig:])
+    if not _trim(body).strip(INVISIBLE + " \n\t"):
+        body, signature = new_lines, []
+    return Reply(_trim(body), _trim(signature), _trim(quoted_lines), written)
+
+
+def split_quoted(text: str, *, own_last_text: str | None = None) -> tuple[str, str]:
+    """``(new_text, quoted_history)`` of :func:`split_reply` (the signature is in neither)."""
+    reply = split_reply(text, own_last_text=own_last_text)
+    return reply.text, reply.quoted
 
 
 # --------------------------------------------------------------------------- HTML
 
-_HTML_QUOTE_MARKERS = (
-    re.compile(r'<div[^>]*\bclass="[^"]*\bgmail_quote\b', re.IGNORECASE),
-    re.compile(r'<blockquote[^>]*\btype="?cite', re.IGNORECASE),
-    re.compile(r'<div[^>]*\bid="?(?:divRplyFwdMsg|appendonly|mail-editor-reference-message)',
-               re.IGNORECASE),
-    re.compile(r'<div[^>]*\bclass="[^"]*\byahoo_quoted\b', re.IGNORECASE),
-    re.compile(r'<div[^>]*\bclass="?moz-cite-prefix', re.IGNORECASE),
-    re.compile(r'<hr[^>]*\bid="?(?:stopSpelling|zwchr)', re.IGNORECASE),
-)  # fmt: skip
+# Opening tags of the quote containers mail clients write (the quote starts at the tag).
+_HTML_QUOTE_MARKERS = re.compile(
+    r"""<(?:div|blockquote|table)\b[^>]*\bclass=["']?[^"'>]*\b(?:x_)?(?:gmail_quote|"""
+    r"""gmail_quote_container|yahoo_quoted|ydp[0-9a-f]+yahoo_quoted|moz-cite-prefix|"""
+    r"""zmail_extra|protonmail_quote|OutlookMessageHeader|replyHeader|"""
+    r"""mailru-quote|quote-block)\b"""
+    r"""|<div\b[^>]*\bid=["']?(?:x_)?(?:divRplyFwdMsg|appendonsend|appendonly|"""
+    r"""mail-editor-reference-message(?:-container)?|ygmailextra|Zm-_Id_-Sgn1|"""
+    r"""isForwardContent|reply-container|OLK_SRC_BODY_SECTION)\b"""
+    r"""|<blockquote\b[^>]*\btype=["']?cite"""
+    r"""|<hr\b[^>]*\bid=["']?(?:stopSpelling|zwchr|replySplit)""",
+    re.IGNORECASE,
+)
+_TAG_RE = re.compile(r"<[^>]*>|&nbsp;|&#160;|\s")
+_FORWARD_HTML_RE = re.compile(
+    r"forwarded message|begin forwarded|mensagem encaminhada|mensaje reenviado|"
+    r"weitergeleitete nachricht|message transféré|messaggio inoltrato|doorgestuurd bericht|"
+    r"пересылаемое сообщение|moz-forward-container|isForwardContent",
+    re.IGNORECASE,
+)
 
 
 def split_quoted_html(html: str) -> tuple[str, str]:
-    """Split HTML at the first client quote marker: ``(new_html, quoted_html)``.
+    """Split HTML at the first quote container of a mail client: ``(new_html, quoted_html)``.
 
-    The split is textual (at the marker's opening tag), so the first half may have unclosed
-    tags; run both halves through :func:`~atendo.kit.html.sanitize_html`, which
-    re-balances them.  Returns ``(html, "")`` when no marker is found or nothing would remain.
+    Outlook's ``#appendonsend`` and ``#divRplyFwdMsg`` (with the rule above), Gmail's
+    ``gmail_quote``, Apple Mail's ``<blockquote type="cite">``, Thunderbird's
+    ``moz-cite-prefix``, Yahoo's ``yahoo_quoted``, Zoho's ``zmail_extra``, Proton's
+    ``protonmail_quote``, Hotmail's ``#stopSpelling``, Zimbra's ``#zwchr``, …  A container
+    that opens a *forward* is not history.  The split is textual (at the opening tag), so the
+    halves may hold unbalanced tags: run both through
+    :func:`~atendo.kit.html.sanitize_html`.  Returns ``(html, "")`` when no
+    container is found or nothing would remain above it.
     """
-    positions = [m.start() for rx in _HTML_QUOTE_MARKERS if (m := rx.search(html)) is not None]
-    if not positions:
+    match = _HTML_QUOTE_MARKERS.search(html)
+    if match is None:
         return html, ""
-    pos = min(positions)
+    pos = match.start()
+    if _FORWARD_HTML_RE.search(html, pos, pos + 600):
+        return html, ""
     head = html[:pos]
-    if not re.sub(r"<[^>]*>|&nbsp;|\s", "", head):
+    if not _TAG_RE.sub("", head):
         return html, ""
     return head, html[pos:]
