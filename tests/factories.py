@@ -23,10 +23,11 @@ from typing import Any
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
+from atendo.core.messages.inbound import Sender, receive_client_message
 from atendo.runtime import Runtime
 from atendo.transports.email.ingest import ingest_raw
 from atendo.transports.email.settings import parse_settings
-from atendo.transports.external import create_external_channel, inject_inbox
+from atendo.transports.external import create_external_channel
 
 __all__ = [
     "Arrived",
@@ -139,14 +140,14 @@ def client_message(
     if phone is None and client_id is None:
         phone = f"+55119{uuid.uuid4().int % 10**8:08d}"
     with runtime.db.transaction() as session:
-        message = inject_inbox(
-            session,
-            company_id=company_id,
-            channel_id=channel_id,
-            text=text,
-            phone=phone,
-            client_id=client_id,
+        channel = session.get(Channel, channel_id)
+        assert channel is not None and channel.company_id == company_id
+        who = (
+            Sender(client_id=client_id)
+            if client_id is not None
+            else Sender(kind="phone", address=phone or "")
         )
+        message = receive_client_message(session, channel=channel, sender=who, text=text).message
         assert message.dialog_id is not None and message.client_id is not None
         assert message.request_id is not None
         return Arrived(
@@ -164,19 +165,18 @@ def queued_reply(
 ) -> int:
     """An operator's answer in the dialog, queued for its transport (e-mail or another)."""
     from atendo.core.dialogs.service import get_dialog
-    from atendo.transports.email.outbound import queue_email_reply, queue_transport_message
+    from atendo.transports import registry
+    from atendo.transports.base import Reply
 
     with runtime.db.transaction() as session:
         dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
         channel = session.get(Channel, dialog.channel_id)
         assert channel is not None
-        queue = queue_email_reply if channel.transport == "email" else queue_transport_message
-        message = queue(
+        message = registry.get(channel.transport).queue_reply(
             session,
             runtime=runtime,
             company_id=company_id,
             dialog_id=dialog_id,
-            operator_id=operator_id,
-            text=text,
+            reply=Reply(text=text, operator_id=operator_id),
         )
         return message.id
