@@ -10,8 +10,10 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atendo.kit.netguard import WEB_PORTS, PortSet
 
 
 class Settings(BaseSettings):
@@ -30,10 +32,29 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = 600
     max_request_bytes: int = 30 * 1024 * 1024
     webhooks_allow_private_networks: bool = False
+    # Webhook (and external channel) targets may use ports 80 and 443 plus these
+    # ("8443, 9000-9100").
+    webhook_extra_ports: str = ""
+    # Mail servers of e-mail channels: loopback, private and link-local addresses are refused
+    # unless this is true (an installation with its own mail server on the LAN); then, on
+    # those addresses only, SMTP without a login is accepted too.
+    mail_allow_private_networks: bool = False
+    # Mail servers may use 25, 143, 465, 587, 993, 2525 plus these ("2526, 10143").
+    mail_extra_ports: str = ""
     session_cookie_secure: bool = False
     workers_enabled: bool = True
     log_level: str = "INFO"
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
+
+    @field_validator("webhook_extra_ports", "mail_extra_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        PortSet.parse(frozenset(), value)  # ValueError names the bad item
+        return value
+
+    @property
+    def webhook_ports(self) -> PortSet:
+        return PortSet.parse(WEB_PORTS, self.webhook_extra_ports)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -65,3 +65,14 @@ def test_the_raw_mail_download_is_sandboxed_and_not_sniffed(
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
     assert "attachment" in r.headers["content-disposition"]
+
+
+def test_every_mail_connection_sentence_is_translated() -> None:
+    from babel.messages.pofile import read_po
+
+    from atendo.transports.email.network import SENTENCES
+
+    path = TEMPLATES.parent / "locale" / "pt_BR" / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fp:
+        pt = {str(m.id): str(m.string) for m in read_po(fp) if m.id}
+    assert sorted(s for s in SENTENCES if not pt.get(s)) == []

@@ -12,10 +12,16 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import aioimaplib
+from atendo.transports.email.connection import starttls_imap
+from atendo.transports.email.network import (
+    MailNetwork,
+    MailTargetRefused,
+    VettedIMAP4,
+    vet_mail_server,
+)
 
 DEFAULT_FOLDER = "Sent"
 _LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\)\s+(?:"[^"]*"|NIL)\s+(?P<name>.+)$')
@@ -35,9 +41,16 @@ class ImapAccount:
     tls_verify: bool = True
     timeout: float = 15.0
     tls_context: ssl.SSLContext | None = None
+    network: MailNetwork = field(default_factory=MailNetwork)
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], secrets: dict[str, str]) -> ImapAccount:
+    def from_settings(
+        cls,
+        settings: dict[str, Any],
+        secrets: dict[str, str],
+        *,
+        network: MailNetwork | None = None,
+    ) -> ImapAccount:
         security = str(settings.get("imap_security") or "ssl")
         return cls(
             host=str(settings.get("imap_host") or ""),
@@ -46,6 +59,7 @@ class ImapAccount:
             login=str(settings.get("login") or settings.get("email") or ""),
             password=secrets.get("password", ""),
             tls_verify=bool(settings.get("tls_verify", True)),
+            network=network or MailNetwork(),
         )
 
 
@@ -91,19 +105,19 @@ def sent_folder_from_list(lines: list[Any]) -> str | None:
 
 async def append_to_sent(account: ImapAccount, raw: bytes) -> str:
     """APPEND ``raw`` to the Sent folder flagged \\Seen; returns the folder's name."""
-    if account.security == "ssl":
-        client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
-            host=account.host, port=account.port, timeout=account.timeout,
-            ssl_context=_context(account),
-        )  # fmt: skip
-    else:
-        client = aioimaplib.IMAP4(host=account.host, port=account.port, timeout=account.timeout)
+    try:
+        target = await vet_mail_server(account.host, account.port, account.network)
+    except MailTargetRefused as exc:
+        raise CopyFailed(str(exc)) from None
+    client = VettedIMAP4(
+        target,
+        timeout=account.timeout,
+        ssl_context=_context(account) if account.security == "ssl" else None,
+    )
     try:
         await client.wait_hello_from_server()
         if account.security == "starttls":
-            response = await client.starttls(ssl_context=_context(account))
-            if response.result != "OK":
-                raise CopyFailed(f"STARTTLS refused: {response.lines!r}")
+            await starttls_imap(client, account.host, _context(account))
         response = await client.login(account.login, account.password)
         if response.result != "OK":
             raise CopyFailed("IMAP login refused")

@@ -66,6 +66,7 @@ from atendo.core.messages.service import attachments_of, record_status
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.sent_copy import ImapAccount, append_to_sent
 from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 
@@ -301,8 +302,9 @@ class SmtpDelivery:
         pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in all_atts.get(message.id, [])]
         raw = build_mime(message, channel=channel, attachments=pairs)
         recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+        network = MailNetwork.from_settings(self.runtime.settings)
         copy = (
-            ImapAccount.from_settings(settings, secrets)
+            ImapAccount.from_settings(settings, secrets, network=network)
             if settings.get("copy_to_sent") and settings.get("imap_host")
             else None
         )
@@ -313,7 +315,9 @@ class SmtpDelivery:
             mail_from=message.from_email or str(settings.get("email") or ""),
             recipients=recipients,
             raw=raw,
-            account=SmtpAccount.from_settings(settings, secrets, timeout=self.config.smtp_timeout),
+            account=SmtpAccount.from_settings(
+                settings, secrets, timeout=self.config.smtp_timeout, network=network
+            ),
             copy_to=copy,
         )
 

@@ -23,6 +23,7 @@ from atendo.transports.email.channels import (
     update_email_channel,
 )
 from atendo.transports.email.connection import check_connection
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.outbound import queue_email_reply, start_outbound_chat
 from atendo.transports.email.settings import SECRET_FIELDS, EmailChannelSettings, parse_settings
 from atendo.transports.email.smtp_delivery import smtp_delivery_loop
@@ -80,6 +81,7 @@ class EmailTransport(BaseTransport):
             secrets.get("password", ""),
             secrets.get("smtp_password") or None,
             runtime.settings.connect_timeout,
+            MailNetwork.from_settings(runtime.settings),
         )
         return (
             None if report.ok else "; ".join(r for r in (report.imap_error, report.smtp_error) if r)
