@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Mail servers may use 25, 143, 465, 587, 993, 2525 plus these ("2526, 10143").
     mail_extra_ports: str = ""
     session_cookie_secure: bool = False
+    # Addresses (or networks, "10.0.0.0/8") of the reverse proxies in front of `atendo serve`:
+    # only a request from one of them may name the client in X-Forwarded-For.
+    trusted_proxies: str = ""
     workers_enabled: bool = True
     log_level: str = "INFO"
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from atendo.kit.throttle import AttemptThrottle
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
 from atendo.panel.headers import SecurityHeaders
@@ -23,6 +24,7 @@ def install_panel(app: FastAPI) -> None:
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
     app.add_middleware(SecurityHeaders)
+    app.state.login_throttle = AttemptThrottle()
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
