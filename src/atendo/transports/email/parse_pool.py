@@ -32,8 +32,9 @@ from atendo.transports.email.ingest import Incoming, prepare
 
 log = logging.getLogger("atendo.email.parse_pool")
 
-# One helper: the worker's own process is busy committing; more would only fight over 2 CPUs.
-HELPERS = 1
+# One helper by default: the worker's own process is busy committing; more would only fight
+# over 2 CPUs. ``atendo worker --processes N`` sizes it per process (cores / N - 1, at least 1).
+HELPERS = max(1, int(os.environ.get("ATENDO_PARSE_HELPERS", "1")))
 ENABLED = (os.cpu_count() or 1) > 1 and os.environ.get("ATENDO_PARSE_IN_PROCESS", "1") != "0"
 
 _pool: ProcessPoolExecutor | None = None
