@@ -35,11 +35,16 @@ CORPUS = Path(os.environ.get("ATENDO_TEST_CORPUS", REPO.parent / "shared" / "cor
 EMAIL = "src/atendo/transports/email"
 INGEST = f"{EMAIL}/ingest.py"
 DIALOGS = "src/atendo/core/dialogs/service.py"
-SENDER = "src/atendo/workers/sender.py"
+OUTBOX = "src/atendo/core/messages/outbox.py"
 
 T = "tests/transports/email"
 INGEST_TESTS = (f"{T}/test_ingest.py", f"{T}/test_ingest_batch.py", f"{T}/test_threading.py")
-SEND_TESTS = (f"{T}/test_send.py", f"{T}/test_send_sessions.py", f"{T}/test_outbound_api.py")
+SEND_TESTS = (
+    "tests/workers/test_outbox_claims.py",
+    f"{T}/test_send.py",
+    f"{T}/test_send_sessions.py",
+    f"{T}/test_outbound_api.py",
+)
 DIALOG_TESTS = (
     "tests/api/test_api_writes.py",
     "tests/api/test_endpoints.py",
@@ -177,54 +182,54 @@ MUTANTS = [
     # --- outbox (the sender's transitions) --------------------------------------------------
     Mutant(
         "outbox: a temporary failure fails at once",
-        SENDER,
-        "            delay = self.next_attempt(message)\n            if delay is None:\n",
-        "            delay = self.next_attempt(message)\n            if True:\n",
+        OUTBOX,
+        "        delay = schedule.next_attempt(message, now)\n        if delay is None:\n",
+        "        delay = schedule.next_attempt(message, now)\n        if True:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: the backoff never grows",
-        SENDER,
-        "delay = schedule[n - 1] if n <= len(schedule)",
-        "delay = schedule[0] if n <= len(schedule)",
+        OUTBOX,
+        "delay = self.backoff[n - 1] if n <= len(self.backoff)",
+        "delay = self.backoff[0] if n <= len(self.backoff)",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: never gives up",
-        SENDER,
-        "        if utcnow() + delay - message.created > self.config.give_up_after:\n",
+        OUTBOX,
+        "        if now + delay - message.created > self.give_up_after:\n",
         "        if False:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a sent message keeps its last error",
-        SENDER,
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n'
-        '                "error": None,\n',
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n',
+        OUTBOX,
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n'
+        '            "error": None,\n',
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n',
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a retried message stays claimed",
-        SENDER,
-        '                "claimed_by": None,\n',
+        OUTBOX,
+        '            "claimed_by": None,\n',
         "",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: refused recipients are forgotten on success",
-        SENDER,
-        '                "recipient_errors": dict(outcome.refused),\n            }\n'
-        "            return DeliveryStatus.SENT",
-        '                "recipient_errors": {},\n            }\n'
-        "            return DeliveryStatus.SENT",
+        OUTBOX,
+        '            "recipient_errors": dict(outcome.refused),\n        }\n'
+        "        return DeliveryStatus.SENT",
+        '            "recipient_errors": {},\n        }\n'
+        "        return DeliveryStatus.SENT",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: no outbox_status event when a message is finished",
-        SENDER,
-        "                if status != DeliveryStatus.QUEUED:\n",
-        "                if False:\n",
+        OUTBOX,
+        "        if status != DeliveryStatus.QUEUED:\n",
+        "        if False:\n",
         (*SEND_TESTS, "tests/api/test_webhooks.py"),
     ),
 ]

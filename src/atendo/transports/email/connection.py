@@ -130,6 +130,9 @@ async def open_imap(
     except Exception as exc:
         close_socket(client)
         raise MailError(plain_reason(exc)) from exc
+    except asyncio.CancelledError:  # the worker let the mailbox go while connecting
+        close_socket(client)
+        raise
     if resp.result != "OK":
         await close_imap(client)
         detail = _text(resp.lines)
