@@ -36,8 +36,10 @@ EMAIL = "src/atendo/transports/email"
 INGEST = f"{EMAIL}/ingest.py"
 DIALOGS = "src/atendo/core/dialogs/service.py"
 OUTBOX = "src/atendo/core/messages/outbox.py"
+LEASES = "src/atendo/core/leases/service.py"
 
 T = "tests/transports/email"
+W = "tests/workers"
 INGEST_TESTS = (f"{T}/test_ingest.py", f"{T}/test_ingest_batch.py", f"{T}/test_threading.py")
 SEND_TESTS = (
     "tests/workers/test_outbox_claims.py",
@@ -221,8 +223,7 @@ MUTANTS = [
         OUTBOX,
         '            "recipient_errors": dict(outcome.refused),\n        }\n'
         "        return DeliveryStatus.SENT",
-        '            "recipient_errors": {},\n        }\n'
-        "        return DeliveryStatus.SENT",
+        '            "recipient_errors": {},\n        }\n        return DeliveryStatus.SENT',
         SEND_TESTS,
     ),
     Mutant(
@@ -231,6 +232,42 @@ MUTANTS = [
         "        if status != DeliveryStatus.QUEUED:\n",
         "        if False:\n",
         (*SEND_TESTS, "tests/api/test_webhooks.py"),
+    ),
+    # --- workers: leases, wake-ups, no late mail, dead workers' claims --------------------------
+    Mutant(
+        "workers: no search again after a fetch (mail delivered meanwhile is late)",
+        f"{EMAIL}/imap_sync.py",
+        "            start = max(new) + 1\n",
+        "            break\n",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "workers: a new channel does not wake its worker",
+        "src/atendo/core/channels/service.py",
+        "    channel_changed(session, channel.id)  # its worker starts syncing it at once\n",
+        "",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "leases: the fence lets a worker that lost its lease commit",
+        LEASES,
+        "    return row is not None and row[0] == worker_id and int(row[1]) == token\n",
+        "    return True\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "leases: a live lease can be taken over",
+        LEASES,
+        "            | (Channel.lease_until < now)\n",
+        "            | (Channel.lease_until > now)\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "outbox: a dead worker's claims stay claimed",
+        OUTBOX,
+        "Message.claimed_by.in_(lapsed))",
+        "Message.claimed_by.in_([]))",
+        (f"{W}/test_outbox_claims.py",),
     ),
 ]
 
