@@ -12,7 +12,9 @@ bench's own copy of the configuration), N mailboxes (100 by default; ``-n 1000``
     idle CPU, and latency from an LMTP delivery to the message in ``GET /v1/messages``
     (p50/p95 of 20 deliveries to random mailboxes);
 (c) Atendo under a steady load: deliveries at 40 and 100 mails/s for 10 s each to random
-    mailboxes, latency from delivery to the row (its ``created`` time, what the API reads).
+    mailboxes, latency from delivery to the row (its ``created`` time, what the API reads);
+(d) Dovecot restarted under the N sessions: how long until every mailbox has synced again,
+    and the worker's RSS before and after.
 
 The two sides run one after the other (not together), so Dovecot serves N sessions at a time.
 Run on a shared machine, the figures carry its load; the ratio to the baseline is the point.
@@ -340,6 +342,27 @@ def atendo(
                 latencies.append(time.perf_counter() - t0)
                 time.sleep(0.2)
             loaded = {rate: _under_load(server, users, runtime, rate) for rate in RATES}
+            # (d) the mail server restarts under all N sessions: reconnections are spread
+            # out, and the worker's memory comes back to where it was.
+            time.sleep(SETTLE)
+            rss_before_restart = _rss_kb(worker.pid)
+            restarted = datetime.now(UTC)
+            server.restart()
+            t_restart = time.perf_counter()
+
+            def all_back() -> bool:
+                with runtime.db.reading() as session:
+                    n = session.scalar(
+                        select(func.count()).where(
+                            Channel.company_id == company_id, Channel.last_sync > restarted
+                        )
+                    )
+                    return n == len(users)
+
+            _wait("every mailbox back after the restart", all_back)
+            back_seconds = time.perf_counter() - t_restart
+            time.sleep(SETTLE)
+            rss_after_restart = _rss_kb(worker.pid)
     finally:
         runtime.close()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -350,6 +373,9 @@ def atendo(
         "p50": _pct(latencies, 0.5),
         "p95": _pct(latencies, 0.95),
         "connect_seconds": connect_seconds,
+        "back_seconds": back_seconds,
+        "rss_before_restart_mb": rss_before_restart / 1024,
+        "rss_after_restart_mb": rss_after_restart / 1024,
     }
     for rate, (p50, p95) in loaded.items():
         figures[f"p50@{rate}"], figures[f"p95@{rate}"] = p50, p95
@@ -442,6 +468,11 @@ def main() -> int:
             f"(c) {rate} mails/s for {RATE_SECONDS:.0f} s: delivery -> stored p50 "
             f"{ours[f'p50@{rate}']:.2f} s, p95 {ours[f'p95@{rate}']:.2f} s"
         )
+    print(
+        f"(d) Dovecot restarted under {n} sessions: all back in {ours['back_seconds']:.1f} s; "
+        f"worker RSS {ours['rss_before_restart_mb']:.0f} MB before, "
+        f"{ours['rss_after_restart_mb']:.0f} MB after"
+    )
     return 0
 
 
