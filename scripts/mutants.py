@@ -269,6 +269,13 @@ MUTANTS = [
         "Message.claimed_by.in_([]))",
         (f"{W}/test_outbox_claims.py",),
     ),
+    Mutant(
+        "workers: every copy to Sent logs in again",
+        f"{EMAIL}/sent_copy.py",
+        "        session = self._sessions.setdefault(account, _SentSession(account))\n",
+        "        session = _SentSession(account)\n",
+        (f"{W}/test_sent_copies.py",),
+    ),
 ]
 
 

@@ -145,6 +145,11 @@ class SmtpDelivery:
         """How many SMTP sessions this sender has opened so far."""
         return self._pool.sessions
 
+    @property
+    def sent_copy_logins(self) -> int:
+        """How many IMAP logins the copies to Sent have taken so far."""
+        return self._sent.logins
+
     # --- the loop ----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -223,6 +228,7 @@ class SmtpDelivery:
             await asyncio.gather(*(self._deliver(job, total) for job in jobs))
         finally:
             await self._pool.close()
+            await self._sent.close()
 
     def recover(self) -> list[int]:
         with self._write_lock, self.runtime.db.transaction() as session:
