@@ -55,6 +55,7 @@ from atendo.kit.wake import WakeListener
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import plain_reason
 from atendo.transports.email.imap_sync import LeaseLost, MailboxSync
+from atendo.transports.email.parse_pool import warm_up
 from atendo.transports.email.settings import EmailChannelSettings
 from atendo.workers.heartbeat import lease_times
 from atendo.workers.runner import sleep_or_stop
@@ -302,6 +303,7 @@ class MailboxSupervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         renewing = asyncio.create_task(self._renew_loop(stop), name="atendo:mailbox-leases")
+        warming = asyncio.create_task(warm_up(), name="atendo:parse-warm-up")
         try:
             async with WakeListener(self.runtime.db.url) as wake:
                 while not stop.is_set():
@@ -312,6 +314,7 @@ class MailboxSupervisor:
                         log.exception("cannot scan the mailboxes; retrying")
                     await _wait_any(stop, wake.event, SCAN_INTERVAL)
         finally:
+            warming.cancel()
             renewing.cancel()
             with contextlib.suppress(BaseException):
                 await renewing

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import re
@@ -75,6 +76,7 @@ log = logging.getLogger("atendo.email.imap")
 
 FOLDER = "INBOX"
 FETCH_BATCH = 100
+FIRST_BATCH = 25
 RESYNC_WINDOW = 500
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
@@ -317,10 +319,14 @@ class MailboxSync:
         forward); on any error the commit in flight is awaited before the error propagates,
         so a reconnect never races it.
         """
+        if not uids:
+            return
         committing: asyncio.Future[int] | None = None
+        # A small first batch: the first mail of a new mailbox is visible sooner.
+        bounds = [0, *range(min(FIRST_BATCH, len(uids)), len(uids), FETCH_BATCH), len(uids)]
         try:
-            for start in range(0, len(uids), FETCH_BATCH):
-                items = await self._fetch_chunk(uids[start : start + FETCH_BATCH])
+            for start, end in itertools.pairwise(bounds):
+                items = await self._fetch_chunk(uids[start:end])
                 prepared = await prepare_batch(self.runtime.blobs, items)
                 if committing is not None:
                     await committing

@@ -122,6 +122,18 @@ async def prepare_batch(blobs: BlobStore, items: list[tuple[int, bytes]]) -> lis
     return await asyncio.to_thread(prepare_all, root, items)
 
 
+async def warm_up() -> None:
+    """Start the helper now (a worker's start), so that a new mailbox's first batch does not
+    wait for a process to spawn and import the parser."""
+    pool = _get_pool()
+    if pool is None:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(pool, prepare_all, "", [])
+    except (BrokenProcessPool, RuntimeError):
+        _discard(pool)
+
+
 def shutdown() -> None:
     """Stop the helper (tests, and a clean exit)."""
     global _pool
