@@ -59,6 +59,7 @@ TRIGGERS = (EventType.INBOX.value, EventType.CLOSE_DIALOG.value)
 SURVEY_VALID = timedelta(hours=24)
 HOME = "00"
 BACK = "000"
+_PUNCTUATION = ".,;:!?¡¿…\"' "
 _NOREPLY = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "mailer-daemon")
 
 
@@ -495,10 +496,10 @@ def _survey_for(session: Session, ctx: Context, request_id: int) -> Rating | Non
 
 def score_of(rating: Rating, text: str) -> dict[str, Any] | None:
     """The scale entry the client's answer counts as: the whole answer, else its first word."""
-    typed = normalise(text)
+    typed = normalise(text).strip(_PUNCTUATION)
     if not typed:
         return None
-    first = typed.split(" ", 1)[0]
+    first = typed.split(" ", 1)[0].strip(_PUNCTUATION)
     for candidate in (typed, first):
         for entry in rating.scale or []:
             answers = [normalise(a) for a in entry.get("answers") or []]
