@@ -65,7 +65,7 @@ AUTOMATION = obj(
                 "default_group_id": "integer?",
             }
         ),
-        "auto_close": obj({"after_hours": "number?", "message": "string"}),
+        "auto_close": obj({"after_hours": {"type": ["number", "null"]}, "message": "string"}),
     }
 )
 MENU_ITEM = obj(
@@ -387,8 +387,7 @@ def _rating_data(ctx: ApiContext) -> dict[str, Any]:
         if p.has(key):
             data[key] = p.integers(key)
     if p.has("scale"):
-        raw = p.raw("scale")
-        data["scale"] = p.items("scale") if not isinstance(raw, dict) else [raw]
+        data["scale"] = p.items("scale")
     if p.has("min_interval_hours"):
         data["min_interval_hours"] = p.integer("min_interval_hours")
     for key in ("hide_scores", "enabled"):

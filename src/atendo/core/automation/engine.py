@@ -213,7 +213,10 @@ def _on_client_message(session: Session, ctx: Context, say: Say, fetched: dict[i
     now = utcnow()
     if state.survey_rating_id is not None and _survey_answer(session, ctx, message, say, now):
         return
-    if state.menu_active and state.menu_request_id == message.request_id:
+    # Written before our latest automatic message (a menu sent by the API meanwhile): not
+    # an answer to it.
+    stale = _answered_later(session, message)
+    if state.menu_active and state.menu_request_id == message.request_id and not stale:
         if _operator_answered(session, message.request_id):
             _stop_menu(state)
         else:
@@ -221,7 +224,21 @@ def _on_client_message(session: Session, ctx: Context, say: Say, fetched: dict[i
             return
     if bool((ctx.event.payload or {}).get("is_new_request")):
         _greet(session, ctx, message, say, now)
-        _start_menu(session, ctx, message, say, now)
+        if not stale:
+            _start_menu(session, ctx, message, say, now)
+
+
+def _answered_later(session: Session, message: Message) -> bool:
+    found = session.scalar(
+        select(Message.id)
+        .where(
+            Message.dialog_id == message.dialog_id,
+            Message.id > message.id,
+            Message.type == MessageType.AUTOREPLY,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _render(text: str, ctx: Context) -> str:
