@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     workers_enabled: bool = True
     log_level: str = "INFO"
+    # The address visitors' browsers reach Atendo at (the widget's snippet); by default
+    # http://<host>:<port>.
+    public_url: str = ""
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
 
     @cached_property
