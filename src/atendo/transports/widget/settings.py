@@ -74,7 +74,12 @@ class WidgetSettings(BaseModel):
         description="One per line, e.g. https://www.loja.com.br",
         json_schema_extra={"form": "lines"},
     )
-    color: str = Field(default="#1f6feb", pattern=r"^#[0-9a-fA-F]{6}$", title="Colour")
+    color: str = Field(
+        default="#1f6feb",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        title="Colour",
+        json_schema_extra={"form": "color"},
+    )
     position: Literal["right", "left"] = Field(default="right", title="Position")
     title: dict[str, str] = Field(
         default_factory=dict, title="Title", json_schema_extra={"form": "localized"}
@@ -98,7 +103,10 @@ class WidgetSettings(BaseModel):
         default=5 * 1024 * 1024, ge=1024, le=MAX_UPLOAD_CEILING, title="Largest file (bytes)"
     )
     offline_email_channel_id: int | None = Field(
-        default=None, ge=1, title="E-mail channel that answers messages left offline"
+        default=None,
+        ge=1,
+        title="E-mail channel that answers messages left offline",
+        json_schema_extra={"form": "channel", "transport": "email"},
     )
 
     @field_validator("allowed_origins", mode="before")

@@ -153,7 +153,7 @@
     li.setAttribute("data-testid", "widget-message");
     li.setAttribute("data-author", m.author);
     li.textContent = "";
-    if (m.author === "operator" && m.name) li.appendChild(el("span", { class: "who" }, m.name));
+    if (m.author === "operator") li.appendChild(el("span", { class: "who" }, m.name || T.agent));
     if (m.text) li.appendChild(el("p", {}, m.text));
     (m.files || []).forEach(function (f) {
       var url = f.url + "?token=" + encodeURIComponent(token);
