@@ -5,7 +5,6 @@ offline form."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -18,7 +17,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from atendo.runtime import Runtime
-from atendo.workers.outbox_delivery import deliver_due
+from atendo.transports.widget.delivery import deliver_widget_messages
 from tests.conftest import CompanyFixture, make_company
 
 SITE = "http://127.0.0.1:8765"
@@ -212,7 +211,7 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         )
         assert r.status_code == 200, r.text
         answer_id = r.json()["data"]["message_id"]
-        asyncio.run(deliver_due(runtime))
+        deliver_widget_messages(runtime)
         answer = frames_until(sock, "msg")[-1]
         assert answer["m"]["id"] == answer_id
         assert (answer["m"]["author"], answer["m"]["text"]) == (
@@ -242,7 +241,7 @@ def test_reconnecting_resumes_without_loss_or_doubles(
         client.post(
             "/v1/messages", json={"dialog_id": dialog_id, "text": text}, headers=company.headers
         )
-    asyncio.run(deliver_due(runtime))
+    deliver_widget_messages(runtime)
     with ws(client, pid, token, after=last_event) as sock:
         frames = frames_until(sock, "hello")
         frames += [json.loads(sock.receive_text()) for _ in range(2)]

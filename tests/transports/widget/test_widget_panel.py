@@ -4,14 +4,13 @@ snippet. An operator's answer from the panel composer reaches the visitor's conn
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
 from typing import Any
 
 from atendo.runtime import Runtime
-from atendo.workers.outbox_delivery import deliver_due
+from atendo.transports.widget.delivery import deliver_widget_messages
 from tests.conftest import CompanyFixture
 from tests.panel.conftest import PanelClient, panel_app, signin  # noqa: F401 (fixtures)
 
@@ -107,7 +106,7 @@ def test_an_operator_answers_a_visitor_from_the_panel(
         assert 'data-testid="composer-subject"' not in pane.text
         sent = panel.post(f"/chats/{dialog_id}/send", {"text": "Olá! Em que posso ajudar?"})
         assert sent.status_code == 200, sent.text  # type: ignore[attr-defined]
-        asyncio.run(deliver_due(runtime))
+        deliver_widget_messages(runtime)
         while (frame := json.loads(sock.receive_text()))["t"] != "msg" or frame["m"][
             "author"
         ] != "operator":

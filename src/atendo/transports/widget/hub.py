@@ -22,14 +22,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from atendo.core.clients.models import ClientIdentity
 from atendo.core.events.models import Event
+from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
-from atendo.transports.widget.visitors import FOLLOWED
+from atendo.transports.widget.visitors import FOLLOWED, IDENTITY
 
 log = logging.getLogger("atendo.widget")
 TICK = 0.25
 LOOKBACK = 200
-RECHECK_EVERY = 8
+READ_EVERY = 8  # rounds between read-mark checks
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class Note:
 class Subscription:
     channel_id: int
     client_id: int | None
+    visitor_id: str = ""
     queue: asyncio.Queue[Note | dict[str, Any]] = field(default_factory=asyncio.Queue)
+    unread: set[int] = field(default_factory=set)  # the visitor's messages not read yet
 
 
 class Hub:
@@ -63,9 +67,11 @@ class Hub:
 
     # --- connections ---------------------------------------------------------------------
 
-    async def subscribe(self, channel_id: int, client_id: int | None) -> Subscription:
+    async def subscribe(
+        self, channel_id: int, client_id: int | None, visitor_id: str = ""
+    ) -> Subscription:
         await self._ensure_running()
-        sub = Subscription(channel_id, client_id)
+        sub = Subscription(channel_id, client_id, visitor_id)
         self.subs.add(sub)
         return sub
 
@@ -146,17 +152,54 @@ class Hub:
             client_id = payload.get("client_id")
             if not isinstance(client_id, int) or event.channel_id is None:
                 continue
+            await self._learn_client(event, client_id)
             note = Note(event.id, event.type, event.channel_id, client_id, payload)
             for sub in list(self.subs):
                 if sub.channel_id == event.channel_id and sub.client_id == client_id:
                     sub.queue.put_nowait(note)
-        # a visitor whose first message was written by another tab learns its client here
         self._rounds += 1
-        if self._rounds % RECHECK_EVERY:
+        if self._rounds % READ_EVERY == 0:
+            await self._read_marks()
+
+    def _visitor_of(self, client_id: int) -> str:
+        with self.runtime.db.reading() as session:
+            address = session.scalar(
+                select(ClientIdentity.address).where(
+                    ClientIdentity.client_id == client_id, ClientIdentity.transport == IDENTITY
+                )
+            )
+            return address or ""
+
+    async def _learn_client(self, event: Event, client_id: int) -> None:
+        """A new client on a channel where anonymous visitors wait: the one whose first message
+        it is (written from another tab, or another process) learns its client id."""
+        waiting = [s for s in self.subs if s.client_id is None and s.channel_id == event.channel_id]
+        if not waiting or not (event.payload or {}).get("is_new_client"):
+            return
+        visitor_id = await asyncio.to_thread(self._visitor_of, client_id)
+        for sub in waiting:
+            if visitor_id and sub.visitor_id == visitor_id:
+                sub.client_id = client_id
+
+    def _read_ids(self, ids: list[int]) -> list[int]:
+        with self.runtime.db.reading() as session:
+            return list(
+                session.scalars(select(Message.id).where(Message.id.in_(ids), Message.read))
+            )
+
+    async def _read_marks(self) -> None:
+        """One query for every connected visitor's unread messages; "read" marks to each."""
+        wanted = sorted({i for s in self.subs for i in s.unread})[:5000]
+        if not wanted:
+            return
+        read = set(await asyncio.to_thread(self._read_ids, wanted))
+        if not read:
             return
         for sub in list(self.subs):
-            if sub.client_id is None:
-                sub.queue.put_nowait({"t": "_recheck"})
+            done = sub.unread & read
+            if done:
+                sub.unread -= done
+                sub.queue.put_nowait({"t": "read", "ids": sorted(done)})
 
 
 _hubs: dict[int, Hub] = {}

@@ -16,6 +16,7 @@ import contextlib
 import html
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from urllib.parse import quote
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from atendo.core.channels.models import Channel
@@ -61,7 +61,6 @@ from atendo.transports.widget.visitors import (
 STATIC = Path(__file__).parent / "static"
 MAX_FRAME = 16 * 1024
 MAX_FIELD = 200
-READ_CHECK = 2.0
 PING = 25.0
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{6,25}$")
@@ -76,7 +75,12 @@ def _limits(request: Request | WebSocket) -> Limits:
     state = request.app.state
     found = getattr(state, "widget_limits", None)
     if found is None:
-        found = state.widget_limits = Limits()
+        settings = runtime_of(request).settings
+        found = state.widget_limits = Limits(
+            visitor_per_minute=settings.widget_visitor_messages_per_minute,
+            ip_per_minute=settings.widget_ip_messages_per_minute,
+            chats_per_hour=settings.widget_ip_chats_per_hour,
+        )
     assert isinstance(found, Limits)
     return found
 
@@ -114,7 +118,26 @@ def _error(code: str, status: int, language: str = "pt-BR") -> JSONResponse:
     )
 
 
+_CACHE: dict[tuple[int, str], tuple[float, tuple[Channel, WidgetSettings] | None]] = {}
+CACHE_SECONDS = 5.0
+
+
 def _channel(runtime: Runtime, public_id: str) -> tuple[Channel, WidgetSettings] | None:
+    """The channel behind a public id and its settings, read at most every ``CACHE_SECONDS``
+    per process (a change of the allowed origins applies within that time)."""
+    key = (id(runtime), public_id[:40])
+    now = time.monotonic()
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    found = _read_channel(runtime, public_id)
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[key] = (now + CACHE_SECONDS, found)
+    return found
+
+
+def _read_channel(runtime: Runtime, public_id: str) -> tuple[Channel, WidgetSettings] | None:
     with runtime.db.reading() as session:
         channel = channel_by_public_id(session, public_id)
         if channel is None or channel.status == "disabled":
@@ -552,7 +575,6 @@ class Connection:
         self.language = "pt-BR"
         self.client_id: int | None = None
         self.sent: set[int] = set()  # message ids already shown
-        self.unread: set[int] = set()  # the visitor's messages not read yet
         self.sub: Any = None
 
     def problem(self, code: str, **values: Any) -> dict[str, Any]:
@@ -562,7 +584,9 @@ class Connection:
 
     async def run(self, after: int, send: Any, receive: Any) -> None:
         self.client_id = await asyncio.to_thread(self._client_id)
-        self.sub = await self.hub.subscribe(self.channel.id, self.client_id)
+        self.sub = await self.hub.subscribe(
+            self.channel.id, self.client_id, self.visitor.visitor_id
+        )
         try:
             for frame in await asyncio.to_thread(self._catch_up, after):
                 await send(frame)
@@ -571,15 +595,12 @@ class Connection:
                 while not reader.done():
                     getter = asyncio.ensure_future(self.sub.queue.get())
                     done, _ = await asyncio.wait(
-                        {getter, reader}, timeout=READ_CHECK, return_when=asyncio.FIRST_COMPLETED
+                        {getter, reader}, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getter not in done:
                         getter.cancel()
-                        if self.unread:
-                            for frame in await asyncio.to_thread(self._read_marks):
-                                await send(frame)
                         continue
-                    for frame in await asyncio.to_thread(self._frames_for, getter.result()):
+                    for frame in await self._frames_for(getter.result()):
                         await send(frame)
                 if reader.done() and reader.exception() is not None:
                     raise reader.exception()  # type: ignore[misc]
@@ -626,8 +647,8 @@ class Connection:
         out = []
         for item in messages_out(session, fresh, public_id=self.public_id):
             self.sent.add(int(item["id"]))
-            if item["author"] == "visitor" and not item["read"]:
-                self.unread.add(int(item["id"]))
+            if item["author"] == "visitor" and not item["read"] and self.sub is not None:
+                self.sub.unread.add(int(item["id"]))
             out.append({"t": "msg", "e": event_id, "m": item})
         return out
 
@@ -654,32 +675,16 @@ class Connection:
             return []
         return self._message_frames(session, [message], event_id)
 
-    def _frames_for(self, note: Note | dict[str, Any]) -> list[dict[str, Any]]:
+    async def _frames_for(self, note: Note | dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(note, dict):
-            if note.get("t") == "_recheck":
-                if self.client_id is None:
-                    self.client_id = self._client_id()
-                    if self.client_id is not None:
-                        self.sub.client_id = self.client_id
-                        return self._catch_up(0)[1:]
-                return []
             return [note]
+        if self.client_id is None:  # the hub learnt this visitor's client (another tab wrote)
+            self.client_id = note.client_id
+        return await asyncio.to_thread(self._note_frames, note)
+
+    def _note_frames(self, note: Note) -> list[dict[str, Any]]:
         with self.runtime.db.reading() as session:
             return self._event_frames(session, note.id, note.payload)
-
-    def _read_marks(self) -> list[dict[str, Any]]:
-        with self.runtime.db.reading() as session:
-            read = list(
-                session.scalars(
-                    select(Message.id).where(
-                        Message.id.in_(sorted(self.unread)), Message.read.is_(True)
-                    )
-                )
-            )
-        if not read:
-            return []
-        self.unread.difference_update(read)
-        return [{"t": "read", "ids": sorted(read)}]
 
     # --- what the visitor sends --------------------------------------------------------------
 

@@ -4,9 +4,9 @@ Set-up is the settings model (:mod:`.settings`), validated like every channel's;
 gets a ``public_id`` (what the snippet names) at creation. Visitors reach it through the
 routes of :mod:`.routes` (mounted via :meth:`WidgetTransport.web_router`); their messages
 come in through the core verb ``receive_client_message``. An operator's answer is queued in
-the outbox like any other; the shared outbox worker hands it to :meth:`deliver`, which marks
-it delivered and wakes this process's hub, and every process's hub carries the committed
-``outbox_status`` event to the visitor's live connection (:mod:`.hub`).
+the outbox like any other; the widget's own delivery loop (:mod:`.delivery`) records it sent
+with the outbox's verbs and wakes this process's hub, and every process's hub carries the
+committed ``outbox_status`` event to the visitor's live connection (:mod:`.hub`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from atendo.core.errors import Invalid
 from atendo.core.messages.outbox import Accepted, Outcome
 from atendo.runtime import Runtime
 from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, _flag
+from atendo.transports.widget.delivery import widget_delivery_loop
 from atendo.transports.widget.hub import nudge_all
 from atendo.transports.widget.settings import WidgetSettings
 from atendo.transports.widget.visitors import TRANSPORT, new_public_id
@@ -42,6 +43,8 @@ class WidgetTransport(BaseTransport):
     settings_model = WidgetSettings
     secret_fields = ("identity_secret",)
     composer_fields = ("files",)
+    loops = (("widget_delivery", widget_delivery_loop),)
+    own_delivery = True
     api_params = (
         ApiParam("allowed_origins", "string[]", "site origins allowed to embed the widget"),
         ApiParam("color", "string", "launcher and header colour (#rrggbb)"),
@@ -136,6 +139,7 @@ class WidgetTransport(BaseTransport):
     # --- outbound ---------------------------------------------------------------------------
 
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome:
-        """Stored is delivered: the visitor's connection shows it (now, or on their return)."""
+        """Stored is delivered: the visitor's connection shows it (now, or on their return).
+        (The delivery loop does this for whole batches; kept for callers of the seam.)"""
         nudge_all()
         return Accepted("widget")

@@ -29,7 +29,8 @@
   titles.appendChild(el("h1", {}, T.title));
   var status = el("p", { class: "status", "data-testid": "widget-status", "aria-live": "polite" });
   titles.appendChild(status);
-  var close = el("button", { type: "button", class: "x", "aria-label": T.close, title: T.close }, "×");
+  var close = el("button", { type: "button", class: "x", "aria-label": T.close, title: T.close,
+    "data-testid": "widget-close" }, "×");
   close.addEventListener("click", function () { parent.postMessage({ atendo: "close" }, site); });
   head.appendChild(titles); head.appendChild(close);
   var list = el("ol", { class: "msgs", "aria-live": "polite" });
@@ -42,7 +43,10 @@
     "aria-label": T.placeholder, maxlength: String(C.maxText) });
   var file = el("input", { type: "file", hidden: "", "data-testid": "widget-file" });
   var attach = el("button", { type: "button", class: "attach", "aria-label": T.attach, title: T.attach,
-    "data-testid": "widget-attach" }, "📎");
+    "data-testid": "widget-attach" });
+  attach.innerHTML = '<svg width="22" height="22" viewBox="0 0 24 24" fill="none" stroke="currentColor" ' +
+    'stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="m21.4 11.1-9.2 ' +
+    '9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5"/></svg>';
   var send = el("button", { type: "submit", class: "send", "data-testid": "widget-send" }, T.send);
   if (C.uploads) { form.appendChild(attach); form.appendChild(file); }
   form.appendChild(input); form.appendChild(send);
@@ -184,6 +188,7 @@
       show(f.m, k); if (k) delete pendingOut[k];
       if (f.m.author === "operator") {
         typing.hidden = true;
+        if (!operator && f.m.name) { operator = f.m.name; setStatus(); }
         parent.postMessage({ atendo: "message", message: { text: f.m.text, name: f.m.name, at: f.m.at } }, site);
       }
     } else if (f.t === "ack") {
