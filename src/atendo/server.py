@@ -10,6 +10,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from atendo.api.app import create_api
 from atendo.runtime import Runtime
+from atendo.transports import registry
 from atendo.workers.runner import WorkerSet
 
 
@@ -27,6 +28,7 @@ def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
             await worker_set.stop()
 
     app = create_api(runtime, background=[in_process_workers] if run_workers else [])
+    _mount_transports(app, runtime)
     _mount_panel(app)
     trusted = [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]
     if trusted:
@@ -34,6 +36,14 @@ def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
         # comes from one of these (uvicorn's own middleware: the right-most untrusted hop).
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app
+
+
+def _mount_transports(app: FastAPI, runtime: Runtime) -> None:
+    """Each transport's own endpoints (the widget's visitor side, …), through the seam."""
+    for transport in registry.all_transports():
+        router = transport.web_router(runtime)
+        if router is not None:
+            app.include_router(router, include_in_schema=False)
 
 
 def _mount_panel(app: FastAPI) -> None:

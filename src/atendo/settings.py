@@ -45,9 +45,27 @@ class Settings(BaseSettings):
     # Addresses (or networks, "10.0.0.0/8") of the reverse proxies in front of `atendo serve`:
     # only a request from one of them may name the client in X-Forwarded-For.
     trusted_proxies: str = ""
+    # Sending limits: recipients (To + Cc) of one message, and messages per channel per
+    # minute and per hour (over them messages wait in the queue, they do not fail).
+    max_recipients_per_message: int = Field(default=50, ge=1)
+    channel_send_per_minute: int = Field(default=60, ge=1)
+    channel_send_per_hour: int = Field(default=1000, ge=1)
     workers_enabled: bool = True
     log_level: str = "INFO"
+    # The address visitors' browsers reach Atendo at (the widget's snippet); by default
+    # http://<host>:<port>.
+    public_url: str = ""
+    # Anonymous widget visitors: messages per minute per visitor and per IP address, and new
+    # conversations per hour per IP address (more get a clear refusal).
+    widget_visitor_messages_per_minute: int = 20
+    widget_ip_messages_per_minute: int = 60
+    widget_ip_chats_per_hour: int = 10
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
+    # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
+    # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.
+    worker_lease_seconds: float = 20.0
+    # Mailbox connections opened at once by one worker (no storm at start or after an outage).
+    worker_connect_concurrency: int = 16
 
     @field_validator("webhook_extra_ports", "mail_extra_ports")
     @classmethod

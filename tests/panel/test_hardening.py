@@ -4,12 +4,18 @@ inline script, the raw mail download's sandbox."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from atendo.kit.clock import set_clock
 from atendo.panel.headers import PANEL_CSP
 from atendo.runtime import Runtime
 from tests.conftest import CompanyFixture
+from tests.factories import client_mail, queued_reply
+from tests.factories import email_channel as saved_channel
 from tests.panel.conftest import PanelClient, email_channel, ingest, mail_from
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "atendo" / "panel" / "templates"
@@ -76,3 +82,29 @@ def test_every_mail_connection_sentence_is_translated() -> None:
     with path.open("rb") as fp:
         pt = {str(m.id): str(m.string) for m in read_po(fp) if m.id}
     assert sorted(s for s in SENTENCES if not pt.get(s)) == []
+
+
+@pytest.fixture
+def clock() -> Iterator[list[datetime]]:
+    now = [datetime(2026, 12, 7, 12, 0, 0).astimezone()]
+    set_clock(lambda: now[0])
+    try:
+        yield now
+    finally:
+        set_clock(None)
+
+
+def test_the_operator_sees_a_held_message_and_the_limits(
+    runtime: Runtime, company: CompanyFixture, signin: Signin, clock: list[datetime]
+) -> None:
+    channel = saved_channel(runtime, company.id, "held@acme.example", send_delay=0)
+    dialog_id = client_mail(runtime, channel, sender="caio@example.org").dialog_id
+    queued_reply(runtime, company.id, dialog_id, text="waiting")
+    clock[0] += timedelta(minutes=5)
+    client = signin(company.admin_email, company.admin_password)
+    page = client.http.get(f"/chats/{dialog_id}")
+    assert page.status_code == 200
+    assert 'data-testid="message-held"' in page.text
+    assert "limite de envio deste canal (60 por minuto, 1000 por hora)" in page.text
+    new_chat = client.http.get("/chats/new")
+    assert "No máximo 50 destinatários por mensagem." in new_chat.text

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.core.messages.limits import SendLimits
 from atendo.panel.auth import PanelUser
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -36,6 +37,7 @@ def render(
     language = user.language if user else _browser_language(request)
     tz = user.timezone if user else "America/Sao_Paulo"
     tr = translations(language)
+    settings = request.app.state.runtime.settings
 
     def when(value: datetime | None, short: bool = False) -> str:
         return local_time(value, language=language, tz=tz, short=short)
@@ -59,6 +61,10 @@ def render(
         "languages": LANGUAGES,
         "when": when,
         "csrf": user.csrf if user else "",
+        "send_limits": SendLimits(
+            per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
+        ),
+        "max_recipients": settings.max_recipients_per_message,
     }
     if context:
         ctx.update(context)

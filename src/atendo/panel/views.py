@@ -23,6 +23,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
 from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
+from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator
@@ -128,6 +129,7 @@ class MessageView:
     has_remote_images: bool
     attachments: list[Attachment]
     seconds_left: int | None = None
+    held: bool = False  # overdue in the queue: the channel's sending limit holds it
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -192,6 +194,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
                 has_remote_images=remote,
                 attachments=[a for a in files if not (a.inline and a.content_id and html)],
                 seconds_left=seconds,
+                held=held_by_limit(m, now),
             )
         )
     return out

@@ -10,7 +10,9 @@ Outbound delivery states (the message row *is* the outbox)::
 
 One function per transition: :func:`claim_due_batch` (queued → sending),
 :func:`record_outcomes` (sending → sent | queued | failed, from a transport's
-:data:`Outcome`), :func:`recover_stale_sending` (sending → queued after a crash),
+:data:`Outcome`), :func:`requeue_claims_of_lapsed_workers` (sending → queued once the worker
+that claimed it stopped beating), :func:`recover_stale_sending` (sending → queued after a
+crash, the slow net under it),
 :func:`interrupt_message` (queued → cancelled), :func:`mark_bounced` (sent → bounced).
 Every transition is conditional on the state it leaves (``WHERE delivery_status =
 <expected>``, or the row locked and checked), so an interrupt and a sender's claim racing for
@@ -20,16 +22,24 @@ the transport.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.errors import Conflict
+from atendo.core.leases.models import Worker
+from atendo.core.messages.limits import (
+    SendLimits,
+    allowance,
+    channels_at_limit,
+    within_allowance,
+)
 from atendo.core.messages.models import Message, MessageStatusEvent
 from atendo.core.messages.service import (
     emit_message_event,
@@ -99,7 +109,12 @@ RETRY = RetrySchedule()
 
 
 def claim_due_batch(
-    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int = 50,
+    transport: str | None = None,
+    send_limits: SendLimits | None = None,
 ) -> list[int]:
     """queued → sending for due messages: one conditional
     ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
@@ -107,19 +122,29 @@ def claim_due_batch(
 
     On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
     take disjoint rows; the conditional update is what makes the claim safe everywhere.
-    Returns the ids claimed."""
+    With ``send_limits`` a channel takes no more than its per-minute and per-hour allowance
+    (:mod:`.limits`): the rest stays queued for a later round. Returns the ids claimed."""
     now = utcnow()
     stmt = (
-        select(Message.id)
+        select(Message.id, Message.channel_id)
         .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
         .order_by(Message.send_at, Message.id)
         .limit(limit)
     )
     if transport:
         stmt = stmt.where(Message.transport == transport)
+    if send_limits is not None:
+        full = channels_at_limit(session, send_limits, now)
+        if full:
+            stmt = stmt.where(Message.channel_id.not_in(full))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(stmt))
+    found = [(int(i), c) for i, c in session.execute(stmt)]
+    if send_limits is not None and found:
+        channel_ids = sorted({c for _, c in found if c is not None})
+        candidates = within_allowance(found, allowance(session, send_limits, now, channel_ids))
+    else:
+        candidates = [i for i, _ in found]
     if not candidates:
         return []
     rows = session.execute(
@@ -149,6 +174,24 @@ def claim_due_batch(
             ],
         )
     return sorted(message_id for message_id, _ in rows)
+
+
+def fair_claim_limit(
+    session: Session, *, most: int, live_workers: int, transport: str | None = None
+) -> int:
+    """How many due messages one claim may take so that ``live_workers`` senders share a
+    burst evenly: ``ceil(due / live)``, at least 1 and at most ``most``."""
+    if live_workers <= 1:
+        return most
+    due = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= utcnow())
+        .limit(most * live_workers)
+    )
+    if transport:
+        due = due.where(Message.transport == transport)
+    count = session.scalar(select(func.count()).select_from(due.subquery())) or 0
+    return max(1, min(most, math.ceil(count / live_workers)))
 
 
 def claim_due_messages(
@@ -250,6 +293,38 @@ def record_outcomes(
     if finished:
         emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
     return written
+
+
+def requeue_claims_of_lapsed_workers(session: Session, *, lapse: timedelta) -> list[int]:
+    """sending → queued for the messages claimed by a worker whose heartbeat is older than
+    ``lapse`` (it died: ``kill -9``, a lost machine). They keep their Message-ID, so a message
+    the dead worker had already handed to the server is recognised as the same by receivers.
+    A history line says why. Returns their ids."""
+    cutoff = utcnow() - lapse
+    lapsed = select(Worker.id).where(Worker.heartbeat < cutoff)
+    rows = session.execute(
+        update(Message)
+        .where(Message.delivery_status == DeliveryStatus.SENDING, Message.claimed_by.in_(lapsed))
+        .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
+        .returning(Message.id, Message.company_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        now = utcnow()
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": company_id,
+                    "message_id": message_id,
+                    "status": DeliveryStatus.QUEUED.value,
+                    "detail": "requeued: the worker that claimed it stopped",
+                    "created": now,
+                }
+                for message_id, company_id in rows
+            ],
+        )
+    return sorted(message_id for message_id, _ in rows)
 
 
 def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:

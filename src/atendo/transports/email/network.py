@@ -30,6 +30,7 @@ from typing import Any
 
 import aioimaplib
 
+from atendo.core.messages.limits import SendLimits
 from atendo.kit.netguard import (
     PortSet,
     Resolver,
@@ -79,6 +80,13 @@ SENTENCES = (
     NO_INBOX,
     SMTP_NO_AUTH,
 )
+
+
+def send_limits(settings: Settings) -> SendLimits:
+    """The installation's per-channel sending rates (the sender's claim applies them)."""
+    return SendLimits(
+        per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
+    )
 
 
 class MailTargetRefused(Exception):

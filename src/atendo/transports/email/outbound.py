@@ -43,6 +43,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, open_dialog
 from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
+from atendo.core.messages.limits import check_recipients
 from atendo.core.messages.models import Message
 from atendo.core.messages.outgoing import (
     OutgoingAttachment,
@@ -205,6 +206,11 @@ def queue_email_reply(
     recipients = normalise_addresses(recipients)
     lowered = {r.lower() for r in recipients}
     cc_list = [a for a in normalise_addresses(cc or [], field="cc") if a.lower() not in lowered]
+    check_recipients(
+        [*recipients, *cc_list],
+        max_recipients=runtime.settings.max_recipients_per_message,
+        field="cc" if cc_list else "dialog_id",
+    )
 
     thread = _thread_messages(session, dialog)
     in_reply_to, references, last_subject = _thread_headers(thread)
@@ -303,6 +309,9 @@ def start_outbound_chat(
             addresses = identities(session, client_id=owner.id, transport=EMAIL)[:1]
     if not addresses:
         raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
+    check_recipients(
+        addresses, max_recipients=runtime.settings.max_recipients_per_message, field="emails"
+    )
     clients: list[Client] = []
     for i, address in enumerate(addresses):
         found = find_by_identity(session, company_id=company_id, transport=EMAIL, address=address)
