@@ -60,6 +60,7 @@ from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.transports.email.bounds import bound_for_columns
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
@@ -114,6 +115,7 @@ def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool 
     except Exception as exc:  # parse_message promises not to raise; never trust that blindly
         log.exception("parser raised on blob %s", raw_sha)
         parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
+    bound_for_columns(parsed)  # the same rows on SQLite and PostgreSQL (see bounds.py)
     shas = [blobs.put(att.data, sync=sync) for att in parsed.attachments]
     sizes = [len(att.data) for att in parsed.attachments]
     return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, sizes, uid)
