@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from atendo.kit.clock import set_clock
 from atendo.panel.headers import PANEL_CSP
@@ -108,3 +109,58 @@ def test_the_operator_sees_a_held_message_and_the_limits(
     assert "limite de envio deste canal (60 por minuto, 1000 por hora)" in page.text
     new_chat = client.http.get("/chats/new")
     assert "No máximo 50 destinatários por mensagem." in new_chat.text
+
+
+def test_tag_colours_must_be_colours_and_old_rows_render_safely(
+    runtime: Runtime, company: CompanyFixture, app_client: TestClient, signin: Signin
+) -> None:
+    from sqlalchemy import update
+
+    from atendo.core.tags.models import Tag
+
+    http = app_client
+    layer = "red;position:fixed"  # fits the column: the review's full-screen layer, shortened
+    for bad in (layer, "url(//evil.example)", "#12345", "red"):
+        r = http.post(
+            "/v1/tags", headers=company.headers, json={"tag_label": "x", "tag_bg_color": bad}
+        )
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["errors"] == {"tag_bg_color": ["#rgb or #rrggbb"]}
+    ok = http.post(
+        "/v1/tags", headers=company.headers, json={"tag_label": "VIP", "tag_bg_color": "#1E88E5"}
+    )
+    assert ok.status_code in (200, 201), ok.text
+    with runtime.db.transaction() as session:  # a row written before the check existed
+        session.execute(update(Tag).where(Tag.company_id == company.id).values(text_color=layer))
+    client = signin(company.admin_email, company.admin_password)
+    page = client.http.get("/settings/tags")
+    assert 'style="background: #1E88E5; color: #1e1b4b"' in page.text
+    assert "position" not in page.text
+
+
+def test_bidi_overrides_leave_download_names_and_names_render_isolated(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    channel = email_channel(runtime, company.id)
+    raw = (
+        b"From: =?utf-8?b?4oCuQW5h?= <ana@client.example>\r\nTo: support@acme.example\r\n"
+        b"Subject: invoice\r\nMessage-ID: <bidi-1@client.example>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
+        b"Content-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe\r\n\r\n"
+        b"MZ\r\n--b--\r\n"
+    )
+    found = ingest(runtime, channel, raw)
+    assert found
+    _mid, dialog_id = found
+    client = signin(company.admin_email, company.admin_password)
+    page = client.http.get(f"/chats/{dialog_id}")
+    shown = re.search(r'data-testid="attachment-name">([^<]*)<', page.text)
+    assert shown and shown[1] == "invoicefdp.exe"
+    link = re.search(r'href="(/panel/attachments/\d+)"', page.text)
+    assert link
+    r = client.http.get(link[1])
+    assert r.headers["content-disposition"] == "attachment; filename*=UTF-8''invoicefdp.exe"
+    css = (TEMPLATES.parent / "static" / "app.css").read_text()
+    assert ".name, .author, .client, .addr, .filename" in css and "unicode-bidi: isolate" in css

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from atendo.core.messages.limits import SendLimits
+from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
+from atendo.kit.bidi import without_bidi_controls
 from atendo.panel.auth import PanelUser
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -22,6 +24,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+env.filters["nobidi"] = without_bidi_controls
 
 
 def render(
@@ -65,6 +68,10 @@ def render(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
         ),
         "max_recipients": settings.max_recipients_per_message,
+        "tag_style": lambda tag: (
+            f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
+            f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
+        ),
     }
     if context:
         ctx.update(context)

@@ -12,8 +12,8 @@ it for download).
   40,000 ids cannot become one query with more parameters than PostgreSQL allows (65,535);
 * at most :data:`MAX_ADDRESSES` To and Cc addresses each;
 * a mail without a usable From (no headers at all, random bytes) gets a recognisable unknown
-  sender, so it opens a dialog the operators can see, and is marked unreadable: the panel
-  shows "could not be read" with the original to download.
+  sender, so it opens a dialog the operators can see (one whose parse failed is shown as
+  "could not be read" with the original to download, as any unreadable mail).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ REFERENCES_HEAD = 10
 REFERENCES_TAIL = 40
 MAX_ADDRESSES = 500
 UNKNOWN_SENDER = "unknown-sender@atendo.invalid"  # RFC 2606: .invalid never resolves
-NO_SENDER = "no sender address"
 
 
 def _address(a: Address) -> Address:
@@ -45,7 +44,6 @@ def bound_for_columns(parsed: ParsedMail) -> ParsedMail:
         parsed.from_ = _address(parsed.from_)
     elif not parsed.is_bounce:
         parsed.from_ = Address(name="", email=UNKNOWN_SENDER)
-        parsed.parse_error = parsed.parse_error or NO_SENDER
     parsed.to = [_address(a) for a in parsed.to[:MAX_ADDRESSES]]
     parsed.cc = [_address(a) for a in parsed.cc[:MAX_ADDRESSES]]
     parsed.reply_to = [_address(a) for a in parsed.reply_to[:MAX_ADDRESSES]]

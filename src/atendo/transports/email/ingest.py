@@ -60,7 +60,7 @@ from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
-from atendo.transports.email.bounds import bound_for_columns
+from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
@@ -370,8 +370,9 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
     parsed = incoming.parsed
     sender = parsed.from_.email if parsed.from_ else None
     text = parsed.text
-    if parsed.parse_error and not text.strip():
-        text = UNREADABLE
+    nothing = not text.strip() and not parsed.html and not parsed.attachments
+    if nothing and (parsed.parse_error or sender == UNKNOWN_SENDER):
+        text = UNREADABLE  # an empty mail of nobody: shown as unreadable, never blank
     return Message(
         company_id=channel.company_id,
         channel_id=channel.id,
