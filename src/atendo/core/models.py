@@ -1,5 +1,12 @@
 """Every table of the domain, imported in one place (Alembic and the tests load this)."""
 
+from atendo.core.automation.models import (
+    ChannelAutomation,
+    DialogAutomation,
+    MenuItem,
+    Rating,
+    RequestRating,
+)
 from atendo.core.channels.models import Channel, MailboxFolder, OperatorSignature
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
@@ -20,19 +27,24 @@ __all__ = [
     "Base",
     "BlockEntry",
     "Channel",
+    "ChannelAutomation",
     "Client",
     "ClientIdentity",
     "Company",
     "Dialog",
+    "DialogAutomation",
     "Event",
     "GroupMember",
     "MailboxFolder",
+    "MenuItem",
     "Message",
     "MessageStatusEvent",
     "Operator",
     "OperatorGroup",
     "OperatorSignature",
+    "Rating",
     "Request",
+    "RequestRating",
     "Tag",
     "TagAssignment",
     "TagGroup",

@@ -27,6 +27,11 @@ LOOPS.extend(
     ]
 )
 
+# Automation: greetings, the self-service menu, auto-close, the quality survey (issue 16).
+from atendo.workers.automation import automation_loop  # noqa: E402
+
+LOOPS.append(("automation", automation_loop))
+
 # E-mail: mailbox sync (issue 3).
 from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402
 
