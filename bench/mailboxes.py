@@ -406,11 +406,10 @@ def _under_load(
 
     def rows() -> list[tuple[str, datetime]]:
         with runtime.db.reading() as session:
-            return list(
-                session.execute(
-                    select(Message.subject, Message.created).where(Message.subject.like(f"{tag} %"))
-                ).tuples()
+            found = session.execute(
+                select(Message.subject, Message.created).where(Message.subject.like(f"{tag} %"))
             )
+            return [(str(subject), created) for subject, created in found]
 
     _wait(f"{count} mails at {rate}/s stored", lambda: len(rows()) >= count)
     latencies = [
