@@ -166,6 +166,7 @@ class MailboxSync:
         self.connect_gate = connect_gate
         self.client: aioimaplib.IMAP4 | None = None
         self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
+        self._folder: FolderState | None = None
         self.imported = 0
 
     # ---- database side (sync SQLAlchemy, run in a thread so IMAP I/O keeps flowing) ------
@@ -368,7 +369,11 @@ class MailboxSync:
         return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
 
     async def sync_once(self, uidvalidity: int, uidnext: int | None) -> None:
-        folder = await asyncio.to_thread(self._load_folder)
+        # Read once per connection: afterwards only this session (it holds the lease) moves
+        # the folder's position, so the next sync starts from what it last stored.
+        folder = self._folder
+        if folder is None:
+            folder = await asyncio.to_thread(self._load_folder)
         if folder.uidvalidity != uidvalidity:
             first = folder.uidvalidity is None
             window = set(await self._uid_search("SINCE", self._since(self.cfg.import_days)))
@@ -392,6 +397,7 @@ class MailboxSync:
                 break
             await self._fetch(new, folder_id=folder.id, imported=False)
             start = max(new) + 1
+        self._folder = FolderState(folder.id, uidvalidity, start - 1)
         if self.on_synced is not None:
             await self.on_synced()
 
