@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -38,6 +47,9 @@ class Channel(Base):
     signatures_general_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     signature_general: Mapped[str] = mapped_column(Text, default="")
     reconnect_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The sending server refused the login: queued messages wait ("waiting for the
+    # connection") instead of spending retries, until the channel is fixed or reconnected.
+    send_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
