@@ -134,16 +134,14 @@ class MessageView:
 _CID = re.compile(r"""src=(["'])cid:([^"']+)\1""", re.IGNORECASE)
 
 
-def email_html(
-    message: Message, attachments: list[Attachment], *, images: bool, html: str | None = None
-) -> str:
+def email_html(message: Message, attachments: list[Attachment], *, images: bool) -> str:
     """The message's HTML, sanitised again on the way out (defence in depth), with inline
     ``cid:`` images pointing at the panel's attachment route and remote images held back
     unless the operator asked for them."""
     # Stored HTML is already sanitiser output; cleaning it once more (with its remote images
     # first restored, so that the sanitiser can hold them back again) costs little and keeps
     # the panel safe even if a row was written by something else.
-    html = sanitize_html(allow_remote_images(message.html or "" if html is None else html))
+    html = sanitize_html(allow_remote_images(message.html or ""))
     by_cid = {a.content_id.strip("<>"): a.id for a in attachments if a.content_id}
 
     def resolve(match: re.Match[str]) -> str:
@@ -179,11 +177,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
         html = None
         remote = False
         if m.html and kind == "in" and not m.parse_error:
-            # The quoted history is shown once, folded under "show quoted" (quoted_text):
-            # the HTML body keeps only what the client wrote.
-            transport = registry.find(m.transport)
-            written = transport.split_quoted_html(m.html)[0] if transport else m.html
-            html = email_html(m, files, images=m.id in images_for, html=written)
+            html = email_html(m, files, images=m.id in images_for)
             remote = "data-remote-src" in html
         seconds = None
         if m.delivery_status == DeliveryStatus.QUEUED and m.send_at is not None:

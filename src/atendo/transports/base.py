@@ -201,8 +201,6 @@ class Transport(Protocol):
         self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward
     ) -> Message: ...
 
-    def split_quoted_html(self, html: str) -> tuple[str, str]: ...
-
     def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob: ...
 
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome: ...
@@ -377,11 +375,6 @@ class BaseTransport:
     ) -> tuple[ComposerField, ...]:
         """The composer inputs this transport adds for the dialog, with their values now."""
         return ()
-
-    def split_quoted_html(self, html: str) -> tuple[str, str]:
-        """A received message's HTML as (what the client wrote, the quoted history), so the
-        panel shows the history once, folded; ``(html, "")`` when there is none."""
-        return html, ""
 
     def forward(
         self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward

@@ -364,9 +364,7 @@ def body(request: Request, message_id: int, user: User) -> Response:
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         files = attachments_of(session, [message.id]).get(message.id, [])
-        transport = registry.find(message.transport)
-        written = transport.split_quoted_html(message.html or "")[0] if transport else None
-        html = email_html(message, files, images=images, html=written)
+        html = email_html(message, files, images=images)
     return render(request, "_email_body.html", {"m": message, "html": html, "images": images})
 
 

@@ -30,7 +30,6 @@ from atendo.transports.email.outbound import (
     start_outbound_chat,
     thread_subject,
 )
-from atendo.transports.email.quotes import split_quoted_html
 from atendo.transports.email.recipients import reply_all
 from atendo.transports.email.settings import SECRET_FIELDS, EmailChannelSettings, parse_settings
 from atendo.transports.email.smtp_delivery import smtp_delivery_loop
@@ -133,9 +132,6 @@ class EmailTransport(BaseTransport):
                 placeholder="Subject",
             ),
         )  # fmt: skip
-
-    def split_quoted_html(self, html: str) -> tuple[str, str]:
-        return split_quoted_html(html)
 
     def forward(
         self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward
