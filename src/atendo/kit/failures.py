@@ -18,7 +18,9 @@ from enum import StrEnum
 
 
 class FailureKind(StrEnum):
-    LOGIN_REFUSED = "login_refused"
+    LOGIN_REFUSED = "login_refused"  # the sending (SMTP) server
+    RECEIVE_LOGIN_REFUSED = "receive_login_refused"  # the mailbox (IMAP) server
+    CLOSED = "closed"
     HOST_NOT_FOUND = "host_not_found"
     CONNECTION_REFUSED = "connection_refused"
     TIMEOUT = "timeout"
@@ -53,8 +55,15 @@ _RULES: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
         FailureKind.LOGIN_REFUSED,
         re.compile(
             r"login refused|\b53[45]\b|authenticat\w* (?:failed|unsuccessful|credentials)"
-            r"|AUTHENTICATIONFAILED|invalid credentials|username and password not accepted"
-            r"|\bLOGIN failed",
+            r"|username and password not accepted",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        # the mailbox sync's words (connection.plain_reason) and IMAP's (RFC 5530)
+        FailureKind.RECEIVE_LOGIN_REFUSED,
+        re.compile(
+            r"wrong login or password|AUTHENTICATIONFAILED|\bLOGIN failed|invalid credentials",
             re.IGNORECASE,
         ),
     ),
@@ -76,6 +85,7 @@ _RULES: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
         ),
     ),
     (FailureKind.TIMEOUT, re.compile(r"timed? ?out|TimeoutError", re.IGNORECASE)),
+    (FailureKind.CLOSED, re.compile(r"connection closed|disconnected", re.IGNORECASE)),
     (
         FailureKind.TLS,
         re.compile(

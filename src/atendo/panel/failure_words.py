@@ -18,6 +18,10 @@ def _(message: str) -> str:
 # msgids with %(host)s / %(port)s / %(address)s placeholders.
 SENTENCES: dict[FailureKind, str] = {
     FailureKind.LOGIN_REFUSED: _("The sending server refused the user name or the password"),
+    FailureKind.RECEIVE_LOGIN_REFUSED: _(
+        "The receiving server (IMAP) refused the user name or the password"
+    ),
+    FailureKind.CLOSED: _("The server closed the connection"),
     FailureKind.HOST_NOT_FOUND: _("The server %(host)s was not found"),
     FailureKind.CONNECTION_REFUSED: _("The server %(host)s refused the connection"),
     FailureKind.TIMEOUT: _("The server %(host)s did not answer in time"),
@@ -42,6 +46,8 @@ WITHOUT_HOST: dict[FailureKind, str] = {
     FailureKind.RECIPIENT_REFUSED: _("An address was refused by the server"),
 }
 RETRYING = _("it will be tried again")
+# A channel's failure that fits no kind: the connection, not a message, failed.
+CHANNEL_UNKNOWN = _("The connection to the server failed")
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,17 @@ class Worded:
 
 
 def failure_words(
-    text: str | None, gettext: Callable[[str], str], *, host: str = "", port: str = ""
+    text: str | None,
+    gettext: Callable[[str], str],
+    *,
+    host: str = "",
+    port: str = "",
+    channel: bool = False,
 ) -> Worded:
+    """``channel``: the words are a channel's (its connection), not a message's."""
     failure = classify(text, host=host, port=port)
+    if channel and failure.kind == FailureKind.UNKNOWN:
+        return Worded(gettext(CHANNEL_UNKNOWN), failure.detail, failure.kind.value)
     if failure.kind == FailureKind.WAITING:  # held with its channel: say why, too
         inner = failure_words(failure.detail, gettext, host=host, port=port)
         sentence = f"{gettext(SENTENCES[FailureKind.WAITING])}: {inner.sentence}"

@@ -60,7 +60,9 @@ def render(
         "languages": LANGUAGES,
         "when": when,
         "csrf": user.csrf if user else "",
-        "failure_words": lambda text, host="": failure_words(text, tr.gettext, host=host),
+        "failure_words": lambda text, channel=False: failure_words(
+            text, tr.gettext, channel=channel
+        ),
     }
     if context:
         ctx.update(context)

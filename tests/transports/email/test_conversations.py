@@ -501,10 +501,13 @@ async def test_a_refused_login_holds_the_queue_until_the_password_is_fixed(
         assert (channel.status, channel.send_held) == (ChannelStatus.ERROR, True)
         assert channel.last_error and channel.last_error.startswith("login refused: 535")
     assert classify(channel.last_error).kind == FailureKind.LOGIN_REFUSED
+    tried = len(smtp_server.auth_attempts)
+    assert tried >= 1 and not any(ok for _login, ok in smtp_server.auth_attempts)
     # Held: time passes, nothing is tried again (no retries burnt), and it stays interruptible.
     clock.advance(hours=30)
     await worker.run_once()
     assert load(runtime, first.id).attempts == 0
+    assert len(smtp_server.auth_attempts) == tried  # no new login while held
     with runtime.db.transaction() as session:
         interrupt_message(session, company_id=tidy.id, message_id=second.id)
     # The admin fixes the password: the held message goes out.

@@ -76,11 +76,11 @@ def test_composer_shows_reply_all_and_send_validates_on_the_server(
     assert note_text(bad) == "Confira os destinatários: endereço inválido: carla@"
     ok = admin.post(
         f"/chats/{dialog_id}/send",
-        {"text": "Recebido", "to": "ana@cliente.example", "cc": "", "bcc": "log@acme.local"},
+        {"text": "Recebido", "to": "carla@cliente.example", "cc": "", "bcc": "log@acme.local"},
     )
     assert ok.status_code == 200  # type: ignore[attr-defined]
     sent = last_message(runtime, dialog_id)
-    assert (sent.to, sent.cc, sent.bcc) == (["ana@cliente.example"], [], ["log@acme.local"])
+    assert (sent.to, sent.cc, sent.bcc) == (["carla@cliente.example"], [], ["log@acme.local"])
     details = admin.http.get(f"/messages/{sent.id}/details").text
     assert 'data-testid="details-bcc">log@acme.local<' in details
     with runtime.db.transaction() as session:

@@ -264,8 +264,22 @@
     }
   });
 
+  // A draft save still waiting (typing delay) must not bring back a message just sent.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.hasAttribute) return;
+    if (elt.hasAttribute("data-reset-after-send")) elt.dataset.sending = "1";
+    if (elt.hasAttribute("data-draft-saver")) {
+      var form = elt.closest("form");
+      if (form && form.dataset.sending === "1") e.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:afterRequest", function (e) {
     var elt = e.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      setTimeout(function () { delete elt.dataset.sending; }, 1500);
+    }
     if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
       composerSent(elt);
     }
