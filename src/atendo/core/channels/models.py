@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Integer,
@@ -24,7 +25,8 @@ class Channel(Base):
 
     ``settings`` holds the transport's public settings (for e-mail: hosts, ports, security,
     login, send delay...); ``secrets`` holds a Fernet token of a JSON object with passwords.
-    The sync lease (``lease_owner``/``lease_until``) lets one worker at a time hold a mailbox.
+    The sync lease (``lease_owner``/``lease_until``/``lease_token``) lets one worker at a time
+    hold a mailbox (see :mod:`atendo.core.leases`).
     """
 
     __tablename__ = "channels"
@@ -52,6 +54,8 @@ class Channel(Base):
     send_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The fencing token: raised by every take-over, checked where the sync commits.
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

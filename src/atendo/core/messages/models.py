@@ -36,6 +36,7 @@ class Message(Base):
         Index("ix_messages_company_mid", "company_id", "email_message_id"),
         Index("ix_messages_outbox", "delivery_status", "send_at"),
         Index("ix_messages_company_hidden", "company_id", "hidden"),
+        Index("ix_messages_claimed_by", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +58,9 @@ class Message(Base):
     # Why a stored message stays out of the chats (:class:`HiddenReason`); None when shown.
     hidden_reason: Mapped[str | None] = mapped_column(String(40))
     imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The transport says: never answer this automatically (bulk or list mail, a no-reply
+    # sender, …); automation also skips is_auto_reply and is_bounce.
+    no_autoreply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(200))

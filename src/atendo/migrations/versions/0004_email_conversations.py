@@ -2,7 +2,7 @@
 held sending (an SMTP login refused), composer drafts per operator and dialog
 
 Revision ID: 0004_email_conversations
-Revises: 0002_panel_sessions
+Revises: 0008_automation
 Create Date: 2026-12-07 00:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import atendo.kit.db
 
 revision = "0004_email_conversations"
-down_revision = "0002_panel_sessions"
+down_revision = "0008_automation"
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,7 @@ from atendo.core.channels.service import (
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
 from atendo.kit.clock import iso
+from atendo.kit.wake import channel_changed
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.settings import (
@@ -153,4 +154,5 @@ async def update_email_channel(
             channel.last_error = None
             channel.error_since = None
             release_sending(session, channel=channel)  # tested for real: held mail goes out
+            channel_changed(session, channel.id)
     return channel
