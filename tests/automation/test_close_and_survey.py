@@ -168,6 +168,11 @@ def test_score_parsing_thanks_tag_and_operator(
             TagAssignment.assignee_type == "request",
             TagAssignment.assignee_id == arrived.request_id))  # fmt: skip
         assert list(tags) == [great]
+        events = session.scalars(select(Event.payload).where(
+            Event.type == "new_rating", Event.dialog_id == arrived.dialog_id))  # fmt: skip
+        assert [(e["request_id"], e["score_value"], e["operator_id"]) for e in events] == [
+            (arrived.request_id, 5, company.admin_id)
+        ]
         # The answer opened a request of its own; it was closed again.
         answered = session.get(Request, answer.request_id)
         assert answered is not None and answered.state == "closed"
@@ -208,7 +213,9 @@ def test_two_workers_handle_each_trigger_exactly_once(isolated_runtime: Runtime)
     runtime = isolated_runtime
     company = make_company(runtime)
     chat = external_channel(runtime, company.id)
-    configure(runtime, company.id, chat, greetings={"new_in_hours": "Olá!"})
+    # No 12-hour limit: a trigger handled twice would greet twice.
+    configure(runtime, company.id, chat,
+              greetings={"new_in_hours": "Olá!", "min_interval_hours": 0})  # fmt: skip
     dialogs = [client_message(runtime, company.id, chat).dialog_id for _ in range(12)]
 
     async def two_workers() -> None:
@@ -217,3 +224,30 @@ def test_two_workers_handle_each_trigger_exactly_once(isolated_runtime: Runtime)
     asyncio.run(two_workers())
     asyncio.run(two_workers())
     assert [autoreplies(runtime, d) for d in dialogs] == [["Olá!"]] * 12
+
+
+def test_a_newer_client_message_not_yet_handled_postpones_the_close(
+    runtime: Runtime, company: CompanyFixture, clock: Clock
+) -> None:
+    """A worker reaches a due close before another has handled the client's newest message:
+    the close is postponed from that message, not done."""
+    from atendo.core.automation.engine import run_due_closes
+    from atendo.core.automation.models import DialogAutomation
+
+    chat = external_channel(runtime, company.id)
+    configure(runtime, company.id, chat, auto_close={"after_hours": 2})
+    first = client_message(runtime, company.id, chat)
+    run(runtime)
+    clock.now += timedelta(hours=1, minutes=50)
+    client_message(runtime, company.id, chat, client_id=first.client_id)  # trigger pending
+    clock.now += timedelta(minutes=11)
+    said: list[str] = []
+    with runtime.db.transaction() as session:
+        closed = run_due_closes(session, say=lambda dialog, text: said.append(text))
+    assert (closed, said) == (0, [])
+    assert _dialog(runtime, first.dialog_id).state == "open"
+    with runtime.db.reading() as session:
+        state = session.scalars(
+            select(DialogAutomation).where(DialogAutomation.dialog_id == first.dialog_id)
+        ).one()
+        assert state.close_due == datetime(2026, 12, 7, 18, 50, tzinfo=UTC)
