@@ -15,6 +15,7 @@ from atendo.core.automation.models import RequestRating
 from atendo.core.automation.service import save_rating
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
+from atendo.core.messages.models import Message
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
 from atendo.kit.clock import set_clock
@@ -160,6 +161,11 @@ def test_score_parsing_thanks_tag_and_operator(
         "De 1 a 5, como foi o atendimento?",
         "Valeu!",
     ]
+    with runtime.db.reading() as session:
+        question = session.scalars(select(Message).where(
+            Message.dialog_id == arrived.dialog_id, Message.type == "autoreply")
+            .order_by(Message.id)).first()  # fmt: skip
+        assert question is not None and question.buttons == ["1", "3", "5"]
     with runtime.db.reading() as session:
         rows = session.scalars(select(RequestRating).where(RequestRating.company_id == company.id))
         got = [(r.request_id, r.score, r.operator_id, r.rating_id, r.answer) for r in rows]

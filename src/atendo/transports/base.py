@@ -69,6 +69,7 @@ class Reply:
     cc: Sequence[str] = ()
     attachments: Sequence[OutgoingAttachment] = ()
     external_id: str | None = None
+    buttons: Sequence[str] = ()  # choices a transport with buttons shows (menu, survey)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,7 @@ class BaseTransport:
             type=reply.type,
             external_id=reply.external_id,
             attachments=reply.attachments,
+            buttons=reply.buttons,
         )
 
     def start_chat(

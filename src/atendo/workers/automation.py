@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -48,14 +49,16 @@ URL_MAX_TEXT = 4000
 def sayer(session: Session, runtime: Runtime) -> Say:
     """``say`` bound to the transport seam: an automatic message in the dialog."""
 
-    def say(dialog: Dialog, text: str) -> None:
+    def say(dialog: Dialog, text: str, buttons: Sequence[str] = ()) -> None:
         channel_transport = registry.get(_transport_of(session, dialog))
         channel_transport.queue_reply(
             session,
             runtime=runtime,
             company_id=dialog.company_id,
             dialog_id=dialog.id,
-            reply=Reply(text=text, operator_id=None, type=MessageType.AUTOREPLY),
+            reply=Reply(
+                text=text, operator_id=None, type=MessageType.AUTOREPLY, buttons=tuple(buttons)
+            ),
         )
 
     return say
