@@ -12,6 +12,7 @@ from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
+from atendo.core.leases.models import Worker
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
@@ -50,4 +51,5 @@ __all__ = [
     "Template",
     "Webhook",
     "WebhookDelivery",
+    "Worker",
 ]

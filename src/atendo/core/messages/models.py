@@ -35,6 +35,7 @@ class Message(Base):
         Index("ix_messages_company_created", "company_id", "id"),
         Index("ix_messages_company_mid", "company_id", "email_message_id"),
         Index("ix_messages_outbox", "delivery_status", "send_at"),
+        Index("ix_messages_claimed_by", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,7 +13,7 @@ from alembic import op
 import atendo.kit.db
 
 revision = "0008_automation"
-down_revision = "0002_panel_sessions"
+down_revision = "0003_worker_leases"
 branch_labels = None
 depends_on = None
 
