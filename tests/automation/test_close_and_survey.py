@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from atendo.core.automation.models import RequestRating
+from atendo.core.automation.models import DialogAutomation, RequestRating
 from atendo.core.automation.service import save_rating
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
@@ -238,7 +238,6 @@ def test_a_newer_client_message_not_yet_handled_postpones_the_close(
     """A worker reaches a due close before another has handled the client's newest message:
     the close is postponed from that message, not done."""
     from atendo.core.automation.engine import run_due_closes
-    from atendo.core.automation.models import DialogAutomation
 
     chat = external_channel(runtime, company.id)
     configure(runtime, company.id, chat, auto_close={"after_hours": 2})
@@ -257,3 +256,41 @@ def test_a_newer_client_message_not_yet_handled_postpones_the_close(
             select(DialogAutomation).where(DialogAutomation.dialog_id == first.dialog_id)
         ).one()
         assert state.close_due == datetime(2026, 12, 7, 18, 50, tzinfo=UTC)
+
+
+def test_a_failing_trigger_is_retried_then_dropped_without_blocking_the_dialog(
+    runtime: Runtime, company: CompanyFixture, clock: Clock
+) -> None:
+    """A channel whose transport is gone cannot answer: its trigger is tried again a minute
+    later, dropped after an hour; the dialog's later triggers wait for it, then run."""
+    from atendo.core.channels.service import create_channel
+
+    with runtime.db.transaction() as session:
+        gone = create_channel(session, company_id=company.id, transport="gone", name="Old",
+                              settings={}, secrets={}, box=runtime.box).id  # fmt: skip
+    configure(runtime, company.id, gone, greetings={"new_in_hours": "Olá!"},
+              auto_close={"after_hours": 48})  # fmt: skip
+    first = client_message(runtime, company.id, gone)
+
+    def due(message_id: int) -> datetime | None:
+        with runtime.db.reading() as session:
+            return session.scalars(select(Event.automation_due).where(
+                Event.type == "inbox", Event.payload["message_id"].as_integer() == message_id
+            )).one()  # fmt: skip
+
+    run(runtime)
+    assert due(first.message_id) == clock.now + timedelta(minutes=1)
+    second = client_message(runtime, company.id, gone, client_id=first.client_id)
+    run(runtime)  # the first is not due again yet; the second waits behind it
+    assert due(second.message_id) is not None
+    clock.now += timedelta(hours=1, minutes=1)
+    run(runtime)  # the first fails once more, past an hour: dropped; then the second runs
+    run(runtime)
+    assert (due(first.message_id), due(second.message_id)) == (None, None)
+    with runtime.db.reading() as session:
+        state = session.scalars(
+            select(DialogAutomation).where(DialogAutomation.dialog_id == first.dialog_id)
+        ).one()
+        # The second trigger ran (its auto-close time is set from it); the greeting could not.
+        assert state.close_due == clock.now - timedelta(hours=1, minutes=1) + timedelta(hours=48)
+        assert state.greeted_at is None

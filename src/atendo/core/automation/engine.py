@@ -62,6 +62,8 @@ class Say(Protocol):
 
 TRIGGERS = (EventType.INBOX.value, EventType.CLOSE_DIALOG.value)
 SURVEY_VALID = timedelta(hours=24)
+RETRY_AFTER = timedelta(minutes=1)
+GIVE_UP_AFTER = timedelta(hours=1)
 HOME = "00"
 BACK = "000"
 _PUNCTUATION = ".,;:!?¡¿…\"' "
@@ -73,7 +75,12 @@ _NOREPLY = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "ma
 
 def pending_events(session: Session, *, limit: int = 50) -> list[int]:
     """Ids of triggers not yet handled, oldest first."""
-    stmt = select(Event.id).where(Event.automation_due.is_not(None)).order_by(Event.id).limit(limit)
+    stmt = (
+        select(Event.id)
+        .where(Event.automation_due.is_not(None), Event.automation_due <= utcnow())
+        .order_by(Event.id)
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
 
 
@@ -88,6 +95,21 @@ def claim_event(session: Session, *, event_id: int) -> Event | None:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(Event, event_id)
+
+
+def postpone_event(session: Session, *, event_id: int) -> bool:
+    """A trigger whose handling failed is tried again ``RETRY_AFTER`` later; after failing for
+    ``GIVE_UP_AFTER`` it is dropped (False), so one bad trigger never holds its dialog's
+    automation for ever (later triggers of the dialog wait for it: ``earlier_pending``)."""
+    event = session.get(Event, event_id)
+    if event is None or event.automation_due is None:
+        return True
+    now = utcnow()
+    if now - event.created > GIVE_UP_AFTER:
+        event.automation_due = None
+        return False
+    event.automation_due = now + RETRY_AFTER
+    return True
 
 
 def earlier_pending(session: Session, *, event: Event) -> bool:
