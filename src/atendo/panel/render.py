@@ -14,6 +14,7 @@ from atendo.core.messages.limits import SendLimits
 from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
 from atendo.kit.bidi import without_bidi_controls
 from atendo.panel.auth import PanelUser
+from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -71,6 +72,9 @@ def render(
         "tag_style": lambda tag: (
             f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
             f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
+        ),
+        "failure_words": lambda text, channel=False: failure_words(
+            text, tr.gettext, channel=channel
         ),
     }
     if context:

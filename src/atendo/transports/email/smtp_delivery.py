@@ -332,7 +332,10 @@ class SmtpDelivery:
         settings = dict(channel.settings or {})
         pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in all_atts.get(message.id, [])]
         raw = build_mime(message, channel=channel, attachments=pairs)
-        recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+        # Bcc is on the envelope only: build_mime writes no Bcc header.
+        recipients = list(
+            dict.fromkeys([*(message.to or []), *(message.cc or []), *(message.bcc or [])])
+        )
         network = MailNetwork.from_settings(self.runtime.settings)
         copy = (
             ImapAccount.from_settings(settings, secrets, network=network)
