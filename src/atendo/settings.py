@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = 20 * 1024 * 1024
     api_rate_limit_per_minute: int = 600
     max_request_bytes: int = 30 * 1024 * 1024
+    # A request body must arrive whole within this many seconds (else 408); a JSON body may be
+    # at most this big and this deeply nested (else 400), checked before the token.
+    request_body_seconds: float = Field(default=30.0, gt=0)
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
     webhooks_allow_private_networks: bool = False
     # Webhook (and external channel) targets may use ports 80 and 443 plus these
     # ("8443, 9000-9100").

@@ -164,3 +164,56 @@ def test_bidi_overrides_leave_download_names_and_names_render_isolated(
     assert r.headers["content-disposition"] == "attachment; filename*=UTF-8''invoicefdp.exe"
     css = (TEMPLATES.parent / "static" / "app.css").read_text()
     assert ".name, .author, .client, .addr, .filename" in css and "unicode-bidi: isolate" in css
+
+
+def test_out_of_range_ids_are_a_404_page_on_both_databases(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    client = signin(company.admin_email, company.admin_password)
+    for url in (f"/chats/{2**63}", f"/chats/{2**70}/messages", f"/panel/attachments/{2**64}"):
+        r = client.http.get(url)
+        assert r.status_code == 404, (url, r.status_code, r.text[:300])
+
+
+def test_live_events_only_of_dialogs_the_operator_may_open(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    from atendo.core.dialogs.service import assign_dialog
+    from atendo.core.enums import Role
+    from atendo.core.events.service import events_after
+    from atendo.core.operators.service import create_operator
+    from atendo.panel.auth import PanelUser
+    from atendo.panel.live import visible_events
+
+    channel = email_channel(runtime, company.id)
+    with runtime.db.transaction() as session:
+        op = create_operator(
+            session, company_id=company.id, email=f"op-{company.id}@acme.example",
+            password="operator pass", role=Role.OPERATOR,
+        )  # fmt: skip
+        other = create_operator(
+            session, company_id=company.id, email=f"other-{company.id}@acme.example",
+            password="operator pass", role=Role.OPERATOR,
+        )  # fmt: skip
+        op_id, other_id = op.id, other.id
+    with runtime.db.reading() as session:
+        from atendo.core.events.service import last_event_id
+
+        start = last_event_id(session, company_id=company.id)
+    mine = ingest(runtime, channel, mail_from("ana@client.example", "mine"))
+    theirs = ingest(runtime, channel, mail_from("bia@client.example", "theirs"))
+    free = ingest(runtime, channel, mail_from("caio@client.example", "free"))
+    assert mine and theirs and free
+    with runtime.db.transaction() as session:
+        assign_dialog(session, company_id=company.id, dialog_id=mine[1], operator_id=op_id)
+        assign_dialog(session, company_id=company.id, dialog_id=theirs[1], operator_id=other_id)
+    user = PanelUser(
+        id=op_id, company_id=company.id, role=Role.OPERATOR.value, email="", name="",
+        language="en", timezone="UTC", csrf="", session_id=0,
+    )  # fmt: skip
+    with runtime.db.reading() as session:
+        events = events_after(session, company_id=company.id, after_id=start, limit=1000)
+        shown = {e.dialog_id for e in visible_events(session, user, events)}
+        every = {e.dialog_id for e in events}
+    assert theirs[1] in every and theirs[1] not in shown
+    assert {mine[1], free[1]} <= shown
