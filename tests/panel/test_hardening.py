@@ -217,3 +217,26 @@ def test_live_events_only_of_dialogs_the_operator_may_open(
         every = {e.dialog_id for e in events}
     assert theirs[1] in every and theirs[1] not in shown
     assert {mine[1], free[1]} <= shown
+
+
+def test_a_long_body_is_sent_once_on_request_never_with_each_refresh(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    from atendo.panel.views import BODY_PREVIEW_CHARS
+
+    channel = email_channel(runtime, company.id)
+    body = ("linha de texto longa " * 5 + "\r\n") * 12_000  # about 1.3 MB of text
+    found = ingest(runtime, channel, mail_from("ana@client.example", "Relatório", body))
+    assert found
+    message_id, dialog_id = found
+    client = signin(company.admin_email, company.admin_password)
+    page = client.http.get(f"/chats/{dialog_id}")
+    refresh = client.http.get(f"/chats/{dialog_id}/messages")
+    for r in (page, refresh):
+        assert r.status_code == 200
+        assert len(r.text) < BODY_PREVIEW_CHARS + 60_000  # the page around it, not the body
+        assert f'hx-get="/messages/{message_id}/text"' in r.text
+        assert "mostrar tudo" in r.text
+    whole = client.http.get(f"/messages/{message_id}/text")
+    assert whole.status_code == 200
+    assert whole.text.count("linha de texto longa") == 12_000 * 5
