@@ -2,7 +2,7 @@
 
 from atendo.core.channels.models import Channel, MailboxFolder, OperatorSignature
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
-from atendo.core.companies.models import ApiToken, AuditEntry, Company
+from atendo.core.companies.models import ApiRateWindow, ApiToken, AuditEntry, Company
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
@@ -13,6 +13,7 @@ from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.db import Base
 
 __all__ = [
+    "ApiRateWindow",
     "ApiToken",
     "Attachment",
     "AuditEntry",

@@ -51,6 +51,7 @@ from atendo.core.messages.outgoing import (
     enqueue,
 )
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.html import html_to_text, sanitize_html, text_to_html
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import make_message_id
@@ -131,6 +132,7 @@ def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
     rows = session.execute(
         select(Message.type, Message.email_message_id, Message.references, Message.subject)
         .where(
+            Message.company_id == dialog.company_id,
             Message.dialog_id == dialog.id,
             Message.type.in_(
                 [MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY]
@@ -196,10 +198,12 @@ def queue_email_reply(
     if not text.strip() and not (html or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]})
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
-    client = session.get(Client, dialog.client_id)
+    client = get_scoped(session, Client, dialog.client_id, company_id=company_id)
     recipients = list(dialog.recipients or [])
     if not recipients:
-        recipients = identities(session, client_id=dialog.client_id, transport=EMAIL)[:1]
+        recipients = identities(
+            session, company_id=company_id, client_id=dialog.client_id, transport=EMAIL
+        )[:1]
     if not recipients:
         raise Invalid("The dialog has no e-mail recipient", {"dialog_id": ["no recipient"]})
     recipients = normalise_addresses(recipients)
@@ -300,7 +304,9 @@ def start_outbound_chat(
     if client_id is not None:
         owner = get_client(session, company_id=company_id, client_id=client_id)
         if not addresses:
-            addresses = identities(session, client_id=owner.id, transport=EMAIL)[:1]
+            addresses = identities(
+                session, company_id=company_id, client_id=owner.id, transport=EMAIL
+            )[:1]
     if not addresses:
         raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
     clients: list[Client] = []
