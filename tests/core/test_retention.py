@@ -20,10 +20,18 @@ from atendo.workers import retention
 from atendo.workers.retention import prune_once, retention_loop
 
 
-def _event(runtime: Runtime, company_id: int, *, age_days: float, dispatched: bool) -> int:
+def _event(
+    runtime: Runtime,
+    company_id: int,
+    *,
+    age_days: float,
+    dispatched: bool,
+    automation_owed: bool = False,
+) -> int:
     row = event_row(company_id=company_id, type=EventType.INBOX, payload={})
     with runtime.db.transaction() as session:
         event = Event(**{**row, "dispatched": dispatched})
+        event.automation_due = utcnow() if automation_owed else None
         event.created = utcnow() - timedelta(days=age_days)
         session.add(event)
         session.flush()
@@ -80,6 +88,7 @@ def test_done_events_and_deliveries_older_than_the_retention_are_pruned(
     old_done = _event(rt, a, age_days=10, dispatched=True)
     old_pending = _event(rt, a, age_days=10, dispatched=False)
     recent_done = _event(rt, b, age_days=1, dispatched=True)
+    automation_owed = _event(rt, b, age_days=10, dispatched=True, automation_owed=True)
     other_old_done = _event(rt, b, age_days=8, dispatched=True)
     newest_old_done = _event(rt, a, age_days=9, dispatched=True)
     hook = _webhook(rt, a)
@@ -90,7 +99,7 @@ def test_done_events_and_deliveries_older_than_the_retention_are_pruned(
     assert prune_once(rt) == (2, 1)
     # The newest event stays whatever its age: on SQLite its id would otherwise come back.
     assert _left(rt) == (
-        [old_pending, recent_done, newest_old_done],
+        [old_pending, recent_done, automation_owed, newest_old_done],
         [d_old_pending, d_recent_done],
     )
     assert {old_done, other_old_done, d_old_done}.isdisjoint(_left(rt)[0] + _left(rt)[1])

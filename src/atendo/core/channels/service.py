@@ -24,6 +24,7 @@ from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
+from atendo.kit.wake import channel_changed
 
 # After this many consecutive failures a channel shows ``error`` instead of ``connecting``.
 FAILURES_BEFORE_ERROR = 3
@@ -82,6 +83,7 @@ def create_channel(
     )
     session.add(channel)
     session.flush()
+    channel_changed(session, channel.id)  # its worker starts syncing it at once
     return channel
 
 
@@ -121,6 +123,7 @@ def delete_channel(session: Session, *, company_id: int, channel_id: int) -> Non
     channel.deleted = True
     channel.status = ChannelStatus.DISABLED.value
     session.flush()
+    channel_changed(session, channel.id)
 
 
 def _emit_status(session: Session, channel: Channel) -> None:
@@ -173,6 +176,7 @@ def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> 
         channel.status = ChannelStatus.CONNECTING.value
     channel.failures = 0
     session.flush()
+    channel_changed(session, channel.id)
     _emit_status(session, channel)
     return channel
 

@@ -14,6 +14,9 @@ from atendo.core.events.models import Event
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.db import delete_selected
 
+# The events automation reacts to (atendo.core.automation.engine).
+AUTOMATION_TRIGGERS = frozenset({EventType.INBOX, EventType.CLOSE_DIALOG})
+
 
 def emit(
     session: Session,
@@ -56,6 +59,7 @@ def event_row(
         "dialog_id": dialog_id,
         "dispatched": False,
         "created": now,
+        "automation_due": now if type in AUTOMATION_TRIGGERS else None,
     }
 
 
@@ -91,14 +95,21 @@ def prune_events(session: Session, *, older_than: datetime, batch: int = PRUNE_B
     """Delete up to ``batch`` events that every consumer is done with; returns how many.
 
     An event is done once dispatched (its webhook deliveries carry their own copy of the
-    payload) and older than the retention (the panel's live stream reads only the newest).
+    payload), once no automation still owes it a reaction (``automation_due`` cleared by
+    ``core.automation.engine``), and older than the retention (the panel's live stream reads
+    only the newest).
     The newest event of all is always kept: SQLite hands out ``max(id) + 1``, and an id that
     came back would be a second ``evt_<id>`` to a webhook receiver that deduplicates by it.
     The caller commits; run again until it returns less than ``batch``."""
     newest = select(func.max(Event.id)).scalar_subquery()
     doomed = (
         select(Event.id)
-        .where(Event.dispatched.is_(True), Event.created < older_than, Event.id < newest)
+        .where(
+            Event.dispatched.is_(True),
+            Event.automation_due.is_(None),
+            Event.created < older_than,
+            Event.id < newest,
+        )
         .order_by(Event.id)
         .limit(batch)
     )
