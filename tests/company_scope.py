@@ -97,10 +97,34 @@ ALLOWED: dict[str, str] = {
     "atendo.transports.email.smtp_delivery.SmtpDelivery._note": (
         "the e-mail sender notes the copy-to-Sent outcome of a message it claimed, by id"
     ),
+    "atendo.core.messages.outbox.fair_claim_limit": (
+        "the sender sizes its share of every company's due messages by the live workers"
+    ),
+    "atendo.core.messages.outbox.requeue_claims_of_lapsed_workers": (
+        "a dead worker's claims, of any company, go back to the queue"
+    ),
+    # Mailbox leases (core.leases): workers share every company's mailboxes.
+    "atendo.core.leases.service.lease_views": (
+        "the lease table is read across companies: workers share all mailboxes"
+    ),
+    "atendo.core.leases.service.take_leases": (
+        "a worker takes its fair share of every company's free mailboxes"
+    ),
+    "atendo.core.leases.service.renew_leases": "a worker renews the leases it holds, by channel id",
+    "atendo.core.leases.service.release_leases": (
+        "a worker releases leases it holds (any company), by channel id"
+    ),
+    "atendo.core.leases.service.holds_lease": (
+        "the fencing check of a lease the worker holds, by channel id and token"
+    ),
+    "atendo.core.leases.service.leases_held": "how many mailboxes each worker holds, all companies",
     # The mailbox sync (owned by the worker and lease work, issue 19 parts 1-2): it finds
     # every company's channels, then works on the one channel it holds by its id.
     "atendo.core.channels.service.active_channels": (
         "the mailbox sync lists every company's live channels to lease them"
+    ),
+    "atendo.workers.mailbox_sync.MailboxSupervisor._scan": (
+        "the mailbox supervisor scans every company's channels and their leases"
     ),
     "atendo.workers.mailbox_sync._load": (
         "the mailbox sync reads a channel it found across companies, by id (lease work)"
@@ -119,6 +143,38 @@ ALLOWED: dict[str, str] = {
     ),
     "atendo.transports.email.imap_sync.MailboxSync._commit_batch": (
         "the sync of one leased channel commits a fetched batch under its fenced folder state"
+    ),
+    # Automation (core.automation.engine, run by workers.automation): it reacts to events of
+    # every company and runs every company's due menu time-outs and closes. Scoping the
+    # engine's own reads by the event's company is left to its owners.
+    "atendo.workers.automation._pending": (
+        "the automation worker finds every company's events that still owe a reaction"
+    ),
+    "atendo.workers.automation.handle_event": (
+        "the automation worker reacts to an event it found across companies, by id"
+    ),
+    "atendo.workers.automation.handle_event.<locals>.work": (
+        "the automation worker's reaction to an event found across companies (in a thread)"
+    ),
+    "atendo.workers.automation._timed": (
+        "the automation worker runs every company's due menu time-outs and automatic closes"
+    ),
+    # The widget's public side: the channel's public id is what finds the company, and one
+    # hub per process fans every widget channel's events out to the visitors' sockets.
+    "atendo.transports.widget.visitors.channel_by_public_id": (
+        "a visitor's page names the channel by its public id before its company is known"
+    ),
+    "atendo.transports.widget.hub.Hub._last_id": (
+        "the widget hub starts from the newest event of all (one hub per process)"
+    ),
+    "atendo.transports.widget.hub.Hub._read": (
+        "the widget hub reads new events of every followed widget channel, any company"
+    ),
+    "atendo.transports.widget.hub.Hub._read_ids": (
+        "the widget hub checks read marks of messages it announced, any company"
+    ),
+    "atendo.transports.widget.delivery._any_due": (
+        "the widget sender looks for any company's due widget messages"
     ),
     # Retention.
     "atendo.core.events.service.prune_events": (

@@ -35,6 +35,7 @@ from atendo.core.events.service import last_event_id
 from atendo.core.messages.inbound import Sender, receive_client_message
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outgoing import OutgoingAttachment
+from atendo.kit.db import get_scoped
 from atendo.runtime import Runtime
 from atendo.transports.widget.hub import Hub, Note, hub_for
 from atendo.transports.widget.i18n import language_of, texts
@@ -662,11 +663,11 @@ class Connection:
         message_id = payload.get("message_id")
         if not isinstance(message_id, int):
             return []
-        message = session.get(Message, message_id)
+        message = get_scoped(session, Message, message_id, company_id=self.channel.company_id)
         if (
             message is None
             or message.client_id != self.client_id
-            or message.channel_id != self.channel.id
+            or (message.channel_id != self.channel.id)
         ):
             return []
         from atendo.transports.widget.visitors import VISIBLE, _shown

@@ -147,6 +147,7 @@ def receive_visitor_message(
     if client is not None and external_id:
         again = session.scalar(
             select(Message).where(
+                Message.company_id == channel.company_id,
                 Message.channel_id == channel.id,
                 Message.client_id == client.id,
                 Message.external_id == external_id,
