@@ -1,7 +1,7 @@
 """scale: the shared API rate limit, the retention index, the indexes the list plans ask for
 
 Revision ID: 0005_scale
-Revises: 0008_automation
+Revises: 0004_email_conversations
 Create Date: 2026-12-07 00:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_scale"
-down_revision = "0008_automation"
+down_revision = "0004_email_conversations"
 branch_labels = None
 depends_on = None
 
