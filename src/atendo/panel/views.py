@@ -119,12 +119,16 @@ def dialog_rows(
         ).all()
     )
     operator_ids = {d.operator_id for d in dialogs if d.operator_id}
-    operators = {
-        op.id: op.full_name
-        for op in session.scalars(
-            select(Operator).where(Operator.company_id == cid, Operator.id.in_(operator_ids))
-        )
-    }
+    operators = (
+        {
+            op.id: op.full_name
+            for op in session.scalars(
+                select(Operator).where(Operator.company_id == cid, Operator.id.in_(operator_ids))
+            )
+        }
+        if operator_ids
+        else {}
+    )
     for d in dialogs:
         client = clients.get(d.client_id)
         address = addresses.get(d.client_id, "") if client else ""
