@@ -176,6 +176,18 @@ ALLOWED: dict[str, str] = {
     "atendo.transports.widget.delivery._any_due": (
         "the widget sender looks for any company's due widget messages"
     ),
+    "atendo.core.automation.engine.run_due_closes": (
+        "automatic closes due in any company, claimed across companies"
+    ),
+    "atendo.core.automation.engine.run_due_menus": (
+        "menu time-outs due in any company, claimed across companies"
+    ),
+    "atendo.core.automation.engine.postpone_event": (
+        "a failed reaction to an event found across companies is tried again later, by id"
+    ),
+    "atendo.core.automation.engine.pending_events": (
+        "every company's events that still owe a reaction"
+    ),
     # Retention.
     "atendo.core.events.service.prune_events": (
         "old, delivered events of every company are deleted in one job"

@@ -518,8 +518,13 @@ def build_router() -> APIRouter:
             return _error("refused", 404)
         with runtime.db.reading() as session:
             client = visitor_client(session, channel, visitor)
-            att = session.get(Attachment, attachment_id)
-            message = session.get(Message, att.message_id) if att is not None else None
+            cid = channel.company_id
+            att = get_scoped(session, Attachment, attachment_id, company_id=cid)
+            message = (
+                get_scoped(session, Message, att.message_id, company_id=cid)
+                if att is not None
+                else None
+            )
             if (
                 client is None
                 or att is None
