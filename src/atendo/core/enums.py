@@ -57,3 +57,4 @@ class EventType(StrEnum):
     DIALOG_TRANSFERRED = "dialog_transferred"
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
+    TYPING = "typing"  # someone is typing (panel and live chat only); not a webhook event

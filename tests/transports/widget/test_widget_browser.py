@@ -176,9 +176,9 @@ def test_a_visitor_and_an_operator_chat_live(
         )
     words = {
         "pt-BR": ("Fale conosco", "Aguardando um atendente…", "Entregue", "Lida",
-                  "Ana está atendendo você"),
+                  "Ana está atendendo você", "Bia Souza está digitando…", "Ana está digitando…"),
         "en": ("Chat with us", "Waiting for an agent…", "Delivered", "Read",
-               "Ana is answering you"),
+               "Ana is answering you", "Bia Souza is typing…", "Ana is typing…"),
     }[lang]  # fmt: skip
 
     # The operator is signed in (on the other process): someone is online.
@@ -222,6 +222,19 @@ def test_a_visitor_and_an_operator_chat_live(
     item.click()
     expect(operator.locator("#messages")).to_contain_text("O tênis 42 <b>azul</b> ainda tem?")
     expect(operator.get_by_test_id("composer-subject")).to_have_count(0)
+
+    # Typing, both ways (the widget sends at most one signal every 3 s: type until it shows).
+    for attempt in range(6):
+        chat.get_by_test_id("widget-input").fill("Ah, e" + "." * attempt)
+        try:
+            expect(operator.get_by_test_id("dialog-typing")).to_be_visible(timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    expect(operator.get_by_test_id("dialog-typing")).to_have_text(words[5])
+    chat.get_by_test_id("widget-input").fill("")
+    operator.get_by_test_id("composer-text").fill("Oi, Bia!")
+    expect(chat.get_by_test_id("widget-typing")).to_have_text(words[6], timeout=10_000)
     operator.get_by_test_id("composer-text").fill("Oi, Bia! Temos sim, quer que eu separe?")
     operator.get_by_test_id("composer-send").click()
 

@@ -9,6 +9,7 @@
   var site = new URLSearchParams(location.search).get("site") || "*";
   var store = "atendo:" + ID;
   var token = localStorage.getItem(store) || "";
+  var typingTimer = 0;
   var lastEvent = 0, ws = null, es = null, failures = 0, opened = false, useSse = false;
   var known = false, online = true, operator = "", shown = {}, pendingOut = {}, page = {}, identify = null;
   var prechatDone = localStorage.getItem(store + ":prechat") === "1";
@@ -202,6 +203,8 @@
     } else if (f.t === "typing") {
       typing.textContent = f.name ? fmt(T.typing, { name: f.name }) : T.typing_anon;
       typing.hidden = !f.on;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { typing.hidden = true; }, 6000);
     } else if (f.t === "error") {
       say(f.text);
     }
