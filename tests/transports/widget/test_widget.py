@@ -5,6 +5,7 @@ offline form."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -454,3 +455,45 @@ def test_a_message_left_offline_goes_to_the_email_channel(
         "/v1/messages", params={"channel_id": mail, "type": "from_client"}, headers=company.headers
     ).json()["data"]
     assert [(m["text"], m["transport"]) for m in rows] == [("Vocês entregam em Recife?", "email")]
+
+
+def test_a_message_left_offline_is_answered_by_email(
+    client: TestClient, company: CompanyFixture, runtime: Runtime, smtp_server: Any
+) -> None:
+    """Nobody online: the visitor leaves a message with an address; the operator's answer goes
+    out through the chosen e-mail channel (real aiosmtpd) and the conversation continues by
+    e-mail."""
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from tests.transports.email.test_outbound import cancel_leftovers, email_channel
+    from tests.transports.email.test_send import sender
+
+    mail = email_channel(runtime, company.id, smtp_port=smtp_server.port, send_delay=0)
+    pid = make_widget(client, company, offline_email_channel_id=mail)["public_id"]
+    token = session_for(client, pid)["token"]
+    r = client.post(
+        f"/widget/{pid}/offline",
+        json={"token": token, "email": "rita@cliente.example", "name": "Rita",
+              "text": "Qual o prazo para Manaus?", "lang": "pt-BR"},
+        headers={"origin": OWN},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    rows = client.get(
+        "/v1/messages", params={"channel_id": mail, "type": "from_client"}, headers=company.headers
+    ).json()["data"]
+    assert [m["text"] for m in rows] == ["Qual o prazo para Manaus?"]
+    answer = client.post(
+        "/v1/messages",
+        json={"dialog_id": rows[0]["dialog_id"], "text": "Oi Rita, são 7 dias úteis."},
+        headers=company.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["transport"] == "email"
+    try:
+        asyncio.run(sender(runtime).run_once())
+        sent = message_from_bytes(smtp_server.wait_for(1)[0].raw, policy=default_policy)
+    finally:
+        cancel_leftovers(runtime, company.id)
+    assert "rita@cliente.example" in str(sent["To"])
+    assert "Oi Rita, são 7 dias úteis." in sent.get_body(preferencelist=("plain",)).get_content()

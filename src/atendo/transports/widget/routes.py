@@ -103,7 +103,9 @@ def _own_origin(request: Request | WebSocket) -> str:
 def _origin_ok(request: Request | WebSocket, cfg: WidgetSettings, *, own: bool = True) -> bool:
     origin = request.headers.get("origin")
     if not origin:
-        return False
+        # Browsers leave Origin out of same-origin GETs (the demo page): their fetch metadata
+        # says where the request comes from.
+        return own and request.headers.get("sec-fetch-site") == "same-origin"
     try:
         origin = normalise_origin(origin)
     except ValueError:
@@ -226,7 +228,7 @@ def build_router() -> APIRouter:
         if not _origin_ok(request, cfg):
             return _error("refused", 403, language)
         words = _texts(cfg, language)
-        origin = normalise_origin(request.headers["origin"])
+        origin = normalise_origin(request.headers.get("origin") or _own_origin(request))
         return JSONResponse(
             {
                 "color": cfg.color,
