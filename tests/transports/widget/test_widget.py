@@ -91,7 +91,7 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
         f'<script src="http://127.0.0.1:8000/widget/loader.js" data-channel="{pid}" async></script>'
     )
     bad = {
-        "allowed_origins": ["javascript:alert(1)"],
+        "allowed_origins": ["ftp://files.example"],
         "color": "red",
         "prechat": {"name": "maybe"},
         "position": "top",
@@ -212,8 +212,18 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         )
         assert r.status_code == 200, r.text
         answer_id = r.json()["data"]["message_id"]
+        # not delivered yet: a fresh load's history has the visitor's messages only
+        with ws(client, pid, token) as again:
+            frames_until(again, "hello")
+            again.send_text(json.dumps({"t": "msg", "text": "alô?", "key": "k2"}))
+            history = frames_until(again, "ack")
+        assert [f["m"]["text"] for f in history if f["t"] == "msg"] == [
+            "Olá, <b>preciso</b> de ajuda"
+        ]
         deliver_widget_messages(runtime)
         answer = frames_until(sock, "msg")[-1]
+        while answer["m"]["author"] != "operator":
+            answer = frames_until(sock, "msg")[-1]
         assert answer["m"]["id"] == answer_id
         assert (answer["m"]["author"], answer["m"]["text"]) == (
             "operator",
@@ -306,6 +316,11 @@ def test_a_visitor_sees_only_their_own_conversation(
         rest = frames_until(sock, "msg")
     texts = [f["m"]["text"] for f in hello + rest if f["t"] == "msg"]
     assert texts == ["oi"]
+    with ws(client, pid, bia) as sock:  # Bia's history, now that she is a client
+        history = [*frames_until(sock, "hello"), json.loads(sock.receive_text())]
+        sock.send_text(json.dumps({"t": "msg", "text": "de novo", "key": "2"}))
+        after = frames_until(sock, "msg")
+    assert [f["m"]["text"] for f in history + after if f["t"] == "msg"] == ["oi", "de novo"]
 
 
 def test_rate_limits_answer_with_a_clear_message(
@@ -377,6 +392,13 @@ def test_files_are_stored_and_served_only_to_their_visitor(
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-security-policy"].startswith("sandbox")
     stranger = session_for(client, pid)["token"]
+    assert client.get(url, params={"token": stranger}).status_code == 404
+    r = client.post(  # a stranger who is a client too
+        f"/widget/{pid}/messages",
+        data={"token": stranger, "text": "oi", "key": "s1"},
+        headers={"origin": OWN},
+    )
+    assert r.status_code == 200
     assert client.get(url, params={"token": stranger}).status_code == 404
     r = client.post(
         f"/widget/{pid}/messages",
