@@ -35,11 +35,18 @@ CORPUS = Path(os.environ.get("ATENDO_TEST_CORPUS", REPO.parent / "shared" / "cor
 EMAIL = "src/atendo/transports/email"
 INGEST = f"{EMAIL}/ingest.py"
 DIALOGS = "src/atendo/core/dialogs/service.py"
-SENDER = "src/atendo/workers/sender.py"
+OUTBOX = "src/atendo/core/messages/outbox.py"
+LEASES = "src/atendo/core/leases/service.py"
 
 T = "tests/transports/email"
+W = "tests/workers"
 INGEST_TESTS = (f"{T}/test_ingest.py", f"{T}/test_ingest_batch.py", f"{T}/test_threading.py")
-SEND_TESTS = (f"{T}/test_send.py", f"{T}/test_send_sessions.py", f"{T}/test_outbound_api.py")
+SEND_TESTS = (
+    "tests/workers/test_outbox_claims.py",
+    f"{T}/test_send.py",
+    f"{T}/test_send_sessions.py",
+    f"{T}/test_outbound_api.py",
+)
 DIALOG_TESTS = (
     "tests/api/test_api_writes.py",
     "tests/api/test_endpoints.py",
@@ -177,55 +184,259 @@ MUTANTS = [
     # --- outbox (the sender's transitions) --------------------------------------------------
     Mutant(
         "outbox: a temporary failure fails at once",
-        SENDER,
-        "            delay = self.next_attempt(message)\n            if delay is None:\n",
-        "            delay = self.next_attempt(message)\n            if True:\n",
+        OUTBOX,
+        "        delay = schedule.next_attempt(message, now)\n        if delay is None:\n",
+        "        delay = schedule.next_attempt(message, now)\n        if True:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: the backoff never grows",
-        SENDER,
-        "delay = schedule[n - 1] if n <= len(schedule)",
-        "delay = schedule[0] if n <= len(schedule)",
+        OUTBOX,
+        "delay = self.backoff[n - 1] if n <= len(self.backoff)",
+        "delay = self.backoff[0] if n <= len(self.backoff)",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: never gives up",
-        SENDER,
-        "        if utcnow() + delay - message.created > self.config.give_up_after:\n",
+        OUTBOX,
+        "        if now + delay - message.created > self.give_up_after:\n",
         "        if False:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a sent message keeps its last error",
-        SENDER,
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n'
-        '                "error": None,\n',
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n',
+        OUTBOX,
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n'
+        '            "error": None,\n',
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n',
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a retried message stays claimed",
-        SENDER,
-        '                "claimed_by": None,\n',
+        OUTBOX,
+        '            "claimed_by": None,\n',
         "",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: refused recipients are forgotten on success",
-        SENDER,
-        '                "recipient_errors": dict(outcome.refused),\n            }\n'
-        "            return DeliveryStatus.SENT",
-        '                "recipient_errors": {},\n            }\n'
-        "            return DeliveryStatus.SENT",
+        OUTBOX,
+        '            "recipient_errors": dict(outcome.refused),\n        }\n'
+        "        return DeliveryStatus.SENT",
+        '            "recipient_errors": {},\n        }\n        return DeliveryStatus.SENT',
         SEND_TESTS,
     ),
     Mutant(
         "outbox: no outbox_status event when a message is finished",
-        SENDER,
-        "                if status != DeliveryStatus.QUEUED:\n",
-        "                if False:\n",
+        OUTBOX,
+        "        if status != DeliveryStatus.QUEUED:\n",
+        "        if False:\n",
         (*SEND_TESTS, "tests/api/test_webhooks.py"),
+    ),
+    # --- workers: leases, wake-ups, no late mail, dead workers' claims --------------------------
+    Mutant(
+        "workers: no search again after a fetch (mail delivered meanwhile is late)",
+        f"{EMAIL}/imap_sync.py",
+        "            start = max(new) + 1\n",
+        "            break\n",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "workers: a new channel does not wake its worker",
+        "src/atendo/core/channels/service.py",
+        "    channel_changed(session, channel.id)  # its worker starts syncing it at once\n",
+        "",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "leases: the fence lets a worker that lost its lease commit",
+        LEASES,
+        "    return row is not None and row[0] == worker_id and int(row[1]) == token\n",
+        "    return True\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "leases: a live lease can be taken over",
+        LEASES,
+        "            | (Channel.lease_until < now)\n",
+        "            | (Channel.lease_until > now)\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "outbox: a dead worker's claims stay claimed",
+        OUTBOX,
+        "Message.claimed_by.in_(lapsed))",
+        "Message.claimed_by.in_([]))",
+        (f"{W}/test_outbox_claims.py",),
+    ),
+    Mutant(
+        "workers: every copy to Sent logs in again",
+        f"{EMAIL}/sent_copy.py",
+        "        session = self._sessions.setdefault(account, _SentSession(account))\n",
+        "        session = _SentSession(account)\n",
+        (f"{W}/test_sent_copies.py",),
+    ),
+]
+
+
+# Issue 11 (e-mail conversations): recipients, subjects, threading, bounces, hidden mail,
+# the held queue, forward, drafts, failures in words. Tests: test_conversations*.py.
+CONV_TESTS = (f"{T}/test_conversations.py",)
+CONV_PANEL_TESTS = (f"{T}/test_conversations_panel.py",)
+MUTANTS += [
+    Mutant(
+        "reply-all drops the client's Cc",
+        "src/atendo/transports/email/recipients.py",
+        "        cc_raw = [*(last.to or []), *(last.cc or [])]",
+        "        cc_raw = []",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Bcc left off the envelope",
+        "src/atendo/transports/email/smtp_delivery.py",
+        "*(message.cc or []), *(message.bcc or [])]",
+        "*(message.cc or [])]",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Bcc written as a header",
+        "src/atendo/transports/email/compose.py",
+        '    if message.cc:\n        headers.append(("Cc", ", ".join(message.cc)))',
+        '    if message.cc:\n        headers.append(("Cc", ", ".join(message.cc)))\n    if message.bcc:\n        headers.append(("Bcc", ", ".join(message.bcc)))',  # noqa: E501
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Reply-To ignored",
+        "src/atendo/transports/email/recipients.py",
+        'to_raw = list(last.reply_to or []) or [last.from_email or ""]',
+        'to_raw = [last.from_email or ""]',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "subject from auto-replies and bounces",
+        "src/atendo/transports/email/subjects.py",
+        "if m.type not in _PERSON_WRITTEN or m.is_auto_reply or m.is_bounce:",
+        "if m.type not in _PERSON_WRITTEN:",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "prefixes stacked",
+        "src/atendo/transports/email/subjects.py",
+        "        if stripped == text:\n            return text",
+        "        if True:\n            return stripped",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "References = the parent only",
+        "src/atendo/transports/email/outbound.py",
+        "        refs.extend(strip_brackets(r) for r in ancestors)",
+        "        refs = []",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "subjectless mail let through",
+        "src/atendo/transports/email/outbound.py",
+        "    if not final_subject:\n        raise Invalid(",
+        "    if False:\n        raise Invalid(",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "unmatched bounce hidden",
+        "src/atendo/transports/email/ingest.py",
+        "            dialog = _bounce_dialog(session, channel=channel, parsed=parsed, lookups=lookups)",  # noqa: E501
+        "            dialog = None",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "bounce opens a request",
+        "src/atendo/transports/email/ingest.py",
+        "        if bounce:\n",
+        "        if False:\n",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "535 burns retries",
+        "src/atendo/transports/email/smtp_send.py",
+        'return ChannelProblem(f"login refused',
+        'return TemporaryFailure(f"login refused',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "held channel still claimed",
+        "src/atendo/core/messages/outbox.py",
+        "            Message.channel_id.not_in(select(Channel.id).where(Channel.send_held.is_(True))),\n",  # noqa: E501
+        "",
+        CONV_TESTS,
+    ),
+    Mutant(
+        ".local refused",
+        "src/atendo/transports/email/recipients.py",
+        'if name not in ("local", "localhost", "test")',
+        'if name not in ("localhost", "test")',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "forward without attachments",
+        "src/atendo/transports/email/outbound.py",
+        "runtime.blobs.get(a.blob_sha)) for a in files\n",
+        "runtime.blobs.get(a.blob_sha)) for a in files[:0]\n",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "include_hidden ignored",
+        "src/atendo/api/routes/messages.py",
+        'include_hidden=bool(params.boolean("include_hidden", False)),',
+        'include_hidden=False and bool(params.boolean("include_hidden", False)),',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "disabled channel accepted",
+        "src/atendo/transports/email/outbound.py",
+        "    if channel.deleted or channel.status == ChannelStatus.DISABLED:",
+        "    if channel.deleted:",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "HTML quote shown twice",
+        "src/atendo/transports/email/parse.py",
+        "result.html = sanitize_html(shown_html if quoted_html else raw_html)",
+        "result.html = sanitize_html(raw_html)",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "draft text not restored",
+        "src/atendo/panel/templates/_composer.html",
+        "{{ draft.text if draft }}</textarea>",
+        "</textarea>",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "draft files not sent",
+        "src/atendo/panel/routes/dialog.py",
+        "            files = [*kept, *uploads]",
+        "            files = [*uploads]",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "composer ignores the To/Cc chips",
+        "src/atendo/panel/routes/dialog.py",
+        '                    to=addresses.get("to"),',
+        "                    to=None,",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "login refusal not worded",
+        "src/atendo/kit/failures.py",
+        "        FailureKind.LOGIN_REFUSED,\n        re.compile(",
+        "        FailureKind.UNKNOWN,\n        re.compile(",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "hidden reason not recorded",
+        "src/atendo/transports/email/ingest.py",
+        "    message.hidden_reason = reason.value",
+        "    message.hidden_reason = None",
+        CONV_PANEL_TESTS,
     ),
 ]
 

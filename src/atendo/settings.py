@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     widget_ip_messages_per_minute: int = 60
     widget_ip_chats_per_hour: int = 10
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
+    # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
+    # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.
+    worker_lease_seconds: float = 20.0
+    # Mailbox connections opened at once by one worker (no storm at start or after an outage).
+    worker_connect_concurrency: int = 16
 
     @cached_property
     def resolved_database_url(self) -> str:

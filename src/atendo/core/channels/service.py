@@ -23,6 +23,7 @@ from atendo.core.events.service import emit
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.pagination import Page
+from atendo.kit.wake import channel_changed
 
 # After this many consecutive failures a channel shows ``error`` instead of ``connecting``.
 FAILURES_BEFORE_ERROR = 3
@@ -81,6 +82,7 @@ def create_channel(
     )
     session.add(channel)
     session.flush()
+    channel_changed(session, channel.id)  # its worker starts syncing it at once
     return channel
 
 
@@ -120,6 +122,7 @@ def delete_channel(session: Session, *, company_id: int, channel_id: int) -> Non
     channel.deleted = True
     channel.status = ChannelStatus.DISABLED.value
     session.flush()
+    channel_changed(session, channel.id)
 
 
 def _emit_status(session: Session, channel: Channel) -> None:
@@ -137,6 +140,13 @@ def _emit_status(session: Session, channel: Channel) -> None:
 
 
 def mark_connected(session: Session, *, channel: Channel, synced: bool = True) -> None:
+    """The mailbox answered. A channel whose sending is held stays in ``error`` with its
+    reason: receiving works, sending does not, until :func:`release_sending`."""
+    if channel.send_held:
+        if synced:
+            channel.last_sync = utcnow()
+        session.flush()
+        return
     changed = channel.status != ChannelStatus.CONNECTED
     channel.status = ChannelStatus.CONNECTED.value
     channel.last_error = None
@@ -165,13 +175,40 @@ def mark_failure(session: Session, *, channel: Channel, reason: str) -> None:
         _emit_status(session, channel)
 
 
+def hold_sending(session: Session, *, channel_id: int, reason: str) -> None:
+    """The sending server refused the channel's login: the channel shows ``error`` with the
+    reason, and its queued messages wait (still interruptible) instead of spending their
+    retries, until the admin fixes or reconnects it (:func:`release_sending`)."""
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        return
+    changed = channel.status != ChannelStatus.ERROR or not channel.send_held
+    channel.send_held = True
+    channel.status = ChannelStatus.ERROR.value
+    channel.last_error = reason
+    if channel.error_since is None:
+        channel.error_since = utcnow()
+    session.flush()
+    if changed:
+        _emit_status(session, channel)
+
+
+def release_sending(session: Session, *, channel: Channel) -> None:
+    """The channel was fixed (settings tested and saved) or reconnected: its held messages
+    go out again."""
+    channel.send_held = False
+    session.flush()
+
+
 def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> Channel:
     channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    release_sending(session, channel=channel)
     channel.reconnect_requested = True
     if channel.status == ChannelStatus.ERROR:
         channel.status = ChannelStatus.CONNECTING.value
     channel.failures = 0
     session.flush()
+    channel_changed(session, channel.id)
     _emit_status(session, channel)
     return channel
 

@@ -10,7 +10,11 @@ Outbound delivery states (the message row *is* the outbox)::
 
 One function per transition: :func:`claim_due_batch` (queued → sending),
 :func:`record_outcomes` (sending → sent | queued | failed, from a transport's
-:data:`Outcome`), :func:`recover_stale_sending` (sending → queued after a crash),
+:data:`Outcome`; a :class:`ChannelProblem` — the server refused the channel's login — puts
+the message back as it was and holds the channel's queue instead of spending retries),
+:func:`requeue_claims_of_lapsed_workers` (sending → queued once the worker that claimed it
+stopped beating), :func:`recover_stale_sending` (sending → queued after a crash, the slow net
+under it),
 :func:`interrupt_message` (queued → cancelled), :func:`mark_bounced` (sent → bounced).
 Every transition is conditional on the state it leaves (``WHERE delivery_status =
 <expected>``, or the row locked and checked), so an interrupt and a sender's claim racing for
@@ -20,16 +24,20 @@ the transport.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import hold_sending
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.errors import Conflict
+from atendo.core.leases.models import Worker
 from atendo.core.messages.models import Message, MessageStatusEvent
 from atendo.core.messages.service import (
     emit_message_event,
@@ -66,7 +74,20 @@ class PermanentFailure:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-Outcome = Accepted | TemporaryFailure | PermanentFailure
+@dataclass(frozen=True)
+class ChannelProblem:
+    """The channel cannot send anything (its server refused the login): no fault of this
+    message. It goes back to the queue without spending an attempt, and the channel's
+    sending is held (:func:`atendo.core.channels.service.hold_sending`) until it is fixed."""
+
+    reason: str
+
+
+Outcome = Accepted | TemporaryFailure | PermanentFailure | ChannelProblem
+
+# The history line of a message held by its channel (the panel words it "waiting for the
+# connection").
+WAITING_FOR_CHANNEL = "waiting for the connection"
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,8 @@ def claim_due_batch(
     """queued → sending for due messages: one conditional
     ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
     an interrupt already moved is simply not returned, and one INSERT of the history rows.
+    Messages of a channel whose sending is held (``Channel.send_held``) wait, still queued
+    (and interruptible), until the channel is fixed.
 
     On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
     take disjoint rows; the conditional update is what makes the claim safe everywhere.
@@ -111,7 +134,11 @@ def claim_due_batch(
     now = utcnow()
     stmt = (
         select(Message.id)
-        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
+        .where(
+            Message.delivery_status == DeliveryStatus.QUEUED,
+            Message.send_at <= now,
+            Message.channel_id.not_in(select(Channel.id).where(Channel.send_held.is_(True))),
+        )
         .order_by(Message.send_at, Message.id)
         .limit(limit)
     )
@@ -151,6 +178,24 @@ def claim_due_batch(
     return sorted(message_id for message_id, _ in rows)
 
 
+def fair_claim_limit(
+    session: Session, *, most: int, live_workers: int, transport: str | None = None
+) -> int:
+    """How many due messages one claim may take so that ``live_workers`` senders share a
+    burst evenly: ``ceil(due / live)``, at least 1 and at most ``most``."""
+    if live_workers <= 1:
+        return most
+    due = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= utcnow())
+        .limit(most * live_workers)
+    )
+    if transport:
+        due = due.where(Message.transport == transport)
+    count = session.scalar(select(func.count()).select_from(due.subquery())) or 0
+    return max(1, min(most, math.ceil(count / live_workers)))
+
+
 def claim_due_messages(
     session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
 ) -> list[Message]:
@@ -186,6 +231,15 @@ def _transition(
             "recipient_errors": dict(outcome.refused),
         }
         return DeliveryStatus.SENT, detail, values
+    if isinstance(outcome, ChannelProblem):
+        detail = f"{WAITING_FOR_CHANNEL}: {outcome.reason}"[:1000]
+        values = {
+            "delivery_status": DeliveryStatus.QUEUED.value,
+            "attempts": max(0, (message.attempts or 1) - 1),  # not this message's fault
+            "error": detail,
+            "claimed_by": None,
+        }
+        return DeliveryStatus.QUEUED, detail, values
     if isinstance(outcome, TemporaryFailure):
         delay = schedule.next_attempt(message, now)
         if delay is None:
@@ -235,10 +289,14 @@ def record_outcomes(
     history: list[tuple[Message, str, str]] = []
     written: list[Message] = []
     finished: list[Message] = []
+    held: dict[int, str] = {}
     for message in rows:
         if message.delivery_status != DeliveryStatus.SENDING:
             continue
-        status, detail, values = _transition(message, by_id[message.id], now, schedule)
+        outcome = by_id[message.id]
+        if isinstance(outcome, ChannelProblem):
+            held[message.channel_id] = outcome.reason
+        status, detail, values = _transition(message, outcome, now, schedule)
         for key, value in values.items():
             setattr(message, key, value)
         history.append((message, status.value, detail))
@@ -249,7 +307,41 @@ def record_outcomes(
     record_statuses(session, history)
     if finished:
         emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
+    for channel_id, reason in sorted(held.items()):
+        hold_sending(session, channel_id=channel_id, reason=reason)
     return written
+
+
+def requeue_claims_of_lapsed_workers(session: Session, *, lapse: timedelta) -> list[int]:
+    """sending → queued for the messages claimed by a worker whose heartbeat is older than
+    ``lapse`` (it died: ``kill -9``, a lost machine). They keep their Message-ID, so a message
+    the dead worker had already handed to the server is recognised as the same by receivers.
+    A history line says why. Returns their ids."""
+    cutoff = utcnow() - lapse
+    lapsed = select(Worker.id).where(Worker.heartbeat < cutoff)
+    rows = session.execute(
+        update(Message)
+        .where(Message.delivery_status == DeliveryStatus.SENDING, Message.claimed_by.in_(lapsed))
+        .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
+        .returning(Message.id, Message.company_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        now = utcnow()
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": company_id,
+                    "message_id": message_id,
+                    "status": DeliveryStatus.QUEUED.value,
+                    "detail": "requeued: the worker that claimed it stopped",
+                    "created": now,
+                }
+                for message_id, company_id in rows
+            ],
+        )
+    return sorted(message_id for message_id, _ in rows)
 
 
 def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:

@@ -14,11 +14,13 @@ from atendo.core.channels.service import (
     channel_secrets,
     create_channel,
     get_channel,
+    release_sending,
     update_channel,
 )
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
 from atendo.kit.clock import iso
+from atendo.kit.wake import channel_changed
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.settings import (
@@ -151,5 +153,6 @@ async def update_email_channel(
             channel.failures = 0
             channel.last_error = None
             channel.error_since = None
-            session.flush()
+            release_sending(session, channel=channel)  # tested for real: held mail goes out
+            channel_changed(session, channel.id)
     return channel

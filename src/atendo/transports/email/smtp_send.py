@@ -9,6 +9,8 @@ The sender turns what the server said into one of three outcomes (RFC 5321 §4.2
   again later with the same bytes.
 - :class:`PermanentFailure` -- a 5xx answer (or every recipient refused for good): the
   message fails at once and the operator sees the server's words.
+- :class:`ChannelProblem` -- the server refused the login (535…): the channel's fault, not
+  the message's; the queue of the channel is held until it is fixed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from typing import Any
 
 import aiosmtplib
 
-from atendo.core.messages.outbox import Accepted, Outcome, PermanentFailure, TemporaryFailure
+from atendo.core.messages.outbox import (
+    Accepted,
+    ChannelProblem,
+    Outcome,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from atendo.transports.email.connection import tls_context
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -74,8 +83,8 @@ def _client(account: SmtpAccount) -> aiosmtplib.SMTP:
         "validate_certs": account.tls_verify,
         "local_hostname": "localhost",
     }
-    if account.tls_context is not None:
-        kwargs["tls_context"] = account.tls_context
+    # One shared context per setting (building one per connection loads the CA store again).
+    kwargs["tls_context"] = account.tls_context or tls_context(account.tls_verify)
     if account.security == "ssl":
         kwargs["use_tls"] = True
     elif account.security == "starttls":
@@ -90,7 +99,7 @@ class _Stale(Exception):
     message reached the server, so it may go out at once on a fresh connection."""
 
 
-def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure | ChannelProblem:
     """What an exception raised during connect, AUTH or the transaction means for the message."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = {e.recipient: _words(e.code, e.message) for e in exc.recipients}
@@ -99,7 +108,9 @@ def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
             return TemporaryFailure(summary)
         return PermanentFailure(f"every recipient was refused: {summary}", refused)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return TemporaryFailure(f"login refused: {_words(exc.code, exc.message)}")
+        # The channel's credentials, not this message: hold the channel's queue (RFC 4954
+        # §6: 535 credentials invalid, 534 mechanism too weak, 530 authentication required).
+        return ChannelProblem(f"login refused: {_words(exc.code, exc.message)}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if exc.code >= 500:
             return PermanentFailure(_words(exc.code, exc.message))
@@ -239,9 +250,12 @@ class SmtpPool:
     connect, TLS, EHLO and AUTH round trips. How many run at once is the caller's business
     (the sender's per-channel limit); the pool only holds the ones not in use."""
 
-    def __init__(self, *, max_messages: int = 100, idle_after: float = 20.0) -> None:
+    def __init__(
+        self, *, max_messages: int = 100, idle_after: float = 20.0, max_idle: int = 64
+    ) -> None:
         self.max_messages = max_messages
         self.idle_after = idle_after
+        self.max_idle = max_idle
         self.sessions = 0
         self._idle: dict[SmtpAccount, list[SmtpConnection]] = {}
 
@@ -257,6 +271,20 @@ class SmtpPool:
             self.sessions += connection.sessions - before
             if connection.is_open:
                 self._idle.setdefault(account, []).append(connection)
+                await self._trim()
+
+    @property
+    def idle_sessions(self) -> int:
+        return sum(len(idle) for idle in self._idle.values())
+
+    async def _trim(self) -> None:
+        """Over the cap, the sessions unused the longest are closed."""
+        excess = self.idle_sessions - self.max_idle
+        if excess <= 0:
+            return
+        every = sorted((c for idle in self._idle.values() for c in idle), key=lambda c: c.last_used)
+        oldest = set(map(id, every[:excess]))
+        await self._close(lambda c: id(c) in oldest)
 
     async def close_idle(self) -> None:
         """QUIT the sessions unused for ``idle_after`` seconds (servers drop idle clients)."""
