@@ -519,3 +519,29 @@ def test_a_message_left_offline_is_answered_by_email(
         cancel_leftovers(runtime, company.id)
     assert "rita@cliente.example" in str(sent["To"])
     assert "Oi Rita, são 7 dias úteis." in sent.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_the_sse_fallback_carries_the_same_frames(
+    client: TestClient, company: CompanyFixture
+) -> None:
+    """Where WebSockets are blocked: POST to write, an event stream to read (with ids)."""
+    pid = make_widget(client, company)["public_id"]
+    token = session_for(client, pid)["token"]
+    r = client.post(
+        f"/widget/{pid}/messages",
+        data={"token": token, "text": "pelo POST", "key": "p1"},
+        headers={"origin": OWN},
+    )
+    assert r.status_code == 200 and r.json()["frames"][0]["t"] == "ack", r.text
+    frames = []
+    with client.stream("GET", f"/widget/{pid}/events", params={"token": token}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                frames.append(json.loads(line[6:]))
+                if frames[-1]["t"] == "msg":
+                    break
+    assert frames[0]["t"] == "hello"
+    assert (frames[-1]["m"]["text"], frames[-1]["m"]["author"]) == ("pelo POST", "visitor")
+    refused = client.get(f"/widget/{pid}/events", params={"token": "1.x.y"})
+    assert refused.status_code == 401
