@@ -32,6 +32,7 @@ from atendo.core.messages.service import attachments_of
 from atendo.core.operators.models import Operator, PanelSession
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 
 TRANSPORT = "widget"
 IDENTITY = "widget"
@@ -274,7 +275,7 @@ def visitor_typing(session: Session, *, channel: Channel, client_id: int) -> boo
     )
     if dialog is None:
         return False
-    client = session.get(Client, client_id)
+    client = get_scoped(session, Client, client_id, company_id=channel.company_id)
     signal_typing(
         session,
         company_id=channel.company_id,
