@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024
     webhooks_allow_private_networks: bool = False
+    # Mail servers of e-mail channels: loopback, private and link-local addresses are refused
+    # unless this is true (an installation with its own mail server on the LAN); then, on
+    # those addresses only, SMTP without a login is accepted too.
+    mail_allow_private_networks: bool = False
     session_cookie_secure: bool = False
     workers_enabled: bool = True
     log_level: str = "INFO"

@@ -178,6 +178,8 @@ class Transport(Protocol):
 
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None: ...
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]: ...
 
     def queue_reply(
@@ -321,6 +323,12 @@ class BaseTransport:
         return None
 
     # --- the API's channel object -----------------------------------------------------------
+
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None:
+        """The settings a channel for ``address`` would likely use (hosts, ports, …), found
+        from the address alone; None when the transport has no such lookup or found nothing.
+        Raises :class:`~atendo.core.errors.Invalid` when ``address`` is not one."""
+        return None
 
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         settings = {

@@ -329,6 +329,43 @@
     }
   });
 
+  // The new-mailbox form: typing the address fills the servers (GET data-discover), except
+  // fields the admin already changed by hand.
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (form && form.hasAttribute("data-discover") && e.target.name !== "email") {
+      e.target.dataset.touched = "1";
+    }
+  });
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    var form = input.form;
+    if (!form || !form.hasAttribute("data-discover") || input.name !== "email") return;
+    var address = input.value.trim();
+    if (address.indexOf("@") < 1) return;
+    var status = form.querySelector("[data-discover-status]");
+    fetch(form.getAttribute("data-discover") + "?email=" + encodeURIComponent(address), {
+      credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      if (r.status !== 200) return null;
+      return r.json();
+    }).then(function (found) {
+      if (input.value.trim() !== address) return;  // the admin typed on meanwhile
+      var words = [];
+      if (found) {
+        ["imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port", "smtp_security"].forEach(function (name) {
+          var field = form.querySelector("[name=" + name + "]");
+          if (field && !field.dataset.touched) field.value = String(found[name]);
+        });
+        words.push(form.getAttribute("data-msg-found"));
+        if (found.oauth) words.push(form.getAttribute("data-msg-app-password"));
+      } else {
+        words.push(form.getAttribute("data-msg-none"));
+      }
+      if (status) { status.textContent = words.join(" "); status.hidden = false; }
+    }).catch(function () {});
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });
 
   document.addEventListener("DOMContentLoaded", function () {
