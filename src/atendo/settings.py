@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     connect_timeout: float = 10.0
     max_attachment_bytes: int = 20 * 1024 * 1024
     api_rate_limit_per_minute: int = 600
+    # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
+    # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
+    db_pool_size: int = Field(default=20, ge=1)
+    # Events and webhook deliveries are kept this many days once done, then pruned.
+    event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024
     # A request body must arrive whole within this many seconds (else 408); a JSON body may be
     # at most this big and this deeply nested (else 400), checked before the token.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -24,10 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from atendo.core.dialogs.models import Dialog
+from atendo.core.enums import EventType
 from atendo.core.events.models import Event
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import translations
+
+TYPING = EventType.TYPING.value
 
 router = APIRouter()
 POLL = 0.5
@@ -42,7 +46,11 @@ def visible_events(session: Session, user: PanelUser, events: Sequence[Event]) -
     ids = {e.dialog_id for e in events if e.dialog_id is not None}
     owners: dict[int, int | None] = {}
     if ids:
-        found = session.execute(select(Dialog.id, Dialog.operator_id).where(Dialog.id.in_(ids)))
+        found = session.execute(
+            select(Dialog.id, Dialog.operator_id).where(
+                Dialog.company_id == user.company_id, Dialog.id.in_(ids)
+            )
+        )
         owners = {dialog_id: operator_id for dialog_id, operator_id in found}
     return [
         e
@@ -56,22 +64,28 @@ async def live(
     request: Request, user: Annotated[PanelUser, Depends(current_user)]
 ) -> StreamingResponse:
     runtime = runtime_of(request)
+    tr = translations(user.language)
+    typing_label = tr.gettext("%(name)s is typing…")
+    client_word = tr.gettext("The client")
 
     def start() -> int:
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> tuple[int, list[tuple[int, str, int | None]]]:
+    def newer(after: int) -> tuple[int, list[tuple[int, str, int | None, dict[str, Any]]]]:
         """The last event id read, and the events this operator may see."""
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
             last = rows[-1].id if rows else after
             shown = visible_events(session, user, rows)
-            return last, [(e.id, e.type, e.dialog_id) for e in shown]
+            # the payload only for typing: who, to show "… is typing" (nothing to re-read)
+            return last, [
+                (e.id, e.type, e.dialog_id, e.payload if e.type == TYPING else {}) for e in shown
+            ]
 
     def alive() -> bool:
         with runtime.db.reading() as session:
-            return session_alive(session, session_id=user.session_id)
+            return session_alive(session, company_id=user.company_id, session_id=user.session_id)
 
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)
@@ -79,7 +93,13 @@ async def live(
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             after, rows = await asyncio.to_thread(newer, after)
-            for event_id, kind, dialog_id in rows:
+            for event_id, kind, dialog_id, payload in rows:
+                if kind == TYPING:
+                    if payload.get("by") == "client":
+                        label = typing_label % {"name": payload.get("name") or client_word}
+                        data = json.dumps({"dialog_id": dialog_id, "label": label})
+                        yield f"event: typing\ndata: {data}\n\n"
+                    continue
                 data = json.dumps({"type": kind, "dialog_id": dialog_id})
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
             idle = 0.0 if rows else idle + POLL

@@ -1,7 +1,7 @@
 """hardening (issue 18): an index for the per-channel sending limits
 
 Revision ID: 0009_hardening
-Revises: 0004_email_conversations
+Revises: 0005_scale
 Create Date: 2026-12-07 01:00:00
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009_hardening"
-down_revision = "0004_email_conversations"
+down_revision = "0005_scale"
 branch_labels = None
 depends_on = None
 
