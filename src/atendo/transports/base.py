@@ -79,6 +79,7 @@ class Reply:
     bcc: Sequence[str] | None = None
     attachments: Sequence[OutgoingAttachment] = ()
     external_id: str | None = None
+    buttons: Sequence[str] = ()  # choices a transport with buttons shows (menu, survey)
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,7 @@ class BaseTransport:
             type=reply.type,
             external_id=reply.external_id,
             attachments=reply.attachments,
+            buttons=reply.buttons,
         )
 
     def start_chat(

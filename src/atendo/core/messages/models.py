@@ -61,6 +61,9 @@ class Message(Base):
     # The transport says: never answer this automatically (bulk or list mail, a no-reply
     # sender, …); automation also skips is_auto_reply and is_bounce.
     no_autoreply: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Choices offered with an automatic message (menu items, survey scores): a transport with
+    # buttons (the site widget) shows them; what a button sends is its text.
+    buttons: Mapped[list[str] | None] = mapped_column(JSON)
     is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(200))

@@ -184,6 +184,7 @@ def message_event_payloads(
             "subject": m.subject,
             "delivery_status": m.delivery_status,
             "created": iso(m.created),
+            **({"buttons": list(m.buttons)} if m.buttons else {}),
         }
         for m in messages
     }
