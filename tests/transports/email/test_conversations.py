@@ -558,3 +558,36 @@ def test_a_fetched_batch_places_unmatched_bounces_like_one_by_one(
     assert dialogs[lost[0]].recipients == ["sumido@cliente.example"]
     assert ana_bounce == (ana[0], True, False, False)  # joins Ana's open request, opens none
     assert sorted(types) == ["inbox", "new_client", "new_client", "new_request"]
+
+
+QUOTE_CONTAINERS = {
+    "gmail": '<div class="gmail_quote"><div class="gmail_attr">On Mon, Suporte wrote:</div>'
+    "<blockquote>{old}</blockquote></div>",
+    "outlook": '<div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>De:</b> Suporte'
+    "</div><div>{old}</div>",
+    "apple": '<div><br><blockquote type="cite"><div>Em 1 de dez. de 2026, às 10:00, Suporte '
+    'escreveu:</div><br class="Apple-interchange-newline"><div>{old}</div></blockquote></div>',
+    "thunderbird": '<div class="moz-cite-prefix">Em 01/12, Suporte escreveu:</div>'
+    '<blockquote type="cite">{old}</blockquote>',
+    "yahoo": '<div class="yahoo_quoted"><div>Em segunda, Suporte escreveu:</div>'
+    "<blockquote>{old}</blockquote></div>",
+    "zoho": '<div class="zmail_extra"><div>---- Em seg, Suporte escreveu ----</div>'
+    "<blockquote>{old}</blockquote></div>",
+}
+
+
+@pytest.mark.parametrize("client", sorted(QUOTE_CONTAINERS))
+def test_html_quote_containers_are_kept_out_of_the_shown_body(
+    runtime: Runtime, tidy: CompanyFixture, client: str
+) -> None:
+    old = "Sua entrega sai amanhã cedo."
+    html = "<div>Chegou, obrigada!</div>" + QUOTE_CONTAINERS[client].format(old=old)
+    raw = (
+        "From: ana@cliente.example\r\nTo: support@acme.example\r\nSubject: Re: Entrega\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@cliente.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n"
+    ).encode()
+    message = ingest(runtime, email_channel(runtime, tidy.id), raw)
+    assert message.html is not None and "Chegou, obrigada!" in message.html
+    assert old not in message.html  # shown once: under "mostrar citação"
+    assert old in message.quoted_text and message.text == "Chegou, obrigada!"
