@@ -143,6 +143,27 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     return response
 
 
+@router.post("/chats/{dialog_id}/typing")
+async def typing(request: Request, dialog_id: int, user: User) -> Response:
+    """The operator is typing in the composer: the dialog's transport tells the client if it
+    can (a live chat shows it). Sent by the composer at most every few seconds."""
+    runtime = runtime_of(request)
+    first = user.name.split()[0] if user.name.strip() and "@" not in user.name else ""
+
+    def signal() -> None:
+        with runtime.db.reading() as session:
+            dialog = visible_dialog(session, user, dialog_id)
+            channel = get_channel(session, company_id=user.company_id, channel_id=dialog.channel_id)
+        transport = registry.find(channel.transport)
+        if transport is not None:
+            transport.typing(
+                runtime, company_id=user.company_id, dialog_id=dialog_id, operator_name=first
+            )
+
+    await asyncio.to_thread(signal)
+    return Response(status_code=204)
+
+
 def _dropped(form: FormData, draft: Draft, filename: str) -> bool:
     dropped = {str(v) for v in form.getlist("drop_file")}
     return any(f.get("name") == filename and str(f.get("sha")) in dropped for f in draft.files)
