@@ -57,7 +57,7 @@ async def live(
 
     def alive() -> bool:
         with runtime.db.reading() as session:
-            return session_alive(session, session_id=user.session_id)
+            return session_alive(session, company_id=user.company_id, session_id=user.session_id)
 
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)

@@ -29,6 +29,7 @@ from atendo.core.channels.service import (
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.db import get_scoped
 from atendo.transports import registry
 
 router = APIRouter(tags=["channels"])
@@ -204,8 +205,8 @@ INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 )
 def attachment(attachment_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
     with ctx.read() as session:
-        att = session.get(Attachment, attachment_id)
-        if att is None or att.company_id != ctx.company_id:
+        att = get_scoped(session, Attachment, attachment_id, company_id=ctx.company_id)
+        if att is None:
             raise NotFound()
         filename, ctype, sha = att.filename, att.content_type.lower(), att.blob_sha
     data = ctx.runtime.blobs.get(sha)

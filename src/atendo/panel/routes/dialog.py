@@ -343,7 +343,7 @@ def details(request: Request, message_id: int, user: User) -> Response:
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     return render(
         request,
         "_message_details.html",
@@ -362,7 +362,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         error = exc.message
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     response = render(
         request,
         "_message_details.html",
@@ -384,7 +384,9 @@ def body(request: Request, message_id: int, user: User) -> Response:
     images = request.query_params.get("images") == "1"
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
         html = email_html(message, files, images=images)
     return render(request, "_email_body.html", {"m": message, "html": html, "images": images})
 
@@ -393,7 +395,9 @@ def _forward_form(request: Request, user: PanelUser, message_id: int, **extra: o
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
     return render(request, "_forward.html", {"m": message, "files": files, **extra})
 
 
