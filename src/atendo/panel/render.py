@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from atendo.panel.auth import PanelUser
+from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,6 +60,9 @@ def render(
         "languages": LANGUAGES,
         "when": when,
         "csrf": user.csrf if user else "",
+        "failure_words": lambda text, channel=False: failure_words(
+            text, tr.gettext, channel=channel
+        ),
     }
     if context:
         ctx.update(context)

@@ -80,6 +80,76 @@
     });
   }
 
+  // E-mail address chips (To / Cc / Bcc): the hidden input holds the addresses the server
+  // validates again; typing a comma, ";", Enter or leaving the field makes a chip.
+  function chipsSync(box) {
+    var hidden = box.querySelector("input[type=hidden]");
+    var list = Array.prototype.map.call(box.querySelectorAll(".chip.addr"), function (c) { return c.dataset.address; });
+    hidden.value = list.join(", ");
+    var form = box.closest("form");
+    if (form) form.dispatchEvent(new Event("chips", { bubbles: true }));
+  }
+
+  function chipAdd(box, text) {
+    var input = box.querySelector(".chipin");
+    text.split(/[,;\s]+/).forEach(function (a) {
+      a = a.trim().replace(/^<|>$/g, "");
+      if (!a) return;
+      var known = Array.prototype.some.call(box.querySelectorAll(".chip.addr"), function (c) { return c.dataset.address.toLowerCase() === a.toLowerCase(); });
+      if (known) return;
+      var chip = document.createElement("span");
+      chip.className = "chip addr";
+      chip.dataset.address = a;
+      chip.textContent = a;
+      var x = document.createElement("button");
+      x.type = "button"; x.className = "x"; x.textContent = "×";
+      x.setAttribute("aria-label", (box.querySelector(".chip.addr .x") || x).getAttribute("aria-label") || "×");
+      chip.appendChild(x);
+      box.insertBefore(chip, input);
+    });
+    input.value = "";
+    chipsSync(box);
+  }
+
+  // After a send: the composer empties (the draft was dropped on the server).
+  function composerSent(form) {
+    var area = form.querySelector("[name=text]");
+    if (area) area.defaultValue = "";
+    form.reset();
+    var note = document.getElementById("composer-note");
+    if (note) note.textContent = "";
+    var files = document.getElementById("draft-files");
+    if (files) files.innerHTML = "";
+    var state = form.querySelector("[data-testid=draft-state]");
+    if (state) state.textContent = "";
+  }
+
+  function draftSaved() {
+    var f = document.querySelector("#composer input[type=file]");
+    if (f) f.value = "";
+    var s = document.querySelector("#composer [data-testid=draft-state]");
+    if (s) s.textContent = s.dataset.saved || "";
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var input = e.target.closest && e.target.closest(".chipin");
+    if (!input) return;
+    var box = input.closest("[data-chips]");
+    if ((e.key === "Enter" || e.key === "," || e.key === ";") && input.value.trim()) {
+      e.preventDefault();
+      chipAdd(box, input.value);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+    } else if (e.key === "Backspace" && !input.value) {
+      var chips = box.querySelectorAll(".chip.addr");
+      if (chips.length) { chips[chips.length - 1].remove(); chipsSync(box); }
+    }
+  });
+  document.addEventListener("focusout", function (e) {
+    var input = e.target.closest && e.target.closest(".chipin");
+    if (input && input.value.trim()) chipAdd(input.closest("[data-chips]"), input.value);
+  });
+
   function init(root) {
     root.querySelectorAll("textarea[data-templates]").forEach(function (area) {
       if (!area.dataset.pickerReady) { area.dataset.pickerReady = "1"; templatePicker(area); }
@@ -87,6 +157,22 @@
   }
 
   document.addEventListener("click", function (e) {
+    var x = e.target.closest(".chip.addr .x");
+    if (x) {
+      var box = x.closest("[data-chips]");
+      x.closest(".chip").remove();
+      chipsSync(box);
+      return;
+    }
+    var bcc = e.target.closest("[data-show-bcc]");
+    if (bcc) {
+      var row = document.querySelector("[data-addr-row=bcc]");
+      if (row) { row.classList.remove("collapsed"); row.querySelector(".chipin").focus(); }
+      bcc.hidden = true;
+      return;
+    }
+    var chipsBox = e.target.closest("[data-chips]");
+    if (chipsBox && !e.target.closest(".chip")) chipsBox.querySelector(".chipin").focus();
     var add = e.target.closest("[data-add-email]");
     if (add) {
       var list = document.getElementById("emails");
@@ -149,6 +235,8 @@
     }
     var mode = e.target.closest("[name=mode]");
     if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
+    var drop = e.target.closest("[name=drop_file]");
+    if (drop) drop.closest("li").hidden = true;
   });
 
   document.addEventListener("load", function (e) {
@@ -176,12 +264,27 @@
     }
   });
 
+  // A draft save still waiting (typing delay) must not bring back a message just sent.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.hasAttribute) return;
+    if (elt.hasAttribute("data-reset-after-send")) elt.dataset.sending = "1";
+    if (elt.hasAttribute("data-draft-saver")) {
+      var form = elt.closest("form");
+      if (form && form.dataset.sending === "1") e.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:afterRequest", function (e) {
     var elt = e.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      setTimeout(function () { delete elt.dataset.sending; }, 1500);
+    }
     if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
-      elt.reset();
-      var note = document.getElementById("composer-note");
-      if (note) note.textContent = "";
+      composerSent(elt);
+    }
+    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-draft-saver")) {
+      draftSaved();
     }
   });
 

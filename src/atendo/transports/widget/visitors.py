@@ -217,6 +217,9 @@ def message_out(
         "author": "visitor" if visitor else "operator",
         "name": "" if visitor else names.get(m.operator_id or 0, ""),
         "text": m.text,
+        # Choices offered with an automatic message (the self-service menu, the survey's
+        # scale): buttons that send their text.
+        "buttons": list(m.buttons or []),
         "at": iso(m.created),
         "read": bool(m.read) if visitor else None,
         "files": [

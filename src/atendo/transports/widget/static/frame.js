@@ -166,6 +166,15 @@
       else a.textContent = f.name;
       li.appendChild(a);
     });
+    if (m.author === "operator" && m.buttons && m.buttons.length) {
+      var row = el("div", { class: "choices", "data-testid": "widget-choices" });
+      m.buttons.forEach(function (b) {
+        var choice = el("button", { type: "button", class: "choice", "data-testid": "widget-choice" }, b);
+        choice.addEventListener("click", function () { input.value = b; send.click(); });
+        row.appendChild(choice);
+      });
+      li.appendChild(row);
+    }
     if (m.author === "visitor") {
       li.appendChild(el("span", { class: "mark", "data-testid": "widget-mark" },
         m.pending ? T.sending : m.read ? T.read : T.delivered));
