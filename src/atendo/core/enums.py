@@ -58,6 +58,7 @@ class EventType(StrEnum):
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
     NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
+    TYPING = "typing"  # someone is typing (panel and live chat only); not a webhook event
 
 
 class HiddenReason(StrEnum):

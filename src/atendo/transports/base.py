@@ -25,6 +25,8 @@ The edges (``api/``, ``panel/``, ``workers/``) know transports only through this
 * ``forward`` — an operator forwards a stored message to any address (``Forward``);
 * ``loops`` — its background loops, run by the worker set;
 * ``accepts_inbox`` — client messages may be injected with ``POST /v1/messages/inbox``;
+* ``typing`` — an operator is typing in one of its dialogs (a live chat shows it; others
+  ignore it);
 * ``web_router`` — the HTTP endpoints of its own (a widget's visitors, a provider's inbound
   webhook), mounted by the composition root; None when it has none;
 * ``outbox_by_webhook`` — its sender posts the ``outbox`` event to the company's webhooks
@@ -176,6 +178,8 @@ class Transport(Protocol):
 
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None: ...
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]: ...
 
     def queue_reply(
@@ -210,6 +214,10 @@ class Transport(Protocol):
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome: ...
 
     def web_router(self, runtime: Runtime) -> APIRouter | None: ...
+
+    def typing(
+        self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
+    ) -> None: ...
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -316,6 +324,12 @@ class BaseTransport:
 
     # --- the API's channel object -----------------------------------------------------------
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None:
+        """The settings a channel for ``address`` would likely use (hosts, ports, …), found
+        from the address alone; None when the transport has no such lookup or found nothing.
+        Raises :class:`~atendo.core.errors.Invalid` when ``address`` is not one."""
+        return None
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         settings = {
             k: v for k, v in (channel.settings or {}).items() if k not in self.secret_fields
@@ -403,4 +417,11 @@ class BaseTransport:
 
     def web_router(self, runtime: Runtime) -> APIRouter | None:
         """Endpoints of the transport's own, mounted on the app by the composition root."""
+        return None
+
+    def typing(
+        self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
+    ) -> None:
+        """An operator is typing (its own unit of work); a transport without a live client
+        ignores it."""
         return None

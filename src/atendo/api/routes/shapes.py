@@ -222,6 +222,21 @@ CHANNEL = obj(
     },
 )
 
+DISCOVERED = obj(
+    {},
+    ext={
+        "imap_host": "string",
+        "imap_port": "integer",
+        "imap_security": "string",
+        "smtp_host": "string",
+        "smtp_port": "integer",
+        "smtp_security": "string",
+        "oauth": "string?",
+        "source": "string",
+        "provider": "string?",
+    },
+)
+
 WEBHOOK = obj(
     {
         "id": "integer",

@@ -143,6 +143,27 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     return response
 
 
+@router.post("/chats/{dialog_id}/typing")
+async def typing(request: Request, dialog_id: int, user: User) -> Response:
+    """The operator is typing in the composer: the dialog's transport tells the client if it
+    can (a live chat shows it). Sent by the composer at most every few seconds."""
+    runtime = runtime_of(request)
+    first = user.name.split()[0] if user.name.strip() and "@" not in user.name else ""
+
+    def signal() -> None:
+        with runtime.db.reading() as session:
+            dialog = visible_dialog(session, user, dialog_id)
+            channel = get_channel(session, company_id=user.company_id, channel_id=dialog.channel_id)
+        transport = registry.find(channel.transport)
+        if transport is not None:
+            transport.typing(
+                runtime, company_id=user.company_id, dialog_id=dialog_id, operator_name=first
+            )
+
+    await asyncio.to_thread(signal)
+    return Response(status_code=204)
+
+
 def _dropped(form: FormData, draft: Draft, filename: str) -> bool:
     dropped = {str(v) for v in form.getlist("drop_file")}
     return any(f.get("name") == filename and str(f.get("sha")) in dropped for f in draft.files)
@@ -322,7 +343,7 @@ def details(request: Request, message_id: int, user: User) -> Response:
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     return render(
         request,
         "_message_details.html",
@@ -341,7 +362,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         error = exc.message
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     response = render(
         request,
         "_message_details.html",
@@ -363,7 +384,9 @@ def body(request: Request, message_id: int, user: User) -> Response:
     images = request.query_params.get("images") == "1"
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
         html = email_html(message, files, images=images)
     return render(request, "_email_body.html", {"m": message, "html": html, "images": images})
 
@@ -372,7 +395,9 @@ def _forward_form(request: Request, user: PanelUser, message_id: int, **extra: o
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
     return render(request, "_forward.html", {"m": message, "files": files, **extra})
 
 

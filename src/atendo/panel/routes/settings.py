@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from atendo.core.channels.service import (
@@ -202,6 +202,23 @@ def channel_new(request: Request, user: Admin, transport: str = "") -> Response:
     if transport and registry.find(transport) is None:
         transport = ""
     return _channel_form(request, transport_name=transport or None)
+
+
+@router.get("/settings/channels/discover")
+async def channel_discover(
+    request: Request, user: Admin, email: str = "", transport: str = "email"
+) -> Response:
+    """The servers the address likely uses, for the form to fill in (JSON; 204 when none)."""
+    found = None
+    chosen = registry.find(transport)
+    if chosen is not None and 3 <= len(email) <= 320:
+        try:
+            found = await chosen.discover(runtime_of(request), email)
+        except DomainError:
+            found = None
+    if found is None:
+        return Response(status_code=204)
+    return JSONResponse(found)
 
 
 @router.post("/settings/channels/new")

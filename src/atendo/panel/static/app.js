@@ -15,7 +15,48 @@
       try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
       if (window.htmx) htmx.trigger(document.body, "live", detail);
     });
+    source.addEventListener("typing", function (e) {
+      var detail = {};
+      try { detail = JSON.parse(e.data); } catch (_) { return; }
+      showTyping(detail);
+    });
   }
+
+  // "… is typing" above the composer of the open dialog (a live chat's client), for a while.
+  var typingTimer = 0;
+  function showTyping(detail) {
+    var composer = document.getElementById("composer");
+    var pane = document.querySelector("[data-dialog-pane]");
+    if (!composer || !pane || String(pane.dataset.dialogPane) !== String(detail.dialog_id)) return;
+    var line = document.getElementById("dialog-typing");
+    if (!line) {
+      line = document.createElement("p");
+      line.id = "dialog-typing";
+      line.className = "typing muted small";
+      line.dataset.testid = "dialog-typing";
+      composer.parentElement.insertBefore(line, composer);
+    }
+    line.textContent = detail.label || "";
+    line.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { line.hidden = true; }, 6000);
+  }
+
+  // The operator is typing: tell the dialog's transport, at most every 3 seconds.
+  var lastTyping = 0;
+  document.addEventListener("input", function (e) {
+    var area = e.target;
+    if (!area.matches || !area.matches("#composer textarea[name=text]")) return;
+    var form = area.form, mode = form.querySelector("[name=mode]:checked");
+    if (mode && mode.value === "comment") return;
+    var now = Date.now();
+    if (now - lastTyping < 3000) return;
+    lastTyping = now;
+    var url = (form.getAttribute("hx-post") || "").replace(/\/send$/, "/typing");
+    var headers = {};
+    try { headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (_) { headers = {}; }
+    if (url) fetch(url, { method: "POST", headers: headers, credentials: "same-origin" });
+  });
 
   function tickCountdowns() {
     var now = Date.now();
@@ -286,6 +327,43 @@
     if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-draft-saver")) {
       draftSaved();
     }
+  });
+
+  // The new-mailbox form: typing the address fills the servers (GET data-discover), except
+  // fields the admin already changed by hand.
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (form && form.hasAttribute("data-discover") && e.target.name !== "email") {
+      e.target.dataset.touched = "1";
+    }
+  });
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    var form = input.form;
+    if (!form || !form.hasAttribute("data-discover") || input.name !== "email") return;
+    var address = input.value.trim();
+    if (address.indexOf("@") < 1) return;
+    var status = form.querySelector("[data-discover-status]");
+    fetch(form.getAttribute("data-discover") + "?email=" + encodeURIComponent(address), {
+      credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      if (r.status !== 200) return null;
+      return r.json();
+    }).then(function (found) {
+      if (input.value.trim() !== address) return;  // the admin typed on meanwhile
+      var words = [];
+      if (found) {
+        ["imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port", "smtp_security"].forEach(function (name) {
+          var field = form.querySelector("[name=" + name + "]");
+          if (field && !field.dataset.touched) field.value = String(found[name]);
+        });
+        words.push(form.getAttribute("data-msg-found"));
+        if (found.oauth) words.push(form.getAttribute("data-msg-app-password"));
+      } else {
+        words.push(form.getAttribute("data-msg-none"));
+      }
+      if (status) { status.textContent = words.join(" "); status.hidden = false; }
+    }).catch(function () {});
   });
 
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });

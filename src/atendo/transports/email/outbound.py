@@ -51,6 +51,7 @@ from atendo.core.messages.outgoing import (
 )
 from atendo.core.messages.service import attachments_of, get_message
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.html import html_to_text, sanitize_html, text_to_html
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import make_message_id
@@ -116,6 +117,7 @@ def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
             Message.is_bounce,
         )
         .where(
+            Message.company_id == dialog.company_id,
             Message.dialog_id == dialog.id,
             Message.hidden.is_(False),
             Message.type.in_(
@@ -254,7 +256,7 @@ def _queue(
     automatic: bool = False,
 ) -> Message:
     """The outbox row of an e-mail whose every header is decided (see the module's map)."""
-    client = session.get(Client, dialog.client_id)
+    client = get_scoped(session, Client, dialog.client_id, company_id=dialog.company_id)
     body_html = sanitize_html(html) if html is not None and html.strip() else text_to_html(text)
     if not text.strip() and body_html:
         text = html_to_text(body_html)
@@ -335,7 +337,7 @@ def forward_email(
         raise Invalid("Forward to whom?", {"to": ["at least one address is needed"]})
     cc_list = [a for a in normalise_addresses(cc, field="cc") if a.lower() not in
                {t.lower() for t in to_list}]  # fmt: skip
-    files = attachments_of(session, [original.id]).get(original.id, [])
+    files = attachments_of(session, [original.id], company_id=company_id).get(original.id, [])
     attachments = [
         OutgoingAttachment(a.filename, a.content_type, runtime.blobs.get(a.blob_sha)) for a in files
     ]
@@ -400,7 +402,9 @@ def start_outbound_chat(
     if client_id is not None:
         owner = get_client(session, company_id=company_id, client_id=client_id)
         if not addresses:
-            addresses = identities(session, client_id=owner.id, transport=EMAIL)[:1]
+            addresses = identities(
+                session, company_id=company_id, client_id=owner.id, transport=EMAIL
+            )[:1]
     if not addresses:
         raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
     clients: list[Client] = []

@@ -14,6 +14,7 @@ from atendo.core.channels.service import channel_secrets
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import get_dialog
 from atendo.core.enums import MessageType
+from atendo.core.errors import Invalid
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
 from atendo.transports.base import ApiParam, BaseTransport, ComposerField, Forward, Reply
@@ -24,6 +25,7 @@ from atendo.transports.email.channels import (
     update_email_channel,
 )
 from atendo.transports.email.connection import check_connection
+from atendo.transports.email.discovery import Network, NotAnAddress, discover
 from atendo.transports.email.outbound import (
     forward_email,
     queue_email_reply,
@@ -91,6 +93,18 @@ class EmailTransport(BaseTransport):
         return (
             None if report.ok else "; ".join(r for r in (report.imap_error, report.smtp_error) if r)
         )
+
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None:
+        try:
+            found = await discover(
+                address,
+                network=Network(allow_private=runtime.settings.mail_allow_private_networks),
+            )
+        except NotAnAddress:
+            raise Invalid(
+                "email is not an e-mail address", {"email": ["not an e-mail address"]}
+            ) from None
+        return None if found is None else found.as_dict()
 
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         return email_channel_out(channel)
