@@ -8,6 +8,7 @@ from atendo.core.events.models import Event
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.core.team.models import ChatPresence, DialogRead, StatusSpan
 from atendo.core.templates.models import Template
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.db import Base
@@ -19,10 +20,12 @@ __all__ = [
     "Base",
     "BlockEntry",
     "Channel",
+    "ChatPresence",
     "Client",
     "ClientIdentity",
     "Company",
     "Dialog",
+    "DialogRead",
     "Event",
     "GroupMember",
     "MailboxFolder",
@@ -32,6 +35,7 @@ __all__ = [
     "OperatorGroup",
     "OperatorSignature",
     "Request",
+    "StatusSpan",
     "Tag",
     "TagAssignment",
     "TagGroup",

@@ -22,6 +22,11 @@ LOOPS.extend(
     ]
 )
 
+# The team: routing new chats, operators going offline after inactivity (issue 13).
+from atendo.workers.routing import routing_loop  # noqa: E402
+
+LOOPS.append(("routing", routing_loop))
+
 # E-mail: mailbox sync (issue 3).
 from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402
 

@@ -18,7 +18,10 @@ from atendo.api.routes.shapes import obj
 from atendo.core.companies.service import regenerate_token
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.service import STAT_REPORTS, statistics
+from atendo.core.team.statuses import time_per_status
 from atendo.kit.clock import utcnow
+
+REPORTS = (*STAT_REPORTS, "operator_events")
 
 router = APIRouter()
 
@@ -75,7 +78,7 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Statistics of one day",
         [
-            Param("report", "string", ", ".join(STAT_REPORTS), choices=STAT_REPORTS),
+            Param("report", "string", ", ".join(REPORTS), choices=REPORTS),
             Param("date", "string", "the day (YYYY-MM-DD, default today, UTC)"),
             *PAGING,
         ],
@@ -86,10 +89,8 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 )
 def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     report = ctx.params.text("report") or "dialogs"
-    if report not in STAT_REPORTS:
-        raise Invalid(
-            f"report must be one of {', '.join(STAT_REPORTS)}", {"report": ["invalid report"]}
-        )
+    if report not in REPORTS:
+        raise Invalid(f"report must be one of {', '.join(REPORTS)}", {"report": ["invalid report"]})
     day_text = ctx.params.text("date")
     if day_text:
         try:
@@ -101,13 +102,21 @@ def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         day = datetime(now.year, now.month, now.day, tzinfo=UTC)
     p = ctx.page
     with ctx.read() as session:
-        rows = statistics(
-            session,
-            company_id=ctx.company_id,
-            report=report,
-            start=day,
-            end=day + timedelta(days=1),
-        )
+        if report == "operator_events":  # [ext] seconds per operator and status that day
+            rows = time_per_status(
+                session,
+                company_id=ctx.company_id,
+                since=day,
+                until=min(day + timedelta(days=1), utcnow()),
+            )
+        else:
+            rows = statistics(
+                session,
+                company_id=ctx.company_id,
+                report=report,
+                start=day,
+                end=day + timedelta(days=1),
+            )
     return ok(
         rows[p.offset : p.offset + p.limit],
         meta={"total": len(rows), "limit": p.limit, "offset": p.offset},

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from atendo.core.enums import EventType
+from atendo.core.enums import PANEL_ONLY_EVENTS, EventType
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
@@ -47,7 +47,7 @@ CLAIM_LEASE = timedelta(seconds=60)
 ENABLED = "enabled"
 DISABLED = "disabled"
 # channel_status feeds the panel only; it is not part of the public webhook contract.
-WEBHOOK_EVENTS = tuple(e.value for e in EventType if e is not EventType.CHANNEL_STATUS)
+WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY_EVENTS)
 LEGACY_NAME = "default"
 
 
@@ -266,7 +266,7 @@ def dispatch_events(
         if event.company_id not in hooks:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
         payload = dict(event.payload or {})
-        skip = event.type == EventType.CHANNEL_STATUS or (
+        skip = event.type in PANEL_ONLY_EVENTS or (
             event.type == EventType.OUTBOX and payload.get("transport") in outbox_delivered_by
         )
         if not skip:
