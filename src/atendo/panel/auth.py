@@ -71,6 +71,9 @@ class PanelUser:
     timezone: str
     csrf: str
     session_id: int
+    status: str = "offline"
+    notifications: bool = True
+    new_chats_unavailable: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -151,6 +154,9 @@ def read_session(request: Request) -> PanelUser | None:
         timezone=op.timezone,
         csrf=csrf_for(runtime, token),
         session_id=live.id,
+        status=op.status,
+        notifications=op.notifications,
+        new_chats_unavailable=op.new_chats_unavailable,
     )
 
 

@@ -3,8 +3,10 @@
 Each connection remembers the last event id it has seen and, every ``POLL`` seconds, reads the
 newer committed rows of the ``events`` table for the operator's company. Reading the table (not
 an in-process queue) is what makes it work when the API and the workers run in different
-processes. The browser only learns *that* something changed (type, dialog id); it then asks
-for the list and the dialog again, and the server applies the operator's visibility.
+processes. The browser learns *that* something changed (type, dialog id); it then asks for the list,
+and for the open dialog only when the event is that dialog's, and the server applies the
+operator's visibility. Each event also carries what is this operator's own (``notices``): a
+notification for them, their status when it changed, and their unread count.
 
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
 again whether the session still stands, and ends once it was signed out, expired or revoked.
@@ -15,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from atendo.core.enums import EventType
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.notices import notice_for, unread_total
 
 router = APIRouter()
 POLL = 0.5
@@ -40,10 +45,22 @@ async def live(
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> list[tuple[int, str, int | None]]:
+    def newer(after: int) -> list[tuple[int, dict[str, Any]]]:
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
-            return [(e.id, e.type, e.dialog_id) for e in rows]
+            out = []
+            for e in rows:
+                data: dict[str, Any] = {"type": e.type, "dialog_id": e.dialog_id}
+                notice = notice_for(session, user, e) if user.notifications else None
+                if notice is not None:
+                    data["notify"] = asdict(notice)
+                payload = e.payload or {}
+                if e.type == EventType.OPERATOR_STATUS and payload.get("operator_id") == user.id:
+                    data["my_status"] = payload.get("status")
+                out.append((e.id, data))
+            if out:
+                out[-1][1]["unread"] = unread_total(session, user)
+            return out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
@@ -55,9 +72,9 @@ async def live(
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             rows = await asyncio.to_thread(newer, after)
-            for event_id, kind, dialog_id in rows:
+            for event_id, fields in rows:
                 after = event_id
-                data = json.dumps({"type": kind, "dialog_id": dialog_id})
+                data = json.dumps(fields)
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
             idle = 0.0 if rows else idle + POLL
             unchecked += POLL

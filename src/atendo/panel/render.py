@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -40,6 +41,17 @@ def render(
     def when(value: datetime | None, short: bool = False) -> str:
         return local_time(value, language=language, tz=tz, short=short)
 
+    def since(value: datetime | None) -> str:
+        """How long ago, briefly: "5 min", "2 h", "3 d"."""
+        if value is None:
+            return ""
+        minutes = max(0, int((utcnow() - value).total_seconds() // 60))
+        if minutes < 60:
+            return tr.gettext("%(n)s min") % {"n": minutes}
+        if minutes < 48 * 60:
+            return tr.gettext("%(n)s h") % {"n": minutes // 60}
+        return tr.gettext("%(n)s d") % {"n": minutes // (24 * 60)}
+
     statuses = {
         "queued": tr.gettext("queued"),
         "sending": tr.gettext("sending…"),
@@ -49,6 +61,12 @@ def render(
         "bounced": tr.gettext("bounced"),
     }
     ctx: dict[str, Any] = {
+        "operator_statuses": [
+            ("working", tr.gettext("Working")),
+            ("busy", tr.gettext("Busy")),
+            ("break", tr.gettext("On a break")),
+            ("offline", tr.gettext("Offline")),
+        ],
         "status_label": lambda value: statuses.get(value or "", value or ""),
         "request": request,
         "user": user,
@@ -58,6 +76,7 @@ def render(
         "html_lang": language.replace("_", "-"),
         "languages": LANGUAGES,
         "when": when,
+        "since": since,
         "csrf": user.csrf if user else "",
     }
     if context:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
 from atendo.core.enums import Role
-from atendo.core.errors import NotFound
+from atendo.core.errors import Invalid, NotFound
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import create_operator
 from atendo.kit.clock import utcnow
@@ -163,3 +163,26 @@ def list_audit(
     order = AuditEntry.id.asc() if dialog_id is not None else AuditEntry.id.desc()
     rows = session.scalars(stmt.order_by(order).limit(limit).offset(offset))
     return list(rows), total
+
+
+def update_team_settings(
+    session: Session,
+    *,
+    company_id: int,
+    inactivity_minutes: int | None = None,
+    requeue_on_offline: bool | None = None,
+) -> Company:
+    """The team's settings: minutes without activity before a panel status goes offline
+    (0: never, at most a day) and whether an operator's open chats return to the queue then."""
+    company = get_company(session, company_id)
+    if inactivity_minutes is not None:
+        if not 0 <= inactivity_minutes <= 24 * 60:
+            raise Invalid(
+                "The inactivity timeout is between 0 and 1440 minutes",
+                {"inactivity_minutes": ["0-1440"]},
+            )
+        company.inactivity_minutes = inactivity_minutes
+    if requeue_on_offline is not None:
+        company.requeue_on_offline = requeue_on_offline
+    session.flush()
+    return company
