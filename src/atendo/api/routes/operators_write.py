@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -158,22 +159,23 @@ def _limit(ctx: ApiContext) -> int | Unset | None:
 
 
 def _members(ctx: ApiContext) -> dict[int, int] | None:
-    if "members" not in ctx.params.names():
+    """``members``: a list of ``{operator_id, skill}`` (JSON, or JSON text in a form)."""
+    if not ctx.params.has("members"):
         return None
-    raw = ctx.params.raw("members")
-    if not isinstance(raw, list):
-        raise Invalid(
-            "members must be a list of {operator_id, skill}", {"members": ["must be a list"]}
-        )
     out: dict[int, int] = {}
-    for item in raw:
-        if not isinstance(item, dict):
+    for item in ctx.params.items("members"):
+        if isinstance(item, str):
+            try:
+                item = json.loads(item)
+            except ValueError:
+                item = None
+        if not isinstance(item, dict) or "operator_id" not in item:
             raise Invalid(
                 "members must be a list of {operator_id, skill}", {"members": ["invalid"]}
             )
-        op_id = to_integer("operator_id", item.get("operator_id"))
-        skill = to_integer("skill", item.get("skill", 50))
-        out[op_id] = skill
+        out[to_integer("operator_id", item["operator_id"])] = to_integer(
+            "skill", item.get("skill", 50)
+        )
     return out
 
 
