@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.clients.models import Client
+from atendo.core.clients.service import identities
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, EventType
 from atendo.core.events.models import Event
@@ -35,7 +36,10 @@ class Notice:
 
 def _client_name(session: Session, dialog: Dialog) -> str:
     client = session.get(Client, dialog.client_id)
-    return (client.display_name if client else "") or dialog.subject or f"#{dialog.id}"
+    if client is not None and client.display_name:
+        return client.display_name
+    addresses = identities(session, client_id=dialog.client_id)
+    return (addresses[0] if addresses else "") or dialog.subject or f"#{dialog.id}"
 
 
 def _in_group_of(session: Session, dialog: Dialog, operator_id: int) -> bool:
@@ -74,6 +78,8 @@ def notice_for(session: Session, user: PanelUser, event: Event) -> Notice | None
             return Notice("offered", _("New chat for your group"), name, dialog.id)
         return None
     if event.type == EventType.INBOX:
+        if payload.get("is_new_request") and payload.get("operator_id") is None:
+            return None  # a new chat: its assignment (or group offer) is the notification
         if dialog.operator_id == user.id and dialog.state == DialogState.OPEN:
             text = str(payload.get("text") or payload.get("subject") or "")
             return Notice("message", _("New message from %(name)s") % {"name": name},

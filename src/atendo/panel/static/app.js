@@ -44,6 +44,8 @@
   }
 
   function paneLost(html) {
+    var presence = document.getElementById("presence");
+    if (presence) presence.innerHTML = "";
     var notice = document.getElementById("pane-notice");
     if (notice) notice.innerHTML = html;
     var pane = document.querySelector("[data-dialog-pane]");
@@ -138,7 +140,7 @@
   var presenceFor = "";
   function beat(state) {
     var id = openDialogId();
-    if (!id) return;
+    if (!id || document.querySelector(".dialog.lost")) return;
     var body = new FormData();
     body.append("state", state || (Date.now() - lastTyped < 3000 ? "typing" : "viewing"));
     fetchFragment("/chats/" + id + "/presence", { method: "POST", body: body }).then(function (html) {
@@ -187,7 +189,8 @@
       item.appendChild(title);
       if (n.body) { var body = document.createElement("span"); body.textContent = n.body; item.appendChild(body); }
       list.appendChild(item);
-      setTimeout(function () { item.remove(); }, 8000);
+      while (list.children.length > 3) list.firstChild.remove();
+      setTimeout(function () { item.remove(); }, 7000);
     }
     beep();
     if (window.Notification && Notification.permission === "granted" && (document.hidden || String(n.dialog_id) !== openDialogId())) {
