@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from atendo.core.errors import DomainError
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired, read_session
+from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
 from atendo.panel.routes import (
     chats,
@@ -37,6 +38,7 @@ def install_panel(app: FastAPI) -> None:
     for module in (signin, me, new_chat, chats, dialog, clients, settings, team, files, live):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:

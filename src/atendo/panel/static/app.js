@@ -1,7 +1,11 @@
 // Atendo panel: live updates (Server-Sent Events), send countdowns, the "/" template picker,
 // the "@" mention picker, the "+" for more addresses, putting an interrupted text back into
-// the composer, and the team (team.js-like parts below): the open conversation merged in place,
-// presence on a chat, notifications, the unread count in the title, the status chooser.
+// the composer, and the team's parts: the open conversation merged in place, presence on a
+// chat, notifications, the unread count in the title, the status chooser.
+// Every behaviour lives here: the panel's Content-Security-Policy allows no inline script,
+// so templates only carry data-* attributes (data-confirm, data-autosubmit, data-close-drawer,
+// data-navigate-param, data-no-submit, data-reset-after-send, data-list-refresh,
+// data-images-refresh) that the listeners below act on.
 (function () {
   "use strict";
 
@@ -382,6 +386,12 @@
       Notification.requestPermission().then(function () { askPermission(); });
       return;
     }
+    var close = e.target.closest("[data-close-drawer]");
+    if (close) {
+      var drawer = close.closest(".drawer");
+      if (drawer) drawer.innerHTML = "";
+      return;
+    }
     var seg = e.target.closest(".seg label");
     if (seg) {
       seg.parentElement.querySelectorAll("label").forEach(function (l) { l.classList.remove("on"); });
@@ -398,6 +408,13 @@
   });
 
   document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.hasAttribute("data-no-submit")) { e.preventDefault(); return; }
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
     var ok = e.target.querySelector("[data-busy]");
     if (ok && !e.target.hasAttribute("hx-post")) { ok.textContent = ok.dataset.busy; ok.classList.add("busy"); }
   });
@@ -408,6 +425,11 @@
       var data = new FormData(status.form);
       fetch(status.form.action, { method: "POST", body: data, credentials: "same-origin", headers: { "HX-Request": "true", "X-CSRF-Token": csrfToken() } })
         .then(function (r) { if (r.ok) showStatus(status.value); });
+      return;
+    }
+    if (e.target.hasAttribute("data-autosubmit") && e.target.form) { e.target.form.submit(); return; }
+    if (e.target.hasAttribute("data-navigate-param")) {
+      location.href = "?" + encodeURIComponent(e.target.name) + "=" + encodeURIComponent(e.target.value);
       return;
     }
     var mode = e.target.closest("[name=mode]");
@@ -452,6 +474,32 @@
     init(document);
     if (e.detail.target && e.detail.target.id === "pane") { scrollToEnd(); watchPresence(); }
   });
+  // Extra parameters of the live refreshes (computed here: no hx-vals "js:" under the CSP).
+  document.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt, params = e.detail.parameters;
+    if (elt.hasAttribute("data-list-refresh")) {
+      var shown = document.querySelectorAll("[data-testid=dialog-item]").length;
+      var pane = document.querySelector("[data-dialog-pane]");
+      params.limit = String(Math.max(25, shown));
+      params.active = pane ? (pane.dataset.dialogPane || "") : "";
+    }
+    if (elt.hasAttribute("data-images-refresh")) {
+      var ids = Array.prototype.map.call(document.querySelectorAll("[data-images-shown]"), function (el) {
+        return el.dataset.imagesShown;
+      });
+      if (ids.length) params.images = ids;
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      elt.reset();
+      var note = document.getElementById("composer-note");
+      if (note) note.textContent = "";
+    }
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });
 
   document.addEventListener("DOMContentLoaded", function () {
