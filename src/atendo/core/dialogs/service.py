@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import ClientIdentity
+from atendo.core.companies.models import AuditEntry
 from atendo.core.companies.service import actor_of, record_audit
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import NotFound
-from atendo.core.events.service import emit
+from atendo.core.events.service import emit, emit_rows, event_row
 from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.team.models import DialogRead
@@ -313,6 +314,65 @@ def assign_dialog(
         dialog_id=dialog.id,
     )
     return dialog
+
+
+def assign_routed(session: Session, *, company_id: int, pairs: list[tuple[Dialog, int]]) -> None:
+    """The router's assignments of one round, written together: each dialog to its operator
+    (queue left), its timeline line and its ``dialog_transferred`` event, as one UPDATE per
+    dialog in one flush and one INSERT each for the lines and the events. The same outcome as
+    ``assign_dialog(..., routed=True)`` per dialog, for the many a busy queue hands out."""
+    if not pairs:
+        return
+    now = utcnow()
+    audit_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    for dialog, operator_id in pairs:
+        if dialog.company_id != company_id:
+            raise NotFound()
+        previous = dialog.operator_id
+        dialog.operator_id = operator_id
+        dialog.queued_at = None
+        details = {
+            "operator_id": operator_id,
+            "previous_operator_id": previous,
+            "group_id": None,
+            "comment": "",
+            "routed": True,
+        }
+        audit_rows.append(
+            {
+                "company_id": company_id,
+                "actor": "routing",
+                "action": f"assigned dialog {dialog.id}",
+                "kind": "assigned" if previous is None else "transferred",
+                "operator_id": None,
+                "dialog_id": dialog.id,
+                "details": details,
+                "created": now,
+            }
+        )
+        event_rows.append(
+            event_row(
+                company_id=company_id,
+                type=EventType.DIALOG_TRANSFERRED,
+                payload={
+                    "dialog_id": dialog.id,
+                    "client_id": dialog.client_id,
+                    "channel_id": dialog.channel_id,
+                    "operator_id": operator_id,
+                    "previous_operator_id": previous,
+                    "group_id": dialog.group_id,
+                    "comment": "",
+                    "routed": True,
+                    "by_operator_id": None,
+                },
+                channel_id=dialog.channel_id,
+                dialog_id=dialog.id,
+            )
+        )
+    session.flush()
+    session.execute(insert(AuditEntry), audit_rows)
+    emit_rows(session, event_rows)
 
 
 def mark_dialog_read(

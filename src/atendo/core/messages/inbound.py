@@ -171,5 +171,5 @@ def queue_new_requests(session: Session, dialog_ids: Sequence[int]) -> None:
                 Dialog.state == DialogState.OPEN,
             )
             .values(queued_at=utcnow())
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )

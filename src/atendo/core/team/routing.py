@@ -18,7 +18,8 @@ RACE-FREE: one round per company at a time. On PostgreSQL the round takes a tran
 advisory lock on the company (``pg_try_advisory_xact_lock``; a worker that does not get it
 skips the company this round), so two workers never count the same loads or take the same
 dialog; on SQLite a writing transaction holds the database's write lock (``BEGIN IMMEDIATE``)
-from its start. Each assignment is ``assign_dialog`` (timeline, ``dialog_transferred``).
+from its start. A round's assignments are written together (``assign_routed``: the same
+timeline lines and ``dialog_transferred`` events as ``assign_dialog``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import assign_dialog
+from atendo.core.dialogs.service import assign_dialog, assign_routed
 from atendo.core.enums import DialogState, GroupRule, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
@@ -154,6 +155,7 @@ def route_queue(
 
     channel_groups: dict[int, int | None] = {}
     handed: list[tuple[int, int]] = []
+    chosen_for: list[tuple[Dialog, int]] = []
     for dialog in queued:
         group_id = dialog.group_id
         if group_id is None:
@@ -165,19 +167,14 @@ def route_queue(
         chosen = choose(rule, cands, rng)
         if chosen is None:
             continue
-        assign_dialog(
-            session,
-            company_id=company_id,
-            dialog_id=dialog.id,
-            operator_id=chosen.operator_id,
-            routed=True,
-        )
+        chosen_for.append((dialog, chosen.operator_id))
         for _rule, others in pools.values():
             for c in others:
                 if c.operator_id == chosen.operator_id:
                     c.load += 1
         everyone[chosen.operator_id].load = chosen.load
         handed.append((dialog.id, chosen.operator_id))
+    assign_routed(session, company_id=company_id, pairs=chosen_for)
     return handed
 
 
