@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.service import get_channel
 from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_request, reopen_dialog
 from atendo.core.enums import DeliveryStatus, MessageType
-from atendo.core.errors import DomainError
+from atendo.core.errors import DomainError, NotFound
 from atendo.core.messages.models import Message
 from atendo.core.messages.outbox import interrupt_message
 from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
@@ -107,6 +107,8 @@ async def send(
 
     try:
         await asyncio.to_thread(store)
+    except NotFound:
+        raise  # the chat is gone for this operator: the pane's notice says so (panel.app)
     except DomainError as exc:
         return _note(request, exc.message, status=exc.status_code)
     response = dialog_messages(request, dialog_id, user)
@@ -252,8 +254,6 @@ def _visible_message(request: Request, user: PanelUser, message_id: int) -> int:
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         if message.dialog_id is None:
-            from atendo.core.errors import NotFound
-
             raise NotFound()
         visible_dialog(session, user, message.dialog_id)
         return message.dialog_id
