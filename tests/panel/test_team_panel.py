@@ -5,6 +5,7 @@ log for admins only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from atendo.core.companies.models import Company
@@ -188,3 +189,23 @@ def test_status_chooser_team_settings_and_the_audit_log(
         assert group.rule == "probability"
     log = admin.http.get("/settings/audit")
     assert log.status_code == 200 and f"panel POST /settings/team/operators/{bruno}" in log.text
+
+
+def test_sort_by_the_client_waiting_longest(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    channel = external_channel(runtime, company.id)
+    answered = client_message(runtime, company.id, channel, text="primeiro").dialog_id
+    oldest = client_message(runtime, company.id, channel, text="segundo").dialog_id
+    newest = client_message(runtime, company.id, channel, text="terceiro").dialog_id
+    queued_reply(runtime, company.id, answered, text="respondido", operator_id=company.admin_id)
+    admin = signin(company.admin_email, company.admin_password)
+
+    def order(**params: str) -> list[int]:
+        page = admin.http.get("/chats/list", params={"who": "all", "state": "open", **params})
+        found = [int(x) for x in re.findall(r'data-dialog-id="(\d+)"', page.text)]
+        return [d for d in found if d in (answered, oldest, newest)]
+
+    assert order() == [answered, newest, oldest]  # the admin's own chat first, then newest
+    assert order(sort="waiting", who="unassigned") == [oldest, newest]
+    assert order(sort="waiting") == [answered, oldest, newest]

@@ -20,6 +20,7 @@ from atendo.core.team.presence import leave_chat, others_on_chat, see_chat
 from atendo.core.templates.service import list_templates
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.notices import unread_total
 from atendo.panel.render import render
 from atendo.panel.views import (
     PAGE_SIZE,
@@ -42,7 +43,7 @@ User = Annotated[PanelUser, Depends(current_user)]
 
 def _filters(request: Request, remembered: str = "") -> ListFilters:
     q = request.query_params
-    if remembered and not any(k in q for k in ("who", "state", "channel", "q")):
+    if remembered and not any(k in q for k in ("who", "state", "channel", "q", "sort")):
         q = QueryParams(remembered)  # the operator's last choice
     channel = q.get("channel", "")
     who = q.get("who", "all")
@@ -52,6 +53,7 @@ def _filters(request: Request, remembered: str = "") -> ListFilters:
         state=state if state in ("open", "closed", "") else "open",
         channel_id=int(channel) if channel.isdigit() else None,
         q=q.get("q", "").strip()[:200],
+        sort="waiting" if q.get("sort") == "waiting" else "",
     )
 
 
@@ -138,6 +140,7 @@ def _re(subject: str) -> str:
 def chats_page(request: Request, user: User) -> Response:
     with runtime_of(request).db.reading() as session:
         ctx = _list_context(session, user, request)
+        ctx["unread_total"] = unread_total(session, user)
     return render(request, "chats.html", {**ctx, "pane": None})
 
 
@@ -169,6 +172,7 @@ def dialog_page(request: Request, dialog_id: int, user: User) -> Response:
         )
     with runtime.db.reading() as session:
         ctx = _list_context(session, user, request)
+        ctx["unread_total"] = unread_total(session, user)
         pane = _pane_context(session, user, dialog_id, set())
     return render(request, "chats.html", {**ctx, "pane": pane, "active": dialog_id})
 
