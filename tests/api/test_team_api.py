@@ -11,6 +11,7 @@ from tests.conftest import CompanyFixture
 from tests.factories import client_message, external_channel
 
 from atendo.core.team.routing import route_queue
+from atendo.core.team.statuses import create_status
 from atendo.runtime import Runtime
 
 
@@ -36,7 +37,7 @@ def _operator(api: TestClient, name: str) -> int:
 
 
 def test_operators_take_status_limits_and_new_chats_unavailable(
-    api: TestClient, company: CompanyFixture
+    api: TestClient, runtime: Runtime, company: CompanyFixture
 ) -> None:
     ana = _operator(api, "ana")
     changed = data(
@@ -56,6 +57,10 @@ def test_operators_take_status_limits_and_new_chats_unavailable(
     # Chat2Desk's own switch still works: online=1 is the working status.
     assert data(api.put(f"/v1/operators/{ana}", data={"online": "1"}))["status"] == "working"
     refused(api.put(f"/v1/operators/{ana}", json={"status": "sleeping"}), 422, "status")
+    with runtime.db.transaction() as session:
+        create_status(session, company_id=company.id, name="Plantão", working=True)
+    duty = data(api.put(f"/v1/operators/{ana}", json={"status": "plantao"}))
+    assert (duty["status"], duty["online"]) == ("plantao", 1)
     refused(api.put(f"/v1/operators/{ana}", json={"max_open_dialogs": -2}), 422, "max_open_dialogs")
 
 

@@ -330,3 +330,37 @@ def test_concurrent_routing_rounds_never_hand_a_chat_twice_or_pass_a_limit(
     with runtime.db.reading() as session:
         entries, _n = list_audit(session, company_id=company.id)
     assert len([e for e in entries if e.kind == "assigned"]) == 15
+
+
+def test_admin_defined_statuses_count_as_online_only_when_working(runtime: Runtime) -> None:
+    from atendo.core.operators.models import Operator
+    from atendo.core.team.statuses import create_status, delete_status, list_statuses
+
+    company = make_company(runtime)
+    ana = _operator(runtime, company.id, "Ana", online=False)
+    channel = external_channel(runtime, company.id)
+    with runtime.db.transaction() as session:
+        meeting = create_status(session, company_id=company.id, name="Reunião", working=False)
+        duty = create_status(session, company_id=company.id, name="Plantão", working=True)
+        assert (meeting.key, duty.key) == ("reuniao", "plantao")
+        keys = [c.key for c in list_statuses(session, company_id=company.id)]
+        assert keys == ["working", "busy", "break", "reuniao", "plantao", "offline"]
+        set_operator_status(session, company_id=company.id, operator_id=ana, status="reuniao")
+    dialog_id = client_message(runtime, company.id, channel).dialog_id
+    assert _route(runtime, company.id) == []  # in a meeting: not online
+    with runtime.db.transaction() as session:
+        set_operator_status(session, company_id=company.id, operator_id=ana, status="plantao")
+    assert _route(runtime, company.id) == [(dialog_id, ana)]
+    with runtime.db.transaction() as session:
+        delete_status(session, company_id=company.id, key="plantao")
+    with runtime.db.reading() as session:
+        op = session.get(Operator, ana)
+        assert op is not None and (op.status, op.online) == ("offline", False)
+    refused = []
+    for name in ("Reunião", "working", ""):
+        try:
+            with runtime.db.transaction() as session:
+                create_status(session, company_id=company.id, name=name, working=True)
+        except Exception as exc:
+            refused.append(getattr(exc, "status_code", None))
+    assert refused == [409, 409, 422]

@@ -187,6 +187,12 @@ def test_status_chooser_team_settings_and_the_audit_log(
         )
         assert (company_row.inactivity_minutes, company_row.requeue_on_offline) == (15, True)
         assert group.rule == "probability"
+    assert admin.post("/settings/team/statuses", {"name": "Reunião"}).status_code == 303  # type: ignore[attr-defined]
+    assert admin.post("/settings/team/statuses", {"name": "Reunião"}).status_code == 409  # type: ignore[attr-defined]
+    assert 'value="reuniao"' in b.http.get("/chats").text  # the chooser offers it
+    assert b.post("/me/status", {"status": "reuniao"}).status_code == 303  # type: ignore[attr-defined]
+    assert admin.post("/settings/team/statuses/reuniao/delete").status_code == 303  # type: ignore[attr-defined]
+    assert 'value="reuniao"' not in b.http.get("/chats").text
     log = admin.http.get("/settings/audit")
     assert log.status_code == 200 and f"panel POST /settings/team/operators/{bruno}" in log.text
 

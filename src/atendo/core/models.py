@@ -8,7 +8,7 @@ from atendo.core.events.models import Event
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
-from atendo.core.team.models import ChatPresence, DialogRead, StatusSpan
+from atendo.core.team.models import ChatPresence, CustomStatus, DialogRead, StatusSpan
 from atendo.core.templates.models import Template
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.db import Base
@@ -24,6 +24,7 @@ __all__ = [
     "Client",
     "ClientIdentity",
     "Company",
+    "CustomStatus",
     "Dialog",
     "DialogRead",
     "Event",

@@ -65,6 +65,7 @@ def render(
             ("working", tr.gettext("Working")),
             ("busy", tr.gettext("Busy")),
             ("break", tr.gettext("On a break")),
+            *(user.custom_statuses if user else ()),
             ("offline", tr.gettext("Offline")),
         ],
         "status_label": lambda value: statuses.get(value or "", value or ""),

@@ -45,12 +45,19 @@ class ListFilters:
     state: str = "open"  # open | closed | "" (both)
     channel_id: int | None = None
     q: str = ""
+    sort: str = ""  # "" (newest first) | waiting (the client waiting longest first)
 
     def query(self) -> str:
         from urllib.parse import urlencode
 
         return urlencode(
-            {"who": self.who, "state": self.state, "channel": self.channel_id or "", "q": self.q}
+            {
+                "who": self.who,
+                "state": self.state,
+                "channel": self.channel_id or "",
+                "q": self.q,
+                "sort": self.sort,
+            }
         )
 
 
@@ -117,6 +124,7 @@ def dialog_rows(
         state=filters.state or None,
         channel_id=filters.channel_id,
         search=filters.q or None,
+        order="waiting" if filters.sort == "waiting" else "desc",
     )
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []

@@ -92,9 +92,9 @@ CHANGE = doc(
         Param(
             "status",
             "string",
-            "the operator's status: working (online, receives new chats), busy, break, offline",
+            "the operator's status: working (online, receives new chats), busy, break, offline,"
+            " or the key of a status the admin added (its own working flag says if it is online)",
             ext=True,
-            choices=tuple(s.value for s in OperatorStatus),
         ),
         Param(
             "max_open_dialogs",

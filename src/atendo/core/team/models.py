@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -60,3 +60,18 @@ class ChatPresence(Base):
     operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(10), default="viewing")  # viewing | typing
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomStatus(Base):
+    """A status an admin added beside the built-in ones (``core.enums.OperatorStatus``);
+    ``working`` ones count as online and receive new chats."""
+
+    __tablename__ = "operator_custom_statuses"
+    __table_args__ = (UniqueConstraint("company_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    working: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

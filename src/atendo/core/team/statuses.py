@@ -15,6 +15,9 @@ the next one: the time per status that ``operator_events`` reports.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,22 +27,82 @@ from sqlalchemy.orm import Session
 from atendo.core.companies.models import Company
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, EventType, OperatorStatus, Role
-from atendo.core.errors import Invalid
+from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import get_operator
-from atendo.core.team.models import StatusSpan
+from atendo.core.team.models import CustomStatus, StatusSpan
 from atendo.kit.clock import iso, utcnow
 
 ACTIVITY_GRANULARITY = timedelta(seconds=30)
 
 
-def parse_status(value: str) -> OperatorStatus:
-    try:
-        return OperatorStatus(value.strip().lower())
-    except ValueError:
-        keys = ", ".join(s.value for s in OperatorStatus)
-        raise Invalid(f"status must be one of {keys}", {"status": ["invalid"]}) from None
+def parse_status(value: str) -> str:
+    """A status key as sent (checked against the company's statuses when set)."""
+    return (value or "").strip().lower()
+
+
+@dataclass(frozen=True)
+class StatusChoice:
+    key: str
+    name: str  # "" for a built-in one: the panel names it in the operator's language
+    working: bool
+    builtin: bool
+
+
+def list_statuses(session: Session, *, company_id: int) -> list[StatusChoice]:
+    """The statuses an operator may choose: the built-in ones and the admin's, offline last."""
+    builtin = [
+        StatusChoice(s.value, "", s.working, True)
+        for s in OperatorStatus
+        if s is not OperatorStatus.OFFLINE
+    ]
+    custom = [
+        StatusChoice(c.key, c.name, c.working, False)
+        for c in session.scalars(
+            select(CustomStatus)
+            .where(CustomStatus.company_id == company_id)
+            .order_by(CustomStatus.id)
+        )
+    ]
+    return [*builtin, *custom, StatusChoice(OperatorStatus.OFFLINE.value, "", False, True)]
+
+
+def _slug(name: str) -> str:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")[:40]
+
+
+def create_status(session: Session, *, company_id: int, name: str, working: bool) -> CustomStatus:
+    """An admin's status ("Reunião", "Treinamento"…); its key is made from the name."""
+    name = (name or "").strip()
+    key = _slug(name)
+    if not name or len(name) > 100 or not key:
+        raise Invalid("The status needs a name (up to 100 characters)", {"name": ["required"]})
+    taken = {s.key for s in list_statuses(session, company_id=company_id)}
+    if key in taken:
+        raise Conflict("A status with this name already exists", {"name": ["taken"]})
+    row = CustomStatus(company_id=company_id, key=key, name=name, working=working)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def delete_status(session: Session, *, company_id: int, key: str) -> None:
+    """Remove an admin's status; whoever is in it goes offline."""
+    row = session.scalar(
+        select(CustomStatus).where(CustomStatus.company_id == company_id, CustomStatus.key == key)
+    )
+    if row is None:
+        raise NotFound("Status not found")
+    for op_id in session.scalars(
+        select(Operator.id).where(Operator.company_id == company_id, Operator.status == key)
+    ):
+        set_operator_status(
+            session, company_id=company_id, operator_id=op_id, status=OperatorStatus.OFFLINE
+        )
+    session.delete(row)
+    session.flush()
 
 
 def set_operator_status(
@@ -47,35 +110,42 @@ def set_operator_status(
     *,
     company_id: int,
     operator_id: int,
-    status: OperatorStatus,
+    status: str,
     source: str = "panel",
 ) -> Operator:
-    """The operator's status becomes ``status`` (``source``: ``panel`` or ``api``)."""
+    """The operator's status becomes ``status``, a built-in key or one of the company's
+    (``source``: ``panel`` or ``api``)."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
+    choices = {c.key: c for c in list_statuses(session, company_id=company_id)}
+    if status not in choices:
+        keys = ", ".join(choices)
+        raise Invalid(f"status must be one of {keys}", {"status": ["invalid"]})
+    choice = choices[status]
+    offline = status == OperatorStatus.OFFLINE
     now = utcnow()
     op.status_source = source
     if source == "panel":
         op.last_activity = now
-    if op.status == status.value:
+    if op.status == status:
         session.flush()
         return op
-    if status is not OperatorStatus.OFFLINE and op.role == Role.DISABLED:
+    if not offline and op.role == Role.DISABLED:
         raise Invalid("A disabled operator cannot work", {"status": ["operator disabled"]})
     session.execute(
         update(StatusSpan)
         .where(StatusSpan.operator_id == op.id, StatusSpan.ended.is_(None))
         .values(ended=now)
     )
-    if status is not OperatorStatus.OFFLINE:
+    if not offline:
         session.add(
-            StatusSpan(company_id=company_id, operator_id=op.id, status=status.value, started=now)
+            StatusSpan(company_id=company_id, operator_id=op.id, status=status, started=now)
         )
-    op.status = status.value
-    op.online = status.working
+    op.status = status
+    op.online = choice.working
     op.status_since = now
     session.flush()
     requeued: list[int] = []
-    if status is OperatorStatus.OFFLINE:
+    if offline:
         company = session.get(Company, company_id)
         if company is not None and company.requeue_on_offline:
             requeued = requeue_open_dialogs(session, company_id=company_id, operator_id=op.id)

@@ -94,6 +94,21 @@ def upgrade() -> None:
     op.create_index(
         "ix_operator_status_spans_operator", "operator_status_spans", ["operator_id", "id"]
     )
+    op.create_table(
+        "operator_custom_statuses",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "company_id",
+            sa.Integer(),
+            sa.ForeignKey("companies.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("key", sa.String(40), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("working", sa.Boolean(), nullable=False),
+        sa.Column("created", UTC, nullable=False),
+        sa.UniqueConstraint("company_id", "key", name="uq_operator_custom_statuses_company_id"),
+    )
     for name in ("dialog_reads", "chat_presence"):
         columns: list[sa.Column[Any]] = [
             sa.Column("id", sa.Integer(), primary_key=True),
@@ -130,7 +145,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("chat_presence", "dialog_reads", "operator_status_spans"):
+    for name in (
+        "operator_custom_statuses",
+        "chat_presence",
+        "dialog_reads",
+        "operator_status_spans",
+    ):
         op.drop_table(name)
     with op.batch_alter_table("audit_log") as t:
         t.drop_index("ix_audit_log_dialog")

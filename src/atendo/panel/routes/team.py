@@ -17,6 +17,7 @@ from atendo.core.enums import GroupRule
 from atendo.core.errors import DomainError
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import list_groups, list_operators, update_group, update_operator
+from atendo.core.team.statuses import create_status, delete_status, list_statuses
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, write
 from atendo.panel.i18n import translations
@@ -38,6 +39,9 @@ def _team_context(session: Session, user: PanelUser) -> dict[str, Any]:
         "names": {o.id: o.full_name for o in operators},
         "channels": channels,
         "rules": [r.value for r in GroupRule],
+        "custom_statuses": [
+            c for c in list_statuses(session, company_id=user.company_id) if not c.builtin
+        ],
     }
 
 
@@ -152,6 +156,25 @@ def save_operator(
         request,
         user,
     )
+
+
+@router.post("/settings/team/statuses")
+def add_status(
+    request: Request,
+    user: Admin,
+    name: Annotated[str, Form()] = "",
+    working: Annotated[str, Form()] = "",
+) -> Response:
+    return _saved(
+        lambda s: create_status(s, company_id=user.company_id, name=name, working=working == "1"),
+        request,
+        user,
+    )
+
+
+@router.post("/settings/team/statuses/{key}/delete")
+def remove_status(request: Request, key: str, user: Admin) -> Response:
+    return _saved(lambda s: delete_status(s, company_id=user.company_id, key=key), request, user)
 
 
 @router.get("/settings/audit")
