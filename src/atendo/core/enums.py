@@ -58,6 +58,7 @@ class EventType(StrEnum):
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
     REOPEN_DIALOG = "reopen_dialog"  # [ext]
     OPERATOR_STATUS = "operator_status"  # [ext]
+    NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
     MENTION = "mention"  # panel only: an @mention in an internal note
 

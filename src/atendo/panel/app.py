@@ -18,6 +18,7 @@ from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired, read_session
 from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
 from atendo.panel.routes import (
+    automation,
     chats,
     clients,
     dialog,
@@ -35,7 +36,19 @@ API_PATHS = frozenset({"v1", "gateway", "openapi.json", "docs", "redoc", "health
 
 def install_panel(app: FastAPI) -> None:
     # new_chat before chats: "/chats/new" must not be taken for a dialog id.
-    for module in (signin, me, new_chat, chats, dialog, clients, settings, team, files, live):
+    for module in (
+        signin,
+        me,
+        new_chat,
+        chats,
+        dialog,
+        clients,
+        settings,
+        automation,
+        team,
+        files,
+        live,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
     app.add_middleware(SecurityHeaders)

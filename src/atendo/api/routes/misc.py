@@ -1,4 +1,4 @@
-"""Smaller endpoints: scenarios (menus), statistics, web analytics, QR decoding, token renewal.
+"""Smaller endpoints: statistics, web analytics, QR decoding, token renewal.
 
 Where Atendo has no such data (menus, web analytics) the answers are correctly shaped and
 empty; nothing is invented.
@@ -15,22 +15,24 @@ from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import PAGING, Param, doc
 from atendo.api.routes.shapes import obj
+from atendo.core.automation.service import rating_report
 from atendo.core.companies.service import regenerate_token
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import Invalid
 from atendo.core.messages.service import STAT_REPORTS, statistics
 from atendo.core.team.statuses import time_per_status
 from atendo.kit.clock import utcnow
 
-REPORTS = (*STAT_REPORTS, "operator_events")
-
 router = APIRouter()
+
+REPORTS = (*STAT_REPORTS, "rating", "operator_events")
 
 STAT_ROW = {
     "type": "object",
     "description": (
         "dialogs: {date, opened, closed, open_now}; messages: {type, count}; "
         "response_time: {operator_id, answers, average_seconds, median_seconds}; "
-        "ratings: none collected yet"
+        "rating (or ratings): {valuation_request_id, score_value, rating_scale_score, "
+        "rating_id, operator_id, client_id, dialog_id, channel_id, answer, created}"
     ),
 }
 
@@ -38,38 +40,6 @@ STAT_ROW = {
 def _empty(ctx: ApiContext) -> JSONResponse:
     p = ctx.page
     return ok([], meta={"total": 0, "limit": p.limit, "offset": p.offset})
-
-
-@router.get(
-    "/v1/scenarios/menu_items",
-    tags=["scenarios"],
-    **doc(
-        "Self-service menu items (Atendo has none yet: an empty list)",
-        PAGING,
-        data=obj({"id": "integer", "name": "string"}),
-        listing=True,
-    ),
-)
-def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
-    return _empty(ctx)
-
-
-@router.post(
-    "/v1/scenarios/send_menu_item",
-    tags=["scenarios"],
-    **doc(
-        "Send a menu item to a client",
-        [
-            Param("menu_item_id", "integer", "the menu item", required=True),
-            Param("client_id", "integer", "the client"),
-        ],
-        body=True,
-    ),
-)
-def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
-    if ctx.params.integer("menu_item_id") is None:
-        raise Invalid("menu_item_id is required", {"menu_item_id": ["required"]})
-    raise NotFound("Menu item not found")
 
 
 @router.get(
@@ -108,6 +78,10 @@ def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
                 company_id=ctx.company_id,
                 since=day,
                 until=min(day + timedelta(days=1), utcnow()),
+            )
+        elif report in ("rating", "ratings"):
+            rows = rating_report(
+                session, company_id=ctx.company_id, start=day, end=day + timedelta(days=1)
             )
         else:
             rows = statistics(
