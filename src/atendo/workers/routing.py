@@ -15,7 +15,7 @@ from atendo.workers.runner import sleep_or_stop
 
 log = logging.getLogger("atendo.routing")
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.5
 EXPIRE_EVERY = 10.0
 
 
