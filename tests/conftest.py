@@ -27,6 +27,7 @@ from atendo.core.companies.service import create_company
 from atendo.migrations import upgrade
 from atendo.runtime import Runtime
 from atendo.settings import Settings
+from tests import company_scope
 from tests.servers.postgres import ENV_VAR, TemporaryDatabase
 from tests.servers.require import unavailable
 
@@ -48,6 +49,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = str(Path(item.fspath).resolve().relative_to(REPO))
         if rel.startswith(DBLESS_PATHS):
             item.add_marker(pytest.mark.dbless)
+
+
+# Every statement on a tenant table names its company (see tests/company_scope.py).
+company_scope.install()
+
+
+@pytest.fixture(autouse=True)
+def company_scope_guard() -> Iterator[None]:
+    """Fails the test in which a statement on a tenant table ran without ``company_id``."""
+    yield  # (what a module fixture did before the test counts against the test)
+    found = company_scope.take()
+    if found:
+        pytest.fail(
+            f"{len(found)} statement(s) not scoped by company:\n"
+            + "\n".join(str(v) for v in found[:5]),
+            pytrace=False,
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

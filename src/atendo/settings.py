@@ -28,8 +28,17 @@ class Settings(BaseSettings):
     connect_timeout: float = 10.0
     max_attachment_bytes: int = 20 * 1024 * 1024
     api_rate_limit_per_minute: int = 600
+    # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
+    # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
+    db_pool_size: int = Field(default=20, ge=1)
+    # Events and webhook deliveries are kept this many days once done, then pruned.
+    event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024
     webhooks_allow_private_networks: bool = False
+    # Mail servers of e-mail channels: loopback, private and link-local addresses are refused
+    # unless this is true (an installation with its own mail server on the LAN); then, on
+    # those addresses only, SMTP without a login is accepted too.
+    mail_allow_private_networks: bool = False
     session_cookie_secure: bool = False
     workers_enabled: bool = True
     log_level: str = "INFO"

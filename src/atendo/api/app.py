@@ -134,7 +134,7 @@ Background = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def create_api(runtime: Runtime, *, background: list[Background] | None = None) -> FastAPI:
     """The API app. ``background`` context managers (the workers, when the composition root
     wants them in-process) run for the app's lifetime."""
-    usage = ApiUsage(runtime.settings.api_rate_limit_per_minute)
+    usage = ApiUsage(runtime.settings.api_rate_limit_per_minute, runtime.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -61,9 +61,10 @@ class EventType(StrEnum):
     NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
     MENTION = "mention"  # panel only: an @mention in an internal note
+    TYPING = "typing"  # someone is typing (panel and live chat only); not a webhook event
 
 
-PANEL_ONLY_EVENTS = frozenset({EventType.CHANNEL_STATUS, EventType.MENTION})
+PANEL_ONLY_EVENTS = frozenset({EventType.CHANNEL_STATUS, EventType.MENTION, EventType.TYPING})
 
 
 class OperatorStatus(StrEnum):
@@ -86,3 +87,13 @@ class GroupRule(StrEnum):
     LEAST_BUSY = "least_busy"  # fewest open chats
     MOST_SKILLED = "most_skilled"  # highest skill, ties by load
     PROBABILITY = "probability"  # at random, weighted by skill
+
+
+class HiddenReason(StrEnum):
+    """Why a stored message stays out of the chats (it is still reachable: the API's
+    ``include_hidden`` and the admins' *Hidden mail* page)."""
+
+    OWN = "own"  # sent from the channel's own address, or carrying our Message-ID
+    BLOCKED = "blocked"  # from a blocked address, domain or client
+    BOUNCE = "bounce"  # a delivery report that names no message and no recipient of ours
+    NO_SENDER = "no_sender"  # no From address to make a client of

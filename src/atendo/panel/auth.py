@@ -144,7 +144,7 @@ def read_session(request: Request) -> PanelUser | None:
         return None
     if needs_touch(live):
         with runtime.db.transaction() as session:
-            touch_session(session, session_id=live.id)
+            touch_session(session, company_id=live.operator.company_id, session_id=live.id)
     op = live.operator
     with runtime.db.reading() as session:
         custom = tuple(

@@ -27,7 +27,10 @@ from atendo.core.enums import EventType
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import translations
 from atendo.panel.notices import notice_for, unread_total
+
+TYPING = EventType.TYPING.value
 
 router = APIRouter()
 POLL = 0.5
@@ -40,31 +43,38 @@ async def live(
     request: Request, user: Annotated[PanelUser, Depends(current_user)]
 ) -> StreamingResponse:
     runtime = runtime_of(request)
+    tr = translations(user.language)
+    typing_label = tr.gettext("%(name)s is typing…")
+    client_word = tr.gettext("The client")
 
     def start() -> int:
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> list[tuple[int, dict[str, Any]]]:
+    def newer(after: int) -> list[tuple[int, str, dict[str, Any], dict[str, Any]]]:
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
-            out = []
+            out: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
             for e in rows:
+                payload = e.payload or {}
+                if e.type == TYPING:  # who, to show "… is typing" (nothing to re-read)
+                    out.append((e.id, e.type, {"dialog_id": e.dialog_id}, payload))
+                    continue
                 data: dict[str, Any] = {"type": e.type, "dialog_id": e.dialog_id}
                 notice = notice_for(session, user, e) if user.notifications else None
                 if notice is not None:
                     data["notify"] = asdict(notice)
-                payload = e.payload or {}
                 if e.type == EventType.OPERATOR_STATUS and payload.get("operator_id") == user.id:
                     data["my_status"] = payload.get("status")
-                out.append((e.id, data))
-            if out:
-                out[-1][1]["unread"] = unread_total(session, user)
+                out.append((e.id, e.type, data, {}))
+            changes = [o for o in out if o[1] != TYPING]
+            if changes:
+                changes[-1][2]["unread"] = unread_total(session, user)
             return out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
-            return session_alive(session, session_id=user.session_id)
+            return session_alive(session, company_id=user.company_id, session_id=user.session_id)
 
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)
@@ -72,8 +82,14 @@ async def live(
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             rows = await asyncio.to_thread(newer, after)
-            for event_id, fields in rows:
+            for event_id, kind, fields, payload in rows:
                 after = event_id
+                if kind == TYPING:
+                    if payload.get("by") == "client":
+                        label = typing_label % {"name": payload.get("name") or client_word}
+                        data = json.dumps({"dialog_id": fields["dialog_id"], "label": label})
+                        yield f"event: typing\ndata: {data}\n\n"
+                    continue
                 data = json.dumps(fields)
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
             idle = 0.0 if rows else idle + POLL

@@ -38,7 +38,7 @@ def _client_name(session: Session, dialog: Dialog) -> str:
     client = session.get(Client, dialog.client_id)
     if client is not None and client.display_name:
         return client.display_name
-    addresses = identities(session, client_id=dialog.client_id)
+    addresses = identities(session, company_id=dialog.company_id, client_id=dialog.client_id)
     return (addresses[0] if addresses else "") or dialog.subject or f"#{dialog.id}"
 
 

@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
+from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -79,6 +80,9 @@ def render(
         "when": when,
         "since": since,
         "csrf": user.csrf if user else "",
+        "failure_words": lambda text, channel=False: failure_words(
+            text, tr.gettext, channel=channel
+        ),
     }
     if context:
         ctx.update(context)

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.channels.signatures import render_signature
-from atendo.core.clients.models import Client
+from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.models import Dialog
@@ -28,6 +29,7 @@ from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
@@ -128,42 +130,75 @@ def dialog_rows(
     )
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
-    channels: dict[int, str] = {}
-    operators: dict[int, str] = {}
+    cid = user.company_id
+    client_ids = {d.client_id for d in dialogs}
+    clients = {
+        c.id: c
+        for c in session.scalars(
+            select(Client).where(Client.company_id == cid, Client.id.in_(client_ids))
+        )
+    }
+    addresses: dict[int, str] = {}
+    for client_id, address in session.execute(
+        select(ClientIdentity.client_id, ClientIdentity.address)
+        .where(ClientIdentity.company_id == cid, ClientIdentity.client_id.in_(client_ids))
+        .order_by(ClientIdentity.id)
+    ):
+        addresses.setdefault(client_id, address)
+    last_ids = {d.last_message_id for d in dialogs if d.last_message_id}
+    previews: dict[int, str] = dict(
+        session.execute(
+            select(Message.id, func.substr(Message.text, 1, 400)).where(
+                Message.company_id == cid, Message.id.in_(last_ids)
+            )
+        ).all()
+    )
+    waiting: dict[int, datetime] = dict(
+        session.execute(
+            select(Message.id, Message.created).where(
+                Message.company_id == cid,
+                Message.id.in_(last_ids),
+                Message.type == MessageType.FROM_CLIENT,
+            )
+        ).all()
+    )
+    channels: dict[int, str] = dict(
+        session.execute(
+            select(Channel.id, Channel.name).where(
+                Channel.company_id == cid, Channel.id.in_({d.channel_id for d in dialogs})
+            )
+        ).all()
+    )
+    operator_ids = {d.operator_id for d in dialogs if d.operator_id}
+    operators = (
+        {
+            op.id: op.full_name
+            for op in session.scalars(
+                select(Operator).where(Operator.company_id == cid, Operator.id.in_(operator_ids))
+            )
+        }
+        if operator_ids
+        else {}
+    )
     for d in dialogs:
-        client = session.get(Client, d.client_id)
-        last = session.get(Message, d.last_message_id) if d.last_message_id else None
-        addresses = identities(session, client_id=d.client_id) if client else []
-        if d.channel_id not in channels:
-            ch = session.get(Channel, d.channel_id)
-            channels[d.channel_id] = ch.name if ch else ""
-        if d.operator_id and d.operator_id not in operators:
-            op = session.get(Operator, d.operator_id)
-            operators[d.operator_id] = op.full_name if op else ""
-        preview = ""
-        if last is not None:
-            preview = (last.text or "").strip().replace("\n", " ")[:140]
+        client = clients.get(d.client_id)
+        address = addresses.get(d.client_id, "") if client else ""
+        preview = (previews.get(d.last_message_id or 0) or "").strip().replace("\n", " ")[:140]
         rows.append(
             DialogRow(
                 id=d.id,
-                client_name=(client.display_name if client else "") or (addresses or [""])[0],
-                address=addresses[0] if addresses else "",
+                client_name=(client.display_name if client else "") or address,
+                address=address,
                 subject=d.subject,
                 preview=preview,
                 unread=unread.get(d.id, 0),
                 at=d.last_message_at or d.begin,
                 state=d.state,
                 operator=operators.get(d.operator_id or 0, ""),
-                channel=channels[d.channel_id],
+                channel=channels.get(d.channel_id, ""),
                 mine=d.operator_id == user.id,
                 queued=d.queued_at is not None and d.operator_id is None,
-                waiting_since=(
-                    last.created
-                    if last is not None
-                    and last.type == MessageType.FROM_CLIENT
-                    and d.state == "open"
-                    else None
-                ),
+                waiting_since=(waiting.get(d.last_message_id or 0) if d.state == "open" else None),
             )
         )
     return rows, total
@@ -207,7 +242,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
     messages, _total = list_messages(
         session, company_id=dialog.company_id, page=Page(200, 0), dialog_id=dialog.id, order="asc"
     )
-    atts = attachments_of(session, [m.id for m in messages])
+    atts = attachments_of(session, [m.id for m in messages], company_id=dialog.company_id)
     names: dict[int, str] = {}
     now = utcnow()
     out = []
@@ -222,7 +257,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
         else:
             kind = "out"
         if m.operator_id and m.operator_id not in names:
-            op = session.get(Operator, m.operator_id)
+            op = get_scoped(session, Operator, m.operator_id, company_id=dialog.company_id)
             names[m.operator_id] = op.full_name if op else ""
         author = names.get(m.operator_id or 0) or m.from_name or (m.from_email or "")
         html = None
@@ -337,7 +372,7 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
     )
     return {
         "client": client,
-        "addresses": identities(session, client_id=client.id),
+        "addresses": identities(session, company_id=client.company_id, client_id=client.id),
         "dialogs": dialogs,
         "blocked": is_blocked(
             session, company_id=user.company_id, address=None, client_id=client.id

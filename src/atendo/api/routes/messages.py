@@ -25,6 +25,13 @@ FILTERS = [
     Param("start_date", "date", "created at or after (ISO 8601)"),
     Param("finish_date", "date", "created at or before (ISO 8601)"),
     Param("start_id", "integer", "ids from this one on"),
+    Param(
+        "include_hidden",
+        "boolean",
+        "also mail kept out of the chats (our own copies, blocked senders, unplaced "
+        "bounces); see hidden_reason",
+        ext=True,
+    ),
     ORDER,
     *PAGING,
 ]
@@ -50,6 +57,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             finish_date=params.date("finish_date"),
             start_id=params.integer("start_id"),
             order=params.text("order") or "desc",
+            include_hidden=bool(params.boolean("include_hidden", False)),
         )
         return page(messages_out(session, rows), total=total, page=p)
 

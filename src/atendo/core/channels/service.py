@@ -22,6 +22,7 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.kit.wake import channel_changed
 
@@ -30,8 +31,8 @@ FAILURES_BEFORE_ERROR = 3
 
 
 def get_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
-    channel = session.get(Channel, channel_id)
-    if channel is None or channel.company_id != company_id or channel.deleted:
+    channel = get_scoped(session, Channel, channel_id, company_id=company_id)
+    if channel is None or channel.deleted:
         raise NotFound()
     return channel
 
@@ -140,6 +141,13 @@ def _emit_status(session: Session, channel: Channel) -> None:
 
 
 def mark_connected(session: Session, *, channel: Channel, synced: bool = True) -> None:
+    """The mailbox answered. A channel whose sending is held stays in ``error`` with its
+    reason: receiving works, sending does not, until :func:`release_sending`."""
+    if channel.send_held:
+        if synced:
+            channel.last_sync = utcnow()
+        session.flush()
+        return
     changed = channel.status != ChannelStatus.CONNECTED
     channel.status = ChannelStatus.CONNECTED.value
     channel.last_error = None
@@ -168,8 +176,34 @@ def mark_failure(session: Session, *, channel: Channel, reason: str) -> None:
         _emit_status(session, channel)
 
 
+def hold_sending(session: Session, *, channel_id: int, reason: str) -> None:
+    """The sending server refused the channel's login: the channel shows ``error`` with the
+    reason, and its queued messages wait (still interruptible) instead of spending their
+    retries, until the admin fixes or reconnects it (:func:`release_sending`)."""
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        return
+    changed = channel.status != ChannelStatus.ERROR or not channel.send_held
+    channel.send_held = True
+    channel.status = ChannelStatus.ERROR.value
+    channel.last_error = reason
+    if channel.error_since is None:
+        channel.error_since = utcnow()
+    session.flush()
+    if changed:
+        _emit_status(session, channel)
+
+
+def release_sending(session: Session, *, channel: Channel) -> None:
+    """The channel was fixed (settings tested and saved) or reconnected: its held messages
+    go out again."""
+    channel.send_held = False
+    session.flush()
+
+
 def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> Channel:
     channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    release_sending(session, channel=channel)
     channel.reconnect_requested = True
     if channel.status == ChannelStatus.ERROR:
         channel.status = ChannelStatus.CONNECTING.value
@@ -185,7 +219,10 @@ def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> 
 
 def get_signatures(session: Session, *, channel: Channel) -> dict[str, Any]:
     rows = session.scalars(
-        select(OperatorSignature).where(OperatorSignature.channel_id == channel.id)
+        select(OperatorSignature).where(
+            OperatorSignature.company_id == channel.company_id,
+            OperatorSignature.channel_id == channel.id,
+        )
     )
     return {
         "operators_enabled": channel.signatures_operators_enabled,
@@ -200,6 +237,7 @@ def set_operator_signature(
 ) -> None:
     row = session.scalar(
         select(OperatorSignature).where(
+            OperatorSignature.company_id == channel.company_id,
             OperatorSignature.channel_id == channel.id,
             OperatorSignature.operator_id == operator_id,
         )
@@ -213,10 +251,13 @@ def set_operator_signature(
     session.flush()
 
 
-def operator_signature(session: Session, *, channel_id: int, operator_id: int) -> str:
+def operator_signature(
+    session: Session, *, company_id: int, channel_id: int, operator_id: int
+) -> str:
     return (
         session.scalar(
             select(OperatorSignature.text).where(
+                OperatorSignature.company_id == company_id,
                 OperatorSignature.channel_id == channel_id,
                 OperatorSignature.operator_id == operator_id,
             )
@@ -230,7 +271,12 @@ def effective_signature_template(
 ) -> str:
     """The operator's signature when enabled and present, else the general one when enabled."""
     if channel.signatures_operators_enabled and operator_id is not None:
-        text = operator_signature(session, channel_id=channel.id, operator_id=operator_id)
+        text = operator_signature(
+            session,
+            company_id=channel.company_id,
+            channel_id=channel.id,
+            operator_id=operator_id,
+        )
         if text.strip():
             return text
     if channel.signatures_general_enabled and channel.signature_general.strip():

@@ -30,6 +30,7 @@ from atendo.core.operators.models import Operator
 from atendo.core.team.mentions import announce_mentions
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class OutgoingAttachment:
 def check_operator(session: Session, *, company_id: int, operator_id: int | None) -> None:
     if operator_id is None:
         return
-    op = session.get(Operator, operator_id)
-    if op is None or op.company_id != company_id:
+    op = get_scoped(session, Operator, operator_id, company_id=company_id)
+    if op is None:
         raise NotFound("Operator not found")
 
 
@@ -126,6 +127,7 @@ def queue_message(
     type: MessageType = MessageType.TO_CLIENT,
     external_id: str | None = None,
     attachments: Sequence[OutgoingAttachment] = (),
+    buttons: Sequence[str] = (),
 ) -> Message:
     """A to-client message queued for its transport's sender now (``send_at`` = now).
 
@@ -154,6 +156,7 @@ def queue_message(
         send_at=now,
         attempts=0,
         recipient_errors={},
+        buttons=list(buttons) or None,
         created=now,
     )
     enqueue(session, blobs=blobs, dialog=dialog, message=message, attachments=attachments)

@@ -15,6 +15,7 @@ from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.sessions import end_operator_sessions
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import hash_password, verify_password
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
@@ -68,8 +69,8 @@ def create_operator(
 
 
 def get_operator(session: Session, *, company_id: int, operator_id: int) -> Operator:
-    op = session.get(Operator, operator_id)
-    if op is None or op.company_id != company_id:
+    op = get_scoped(session, Operator, operator_id, company_id=company_id)
+    if op is None:
         raise NotFound()
     return op
 
@@ -95,9 +96,11 @@ def list_operators(
     return list(rows), total
 
 
-def opened_dialogs_count(session: Session, *, operator_id: int) -> int:
+def opened_dialogs_count(session: Session, *, company_id: int, operator_id: int) -> int:
     stmt = select(func.count(Dialog.id)).where(
-        Dialog.operator_id == operator_id, Dialog.state == DialogState.OPEN
+        Dialog.company_id == company_id,
+        Dialog.operator_id == operator_id,
+        Dialog.state == DialogState.OPEN,
     )
     return session.scalar(stmt) or 0
 
@@ -162,7 +165,7 @@ def update_operator(
         op.timezone = timezone
     if password or role == Role.DISABLED:
         # A new password or a disabled account must not leave a copied cookie working.
-        end_operator_sessions(session, operator_id=op.id)
+        end_operator_sessions(session, company_id=op.company_id, operator_id=op.id)
     session.flush()
     return op
 
@@ -182,7 +185,9 @@ def change_own_password(
     if not verify_password(op.password_hash, current):
         raise Invalid("The current password is wrong", {"current": ["wrong password"]})
     op.password_hash = _checked_hash(new)
-    end_operator_sessions(session, operator_id=op.id, keep_session_id=keep_session_id)
+    end_operator_sessions(
+        session, company_id=op.company_id, operator_id=op.id, keep_session_id=keep_session_id
+    )
     session.flush()
     return op
 
@@ -280,8 +285,8 @@ def set_group_members(
 
 
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:
-    group = session.get(OperatorGroup, group_id)
-    if group is None or group.company_id != company_id:
+    group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
+    if group is None:
         raise NotFound()
     return group
 

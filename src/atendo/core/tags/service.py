@@ -12,6 +12,7 @@ from atendo.core.enums import EventType
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 ASSIGNEE_TYPES = ("client", "request")
@@ -27,8 +28,8 @@ def list_tags(session: Session, *, company_id: int, page: Page) -> tuple[list[Ta
 
 
 def get_tag(session: Session, *, company_id: int, tag_id: int) -> Tag:
-    tag = session.get(Tag, tag_id)
-    if tag is None or tag.company_id != company_id:
+    tag = get_scoped(session, Tag, tag_id, company_id=company_id)
+    if tag is None:
         raise NotFound()
     return tag
 
@@ -67,8 +68,8 @@ def create_tag(
     if not label.strip():
         raise Invalid("tag_label is required", {"tag_label": ["required"]})
     if group_id is not None:
-        group = session.get(TagGroup, group_id)
-        if group is None or group.company_id != company_id:
+        group = get_scoped(session, TagGroup, group_id, company_id=company_id)
+        if group is None:
             raise NotFound("Tag group not found")
     tag = Tag(
         company_id=company_id,
@@ -99,11 +100,11 @@ def _check_assignee(
     if assignee_type not in ASSIGNEE_TYPES:
         raise Invalid("assignee_type must be client or request", {"assignee_type": ["invalid"]})
     row: Client | Request | None = (
-        session.get(Client, assignee_id)
+        get_scoped(session, Client, assignee_id, company_id=company_id)
         if assignee_type == "client"
-        else session.get(Request, assignee_id)
+        else get_scoped(session, Request, assignee_id, company_id=company_id)
     )
-    if row is None or row.company_id != company_id:
+    if row is None:
         raise NotFound(f"{assignee_type.capitalize()} not found")
     return row.dialog_id if isinstance(row, Request) else None
 
@@ -151,6 +152,7 @@ def assign_tags(
         get_tag(session, company_id=company_id, tag_id=tag_id)
         exists = session.scalar(
             select(TagAssignment.id).where(
+                TagAssignment.company_id == company_id,
                 TagAssignment.tag_id == tag_id,
                 TagAssignment.assignee_type == assignee_type,
                 TagAssignment.assignee_id == assignee_id,
@@ -206,6 +208,7 @@ def remove_tag(
     get_tag(session, company_id=company_id, tag_id=tag_id)
     row = session.scalar(
         select(TagAssignment).where(
+            TagAssignment.company_id == company_id,
             TagAssignment.tag_id == tag_id,
             TagAssignment.assignee_type == assignee_type,
             TagAssignment.assignee_id == assignee_id,
@@ -240,14 +243,15 @@ def remove_tag(
 
 
 def tags_of(
-    session: Session, *, assignee_type: str, assignee_ids: list[int]
+    session: Session, *, company_id: int, assignee_type: str, assignee_ids: list[int]
 ) -> dict[int, list[Tag]]:
     if not assignee_ids:
         return {}
     rows = session.execute(
         select(TagAssignment.assignee_id, Tag)
-        .join(Tag, Tag.id == TagAssignment.tag_id)
+        .join(Tag, (Tag.company_id == TagAssignment.company_id) & (Tag.id == TagAssignment.tag_id))
         .where(
+            TagAssignment.company_id == company_id,
             TagAssignment.assignee_type == assignee_type,
             TagAssignment.assignee_id.in_(assignee_ids),
         )

@@ -37,6 +37,7 @@ from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import delete_selected, get_scoped
 from atendo.kit.netguard import Resolver, TargetRefused, system_resolver, vetted_addresses
 
 MAX_WEBHOOKS = 20
@@ -46,7 +47,9 @@ GIVE_UP_AFTER = timedelta(hours=5)
 CLAIM_LEASE = timedelta(seconds=60)
 ENABLED = "enabled"
 DISABLED = "disabled"
-# channel_status feeds the panel only; it is not part of the public webhook contract.
+# channel_status, typing and mentions feed the panel (and live chats) only; they are not part
+# of the public webhook contract.
+PANEL_ONLY = tuple(PANEL_ONLY_EVENTS)
 WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY_EVENTS)
 LEGACY_NAME = "default"
 
@@ -111,8 +114,8 @@ def _clean_events(events: list[Any]) -> list[str]:
 
 
 def get_webhook(session: Session, *, company_id: int, webhook_id: int) -> Webhook:
-    hook = session.get(Webhook, webhook_id)
-    if hook is None or hook.company_id != company_id:
+    hook = get_scoped(session, Webhook, webhook_id, company_id=company_id)
+    if hook is None:
         raise NotFound()
     return hook
 
@@ -195,6 +198,7 @@ def update_webhook(
             session.execute(
                 update(WebhookDelivery)
                 .where(
+                    WebhookDelivery.company_id == company_id,
                     WebhookDelivery.webhook_id == hook.id,
                     WebhookDelivery.status.in_(("pending", "sending")),
                 )
@@ -208,7 +212,11 @@ def update_webhook(
 
 def delete_webhook(session: Session, *, company_id: int, webhook_id: int) -> None:
     hook = get_webhook(session, company_id=company_id, webhook_id=webhook_id)
-    session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))
+    session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.company_id == company_id, WebhookDelivery.webhook_id == hook.id
+        )
+    )
     session.delete(hook)
     session.flush()
 
@@ -395,3 +403,22 @@ def outbox_webhooks(session: Session, *, company_id: int, channel_id: int) -> li
         for h in list_webhooks(session, company_id=company_id)
         if hook_wants(h, EventType.OUTBOX.value, channel_id)
     ]
+
+
+# --- retention -------------------------------------------------------------------------
+
+PRUNE_BATCH = 5000
+
+
+def prune_deliveries(session: Session, *, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete up to ``batch`` delivered webhook deliveries created before ``older_than``;
+    returns how many. Pending ones stay whatever their age (a disabled webhook that is
+    enabled again still sends them). The caller commits; run again until it returns less
+    than ``batch``."""
+    doomed = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "delivered", WebhookDelivery.created < older_than)
+        .order_by(WebhookDelivery.id)
+        .limit(batch)
+    )
+    return delete_selected(session, WebhookDelivery, doomed)

@@ -2,7 +2,7 @@
 per-operator read state, presence on a chat, named audit entries (the dialog timeline)
 
 Revision ID: 0006_team
-Revises: 0008_automation
+Revises: 0005_scale
 Create Date: 2026-12-07 00:30:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import atendo.kit.db
 
 revision = "0006_team"
-down_revision = "0008_automation"
+down_revision = "0005_scale"
 branch_labels = None
 depends_on = None
 

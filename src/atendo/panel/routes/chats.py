@@ -12,6 +12,7 @@ from starlette.datastructures import QueryParams
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.service import get_client, identities
 from atendo.core.dialogs.service import current_request, mark_dialog_read
+from atendo.core.messages.drafts import get_draft
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import list_groups, list_operators
 from atendo.core.tags.service import list_tags, tags_of
@@ -36,6 +37,8 @@ from atendo.panel.views import (
     view_counts,
     visible_dialog,
 )
+from atendo.runtime import Runtime
+from atendo.transports import registry
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
@@ -79,7 +82,7 @@ def _list_context(session: Session, user: PanelUser, request: Request) -> dict[s
 
 
 def _pane_context(
-    session: Session, user: PanelUser, dialog_id: int, images_for: set[int]
+    session: Session, user: PanelUser, dialog_id: int, images_for: set[int], runtime: Runtime
 ) -> dict[str, Any]:
     dialog = visible_dialog(session, user, dialog_id)
     client = get_client(session, company_id=user.company_id, client_id=dialog.client_id)
@@ -92,6 +95,15 @@ def _pane_context(
     tags, _g = list_tags(session, company_id=user.company_id, page=Page(200, 0))
     fields = composer_fields(channel)
     visible_ops = [o for o in operators if o.role != "disabled"]
+    transport = registry.find(channel.transport)
+    contributed = (
+        transport.composer(
+            session, runtime=runtime, company_id=user.company_id, dialog_id=dialog_id
+        )
+        if transport is not None
+        else ()
+    )
+    draft = get_draft(session, company_id=user.company_id, operator_id=user.id, dialog_id=dialog_id)
     return {
         "conversation": conversation(views, timeline(session, dialog)),
         "last_id": max((v.m.id for v in views), default=0),
@@ -101,11 +113,16 @@ def _pane_context(
         "others": others_on_chat(session, dialog_id=dialog.id, operator_id=user.id),
         "dialog": dialog,
         "client": client,
-        "addresses": identities(session, client_id=client.id),
+        "addresses": identities(session, company_id=client.company_id, client_id=client.id),
         "channel": channel,
         "messages": views,
         "pending": pending_outbound(views),
-        "reply_subject": _re(last_subject),
+        "reply_subject": next(
+            (str(f.value) for f in contributed if f.name == "subject"), _re(last_subject)
+        ),
+        "subject_required": any(f.required for f in contributed if f.name == "subject"),
+        "address_fields": [f for f in contributed if f.kind == "addresses"],
+        "draft": draft,
         "signature": (
             signature_preview(session, channel, user.id, client) if "signature" in fields else ""
         ),
@@ -115,13 +132,16 @@ def _pane_context(
         "groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
         "templates": [{"command": t.command, "name": t.name, "text": t.text} for t in templates],
         "all_tags": tags,
-        "client_tags": tags_of(session, assignee_type="client", assignee_ids=[client.id]).get(
-            client.id, []
-        ),
+        "client_tags": tags_of(
+            session, company_id=user.company_id, assignee_type="client", assignee_ids=[client.id]
+        ).get(client.id, []),
         "request_tags": (
-            tags_of(session, assignee_type="request", assignee_ids=[request_row.id]).get(
-                request_row.id, []
-            )
+            tags_of(
+                session,
+                company_id=user.company_id,
+                assignee_type="request",
+                assignee_ids=[request_row.id],
+            ).get(request_row.id, [])
             if request_row
             else []
         ),
@@ -173,7 +193,7 @@ def dialog_page(request: Request, dialog_id: int, user: User) -> Response:
     with runtime.db.reading() as session:
         ctx = _list_context(session, user, request)
         ctx["unread_total"] = unread_total(session, user)
-        pane = _pane_context(session, user, dialog_id, set())
+        pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "chats.html", {**ctx, "pane": pane, "active": dialog_id})
 
 
@@ -186,7 +206,7 @@ def dialog_pane(request: Request, dialog_id: int, user: User) -> Response:
             session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
         )
     with runtime.db.reading() as session:
-        pane = _pane_context(session, user, dialog_id, set())
+        pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "_dialog_pane.html", {"pane": pane})
 
 
@@ -202,7 +222,7 @@ def dialog_messages(request: Request, dialog_id: int, user: User) -> Response:
                 session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
             )
     with runtime.db.reading() as session:
-        pane = _pane_context(session, user, dialog_id, images)
+        pane = _pane_context(session, user, dialog_id, images, runtime)
     return render(request, "_messages.html", {"pane": pane})
 
 
@@ -211,7 +231,7 @@ def dialog_head(request: Request, dialog_id: int, user: User) -> Response:
     """The pane's header alone (assignee, state, tags): refreshed on the dialog's own events
     without touching the messages the operator is reading."""
     with runtime_of(request).db.reading() as session:
-        pane = _pane_context(session, user, dialog_id, set())
+        pane = _pane_context(session, user, dialog_id, set(), runtime_of(request))
     return render(request, "_dialog_head.html", {"pane": pane})
 
 

@@ -23,9 +23,9 @@ User = Annotated[PanelUser, Depends(current_user)]
 def _card(request: Request, user: PanelUser, client_id: int, error: str = "") -> Response:
     with runtime_of(request).db.reading() as session:
         ctx = client_card(session, user, client_id)
-        ctx["tags"] = tags_of(session, assignee_type="client", assignee_ids=[client_id]).get(
-            client_id, []
-        )
+        ctx["tags"] = tags_of(
+            session, company_id=user.company_id, assignee_type="client", assignee_ids=[client_id]
+        ).get(client_id, [])
         ctx["blocks"] = [
             b for b in list_blocks(session, company_id=user.company_id) if b.client_id == client_id
         ]

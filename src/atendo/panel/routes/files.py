@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.db import get_scoped
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.headers import DOWNLOAD_CSP
 from atendo.panel.views import visible_dialog
@@ -26,8 +27,8 @@ def attachment(
 ) -> Response:
     runtime = runtime_of(request)
     with runtime.db.reading() as session:
-        att = session.get(Attachment, attachment_id)
-        if att is None or att.company_id != user.company_id:
+        att = get_scoped(session, Attachment, attachment_id, company_id=user.company_id)
+        if att is None:
             raise NotFound()
         message = get_message(session, company_id=user.company_id, message_id=att.message_id)
         if message.dialog_id is not None:
@@ -60,6 +61,8 @@ def original(
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         if message.dialog_id is not None:
             visible_dialog(session, user, message.dialog_id)
+        elif not user.is_admin:  # hidden mail outside any dialog: the admins' page only
+            raise NotFound()
         sha = message.raw_sha
     if not sha or not runtime.blobs.exists(sha):
         raise NotFound()

@@ -145,7 +145,7 @@ def end_one(request: Request, session_id: int, user: Me) -> Response:
 @router.post("/me/sign-out-everywhere")
 def sign_out_everywhere(request: Request, user: Me) -> Response:
     with write(request, user) as session:
-        end_operator_sessions(session, operator_id=user.id)
+        end_operator_sessions(session, company_id=user.company_id, operator_id=user.id)
     return _signed_out()
 
 

@@ -284,7 +284,10 @@ class SmtpDelivery:
             messages = session.scalars(
                 select(Message).where(Message.id.in_(ids)).order_by(Message.id)
             ).all()
-            all_atts = attachments_of(session, list(ids))
+            all_atts: dict[int, list[Attachment]] = {}
+            for company_id in {m.company_id for m in messages}:
+                mine = [m.id for m in messages if m.company_id == company_id]
+                all_atts.update(attachments_of(session, mine, company_id=company_id))
             channels: dict[int, tuple[Channel, dict[str, str]]] = {}
             for message in messages:
                 try:
@@ -306,7 +309,7 @@ class SmtpDelivery:
             message = session.get(Message, message_id)
             if message is None:
                 return None
-            atts = attachments_of(session, [message_id])
+            atts = attachments_of(session, [message_id], company_id=message.company_id)
             return self._prepare(session, message, atts, {})
 
     def _prepare(
@@ -327,7 +330,10 @@ class SmtpDelivery:
         settings = dict(channel.settings or {})
         pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in all_atts.get(message.id, [])]
         raw = build_mime(message, channel=channel, attachments=pairs)
-        recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+        # Bcc is on the envelope only: build_mime writes no Bcc header.
+        recipients = list(
+            dict.fromkeys([*(message.to or []), *(message.cc or []), *(message.bcc or [])])
+        )
         copy = (
             ImapAccount.from_settings(settings, secrets)
             if settings.get("copy_to_sent") and settings.get("imap_host")

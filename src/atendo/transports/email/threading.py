@@ -24,6 +24,7 @@ from atendo.core.clients.service import identities
 from atendo.core.dialogs.models import Dialog
 from atendo.core.messages.models import Message
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 from atendo.transports.email.message_ids import is_our_message_id
 
 
@@ -46,7 +47,9 @@ def is_participant(session: Session, *, dialog: Dialog, address: str | None) -> 
     address = address.strip().lower()
     if address in {a.lower() for a in (dialog.recipients or [])}:
         return True
-    return address in identities(session, client_id=dialog.client_id, transport="email")
+    return address in identities(
+        session, company_id=dialog.company_id, client_id=dialog.client_id, transport="email"
+    )
 
 
 def reply_forms(in_reply_to: str | None, references: Iterable[str], box: SecretBox) -> list[str]:
@@ -117,7 +120,7 @@ def thread_dialog(
         if dialog_id is None or dialog_id in seen:
             continue
         seen.add(dialog_id)
-        dialog = session.get(Dialog, dialog_id)
+        dialog = get_scoped(session, Dialog, dialog_id, company_id=company_id)
         if dialog is not None and is_participant(session, dialog=dialog, address=sender):
             return dialog
     return None
