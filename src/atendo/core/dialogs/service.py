@@ -399,7 +399,9 @@ def mark_dialog_read(
         seen = dialog.last_message_id or 0
         row = session.scalar(
             select(DialogRead).where(
-                DialogRead.dialog_id == dialog.id, DialogRead.operator_id == operator_id
+                DialogRead.company_id == company_id,
+                DialogRead.dialog_id == dialog.id,
+                DialogRead.operator_id == operator_id,
             )
         )
         if row is None:
@@ -427,6 +429,7 @@ def unread_for(session: Session, *, operator_id: int, dialogs: list[Dialog]) -> 
     reads = dict(
         session.execute(
             select(DialogRead.dialog_id, DialogRead.last_read_message_id).where(
+                DialogRead.company_id == dialogs[0].company_id,
                 DialogRead.operator_id == operator_id,
                 DialogRead.dialog_id.in_([d.id for d in others]),
             )

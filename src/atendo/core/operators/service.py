@@ -262,12 +262,18 @@ def set_group_members(
     for operator_id, skill in members.items():
         if not 1 <= skill <= 100:
             raise Invalid("Skill must be between 1 and 100", {"members": ["skill 1-100"]})
-        op = session.get(Operator, operator_id)
-        if op is None or op.company_id != company_id:
+        found = session.scalar(
+            select(Operator.id).where(Operator.company_id == company_id, Operator.id == operator_id)
+        )
+        if found is None:
             raise NotFound("Operator not found")
     current = {
         m.operator_id: m
-        for m in session.scalars(select(GroupMember).where(GroupMember.group_id == group_id))
+        for m in session.scalars(
+            select(GroupMember).where(
+                GroupMember.company_id == company_id, GroupMember.group_id == group_id
+            )
+        )
     }
     for operator_id, member in current.items():
         if operator_id not in members:

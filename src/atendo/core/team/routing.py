@@ -212,8 +212,10 @@ def transfer_dialog(
     members (the router's next round); with ``force`` it goes at once to the member the
     group's rule picks, online or not, limits aside."""
     if operator_id is not None:
-        op = session.get(Operator, operator_id)
-        if op is None or op.company_id != company_id:
+        op = session.scalar(
+            select(Operator).where(Operator.company_id == company_id, Operator.id == operator_id)
+        )
+        if op is None:
             raise NotFound("Operator not found")
         if not force:
             if not op.online:

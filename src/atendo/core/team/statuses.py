@@ -133,7 +133,11 @@ def set_operator_status(
         raise Invalid("A disabled operator cannot work", {"status": ["operator disabled"]})
     session.execute(
         update(StatusSpan)
-        .where(StatusSpan.operator_id == op.id, StatusSpan.ended.is_(None))
+        .where(
+            StatusSpan.company_id == company_id,
+            StatusSpan.operator_id == op.id,
+            StatusSpan.ended.is_(None),
+        )
         .values(ended=now)
     )
     if not offline:

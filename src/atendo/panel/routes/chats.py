@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -66,8 +67,12 @@ def _int(request: Request, name: str, default: int, top: int = 10_000) -> int:
 
 
 def _list_context(session: Session, user: PanelUser, request: Request) -> dict[str, Any]:
-    op = session.get(Operator, user.id)
-    filters = _filters(request, op.last_filter if op else "")
+    remembered = session.scalar(
+        select(Operator.last_filter).where(
+            Operator.company_id == user.company_id, Operator.id == user.id
+        )
+    )
+    filters = _filters(request, remembered or "")
     offset = _int(request, "offset", 0)
     limit = _int(request, "limit", PAGE_SIZE, 200) or PAGE_SIZE
     rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
