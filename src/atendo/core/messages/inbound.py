@@ -166,17 +166,20 @@ def announce_arrivals(
             )
     emit_rows(session, rows)
     queue_new_requests(
-        session, [a.message.dialog_id for a in arrivals if a.new_request and a.message.dialog_id]
+        session,
+        arrivals[0].message.company_id,
+        [a.message.dialog_id for a in arrivals if a.new_request and a.message.dialog_id],
     )
 
 
-def queue_new_requests(session: Session, dialog_ids: Sequence[int]) -> None:
+def queue_new_requests(session: Session, company_id: int, dialog_ids: Sequence[int]) -> None:
     """A new request in a dialog nobody has waits in the queue ("Novos chats") for the router
     (``core.team.routing``), oldest first."""
     if dialog_ids:
         session.execute(
             update(Dialog)
             .where(
+                Dialog.company_id == company_id,
                 Dialog.id.in_(sorted(set(dialog_ids))),
                 Dialog.operator_id.is_(None),
                 Dialog.queued_at.is_(None),
