@@ -33,6 +33,18 @@ from tests.servers.require import unavailable
 
 pytest_plugins = ["tests.servers.fixtures", "tests.endpoint_coverage"]
 
+# The real test servers (Dovecot, aiosmtpd, webhook receivers) listen on loopback at ports the
+# system picks, which the installation's defaults refuse (issue 18): the test settings allow
+# them explicitly, here once, so that the subprocesses the tests start (atendo serve, the sync)
+# inherit the same. The tests of the guard itself build their Settings without these.
+TEST_NETWORK_SETTINGS = {
+    "ATENDO_MAIL_ALLOW_PRIVATE_NETWORKS": "true",
+    "ATENDO_MAIL_EXTRA_PORTS": "1024-65535",
+    "ATENDO_WEBHOOK_EXTRA_PORTS": "1024-65535",
+}
+for _name, _value in TEST_NETWORK_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
+
 REPO = Path(__file__).resolve().parents[1]
 # ATENDO_TEST_CORPUS points elsewhere (e.g. to prove that a missing corpus fails CI).
 CORPUS = Path(os.environ.get("ATENDO_TEST_CORPUS", REPO.parent / "shared" / "corpus")).resolve()

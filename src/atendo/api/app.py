@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atendo import __version__
+from atendo.api.edges import RequestBodyGuard
 from atendo.api.envelope import error
 from atendo.api.routes import (
     clients,
@@ -170,6 +171,12 @@ def create_api(runtime: Runtime, *, background: list[Background] | None = None) 
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(
+        RequestBodyGuard,
+        deadline=runtime.settings.request_body_seconds,
+        max_json_bytes=runtime.settings.max_json_bytes,
+        max_json_depth=runtime.settings.max_json_depth,
+    )
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_middleware(TolerantPaths)
     return app

@@ -3,10 +3,11 @@
 Each connection remembers the last event id it has seen and, every ``POLL`` seconds, reads the
 newer committed rows of the ``events`` table for the operator's company. Reading the table (not
 an in-process queue) is what makes it work when the API and the workers run in different
-processes. The browser learns *that* something changed (type, dialog id); it then asks for the list,
-and for the open dialog only when the event is that dialog's, and the server applies the
-operator's visibility. Each event also carries what is this operator's own (``notices``): a
-notification for them, their status when it changed, and their unread count.
+processes. The browser only learns *that* something changed (type, dialog id); it then asks
+for the list and the dialog again, and the server applies the operator's visibility. Events
+of dialogs the operator may not open are not sent at all (not even their type and id).
+Each event also carries what is this operator's own (``notices``): a notification for
+them, their status when it changed, and their unread count.
 
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
 again whether the session still stands, and ends once it was signed out, expired or revoked.
@@ -16,14 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import EventType
+from atendo.core.events.models import Event
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
@@ -36,6 +41,26 @@ router = APIRouter()
 POLL = 0.5
 KEEPALIVE = 15.0
 RECHECK = 15.0
+
+
+def visible_events(session: Session, user: PanelUser, events: Sequence[Event]) -> list[Event]:
+    """The events of dialogs this operator may open (and those of no dialog)."""
+    if user.sees_all_dialogs:
+        return list(events)
+    ids = {e.dialog_id for e in events if e.dialog_id is not None}
+    owners: dict[int, int | None] = {}
+    if ids:
+        found = session.execute(
+            select(Dialog.id, Dialog.operator_id).where(
+                Dialog.company_id == user.company_id, Dialog.id.in_(ids)
+            )
+        )
+        owners = {dialog_id: operator_id for dialog_id, operator_id in found}
+    return [
+        e
+        for e in events
+        if e.dialog_id is None or (e.dialog_id in owners and owners[e.dialog_id] in (None, user.id))
+    ]
 
 
 @router.get("/live")
@@ -51,11 +76,13 @@ async def live(
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> list[tuple[int, str, dict[str, Any], dict[str, Any]]]:
+    def newer(after: int) -> tuple[int, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
+        """The last event id read, and the events this operator may see (with their notices)."""
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
+            last = rows[-1].id if rows else after
             out: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
-            for e in rows:
+            for e in visible_events(session, user, rows):
                 payload = e.payload or {}
                 if e.type == TYPING:  # who, to show "… is typing" (nothing to re-read)
                     out.append((e.id, e.type, {"dialog_id": e.dialog_id}, payload))
@@ -70,7 +97,7 @@ async def live(
             changes = [o for o in out if o[1] != TYPING]
             if changes:
                 changes[-1][2]["unread"] = unread_total(session, user)
-            return out
+            return last, out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
@@ -81,9 +108,8 @@ async def live(
         yield "retry: 2000\n\n"
         idle = unchecked = 0.0
         while not await request.is_disconnected():
-            rows = await asyncio.to_thread(newer, after)
+            after, rows = await asyncio.to_thread(newer, after)
             for event_id, kind, fields, payload in rows:
-                after = event_id
                 if kind == TYPING:
                     if payload.get("by") == "client":
                         label = typing_label % {"name": payload.get("name") or client_word}

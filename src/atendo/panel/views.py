@@ -25,6 +25,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs, unread_for
 from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
+from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator, OperatorGroup
@@ -204,6 +205,10 @@ def dialog_rows(
     return rows, total
 
 
+# Characters of a message body sent with the dialog (and each of its live refreshes).
+BODY_PREVIEW_CHARS = 20_000
+
+
 @dataclass
 class MessageView:
     m: Message
@@ -214,6 +219,9 @@ class MessageView:
     has_remote_images: bool
     attachments: list[Attachment]
     seconds_left: int | None = None
+    held: bool = False  # overdue in the queue: the channel's sending limit holds it
+    truncated: bool = False  # body_text is the start of a longer text ("show all" loads it)
+    html_deferred: bool = False  # an HTML body too big to send on every refresh
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -265,6 +273,10 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
         if m.html and kind == "in" and not m.parse_error:
             html = email_html(m, files, images=m.id in images_for)
             remote = "data-remote-src" in html
+        # A long body is sent once, on the operator's click, never with every live refresh.
+        body_text = m.text or ""
+        truncated = len(body_text) > BODY_PREVIEW_CHARS
+        deferred = html is not None and len(html) > BODY_PREVIEW_CHARS
         seconds = None
         if m.delivery_status == DeliveryStatus.QUEUED and m.send_at is not None:
             seconds = max(0, int((m.send_at - now).total_seconds()))
@@ -273,11 +285,14 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
                 m=m,
                 kind=kind,
                 author=author,
-                body_html=html,
-                body_text=m.text or "",
+                body_html=None if deferred else html,
+                body_text=body_text[:BODY_PREVIEW_CHARS],
                 has_remote_images=remote,
                 attachments=[a for a in files if not (a.inline and a.content_id and html)],
                 seconds_left=seconds,
+                held=held_by_limit(m, now),
+                truncated=truncated,
+                html_deferred=deferred,
             )
         )
     return out

@@ -30,6 +30,7 @@ from atendo.core.channels.service import (
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.bidi import without_bidi_controls
 from atendo.kit.db import get_scoped
 from atendo.transports import registry
 
@@ -202,7 +203,8 @@ def reconnect(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRe
 
 
 def _disposition(kind: str, filename: str) -> str:
-    """RFC 6266 + RFC 5987: an ASCII fallback and the exact UTF-8 name."""
+    """RFC 6266 + RFC 5987: an ASCII fallback and the UTF-8 name (without bidi overrides)."""
+    filename = without_bidi_controls(filename)
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
     return f"{kind}; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

@@ -39,6 +39,7 @@ class Message(Base):
         Index("ix_messages_outbox", "delivery_status", "send_at"),
         Index("ix_messages_company_hidden", "company_id", "hidden"),
         Index("ix_messages_claimed_by", "claimed_by"),
+        Index("ix_messages_channel_claimed", "channel_id", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

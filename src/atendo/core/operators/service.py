@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -192,11 +193,17 @@ def change_own_password(
     return op
 
 
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def authenticate_operator(session: Session, *, email: str, password: str) -> Operator | None:
     op = session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
     if op is None:
-        # Spend the same time as a real check so that timing does not reveal who exists.
-        verify_password(hash_password("x" * 12), password)
+        # Spend the same time as a real check (one verification, against a hash made once)
+        # so that timing does not reveal who exists.
+        verify_password(_dummy_hash(), password)
         return None
     if op.role == Role.DISABLED or not verify_password(op.password_hash, password):
         return None

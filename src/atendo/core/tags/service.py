@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -54,6 +56,22 @@ def create_tag_group(
     return group
 
 
+# A tag's colours end up in every operator's page (a style attribute): only a plain hex colour,
+# never other CSS (a full-screen layer, a url() fetched by every browser).
+COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+DEFAULT_BG = "#e0e7ff"
+DEFAULT_TEXT = "#1e1b4b"
+
+
+def is_color(value: str) -> bool:
+    return COLOR.fullmatch(value) is not None
+
+
+def shown_color(value: str | None, default: str) -> str:
+    """The colour to render: rows written before the check may hold anything."""
+    return value if value and is_color(value) else default
+
+
 def create_tag(
     session: Session,
     *,
@@ -67,6 +85,9 @@ def create_tag(
 ) -> Tag:
     if not label.strip():
         raise Invalid("tag_label is required", {"tag_label": ["required"]})
+    for field, value in (("tag_bg_color", bg_color), ("tag_text_color", text_color)):
+        if value and not is_color(value):
+            raise Invalid(f"{field} must be a colour like #1e88e5", {field: ["#rgb or #rrggbb"]})
     if group_id is not None:
         group = get_scoped(session, TagGroup, group_id, company_id=company_id)
         if group is None:

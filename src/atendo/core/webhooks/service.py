@@ -38,7 +38,14 @@ from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.db import delete_selected, get_scoped
-from atendo.kit.netguard import Resolver, TargetRefused, system_resolver, vetted_addresses
+from atendo.kit.netguard import (
+    WEB_PORTS,
+    PortSet,
+    Resolver,
+    TargetRefused,
+    system_resolver,
+    vetted_addresses,
+)
 
 MAX_WEBHOOKS = 20
 MAX_LAST_ERRORS = 10
@@ -73,7 +80,11 @@ def check_url_shape(url: str) -> tuple[str, int]:
 
 
 def refused_address(
-    url: str, *, allow_private: bool, resolve: Resolver = system_resolver
+    url: str,
+    *,
+    allow_private: bool,
+    resolve: Resolver = system_resolver,
+    ports: PortSet | None = None,
 ) -> str | None:
     """Why the target may not be called (SSRF), or None when it may.
 
@@ -81,6 +92,8 @@ def refused_address(
     to again (``atendo.kit.signed_post``), since DNS answers change.
     """
     host, port = check_url_shape(url)
+    if port not in (ports or PortSet(WEB_PORTS)):
+        return f"port {port} is not allowed for webhooks"
     if allow_private:
         return None
     try:
@@ -138,6 +151,7 @@ def create_webhook(
     name: str = "",
     events: list[Any] | None = None,
     channels: list[int] | None = None,
+    ports: PortSet | None = None,
 ) -> tuple[Webhook, str]:
     """A new subscription and its secret (shown to the caller once, stored encrypted)."""
     if not url.strip():
@@ -145,7 +159,7 @@ def create_webhook(
     count = session.scalar(select(func.count(Webhook.id)).where(Webhook.company_id == company_id))
     if (count or 0) >= MAX_WEBHOOKS:
         raise Conflict(f"A company can have at most {MAX_WEBHOOKS} webhooks")
-    reason = refused_address(url, allow_private=allow_private)
+    reason = refused_address(url, allow_private=allow_private, ports=ports)
     if reason:
         raise Invalid(f"url refused: {reason}", {"url": [reason]})
     secret = new_secret()
@@ -175,10 +189,11 @@ def update_webhook(
     events: list[Any] | None = None,
     channels: list[int] | None = None,
     status: str | None = None,
+    ports: PortSet | None = None,
 ) -> Webhook:
     hook = get_webhook(session, company_id=company_id, webhook_id=webhook_id)
     if url is not None and url.strip() != hook.url:
-        reason = refused_address(url, allow_private=allow_private)
+        reason = refused_address(url, allow_private=allow_private, ports=ports)
         if reason:
             raise Invalid(f"url refused: {reason}", {"url": [reason]})
         hook.url = url.strip()

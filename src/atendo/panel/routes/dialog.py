@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from html import escape as html_escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -452,6 +453,16 @@ def body(request: Request, message_id: int, user: User) -> Response:
         )
         html = email_html(message, files, images=images)
     return render(request, "_email_body.html", {"m": message, "html": html, "images": images})
+
+
+@router.get("/messages/{message_id}/text")
+def full_text(request: Request, message_id: int, user: User) -> Response:
+    """The whole text of a long message, once, when the operator asks for it."""
+    _visible_message(request, user, message_id)
+    with runtime_of(request).db.reading() as session:
+        message = get_message(session, company_id=user.company_id, message_id=message_id)
+        text = message.text or ""
+    return HTMLResponse(f'<div class="text">{html_escape(text)}</div>')
 
 
 def _forward_form(request: Request, user: PanelUser, message_id: int, **extra: object) -> Response:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.bidi import without_bidi_controls
 from atendo.kit.db import get_scoped
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.headers import DOWNLOAD_CSP
@@ -37,7 +38,7 @@ def attachment(
     data = runtime.blobs.get(sha)
     inline = ctype in INLINE_TYPES
     disposition = "inline" if inline else "attachment"
-    safe = name.replace('"', "").replace("\r", "").replace("\n", "")
+    safe = without_bidi_controls(name).replace('"', "").replace("\r", "").replace("\n", "")
     from urllib.parse import quote
 
     return Response(

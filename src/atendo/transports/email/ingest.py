@@ -67,6 +67,7 @@ from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.db import get_scoped
+from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
@@ -121,6 +122,7 @@ def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool 
     except Exception as exc:  # parse_message promises not to raise; never trust that blindly
         log.exception("parser raised on blob %s", raw_sha)
         parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
+    bound_for_columns(parsed)  # the same rows on SQLite and PostgreSQL (see bounds.py)
     shas = [blobs.put(att.data, sync=sync) for att in parsed.attachments]
     sizes = [len(att.data) for att in parsed.attachments]
     return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, sizes, uid)
@@ -382,8 +384,9 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
     parsed = incoming.parsed
     sender = parsed.from_.email if parsed.from_ else None
     text = parsed.text
-    if parsed.parse_error and not text.strip():
-        text = UNREADABLE
+    nothing = not text.strip() and not parsed.html and not parsed.attachments
+    if nothing and (parsed.parse_error or sender == UNKNOWN_SENDER):
+        text = UNREADABLE  # an empty mail of nobody: shown as unreadable, never blank
     return Message(
         company_id=channel.company_id,
         channel_id=channel.id,

@@ -42,6 +42,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, merge_recipients, open_dialog
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
+from atendo.core.messages.limits import check_recipients
 from atendo.core.messages.models import Message
 from atendo.core.messages.outgoing import (
     OutgoingAttachment,
@@ -218,6 +219,11 @@ def queue_email_reply(
         raise Invalid("The message is empty", {"text": ["required"]})
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
     recipients = resolve_recipients(session, dialog=dialog, to=to, cc=cc, bcc=bcc)
+    check_recipients(
+        [*recipients.to, *recipients.cc, *recipients.bcc],
+        max_recipients=runtime.settings.max_recipients_per_message,
+        field="to",
+    )
     thread = _thread_messages(session, dialog)
     in_reply_to, references = thread_headers(thread)
     final_subject = " ".join((subject or "").split()) or derive_subject(
@@ -407,6 +413,9 @@ def start_outbound_chat(
             )[:1]
     if not addresses:
         raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
+    check_recipients(
+        addresses, max_recipients=runtime.settings.max_recipients_per_message, field="emails"
+    )
     clients: list[Client] = []
     for i, address in enumerate(addresses):
         found = find_by_identity(session, company_id=company_id, transport=EMAIL, address=address)

@@ -16,6 +16,7 @@ Otherwise the caller falls back to the sender's own dialog on the channel (or a 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +69,9 @@ def reply_forms(in_reply_to: str | None, references: Iterable[str], box: SecretB
     return forms
 
 
+EVIDENCE_CHUNK = 1000
+
+
 def stored_evidence(
     session: Session, *, channel_id: int, company_id: int, forms: Collection[str]
 ) -> list[tuple[int, int, str]]:
@@ -75,15 +79,20 @@ def stored_evidence(
     if not forms:
         return []
     # No ORDER BY in SQL: with one, SQLite walks (company_id, id) — every message of the
-    # company — instead of looking the ids up in (company_id, email_message_id).
-    rows = session.execute(
-        select(Message.id, Message.dialog_id, Message.email_message_id).where(
-            Message.company_id == company_id,
-            Message.channel_id == channel_id,
-            Message.email_message_id.in_(forms),
-            Message.dialog_id.is_not(None),
-        )
-    ).all()
+    # company — instead of looking the ids up in (company_id, email_message_id). In chunks:
+    # a batch of mails with long References must stay far below the parameter limits
+    # (PostgreSQL 65,535, SQLite 32,766).
+    wanted = sorted(set(forms))
+    rows: list[Any] = []
+    for start in range(0, len(wanted), EVIDENCE_CHUNK):
+        rows += session.execute(
+            select(Message.id, Message.dialog_id, Message.email_message_id).where(
+                Message.company_id == company_id,
+                Message.channel_id == channel_id,
+                Message.email_message_id.in_(wanted[start : start + EVIDENCE_CHUNK]),
+                Message.dialog_id.is_not(None),
+            )
+        ).all()
     return [(i, d, mid) for i, d, mid in rows if d is not None and mid is not None]
 
 
