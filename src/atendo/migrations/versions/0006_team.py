@@ -16,7 +16,7 @@ from alembic import op
 import atendo.kit.db
 
 revision = "0006_team"
-down_revision = "0005_scale"
+down_revision = "0009_hardening"
 branch_labels = None
 depends_on = None
 
