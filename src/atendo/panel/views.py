@@ -322,7 +322,7 @@ def timeline(session: Session, dialog: Dialog) -> list[TimelineEntry]:
         if not isinstance(op_id, int):
             return ""
         if op_id not in names:
-            op = session.get(Operator, op_id)
+            op = get_scoped(session, Operator, op_id, company_id=dialog.company_id)
             names[op_id] = op.full_name if op else ""
         return names[op_id]
 
@@ -330,7 +330,7 @@ def timeline(session: Session, dialog: Dialog) -> list[TimelineEntry]:
         if not isinstance(group_id, int):
             return ""
         if group_id not in groups:
-            group = session.get(OperatorGroup, group_id)
+            group = get_scoped(session, OperatorGroup, group_id, company_id=dialog.company_id)
             groups[group_id] = group.name if group else ""
         return groups[group_id]
 

@@ -391,7 +391,11 @@ def mark_dialog_read(
         if dialog.unread:
             session.execute(
                 update(Message)
-                .where(Message.dialog_id == dialog.id, Message.read.is_(False))
+                .where(
+                    Message.company_id == company_id,
+                    Message.dialog_id == dialog.id,
+                    Message.read.is_(False),
+                )
                 .values(read=True)
             )
         dialog.unread = 0
@@ -440,6 +444,7 @@ def unread_for(session: Session, *, operator_id: int, dialogs: list[Dialog]) -> 
             out[d.id] = (
                 session.scalar(
                     select(func.count(Message.id)).where(
+                        Message.company_id == d.company_id,
                         Message.dialog_id == d.id,
                         Message.type == MessageType.FROM_CLIENT,
                         Message.hidden.is_(False),
@@ -525,7 +530,9 @@ def list_dialogs(
         stmt = stmt.order_by(*first, Dialog.queued_at.asc(), Dialog.id.asc())
     elif order == "waiting":  # the client's oldest unanswered message first
         last_type = (
-            select(Message.type).where(Message.id == Dialog.last_message_id).scalar_subquery()
+            select(Message.type)
+            .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
+            .scalar_subquery()
         )
         stmt = stmt.order_by(
             *first,

@@ -58,23 +58,35 @@ def see_chat(
     session.execute(stmt)
 
 
-def leave_chat(session: Session, *, dialog_id: int, operator_id: int) -> None:
+def leave_chat(session: Session, *, company_id: int, dialog_id: int, operator_id: int) -> None:
     session.execute(
         delete(ChatPresence).where(
-            ChatPresence.dialog_id == dialog_id, ChatPresence.operator_id == operator_id
+            ChatPresence.company_id == company_id,
+            ChatPresence.dialog_id == dialog_id,
+            ChatPresence.operator_id == operator_id,
         )
     )
 
 
 def others_on_chat(
-    session: Session, *, dialog_id: int, operator_id: int, now: datetime | None = None
+    session: Session,
+    *,
+    company_id: int,
+    dialog_id: int,
+    operator_id: int,
+    now: datetime | None = None,
 ) -> list[Presence]:
     """The other operators on the chat now, typing ones first, then by name."""
     since = (now or utcnow()) - FRESH
     rows = session.execute(
         select(ChatPresence.operator_id, ChatPresence.state, Operator)
-        .join(Operator, Operator.id == ChatPresence.operator_id)
+        .join(
+            Operator,
+            (Operator.company_id == ChatPresence.company_id)
+            & (Operator.id == ChatPresence.operator_id),
+        )
         .where(
+            ChatPresence.company_id == company_id,
             ChatPresence.dialog_id == dialog_id,
             ChatPresence.operator_id != operator_id,
             ChatPresence.seen_at >= since,

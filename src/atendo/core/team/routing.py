@@ -36,6 +36,7 @@ from atendo.core.dialogs.service import assign_dialog, assign_routed
 from atendo.core.enums import DialogState, GroupRule, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
+from atendo.kit.db import get_scoped
 
 LOCK_NAMESPACE = 0x7465616D  # "team": the first key of the advisory lock, the company the second
 DEFAULT_SKILL = 50
@@ -139,9 +140,11 @@ def route_queue(
             if group_id is None:
                 pools[None] = (GroupRule.LEAST_BUSY.value, list(everyone.values()))
             else:
-                group = session.get(OperatorGroup, group_id)
+                group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
                 members = session.scalars(
-                    select(GroupMember).where(GroupMember.group_id == group_id)
+                    select(GroupMember).where(
+                        GroupMember.company_id == company_id, GroupMember.group_id == group_id
+                    )
                 )
                 cands = []
                 for m in members:
@@ -160,7 +163,7 @@ def route_queue(
         group_id = dialog.group_id
         if group_id is None:
             if dialog.channel_id not in channel_groups:
-                channel = session.get(Channel, dialog.channel_id)
+                channel = get_scoped(session, Channel, dialog.channel_id, company_id=company_id)
                 channel_groups[dialog.channel_id] = channel.group_id if channel else None
             group_id = channel_groups[dialog.channel_id]
         rule, cands = pool(group_id)
@@ -245,12 +248,20 @@ def transfer_dialog(
         by_operator_id=by_operator_id,
     )
     if force and dialog.state == DialogState.OPEN:
-        group = session.get(OperatorGroup, group_id)
+        group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
         loads = _loads(session, company_id)
         members = session.execute(
             select(GroupMember.operator_id, GroupMember.skill)
-            .join(Operator, Operator.id == GroupMember.operator_id)
-            .where(GroupMember.group_id == group_id, Operator.role != Role.DISABLED)
+            .join(
+                Operator,
+                (Operator.company_id == GroupMember.company_id)
+                & (Operator.id == GroupMember.operator_id),
+            )
+            .where(
+                GroupMember.company_id == company_id,
+                GroupMember.group_id == group_id,
+                Operator.role != Role.DISABLED,
+            )
         ).all()
         cands = [Candidate(op_id, skill, loads.get(op_id, 0), None) for op_id, skill in members]
         chosen = choose(group.rule if group else "", cands, rng or random.Random())

@@ -20,6 +20,7 @@ from atendo.core.tags.service import list_tags, tags_of
 from atendo.core.team.mentions import handle
 from atendo.core.team.presence import leave_chat, others_on_chat, see_chat
 from atendo.core.templates.service import list_templates
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.notices import unread_total
@@ -115,7 +116,9 @@ def _pane_context(
         "mentionable": [
             {"handle": handle(o), "name": o.full_name} for o in visible_ops if o.id != user.id
         ],
-        "others": others_on_chat(session, dialog_id=dialog.id, operator_id=user.id),
+        "others": others_on_chat(
+            session, company_id=user.company_id, dialog_id=dialog.id, operator_id=user.id
+        ),
         "dialog": dialog,
         "client": client,
         "addresses": identities(session, company_id=client.company_id, client_id=client.id),
@@ -181,7 +184,7 @@ def chats_list(request: Request, user: User) -> Response:
 
 
 def remember_filter(session: Session, user: PanelUser, query: str) -> None:
-    op = session.get(Operator, user.id)
+    op = get_scoped(session, Operator, user.id, company_id=user.company_id)
     if op is not None and op.last_filter != query:
         op.last_filter = query[:300]
         session.flush()
@@ -250,7 +253,9 @@ def presence(
     with runtime.db.transaction() as session:
         visible_dialog(session, user, dialog_id)
         if state == "left":
-            leave_chat(session, dialog_id=dialog_id, operator_id=user.id)
+            leave_chat(
+                session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+            )
         else:
             see_chat(
                 session,
@@ -260,5 +265,7 @@ def presence(
                 state=state,
             )
     with runtime.db.reading() as session:
-        others = others_on_chat(session, dialog_id=dialog_id, operator_id=user.id)
+        others = others_on_chat(
+            session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+        )
     return render(request, "_presence.html", {"others": others})

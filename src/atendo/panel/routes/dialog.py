@@ -90,7 +90,13 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     if mode != "comment" and seen.isdigit() and not form.get("anyway") and text.strip():
         with runtime_of(request).db.reading() as session:
             visible_dialog(session, user, dialog_id)
-            who = sent_meanwhile(session, dialog_id=dialog_id, after=int(seen), me=user.id)
+            who = sent_meanwhile(
+                session,
+                company_id=user.company_id,
+                dialog_id=dialog_id,
+                after=int(seen),
+                me=user.id,
+            )
         if who:  # someone else answered since the operator's screen: ask first
             return render(
                 request,
@@ -163,13 +169,19 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     return response
 
 
-def sent_meanwhile(session: Session, *, dialog_id: int, after: int, me: int) -> str:
+def sent_meanwhile(
+    session: Session, *, company_id: int, dialog_id: int, after: int, me: int
+) -> str:
     """The name of another operator who answered the client after message ``after`` (what
     the sender had on screen), or ""."""
     row = session.execute(
         select(Operator)
-        .join(Message, Message.operator_id == Operator.id)
+        .join(
+            Message,
+            (Message.company_id == Operator.company_id) & (Message.operator_id == Operator.id),
+        )
         .where(
+            Message.company_id == company_id,
             Message.dialog_id == dialog_id,
             Message.id > after,
             Message.type == MessageType.TO_CLIENT,

@@ -18,6 +18,7 @@ from atendo.core.errors import DomainError
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import list_groups, list_operators, update_group, update_operator
 from atendo.core.team.statuses import create_status, delete_status, list_statuses
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, write
 from atendo.panel.i18n import translations
@@ -196,7 +197,9 @@ def audit_page(request: Request, user: Admin) -> Response:
         }
         names = {
             op.id: op.full_name
-            for op in (session.get(Operator, i) for i in sorted(ids))
+            for op in (
+                get_scoped(session, Operator, i, company_id=user.company_id) for i in sorted(ids)
+            )
             if op is not None
         }
     return render(
