@@ -23,6 +23,7 @@ from atendo.runtime import Runtime
 
 class Unauthorized(DomainError):
     status_code = 401
+    code = "unauthorized"
 
     def __init__(self) -> None:
         super().__init__("You need to auth")

@@ -10,7 +10,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.core.errors import DomainError
 from atendo.panel.auth import PanelUser
+from atendo.panel.errors import error_text, reason_text
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -37,8 +39,8 @@ def render(
     tz = user.timezone if user else "America/Sao_Paulo"
     tr = translations(language)
 
-    def when(value: datetime | None, short: bool = False) -> str:
-        return local_time(value, language=language, tz=tz, short=short)
+    def when(value: datetime | None, short: bool = False, seconds: bool = False) -> str:
+        return local_time(value, language=language, tz=tz, short=short, seconds=seconds)
 
     statuses = {
         "queued": tr.gettext("queued"),
@@ -58,6 +60,7 @@ def render(
         "html_lang": language.replace("_", "-"),
         "languages": LANGUAGES,
         "when": when,
+        "reason": lambda text: reason_text(str(text), tr.gettext),
         "csrf": user.csrf if user else "",
     }
     if context:
@@ -66,8 +69,30 @@ def render(
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
+def language_of(request: Request) -> str:
+    user = getattr(request.state, "user", None)
+    return user.language if user else _browser_language(request)
+
+
+def _t(request: Request, text: str) -> str:
+    """``text`` (a msgid) in the language of whoever asked."""
+    return translations(language_of(request)).gettext(text)
+
+
+def say(request: Request, exc: DomainError) -> str:
+    """A domain error as a sentence in the language of whoever asked."""
+    language = language_of(request)
+    return error_text(exc, translations(language).gettext, language)
+
+
 def _browser_language(request: Request) -> str:
     accept = request.headers.get("accept-language", "").lower()
-    if accept.startswith("en"):
-        return "en"
+    for part in accept.split(","):
+        code = part.split(";")[0].strip()
+        if code.startswith("pt"):
+            return "pt_BR"
+        if code.startswith("es") and "es" in LANGUAGES:
+            return "es"
+        if code.startswith("en"):
+            return "en"
     return DEFAULT_LANGUAGE

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -30,6 +31,7 @@ from atendo.kit.clock import utcnow
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
+from atendo.panel.i18n import zone
 from atendo.transports import registry
 
 PAGE_SIZE = 25
@@ -41,12 +43,36 @@ class ListFilters:
     state: str = "open"  # open | closed | "" (both)
     channel_id: int | None = None
     q: str = ""
+    operator_id: int | None = None
+    group_id: int | None = None
+    tag_id: int | None = None
+    since: date | None = None  # last activity on or after this day (operator's zone)
+    until: date | None = None  # ... on or before this day
 
     def query(self) -> str:
         from urllib.parse import urlencode
 
         return urlencode(
-            {"who": self.who, "state": self.state, "channel": self.channel_id or "", "q": self.q}
+            {
+                "who": self.who,
+                "state": self.state,
+                "channel": self.channel_id or "",
+                "q": self.q,
+                "operator": self.operator_id or "",
+                "group": self.group_id or "",
+                "tag": self.tag_id or "",
+                "since": self.since.isoformat() if self.since else "",
+                "until": self.until.isoformat() if self.until else "",
+            }
+        )
+
+    @property
+    def extra(self) -> int:
+        """How many of the "more filters" are set (shown on their toggle)."""
+        return sum(
+            1
+            for v in (self.operator_id, self.group_id, self.tag_id, self.since, self.until)
+            if v is not None
         )
 
 
@@ -71,26 +97,82 @@ def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
     return dialog
 
 
+def _list_kwargs(user: PanelUser, filters: ListFilters) -> dict[str, Any]:
+    tz = zone(user.timezone)
+    return {
+        "company_id": user.company_id,
+        "operator_id": user.id if filters.who == "mine" else filters.operator_id,
+        "unassigned": filters.who == "unassigned",
+        "visible_to_operator_id": None if user.sees_all_dialogs else user.id,
+        "channel_id": filters.channel_id,
+        "group_id": filters.group_id,
+        "tag_id": filters.tag_id,
+        "since": datetime.combine(filters.since, time(0), tzinfo=tz) if filters.since else None,
+        "until": (
+            datetime.combine(filters.until + timedelta(days=1), time(0), tzinfo=tz)
+            if filters.until
+            else None
+        ),
+        "search": filters.q or None,
+    }
+
+
+def state_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
+    """How many dialogs the other filters find, per state ("open", "closed", "" for both)."""
+    kwargs = _list_kwargs(user, filters)
+    page = Page(limit=1, offset=0)
+    counts = {
+        state: list_dialogs(session, page=page, state=state, count_only=True, **kwargs)[1]
+        for state in ("open", "closed")
+    }
+    counts[""] = counts["open"] + counts["closed"]
+    return counts
+
+
+def matching_dialog_ids(
+    session: Session, user: PanelUser, filters: ListFilters, *, limit: int = 5000
+) -> list[int]:
+    """Every dialog the list's filters find ("select all matching"), up to ``limit``."""
+    dialogs, _total = list_dialogs(
+        session,
+        page=Page(limit=limit, offset=0),
+        state=filters.state or None,
+        **_list_kwargs(user, filters),
+    )
+    return [d.id for d in dialogs]
+
+
+def _preview(session: Session, dialog: Dialog) -> str:
+    """The latest words of the conversation itself: internal notes and system lines are
+    never the preview."""
+    text = session.scalar(
+        select(Message.text)
+        .where(
+            Message.dialog_id == dialog.id,
+            Message.type.in_(
+                (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
+            ),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return (text or "").strip().replace("\n", " ")[:140]
+
+
 def dialog_rows(
     session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
 ) -> tuple[list[DialogRow], int]:
     dialogs, total = list_dialogs(
         session,
-        company_id=user.company_id,
         page=Page(limit=limit, offset=offset),
-        operator_id=user.id if filters.who == "mine" else None,
-        unassigned=filters.who == "unassigned",
-        visible_to_operator_id=None if user.sees_all_dialogs else user.id,
         state=filters.state or None,
-        channel_id=filters.channel_id,
-        search=filters.q or None,
+        **_list_kwargs(user, filters),
     )
     rows = []
     channels: dict[int, str] = {}
     operators: dict[int, str] = {}
     for d in dialogs:
         client = session.get(Client, d.client_id)
-        last = session.get(Message, d.last_message_id) if d.last_message_id else None
         addresses = identities(session, client_id=d.client_id) if client else []
         if d.channel_id not in channels:
             ch = session.get(Channel, d.channel_id)
@@ -98,9 +180,7 @@ def dialog_rows(
         if d.operator_id and d.operator_id not in operators:
             op = session.get(Operator, d.operator_id)
             operators[d.operator_id] = op.full_name if op else ""
-        preview = ""
-        if last is not None:
-            preview = (last.text or "").strip().replace("\n", " ")[:140]
+        preview = _preview(session, d)
         rows.append(
             DialogRow(
                 id=d.id,

@@ -140,7 +140,11 @@ def add_identity(
     owner = find_by_identity(session, company_id=company_id, transport=transport, address=normal)
     if owner is not None:
         if owner.id != client.id:
-            raise Invalid("This address belongs to another client", {"address": ["taken"]})
+            raise Invalid(
+                "This address belongs to another client",
+                {"address": ["taken"]},
+                code="client.address_taken",
+            )
         return
     session.add(
         ClientIdentity(
@@ -275,13 +279,13 @@ def block(
     expires_at: datetime | None = None,
 ) -> BlockEntry:
     if kind not in ("email", "domain", "client"):
-        raise Invalid("kind must be email, domain or client")
+        raise Invalid("kind must be email, domain or client", code="block.invalid_kind")
     if kind == "client":
         if client_id is None:
-            raise Invalid("client_id is required")
+            raise Invalid("client_id is required", code="block.client_required")
         get_client(session, company_id=company_id, client_id=client_id)
     elif not value.strip():
-        raise Invalid("value is required")
+        raise Invalid("value is required", code="block.value_required")
     entry = BlockEntry(
         company_id=company_id,
         kind=kind,
@@ -356,7 +360,11 @@ def create_or_get_client(
     """The client identified by ``email`` (transport e-mail) or ``phone``; created when new."""
     if email and email.strip():
         if "@" not in email:
-            raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+            raise Invalid(
+                "Invalid e-mail address",
+                {"email": ["invalid e-mail address"]},
+                code="client.invalid_email",
+            )
         return find_or_create_client(
             session, company_id=company_id, transport=EMAIL, address=email, name=nickname
         )
@@ -364,7 +372,11 @@ def create_or_get_client(
         return find_or_create_client(
             session, company_id=company_id, transport="phone", address=phone, name=nickname
         )
-    raise Invalid("phone or email is required", {"phone": ["phone or email is required"]})
+    raise Invalid(
+        "phone or email is required",
+        {"phone": ["phone or email is required"]},
+        code="client.contact_required",
+    )
 
 
 def custom_client_fields(session: Session, *, company_id: int) -> list[str]:

@@ -21,7 +21,9 @@ from atendo.kit.pagination import Page
 def _checked_hash(password: str) -> str:
     if len(password) < 8:
         raise Invalid(
-            "Password must have at least 8 characters", {"password": ["at least 8 characters"]}
+            "Password must have at least 8 characters",
+            {"password": ["at least 8 characters"]},
+            code="operator.password_too_short",
         )
     return hash_password(password)
 
@@ -29,7 +31,11 @@ def _checked_hash(password: str) -> str:
 def _normal_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
-        raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+        raise Invalid(
+            "Invalid e-mail address",
+            {"email": ["invalid e-mail address"]},
+            code="operator.invalid_email",
+        )
     return email
 
 
@@ -46,7 +52,11 @@ def create_operator(
     email = _normal_email(email)
     password_hash = _checked_hash(password)
     if session.scalar(select(Operator.id).where(Operator.email == email)) is not None:
-        raise Conflict("An operator with this e-mail already exists", {"email": ["taken"]})
+        raise Conflict(
+            "An operator with this e-mail already exists",
+            {"email": ["taken"]},
+            code="operator.email_taken",
+        )
     operator = Operator(
         company_id=company_id,
         email=email,
@@ -125,14 +135,18 @@ def update_operator(
     if last_name is not None:
         op.last_name = last_name
     if timezone and timezone not in time_zones():
-        raise Invalid("Unknown time zone", {"timezone": ["unknown time zone"]})
+        raise Invalid(
+            "Unknown time zone",
+            {"timezone": ["unknown time zone"]},
+            code="operator.unknown_timezone",
+        )
     if role is not None:
         op.role = role.value
     if online is not None:
         op.online = online
     if password:
         op.password_hash = _checked_hash(password)
-    if language in ("pt_BR", "en"):
+    if language in ("pt_BR", "en", "es"):
         op.language = language
     if timezone:
         op.timezone = timezone
@@ -156,7 +170,11 @@ def change_own_password(
     session ends (the one asking stays signed in)."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
     if not verify_password(op.password_hash, current):
-        raise Invalid("The current password is wrong", {"current": ["wrong password"]})
+        raise Invalid(
+            "The current password is wrong",
+            {"current": ["wrong password"]},
+            code="operator.wrong_password",
+        )
     op.password_hash = _checked_hash(new)
     end_operator_sessions(session, operator_id=op.id, keep_session_id=keep_session_id)
     session.flush()
@@ -195,7 +213,7 @@ def set_group_member(
     get_group(session, company_id=company_id, group_id=group_id)
     get_operator(session, company_id=company_id, operator_id=operator_id)
     if not 1 <= skill <= 100:
-        raise Invalid("Skill must be between 1 and 100")
+        raise Invalid("Skill must be between 1 and 100", code="operator.invalid_skill")
     member = session.scalar(
         select(GroupMember).where(
             GroupMember.group_id == group_id, GroupMember.operator_id == operator_id

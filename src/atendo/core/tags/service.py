@@ -43,7 +43,11 @@ def create_tag_group(
     session: Session, *, company_id: int, name: str, order_show: int = 0, display: bool = True
 ) -> TagGroup:
     if not name.strip():
-        raise Invalid("tag_group_name is required", {"tag_group_name": ["required"]})
+        raise Invalid(
+            "tag_group_name is required",
+            {"tag_group_name": ["required"]},
+            code="tag.group_required",
+        )
     group = TagGroup(
         company_id=company_id, name=name.strip(), order_show=order_show, display=display
     )
@@ -64,7 +68,9 @@ def create_tag(
     order_show: int = 0,
 ) -> Tag:
     if not label.strip():
-        raise Invalid("tag_label is required", {"tag_label": ["required"]})
+        raise Invalid(
+            "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
+        )
     if group_id is not None:
         group = session.get(TagGroup, group_id)
         if group is None or group.company_id != company_id:
@@ -95,7 +101,11 @@ def _check_assignee(
     session: Session, company_id: int, assignee_type: str, assignee_id: int
 ) -> None:
     if assignee_type not in ASSIGNEE_TYPES:
-        raise Invalid("assignee_type must be client or request", {"assignee_type": ["invalid"]})
+        raise Invalid(
+            "assignee_type must be client or request",
+            {"assignee_type": ["invalid"]},
+            code="tag.invalid_assignee",
+        )
     row: Client | Request | None = (
         session.get(Client, assignee_id)
         if assignee_type == "client"

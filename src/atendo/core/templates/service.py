@@ -28,7 +28,7 @@ def create_template(
     session: Session, *, company_id: int, name: str, text: str, command: str = ""
 ) -> Template:
     if not name.strip() or not text.strip():
-        raise Invalid("name and text are required")
+        raise Invalid("name and text are required", code="template.required")
     tpl = Template(company_id=company_id, name=name.strip(), text=text, command=command.strip("/ "))
     session.add(tpl)
     session.flush()

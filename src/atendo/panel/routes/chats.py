@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,6 +14,7 @@ from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.service import get_client, identities
 from atendo.core.dialogs.service import current_request, mark_dialog_read
 from atendo.core.operators.service import list_groups, list_operators
+from atendo.core.search.service import catch_up
 from atendo.core.tags.service import list_tags, tags_of
 from atendo.core.templates.service import list_templates
 from atendo.kit.pagination import Page
@@ -25,6 +28,7 @@ from atendo.panel.views import (
     message_views,
     pending_outbound,
     signature_preview,
+    state_counts,
     visible_dialog,
 )
 
@@ -32,35 +36,64 @@ router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
 
 
-def _filters(request: Request) -> ListFilters:
-    q = request.query_params
-    channel = q.get("channel", "")
-    who = q.get("who", "all")
-    state = q.get("state", "open")
+def _id(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip()) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def list_filters(q: Mapping[str, Any]) -> ListFilters:
+    """The list's filters from the query string or a form (anything malformed is ignored,
+    never a 500)."""
+    who = str(q.get("who", "all"))
+    state = str(q.get("state", "open"))
     return ListFilters(
         who=who if who in ("mine", "unassigned", "all") else "all",
         state=state if state in ("open", "closed", "") else "open",
-        channel_id=int(channel) if channel.isdigit() else None,
-        q=q.get("q", "").strip()[:200],
+        channel_id=_id(str(q.get("channel", ""))),
+        q=str(q.get("q", "")).strip()[:200],
+        operator_id=_id(str(q.get("operator", ""))),
+        group_id=_id(str(q.get("group", ""))),
+        tag_id=_id(str(q.get("tag", ""))),
+        since=_day(str(q.get("since", ""))),
+        until=_day(str(q.get("until", ""))),
     )
 
 
 def _int(request: Request, name: str, default: int, top: int = 10_000) -> int:
     value = request.query_params.get(name, "")
-    return max(0, min(top, int(value))) if value.isdigit() else default
+    return max(0, min(top, int(value))) if value.isdigit() and len(value) < 10 else default
+
+
+def index_for_search(request: Request, user: PanelUser, filters: ListFilters) -> None:
+    """Before a search: bring the message index up to date (its own short unit of work)."""
+    if filters.q:
+        with runtime_of(request).db.transaction() as session:
+            catch_up(session, company_id=user.company_id)
 
 
 def _list_context(session: Session, user: PanelUser, request: Request) -> dict[str, Any]:
-    filters = _filters(request)
+    filters = list_filters(request.query_params)
     offset = _int(request, "offset", 0)
     limit = _int(request, "limit", PAGE_SIZE, 200) or PAGE_SIZE
     rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
+    operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
+    tags, _t = list_tags(session, company_id=user.company_id, page=Page(500, 0))
     return {
         "rows": rows,
         "total": total,
         "filters": filters,
+        "counts": state_counts(session, user, filters),
         "next_offset": offset + len(rows) if offset + len(rows) < total else None,
         "channels": list_channels(session, company_id=user.company_id)[0],
+        "filter_operators": [o for o in operators if o.role != "disabled"],
+        "filter_groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
+        "filter_tags": tags,
     }
 
 
@@ -116,6 +149,7 @@ def _re(subject: str) -> str:
 
 @router.get("/chats")
 def chats_page(request: Request, user: User) -> Response:
+    index_for_search(request, user, list_filters(request.query_params))
     with runtime_of(request).db.reading() as session:
         ctx = _list_context(session, user, request)
     return render(request, "chats.html", {**ctx, "pane": None})
@@ -123,6 +157,7 @@ def chats_page(request: Request, user: User) -> Response:
 
 @router.get("/chats/list")
 def chats_list(request: Request, user: User) -> Response:
+    index_for_search(request, user, list_filters(request.query_params))
     with runtime_of(request).db.reading() as session:
         ctx = _list_context(session, user, request)
     return render(request, "_dialog_items.html", ctx)

@@ -13,11 +13,20 @@ from atendo.core.errors import DomainError
 from atendo.core.tags.service import tags_of
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import zone
-from atendo.panel.render import render
+from atendo.panel.render import _t, render, say
 from atendo.panel.views import client_card
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
+
+
+def end_of_day(value: str, timezone: str) -> datetime | None:
+    """A date from a form ("2026-12-31") as the end of that day in the operator's zone."""
+    try:
+        day = datetime.strptime(value.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return datetime.combine(day, time(23, 59), tzinfo=zone(timezone))
 
 
 def _card(request: Request, user: PanelUser, client_id: int, error: str = "") -> Response:
@@ -47,13 +56,9 @@ def block_client(
     reason: Annotated[str, Form()] = "",
     until: Annotated[str, Form()] = "",
 ) -> Response:
-    expires: datetime | None = None
-    if until:
-        try:
-            day = datetime.strptime(until, "%Y-%m-%d").date()
-            expires = datetime.combine(day, time(23, 59), tzinfo=zone(user.timezone))
-        except ValueError:
-            return _card(request, user, client_id, "invalid date")
+    expires = end_of_day(until, user.timezone)
+    if until and expires is None:
+        return _card(request, user, client_id, _t(request, "Pick a valid date."))
     try:
         with write(request, user) as session:
             block(
@@ -65,7 +70,7 @@ def block_client(
                 expires_at=expires,
             )
     except DomainError as exc:
-        return _card(request, user, client_id, exc.message)
+        return _card(request, user, client_id, say(request, exc))
     return _card(request, user, client_id)
 
 

@@ -19,7 +19,7 @@ from atendo.core.messages.service import attachments_of, get_message, status_his
 from atendo.core.tags.service import assign_tags, remove_tag
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 from atendo.panel.routes.chats import dialog_messages, dialog_pane
 from atendo.panel.views import email_html, visible_dialog
 from atendo.transports import registry
@@ -89,7 +89,7 @@ async def send(
     try:
         await asyncio.to_thread(store)
     except DomainError as exc:
-        return _note(request, exc.message, status=exc.status_code)
+        return _note(request, say(request, exc), status=exc.status_code)
     response = dialog_messages(request, dialog_id, user)
     response.headers["HX-Trigger"] = "sent"
     return response
@@ -215,7 +215,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         with write(request, user) as session:
             interrupt_message(session, company_id=user.company_id, message_id=message_id)
     except DomainError as exc:
-        error = exc.message
+        error = say(request, exc)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         history = status_history(session, message_id=message.id)

@@ -49,7 +49,7 @@ def _page(
         "error": error,
         "notice": notice,
         "now": now,
-        "zones": zone_choices(time_zones(), user.timezone, now),
+        "zones": zone_choices(time_zones(), user.timezone, now, user.language),
         "sessions": sessions,
         "device_label": device_label,
     }

@@ -37,7 +37,7 @@ from atendo.core.templates.service import create_template, delete_template, list
 from atendo.core.webhooks.models import Webhook
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
-from atendo.panel.render import render
+from atendo.panel.render import _t, render, say
 from atendo.transports import registry
 from atendo.transports.base import Transport
 
@@ -147,7 +147,7 @@ async def channel_create(request: Request, user: Admin) -> Response:
         )
     except DomainError as exc:
         return _channel_form(
-            request, values=data, errors=exc.errors or {}, message=exc.message, status=422
+            request, values=data, errors=exc.errors or {}, message=say(request, exc), status=422
         )
     return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
 
@@ -176,7 +176,7 @@ async def channel_update(request: Request, channel_id: int, user: Admin) -> Resp
             channel=channel,
             values=data,
             errors=exc.errors or {},
-            message=exc.message,
+            message=say(request, exc),
             status=422,
         )
     return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
@@ -293,7 +293,7 @@ def operator_create(
                 last_name=last,
             )
     except DomainError as exc:
-        return _operators_page(request, user, exc.message)
+        return _operators_page(request, user, say(request, exc))
     return RedirectResponse("/settings/operators", status_code=303)
 
 
@@ -335,7 +335,7 @@ def group_member(
                 skill=skill,
             )
     except DomainError as exc:
-        return _operators_page(request, user, exc.message)
+        return _operators_page(request, user, say(request, exc))
     return RedirectResponse("/settings/operators", status_code=303)
 
 
@@ -396,21 +396,52 @@ def template_delete(request: Request, template_id: int, user: Supervisor) -> Res
     return RedirectResponse("/settings/templates", status_code=303)
 
 
-@router.get("/settings/blocks")
-def blocks_page(request: Request, user: Supervisor) -> Response:
+def _blocks_page(
+    request: Request, user: PanelUser, error: str = "", values: dict[str, str] | None = None
+) -> Response:
+    from atendo.core.clients.models import Client
+
     with runtime_of(request).db.reading() as session:
         rows = list_blocks(session, company_id=user.company_id)
-    return render(request, "settings/blocks.html", {"rows": rows, "section": "blocks"})
+        names = {}
+        for b in rows:
+            if b.client_id is not None:
+                client = session.get(Client, b.client_id)
+                names[b.client_id] = (client.display_name if client else "") or f"#{b.client_id}"
+    return render(
+        request,
+        "settings/blocks.html",
+        {
+            "rows": rows,
+            "names": names,
+            "section": "blocks",
+            "error": error,
+            "values": values or {},
+        },
+        status_code=422 if error else 200,
+    )
+
+
+@router.get("/settings/blocks")
+def blocks_page(request: Request, user: Supervisor) -> Response:
+    return _blocks_page(request, user)
 
 
 @router.post("/settings/blocks")
 def block_add(
     request: Request,
     user: Supervisor,
-    value: Annotated[str, Form()],
+    value: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "email",
     reason: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
 ) -> Response:
+    from atendo.panel.routes.clients import end_of_day
+
+    values = {"value": value, "kind": kind, "reason": reason, "until": until}
+    expires = end_of_day(until, user.timezone)
+    if until and expires is None:
+        return _blocks_page(request, user, _t(request, "Pick a valid date."), values)
     try:
         with write(request, user) as session:
             block(
@@ -419,9 +450,10 @@ def block_add(
                 kind=kind if kind in ("email", "domain") else "email",
                 value=value,
                 reason=reason,
+                expires_at=expires,
             )
-    except DomainError:
-        pass
+    except DomainError as exc:
+        return _blocks_page(request, user, say(request, exc), values)
     return RedirectResponse("/settings/blocks", status_code=303)
 
 

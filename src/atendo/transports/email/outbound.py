@@ -107,6 +107,8 @@ def normalise_addresses(addresses: Sequence[str], *, field: str = "emails") -> l
         raise Invalid(
             "Invalid e-mail address: " + ", ".join(bad),
             {field: [f"not a valid e-mail address: {b}" for b in bad]},
+            code="chat.invalid_address",
+            params={"addresses": ", ".join(bad)},
         )
     return out
 
@@ -190,18 +192,26 @@ def queue_email_reply(
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     if channel.transport != EMAIL:
-        raise Invalid("This dialog is not an e-mail dialog", {"dialog_id": ["not e-mail"]})
+        raise Invalid(
+            "This dialog is not an e-mail dialog",
+            {"dialog_id": ["not e-mail"]},
+            code="chat.not_email",
+        )
     check_operator(session, company_id=company_id, operator_id=operator_id)
     text = (text or "").replace("\r\n", "\n")
     if not text.strip() and not (html or "").strip() and not attachments:
-        raise Invalid("The message is empty", {"text": ["required"]})
+        raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
     client = session.get(Client, dialog.client_id)
     recipients = list(dialog.recipients or [])
     if not recipients:
         recipients = identities(session, client_id=dialog.client_id, transport=EMAIL)[:1]
     if not recipients:
-        raise Invalid("The dialog has no e-mail recipient", {"dialog_id": ["no recipient"]})
+        raise Invalid(
+            "The dialog has no e-mail recipient",
+            {"dialog_id": ["no recipient"]},
+            code="chat.no_recipient",
+        )
     recipients = normalise_addresses(recipients)
     lowered = {r.lower() for r in recipients}
     cc_list = [a for a in normalise_addresses(cc or [], field="cc") if a.lower() not in lowered]
@@ -285,16 +295,22 @@ def start_outbound_chat(
         raise Invalid(
             "New chats can only be started on an e-mail channel",
             {"channel_id": ["not an e-mail channel"]},
+            code="channel.cannot_start_chats",
         )
     if not channel.write_first:
         raise Invalid(
             "This channel may not start conversations (write first is off)",
             {"channel_id": ["write_first is off for this channel"]},
+            code="channel.cannot_start_chats",
         )
     check_operator(session, company_id=company_id, operator_id=operator_id)
     has_text = bool((text or "").strip() or (html or "").strip())
     if has_text and not (subject or "").strip():
-        raise Invalid("A first e-mail needs a subject", {"subject": ["required"]})
+        raise Invalid(
+            "A first e-mail needs a subject",
+            {"subject": ["required"]},
+            code="chat.subject_required",
+        )
     addresses = normalise_addresses(emails)
     owner: Client | None = None
     if client_id is not None:
@@ -302,7 +318,11 @@ def start_outbound_chat(
         if not addresses:
             addresses = identities(session, client_id=owner.id, transport=EMAIL)[:1]
     if not addresses:
-        raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
+        raise Invalid(
+            "At least one e-mail address is needed",
+            {"emails": ["required"]},
+            code="chat.address_required",
+        )
     clients: list[Client] = []
     for i, address in enumerate(addresses):
         found = find_by_identity(session, company_id=company_id, transport=EMAIL, address=address)
