@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "client.address_taken": "the address belongs to another client",
     "client.invalid_email": "not a valid e-mail address",
     "client.contact_required": "a client needs a phone or an e-mail",
+    "client.merge_not_found": "no single client matches for a merge",
     "client.merge_self": "a client cannot be merged into itself",
     "block.invalid_kind": "block kind must be email, domain or client",
     "block.client_required": "a client block needs the client",

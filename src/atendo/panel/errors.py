@@ -75,6 +75,7 @@ SENTENCES: dict[str, str] = {
     "client.address_taken": N_("This address belongs to another client."),
     "client.invalid_email": N_("Enter a valid e-mail address."),
     "client.contact_required": N_("Enter a phone or an e-mail address."),
+    "client.merge_not_found": N_("No single client has this address, phone or number."),
     "client.merge_self": N_("Pick another client to merge with."),
     "block.invalid_kind": N_("Pick what to block: an address, a domain or a client."),
     "block.client_required": N_("Pick the client to block."),

@@ -22,7 +22,7 @@ from atendo.core.clients.models import Client
 from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
-from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
@@ -307,9 +307,17 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
 
 
 def chat_starting_channels(session: Session, user: PanelUser) -> list[Channel]:
-    """The company's channels whose transport can start a chat ("Novo ativo")."""
+    """The company's channels that can start a chat ("Novo ativo"): a transport that can, the
+    channel allowed to write first, and not disabled."""
     rows, _total = list_channels(session, company_id=user.company_id)
-    return [c for c in rows if (t := registry.find(c.transport)) is not None and t.can_start_chats]
+    return [
+        c
+        for c in rows
+        if (t := registry.find(c.transport)) is not None
+        and t.can_start_chats
+        and c.write_first
+        and c.status != ChannelStatus.DISABLED
+    ]
 
 
 def composer_fields(channel: Channel) -> tuple[str, ...]:

@@ -19,6 +19,13 @@ FILTERS = [
     Param("state", "string", "open or closed", choices=("open", "closed")),
     Param("channel_id", "integer", "only this channel's", ext=True),
     Param("client_id", "integer", "only this client's", ext=True),
+    Param(
+        "q",
+        "string",
+        "client name, address, phone, subject, message text or tag contains this"
+        " (accents and case ignored)",
+        ext=True,
+    ),
     ORDER,
     *PAGING,
 ]
@@ -39,6 +46,7 @@ def unanswered(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 
 def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
     p = ctx.page
+    ctx.index_for_search(ctx.params.text("q"))
     with ctx.read() as session:
         rows, total = list_dialogs(
             session,
@@ -50,6 +58,7 @@ def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
             client_id=ctx.params.integer("client_id"),
             unanswered=unanswered,
             order=ctx.params.text("order") or "desc",
+            search=ctx.params.text("q"),
         )
         return page(dialogs_out(session, rows), total=total, page=p)
 

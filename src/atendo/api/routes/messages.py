@@ -25,6 +25,7 @@ FILTERS = [
     Param("start_date", "date", "created at or after (ISO 8601)"),
     Param("finish_date", "date", "created at or before (ISO 8601)"),
     Param("start_id", "integer", "ids from this one on"),
+    Param("q", "string", "subject or text contains this (accents and case ignored)", ext=True),
     ORDER,
     *PAGING,
 ]
@@ -34,6 +35,7 @@ FILTERS = [
 def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     params = ctx.params
+    ctx.index_for_search(params.text("q"))
     with ctx.read() as session:
         rows, total = list_messages(
             session,
@@ -50,6 +52,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             finish_date=params.date("finish_date"),
             start_id=params.integer("start_id"),
             order=params.text("order") or "desc",
+            q=params.text("q"),
         )
         return page(messages_out(session, rows), total=total, page=p)
 

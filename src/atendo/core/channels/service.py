@@ -28,9 +28,15 @@ from atendo.kit.pagination import Page
 FAILURES_BEFORE_ERROR = 3
 
 
-def get_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+def get_channel(
+    session: Session, *, company_id: int, channel_id: int, include_deleted: bool = False
+) -> Channel:
+    """The company's channel; a deleted one only with ``include_deleted`` (its dialogs stay
+    readable)."""
     channel = session.get(Channel, channel_id)
-    if channel is None or channel.company_id != company_id or channel.deleted:
+    if channel is None or channel.company_id != company_id:
+        raise NotFound()
+    if channel.deleted and not include_deleted:
         raise NotFound()
     return channel
 
@@ -163,6 +169,28 @@ def mark_failure(session: Session, *, channel: Channel, reason: str) -> None:
     session.flush()
     if channel.status != before:
         _emit_status(session, channel)
+
+
+def disable_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+    """Stop syncing and sending; its dialogs stay readable; it starts no new chats."""
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if channel.status != ChannelStatus.DISABLED:
+        channel.status = ChannelStatus.DISABLED.value
+        session.flush()
+        _emit_status(session, channel)
+    return channel
+
+
+def enable_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+    """Back to work: the workers connect it again."""
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if channel.status == ChannelStatus.DISABLED and not channel.deleted:
+        channel.status = ChannelStatus.CONNECTING.value
+        channel.failures = 0
+        channel.reconnect_requested = True
+        session.flush()
+        _emit_status(session, channel)
+    return channel
 
 
 def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> Channel:

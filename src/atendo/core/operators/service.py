@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.dialogs.models import Dialog
@@ -141,6 +141,16 @@ def update_operator(
             code="operator.unknown_timezone",
         )
     if role is not None:
+        if (
+            op.role == Role.ADMIN
+            and role != Role.ADMIN
+            and active_admins(session, company_id=company_id) <= 1
+        ):
+            raise Conflict(
+                "The company needs at least one active admin",
+                {"role": ["last admin"]},
+                code="operator.last_admin",
+            )
         op.role = role.value
     if online is not None:
         op.online = online
@@ -193,11 +203,79 @@ def authenticate_operator(session: Session, *, email: str, password: str) -> Ope
     return op
 
 
+def _group_name(session: Session, company_id: int, name: str, group_id: int | None) -> str:
+    name = name.strip()
+    if not name:
+        raise Invalid("A group needs a name", {"name": ["required"]}, code="group.name_required")
+    taken = session.scalar(
+        select(OperatorGroup.id).where(
+            OperatorGroup.company_id == company_id,
+            func.lower(OperatorGroup.name) == name.lower(),
+            OperatorGroup.id != (group_id or 0),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            "A group with this name already exists", {"name": ["taken"]}, code="group.name_taken"
+        )
+    return name
+
+
 def create_group(session: Session, *, company_id: int, name: str) -> OperatorGroup:
-    group = OperatorGroup(company_id=company_id, name=name.strip())
+    group = OperatorGroup(company_id=company_id, name=_group_name(session, company_id, name, None))
     session.add(group)
     session.flush()
     return group
+
+
+def rename_group(session: Session, *, company_id: int, group_id: int, name: str) -> OperatorGroup:
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    group.name = _group_name(session, company_id, name, group.id)
+    session.flush()
+    return group
+
+
+def delete_group(session: Session, *, company_id: int, group_id: int) -> int:
+    """Delete the group and its memberships; its dialogs keep their operator and lose the
+    group. Returns how many dialogs were in it."""
+    from atendo.core.dialogs.models import Dialog
+
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    moved = session.execute(
+        update(Dialog)
+        .where(Dialog.company_id == company_id, Dialog.group_id == group.id)
+        .values(group_id=None)
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.delete(group)
+    session.flush()
+    return int(moved or 0)
+
+
+def remove_group_member(
+    session: Session, *, company_id: int, group_id: int, operator_id: int
+) -> bool:
+    get_group(session, company_id=company_id, group_id=group_id)
+    gone = session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return bool(gone)
+
+
+def active_admins(session: Session, *, company_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Operator)
+            .where(Operator.company_id == company_id, Operator.role == Role.ADMIN)
+        )
+        or 0
+    )
 
 
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
 from atendo.core.dialogs.models import Request
 from atendo.core.enums import EventType
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
 from atendo.kit.pagination import Page
@@ -56,6 +56,72 @@ def create_tag_group(
     return group
 
 
+def _unique_label(
+    session: Session, company_id: int, label: str, group_id: int | None, tag_id: int | None
+) -> None:
+    taken = session.scalar(
+        select(Tag.id).where(
+            Tag.company_id == company_id,
+            func.lower(Tag.label) == label.strip().lower(),
+            Tag.group_id.is_(None) if group_id is None else Tag.group_id == group_id,
+            Tag.id != (tag_id or 0),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            "A tag with this label already exists in the group",
+            {"tag_label": ["taken"]},
+            code="tag.label_taken",
+            params={"label": label.strip()},
+        )
+
+
+def update_tag(
+    session: Session,
+    *,
+    company_id: int,
+    tag_id: int,
+    label: str,
+    bg_color: str | None = None,
+    text_color: str | None = None,
+) -> Tag:
+    tag = get_tag(session, company_id=company_id, tag_id=tag_id)
+    if not label.strip():
+        raise Invalid(
+            "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
+        )
+    _unique_label(session, company_id, label, tag.group_id, tag.id)
+    tag.label = label.strip()
+    if bg_color:
+        tag.bg_color = bg_color
+    if text_color:
+        tag.text_color = text_color
+    session.flush()
+    return tag
+
+
+def tag_uses(session: Session, *, company_id: int, tag_id: int) -> int:
+    """How many clients and requests carry the tag (said before deleting it)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(TagAssignment)
+            .where(TagAssignment.company_id == company_id, TagAssignment.tag_id == tag_id)
+        )
+        or 0
+    )
+
+
+def delete_tag(session: Session, *, company_id: int, tag_id: int) -> int:
+    """Delete the tag; it comes off every client and request. Returns how many it was on."""
+    tag = get_tag(session, company_id=company_id, tag_id=tag_id)
+    uses = tag_uses(session, company_id=company_id, tag_id=tag.id)
+    session.execute(delete(TagAssignment).where(TagAssignment.tag_id == tag.id))
+    session.delete(tag)
+    session.flush()
+    return uses
+
+
 def create_tag(
     session: Session,
     *,
@@ -75,6 +141,7 @@ def create_tag(
         group = session.get(TagGroup, group_id)
         if group is None or group.company_id != company_id:
             raise NotFound("Tag group not found")
+    _unique_label(session, company_id, label, group_id, None)
     tag = Tag(
         company_id=company_id,
         label=label.strip(),

@@ -102,7 +102,9 @@ def _pane_context(
 ) -> dict[str, Any]:
     dialog = visible_dialog(session, user, dialog_id)
     client = get_client(session, company_id=user.company_id, client_id=dialog.client_id)
-    channel = get_channel(session, company_id=user.company_id, channel_id=dialog.channel_id)
+    channel = get_channel(
+        session, company_id=user.company_id, channel_id=dialog.channel_id, include_deleted=True
+    )
     views = message_views(session, dialog, images_for=images_for)
     request_row = current_request(session, dialog=dialog)
     last_subject = next((v.m.subject for v in reversed(views) if v.m.subject), dialog.subject)

@@ -317,6 +317,15 @@
   });
 
   document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("select[data-autosubmit]")) { e.target.form.submit(); return; }
+    if (e.target.matches && e.target.matches("input[type=file][name=files]")) {
+      var chosen = e.target.closest("label").querySelector(".files-chosen");
+      if (chosen) {
+        var names = Array.prototype.map.call(e.target.files, function (f) { return f.name; });
+        chosen.textContent = names.length ? names.join(", ") : chosen.dataset.none;
+      }
+      return;
+    }
     var mode = e.target.closest("[name=mode]");
     if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
   });
@@ -329,6 +338,14 @@
     if (e.detail.elt && e.detail.elt.id === "bulk" && e.detail.successful) {
       clearPicks();
       e.detail.elt.querySelector("[name=action]").value = "";
+    }
+    if (e.detail.elt && e.detail.elt.id === "composer" && e.detail.successful) {
+      e.detail.elt.reset();
+      e.detail.elt.classList.remove("comment");
+      var note = document.getElementById("composer-note");
+      if (note) note.textContent = "";
+      var chosen = e.detail.elt.querySelector(".files-chosen");
+      if (chosen) chosen.textContent = chosen.dataset.none;
     }
   });
 
