@@ -60,6 +60,8 @@ def server(tmp_path: Path) -> Iterator[str]:
         "ATENDO_WORKER_TICK": "0.5",
         "ATENDO_CONNECT_TIMEOUT": "15",
         "ATENDO_LOG_LEVEL": "WARNING",
+        # the test's Dovecot and SMTP servers listen on loopback
+        "ATENDO_MAIL_ALLOW_PRIVATE_NETWORKS": "true",
     }
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
@@ -107,6 +109,17 @@ def browser() -> Iterator[object]:
             b.close()
 
 
+def watch_csp(page: object, violations: list[str]) -> None:
+    """Collect the Content-Security-Policy refusals Chromium reports on the console."""
+
+    def seen(msg: object) -> None:
+        text = str(msg.text)  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            violations.append(text)
+
+    page.on("console", seen)  # type: ignore[attr-defined]
+
+
 def shot(page: object, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)  # type: ignore[attr-defined]
@@ -122,6 +135,8 @@ def test_panel_end_to_end(
     )
     page = context.new_page()
     page.set_default_timeout(15_000)
+    csp_violations: list[str] = []
+    watch_csp(page, csp_violations)
     admin_email = f"admin-{uuid.uuid4().hex[:8]}@acme.example"
     admin_password = "senha forte 123"
 
@@ -288,6 +303,7 @@ def test_panel_end_to_end(
     expect(page.get_by_text("operador@acme.example")).to_be_visible()
     other = browser.new_context(viewport={"width": 1024, "height": 768})  # type: ignore[attr-defined]
     op_page = other.new_page()
+    watch_csp(op_page, csp_violations)
     op_page.goto(server + "/login")
     op_page.get_by_test_id("login-email").fill("operador@acme.example")
     op_page.get_by_test_id("login-password").fill("senha do operador")
@@ -313,3 +329,5 @@ def test_panel_end_to_end(
     expect(op_page).to_have_url(re.compile(r"/login$"))
     other.close()
     context.close()
+    # The whole story ran under the panel's CSP without one refused script, style or frame.
+    assert csp_violations == []

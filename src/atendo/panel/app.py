@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
+from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
 from atendo.panel.routes import bulk, chats, clients, dialog, files, me, new_chat, settings, signin
 
@@ -21,6 +22,7 @@ def install_panel(app: FastAPI) -> None:
     for module in (signin, me, new_chat, bulk, chats, dialog, clients, settings, files, live):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:

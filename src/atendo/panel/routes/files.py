@@ -11,6 +11,7 @@ from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.headers import DOWNLOAD_CSP
 from atendo.panel.views import visible_dialog
 
 router = APIRouter()
@@ -44,7 +45,7 @@ def attachment(
         headers={
             "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(safe)}",
             "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
+            "Content-Security-Policy": DOWNLOAD_CSP,
         },
     )
 
@@ -65,5 +66,9 @@ def original(
     return Response(
         runtime.blobs.get(sha),
         media_type="message/rfc822",
-        headers={"Content-Disposition": f'attachment; filename="message-{message_id}.eml"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="message-{message_id}.eml"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": DOWNLOAD_CSP,
+        },
     )

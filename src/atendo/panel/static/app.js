@@ -1,5 +1,9 @@
 // Atendo panel: live updates (Server-Sent Events), send countdowns, the "/" template picker,
 // the "+" for more addresses, and putting an interrupted text back into the composer.
+// Every behaviour lives here: the panel's Content-Security-Policy allows no inline script,
+// so templates only carry data-* attributes (data-confirm, data-autosubmit, data-close-drawer,
+// data-navigate-param, data-no-submit, data-reset-after-send, data-list-refresh,
+// data-images-refresh) that the listeners below act on.
 (function () {
   "use strict";
 
@@ -312,12 +316,23 @@
 
   document.addEventListener("submit", function (e) {
     if (e.target.id === "filters") e.preventDefault();
+    var form = e.target;
+    if (form.hasAttribute("data-no-submit")) { e.preventDefault(); return; }
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
     var ok = e.target.querySelector("[data-busy]");
     if (ok && !e.target.hasAttribute("hx-post")) { ok.textContent = ok.dataset.busy; ok.classList.add("busy"); }
   });
 
   document.addEventListener("change", function (e) {
-    if (e.target.matches && e.target.matches("select[data-autosubmit]")) { e.target.form.submit(); return; }
+    if (e.target.hasAttribute("data-autosubmit") && e.target.form) { e.target.form.submit(); return; }
+    if (e.target.hasAttribute("data-navigate-param")) {
+      location.href = "?" + encodeURIComponent(e.target.name) + "=" + encodeURIComponent(e.target.value);
+      return;
+    }
     if (e.target.matches && e.target.matches("input[type=file][name=files]")) {
       var chosen = e.target.closest("label").querySelector(".files-chosen");
       if (chosen) {
@@ -340,10 +355,7 @@
       e.detail.elt.querySelector("[name=action]").value = "";
     }
     if (e.detail.elt && e.detail.elt.id === "composer" && e.detail.successful) {
-      e.detail.elt.reset();
       e.detail.elt.classList.remove("comment");
-      var note = document.getElementById("composer-note");
-      if (note) note.textContent = "";
       var chosen = e.detail.elt.querySelector(".files-chosen");
       if (chosen) chosen.textContent = chosen.dataset.none;
     }
@@ -354,6 +366,32 @@
     if (e.detail.target && e.detail.target.id === "dialog-list") restorePicks();
     if (e.detail.target && (e.detail.target.id === "pane" || e.detail.target.id === "messages" || e.detail.target.id === "scroll")) scrollToEnd();
   });
+  // Extra parameters of the live refreshes (computed here: no hx-vals "js:" under the CSP).
+  document.addEventListener("htmx:configRequest", function (e) {
+    var elt = e.detail.elt, params = e.detail.parameters;
+    if (elt.hasAttribute("data-list-refresh")) {
+      var shown = document.querySelectorAll("[data-testid=dialog-item]").length;
+      var pane = document.querySelector("[data-dialog-pane]");
+      params.limit = String(Math.max(25, shown));
+      params.active = pane ? (pane.dataset.dialogPane || "") : "";
+    }
+    if (elt.hasAttribute("data-images-refresh")) {
+      var ids = Array.prototype.map.call(document.querySelectorAll("[data-images-shown]"), function (el) {
+        return el.dataset.imagesShown;
+      });
+      if (ids.length) params.images = ids;
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      elt.reset();
+      var note = document.getElementById("composer-note");
+      if (note) note.textContent = "";
+    }
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });
 
   document.addEventListener("DOMContentLoaded", function () {
