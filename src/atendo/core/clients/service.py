@@ -84,6 +84,9 @@ def merge_clients(
     survivor.custom_fields = {**(merged.custom_fields or {}), **(survivor.custom_fields or {})}
     merged.merged_into_id = survivor.id
     session.flush()
+    from atendo.core.search.service import reindex_clients
+
+    reindex_clients(session, [survivor.id, merged.id])
     record_audit(
         session,
         company_id=company_id,
@@ -238,7 +241,7 @@ def list_clients(
     if q and q.strip():
         from atendo.core.search.service import client_condition
 
-        stmt = stmt.where(client_condition(company_id=company_id, query=q))
+        stmt = stmt.where(client_condition(session, company_id=company_id, query=q))
     if phone:
         stmt = stmt.where(Client.phone == phone.strip())
     if email:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    event,
     func,
     insert,
     or_,
@@ -40,6 +41,21 @@ progress = Table(
     _meta,
     Column("company_id", Integer, primary_key=True),
     Column("last_message_id", Integer),
+    Column("last_client_id", Integer),
+)
+_SQLITE_CLIENTS = Table(
+    "client_search",
+    MetaData(),
+    Column("rowid", Integer, primary_key=True),
+    Column("body", Text),
+    Column("company_id", Integer),
+)
+_PG_CLIENTS = Table(
+    "client_search",
+    MetaData(),
+    Column("client_id", Integer, primary_key=True),
+    Column("company_id", Integer),
+    Column("body", Text),
 )
 BATCH = 5000
 # PostgreSQL hands out ids before commit: a message committed late can have a lower id than
@@ -73,20 +89,122 @@ def _search_table(session: Session) -> Table:
     return _SQLITE_SEARCH if _is_sqlite(session) else _PG_SEARCH
 
 
+def _client_table(session: Session) -> Table:
+    return _SQLITE_CLIENTS if _is_sqlite(session) else _PG_CLIENTS
+
+
 def _id_column(table: Table) -> ColumnElement[int]:
-    return table.c.rowid if "rowid" in table.c else table.c.message_id
+    if "rowid" in table.c:
+        return table.c.rowid
+    return table.c.message_id if "message_id" in table.c else table.c.client_id
+
+
+def client_docs(session: Session, client_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """client id -> (company id, folded name, phone and addresses)."""
+    docs: dict[int, tuple[int, list[str]]] = {}
+    for cid, company_id, name, assigned, phone in session.execute(
+        select(Client.id, Client.company_id, Client.name, Client.assigned_name, Client.phone).where(
+            Client.id.in_(client_ids)
+        )
+    ):
+        digits = "".join(c for c in phone or "" if c.isdigit())
+        docs[cid] = (company_id, [name or "", assigned or "", phone or "", digits])
+    for cid, address, display in session.execute(
+        select(ClientIdentity.client_id, ClientIdentity.address, ClientIdentity.display_name).where(
+            ClientIdentity.client_id.in_(client_ids)
+        )
+    ):
+        if cid in docs:
+            docs[cid][1].extend((address or "", display or ""))
+    return {cid: (company, fold(" | ".join(parts))) for cid, (company, parts) in docs.items()}
+
+
+def reindex_clients(session: Session, client_ids: list[int]) -> None:
+    """Write the search rows of these clients again (after a change to their name, phone or
+    addresses). Called at flush for ORM changes (see :func:`_after_flush`)."""
+    ids = sorted(set(client_ids))
+    if not ids:
+        return
+    table = _client_table(session)
+    key = _id_column(table)
+    docs = client_docs(session, ids)
+    session.execute(table.delete().where(key.in_(ids)))
+    if docs:
+        session.execute(
+            insert(table),
+            [
+                {key.name: cid, "company_id": company, "body": body}
+                for cid, (company, body) in docs.items()
+            ],
+        )
+
+
+def _catch_up_clients(session: Session, company_id: int, last: int) -> int:
+    table = _client_table(session)
+    key = _id_column(table)
+    top = last
+    while True:
+        ids = list(
+            session.scalars(
+                select(Client.id)
+                .where(
+                    Client.company_id == company_id,
+                    Client.id > top,
+                    Client.id.not_in(select(key).where(key > top)),
+                )
+                .order_by(Client.id)
+                .limit(BATCH)
+            )
+        )
+        if not ids:
+            return top
+        reindex_clients(session, ids)
+        top = ids[-1]
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context: object) -> None:
+    """Clients whose name, phone or addresses changed through the ORM are re-indexed in the
+    same transaction (new clients are picked up by :func:`catch_up`)."""
+    touched: set[int] = set()
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Client) and obj.id is not None and obj not in session.new:
+            touched.add(obj.id)
+        elif isinstance(obj, ClientIdentity) and obj.client_id is not None:
+            touched.add(obj.client_id)
+    if not touched:
+        return
+    table = _client_table(session)
+    key = _id_column(table)
+    indexed = list(session.scalars(select(key).where(key.in_(sorted(touched)))))
+    known = session.scalar(select(func.max(progress.c.last_client_id)))
+    stale = [cid for cid in touched if cid in indexed or (known and cid <= known)]
+    reindex_clients(session, stale)
 
 
 def catch_up(session: Session, *, company_id: int) -> int:
     """Index the company's messages written since the last catch-up; returns how many."""
     table = _search_table(session)
     key = _id_column(table)
-    last = session.scalar(
-        select(progress.c.last_message_id).where(progress.c.company_id == company_id)
-    )
-    if last is None:
-        session.execute(insert(progress).values(company_id=company_id, last_message_id=0))
-        last = 0
+    row = session.execute(
+        select(progress.c.last_message_id, progress.c.last_client_id).where(
+            progress.c.company_id == company_id
+        )
+    ).first()
+    if row is None:
+        session.execute(
+            insert(progress).values(company_id=company_id, last_message_id=0, last_client_id=0)
+        )
+        last, last_client = 0, 0
+    else:
+        last, last_client = row[0] or 0, row[1] or 0
+    top_client = _catch_up_clients(session, company_id, last_client)
+    if top_client != last_client:
+        session.execute(
+            update(progress)
+            .where(progress.c.company_id == company_id)
+            .values(last_client_id=top_client)
+        )
     done = 0
     low = max(0, last - LOOK_BACK)
     while True:
@@ -149,7 +267,7 @@ def dialog_condition(session: Session, *, company_id: int, query: str) -> Column
     by_text = select(table.c.dialog_id).where(
         table.c.body.like(like), table.c.company_id == company_id
     )
-    client_ids = client_ids_matching(company_id=company_id, like=like, query=query)
+    client_ids = client_ids_matching(session, company_id=company_id, like=like, query=query)
     by_request_tag = select(Request.dialog_id).where(
         Request.company_id == company_id,
         Request.id.in_(
@@ -160,8 +278,8 @@ def dialog_condition(session: Session, *, company_id: int, query: str) -> Column
             )
         ),
     )
+    # the subject is searched where it was written: in the messages (their index has it)
     return or_(
-        _folded(Dialog.subject).like(like),
         Dialog.client_id.in_(client_ids),
         Dialog.id.in_(by_text),
         Dialog.id.in_(by_request_tag),
@@ -176,44 +294,29 @@ def _tags(company_id: int, like: str) -> ColumnElement[int]:
     )
 
 
-def client_ids_matching(*, company_id: int, like: str, query: str) -> ColumnElement[int]:
+def client_ids_matching(
+    session: Session, *, company_id: int, like: str, query: str
+) -> ColumnElement[int]:
     """The ids of the clients found by name, address, phone or client tag."""
-    digits = "".join(c for c in query if c.isdigit())
-    by_phone = (
-        [func.replace(func.replace(Client.phone, " ", ""), "-", "").like(f"%{digits}%")]
-        if len(digits) >= 4
-        else []
-    )
-    by_client = select(Client.id).where(
-        Client.company_id == company_id,
-        or_(
-            _folded(Client.name).like(like),
-            _folded(Client.assigned_name).like(like),
-            _folded(Client.phone).like(like),
-            *by_phone,
-        ),
-    )
-    by_address = select(ClientIdentity.client_id).where(
-        ClientIdentity.company_id == company_id,
-        or_(
-            _folded(ClientIdentity.address).like(like),
-            _folded(ClientIdentity.display_name).like(like),
-        ),
-    )
+    table = _client_table(session)
+    key = _id_column(table)
+    by_doc = select(key).where(table.c.body.like(like), table.c.company_id == company_id)
     by_tag = select(TagAssignment.assignee_id).where(
         TagAssignment.company_id == company_id,
         TagAssignment.assignee_type == "client",
         TagAssignment.tag_id.in_(_tags(company_id, like)),
     )
-    return by_client.union(by_address, by_tag).scalar_subquery()
+    return by_doc.union(by_tag).scalar_subquery()
 
 
-def client_condition(*, company_id: int, query: str) -> ColumnElement[bool]:
+def client_condition(session: Session, *, company_id: int, query: str) -> ColumnElement[bool]:
     """A WHERE condition on ``Client`` for ``GET /v1/clients?q=``."""
     like = pattern(query)
     if like is None:
         return Client.id.is_not(None)
-    return Client.id.in_(client_ids_matching(company_id=company_id, like=like, query=query))
+    return Client.id.in_(
+        client_ids_matching(session, company_id=company_id, like=like, query=query)
+    )
 
 
 def message_condition(session: Session, *, company_id: int, query: str) -> ColumnElement[bool]:

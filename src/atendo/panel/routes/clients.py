@@ -19,6 +19,7 @@ from atendo.core.clients.service import (
     update_client,
 )
 from atendo.core.errors import DomainError, NotFound
+from atendo.core.search.service import catch_up
 from atendo.core.tags.service import tags_of
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
@@ -129,6 +130,8 @@ def merge_client(
     """Merge another client (found by e-mail address, phone or #id) into this one."""
     value = other.strip()
     try:
+        with runtime_of(request).db.transaction() as session:
+            catch_up(session, company_id=user.company_id)
         with write(request, user) as session:
             survivor = client_card(session, user, client_id)["client"]
             found = None
