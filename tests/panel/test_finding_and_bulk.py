@@ -233,3 +233,31 @@ def test_errors_reach_the_operator_in_their_language_and_the_api_has_a_code(
     body = api.json()
     assert body["code"] == "operator.email_taken"
     assert body["message"] == "An operator with this e-mail already exists"
+
+
+def test_the_api_bulk_form_of_put_dialogs(
+    runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture, signin: Signin
+) -> None:
+    ext = external_channel(runtime, company.id)
+    ids = [client_message(runtime, company.id, ext).dialog_id for _ in range(3)]
+    theirs = client_message(runtime, other_company.id, external_channel(runtime, other_company.id))
+    http = signin(company.admin_email, company.admin_password).http
+    r = http.put(
+        "/v1/dialogs", json={"dialog_ids": ids, "state": "closed"}, headers=company.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == {"dialog_ids": ids, "count": 3}
+    with runtime.db.reading() as session:
+        states = session.scalars(select(Dialog.state).where(Dialog.id.in_(ids))).all()
+        assert states == ["closed"] * 3
+    assert http.put("/v1/dialogs", json={"dialog_ids": ids, "state": "closed"}).status_code == 401
+    two = {"dialog_ids": ids, "state": "closed", "read": True}
+    r = http.put("/v1/dialogs", json=two, headers=company.headers)
+    assert r.status_code == 422 and r.json()["code"] == "invalid"
+    mixed = {"dialog_ids": [ids[0], theirs.dialog_id], "operator_id": company.admin_id}
+    r = http.put("/v1/dialogs", json=mixed, headers=company.headers)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    with runtime.db.reading() as session:
+        assert session.get(Dialog, ids[0]).operator_id is None  # type: ignore[union-attr]
+    r = http.put("/v1/dialogs", json={"dialog_ids": [], "read": True}, headers=company.headers)
+    assert r.status_code == 422 and r.json()["code"] == "bulk.empty"

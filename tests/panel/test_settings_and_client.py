@@ -242,3 +242,26 @@ def test_blocking_needs_a_reason_and_the_list_names_who(
     assert f"#{arrived.client_id}" not in page
     bad = admin.post("/settings/blocks", {"kind": "email", "value": " "})  # type: ignore[attr-defined]
     assert bad.status_code == 422 and "Informe o endereço ou domínio a bloquear." in bad.text
+
+
+def test_operators_write_their_own_signature_and_admins_see_a_first_run_checklist(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    admin = signin(company.admin_email, company.admin_password)
+    page = admin.http.get("/chats").text
+    assert 'data-testid="first-run"' in page
+    assert page.count('data-done="no"') == 3 and "Conectar caixa de e-mail" in page
+    channel_id = email_channel(runtime, company.id)
+    with runtime.db.transaction() as session:
+        create_operator(
+            session, company_id=company.id, email="bia@acme.example", password="senha longa 9"
+        )
+    page = admin.http.get("/chats").text
+    assert page.count('data-done="no"') == 1 and page.count('data-done="yes"') == 2
+    bia = signin("bia@acme.example", "senha longa 9")
+    assert 'data-testid="first-run"' not in bia.http.get("/chats").text  # admins only
+    r = bia.post("/me/signatures", {f"signature:{channel_id}": "Bia\nSuporte"})  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "Suas assinaturas foram salvas." in r.text
+    assert "Bia\nSuporte</textarea>" in bia.http.get("/me").text
+    other = bia.post("/me/signatures", {"signature:999999": "x"})  # type: ignore[attr-defined]
+    assert other.status_code == 404

@@ -149,12 +149,28 @@ def _re(subject: str) -> str:
     return subject if subject.lower().startswith(("re:", "ré:")) else f"Re: {subject}"
 
 
+def first_run(session: Session, user: PanelUser) -> list[tuple[str, bool, str]] | None:
+    """The admin's checklist until it is done: (step, done, link); None once all are done."""
+    if not user.is_admin:
+        return None
+    channels, _c = list_channels(session, company_id=user.company_id)
+    _ops, operators = list_operators(session, company_id=user.company_id, page=Page(1, 0))
+    _tpl, templates = list_templates(session, company_id=user.company_id, page=Page(1, 0))
+    steps = [
+        ("mailbox", bool(channels), "/settings/channels/new"),
+        ("operator", operators > 1, "/settings/operators"),
+        ("template", templates > 0, "/settings/templates"),
+    ]
+    return None if all(done for _s, done, _l in steps) else steps
+
+
 @router.get("/chats")
 def chats_page(request: Request, user: User) -> Response:
     index_for_search(request, user, list_filters(request.query_params))
     with runtime_of(request).db.reading() as session:
         ctx = _list_context(session, user, request)
-    return render(request, "chats.html", {**ctx, "pane": None})
+        checklist = first_run(session, user)
+    return render(request, "chats.html", {**ctx, "pane": None, "checklist": checklist})
 
 
 @router.get("/chats/list")

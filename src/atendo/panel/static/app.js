@@ -330,6 +330,11 @@
   document.addEventListener("change", function (e) {
     if (e.target.hasAttribute("data-autosubmit") && e.target.form) { e.target.form.submit(); return; }
     if (e.target.hasAttribute("data-navigate-param")) {
+      var warn = e.target.dataset.discardWarning;
+      if (warn && e.target.form && e.target.form.dataset.dirty === "1" && !window.confirm(warn)) {
+        e.target.value = e.target.dataset.previous || e.target.value;
+        return;
+      }
       location.href = "?" + encodeURIComponent(e.target.name) + "=" + encodeURIComponent(e.target.value);
       return;
     }
@@ -341,8 +346,21 @@
       }
       return;
     }
+    var segment = e.target.closest(".seg");
+    if (segment && e.target.checked) {
+      segment.querySelectorAll("label").forEach(function (l) { l.classList.toggle("on", l.contains(e.target)); });
+    }
     var mode = e.target.closest("[name=mode]");
     if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
+  });
+
+  // Forms remember that something was typed (the signatures form warns before discarding it).
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (form && e.target.tagName === "TEXTAREA") form.dataset.dirty = "1";
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-discard-warning")) e.target.dataset.previous = e.target.value;
   });
 
   document.addEventListener("load", function (e) {
