@@ -23,7 +23,7 @@ from tests.panel.test_browser import SHOTS, browser, server  # noqa: F401 (fixtu
 pytestmark = pytest.mark.browser
 
 OUT = SHOTS / "day-one"
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+SIZES = {"desktop": (1280, 800), "tablet": (768, 1024), "phone": (390, 844)}
 WORDS = {
     "pt_BR": {"chats": "Conversas", "back": "Voltar à lista", "search": "Buscar"},
     "en": {"chats": "Chats", "back": "Back to the list", "search": "Search"},
@@ -146,7 +146,11 @@ def test_day_one_screens_in_every_language_and_size(
         context.close()
 
 
-def test_bulk_close_with_a_shift_click(server: str, browser: object, tmp_path: Path) -> None:  # noqa: F811
+def test_keyboard_and_bulk_close_with_a_shift_click(
+    server: str,  # noqa: F811
+    browser: object,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     from playwright.sync_api import expect
 
     demo = _demo(tmp_path)
@@ -161,6 +165,36 @@ def test_bulk_close_with_a_shift_click(server: str, browser: object, tmp_path: P
     page.get_by_test_id("login-submit").click()
     page.wait_for_url("**/chats")
     expect(page.get_by_test_id("dialog-item")).to_have_count(4)
+
+    # keyboard: j opens the first chat, k stays on it, j again the second
+    page.locator("body").click(position={"x": 700, "y": 400})
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(r"/chats/\d+$"))
+    first = page.url
+    page.keyboard.press("j")
+    expect(page).not_to_have_url(first)
+    page.keyboard.press("k")
+    expect(page).to_have_url(first)
+    # the template picker: "/" lists them, arrows move, Enter inserts the highlighted one
+    text = page.get_by_test_id("composer-text")
+    text.click()
+    text.press("/")
+    expect(page.get_by_test_id("template-option")).to_have_count(2)
+    text.press("ArrowDown")
+    text.press("Enter")
+    expect(text).to_have_value(re.compile(r"^O prazo de entrega é de 3 a 5 dias"))
+    # Ctrl+Enter sends (an internal note here: nothing leaves)
+    page.get_by_test_id("composer-comment").check()
+    text.fill("Nota pelo teclado")
+    text.press("Control+Enter")
+    expect(page.locator(".msg.comment").filter(has_text="Nota pelo teclado")).to_have_count(1)
+    expect(text).to_have_value("")
+    # Esc leaves the composer, "/" focuses the search
+    text.press("Escape")
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("chat-search")).to_be_focused()
+    page.keyboard.press("Escape")
+
     picks = page.get_by_test_id("dialog-pick")
     picks.nth(0).check()
     picks.nth(2).click(modifiers=["Shift"])
