@@ -13,7 +13,12 @@ throw-away PostgreSQL database. The same messages are measured four ways in the 
     thread, commit per fetched batch) until every message is stored, into SQLite and
     PostgreSQL;
 (d) latency from LMTP delivery of one message to its appearance in ``GET /v1/messages``,
-    served by a real ``atendo serve`` subprocess (workers in-process, IMAP IDLE); median of 20.
+    served by a real ``atendo serve`` subprocess (workers in-process, IMAP IDLE); median of 20;
+(e) measured from outside: a mailbox already holding 2,000 of these messages, from
+    ``POST /v1/channels`` (connection test included) until ``GET /v1/messages`` counts them
+    all, against a real ``atendo serve`` (SQLite; and PostgreSQL when it answers), beside the
+    raw path on the same mailbox in the same run: aioimaplib ``UID FETCH`` + stdlib
+    ``message_from_bytes(compat32)``. Goal: at least half the raw path's rate.
 
     .venv/bin/python bench/ingest.py            # -n 500 (or BENCH_INGEST_N=500) for a quick try
 """
@@ -54,6 +59,7 @@ import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from tests.servers.dovecot import DovecotServer, dovecot_available  # noqa: E402
 from tests.servers.postgres import TemporaryDatabase, postgres_available  # noqa: E402
+from tests.servers.smtp import SmtpServer  # noqa: E402
 
 import atendo.core.models  # noqa: E402,F401 - every mapper, as in a bare worker
 from atendo.core.channels.models import Channel  # noqa: E402
@@ -71,6 +77,7 @@ N = int(os.environ.get("BENCH_INGEST_N", "10000"))
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-ingest-secret"
 LATENCY_SAMPLES = 20
+FRESH_N = int(os.environ.get("BENCH_INGEST_FRESH_N", "2000"))
 WAIT_LIMIT = 900.0  # seconds: a bound on any single wait, never reached on a healthy run
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +525,118 @@ def latency(server: DovecotServer) -> list[float]:
     return samples
 
 
+async def raw_path(server: DovecotServer, user: str, password: str) -> Figure:
+    """(e)'s baseline: UID FETCH with aioimaplib and the stdlib parse, nothing stored."""
+    fetch, raws = await raw_fetch(server.host, server.imap_port, user, password)
+    t0 = time.perf_counter()
+    for raw in raws:
+        email.message_from_bytes(raw, policy=compat32)
+    seconds = fetch.seconds + time.perf_counter() - t0
+    return Figure("(e) raw path: UID FETCH + compat32 parse", len(raws), seconds)
+
+
+def channel_to_api(
+    label: str, database_url: str, server: DovecotServer, user: str, password: str, n: int
+) -> tuple[Figure, float]:
+    """(e): POST /v1/channels → GET /v1/messages counts ``n``; returns the figure and the
+    seconds until the first 100 were visible."""
+    data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-fresh-"))
+    upgrade(database_url)
+    runtime = Runtime.from_settings(
+        Settings(data_dir=data_dir, database_url=database_url, secret_key=SECRET)
+    )
+    try:
+        _, token = _new_company(runtime, f"fresh-{label.lower()}")
+    finally:
+        runtime.close()
+    smtp = SmtpServer().start()
+    try:
+        with (
+            atendo_serve(data_dir, database_url) as base,
+            httpx.Client(base_url=base, headers={"Authorization": token}, timeout=30) as api,
+        ):
+            body = {
+                "transport": "email", "email": user, "password": password,
+                "imap_host": server.host, "imap_port": server.imap_port, "imap_security": "none",
+                "smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_security": "none",
+                "import_days": 3650,
+            }  # fmt: skip
+            first_100 = 0.0
+            t0 = time.perf_counter()
+            created = api.post("/v1/channels", json=body)
+            if created.status_code not in (200, 201):
+                raise SystemExit(f"POST /v1/channels: {created.status_code} {created.text}")
+            count = 0
+            deadline = time.monotonic() + WAIT_LIMIT
+            while count < n:
+                meta = api.get("/v1/messages", params={"limit": 1}).json()["meta"]
+                count = int(meta["total"])
+                if count >= 100 and not first_100:
+                    first_100 = time.perf_counter() - t0
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{label}: {count} of {n} visible after {WAIT_LIMIT:.0f} s")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - t0
+    finally:
+        smtp.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return Figure(f"(e) POST /v1/channels -> API counts all, {label}", count, seconds), first_100
+
+
 # ---------------------------------------------------------------------------------------------
+
+
+def new_channel(server: DovecotServer) -> tuple[Figure, list[tuple[Figure, float]]]:
+    """(e) on its own mailbox, into SQLite and (when it answers) PostgreSQL."""
+    fresh_user, fresh_password = "fresh@bench.example", "bench-pw-fresh"
+    server.add_user(fresh_user, fresh_password)
+    server.seed_maildir(fresh_user, generate(FRESH_N, seed=7))
+    fresh_raw = asyncio.run(raw_path(server, fresh_user, fresh_password))
+    fresh: list[tuple[Figure, float]] = []
+    fresh_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-fresh-db-"))
+    try:
+        url = f"sqlite:///{fresh_dir / 'atendo.db'}"
+        fresh.append(channel_to_api("SQLite", url, server, fresh_user, fresh_password, FRESH_N))
+    finally:
+        shutil.rmtree(fresh_dir, ignore_errors=True)
+    if postgres_available():
+        with TemporaryDatabase(PG_BASE, prefix="atendo_bench") as pg_url:
+            fresh.append(
+                channel_to_api("PostgreSQL", pg_url, server, fresh_user, fresh_password, FRESH_N)
+            )
+    return fresh_raw, fresh
+
+
+def print_new_channel(fresh_raw: Figure, fresh: list[tuple[Figure, float]]) -> None:
+    print(
+        f"{fresh_raw.label:<46} {fresh_raw.count:>9,} {fresh_raw.seconds:>8.2f} "
+        f"{fresh_raw.rate:>9,.0f}"
+    )
+    for fig, first_100 in fresh:
+        ratio = fig.rate / fresh_raw.rate
+        print(
+            f"{fig.label:<46} {fig.count:>9,} {fig.seconds:>8.2f} {fig.rate:>9,.0f}  "
+            f"{ratio:.2f} of the raw path — goal >= 0.5 {'OK' if ratio >= 0.5 else 'MISSED'}; "
+            f"first 100 visible after {first_100:.2f} s"
+        )
+
+
+def new_channel_only() -> int:
+    reason = dovecot_available()
+    if reason:
+        print(f"skipped: {reason}", file=sys.stderr)
+        return 1
+    print(f"bench/ingest.py (e) only: {FRESH_N:,} messages, {os.cpu_count()} CPUs")
+    server = DovecotServer()
+    try:
+        server.start()
+        fresh_raw, fresh = new_channel(server)
+    finally:
+        server.close()
+    print()
+    print(f"{'measurement':<46} {'messages':>9} {'seconds':>8} {'msg/s':>9}  ratio")
+    print_new_channel(fresh_raw, fresh)
+    return 0
 
 
 def main() -> int:
@@ -527,7 +645,15 @@ def main() -> int:
     parser.add_argument(
         "-n", "--messages", type=int, default=N, help=f"messages to generate (default {N:,})"
     )
-    N = parser.parse_args().messages
+    parser.add_argument(
+        "--new-channel-only",
+        action="store_true",
+        help="measure (e) alone: POST /v1/channels until the API counts them, beside its raw path",
+    )
+    args = parser.parse_args()
+    N = args.messages
+    if args.new_channel_only:
+        return new_channel_only()
     reason = dovecot_available()
     if reason:
         print(f"skipped: {reason}", file=sys.stderr)
@@ -577,6 +703,7 @@ def main() -> int:
         else:
             print("PostgreSQL: nothing answers on 127.0.0.1:5432; skipped")
         samples = latency(server)
+        fresh_raw, fresh = new_channel(server)
     finally:
         server.close()
 
@@ -592,6 +719,7 @@ def main() -> int:
             f"{ratio:.2f} of the slower baseline ({slower.label[:3]}) — goal >= 0.5"
             f" {'OK' if ratio >= 0.5 else 'MISSED'}"
         )
+    print_new_channel(fresh_raw, fresh)
     med = statistics.median(samples)
     print(
         f"(d) LMTP delivery -> GET /v1/messages (atendo serve, IDLE): median {med * 1000:.0f} ms, "

@@ -35,11 +35,18 @@ CORPUS = Path(os.environ.get("ATENDO_TEST_CORPUS", REPO.parent / "shared" / "cor
 EMAIL = "src/atendo/transports/email"
 INGEST = f"{EMAIL}/ingest.py"
 DIALOGS = "src/atendo/core/dialogs/service.py"
-SENDER = "src/atendo/workers/sender.py"
+OUTBOX = "src/atendo/core/messages/outbox.py"
+LEASES = "src/atendo/core/leases/service.py"
 
 T = "tests/transports/email"
+W = "tests/workers"
 INGEST_TESTS = (f"{T}/test_ingest.py", f"{T}/test_ingest_batch.py", f"{T}/test_threading.py")
-SEND_TESTS = (f"{T}/test_send.py", f"{T}/test_send_sessions.py", f"{T}/test_outbound_api.py")
+SEND_TESTS = (
+    "tests/workers/test_outbox_claims.py",
+    f"{T}/test_send.py",
+    f"{T}/test_send_sessions.py",
+    f"{T}/test_outbound_api.py",
+)
 DIALOG_TESTS = (
     "tests/api/test_api_writes.py",
     "tests/api/test_endpoints.py",
@@ -177,55 +184,97 @@ MUTANTS = [
     # --- outbox (the sender's transitions) --------------------------------------------------
     Mutant(
         "outbox: a temporary failure fails at once",
-        SENDER,
-        "            delay = self.next_attempt(message)\n            if delay is None:\n",
-        "            delay = self.next_attempt(message)\n            if True:\n",
+        OUTBOX,
+        "        delay = schedule.next_attempt(message, now)\n        if delay is None:\n",
+        "        delay = schedule.next_attempt(message, now)\n        if True:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: the backoff never grows",
-        SENDER,
-        "delay = schedule[n - 1] if n <= len(schedule)",
-        "delay = schedule[0] if n <= len(schedule)",
+        OUTBOX,
+        "delay = self.backoff[n - 1] if n <= len(self.backoff)",
+        "delay = self.backoff[0] if n <= len(self.backoff)",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: never gives up",
-        SENDER,
-        "        if utcnow() + delay - message.created > self.config.give_up_after:\n",
+        OUTBOX,
+        "        if now + delay - message.created > self.give_up_after:\n",
         "        if False:\n",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a sent message keeps its last error",
-        SENDER,
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n'
-        '                "error": None,\n',
-        '                "sent_at": now,\n                "smtp_reply": outcome.reply,\n',
+        OUTBOX,
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n'
+        '            "error": None,\n',
+        '            "sent_at": now,\n            "smtp_reply": outcome.reply,\n',
         SEND_TESTS,
     ),
     Mutant(
         "outbox: a retried message stays claimed",
-        SENDER,
-        '                "claimed_by": None,\n',
+        OUTBOX,
+        '            "claimed_by": None,\n',
         "",
         SEND_TESTS,
     ),
     Mutant(
         "outbox: refused recipients are forgotten on success",
-        SENDER,
-        '                "recipient_errors": dict(outcome.refused),\n            }\n'
-        "            return DeliveryStatus.SENT",
-        '                "recipient_errors": {},\n            }\n'
-        "            return DeliveryStatus.SENT",
+        OUTBOX,
+        '            "recipient_errors": dict(outcome.refused),\n        }\n'
+        "        return DeliveryStatus.SENT",
+        '            "recipient_errors": {},\n        }\n        return DeliveryStatus.SENT',
         SEND_TESTS,
     ),
     Mutant(
         "outbox: no outbox_status event when a message is finished",
-        SENDER,
-        "                if status != DeliveryStatus.QUEUED:\n",
-        "                if False:\n",
+        OUTBOX,
+        "        if status != DeliveryStatus.QUEUED:\n",
+        "        if False:\n",
         (*SEND_TESTS, "tests/api/test_webhooks.py"),
+    ),
+    # --- workers: leases, wake-ups, no late mail, dead workers' claims --------------------------
+    Mutant(
+        "workers: no search again after a fetch (mail delivered meanwhile is late)",
+        f"{EMAIL}/imap_sync.py",
+        "            start = max(new) + 1\n",
+        "            break\n",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "workers: a new channel does not wake its worker",
+        "src/atendo/core/channels/service.py",
+        "    channel_changed(session, channel.id)  # its worker starts syncing it at once\n",
+        "",
+        (f"{W}/test_sync_promptly.py",),
+    ),
+    Mutant(
+        "leases: the fence lets a worker that lost its lease commit",
+        LEASES,
+        "    return row is not None and row[0] == worker_id and int(row[1]) == token\n",
+        "    return True\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "leases: a live lease can be taken over",
+        LEASES,
+        "            | (Channel.lease_until < now)\n",
+        "            | (Channel.lease_until > now)\n",
+        (f"{W}/test_leases.py",),
+    ),
+    Mutant(
+        "outbox: a dead worker's claims stay claimed",
+        OUTBOX,
+        "Message.claimed_by.in_(lapsed))",
+        "Message.claimed_by.in_([]))",
+        (f"{W}/test_outbox_claims.py",),
+    ),
+    Mutant(
+        "workers: every copy to Sent logs in again",
+        f"{EMAIL}/sent_copy.py",
+        "        session = self._sessions.setdefault(account, _SentSession(account))\n",
+        "        session = _SentSession(account)\n",
+        (f"{W}/test_sent_copies.py",),
     ),
 ]
 

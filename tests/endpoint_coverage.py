@@ -30,7 +30,6 @@ SUCCESS, UNAUTHORIZED, CLIENT_ERROR = "2xx", "401", "other 4xx"
 # Chat2Desk endpoints for features Atendo does not have: they answer a clear 4xx, never a 2xx.
 NEVER_SUCCEED = {
     ("POST", "/v1/qr-decode"): "Atendo decodes no QR codes",
-    ("POST", "/v1/scenarios/send_menu_item"): "Atendo has no self-service menu items",
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 

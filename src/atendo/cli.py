@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 
 import typer
@@ -69,11 +70,28 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    processes: int = typer.Option(
+        0,
+        "--processes",
+        help="Sync loops (processes) sharing the mailbox leases; default: the CPU count.",
+    ),
+) -> None:
     """Run the background workers alone (scale-out mode)."""
+    _setup_logging()
+    count = processes if processes > 0 else (os.cpu_count() or 1)
+    if count == 1:
+        _run_worker()
+        return
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)  # once, before the processes start
+    _supervise_workers(count)
+
+
+def _run_worker() -> None:
     from atendo.workers.runner import WorkerSet
 
-    _setup_logging()
     runtime = _runtime()
 
     async def main() -> None:
@@ -87,6 +105,41 @@ def worker() -> None:
         await workers.stop()
 
     asyncio.run(main())
+
+
+def _supervise_workers(count: int) -> None:
+    """Run ``count`` worker processes (each its own heartbeat and leases), restart one that
+    dies, and pass SIGTERM/SIGINT on to all of them."""
+    import subprocess
+    import sys
+    import time
+
+    helpers = max(1, (os.cpu_count() or 1) // count - 1)
+    env = {**os.environ, "ATENDO_PARSE_HELPERS": str(helpers)}
+    command = [sys.executable, "-m", "atendo", "worker", "--processes", "1"]
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    children.extend(subprocess.Popen(command, env=env) for _ in range(count))
+    while not stopping:
+        time.sleep(1.0)
+        for i, child in enumerate(children):
+            if child.poll() is not None and not stopping:
+                logging.getLogger("atendo.cli").warning(
+                    "worker process %s ended (%s); starting another", child.pid, child.returncode
+                )
+                children[i] = subprocess.Popen(command, env=env)
+    for child in children:
+        child.wait()
 
 
 @company_app.command("create")

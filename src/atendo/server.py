@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from atendo.api.app import create_api
 from atendo.runtime import Runtime
+from atendo.transports import registry
 from atendo.workers.runner import WorkerSet
 
 
@@ -26,8 +27,17 @@ def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
             await worker_set.stop()
 
     app = create_api(runtime, background=[in_process_workers] if run_workers else [])
+    _mount_transports(app, runtime)
     _mount_panel(app)
     return app
+
+
+def _mount_transports(app: FastAPI, runtime: Runtime) -> None:
+    """Each transport's own endpoints (the widget's visitor side, …), through the seam."""
+    for transport in registry.all_transports():
+        router = transport.web_router(runtime)
+        if router is not None:
+            app.include_router(router, include_in_schema=False)
 
 
 def _mount_panel(app: FastAPI) -> None:

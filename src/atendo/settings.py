@@ -33,7 +33,20 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     workers_enabled: bool = True
     log_level: str = "INFO"
+    # The address visitors' browsers reach Atendo at (the widget's snippet); by default
+    # http://<host>:<port>.
+    public_url: str = ""
+    # Anonymous widget visitors: messages per minute per visitor and per IP address, and new
+    # conversations per hour per IP address (more get a clear refusal).
+    widget_visitor_messages_per_minute: int = 20
+    widget_ip_messages_per_minute: int = 60
+    widget_ip_chats_per_hour: int = 10
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
+    # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
+    # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.
+    worker_lease_seconds: float = 20.0
+    # Mailbox connections opened at once by one worker (no storm at start or after an outage).
+    worker_connect_concurrency: int = 16
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -249,11 +249,13 @@ def test_statistics_and_empty_endpoints(
         "/v1/statistics", headers=h, params={"report": "messages", "date": "2001-01-01"}
     )
     assert old.json()["data"] == []
-    for path in ("/v1/scenarios/menu_items", "/v1/web_analytics_data"):
+    for path in ("/v1/web_analytics_data",):
         r = app_client.get(path, headers=h)
         assert r.status_code == 200 and r.json()["data"] == [] and r.json()["meta"]["total"] == 0
     assert app_client.post("/v1/scenarios/send_menu_item", headers=h).status_code == 422
-    r = app_client.post("/v1/scenarios/send_menu_item", headers=h, json={"menu_item_id": 1})
+    r = app_client.post(
+        "/v1/scenarios/send_menu_item", headers=h, json={"menu_item_id": 10**6, "client_id": 1}
+    )
     assert r.status_code == 404
     for body in ({}, {"image_path": "https://example.com/qr.png"}):
         r = app_client.post("/v1/qr-decode", headers=h, json=body)

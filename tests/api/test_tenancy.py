@@ -11,6 +11,7 @@ from tests.conftest import CompanyFixture
 from tests.endpoint_coverage import expected_endpoints
 from tests.transports.email.test_ingest import email_channel, ingest
 
+from atendo.core.automation.service import create_menu_item, save_rating
 from atendo.core.operators.service import create_group
 from atendo.core.templates.service import create_template
 from atendo.demo import fill_demo
@@ -110,9 +111,18 @@ def _their_objects(
     assert mail_id is not None
     mail = app_client.get(f"/v1/messages/{mail_id}", headers=h).json()["data"]
     msg = inbox_message(app_client, h, external(runtime, them.id))
+    bot = external(runtime, them.id)
     with runtime.db.transaction() as session:
         group_id = create_group(session, company_id=them.id, name="Theirs").id
         template_id = create_template(session, company_id=them.id, name="T", text="t").id
+        item_id = create_menu_item(
+            session, company_id=them.id, channel_id=bot, data={"command": "1", "name": "Theirs"}
+        ).id
+        rating_id = save_rating(
+            session,
+            company_id=them.id,
+            data={"name": "Theirs", "question": "How?", "scale": [{"value": 5}]},
+        ).id
     tag = app_client.post("/v1/tags", headers=h, json={"tag_label": "theirs"}).json()["data"]
     allow = runtime.settings.webhooks_allow_private_networks
     runtime.settings.webhooks_allow_private_networks = True
@@ -132,6 +142,8 @@ def _their_objects(
         "template_id": template_id,
         "tag_id": tag["id"],
         "webhook_id": hook["id"],
+        "item_id": item_id,
+        "rating_id": rating_id,
         "channel_id": mail_channel,
         "attachment_id": int(mail["attachments"][0]["link"].rstrip("/").rsplit("/", 1)[-1]),
     }

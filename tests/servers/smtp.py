@@ -90,6 +90,9 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        # hold_recipients(): the client waits at RCPT (a threading.Event: set from the test)
+        while self._server._holding.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
         rejection = self._server._recipient_rejection(address)
         if rejection is not None:
             return rejection
@@ -163,6 +166,7 @@ class SmtpServer:
         self._credentials: tuple[str, str] | None = auth
         self._auth_attempts: list[tuple[str, bool]] = []
         self._sessions = 0
+        self._holding = threading.Event()
         self._live: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self._tmp: Path | None = None
         self.cert_path: Path | None = cert_path
@@ -250,6 +254,15 @@ class SmtpServer:
         """Refuse ``address`` (case-insensitive) at RCPT TO with ``code message``."""
         with self._lock:
             self._bad_rcpts[address.lower()] = (code, message)
+
+    def hold_recipients(self, hold: bool = True) -> None:
+        """While held, every RCPT waits for its answer: a client's messages stay in flight
+        (claimed, nothing delivered) until :meth:`hold_recipients` ``(False)``. A client that
+        dies meanwhile never reaches DATA, so none of its messages is delivered."""
+        if hold:
+            self._holding.set()
+        else:
+            self._holding.clear()
 
     def require_auth(self, username: str, password: str) -> None:
         """Require AUTH with these credentials for connections opened from now on."""

@@ -43,3 +43,6 @@ def register(app: FastAPI) -> None:
 
     app.include_router(outbound.router)
     app.include_router(signatures.router)
+    from atendo.api.routes import automation  # issue 16: greetings, menu, auto-close, survey
+
+    app.include_router(automation.router)

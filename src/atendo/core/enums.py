@@ -56,4 +56,5 @@ class EventType(StrEnum):
     DELETE_TAG_FROM_REQUEST = "delete_tag_from_request"
     DIALOG_TRANSFERRED = "dialog_transferred"
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
+    NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event

@@ -1,10 +1,18 @@
 """Every table of the domain, imported in one place (Alembic and the tests load this)."""
 
+from atendo.core.automation.models import (
+    ChannelAutomation,
+    DialogAutomation,
+    MenuItem,
+    Rating,
+    RequestRating,
+)
 from atendo.core.channels.models import Channel, MailboxFolder, OperatorSignature
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
+from atendo.core.leases.models import Worker
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
@@ -19,23 +27,29 @@ __all__ = [
     "Base",
     "BlockEntry",
     "Channel",
+    "ChannelAutomation",
     "Client",
     "ClientIdentity",
     "Company",
     "Dialog",
+    "DialogAutomation",
     "Event",
     "GroupMember",
     "MailboxFolder",
+    "MenuItem",
     "Message",
     "MessageStatusEvent",
     "Operator",
     "OperatorGroup",
     "OperatorSignature",
+    "Rating",
     "Request",
+    "RequestRating",
     "Tag",
     "TagAssignment",
     "TagGroup",
     "Template",
     "Webhook",
     "WebhookDelivery",
+    "Worker",
 ]

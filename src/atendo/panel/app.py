@@ -12,14 +12,37 @@ from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
 from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
-from atendo.panel.routes import bulk, chats, clients, dialog, files, me, new_chat, settings, signin
+from atendo.panel.routes import (
+    automation,
+    bulk,
+    chats,
+    clients,
+    dialog,
+    files,
+    me,
+    new_chat,
+    settings,
+    signin,
+)
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install_panel(app: FastAPI) -> None:
     # new_chat before chats: "/chats/new" must not be taken for a dialog id.
-    for module in (signin, me, new_chat, bulk, chats, dialog, clients, settings, files, live):
+    for module in (
+        signin,
+        me,
+        new_chat,
+        bulk,
+        chats,
+        dialog,
+        clients,
+        settings,
+        automation,
+        files,
+        live,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
     app.add_middleware(SecurityHeaders)

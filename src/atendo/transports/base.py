@@ -22,6 +22,8 @@ The edges (``api/``, ``panel/``, ``workers/``) know transports only through this
   ``composer_fields`` (which composer inputs its dialogs offer: ``subject``, ``files``);
 * ``loops`` — its background loops, run by the worker set;
 * ``accepts_inbox`` — client messages may be injected with ``POST /v1/messages/inbox``;
+* ``web_router`` — the HTTP endpoints of its own (a widget's visitors, a provider's inbound
+  webhook), mounted by the composition root; None when it has none;
 * ``outbox_by_webhook`` — its sender posts the ``outbox`` event to the company's webhooks
   itself, so the ordinary webhook dispatch skips those events (no second copy).
 
@@ -37,6 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
@@ -165,6 +168,8 @@ class Transport(Protocol):
     def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob: ...
 
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome: ...
+
+    def web_router(self, runtime: Runtime) -> APIRouter | None: ...
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -341,3 +346,9 @@ class BaseTransport:
 
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome:
         raise NotImplementedError(f"the {self.name} transport delivers nothing")
+
+    # --- the web ----------------------------------------------------------------------------
+
+    def web_router(self, runtime: Runtime) -> APIRouter | None:
+        """Endpoints of the transport's own, mounted on the app by the composition root."""
+        return None

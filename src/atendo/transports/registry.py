@@ -1,6 +1,6 @@
 """The transports Atendo knows, by name: the only way the edges reach an adapter.
 
-The built-in transports (e-mail, external) register on first use; a plug-in or a test
+The built-in transports (e-mail, external, widget) register on first use; a plug-in or a test
 registers its own with :func:`register`. ``get`` answers 422 for a name nobody registered
 (an API caller's ``transport`` is user input).
 """
@@ -21,8 +21,9 @@ def _load_builtins() -> None:
     _builtins_loaded = True
     from atendo.transports.email.transport import EmailTransport
     from atendo.transports.external import ExternalTransport
+    from atendo.transports.widget.transport import WidgetTransport
 
-    for transport in (EmailTransport(), ExternalTransport()):
+    for transport in (EmailTransport(), ExternalTransport(), WidgetTransport()):
         _TRANSPORTS.setdefault(transport.name, transport)
 
 

@@ -1,18 +1,27 @@
-"""The mailbox sync worker: one asyncio task per active e-mail channel, supervised.
+"""The mailbox sync worker: one asyncio task per e-mail channel this worker holds, supervised.
 
-The supervisor rescans ``active_channels`` every ``SCAN_INTERVAL`` seconds: it starts a task
-for a new channel, cancels the task of a deleted/disabled one, and restarts the task of a
-channel whose ``reconnect_requested`` flag is set (admin "reconnect", changed settings).
+The supervisor (:class:`MailboxSupervisor`) scans the active e-mail channels every
+``SCAN_INTERVAL`` seconds, and at once when a channel is created, reconnected or deleted
+(:mod:`atendo.kit.wake`: in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). It starts a task
+for a channel it newly holds, cancels the task of a deleted/disabled one, and restarts the
+task of a channel whose ``reconnect_requested`` flag is set (admin "reconnect", changed
+settings).
 
 Each channel task runs :class:`~atendo.transports.email.imap_sync.MailboxSync` in a loop. On a
 failure it records the reason in plain words (``mark_failure``: ``connecting`` while retrying,
 ``error`` after a few failures in a row) and retries after an exponential backoff capped at
 ``BACKOFF_MAX``; a successful sync marks it ``connected`` with ``last_sync``. A failing
-mailbox only ever sleeps in its own task: the others never notice.
+mailbox only ever sleeps in its own task: the others never notice. Connections are opened
+with jitter and at most ``worker_connect_concurrency`` at once, so a start or a mail-server
+restart does not become a storm.
 
-On PostgreSQL several worker processes may run: a channel is synced only by the holder of its
-lease (``Channel.lease_owner``/``lease_until``, taken and renewed by one conditional UPDATE;
-taken over once it expires). SQLite means one process, so no lease is needed there.
+On PostgreSQL several worker processes share the mailboxes through leases
+(:mod:`atendo.core.leases.service`): a worker holds at most its fair share
+(``ceil(channels / live workers)``) and releases the extra when another joins; every lease is
+renewed in one UPDATE every quarter of its length, and a lease the renewal does not return
+cancels its mailbox task at once. The fencing token is checked in the transaction that
+advances the folder's last UID, so a worker that lost its lease cannot commit. SQLite means
+one process: every channel is held, without leases.
 """
 
 from __future__ import annotations
@@ -21,83 +30,54 @@ import asyncio
 import contextlib
 import logging
 import os
-from datetime import timedelta
+import random
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 import atendo.core.models  # noqa: F401 - every mapper, so relationships resolve in a bare worker
 from atendo.core.channels.models import Channel
-from atendo.core.channels.service import (
-    active_channels,
-    channel_secrets,
-    mark_connected,
-    mark_failure,
+from atendo.core.channels.service import channel_secrets, mark_connected, mark_failure
+from atendo.core.leases.service import (
+    LeaseView,
+    fair_share,
+    holds_lease,
+    lease_views,
+    live_workers,
+    release_leases,
+    renew_leases,
+    take_leases,
 )
 from atendo.kit.clock import utcnow
+from atendo.kit.wake import WakeListener
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import plain_reason
-from atendo.transports.email.imap_sync import MailboxSync
+from atendo.transports.email.imap_sync import LeaseLost, MailboxSync
+from atendo.transports.email.parse_pool import warm_up
 from atendo.transports.email.settings import EmailChannelSettings
+from atendo.workers.heartbeat import lease_times
 from atendo.workers.runner import sleep_or_stop
 
 log = logging.getLogger("atendo.workers.mailbox_sync")
+
+TRANSPORT = "email"
 
 # Tunables (module-level so tests can shorten them; the environment can too).
 SCAN_INTERVAL = float(os.environ.get("ATENDO_MAILBOX_SCAN_INTERVAL", "2"))
 BACKOFF_START = float(os.environ.get("ATENDO_MAILBOX_BACKOFF_START", "2"))
 BACKOFF_MAX = float(os.environ.get("ATENDO_MAILBOX_BACKOFF_MAX", "300"))
-LEASE_SECONDS = float(os.environ.get("ATENDO_MAILBOX_LEASE_SECONDS", "60"))
-
-
-def _take_lease(runtime: Runtime, channel_id: int) -> bool:
-    if not runtime.db.is_postgres:
-        return True
-    now = utcnow()
-    with runtime.db.transaction() as session:
-        result = session.execute(
-            update(Channel)
-            .where(
-                Channel.id == channel_id,
-                or_(
-                    Channel.lease_owner.is_(None),
-                    Channel.lease_owner == runtime.worker_id,
-                    Channel.lease_until < now,
-                ),
-            )
-            .values(
-                lease_owner=runtime.worker_id,
-                lease_until=now + timedelta(seconds=LEASE_SECONDS),
-            )
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-
-def _release_lease(runtime: Runtime, channel_id: int) -> None:
-    if not runtime.db.is_postgres:
-        return
-    with runtime.db.transaction() as session:
-        session.execute(
-            update(Channel)
-            .where(Channel.id == channel_id, Channel.lease_owner == runtime.worker_id)
-            .values(lease_owner=None, lease_until=None)
-        )
-
-
-def _scan(runtime: Runtime) -> dict[int, bool]:
-    """Active e-mail channel ids → reconnect requested (the flag is consumed here)."""
-    with runtime.db.transaction() as session:
-        out: dict[int, bool] = {}
-        for channel in active_channels(session, transport="email"):
-            out[channel.id] = channel.reconnect_requested
-            if channel.reconnect_requested:
-                channel.reconnect_requested = False
-        return out
+# The first connections of a batch of newly held mailboxes are spread over up to this many
+# seconds (a few milliseconds per mailbox: 1,000 mailboxes over 5 s).
+JITTER_MAX = float(os.environ.get("ATENDO_MAILBOX_JITTER_MAX", "5"))
+JITTER_PER_MAILBOX = 0.005
 
 
 def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, str]:
     with runtime.db.reading() as session:
         channel = session.get(Channel, channel_id)
-        if channel is None:
+        if channel is None or channel.deleted:
             raise LookupError("channel gone")
         cfg = EmailChannelSettings.model_validate(channel.settings or {})
         return cfg, channel_secrets(channel, runtime.box).get("password", "")
@@ -114,66 +94,248 @@ def _record(runtime: Runtime, channel_id: int, reason: str | None) -> None:
             mark_failure(session, channel=channel, reason=reason)
 
 
-async def run_channel(runtime: Runtime, channel_id: int) -> None:
-    """Sync one mailbox forever: reconnect with exponential backoff on every failure."""
+async def run_channel(
+    runtime: Runtime,
+    channel_id: int,
+    *,
+    token: int | None = None,
+    gate: asyncio.Semaphore | None = None,
+    jitter: float = 0.0,
+) -> None:
+    """Sync one mailbox until cancelled: reconnect with exponential backoff on every failure.
+
+    ``token``: the lease's fencing token (None: no lease, SQLite); the task ends when a commit
+    finds the lease lost."""
+    worker_id = runtime.worker_id
+
+    def fence(session: Session) -> bool:
+        if token is None:
+            return True
+        return holds_lease(session, channel_id=channel_id, worker_id=worker_id, token=token)
+
     delay = BACKOFF_START
+    if jitter > 0:
+        await asyncio.sleep(random.uniform(0, jitter))
     while True:
-        if not await asyncio.to_thread(_take_lease, runtime, channel_id):
-            await asyncio.sleep(min(LEASE_SECONDS, 10))
-            continue
         try:
             cfg, password = await asyncio.to_thread(_load, runtime, channel_id)
 
             async def synced() -> None:
                 nonlocal delay
                 delay = BACKOFF_START
-                await asyncio.to_thread(_take_lease, runtime, channel_id)
                 await asyncio.to_thread(_record, runtime, channel_id, None)
 
             await MailboxSync(
-                runtime, channel_id=channel_id, cfg=cfg, password=password, on_synced=synced
+                runtime,
+                channel_id=channel_id,
+                cfg=cfg,
+                password=password,
+                on_synced=synced,
+                fence=fence,
+                connect_gate=gate,
             ).run()
         except asyncio.CancelledError:
             raise
-        except LookupError:
+        except (LookupError, LeaseLost) as exc:
+            log.info("mailbox of channel %s: stopping (%s)", channel_id, exc)
             return
         except Exception as exc:
             reason = plain_reason(exc)
             log.warning("mailbox of channel %s: %s; retrying in %.0f s", channel_id, reason, delay)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_record, runtime, channel_id, reason)
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
         delay = min(delay * 2, BACKOFF_MAX)
 
 
-async def mailbox_sync_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    tasks: dict[int, asyncio.Task[None]] = {}
-    try:
-        while not stop.is_set():
-            try:
-                wanted = await asyncio.to_thread(_scan, runtime)
-            except Exception:
-                log.exception("cannot list the mailboxes; retrying")
-                wanted = {cid: False for cid in tasks}
-            for cid in list(tasks):
-                task = tasks[cid]
-                if cid not in wanted or wanted[cid] or task.done():
-                    task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await task
-                    del tasks[cid]
-                    if cid not in wanted:
-                        await asyncio.to_thread(_release_lease, runtime, cid)
-            for cid in wanted:
-                if cid not in tasks:
-                    tasks[cid] = asyncio.create_task(
-                        run_channel(runtime, cid), name=f"atendo:mailbox:{cid}"
-                    )
-            await sleep_or_stop(stop, SCAN_INTERVAL)
-    finally:
-        for task in tasks.values():
+@dataclass
+class Plan:
+    """What one scan decided: channels to stop, to restart, to release and to take."""
+
+    stop: list[int] = field(default_factory=list)
+    restart: list[int] = field(default_factory=list)
+    release: list[int] = field(default_factory=list)
+    take: list[int] = field(default_factory=list)
+
+
+class MailboxSupervisor:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.leased = runtime.db.is_postgres
+        self.times = lease_times(runtime)
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.tokens: dict[int, int] = {}  # channel → fencing token (leased mode)
+        self.gate = asyncio.Semaphore(max(1, runtime.settings.worker_connect_concurrency))
+
+    # --- database side (threads) -------------------------------------------------------------
+
+    def _scan(self) -> tuple[list[LeaseView], int]:
+        with self.runtime.db.reading() as session:
+            views = lease_views(session, transport=TRANSPORT)
+            live = len(live_workers(session, lapse=self.times.lapse)) if self.leased else 1
+        return views, max(live, 1)
+
+    def _clear_reconnect(self, ids: list[int]) -> None:
+        with self.runtime.db.transaction() as session:
+            session.execute(
+                update(Channel)
+                .where(Channel.id.in_(ids))
+                .values(reconnect_requested=False)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _take(self, ids: list[int]) -> dict[int, int]:
+        with self.runtime.db.transaction() as session:
+            return take_leases(
+                session,
+                worker_id=self.runtime.worker_id,
+                channel_ids=ids,
+                seconds=self.times.lease,
+            )
+
+    def _renew(self, held: dict[int, int]) -> set[int]:
+        with self.runtime.db.transaction() as session:
+            return renew_leases(
+                session, worker_id=self.runtime.worker_id, held=held, seconds=self.times.lease
+            )
+
+    def _release(self, ids: list[int]) -> None:
+        if not self.leased or not ids:
+            return
+        with self.runtime.db.transaction() as session:
+            release_leases(session, worker_id=self.runtime.worker_id, channel_ids=ids)
+
+    # --- deciding ----------------------------------------------------------------------------
+
+    def plan(self, views: list[LeaseView], live: int) -> Plan:
+        plan = Plan()
+        wanted = {v.channel_id: v for v in views}
+        held = [cid for cid in self.tasks if cid in wanted]
+        plan.stop = [cid for cid in self.tasks if cid not in wanted]
+        plan.restart = [cid for cid in held if wanted[cid].reconnect]
+        if not self.leased:
+            plan.take = [cid for cid in wanted if cid not in self.tasks]
+            return plan
+        share = fair_share(len(wanted), live)
+        if len(held) > share:
+            # The newest first: a worker that just joined takes them over.
+            plan.release = sorted(held, reverse=True)[: len(held) - share]
+        elif len(held) < share:
+            now = utcnow()
+            free = [
+                cid
+                for cid, view in wanted.items()
+                if cid not in self.tasks
+                and (view.free(now) or view.owner == self.runtime.worker_id)
+            ]
+            plan.take = free[: share - len(held)]
+        plan.restart = [cid for cid in plan.restart if cid not in plan.release]
+        return plan
+
+    # --- acting ------------------------------------------------------------------------------
+
+    async def _stop_tasks(self, ids: list[int]) -> None:
+        tasks = [self.tasks.pop(cid) for cid in ids if cid in self.tasks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-        for cid in tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, cid: int, token: int | None, jitter: float) -> None:
+        self.tasks[cid] = asyncio.create_task(
+            run_channel(self.runtime, cid, token=token, gate=self.gate, jitter=jitter),
+            name=f"atendo:mailbox:{cid}",
+        )
+
+    async def scan_once(self) -> None:
+        views, live = await asyncio.to_thread(self._scan)
+        # Tasks that ended by themselves (lease lost, channel gone) are forgotten first.
+        for cid in [cid for cid, task in self.tasks.items() if task.done()]:
+            del self.tasks[cid]
+            if self.tokens.pop(cid, None) is not None:
+                await asyncio.to_thread(self._release, [cid])
+        plan = self.plan(views, live)
+        # Sessions end (and their sockets close) before a lease is given back, so the next
+        # holder never overlaps with us.
+        await self._stop_tasks(plan.stop + plan.release + plan.restart)
+        gone = plan.stop + plan.release
+        for cid in gone:
+            self.tokens.pop(cid, None)
+        await asyncio.to_thread(self._release, gone)
+        if plan.restart:
+            await asyncio.to_thread(self._clear_reconnect, plan.restart)
+            for cid in plan.restart:
+                self._start(cid, self.tokens.get(cid), 0.0)
+        if not plan.take:
+            return
+        jitter = min(JITTER_MAX, JITTER_PER_MAILBOX * len(plan.take))
+        if not self.leased:
+            for cid in plan.take:
+                self._start(cid, None, jitter)
+            return
+        taken = await asyncio.to_thread(self._take, plan.take)
+        self.tokens.update(taken)
+        for cid, token in taken.items():
+            self._start(cid, token, jitter)
+
+    async def renew_once(self) -> None:
+        """Renew every lease held; a lease not renewed cancels its task at once. A renewal
+        that fails altogether (database gone) stops every task: nothing proves we hold them."""
+        if not self.leased or not self.tokens:
+            return
+        held = dict(self.tokens)
+        try:
+            kept = await asyncio.wait_for(
+                asyncio.to_thread(self._renew, held), self.times.renew * 2
+            )
+        except Exception as exc:
+            log.warning("cannot renew the mailbox leases (%s): stopping their sessions", exc)
+            kept = set()
+        lost = [cid for cid in held if cid not in kept]
+        if lost:
+            log.warning("mailbox leases lost: %s", lost)
+            for cid in lost:
+                self.tokens.pop(cid, None)
+            await self._stop_tasks(lost)
+
+    async def _renew_loop(self, stop: asyncio.Event) -> None:
+        while not await sleep_or_stop(stop, self.times.renew):
+            await self.renew_once()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        renewing = asyncio.create_task(self._renew_loop(stop), name="atendo:mailbox-leases")
+        warming = asyncio.create_task(warm_up(), name="atendo:parse-warm-up")
+        try:
+            async with WakeListener(self.runtime.db.url) as wake:
+                while not stop.is_set():
+                    wake.event.clear()
+                    try:
+                        await self.scan_once()
+                    except Exception:
+                        log.exception("cannot scan the mailboxes; retrying")
+                    await _wait_any(stop, wake.event, SCAN_INTERVAL)
+        finally:
+            warming.cancel()
+            renewing.cancel()
+            with contextlib.suppress(BaseException):
+                await renewing
+            ids = list(self.tasks)
+            await self._stop_tasks(ids)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(_release_lease, runtime, cid)
+                await asyncio.to_thread(self._release, [c for c in ids if c in self.tokens])
+            self.tokens.clear()
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters: list[asyncio.Task[Any]] = [
+        asyncio.create_task(stop.wait()),
+        asyncio.create_task(wake.wait()),
+    ]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def mailbox_sync_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    await MailboxSupervisor(runtime).run(stop)

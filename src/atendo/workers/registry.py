@@ -9,6 +9,11 @@ if TYPE_CHECKING:
 
 LOOPS: list[tuple[str, Loop]] = []
 
+# The heartbeat first: it registers this worker (fair shares, requeueing a dead one's claims).
+from atendo.workers.heartbeat import heartbeat_loop  # noqa: E402
+
+LOOPS.append(("heartbeat", heartbeat_loop))
+
 # Webhooks, and the outbox of transports without a delivery loop of their own (the seam).
 from atendo.workers.event_dispatch import dispatch_loop  # noqa: E402
 from atendo.workers.outbox_delivery import outbox_delivery_loop  # noqa: E402
@@ -21,6 +26,11 @@ LOOPS.extend(
         ("outbox_delivery", outbox_delivery_loop),
     ]
 )
+
+# Automation: greetings, the self-service menu, auto-close, the quality survey (issue 16).
+from atendo.workers.automation import automation_loop  # noqa: E402
+
+LOOPS.append(("automation", automation_loop))
 
 # E-mail: mailbox sync (issue 3).
 from atendo.workers.mailbox_sync import mailbox_sync_loop  # noqa: E402

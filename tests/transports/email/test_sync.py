@@ -80,7 +80,7 @@ def worker(runtime: Runtime) -> Iterator[Callable[..., subprocess.Popen[bytes]]]
         "ATENDO_DATABASE_URL": runtime.settings.resolved_database_url,
         "ATENDO_DATA_DIR": str(runtime.settings.data_dir),
         "ATENDO_SECRET_KEY": "test-secret-key",
-        "ATENDO_MAILBOX_LEASE_SECONDS": "2",
+        "ATENDO_WORKER_LEASE_SECONDS": "2",
     }
 
     def start(poll_interval: float = 1.0) -> subprocess.Popen[bytes]:

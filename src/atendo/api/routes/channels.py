@@ -59,8 +59,12 @@ TRANSPORT = Param(
 
 
 def _data(ctx: ApiContext) -> dict[str, Any]:
-    """Every parameter sent: the transport refuses (422) what is not one of its settings."""
-    return {k: ctx.params.raw(k) for k in ctx.params.names()}
+    """Every parameter sent: the transport refuses (422) what is not one of its settings.
+    A list parameter of a transport (``type`` ending in ``[]``) keeps all its items."""
+    lists = {
+        p.name for t in registry.all_transports() for p in t.api_params if p.type.endswith("[]")
+    }
+    return {k: ctx.params.items(k) if k in lists else ctx.params.raw(k) for k in ctx.params.names()}
 
 
 def channel_out(channel: Channel) -> dict[str, Any]:

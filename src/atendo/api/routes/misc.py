@@ -1,4 +1,4 @@
-"""Smaller endpoints: scenarios (menus), statistics, web analytics, QR decoding, token renewal.
+"""Smaller endpoints: statistics, web analytics, QR decoding, token renewal.
 
 Where Atendo has no such data (menus, web analytics) the answers are correctly shaped and
 empty; nothing is invented.
@@ -15,19 +15,23 @@ from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import PAGING, Param, doc
 from atendo.api.routes.shapes import obj
+from atendo.core.automation.service import rating_report
 from atendo.core.companies.service import regenerate_token
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import Invalid
 from atendo.core.messages.service import STAT_REPORTS, statistics
 from atendo.kit.clock import utcnow
 
 router = APIRouter()
+
+REPORTS = (*STAT_REPORTS, "rating")
 
 STAT_ROW = {
     "type": "object",
     "description": (
         "dialogs: {date, opened, closed, open_now}; messages: {type, count}; "
         "response_time: {operator_id, answers, average_seconds, median_seconds}; "
-        "ratings: none collected yet"
+        "rating (or ratings): {valuation_request_id, score_value, rating_scale_score, "
+        "rating_id, operator_id, client_id, dialog_id, channel_id, answer, created}"
     ),
 }
 
@@ -38,44 +42,12 @@ def _empty(ctx: ApiContext) -> JSONResponse:
 
 
 @router.get(
-    "/v1/scenarios/menu_items",
-    tags=["scenarios"],
-    **doc(
-        "Self-service menu items (Atendo has none yet: an empty list)",
-        PAGING,
-        data=obj({"id": "integer", "name": "string"}),
-        listing=True,
-    ),
-)
-def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
-    return _empty(ctx)
-
-
-@router.post(
-    "/v1/scenarios/send_menu_item",
-    tags=["scenarios"],
-    **doc(
-        "Send a menu item to a client",
-        [
-            Param("menu_item_id", "integer", "the menu item", required=True),
-            Param("client_id", "integer", "the client"),
-        ],
-        body=True,
-    ),
-)
-def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
-    if ctx.params.integer("menu_item_id") is None:
-        raise Invalid("menu_item_id is required", {"menu_item_id": ["required"]})
-    raise NotFound("Menu item not found")
-
-
-@router.get(
     "/v1/statistics",
     tags=["statistics"],
     **doc(
         "Statistics of one day",
         [
-            Param("report", "string", ", ".join(STAT_REPORTS), choices=STAT_REPORTS),
+            Param("report", "string", ", ".join(REPORTS), choices=REPORTS),
             Param("date", "string", "the day (YYYY-MM-DD, default today, UTC)"),
             *PAGING,
         ],
@@ -86,10 +58,8 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 )
 def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     report = ctx.params.text("report") or "dialogs"
-    if report not in STAT_REPORTS:
-        raise Invalid(
-            f"report must be one of {', '.join(STAT_REPORTS)}", {"report": ["invalid report"]}
-        )
+    if report not in REPORTS:
+        raise Invalid(f"report must be one of {', '.join(REPORTS)}", {"report": ["invalid report"]})
     day_text = ctx.params.text("date")
     if day_text:
         try:
@@ -101,13 +71,18 @@ def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         day = datetime(now.year, now.month, now.day, tzinfo=UTC)
     p = ctx.page
     with ctx.read() as session:
-        rows = statistics(
-            session,
-            company_id=ctx.company_id,
-            report=report,
-            start=day,
-            end=day + timedelta(days=1),
-        )
+        if report in ("rating", "ratings"):
+            rows = rating_report(
+                session, company_id=ctx.company_id, start=day, end=day + timedelta(days=1)
+            )
+        else:
+            rows = statistics(
+                session,
+                company_id=ctx.company_id,
+                report=report,
+                start=day,
+                end=day + timedelta(days=1),
+            )
     return ok(
         rows[p.offset : p.offset + p.limit],
         meta={"total": len(rows), "limit": p.limit, "offset": p.offset},

@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -15,7 +24,8 @@ class Channel(Base):
 
     ``settings`` holds the transport's public settings (for e-mail: hosts, ports, security,
     login, send delay...); ``secrets`` holds a Fernet token of a JSON object with passwords.
-    The sync lease (``lease_owner``/``lease_until``) lets one worker at a time hold a mailbox.
+    The sync lease (``lease_owner``/``lease_until``/``lease_token``) lets one worker at a time
+    hold a mailbox (see :mod:`atendo.core.leases`).
     """
 
     __tablename__ = "channels"
@@ -40,6 +50,8 @@ class Channel(Base):
     reconnect_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The fencing token: raised by every take-over, checked where the sync commits.
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

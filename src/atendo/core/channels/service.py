@@ -23,6 +23,7 @@ from atendo.core.events.service import emit
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.pagination import Page
+from atendo.kit.wake import channel_changed
 
 # After this many consecutive failures a channel shows ``error`` instead of ``connecting``.
 FAILURES_BEFORE_ERROR = 3
@@ -87,6 +88,7 @@ def create_channel(
     )
     session.add(channel)
     session.flush()
+    channel_changed(session, channel.id)  # its worker starts syncing it at once
     return channel
 
 
@@ -126,6 +128,7 @@ def delete_channel(session: Session, *, company_id: int, channel_id: int) -> Non
     channel.deleted = True
     channel.status = ChannelStatus.DISABLED.value
     session.flush()
+    channel_changed(session, channel.id)
 
 
 def _emit_status(session: Session, channel: Channel) -> None:
@@ -200,6 +203,7 @@ def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> 
         channel.status = ChannelStatus.CONNECTING.value
     channel.failures = 0
     session.flush()
+    channel_changed(session, channel.id)
     _emit_status(session, channel)
     return channel
 

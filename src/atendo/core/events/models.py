@@ -18,7 +18,10 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_pending", "dispatched", "id"),)
+    __table_args__ = (
+        Index("ix_events_pending", "dispatched", "id"),
+        Index("ix_events_automation", "automation_due"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
@@ -28,3 +31,6 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A trigger automation still owes a reaction (greeting, menu, survey): set on the events
+    # it reacts to, cleared by the worker that claims it (core.automation.engine).
+    automation_due: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,6 +12,9 @@ from atendo.core.enums import EventType
 from atendo.core.events.models import Event
 from atendo.kit.clock import iso, utcnow
 
+# The events automation reacts to (atendo.core.automation.engine).
+AUTOMATION_TRIGGERS = frozenset({EventType.INBOX, EventType.CLOSE_DIALOG})
+
 
 def emit(
     session: Session,
@@ -54,6 +57,7 @@ def event_row(
         "dialog_id": dialog_id,
         "dispatched": False,
         "created": now,
+        "automation_due": now if type in AUTOMATION_TRIGGERS else None,
     }
 
 

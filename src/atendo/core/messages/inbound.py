@@ -28,7 +28,9 @@ from atendo.core.enums import EventType, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message
+from atendo.core.messages.outgoing import OutgoingAttachment, store_attachments
 from atendo.core.messages.service import message_event_payloads
+from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 
 
@@ -59,10 +61,15 @@ def receive_client_message(
     channel: Channel,
     sender: Sender,
     text: str,
+    attachments: Sequence[OutgoingAttachment] = (),
+    blobs: BlobStore | None = None,
     **columns: Any,
 ) -> Arrival:
     """Store one client message on ``channel`` and announce it; ``columns`` are further
-    :class:`Message` columns the transport knows (``external_id``, ``subject``, …)."""
+    :class:`Message` columns the transport knows (``external_id``, ``subject``, …).
+    ``attachments`` (the client's files) are stored in ``blobs`` with it."""
+    if attachments and blobs is None:
+        raise ValueError("attachments need the blob store")
     company_id = channel.company_id
     new_client = False
     client: Client
@@ -97,8 +104,13 @@ def receive_client_message(
     )
     session.add(message)
     session.flush()
+    stored = (
+        store_attachments(session, blobs=blobs, message=message, attachments=attachments)
+        if blobs is not None and attachments
+        else []
+    )
     touch_dialog(session, dialog=dialog, message=message)
-    arrival = Arrival(message, new_request, [], new_client)
+    arrival = Arrival(message, new_request, stored, new_client)
     announce_arrivals(session, [arrival], clients=[client])
     return arrival
 

@@ -35,6 +35,7 @@ class Message(Base):
         Index("ix_messages_company_created", "company_id", "id"),
         Index("ix_messages_company_mid", "company_id", "email_message_id"),
         Index("ix_messages_outbox", "delivery_status", "send_at"),
+        Index("ix_messages_claimed_by", "claimed_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +55,9 @@ class Message(Base):
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The transport says: never answer this automatically (bulk or list mail, a no-reply
+    # sender, …); automation also skips is_auto_reply and is_bounce.
+    no_autoreply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(200))

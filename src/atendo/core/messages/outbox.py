@@ -10,7 +10,9 @@ Outbound delivery states (the message row *is* the outbox)::
 
 One function per transition: :func:`claim_due_batch` (queued → sending),
 :func:`record_outcomes` (sending → sent | queued | failed, from a transport's
-:data:`Outcome`), :func:`recover_stale_sending` (sending → queued after a crash),
+:data:`Outcome`), :func:`requeue_claims_of_lapsed_workers` (sending → queued once the worker
+that claimed it stopped beating), :func:`recover_stale_sending` (sending → queued after a
+crash, the slow net under it),
 :func:`interrupt_message` (queued → cancelled), :func:`mark_bounced` (sent → bounced).
 Every transition is conditional on the state it leaves (``WHERE delivery_status =
 <expected>``, or the row locked and checked), so an interrupt and a sender's claim racing for
@@ -20,16 +22,18 @@ the transport.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.errors import Conflict
+from atendo.core.leases.models import Worker
 from atendo.core.messages.models import Message, MessageStatusEvent
 from atendo.core.messages.service import (
     emit_message_event,
@@ -151,6 +155,24 @@ def claim_due_batch(
     return sorted(message_id for message_id, _ in rows)
 
 
+def fair_claim_limit(
+    session: Session, *, most: int, live_workers: int, transport: str | None = None
+) -> int:
+    """How many due messages one claim may take so that ``live_workers`` senders share a
+    burst evenly: ``ceil(due / live)``, at least 1 and at most ``most``."""
+    if live_workers <= 1:
+        return most
+    due = (
+        select(Message.id)
+        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= utcnow())
+        .limit(most * live_workers)
+    )
+    if transport:
+        due = due.where(Message.transport == transport)
+    count = session.scalar(select(func.count()).select_from(due.subquery())) or 0
+    return max(1, min(most, math.ceil(count / live_workers)))
+
+
 def claim_due_messages(
     session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
 ) -> list[Message]:
@@ -250,6 +272,38 @@ def record_outcomes(
     if finished:
         emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
     return written
+
+
+def requeue_claims_of_lapsed_workers(session: Session, *, lapse: timedelta) -> list[int]:
+    """sending → queued for the messages claimed by a worker whose heartbeat is older than
+    ``lapse`` (it died: ``kill -9``, a lost machine). They keep their Message-ID, so a message
+    the dead worker had already handed to the server is recognised as the same by receivers.
+    A history line says why. Returns their ids."""
+    cutoff = utcnow() - lapse
+    lapsed = select(Worker.id).where(Worker.heartbeat < cutoff)
+    rows = session.execute(
+        update(Message)
+        .where(Message.delivery_status == DeliveryStatus.SENDING, Message.claimed_by.in_(lapsed))
+        .values(delivery_status=DeliveryStatus.QUEUED.value, claimed_by=None)
+        .returning(Message.id, Message.company_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if rows:
+        now = utcnow()
+        session.execute(
+            insert(MessageStatusEvent),
+            [
+                {
+                    "company_id": company_id,
+                    "message_id": message_id,
+                    "status": DeliveryStatus.QUEUED.value,
+                    "detail": "requeued: the worker that claimed it stopped",
+                    "created": now,
+                }
+                for message_id, company_id in rows
+            ],
+        )
+    return sorted(message_id for message_id, _ in rows)
 
 
 def recover_stale_sending(session: Session, *, older_than: timedelta) -> list[int]:

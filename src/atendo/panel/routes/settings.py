@@ -58,6 +58,8 @@ from atendo.core.templates.service import (
 from atendo.core.webhooks.models import Webhook
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
+from atendo.panel.model_form import LANGUAGES as MODEL_LANGUAGES
+from atendo.panel.model_form import form_data, form_fields, form_values, model_defaults
 from atendo.panel.render import _t, render, say
 from atendo.transports import registry
 from atendo.transports.base import Transport
@@ -68,8 +70,9 @@ Supervisor = Annotated[PanelUser, Depends(supervisor_user)]
 
 
 def _form_transport(name: str | None = None) -> Transport:
-    """The transport whose settings form is shown: the channel's, else the first registered
-    one that has a form (the panel connects only transports that bring one)."""
+    """The transport whose settings form is shown: the channel's (or the one chosen under
+    "New channel"), else the first registered one with a template of its own (e-mail). A
+    transport without a template gets a form built from its settings model."""
     if name:
         return registry.get(name)
     return next(t for t in registry.all_transports() if t.settings_template)
@@ -98,13 +101,24 @@ def channels_page(request: Request, user: Admin) -> Response:
     groups: dict[str, list[Any]] = {}
     for channel in channels:
         groups.setdefault(channel.transport, []).append(channel)
-    return render(request, "settings/channels.html", {"groups": groups, "section": "channels"})
+    kinds = [t.name for t in registry.all_transports() if not t.settings_template]
+    return render(
+        request,
+        "settings/channels.html",
+        {"groups": groups, "section": "channels", "kinds": kinds},
+    )
 
 
 async def _channel_data(request: Request, transport: Transport) -> dict[str, Any]:
     """The transport's fields from the form: switches (its boolean settings, and
     ``write_first``) are on or off; other fields count when filled in."""
     form = await request.form()
+    if not transport.settings_template:
+        built = form_data(transport.settings_model, form, transport.secret_fields)
+        name = form.get("name")
+        if isinstance(name, str) and name.strip():
+            built["name"] = name.strip()
+        return built
     model = transport.settings_model.model_fields
     switches = {"write_first"} | {k for k, f in model.items() if f.annotation in (bool, "bool")}
     data: dict[str, Any] = {}
@@ -126,7 +140,13 @@ def _channel_form(
     errors: dict[str, list[str]] | None = None,
     message: str = "",
     status: int = 200,
+    transport_name: str | None = None,
 ) -> Response:
+    if values is None and transport_name and channel is None:
+        values = {
+            **model_defaults(registry.get(transport_name).settings_model),
+            "write_first": True,
+        }
     if values is None:
         values = dict(channel.settings) if channel is not None else {
             "imap_security": "ssl", "smtp_security": "starttls", "send_delay": 15,
@@ -135,9 +155,14 @@ def _channel_form(
         if channel is not None:
             values["name"] = channel.name
             values["write_first"] = channel.write_first
-    transport = _form_transport(channel.transport if channel is not None else None)
+    transport = _form_transport(channel.transport if channel is not None else transport_name)
     # secrets are never shown back
     values = {k: v for k, v in values.items() if k not in transport.secret_fields}
+    if not transport.settings_template:
+        return _model_form(
+            request, transport, channel=channel, values=values, errors=errors or {},
+            message=message, status=status,
+        )  # fmt: skip
     return render(
         request,
         transport.settings_template or "settings/channel_form.html",
@@ -153,14 +178,57 @@ def _channel_form(
     )
 
 
+def _model_form(
+    request: Request,
+    transport: Transport,
+    *,
+    channel: Any,
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+    message: str,
+    status: int,
+) -> Response:
+    """The form built from the transport's settings model (see :mod:`atendo.panel.model_form`)."""
+    user: PanelUser = request.state.user
+    with runtime_of(request).db.reading() as session:
+        channels, _total = list_channels(session, company_id=user.company_id)
+    fields = form_fields(transport.settings_model)
+    wanted = {f.transport for f in fields if f.kind == "channel"}
+    options = {name: [(c.id, c.name) for c in channels if c.transport == name] for name in wanted}
+    shown = form_values(values)
+    details = transport.channel_fields(channel) if channel is not None else {}
+    return render(
+        request,
+        "settings/channel_model_form.html",
+        {
+            "channel": channel,
+            "transport": transport,
+            "fields": fields,
+            "values": shown,
+            "options": options,
+            "model_languages": MODEL_LANGUAGES,
+            "snippet": details.get("snippet", ""),
+            "errors": errors,
+            "message": message,
+            "section": "channels",
+            "tab": "config",
+        },
+        status_code=status,
+    )
+
+
 @router.get("/settings/channels/new")
-def channel_new(request: Request, user: Admin) -> Response:
-    return _channel_form(request)
+def channel_new(request: Request, user: Admin, transport: str = "") -> Response:
+    if transport and registry.find(transport) is None:
+        transport = ""
+    return _channel_form(request, transport_name=transport or None)
 
 
 @router.post("/settings/channels/new")
 async def channel_create(request: Request, user: Admin) -> Response:
-    transport = _form_transport()
+    chosen = (await request.form()).get("transport")
+    name = chosen if isinstance(chosen, str) and registry.find(chosen) is not None else None
+    transport = _form_transport(name)
     data = await _channel_data(request, transport)
     try:
         channel = await transport.connect(
@@ -168,8 +236,15 @@ async def channel_create(request: Request, user: Admin) -> Response:
         )
     except DomainError as exc:
         return _channel_form(
-            request, values=data, errors=exc.errors or {}, message=say(request, exc), status=422
+            request,
+            values=data,
+            errors=exc.errors or {},
+            message=say(request, exc),
+            status=422,
+            transport_name=name,
         )
+    if not transport.settings_template:  # its page shows what to do next (the snippet)
+        return _hx_redirect(request, f"/settings/channels/{channel.id}?created=1")
     return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
 
 

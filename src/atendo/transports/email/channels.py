@@ -19,6 +19,7 @@ from atendo.core.channels.service import (
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
 from atendo.kit.clock import iso
+from atendo.kit.wake import channel_changed
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.settings import (
@@ -158,4 +159,5 @@ async def update_email_channel(
             channel.last_error = None
             channel.error_since = None
             session.flush()
+            channel_changed(session, channel.id)
     return channel

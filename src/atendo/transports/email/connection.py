@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 from collections.abc import Coroutine
@@ -38,7 +39,10 @@ class ConnectionReport:
         return self.imap_ok and self.smtp_ok
 
 
+@functools.cache
 def tls_context(verify: bool) -> ssl.SSLContext:
+    """One context per process and setting, shared by every connection: building one loads
+    the system's CA certificates (hundreds of KB and milliseconds each time)."""
     ctx = ssl.create_default_context()
     if not verify:
         ctx.check_hostname = False
@@ -108,7 +112,7 @@ async def open_imap(
 ) -> aioimaplib.IMAP4:
     """Connect and log in (not yet selected). Raises with a plain-words reason."""
     ctx = tls_context(cfg.tls_verify)
-    client: aioimaplib.IMAP4
+    client: aioimaplib.IMAP4 | None = None
     try:
         if cfg.imap_security == "ssl":
             client = aioimaplib.IMAP4_SSL(
@@ -121,9 +125,14 @@ async def open_imap(
             await _starttls(client, cfg.imap_host, ctx)
         resp = await client.login(cfg.login, password)
     except MailError:
+        close_socket(client)
         raise
     except Exception as exc:
+        close_socket(client)
         raise MailError(plain_reason(exc)) from exc
+    except asyncio.CancelledError:  # the worker let the mailbox go while connecting
+        close_socket(client)
+        raise
     if resp.result != "OK":
         await close_imap(client)
         detail = _text(resp.lines)
@@ -131,6 +140,19 @@ async def open_imap(
             raise MailError("wrong login or password")
         raise MailError(f"wrong login or password ({detail})")
     return client
+
+
+def close_socket(client: aioimaplib.IMAP4 | None) -> None:
+    """A failed connect closes its socket at once (never left for the server to drop)."""
+    if client is None:
+        return
+    protocol = getattr(client, "protocol", None)
+    transport = getattr(protocol, "transport", None)
+    if transport is not None:
+        transport.close()
+    task = getattr(client, "_client_task", None)
+    if task is not None and not task.done():
+        task.cancel()  # a connection still being opened
 
 
 async def close_imap(client: aioimaplib.IMAP4) -> None:

@@ -21,12 +21,19 @@ Per folder we keep ``MailboxFolder(uidvalidity, last_uid)`` (RFC 3501 §2.3.1.1)
 
 Each fetched batch is committed in one transaction together with ``last_uid`` (see
 :mod:`atendo.transports.email.ingest`), so a kill -9 at any instant loses and doubles nothing;
+that transaction first checks the worker's lease on the mailbox (``fence``: same owner, same
+fencing token, the channel row locked), and a lost lease ends the session (:class:`LeaseLost`)
+without committing;
 a batch that fails is rolled back and retried one message per transaction. Batch k+1 is
 stored and parsed (:mod:`atendo.transports.email.parse_pool`) while batch k commits.
 
 IDLE ends at once on ``* BYE`` or a closed socket (aioimaplib's connection-lost callback):
 :class:`MailError` is raised and the worker reconnects with its usual backoff.
 Only INBOX is synced: our own sent mail lives in the database, never imported from Sent.
+
+No late mail: after each fetch the sync searches again for UIDs above the last one stored,
+until a search finds none, before going back to IDLE — mail that arrived during a fetch was
+announced (``EXISTS``) while the FETCH ran and would not be announced again.
 
 New mail: IMAP IDLE (RFC 2177) when offered, re-issued every ``imap_poll_interval`` (well
 under the 29-minute limit) which also proves the connection is alive; otherwise NOOP polling.
@@ -38,7 +45,10 @@ and measured ~1.6x faster at fetching here. Its pitfalls: after EXAMINE, SEARCH/
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -66,12 +76,20 @@ log = logging.getLogger("atendo.email.imap")
 
 FOLDER = "INBOX"
 FETCH_BATCH = 100
+FIRST_BATCH = 25
 RESYNC_WINDOW = 500
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the mailbox's lease: the session stops, nothing commits."""
+
+
+Fence = Callable[[Session], bool]
 
 
 @dataclass
@@ -136,12 +154,16 @@ class MailboxSync:
         cfg: EmailChannelSettings,
         password: str,
         on_synced: Callable[[], Awaitable[None]] | None = None,
+        fence: Fence | None = None,
+        connect_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.runtime = runtime
         self.channel_id = channel_id
         self.cfg = cfg
         self.password = password
         self.on_synced = on_synced
+        self.fence = fence
+        self.connect_gate = connect_gate
         self.client: aioimaplib.IMAP4 | None = None
         self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
         self.imported = 0
@@ -166,8 +188,14 @@ class MailboxSync:
                 session.flush()
             return FolderState(row.id, row.uidvalidity, row.last_uid)
 
+    def _check_fence(self, session: Session) -> None:
+        """In the transaction that commits progress: stop unless the lease is still ours."""
+        if self.fence is not None and not self.fence(session):
+            raise LeaseLost(f"channel {self.channel_id}: the mailbox lease was lost")
+
     def _set_folder(self, folder_id: int, *, uidvalidity: int, last_uid: int) -> None:
         with self.runtime.db.transaction() as session:
+            self._check_fence(session)
             row = session.get(MailboxFolder, folder_id)
             assert row is not None
             row.uidvalidity = uidvalidity
@@ -192,6 +220,7 @@ class MailboxSync:
         self.runtime.blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
         try:
             with self.runtime.db.transaction() as session:
+                self._check_fence(session)
                 channel = self._channel(session)
                 new = ingest_batch(
                     session,
@@ -202,7 +231,7 @@ class MailboxSync:
                     folder_id=folder_id,
                 )
                 stored = len(new)
-        except MailError:
+        except (MailError, LeaseLost):
             raise
         except Exception:
             log.warning(
@@ -226,17 +255,19 @@ class MailboxSync:
         for incoming in prepared:
             try:
                 with self.runtime.db.transaction() as session:
+                    self._check_fence(session)
                     message = ingest_prepared(
                         session, box=self.runtime.box, channel=self._channel(session),
                         incoming=incoming, imported=imported, folder_id=folder_id,
                     )  # fmt: skip
                     stored += message is not None
-            except MailError:
+            except (MailError, LeaseLost):
                 raise
             except Exception:
                 # Its raw bytes are in the blob store; log it and move past its UID.
                 log.exception("channel %s: ingesting UID %s failed", self.channel_id, incoming.uid)
                 with self.runtime.db.transaction() as session:
+                    self._check_fence(session)
                     advance_folder(session, folder_id=folder_id, uid=incoming.uid)
         return stored
 
@@ -244,7 +275,8 @@ class MailboxSync:
 
     async def connect(self) -> tuple[int, int | None]:
         timeout = self.runtime.settings.connect_timeout
-        self.client = await open_imap(self.cfg, self.password, timeout=timeout)
+        async with self.connect_gate or contextlib.nullcontext():
+            self.client = await open_imap(self.cfg, self.password, timeout=timeout)
         self._lost = asyncio.get_running_loop().create_future()
         # aioimaplib reports a closed socket only through this callback; waits race against it.
         self.client.protocol.conn_lost_cb = self._connection_lost
@@ -287,10 +319,14 @@ class MailboxSync:
         forward); on any error the commit in flight is awaited before the error propagates,
         so a reconnect never races it.
         """
+        if not uids:
+            return
         committing: asyncio.Future[int] | None = None
+        # A small first batch: the first mail of a new mailbox is visible sooner.
+        bounds = [0, *range(min(FIRST_BATCH, len(uids)), len(uids), FETCH_BATCH), len(uids)]
         try:
-            for start in range(0, len(uids), FETCH_BATCH):
-                items = await self._fetch_chunk(uids[start : start + FETCH_BATCH])
+            for start, end in itertools.pairwise(bounds):
+                items = await self._fetch_chunk(uids[start:end])
                 prepared = await prepare_batch(self.runtime.blobs, items)
                 if committing is not None:
                     await committing
@@ -339,9 +375,12 @@ class MailboxSync:
             )
             folder = FolderState(folder.id, uidvalidity, last)
         start = folder.last_uid + 1
-        new = [u for u in await self._uid_search("UID", f"{start}:*") if u >= start]
-        if new:
+        while True:  # again after each fetch: what arrived meanwhile is not announced again
+            new = [u for u in await self._uid_search("UID", f"{start}:*") if u >= start]
+            if not new:
+                break
             await self._fetch(new, folder_id=folder.id, imported=False)
+            start = max(new) + 1
         if self.on_synced is not None:
             await self.on_synced()
 
@@ -354,7 +393,9 @@ class MailboxSync:
         """
         assert self.client is not None
         interval = self.runtime.settings.imap_poll_interval
+        # Staggered: a thousand mailboxes that started together do not renew IDLE together.
         idle_limit = min(interval, self.runtime.settings.imap_idle_timeout)
+        idle_limit *= random.uniform(0.85, 1.0)
         if not self.client.has_capability("IDLE"):
             await self._sleep_unless_lost(interval)
             _check(await self.client.noop(), "NOOP")

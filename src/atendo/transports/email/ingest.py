@@ -383,6 +383,9 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
         imported=imported,
         is_auto_reply=parsed.is_auto_reply,
         is_bounce=parsed.is_bounce,
+        # RFC 3834 §2: no automatic answer to bulk or list mail (auto-replies and bounces
+        # are already marked as such).
+        no_autoreply=parsed.is_bulk,
         email_message_id=(parsed.message_id or None) and parsed.message_id[:998],
         in_reply_to=parsed.in_reply_to and parsed.in_reply_to[:998],
         references=list(parsed.references),

@@ -113,6 +113,7 @@ class ParsedMail:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     is_auto_reply: bool = False
     is_bounce: bool = False
+    is_bulk: bool = False  # list or bulk mail (List-Id, List-Unsubscribe): never auto-answered
     bounce_original_message_id: str | None = None
     bounce_recipients: list[str] = field(default_factory=list)
     bounce_reason: str | None = None
@@ -800,6 +801,7 @@ def _parse(raw: bytes) -> ParsedMail:
     result.full_text = full.strip("\n").rstrip()
     _split_reply(result, raw_html if not plain.strip() else "")
     result.is_auto_reply = _is_auto_reply(headers)
+    result.is_bulk = headers.has("list-id") or headers.has("list-unsubscribe")
     result.is_bounce = _is_bounce(msg, headers, ctx, result.from_, result.is_auto_reply)
     if result.is_bounce:
         extra = [decode_bytes(a.data) for a in ctx.attachments if _textual(a)]

@@ -32,8 +32,9 @@ from atendo.transports.email.ingest import Incoming, prepare
 
 log = logging.getLogger("atendo.email.parse_pool")
 
-# One helper: the worker's own process is busy committing; more would only fight over 2 CPUs.
-HELPERS = 1
+# One helper by default: the worker's own process is busy committing; more would only fight
+# over 2 CPUs. ``atendo worker --processes N`` sizes it per process (cores / N - 1, at least 1).
+HELPERS = max(1, int(os.environ.get("ATENDO_PARSE_HELPERS", "1")))
 ENABLED = (os.cpu_count() or 1) > 1 and os.environ.get("ATENDO_PARSE_IN_PROCESS", "1") != "0"
 
 _pool: ProcessPoolExecutor | None = None
@@ -119,6 +120,18 @@ async def prepare_batch(blobs: BlobStore, items: list[tuple[int, bytes]]) -> lis
             log.warning("the parsing helper process is gone; preparing this batch in a thread")
             _discard(pool)
     return await asyncio.to_thread(prepare_all, root, items)
+
+
+async def warm_up() -> None:
+    """Start the helper now (a worker's start), so that a new mailbox's first batch does not
+    wait for a process to spawn and import the parser."""
+    pool = _get_pool()
+    if pool is None:
+        return
+    try:
+        await asyncio.get_running_loop().run_in_executor(pool, prepare_all, "", [])
+    except (BrokenProcessPool, RuntimeError):
+        _discard(pool)
 
 
 def shutdown() -> None:

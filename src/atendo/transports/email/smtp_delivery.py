@@ -19,7 +19,8 @@ The pipeline::
       │                                    written together in the next one: one transaction
       │                                    and one query per table for the whole group (thread)
       ├─ accepted ─▶ ``sent`` + reply + refused recipients, committed
-      │               └─▶ only then: copy to Sent (optional; a failure is only noted)
+      │               └─▶ only then: copy to Sent (optional; a failure is only noted),
+      │                   over the account's one reused IMAP session
       ├─ 4xx / network ─▶ back to ``queued``, ``send_at`` = now + the outbox's one retry
       │                   schedule, "retrying: …"; once it says give up: ``failed``
       └─ 5xx ─▶ ``failed`` with the server's words
@@ -27,9 +28,12 @@ The pipeline::
 Each claim sends a message at most once: the SMTP session retries nothing that may have
 reached the server (see :class:`~atendo.transports.email.smtp_send.SmtpConnection`). Across
 claims sends are AT-LEAST-ONCE: a sender that dies between the claim and the ``sent`` record
-leaves the row in ``sending``; ``recover_stale_sending`` puts it back in the queue after
-``stale_after`` and it is sent again with its original Message-ID, which receivers use to
-deduplicate. Time comes from :func:`atendo.kit.clock.utcnow` (tests move it with
+leaves the row in ``sending``; once its heartbeat lapses the surviving workers put it back in
+the queue (``requeue_claims_of_lapsed_workers``, see :mod:`atendo.workers.heartbeat`; within
+seconds), ``recover_stale_sending`` after ``stale_after`` as the last resort, and it is sent
+again with its original Message-ID, which receivers use to deduplicate. Each claim takes at
+most ``ceil(due / live workers)`` messages, so that workers share a burst evenly.
+Time comes from :func:`atendo.kit.clock.utcnow` (tests move it with
 ``set_clock``); the retry schedule and the tick are fields of :class:`SmtpDeliveryConfig`.
 """
 
@@ -51,6 +55,7 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
 from atendo.core.enums import DeliveryStatus
+from atendo.core.leases.service import LeaseTimes, live_workers
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outbox import (
     RETRY,
@@ -59,6 +64,7 @@ from atendo.core.messages.outbox import (
     PermanentFailure,
     RetrySchedule,
     claim_due_batch,
+    fair_claim_limit,
     record_outcomes,
     recover_stale_sending,
 )
@@ -66,7 +72,7 @@ from atendo.core.messages.service import attachments_of, record_status
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime
-from atendo.transports.email.sent_copy import ImapAccount, append_to_sent
+from atendo.transports.email.sent_copy import ImapAccount, SentFolderSessions
 from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 
 log = logging.getLogger("atendo.email.delivery")
@@ -88,6 +94,8 @@ class SmtpDeliveryConfig:
     # seconds unused (servers drop idle clients after a minute or more).
     messages_per_session: int = 100
     session_idle: float = 20.0
+    # Idle SMTP sessions kept open at most, over every account (the oldest is closed first).
+    max_idle_sessions: int = 64
     # Outcomes wait this long for others to be recorded with them in one transaction.
     record_linger: float = 0.05
 
@@ -115,15 +123,19 @@ class SmtpDelivery:
     # would otherwise meet in SQLite's busy handler, which sleeps in steps of milliseconds.
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: SmtpPool = field(init=False)
+    _sent: SentFolderSessions = field(init=False)
     _outcomes: GroupWriter = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.worker_id:
-            base = self.runtime.worker_id or "smtp"
-            self.worker_id = f"{base}:{uuid.uuid4().hex[:8]}"
+            # The worker's own id (its heartbeat row): what a surviving worker requeues by.
+            self.worker_id = self.runtime.worker_id or f"smtp:{uuid.uuid4().hex[:8]}"
         self._pool = SmtpPool(
-            max_messages=self.config.messages_per_session, idle_after=self.config.session_idle
+            max_messages=self.config.messages_per_session,
+            idle_after=self.config.session_idle,
+            max_idle=self.config.max_idle_sessions,
         )
+        self._sent = SentFolderSessions(idle_after=self.config.session_idle)
         self._outcomes = GroupWriter(
             self.record_many, linger=self.config.record_linger, most=self.config.batch
         )
@@ -132,6 +144,11 @@ class SmtpDelivery:
     def smtp_sessions(self) -> int:
         """How many SMTP sessions this sender has opened so far."""
         return self._pool.sessions
+
+    @property
+    def sent_copy_logins(self) -> int:
+        """How many IMAP logins the copies to Sent have taken so far."""
+        return self._sent.logins
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -156,6 +173,7 @@ class SmtpDelivery:
                     await changed.wait()
                 elif not claimed:
                     await self._pool.close_idle()
+                    await self._sent.close_idle()
                     waiters = [asyncio.ensure_future(e.wait()) for e in (stop, changed)]
                     _, pending = await asyncio.wait(
                         waiters, timeout=self.config.tick, return_when=asyncio.FIRST_COMPLETED
@@ -166,6 +184,7 @@ class SmtpDelivery:
             await sending.finish()
             await finishing.finish()
             await self._pool.close()
+            await self._sent.close()
 
     async def _claim_and_start(
         self, sending: TaskSet, finishing: TaskSet, total: asyncio.Semaphore
@@ -209,6 +228,7 @@ class SmtpDelivery:
             await asyncio.gather(*(self._deliver(job, total) for job in jobs))
         finally:
             await self._pool.close()
+            await self._sent.close()
 
     def recover(self) -> list[int]:
         with self._write_lock, self.runtime.db.transaction() as session:
@@ -219,8 +239,15 @@ class SmtpDelivery:
 
     def claim(self) -> list[int]:
         with self._write_lock, self.runtime.db.transaction() as session:
+            live = 1
+            if self.runtime.db.is_postgres:
+                lapse = LeaseTimes.from_lease(self.runtime.settings.worker_lease_seconds).lapse
+                live = len(live_workers(session, lapse=lapse))
+            limit = fair_claim_limit(
+                session, most=self.config.batch, live_workers=live, transport=TRANSPORT
+            )
             return claim_due_batch(
-                session, worker_id=self.worker_id, limit=self.config.batch, transport=TRANSPORT
+                session, worker_id=self.worker_id, limit=limit, transport=TRANSPORT
             )
 
     # --- one message ---------------------------------------------------------------------
@@ -344,7 +371,7 @@ class SmtpDelivery:
     async def copy_to_sent(self, job: Job) -> None:
         assert job.copy_to is not None
         try:
-            folder = await append_to_sent(job.copy_to, job.raw)
+            folder = await self._sent.append(job.copy_to, job.raw)
             detail = f"copied to {folder}"
         except Exception as exc:
             log.warning("copy to Sent failed for message %s: %s", job.message_id, exc)

@@ -24,6 +24,7 @@ from typing import Any
 import aiosmtplib
 
 from atendo.core.messages.outbox import Accepted, Outcome, PermanentFailure, TemporaryFailure
+from atendo.transports.email.connection import tls_context
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -74,8 +75,8 @@ def _client(account: SmtpAccount) -> aiosmtplib.SMTP:
         "validate_certs": account.tls_verify,
         "local_hostname": "localhost",
     }
-    if account.tls_context is not None:
-        kwargs["tls_context"] = account.tls_context
+    # One shared context per setting (building one per connection loads the CA store again).
+    kwargs["tls_context"] = account.tls_context or tls_context(account.tls_verify)
     if account.security == "ssl":
         kwargs["use_tls"] = True
     elif account.security == "starttls":
@@ -239,9 +240,12 @@ class SmtpPool:
     connect, TLS, EHLO and AUTH round trips. How many run at once is the caller's business
     (the sender's per-channel limit); the pool only holds the ones not in use."""
 
-    def __init__(self, *, max_messages: int = 100, idle_after: float = 20.0) -> None:
+    def __init__(
+        self, *, max_messages: int = 100, idle_after: float = 20.0, max_idle: int = 64
+    ) -> None:
         self.max_messages = max_messages
         self.idle_after = idle_after
+        self.max_idle = max_idle
         self.sessions = 0
         self._idle: dict[SmtpAccount, list[SmtpConnection]] = {}
 
@@ -257,6 +261,20 @@ class SmtpPool:
             self.sessions += connection.sessions - before
             if connection.is_open:
                 self._idle.setdefault(account, []).append(connection)
+                await self._trim()
+
+    @property
+    def idle_sessions(self) -> int:
+        return sum(len(idle) for idle in self._idle.values())
+
+    async def _trim(self) -> None:
+        """Over the cap, the sessions unused the longest are closed."""
+        excess = self.idle_sessions - self.max_idle
+        if excess <= 0:
+            return
+        every = sorted((c for idle in self._idle.values() for c in idle), key=lambda c: c.last_used)
+        oldest = set(map(id, every[:excess]))
+        await self._close(lambda c: id(c) in oldest)
 
     async def close_idle(self) -> None:
         """QUIT the sessions unused for ``idle_after`` seconds (servers drop idle clients)."""

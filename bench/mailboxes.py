@@ -1,0 +1,480 @@
+"""Idle mailboxes: what each costs a worker, and how fast new mail reaches the API.
+
+One run, one private Dovecot (tests.servers.dovecot, its process limits raised in this
+bench's own copy of the configuration), N mailboxes (100 by default; ``-n 1000``):
+
+(a) the baseline: a bare aioimaplib client in a process of its own, holding the same N
+    mailboxes in IDLE (LOGIN, SELECT, IDLE — nothing else): RSS per connection, idle CPU,
+    and latency from an LMTP delivery to the ``EXISTS`` push it receives (p50/p95 of 20);
+(b) Atendo: ``atendo worker --processes 1`` syncing the same N mailboxes (PostgreSQL when
+    127.0.0.1:5432 answers, else SQLite), beside ``atendo serve --no-workers``: RSS per
+    mailbox (the worker's RSS with N mailboxes in IDLE minus its RSS with none, over N),
+    idle CPU, and latency from an LMTP delivery to the message in ``GET /v1/messages``
+    (p50/p95 of 20 deliveries to random mailboxes);
+(c) Atendo under a steady load: deliveries at 40 and 100 mails/s for 10 s each to random
+    mailboxes, latency from delivery to the row (its ``created`` time, what the API reads);
+(d) Dovecot restarted under the N sessions: how long until every mailbox has synced again,
+    and the worker's RSS before and after.
+
+The two sides run one after the other (not together), so Dovecot serves N sessions at a time.
+Run on a shared machine, the figures carry its load; the ratio to the baseline is the point.
+
+    .venv/bin/python bench/mailboxes.py            # -n 1000 if the machine allows
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # so that ``tests.servers`` imports
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from email.utils import format_datetime  # noqa: E402
+
+import httpx  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from tests.servers.dovecot import DovecotServer, dovecot_available  # noqa: E402
+from tests.servers.postgres import TemporaryDatabase, postgres_available  # noqa: E402
+
+import atendo.core.models  # noqa: E402 - every mapper
+from atendo.core.channels.models import Channel  # noqa: E402
+from atendo.core.channels.service import create_channel  # noqa: E402
+from atendo.core.companies.service import create_company  # noqa: E402
+from atendo.core.messages.models import Message  # noqa: E402
+from atendo.migrations import upgrade  # noqa: E402
+from atendo.runtime import Runtime  # noqa: E402
+from atendo.settings import Settings  # noqa: E402
+from atendo.transports.email.settings import parse_settings  # noqa: E402
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-mailboxes-secret"
+SAMPLES = 20
+SETTLE = 5.0  # seconds after the last mailbox is in IDLE, before memory is read
+CPU_WINDOW = 10.0
+RATES = (40, 100)
+RATE_SECONDS = 10.0
+WAIT_LIMIT = 600.0
+
+BARE_CLIENT = r"""
+import asyncio, sys, time
+import aioimaplib
+
+async def hold(host, port, user, password, ready, gate):
+    async with gate:
+        client = aioimaplib.IMAP4(host=host, port=port, timeout=60)
+        await client.wait_hello_from_server()
+        await client.login(user, password)
+        await client.select("INBOX")
+    while True:
+        idle = await client.idle_start(timeout=1500)
+        ready.release()
+        while True:
+            push = await client.wait_server_push()
+            text = b" ".join(bytes(x) for x in push) if isinstance(push, list) else b""
+            if b"EXISTS" in text:
+                print(f"push {user} {time.time():.6f}", flush=True)
+            if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                break
+        client.idle_done()
+        await asyncio.wait_for(idle, 10)
+
+async def main():
+    host, port = sys.argv[1], int(sys.argv[2])
+    users = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+    print(f"started {time.time():.6f}", flush=True)
+    await asyncio.sleep(2)
+    print("before", flush=True)
+    ready = asyncio.Semaphore(0)
+    gate = asyncio.Semaphore(16)
+    tasks = [asyncio.create_task(hold(host, port, u, p, ready, gate)) for u, p in users]
+    for _ in users:
+        await ready.acquire()
+    print("idle", flush=True)
+    await asyncio.gather(*tasks)
+
+asyncio.run(main())
+"""
+
+
+class BenchDovecot(DovecotServer):
+    """The test bed's Dovecot with its limits raised for thousands of IMAP sessions."""
+
+    def _render_config(self) -> None:
+        super()._render_config()
+        text = self.config_path.read_text()
+        text = text.replace("  process_limit = 256\n", "  process_limit = 5000\n")
+        text += (
+            "\ndefault_process_limit = 5000\ndefault_client_limit = 10000\n"
+            "service anvil {\n  client_limit = 12000\n}\n"
+            "service auth {\n  client_limit = 12000\n}\n"
+        )
+        self.config_path.write_text(text)
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu(pid: int) -> float:
+    before = _cpu_seconds(pid)
+    time.sleep(CPU_WINDOW)
+    return (_cpu_seconds(pid) - before) / CPU_WINDOW * 100
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _raw(tag: str, i: int) -> bytes:
+    return (
+        f"From: Cliente {i} <cliente{i}@example.org>\r\nTo: atendimento@bench.example\r\n"
+        f"Subject: {tag} {i}\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
+        f"Message-ID: <{tag}-{i}-{time.time_ns()}@example.org>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nOlá, preciso de ajuda.\r\n"
+    ).encode()
+
+
+def _wait(what: str, predicate: Callable[[], bool], limit: float = WAIT_LIMIT) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- (a) the bare client -----------------------------------------------------------------------
+
+
+def bare_client(server: DovecotServer, users: list[tuple[str, str]]) -> dict[str, float]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BARE_CLIENT, server.host, str(server.imap_port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("".join(f"{u} {p}\n" for u, p in users))
+    proc.stdin.close()
+    pushes: dict[str, float] = {}
+    state = {"line": ""}
+    cond = threading.Condition()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with cond:
+                if line.startswith("push "):
+                    _, user, at = line.split()
+                    pushes[user] = float(at)
+                else:
+                    state["line"] = line.strip()
+                cond.notify_all()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        with cond:
+            cond.wait_for(lambda: state["line"] == "before", 60)
+        rss_before = _rss_kb(proc.pid)
+        with cond:
+            cond.wait_for(lambda: state["line"] == "idle", WAIT_LIMIT)
+        time.sleep(SETTLE)
+        rss_after = _rss_kb(proc.pid)
+        cpu = _idle_cpu(proc.pid)
+        rng = random.Random(1)
+        latencies = []
+        for i in range(SAMPLES):
+            user = rng.choice(users)[0]
+            with cond:
+                pushes.pop(user, None)
+            t0 = time.time()
+            server.deliver(user, _raw("bare", i))
+            with cond:
+                if not cond.wait_for(lambda user=user: user in pushes, 60):
+                    raise SystemExit(f"the bare client saw no EXISTS for {user}")
+                latencies.append(pushes[user] - t0)
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    return {
+        "rss_total_mb": rss_after / 1024,
+        "kb_per": (rss_after - rss_before) / len(users),
+        "cpu": cpu,
+        "p50": _pct(latencies, 0.5),
+        "p95": _pct(latencies, 0.95),
+    }
+
+
+# --- (b) and (c) Atendo ------------------------------------------------------------------------
+
+
+@contextmanager
+def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    out = open(log, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        out.close()
+
+
+def atendo(
+    server: DovecotServer, users: list[tuple[str, str]], database_url: str
+) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-mailboxes-"))
+    upgrade(database_url)
+    runtime = Runtime.from_settings(
+        Settings(data_dir=data_dir, database_url=database_url, secret_key=SECRET)
+    )
+    env = {
+        **os.environ,
+        "ATENDO_DATA_DIR": str(data_dir),
+        "ATENDO_DATABASE_URL": database_url,
+        "ATENDO_SECRET_KEY": SECRET,
+        "ATENDO_API_RATE_LIMIT_PER_MINUTE": "1000000",
+        "ATENDO_LOG_LEVEL": "WARNING",
+        "ATENDO_MAILBOX_SCAN_INTERVAL": "1",
+    }
+    port = _free_port()
+    try:
+        with runtime.db.transaction() as session:
+            new = create_company(
+                session, name="Bench mailboxes", admin_email="bench-mailboxes@bench.example",
+                admin_password="bench-password-1",
+            )  # fmt: skip
+            company_id, token = new.company.id, new.api_token
+        with (
+            _process(
+                [sys.executable, "-m", "atendo", "worker", "--processes", "1"],
+                env, data_dir / "worker.log",
+            ) as worker,
+            _process(
+                [sys.executable, "-m", "atendo", "serve", "--no-workers", "--host", "127.0.0.1",
+                 "--port", str(port)],
+                env, data_dir / "serve.log",
+            ),
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": token}, timeout=30
+            ) as api,
+        ):  # fmt: skip
+            time.sleep(SETTLE + 3)
+            rss_before = _rss_kb(worker.pid)
+            channel_of: dict[str, int] = {}
+            with runtime.db.transaction() as session:
+                for user, password in users:
+                    cfg = parse_settings({
+                        "email": user, "imap_host": server.host, "imap_port": server.imap_port,
+                        "imap_security": "none", "smtp_host": server.host,
+                        "smtp_security": "none", "import_days": 0,
+                    })  # fmt: skip
+                    channel = create_channel(
+                        session, company_id=company_id, transport="email", name=user,
+                        settings=cfg.public(), secrets={"password": password}, box=runtime.box,
+                    )  # fmt: skip
+                    channel_of[user] = channel.id
+            started = time.perf_counter()
+
+            def all_connected() -> bool:
+                with runtime.db.reading() as session:
+                    n = session.scalar(
+                        select(func.count()).where(
+                            Channel.company_id == company_id, Channel.status == "connected"
+                        )
+                    )
+                    return n == len(users)
+
+            _wait("every mailbox connected", all_connected)
+            connect_seconds = time.perf_counter() - started
+            time.sleep(SETTLE)
+            rss_after = _rss_kb(worker.pid)
+            cpu = _idle_cpu(worker.pid)
+            _wait("the API", lambda: api.get("/healthz").status_code == 200, 60)
+            rng = random.Random(1)
+            latencies = []
+            for i in range(SAMPLES):
+                user = rng.choice(users)[0]
+                subject = f"probe {i}"
+                t0 = time.perf_counter()
+                server.deliver(user, _raw("probe", i))
+
+                def visible(subject: str = subject) -> bool:
+                    data = api.get("/v1/messages", params={"limit": 1}).json()["data"]
+                    return bool(data) and data[0]["subject"] == subject
+
+                _wait(f"probe {i} in the API", visible, 60)
+                latencies.append(time.perf_counter() - t0)
+                time.sleep(0.2)
+            loaded = {rate: _under_load(server, users, runtime, rate) for rate in RATES}
+            # (d) the mail server restarts under all N sessions: reconnections are spread
+            # out, and the worker's memory comes back to where it was.
+            time.sleep(SETTLE)
+            rss_before_restart = _rss_kb(worker.pid)
+            restarted = datetime.now(UTC)
+            server.restart()
+            t_restart = time.perf_counter()
+
+            def all_back() -> bool:
+                with runtime.db.reading() as session:
+                    n = session.scalar(
+                        select(func.count()).where(
+                            Channel.company_id == company_id, Channel.last_sync > restarted
+                        )
+                    )
+                    return n == len(users)
+
+            _wait("every mailbox back after the restart", all_back)
+            back_seconds = time.perf_counter() - t_restart
+            time.sleep(SETTLE)
+            rss_after_restart = _rss_kb(worker.pid)
+    finally:
+        runtime.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    figures = {
+        "rss_total_mb": rss_after / 1024,
+        "kb_per": (rss_after - rss_before) / len(users),
+        "cpu": cpu,
+        "p50": _pct(latencies, 0.5),
+        "p95": _pct(latencies, 0.95),
+        "connect_seconds": connect_seconds,
+        "back_seconds": back_seconds,
+        "rss_before_restart_mb": rss_before_restart / 1024,
+        "rss_after_restart_mb": rss_after_restart / 1024,
+    }
+    for rate, (p50, p95) in loaded.items():
+        figures[f"p50@{rate}"], figures[f"p95@{rate}"] = p50, p95
+    return figures
+
+
+def _under_load(
+    server: DovecotServer, users: list[tuple[str, str]], runtime: Runtime, rate: int
+) -> tuple[float, float]:
+    """Deliver ``rate`` mails/s for RATE_SECONDS; latency = the row's ``created`` minus the
+    delivery's start."""
+    rng = random.Random(rate)
+    tag = f"load{rate}"
+    count = int(rate * RATE_SECONDS)
+    sent_at: dict[int, float] = {}
+    t_start = time.time()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = []
+        for i in range(count):
+            due = t_start + i / rate
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            sent_at[i] = time.time()
+            futures.append(pool.submit(server.deliver, rng.choice(users)[0], _raw(tag, i)))
+        for future in futures:
+            future.result()
+
+    def rows() -> list[tuple[str, datetime]]:
+        with runtime.db.reading() as session:
+            return list(
+                session.execute(
+                    select(Message.subject, Message.created).where(Message.subject.like(f"{tag} %"))
+                ).tuples()
+            )
+
+    _wait(f"{count} mails at {rate}/s stored", lambda: len(rows()) >= count)
+    latencies = [
+        created.timestamp() - sent_at[int(str(subject).split()[1])] for subject, created in rows()
+    ]
+    return _pct(latencies, 0.5), _pct(latencies, 0.95)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--mailboxes", type=int, default=100)
+    n = parser.parse_args().mailboxes
+    reason = dovecot_available()
+    if reason:
+        print(f"skipped: {reason}", file=sys.stderr)
+        return 1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    db = "PostgreSQL" if postgres_available() else "SQLite"
+    print(f"bench/mailboxes.py: {n} idle mailboxes, {os.cpu_count()} CPUs, {db}", flush=True)
+    server = BenchDovecot()
+    try:
+        server.start()
+        users = [(f"box{i}@bench.example", f"pw-{i}") for i in range(n)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda up: server.add_user(*up), users))
+        bare = bare_client(server, users)
+        print("baseline measured; now Atendo", flush=True)
+        if db == "PostgreSQL":
+            with TemporaryDatabase(PG_BASE, prefix="atendo_bench") as url:
+                ours = atendo(server, users, url)
+        else:
+            sqlite_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-mailboxes-db-"))
+            try:
+                ours = atendo(server, users, f"sqlite:///{sqlite_dir / 'atendo.db'}")
+            finally:
+                shutil.rmtree(sqlite_dir, ignore_errors=True)
+    finally:
+        server.close()
+    print()
+    print(f"{'':<40} {'RSS MB':>7} {'KB/mailbox':>10} {'idle CPU':>9} {'p50 s':>6} {'p95 s':>6}")
+    for label, f in (("(a) bare aioimaplib, IDLE (baseline)", bare), ("(b) atendo worker", ours)):
+        print(
+            f"{label:<40} {f['rss_total_mb']:>7.0f} {f['kb_per']:>10.1f} {f['cpu']:>8.1f}% "
+            f"{f['p50']:>6.2f} {f['p95']:>6.2f}"
+        )
+    ratio = ours["kb_per"] / bare["kb_per"] if bare["kb_per"] > 0 else float("inf")
+    print(
+        f"memory per mailbox: {ratio:.2f}x the bare client's (goal <= 1.5x); worker RSS "
+        f"{ours['rss_total_mb']:.0f} MB with {n} mailboxes (goal at 1,000: < 300 MB); all "
+        f"{n} connected {ours['connect_seconds']:.1f} s after the channels were created"
+    )
+    for rate in RATES:
+        print(
+            f"(c) {rate} mails/s for {RATE_SECONDS:.0f} s: delivery -> stored p50 "
+            f"{ours[f'p50@{rate}']:.2f} s, p95 {ours[f'p95@{rate}']:.2f} s"
+        )
+    print(
+        f"(d) Dovecot restarted under {n} sessions: all back in {ours['back_seconds']:.1f} s; "
+        f"worker RSS {ours['rss_before_restart_mb']:.0f} MB before, "
+        f"{ours['rss_after_restart_mb']:.0f} MB after"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

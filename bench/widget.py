@@ -1,0 +1,320 @@
+"""Widget benchmark: N concurrent visitor WebSockets on one ``atendo serve`` process (SQLite,
+workers in-process) exchanging messages with operators, beside a bare WebSocket echo server
+on the same stack (uvicorn + Starlette, one process) measured in the same run.
+
+Prints, for each: memory added per open connection (the server's RSS before and after opening
+them, divided by N), round trips p50/p99 and the server's CPU during the exchange.
+
+* Atendo, visitor → operator: a visitor's message over its socket until its ``ack`` (stored and
+  committed through ``receive_client_message``, the operator's panel can read it).
+* Atendo, operator → visitor: ``POST /v1/messages`` (an operator's answer, queued in the outbox)
+  until the visitor's socket shows it (the shared outbox worker delivers it, the hub carries
+  the committed event to the connection).
+* Echo: a text frame until it comes back.
+
+    .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from atendo.core.companies.service import create_company
+from atendo.migrations import upgrade
+from atendo.runtime import Runtime
+from atendo.settings import Settings
+
+SITE = "http://127.0.0.1:9"
+
+ECHO_APP = textwrap.dedent(
+    """
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    async def echo(ws):
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_text(await ws.receive_text())
+        except Exception:
+            pass
+
+    app = Starlette(routes=[WebSocketRoute("/echo", echo)])
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def wait_up(url: str) -> None:
+    for _ in range(300):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not start")
+
+
+def report(
+    name: str,
+    n: int,
+    before: int,
+    after: int,
+    rtts: dict[str, list[float]],
+    cpu: float,
+    wall: float,
+) -> None:
+    print(
+        f"{name}: {n} open connections, +{(after - before) / n:.1f} KiB RSS per connection "
+        f"({before / 1024:.0f} → {after / 1024:.0f} MiB)"
+    )
+    for label, values in rtts.items():
+        print(
+            f"  {label}: n={len(values)}  p50 {pct(values, 0.5) * 1000:.1f} ms  "
+            f"p99 {pct(values, 0.99) * 1000:.1f} ms  max {max(values) * 1000:.1f} ms"
+        )
+    print(
+        f"  server CPU during the exchange: {cpu:.2f} s in {wall:.1f} s "
+        f"({100 * cpu / wall:.0f}% of one core)"
+    )
+
+
+async def frame(sock: Any, kind: str, **match: Any) -> dict[str, Any]:
+    while True:
+        data: dict[str, Any] = json.loads(await sock.recv())
+        if data.get("t") == kind and all(data.get("m", {}).get(k) == v for k, v in match.items()):
+            return data
+
+
+async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, conc: int) -> None:
+    origin = base
+    ws_base = base.replace("http", "ws", 1)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        channel = await http.post(
+            "/v1/channels",
+            json={"transport": "widget", "name": "Bench", "allowed_origins": [SITE]},
+            headers={"Authorization": token},
+        )
+        public_id = channel.json()["data"]["public_id"]
+        before = rss_kib(pid)
+        tokens = []
+        for _ in range(n):
+            r = await http.post(f"/widget/{public_id}/session", json={}, headers={"origin": origin})
+            tokens.append(r.json()["token"])
+        socks = []
+        for i in range(0, n, 100):
+            socks += await asyncio.gather(
+                *(
+                    websockets.connect(
+                        f"{ws_base}/widget/{public_id}/ws?token={t}", origin=origin, max_queue=None
+                    )  # type: ignore[arg-type]
+                    for t in tokens[i : i + 100]
+                )
+            )
+        await asyncio.gather(*(frame(s, "hello") for s in socks))
+        await asyncio.sleep(2)
+        after = rss_kib(pid)
+        # the exchange: `exchanges` visitors write (concurrently, 50 at a time) and are answered
+        inbound: list[float] = []
+        outbound: list[float] = []
+        posted: list[float] = []
+        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+
+        async def one(i: int) -> None:
+            sock = socks[i]
+            start = time.perf_counter()
+            await sock.send(json.dumps({"t": "msg", "text": f"pergunta {i}", "key": f"q{i}"}))
+            ack = await frame(sock, "ack")
+            inbound.append(time.perf_counter() - start)
+            r = await http.get(f"/v1/messages/{ack['id']}", headers={"Authorization": token})
+            dialog_id = r.json()["data"]["dialog_id"]
+            start = time.perf_counter()
+            await http.post(
+                "/v1/messages",
+                json={"dialog_id": dialog_id, "text": f"resposta {i}"},
+                headers={"Authorization": token},
+            )
+            posted.append(time.perf_counter() - start)
+            await frame(sock, "msg", author="operator", text=f"resposta {i}")
+            outbound.append(time.perf_counter() - start)
+
+        for i in range(0, exchanges, conc):
+            await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(pid) - cpu0
+        await asyncio.gather(*(s.close() for s in socks))
+    report(
+        "atendo serve (widget)",
+        n,
+        before,
+        after,
+        {
+            "visitor → operator (stored, ack)": inbound,
+            "operator → visitor (API → outbox → socket)": outbound,
+            "  of which the API's answer to POST /v1/messages": posted,
+        },
+        cpu,
+        wall,
+    )
+
+
+async def bench_echo(base: str, pid: int, n: int, exchanges: int, conc: int) -> None:
+    url = base.replace("http", "ws", 1) + "/echo"
+    before = rss_kib(pid)
+    socks = []
+    for i in range(0, n, 100):
+        socks += await asyncio.gather(*(websockets.connect(url) for _ in range(i, min(i + 100, n))))
+    await asyncio.sleep(2)
+    after = rss_kib(pid)
+    rtts: list[float] = []
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+
+    async def one(i: int) -> None:
+        start = time.perf_counter()
+        await socks[i].send(f"ping {i}")
+        await socks[i].recv()
+        rtts.append(time.perf_counter() - start)
+
+    for i in range(0, exchanges, conc):
+        await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
+    wall = time.perf_counter() - t0
+    cpu = cpu_seconds(pid) - cpu0
+    await asyncio.gather(*(s.close() for s in socks))
+    report(
+        "bare WebSocket echo (uvicorn + Starlette)",
+        n,
+        before,
+        after,
+        {"echo": rtts},
+        cpu,
+        max(wall, 1e-6),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--visitors", type=int, default=1000)
+    parser.add_argument("--exchanges", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=50, help="exchanges at a time")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.visitors)), hard))
+    data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-widget-"))
+    settings = Settings(data_dir=data_dir, secret_key="bench-secret")
+    upgrade(settings.resolved_database_url)
+    runtime = Runtime.from_settings(settings)
+    with runtime.db.transaction() as session:
+        token = create_company(
+            session, name="Bench", admin_email="bench@bench.example", admin_password="x" * 12
+        ).api_token
+    runtime.close()
+    env = {
+        **os.environ,
+        "ATENDO_DATA_DIR": str(data_dir),
+        "ATENDO_SECRET_KEY": "bench-secret",
+        "ATENDO_LOG_LEVEL": "WARNING",
+        "ATENDO_API_RATE_LIMIT_PER_MINUTE": "100000000",
+        "ATENDO_WIDGET_IP_CHATS_PER_HOUR": "100000000",
+        "ATENDO_WIDGET_IP_MESSAGES_PER_MINUTE": "100000000",
+    }
+    port, echo_port = free_port(), free_port()
+    (data_dir / "echo_app.py").write_text(ECHO_APP)
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "echo_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(echo_port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=data_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        wait_up(f"http://127.0.0.1:{port}/healthz")
+        wait_up(f"http://127.0.0.1:{echo_port}/")
+        print(
+            f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
+            f"{args.concurrency} at a time, "
+            f"{os.cpu_count()} CPUs (shared), one server process each",
+            flush=True,
+        )
+        asyncio.run(
+            bench_atendo(
+                f"http://127.0.0.1:{port}",
+                servers[0].pid,
+                token,
+                args.visitors,
+                args.exchanges,
+                args.concurrency,
+            )
+        )
+        asyncio.run(
+            bench_echo(
+                f"http://127.0.0.1:{echo_port}",
+                servers[1].pid,
+                args.visitors,
+                args.exchanges,
+                args.concurrency,
+            )
+        )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

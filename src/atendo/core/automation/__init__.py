@@ -1,0 +1,1 @@
+"""Automation: greetings, the self-service menu, auto-close and the quality survey."""

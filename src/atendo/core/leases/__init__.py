@@ -1,0 +1,2 @@
+"""Live workers (a heartbeat each) and the leases by which one worker at a time holds a
+channel's background session (see :mod:`atendo.core.leases.service`)."""

@@ -1,0 +1,3 @@
+"""The panel's signed-in clients, for the settings pages' tests."""
+
+from tests.panel.conftest import panel_app, signin  # noqa: F401 (fixtures)
