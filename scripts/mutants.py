@@ -279,6 +279,168 @@ MUTANTS = [
 ]
 
 
+# Issue 11 (e-mail conversations): recipients, subjects, threading, bounces, hidden mail,
+# the held queue, forward, drafts, failures in words. Tests: test_conversations*.py.
+CONV_TESTS = (f"{T}/test_conversations.py",)
+CONV_PANEL_TESTS = (f"{T}/test_conversations_panel.py",)
+MUTANTS += [
+    Mutant(
+        "reply-all drops the client's Cc",
+        "src/atendo/transports/email/recipients.py",
+        "        cc_raw = [*(last.to or []), *(last.cc or [])]",
+        "        cc_raw = []",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Bcc left off the envelope",
+        "src/atendo/transports/email/smtp_delivery.py",
+        "*(message.cc or []), *(message.bcc or [])]",
+        "*(message.cc or [])]",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Bcc written as a header",
+        "src/atendo/transports/email/compose.py",
+        '    if message.cc:\n        headers.append(("Cc", ", ".join(message.cc)))',
+        '    if message.cc:\n        headers.append(("Cc", ", ".join(message.cc)))\n    if message.bcc:\n        headers.append(("Bcc", ", ".join(message.bcc)))',  # noqa: E501
+        CONV_TESTS,
+    ),
+    Mutant(
+        "Reply-To ignored",
+        "src/atendo/transports/email/recipients.py",
+        'to_raw = list(last.reply_to or []) or [last.from_email or ""]',
+        'to_raw = [last.from_email or ""]',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "subject from auto-replies and bounces",
+        "src/atendo/transports/email/subjects.py",
+        "if m.type not in _PERSON_WRITTEN or m.is_auto_reply or m.is_bounce:",
+        "if m.type not in _PERSON_WRITTEN:",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "prefixes stacked",
+        "src/atendo/transports/email/subjects.py",
+        "        if stripped == text:\n            return text",
+        "        if True:\n            return stripped",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "References = the parent only",
+        "src/atendo/transports/email/outbound.py",
+        "        refs.extend(strip_brackets(r) for r in ancestors)",
+        "        refs = []",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "subjectless mail let through",
+        "src/atendo/transports/email/outbound.py",
+        "    if not final_subject:\n        raise Invalid(",
+        "    if False:\n        raise Invalid(",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "unmatched bounce hidden",
+        "src/atendo/transports/email/ingest.py",
+        "            dialog = _bounce_dialog(session, channel=channel, parsed=parsed, lookups=lookups)",  # noqa: E501
+        "            dialog = None",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "bounce opens a request",
+        "src/atendo/transports/email/ingest.py",
+        "        if bounce:\n",
+        "        if False:\n",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "535 burns retries",
+        "src/atendo/transports/email/smtp_send.py",
+        'return ChannelProblem(f"login refused',
+        'return TemporaryFailure(f"login refused',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "held channel still claimed",
+        "src/atendo/core/messages/outbox.py",
+        "            Message.channel_id.not_in(select(Channel.id).where(Channel.send_held.is_(True))),\n",  # noqa: E501
+        "",
+        CONV_TESTS,
+    ),
+    Mutant(
+        ".local refused",
+        "src/atendo/transports/email/recipients.py",
+        'if name not in ("local", "localhost", "test")',
+        'if name not in ("localhost", "test")',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "forward without attachments",
+        "src/atendo/transports/email/outbound.py",
+        "runtime.blobs.get(a.blob_sha)) for a in files\n",
+        "runtime.blobs.get(a.blob_sha)) for a in files[:0]\n",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "include_hidden ignored",
+        "src/atendo/api/routes/messages.py",
+        'include_hidden=bool(params.boolean("include_hidden", False)),',
+        'include_hidden=False and bool(params.boolean("include_hidden", False)),',
+        CONV_TESTS,
+    ),
+    Mutant(
+        "disabled channel accepted",
+        "src/atendo/transports/email/outbound.py",
+        "    if channel.deleted or channel.status == ChannelStatus.DISABLED:",
+        "    if channel.deleted:",
+        CONV_TESTS,
+    ),
+    Mutant(
+        "HTML quote shown twice",
+        "src/atendo/transports/email/parse.py",
+        "result.html = sanitize_html(shown_html if quoted_html else raw_html)",
+        "result.html = sanitize_html(raw_html)",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "draft text not restored",
+        "src/atendo/panel/templates/_composer.html",
+        "{{ draft.text if draft }}</textarea>",
+        "</textarea>",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "draft files not sent",
+        "src/atendo/panel/routes/dialog.py",
+        "            files = [*kept, *uploads]",
+        "            files = [*uploads]",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "composer ignores the To/Cc chips",
+        "src/atendo/panel/routes/dialog.py",
+        '                    to=addresses.get("to"),',
+        "                    to=None,",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "login refusal not worded",
+        "src/atendo/kit/failures.py",
+        "        FailureKind.LOGIN_REFUSED,\n        re.compile(",
+        "        FailureKind.UNKNOWN,\n        re.compile(",
+        CONV_PANEL_TESTS,
+    ),
+    Mutant(
+        "hidden reason not recorded",
+        "src/atendo/transports/email/ingest.py",
+        "    message.hidden_reason = reason.value",
+        "    message.hidden_reason = None",
+        CONV_PANEL_TESTS,
+    ),
+]
+
+
 def _copy_repo(target: Path) -> None:
     for name in ("src", "tests", "bench"):
         shutil.copytree(

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from atendo.core.automation.models import RequestRating
+from atendo.core.automation.models import DialogAutomation, RequestRating
 from atendo.core.automation.service import save_rating
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
+from atendo.core.messages.models import Message
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
 from atendo.kit.clock import set_clock
@@ -161,6 +162,11 @@ def test_score_parsing_thanks_tag_and_operator(
         "Valeu!",
     ]
     with runtime.db.reading() as session:
+        question = session.scalars(select(Message).where(
+            Message.dialog_id == arrived.dialog_id, Message.type == "autoreply")
+            .order_by(Message.id)).first()  # fmt: skip
+        assert question is not None and question.buttons == ["1", "3", "5"]
+    with runtime.db.reading() as session:
         rows = session.scalars(select(RequestRating).where(RequestRating.company_id == company.id))
         got = [(r.request_id, r.score, r.operator_id, r.rating_id, r.answer) for r in rows]
         assert got == [(arrived.request_id, 5, company.admin_id, rating_id, " ÓTIMO!! ")]
@@ -168,6 +174,11 @@ def test_score_parsing_thanks_tag_and_operator(
             TagAssignment.assignee_type == "request",
             TagAssignment.assignee_id == arrived.request_id))  # fmt: skip
         assert list(tags) == [great]
+        events = session.scalars(select(Event.payload).where(
+            Event.type == "new_rating", Event.dialog_id == arrived.dialog_id))  # fmt: skip
+        assert [(e["request_id"], e["score_value"], e["operator_id"]) for e in events] == [
+            (arrived.request_id, 5, company.admin_id)
+        ]
         # The answer opened a request of its own; it was closed again.
         answered = session.get(Request, answer.request_id)
         assert answered is not None and answered.state == "closed"
@@ -208,7 +219,9 @@ def test_two_workers_handle_each_trigger_exactly_once(isolated_runtime: Runtime)
     runtime = isolated_runtime
     company = make_company(runtime)
     chat = external_channel(runtime, company.id)
-    configure(runtime, company.id, chat, greetings={"new_in_hours": "Olá!"})
+    # No 12-hour limit: a trigger handled twice would greet twice.
+    configure(runtime, company.id, chat,
+              greetings={"new_in_hours": "Olá!", "min_interval_hours": 0})  # fmt: skip
     dialogs = [client_message(runtime, company.id, chat).dialog_id for _ in range(12)]
 
     async def two_workers() -> None:
@@ -217,3 +230,67 @@ def test_two_workers_handle_each_trigger_exactly_once(isolated_runtime: Runtime)
     asyncio.run(two_workers())
     asyncio.run(two_workers())
     assert [autoreplies(runtime, d) for d in dialogs] == [["Olá!"]] * 12
+
+
+def test_a_newer_client_message_not_yet_handled_postpones_the_close(
+    runtime: Runtime, company: CompanyFixture, clock: Clock
+) -> None:
+    """A worker reaches a due close before another has handled the client's newest message:
+    the close is postponed from that message, not done."""
+    from atendo.core.automation.engine import run_due_closes
+
+    chat = external_channel(runtime, company.id)
+    configure(runtime, company.id, chat, auto_close={"after_hours": 2})
+    first = client_message(runtime, company.id, chat)
+    run(runtime)
+    clock.now += timedelta(hours=1, minutes=50)
+    client_message(runtime, company.id, chat, client_id=first.client_id)  # trigger pending
+    clock.now += timedelta(minutes=11)
+    said: list[str] = []
+    with runtime.db.transaction() as session:
+        closed = run_due_closes(session, say=lambda dialog, text: said.append(text))
+    assert (closed, said) == (0, [])
+    assert _dialog(runtime, first.dialog_id).state == "open"
+    with runtime.db.reading() as session:
+        state = session.scalars(
+            select(DialogAutomation).where(DialogAutomation.dialog_id == first.dialog_id)
+        ).one()
+        assert state.close_due == datetime(2026, 12, 7, 18, 50, tzinfo=UTC)
+
+
+def test_a_failing_trigger_is_retried_then_dropped_without_blocking_the_dialog(
+    runtime: Runtime, company: CompanyFixture, clock: Clock
+) -> None:
+    """A channel whose transport is gone cannot answer: its trigger is tried again a minute
+    later, dropped after an hour; the dialog's later triggers wait for it, then run."""
+    from atendo.core.channels.service import create_channel
+
+    with runtime.db.transaction() as session:
+        gone = create_channel(session, company_id=company.id, transport="gone", name="Old",
+                              settings={}, secrets={}, box=runtime.box).id  # fmt: skip
+    configure(runtime, company.id, gone, greetings={"new_in_hours": "Olá!"},
+              auto_close={"after_hours": 48})  # fmt: skip
+    first = client_message(runtime, company.id, gone)
+
+    def due(message_id: int) -> datetime | None:
+        with runtime.db.reading() as session:
+            return session.scalars(select(Event.automation_due).where(
+                Event.type == "inbox", Event.payload["message_id"].as_integer() == message_id
+            )).one()  # fmt: skip
+
+    run(runtime)
+    assert due(first.message_id) == clock.now + timedelta(minutes=1)
+    second = client_message(runtime, company.id, gone, client_id=first.client_id)
+    run(runtime)  # the first is not due again yet; the second waits behind it
+    assert due(second.message_id) is not None
+    clock.now += timedelta(hours=1, minutes=1)
+    run(runtime)  # the first fails once more, past an hour: dropped; then the second runs
+    run(runtime)
+    assert (due(first.message_id), due(second.message_id)) == (None, None)
+    with runtime.db.reading() as session:
+        state = session.scalars(
+            select(DialogAutomation).where(DialogAutomation.dialog_id == first.dialog_id)
+        ).one()
+        # The second trigger ran (its auto-close time is set from it); the greeting could not.
+        assert state.close_due == clock.now - timedelta(hours=1, minutes=1) + timedelta(hours=48)
+        assert state.greeted_at is None

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from atendo.core.automation.service import create_menu_item
 from atendo.core.dialogs.models import Dialog
+from atendo.core.events.models import Event
+from atendo.core.messages.models import Message
 from atendo.core.operators.service import create_group
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
@@ -34,6 +36,24 @@ def clock() -> Iterator[Clock]:
     set_clock(c)
     yield c
     set_clock(None)
+
+
+def last_buttons(runtime: Runtime, dialog_id: int) -> list[str] | None:
+    """The buttons of the dialog's last automatic message, and of its ``outbox`` event."""
+    with runtime.db.reading() as session:
+        message = session.scalars(
+            select(Message)
+            .where(Message.dialog_id == dialog_id, Message.type == "autoreply")
+            .order_by(Message.id.desc())
+        ).first()
+        assert message is not None
+        event = session.scalars(
+            select(Event).where(Event.type == "outbox", Event.dialog_id == dialog_id)
+            .order_by(Event.id.desc())
+        ).first()  # fmt: skip
+        assert event is not None and event.payload["message_id"] == message.id
+        assert event.payload.get("buttons") == message.buttons
+        return message.buttons
 
 
 class Menu:
@@ -92,7 +112,9 @@ def test_three_levels_back_home_unknown_tag_and_assignment(
 ) -> None:
     menu = Menu(runtime, company)
     assert menu.says("oi") == [ROOT]
+    assert last_buttons(runtime, menu.dialog_id) == ["Vendas", "Peças", "Preços"]
     assert menu.says("1") == ["Vendas: escolha\n\n1 - Novos\n2 - Usados"]
+    assert last_buttons(runtime, menu.dialog_id) == ["Novos", "Usados"]
     assert menu.says("1") == ["1 - Detalhes"]
     assert menu.says("9") == ["Não entendi. Escolha uma das opções:\n\n1 - Detalhes"]
     assert menu.says(" 1 ") == ["Detalhes aqui"]

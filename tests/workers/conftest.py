@@ -68,7 +68,8 @@ def pg_runtime(runtime: Runtime) -> Runtime:
 
 @pytest.fixture
 def start_worker(runtime: Runtime) -> Iterator[Callable[..., WorkerProcess]]:
-    """``start_worker()`` runs ``atendo worker --processes 1`` on the test's database."""
+    """``start_worker()`` runs ``atendo worker --processes 1`` (or ``processes="N"``) on the
+    test's database."""
     procs: list[WorkerProcess] = []
     env = {
         **os.environ,
@@ -84,9 +85,10 @@ def start_worker(runtime: Runtime) -> Iterator[Callable[..., WorkerProcess]]:
         "ATENDO_LOG_LEVEL": "WARNING",
     }
 
-    def start(**extra: str) -> WorkerProcess:
+    def start(processes: str = "1", **extra: str) -> WorkerProcess:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "atendo", "worker", "--processes", "1"], env={**env, **extra}
+            [sys.executable, "-m", "atendo", "worker", "--processes", processes],
+            env={**env, **extra},
         )
         worker = WorkerProcess(proc)
         procs.append(worker)

@@ -124,3 +124,15 @@ def test_kill_9_of_the_holder_moves_its_mailboxes_and_every_message_arrives_once
     # A killed holder's sessions end with its process; the next holder's start after the
     # lease: at most one sample (0.3 s apart) may catch Dovecot still closing the old one.
     assert max(sampler.longest_run.values(), default=0) <= 1, dict(sampler.longest_run)
+
+
+def test_one_worker_command_runs_several_processes_that_share_the_mailboxes(
+    pg_runtime: Runtime, company: CompanyFixture, dovecot: DovecotServer, start_worker
+) -> None:
+    runtime = pg_runtime
+    _channels(runtime, company, mailboxes(dovecot, 10))
+    parent = start_worker(processes="2")
+    wait_for(lambda: sorted(held(runtime).values()) == [5, 5], 120, "two processes holding 5 each")
+    assert parent.id not in held(runtime)  # the parent only supervises
+    parent.stop()  # SIGTERM reaches both processes: they let their mailboxes go
+    assert held(runtime) == {}

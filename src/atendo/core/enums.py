@@ -58,3 +58,14 @@ class EventType(StrEnum):
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
     NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
+    TYPING = "typing"  # someone is typing (panel and live chat only); not a webhook event
+
+
+class HiddenReason(StrEnum):
+    """Why a stored message stays out of the chats (it is still reachable: the API's
+    ``include_hidden`` and the admins' *Hidden mail* page)."""
+
+    OWN = "own"  # sent from the channel's own address, or carrying our Message-ID
+    BLOCKED = "blocked"  # from a blocked address, domain or client
+    BOUNCE = "bounce"  # a delivery report that names no message and no recipient of ours
+    NO_SENDER = "no_sender"  # no From address to make a client of

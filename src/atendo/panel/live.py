@@ -15,14 +15,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
+from atendo.core.enums import EventType
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.i18n import translations
+
+TYPING = EventType.TYPING.value
 
 router = APIRouter()
 POLL = 0.5
@@ -35,15 +39,21 @@ async def live(
     request: Request, user: Annotated[PanelUser, Depends(current_user)]
 ) -> StreamingResponse:
     runtime = runtime_of(request)
+    tr = translations(user.language)
+    typing_label = tr.gettext("%(name)s is typing…")
+    client_word = tr.gettext("The client")
 
     def start() -> int:
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> list[tuple[int, str, int | None]]:
+    def newer(after: int) -> list[tuple[int, str, int | None, dict[str, Any]]]:
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
-            return [(e.id, e.type, e.dialog_id) for e in rows]
+            # the payload only for typing: who, to show "… is typing" (nothing to re-read)
+            return [
+                (e.id, e.type, e.dialog_id, e.payload if e.type == TYPING else {}) for e in rows
+            ]
 
     def alive() -> bool:
         with runtime.db.reading() as session:
@@ -55,8 +65,14 @@ async def live(
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             rows = await asyncio.to_thread(newer, after)
-            for event_id, kind, dialog_id in rows:
+            for event_id, kind, dialog_id, payload in rows:
                 after = event_id
+                if kind == TYPING:
+                    if payload.get("by") == "client":
+                        label = typing_label % {"name": payload.get("name") or client_word}
+                        data = json.dumps({"dialog_id": dialog_id, "label": label})
+                        yield f"event: typing\ndata: {data}\n\n"
+                    continue
                 data = json.dumps({"type": kind, "dialog_id": dialog_id})
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
             idle = 0.0 if rows else idle + POLL

@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from atendo.core.errors import DomainError
 from atendo.panel.auth import PanelUser
 from atendo.panel.errors import error_text, reason_text
+from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -62,6 +63,9 @@ def render(
         "when": when,
         "reason": lambda text: reason_text(str(text), tr.gettext),
         "csrf": user.csrf if user else "",
+        "failure_words": lambda text, channel=False: failure_words(
+            text, tr.gettext, channel=channel
+        ),
     }
     if context:
         ctx.update(context)

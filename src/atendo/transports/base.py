@@ -18,10 +18,15 @@ The edges (``api/``, ``panel/``, ``workers/``) know transports only through this
 * ``deliver`` — one claimed outbound message, for the shared outbox worker
   (``workers/outbox_delivery``); a transport with its own pipeline (e-mail's SMTP delivery)
   brings it among its ``loops`` and sets ``own_delivery``;
-* panel contributions: ``settings_template`` (the channel form, None: no form) and
-  ``composer_fields`` (which composer inputs its dialogs offer: ``subject``, ``files``);
+* panel contributions: ``settings_template`` (the channel form, None: no form),
+  ``composer_fields`` (which composer inputs its dialogs offer: ``subject``, ``files``) and
+  ``composer`` (those inputs with their values for one dialog, computed when the composer
+  opens: e-mail's To/Cc/Bcc chips and derived subject);
+* ``forward`` — an operator forwards a stored message to any address (``Forward``);
 * ``loops`` — its background loops, run by the worker set;
 * ``accepts_inbox`` — client messages may be injected with ``POST /v1/messages/inbox``;
+* ``typing`` — an operator is typing in one of its dialogs (a live chat shows it; others
+  ignore it);
 * ``web_router`` — the HTTP endpoints of its own (a widget's visitors, a provider's inbound
   webhook), mounted by the composition root; None when it has none;
 * ``outbox_by_webhook`` — its sender posts the ``outbox`` event to the company's webhooks
@@ -69,9 +74,38 @@ class Reply:
     type: MessageType = MessageType.TO_CLIENT
     html: str | None = None
     subject: str | None = None
-    cc: Sequence[str] = ()
+    # Recipients, for a transport that addresses each message (e-mail): None = its default
+    # (e-mail: reply-all to the client's last message), a list = exactly these.
+    to: Sequence[str] | None = None
+    cc: Sequence[str] | None = None
+    bcc: Sequence[str] | None = None
     attachments: Sequence[OutgoingAttachment] = ()
     external_id: str | None = None
+    buttons: Sequence[str] = ()  # choices a transport with buttons shows (menu, survey)
+
+
+@dataclass(frozen=True)
+class ComposerField:
+    """One input a transport adds to the panel's composer (e-mail: To, Cc, Bcc, Subject),
+    with its value computed on the server when the composer opens."""
+
+    name: str  # the form field, and ``data-testid="composer-<name>"``
+    label: str  # a catalog msgid (the panel translates it)
+    kind: str = "addresses"  # addresses (editable chips) | text
+    value: Sequence[str] | str = ()
+    required: bool = False
+    placeholder: str = ""  # a catalog msgid
+
+
+@dataclass(frozen=True)
+class Forward:
+    """An operator forwards a stored message (with its attachments) to any address."""
+
+    message_id: int
+    to: Sequence[str]
+    note: str
+    operator_id: int | None
+    cc: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +178,8 @@ class Transport(Protocol):
 
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None: ...
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]: ...
 
     def queue_reply(
@@ -165,11 +201,23 @@ class Transport(Protocol):
         client_id: int | None = None,
     ) -> tuple[Dialog, Message | None]: ...
 
+    def composer(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int
+    ) -> tuple[ComposerField, ...]: ...
+
+    def forward(
+        self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward
+    ) -> Message: ...
+
     def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob: ...
 
     async def deliver(self, runtime: Runtime, job: DeliveryJob) -> Outcome: ...
 
     def web_router(self, runtime: Runtime) -> APIRouter | None: ...
+
+    def typing(
+        self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
+    ) -> None: ...
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -280,6 +328,12 @@ class BaseTransport:
 
     # --- the API's channel object -----------------------------------------------------------
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None:
+        """The settings a channel for ``address`` would likely use (hosts, ports, …), found
+        from the address alone; None when the transport has no such lookup or found nothing.
+        Raises :class:`~atendo.core.errors.Invalid` when ``address`` is not one."""
+        return None
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         settings = {
             k: v for k, v in (channel.settings or {}).items() if k not in self.secret_fields
@@ -316,6 +370,7 @@ class BaseTransport:
             type=reply.type,
             external_id=reply.external_id,
             attachments=reply.attachments,
+            buttons=reply.buttons,
         )
 
     def start_chat(
@@ -339,6 +394,22 @@ class BaseTransport:
             code="channel.cannot_start_chats",
         )
 
+    # --- the panel's composer -----------------------------------------------------------
+
+    def composer(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int
+    ) -> tuple[ComposerField, ...]:
+        """The composer inputs this transport adds for the dialog, with their values now."""
+        return ()
+
+    def forward(
+        self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward
+    ) -> Message:
+        raise Invalid(
+            f"Messages cannot be forwarded on this channel ({self.name})",
+            {"message_id": [f"the {self.name} transport cannot forward"]},
+        )
+
     def prepare(self, session: Session, runtime: Runtime, job: DeliveryJob) -> DeliveryJob:
         """Read, inside the claim's transaction, what :meth:`deliver` needs beyond the
         message itself (targets, credentials)."""
@@ -351,4 +422,11 @@ class BaseTransport:
 
     def web_router(self, runtime: Runtime) -> APIRouter | None:
         """Endpoints of the transport's own, mounted on the app by the composition root."""
+        return None
+
+    def typing(
+        self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
+    ) -> None:
+        """An operator is typing (its own unit of work); a transport without a live client
+        ignores it."""
         return None

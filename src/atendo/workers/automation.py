@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from atendo.core.automation.engine import (
     claim_event,
     earlier_pending,
     pending_events,
+    postpone_event,
     react,
     run_due_closes,
     run_due_menus,
@@ -48,14 +50,16 @@ URL_MAX_TEXT = 4000
 def sayer(session: Session, runtime: Runtime) -> Say:
     """``say`` bound to the transport seam: an automatic message in the dialog."""
 
-    def say(dialog: Dialog, text: str) -> None:
+    def say(dialog: Dialog, text: str, buttons: Sequence[str] = ()) -> None:
         channel_transport = registry.get(_transport_of(session, dialog))
         channel_transport.queue_reply(
             session,
             runtime=runtime,
             company_id=dialog.company_id,
             dialog_id=dialog.id,
-            reply=Reply(text=text, operator_id=None, type=MessageType.AUTOREPLY),
+            reply=Reply(
+                text=text, operator_id=None, type=MessageType.AUTOREPLY, buttons=tuple(buttons)
+            ),
         )
 
     return say
@@ -124,9 +128,17 @@ async def automation_round(runtime: Runtime) -> int:
         try:
             done += await handle_event(runtime, event_id)
         except Exception:
-            log.exception("automation trigger %s failed; it stays pending", event_id)
+            log.exception("automation trigger %s failed", event_id)
+            kept = await asyncio.to_thread(_postpone, runtime, event_id)
+            if not kept:
+                log.error("automation trigger %s dropped after failing for an hour", event_id)
     done += await asyncio.to_thread(_timed, runtime)
     return done
+
+
+def _postpone(runtime: Runtime, event_id: int) -> bool:
+    with runtime.db.transaction() as session:
+        return postpone_event(session, event_id=event_id)
 
 
 def _pending(runtime: Runtime) -> list[int]:

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,8 @@ BACKOFF_MAX = float(os.environ.get("ATENDO_MAILBOX_BACKOFF_MAX", "300"))
 # seconds (a few milliseconds per mailbox: 1,000 mailboxes over 5 s).
 JITTER_MAX = float(os.environ.get("ATENDO_MAILBOX_JITTER_MAX", "5"))
 JITTER_PER_MAILBOX = 0.005
+# While connected, ``last_sync`` is refreshed at most this often (seconds).
+LAST_SYNC_EVERY = 300.0
 
 
 def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, str]:
@@ -120,10 +123,18 @@ async def run_channel(
         try:
             cfg, password = await asyncio.to_thread(_load, runtime, channel_id)
 
+            recorded_at: float | None = None
+
             async def synced() -> None:
-                nonlocal delay
+                # The first sync of a connection marks the channel connected; later ones only
+                # refresh ``last_sync`` now and then (not a write per arriving mail or IDLE
+                # renewal: a thousand idle mailboxes would keep the database busy).
+                nonlocal delay, recorded_at
                 delay = BACKOFF_START
-                await asyncio.to_thread(_record, runtime, channel_id, None)
+                now = time.monotonic()
+                if recorded_at is None or now - recorded_at >= LAST_SYNC_EVERY:
+                    recorded_at = now
+                    await asyncio.to_thread(_record, runtime, channel_id, None)
 
             await MailboxSync(
                 runtime,

@@ -26,11 +26,8 @@ from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
 from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import is_our_message_id
-from atendo.transports.email.outbound import (
-    queue_email_reply,
-    reply_subject,
-    start_outbound_chat,
-)
+from atendo.transports.email.outbound import queue_email_reply, start_outbound_chat
+from atendo.transports.email.subjects import reply_subject
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail, mail
 
@@ -113,7 +110,7 @@ def email_dialog(
     company_id: int,
     channel_id: int,
     recipients: list[str] | None = None,
-    subject: str = "",
+    subject: str = "Your order",
 ) -> tuple[int, int]:
     recipients = recipients or ["client@example.org"]
     with runtime.db.transaction() as session:
@@ -210,7 +207,8 @@ def test_reply_is_queued_with_everything_decided_now(
     message = reply(runtime, company.id, dialog_id, operator_id=company.admin_id, cc=["x@y.org"])
     assert message.delivery_status == DeliveryStatus.QUEUED
     assert message.send_at == clock.now + timedelta(seconds=20)
-    assert message.to == ["client@example.org", "boss@example.org"]
+    # reply-all to the client's last mail (sent to us only); the given Cc replaces its Cc
+    assert message.to == ["client@example.org"]
     assert message.cc == ["x@y.org"]
     assert message.subject == "Re: Order 42"  # never "Re: Re:"
     assert message.in_reply_to == "second@example.org"
@@ -227,14 +225,14 @@ def test_reply_is_queued_with_everything_decided_now(
     assert "outbox" in types
 
 
-def test_subject_given_wins_and_first_subject_gets_re(
-    runtime: Runtime, tidy: CompanyFixture
-) -> None:
+def test_subject_given_wins_and_later_ones_get_re(runtime: Runtime, tidy: CompanyFixture) -> None:
     channel_id = email_channel(runtime, tidy.id)
     dialog_id, _ = email_dialog(runtime, tidy.id, channel_id, subject="Invoice")
+    assert reply(runtime, tidy.id, dialog_id).subject == "Invoice"  # the chat's first mail
     assert reply(runtime, tidy.id, dialog_id).subject == "Re: Invoice"
     assert reply(runtime, tidy.id, dialog_id, subject="New topic").subject == "New topic"
-    assert reply_subject("RE: x") == "RE: x"
+    assert reply(runtime, tidy.id, dialog_id).subject == "Re: New topic"
+    assert reply_subject("RE: x") == "Re: x"
     assert reply_subject("") == ""
 
 

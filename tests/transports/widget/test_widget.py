@@ -5,6 +5,7 @@ offline form."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -90,7 +91,7 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
         f'<script src="http://127.0.0.1:8000/widget/loader.js" data-channel="{pid}" async></script>'
     )
     bad = {
-        "allowed_origins": ["javascript:alert(1)"],
+        "allowed_origins": ["ftp://files.example"],
         "color": "red",
         "prechat": {"name": "maybe"},
         "position": "top",
@@ -211,8 +212,18 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         )
         assert r.status_code == 200, r.text
         answer_id = r.json()["data"]["message_id"]
+        # not delivered yet: a fresh load's history has the visitor's messages only
+        with ws(client, pid, token) as again:
+            frames_until(again, "hello")
+            again.send_text(json.dumps({"t": "msg", "text": "alô?", "key": "k2"}))
+            history = frames_until(again, "ack")
+        assert [f["m"]["text"] for f in history if f["t"] == "msg"] == [
+            "Olá, <b>preciso</b> de ajuda"
+        ]
         deliver_widget_messages(runtime)
         answer = frames_until(sock, "msg")[-1]
+        while answer["m"]["author"] != "operator":
+            answer = frames_until(sock, "msg")[-1]
         assert answer["m"]["id"] == answer_id
         assert (answer["m"]["author"], answer["m"]["text"]) == (
             "operator",
@@ -305,6 +316,11 @@ def test_a_visitor_sees_only_their_own_conversation(
         rest = frames_until(sock, "msg")
     texts = [f["m"]["text"] for f in hello + rest if f["t"] == "msg"]
     assert texts == ["oi"]
+    with ws(client, pid, bia) as sock:  # Bia's history, now that she is a client
+        history = [*frames_until(sock, "hello"), json.loads(sock.receive_text())]
+        sock.send_text(json.dumps({"t": "msg", "text": "de novo", "key": "2"}))
+        after = frames_until(sock, "msg")
+    assert [f["m"]["text"] for f in history + after if f["t"] == "msg"] == ["oi", "de novo"]
 
 
 def test_rate_limits_answer_with_a_clear_message(
@@ -376,6 +392,13 @@ def test_files_are_stored_and_served_only_to_their_visitor(
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-security-policy"].startswith("sandbox")
     stranger = session_for(client, pid)["token"]
+    assert client.get(url, params={"token": stranger}).status_code == 404
+    r = client.post(  # a stranger who is a client too
+        f"/widget/{pid}/messages",
+        data={"token": stranger, "text": "oi", "key": "s1"},
+        headers={"origin": OWN},
+    )
+    assert r.status_code == 200
     assert client.get(url, params={"token": stranger}).status_code == 404
     r = client.post(
         f"/widget/{pid}/messages",
@@ -454,3 +477,71 @@ def test_a_message_left_offline_goes_to_the_email_channel(
         "/v1/messages", params={"channel_id": mail, "type": "from_client"}, headers=company.headers
     ).json()["data"]
     assert [(m["text"], m["transport"]) for m in rows] == [("Vocês entregam em Recife?", "email")]
+
+
+def test_a_message_left_offline_is_answered_by_email(
+    client: TestClient, company: CompanyFixture, runtime: Runtime, smtp_server: Any
+) -> None:
+    """Nobody online: the visitor leaves a message with an address; the operator's answer goes
+    out through the chosen e-mail channel (real aiosmtpd) and the conversation continues by
+    e-mail."""
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from tests.transports.email.test_outbound import cancel_leftovers, email_channel
+    from tests.transports.email.test_send import sender
+
+    mail = email_channel(runtime, company.id, smtp_port=smtp_server.port, send_delay=0)
+    pid = make_widget(client, company, offline_email_channel_id=mail)["public_id"]
+    token = session_for(client, pid)["token"]
+    r = client.post(
+        f"/widget/{pid}/offline",
+        json={"token": token, "email": "rita@cliente.example", "name": "Rita",
+              "text": "Qual o prazo para Manaus?", "lang": "pt-BR"},
+        headers={"origin": OWN},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    rows = client.get(
+        "/v1/messages", params={"channel_id": mail, "type": "from_client"}, headers=company.headers
+    ).json()["data"]
+    assert [m["text"] for m in rows] == ["Qual o prazo para Manaus?"]
+    answer = client.post(
+        "/v1/messages",
+        json={"dialog_id": rows[0]["dialog_id"], "text": "Oi Rita, são 7 dias úteis."},
+        headers=company.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["transport"] == "email"
+    try:
+        asyncio.run(sender(runtime).run_once())
+        sent = message_from_bytes(smtp_server.wait_for(1)[0].raw, policy=default_policy)
+    finally:
+        cancel_leftovers(runtime, company.id)
+    assert "rita@cliente.example" in str(sent["To"])
+    assert "Oi Rita, são 7 dias úteis." in sent.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_the_sse_fallback_carries_the_same_frames(
+    client: TestClient, company: CompanyFixture
+) -> None:
+    """Where WebSockets are blocked: POST to write, an event stream to read (with ids)."""
+    pid = make_widget(client, company)["public_id"]
+    token = session_for(client, pid)["token"]
+    r = client.post(
+        f"/widget/{pid}/messages",
+        data={"token": token, "text": "pelo POST", "key": "p1"},
+        headers={"origin": OWN},
+    )
+    assert r.status_code == 200 and r.json()["frames"][0]["t"] == "ack", r.text
+    frames = []
+    with client.stream("GET", f"/widget/{pid}/events", params={"token": token}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                frames.append(json.loads(line[6:]))
+                if frames[-1]["t"] == "msg":
+                    break
+    assert frames[0]["t"] == "hello"
+    assert (frames[-1]["m"]["text"], frames[-1]["m"]["author"]) == ("pelo POST", "visitor")
+    refused = client.get(f"/widget/{pid}/events", params={"token": "1.x.y"})
+    assert refused.status_code == 401

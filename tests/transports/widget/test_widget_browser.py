@@ -176,9 +176,9 @@ def test_a_visitor_and_an_operator_chat_live(
         )
     words = {
         "pt-BR": ("Fale conosco", "Aguardando um atendente…", "Entregue", "Lida",
-                  "Ana está atendendo você"),
+                  "Ana está atendendo você", "Bia Souza está digitando…", "Ana está digitando…"),
         "en": ("Chat with us", "Waiting for an agent…", "Delivered", "Read",
-               "Ana is answering you"),
+               "Ana is answering you", "Bia Souza is typing…", "Ana is typing…"),
     }[lang]  # fmt: skip
 
     # The operator is signed in (on the other process): someone is online.
@@ -222,6 +222,19 @@ def test_a_visitor_and_an_operator_chat_live(
     item.click()
     expect(operator.locator("#messages")).to_contain_text("O tênis 42 <b>azul</b> ainda tem?")
     expect(operator.get_by_test_id("composer-subject")).to_have_count(0)
+
+    # Typing, both ways (the widget sends at most one signal every 3 s: type until it shows).
+    for attempt in range(6):
+        chat.get_by_test_id("widget-input").fill("Ah, e" + "." * attempt)
+        try:
+            expect(operator.get_by_test_id("dialog-typing")).to_be_visible(timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    expect(operator.get_by_test_id("dialog-typing")).to_have_text(words[5])
+    chat.get_by_test_id("widget-input").fill("")
+    operator.get_by_test_id("composer-text").fill("Oi, Bia!")
+    expect(chat.get_by_test_id("widget-typing")).to_have_text(words[6], timeout=10_000)
     operator.get_by_test_id("composer-text").fill("Oi, Bia! Temos sim, quer que eu separe?")
     operator.get_by_test_id("composer-send").click()
 
@@ -257,4 +270,74 @@ def test_a_visitor_and_an_operator_chat_live(
     assert [m["transport"] for m in rows] == ["widget", "widget"]
     v_context.close()
     op_context.close()
+    api.close()
+
+
+def test_identity_verification_and_the_demo_page(
+    runtime: Runtime,
+    two_servers: tuple[str, str],
+    browser: Any,  # noqa: F811
+    site: str,
+    site_dir: Path,
+) -> None:
+    """``Atendo.identify`` with a valid hash joins the site's user to their client; a wrong
+    hash is refused (the visitor stays a guest and is told so). ``/widget/demo`` shows the
+    widget on the installation itself."""
+    import hashlib
+    import hmac
+
+    from playwright.sync_api import expect
+
+    visitors, operators = two_servers
+    company = make_company(runtime, "Loja")
+    api = httpx.Client(base_url=operators, headers={"Authorization": company.token})
+    pid = api.post(
+        "/v1/channels",
+        json={"transport": "widget", "allowed_origins": [site], "identity_secret": "s3gredo",
+              "prechat": {"name": "off", "email": "off", "phone": "off"}},
+    ).json()["data"]["public_id"]  # fmt: skip
+    api.put(f"/v1/operators/{company.admin_id}", json={"online": True})
+    carla = api.post("/v1/clients", json={"phone": "+5511911112222", "nickname": "Carla"})
+    carla_id = carla.json()["data"]["id"]
+    api.put(f"/v1/clients/{carla_id}", json={"external_id": "user-42"})
+    good = hmac.new(b"s3gredo", b"user-42", hashlib.sha256).hexdigest()
+    for name, digest in (("good", good), ("bad", "0" * 64)):
+        (site_dir / f"{pid}-{name}.js").write_text(
+            f'window.Atendo = {{}}; addEventListener("load", function () {{'
+            f"  var t = setInterval(function () {{ if (Atendo.identify && Atendo.open) {{"
+            f'    clearInterval(t); Atendo.identify({{id: "user-42", hash: "{digest}"}});'
+            f"    Atendo.open(); }} }}, 50); }});"
+        )
+        snippet = f'<script src="/{pid}-{name}.js"></script><script src="{visitors}/widget/loader.js" data-channel="{pid}" async></script>'  # noqa: E501
+        _page(site_dir, f"{pid}-{name}.html", "pt-BR", snippet)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="pt-BR")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{site}/{pid}-bad.html")
+    chat = page.frame_locator('[data-testid="widget-frame"]')
+    expect(chat.locator(".notice")).to_have_text(
+        "Não conseguimos confirmar quem você é; você está conversando como visitante."
+    )
+    context.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="pt-BR")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{site}/{pid}-good.html")
+    chat = page.frame_locator('[data-testid="widget-frame"]')
+    chat.get_by_test_id("widget-input").fill("Sou a Carla, cliente antiga")
+    chat.get_by_test_id("widget-send").click()
+    expect(chat.get_by_test_id("widget-mark")).to_have_text("Entregue")
+    expect(chat.locator(".notice")).to_be_hidden()
+    rows = api.get("/v1/messages", params={"client_id": carla_id}).json()["data"]
+    assert [(m["text"], m["transport"]) for m in rows] == [
+        ("Sou a Carla, cliente antiga", "widget")
+    ]
+    # the demo page on the installation's own origin
+    page.goto(f"{visitors}/widget/demo?channel={pid}")
+    page.get_by_test_id("widget-launcher").click()
+    expect(
+        page.frame_locator('[data-testid="widget-frame"]').get_by_test_id("widget-input")
+    ).to_be_visible()
+    shot(page, "widget-demo-pt-BR-1280x800")
+    context.close()
     api.close()

@@ -132,3 +132,48 @@ def test_every_word_of_a_model_built_form_is_in_the_panel_catalogs() -> None:
     pt, en = catalog("pt_BR"), catalog("en")
     assert sorted(w for w in words if not pt.get(w)) == []
     assert sorted(w for w in words if w not in en) == []
+
+
+def test_typing_goes_both_ways_and_never_to_webhooks(
+    signin: Any,  # noqa: F811
+    company: CompanyFixture,
+    runtime: Runtime,
+    app_client: Any,
+) -> None:
+    from sqlalchemy import select
+
+    from atendo.core.events.models import Event
+    from atendo.core.webhooks.service import WEBHOOK_EVENTS
+
+    r = app_client.post(
+        "/v1/channels",
+        json={"transport": "widget", "allowed_origins": ["http://127.0.0.1:8765"]},
+        headers=company.headers,
+    )
+    pid = r.json()["data"]["public_id"]
+    own = {"origin": "http://testserver"}
+    token = app_client.post(f"/widget/{pid}/session", json={}, headers=own).json()["token"]
+    panel: PanelClient = signin(company.admin_email, company.admin_password)
+    with app_client.websocket_connect(f"/widget/{pid}/ws?token={token}", headers=own) as sock:
+        assert json.loads(sock.receive_text())["t"] == "hello"
+        sock.send_text(json.dumps({"t": "typing"}))  # no conversation yet: nothing to tell
+        sock.send_text(json.dumps({"t": "msg", "text": "oi", "key": "1", "meta": {"name": "Rui"}}))
+        while (frame := json.loads(sock.receive_text()))["t"] != "ack":
+            pass
+        dialog_id = app_client.get(f"/v1/messages/{frame['id']}", headers=company.headers).json()[
+            "data"
+        ]["dialog_id"]
+        sock.send_text(json.dumps({"t": "typing"}))
+        r = panel.http.post(f"/chats/{dialog_id}/typing", headers={"X-CSRF-Token": panel.csrf})
+        assert r.status_code == 204
+        assert panel.http.post(f"/chats/{dialog_id}/typing").status_code == 403  # no CSRF
+        while (frame := json.loads(sock.receive_text()))["t"] != "typing":
+            pass
+    assert frame == {"t": "typing", "on": True, "name": ""}  # the admin has no first name
+    with runtime.db.reading() as session:
+        rows = session.scalars(
+            select(Event).where(Event.dialog_id == dialog_id, Event.type == "typing")
+        ).all()
+        who = sorted((e.payload["by"], e.payload["name"]) for e in rows)
+    assert who == [("client", "Rui"), ("operator", "")]
+    assert "typing" not in WEBHOOK_EVENTS

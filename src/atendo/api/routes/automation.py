@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -349,14 +350,17 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         transport = registry.get(channel.transport)
         runtime = ctx.runtime
 
-        def say(target: Dialog, text: str) -> None:
+        def say(to: Dialog, text: str, buttons: Sequence[str] = ()) -> None:
             transport.queue_reply(
                 session,
                 runtime=runtime,
-                company_id=target.company_id,
-                dialog_id=target.id,
-                reply=Reply(text=text, operator_id=None, type=MessageType.AUTOREPLY),
-            )
+                company_id=to.company_id,
+                dialog_id=to.id,
+                reply=Reply(
+                    text=text, operator_id=None, type=MessageType.AUTOREPLY,
+                    buttons=tuple(buttons),
+                ),
+            )  # fmt: skip
 
         state = dialog_state(session, dialog=dialog)
         enter_item(session, dialog=dialog, state=state, item=item, say=say)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import PAGING, Param, doc
-from atendo.api.routes.shapes import CHANNEL, obj
+from atendo.api.routes.shapes import CHANNEL, DISCOVERED, obj
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import (
     delete_channel,
@@ -26,7 +26,7 @@ from atendo.core.channels.service import (
     list_channels,
     request_reconnect,
 )
-from atendo.core.errors import NotFound
+from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
 from atendo.transports import registry
@@ -87,6 +87,33 @@ def channels(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             session, company_id=ctx.company_id, page=p, transport=ctx.params.text("transport")
         )
         return page([channel_out(c) for c in rows], total=total, page=p)
+
+
+@router.get(
+    "/v1/channels/discover",
+    **doc(
+        "The servers an address likely uses: a provider preset, its domain's autoconfig file, "
+        "its SRV records (RFC 6186) or its MX host's provider",
+        [
+            Param("email", "string", "the mailbox address", required=True),
+            Param("transport", "string", "the channel's transport (default email)"),
+        ],
+        ext=True,
+        data=DISCOVERED,
+    ),
+)
+async def discover(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    address = ctx.params.text("email") or ""
+    if not address.strip():
+        raise Invalid("email is required", {"email": ["required"]})
+    name = ctx.params.text("transport") or "email"
+    transport = registry.find(name)
+    if transport is None:
+        raise Invalid("unknown transport", {"transport": [f"one of {', '.join(registry.names())}"]})
+    found = await transport.discover(ctx.runtime, address)
+    if found is None:
+        raise NotFound("No server settings were found for this address")
+    return ok(found)
 
 
 @router.get("/v1/channels/{channel_id}", **doc("One channel", data=CHANNEL))

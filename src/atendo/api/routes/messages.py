@@ -26,6 +26,13 @@ FILTERS = [
     Param("finish_date", "date", "created at or before (ISO 8601)"),
     Param("start_id", "integer", "ids from this one on"),
     Param("q", "string", "subject or text contains this (accents and case ignored)", ext=True),
+    Param(
+        "include_hidden",
+        "boolean",
+        "also mail kept out of the chats (our own copies, blocked senders, unplaced "
+        "bounces); see hidden_reason",
+        ext=True,
+    ),
     ORDER,
     *PAGING,
 ]
@@ -53,6 +60,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             start_id=params.integer("start_id"),
             order=params.text("order") or "desc",
             q=params.text("q"),
+            include_hidden=bool(params.boolean("include_hidden", False)),
         )
         return page(messages_out(session, rows), total=total, page=p)
 

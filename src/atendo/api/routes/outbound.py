@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
+from atendo.api.params import Params
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import DELETED, DIALOG, MESSAGE, SENT, obj
 from atendo.api.serializers import dialogs_out, messages_out
@@ -185,6 +186,14 @@ def _resolve_dialog(session: Session, ctx: ApiContext) -> Dialog:
     return found
 
 
+def _addresses(p: Params, name: str) -> list[str] | None:
+    """``to[]`` / ``cc[]`` / ``bcc[]``: absent → None (the transport's default applies);
+    given, even empty → exactly these."""
+    if not p.has(name):
+        return None
+    return [str(a) for a in p.items(name)]
+
+
 def _message_type(raw: str | None) -> MessageType:
     value = (raw or MessageType.TO_CLIENT.value).strip().lower()
     allowed = (MessageType.TO_CLIENT, MessageType.COMMENT, MessageType.AUTOREPLY)
@@ -229,7 +238,9 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
                     type=type_,
                     html=p.text("html"),
                     subject=p.text("subject"),
-                    cc=[str(a) for a in p.items("cc")],
+                    to=_addresses(p, "to"),
+                    cc=_addresses(p, "cc"),
+                    bcc=_addresses(p, "bcc"),
                     attachments=attachments,
                     external_id=p.text("external_id"),
                 ),
@@ -278,7 +289,27 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
             ),
             Param("html", "string", "e-mail HTML (default built from text)", ext=True),
             Param("dialog_id", "integer", "the dialog", ext=True),
-            Param("cc", "string[]", "e-mail CC addresses", ext=True, max_length=320),
+            Param(
+                "to",
+                "string[]",
+                "e-mail To addresses (default: reply-all's To, the client's Reply-To or From)",
+                ext=True,
+                max_length=320,
+            ),
+            Param(
+                "cc",
+                "string[]",
+                "e-mail Cc addresses (default: reply-all's, the client's To and Cc minus ours)",
+                ext=True,
+                max_length=320,
+            ),
+            Param(
+                "bcc",
+                "string[]",
+                "e-mail Bcc addresses (never in the headers)",
+                ext=True,
+                max_length=320,
+            ),
         ],
         body=True,
         data=SENT,

@@ -141,14 +141,18 @@ MESSAGE = obj(
                 "from_name": "string",
                 "to": "string[]",
                 "cc": "string[]",
+                "bcc": "string[]",
+                "reply_to": "string[]",
                 "message_id": "string?",
                 "in_reply_to": "string?",
+                "references": "string[]",
             }
         ),
         "is_auto_reply": "boolean",
         "is_bounce": "boolean",
         "imported": "boolean",
         "hidden": "boolean",
+        "hidden_reason": "string?",
         "parse_error": "string?",
         "delivery_status": "string?",
         "send_at": "date?",
@@ -215,6 +219,21 @@ CHANNEL = obj(
         "last_sync": "date?",
         "created": "date",
         "password_set": "boolean",
+    },
+)
+
+DISCOVERED = obj(
+    {},
+    ext={
+        "imap_host": "string",
+        "imap_port": "integer",
+        "imap_security": "string",
+        "smtp_host": "string",
+        "smtp_port": "integer",
+        "smtp_security": "string",
+        "oauth": "string?",
+        "source": "string",
+        "provider": "string?",
     },
 )
 

@@ -29,10 +29,10 @@ On a close: the menu stops; the survey is asked if an operator answered in the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -52,11 +52,18 @@ from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import assign_tags
 from atendo.kit.clock import utcnow
 
-Say = Callable[[Dialog, str], None]
-"""Queue an automatic message in a dialog (bound by the worker to the transport seam)."""
+
+class Say(Protocol):
+    """Queue an automatic message in a dialog (bound by the worker to the transport seam);
+    ``buttons``: the choices a transport with buttons (the widget) offers with it."""
+
+    def __call__(self, to: Dialog, text: str, buttons: Sequence[str] = (), /) -> None: ...
+
 
 TRIGGERS = (EventType.INBOX.value, EventType.CLOSE_DIALOG.value)
 SURVEY_VALID = timedelta(hours=24)
+RETRY_AFTER = timedelta(minutes=1)
+GIVE_UP_AFTER = timedelta(hours=1)
 HOME = "00"
 BACK = "000"
 _PUNCTUATION = ".,;:!?¡¿…\"' "
@@ -68,7 +75,12 @@ _NOREPLY = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "ma
 
 def pending_events(session: Session, *, limit: int = 50) -> list[int]:
     """Ids of triggers not yet handled, oldest first."""
-    stmt = select(Event.id).where(Event.automation_due.is_not(None)).order_by(Event.id).limit(limit)
+    stmt = (
+        select(Event.id)
+        .where(Event.automation_due.is_not(None), Event.automation_due <= utcnow())
+        .order_by(Event.id)
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
 
 
@@ -83,6 +95,21 @@ def claim_event(session: Session, *, event_id: int) -> Event | None:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return session.get(Event, event_id)
+
+
+def postpone_event(session: Session, *, event_id: int) -> bool:
+    """A trigger whose handling failed is tried again ``RETRY_AFTER`` later; after failing for
+    ``GIVE_UP_AFTER`` it is dropped (False), so one bad trigger never holds its dialog's
+    automation for ever (later triggers of the dialog wait for it: ``earlier_pending``)."""
+    event = session.get(Event, event_id)
+    if event is None or event.automation_due is None:
+        return True
+    now = utcnow()
+    if now - event.created > GIVE_UP_AFTER:
+        event.automation_due = None
+        return False
+    event.automation_due = now + RETRY_AFTER
+    return True
 
 
 def earlier_pending(session: Session, *, event: Event) -> bool:
@@ -297,6 +324,11 @@ def listing(items: list[MenuItem]) -> str:
     return "\n".join(f"{i.command} - {i.name}" for i in items)
 
 
+def names(items: list[MenuItem]) -> list[str]:
+    """The buttons of a level: the items' names (what a button sends matches by name)."""
+    return [i.name for i in items]
+
+
 def _join(*parts: str) -> str:
     return "\n\n".join(p.strip() for p in parts if p and p.strip())
 
@@ -308,7 +340,7 @@ def _start_menu(session: Session, ctx: Context, message: Message, say: Say, now:
     items = level_items(session, dialog=ctx.dialog, parent_id=None)
     if not items:
         return
-    say(ctx.dialog, _join(_render(menu.invitation, ctx), listing(items)))
+    say(ctx.dialog, _join(_render(menu.invitation, ctx), listing(items)), names(items))
     state = ctx.state
     state.menu_active = True
     state.menu_parent_id = None
@@ -368,7 +400,7 @@ def _follow_menu(
     if typed == HOME:
         state.menu_parent_id = None
         items = level_items(session, dialog=dialog, parent_id=None)
-        say(dialog, _join(_render(menu.invitation, ctx), listing(items)))
+        say(dialog, _join(_render(menu.invitation, ctx), listing(items)), names(items))
         return
     if typed == BACK:
         parent = session.get(MenuItem, state.menu_parent_id) if state.menu_parent_id else None
@@ -382,7 +414,7 @@ def _follow_menu(
     item = menu_choice(session, state=state, dialog=dialog, text=message.text or "")
     if item is None:
         items = level_items(session, dialog=dialog, parent_id=state.menu_parent_id)
-        say(dialog, _join(menu.unknown_text, listing(items)))
+        say(dialog, _join(menu.unknown_text, listing(items)), names(items))
         return
     enter_item(session, dialog=dialog, state=state, item=item, say=say, fetched=fetched, ctx=ctx)
 
@@ -391,10 +423,10 @@ def _show_level(session: Session, ctx: Context, say: Say) -> None:
     state, dialog = ctx.state, ctx.dialog
     items = level_items(session, dialog=dialog, parent_id=state.menu_parent_id)
     if state.menu_parent_id is None:
-        say(dialog, _join(_render(ctx.settings.menu.invitation, ctx), listing(items)))
+        say(dialog, _join(_render(ctx.settings.menu.invitation, ctx), listing(items)), names(items))
         return
     parent = session.get(MenuItem, state.menu_parent_id)
-    say(dialog, _join(parent.name if parent else "", listing(items)))
+    say(dialog, _join(parent.name if parent else "", listing(items)), names(items))
 
 
 def enter_item(
@@ -415,7 +447,7 @@ def enter_item(
     children = level_items(session, dialog=dialog, parent_id=item.id)
     body = _join(text, listing(children))
     if body:
-        say(dialog, body)
+        say(dialog, body, names(children))
     request = session.scalar(
         select(Request)
         .where(Request.dialog_id == dialog.id, Request.state == DialogState.OPEN)
@@ -480,7 +512,7 @@ def _on_close(session: Session, ctx: Context, say: Say) -> None:
     )
     if last is not None and now - last < timedelta(hours=rating.min_interval_hours):
         return
-    say(ctx.dialog, _render(rating.question, ctx))
+    say(ctx.dialog, _render(rating.question, ctx), scale_buttons(rating))
     state.surveyed_at = now
     state.survey_rating_id = rating.id
     state.survey_request_id = request_id
@@ -509,6 +541,11 @@ def _survey_for(session: Session, ctx: Context, request_id: int) -> Rating | Non
         if rating.scale:
             return rating
     return None
+
+
+def scale_buttons(rating: Rating) -> list[str]:
+    """The survey's buttons: each score's first answer (what the button sends)."""
+    return [str((e.get("answers") or [e.get("value")])[0]) for e in rating.scale or []]
 
 
 def score_of(rating: Rating, text: str) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +49,9 @@ class Channel(Base):
     signatures_general_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     signature_general: Mapped[str] = mapped_column(Text, default="")
     reconnect_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The sending server refused the login: queued messages wait ("waiting for the
+    # connection") instead of spending retries, until the channel is fixed or reconnected.
+    send_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The fencing token: raised by every take-over, checked where the sync commits.

@@ -146,6 +146,13 @@ def _emit_status(session: Session, channel: Channel) -> None:
 
 
 def mark_connected(session: Session, *, channel: Channel, synced: bool = True) -> None:
+    """The mailbox answered. A channel whose sending is held stays in ``error`` with its
+    reason: receiving works, sending does not, until :func:`release_sending`."""
+    if channel.send_held:
+        if synced:
+            channel.last_sync = utcnow()
+        session.flush()
+        return
     changed = channel.status != ChannelStatus.CONNECTED
     channel.status = ChannelStatus.CONNECTED.value
     channel.last_error = None
@@ -196,8 +203,34 @@ def enable_channel(session: Session, *, company_id: int, channel_id: int) -> Cha
     return channel
 
 
+def hold_sending(session: Session, *, channel_id: int, reason: str) -> None:
+    """The sending server refused the channel's login: the channel shows ``error`` with the
+    reason, and its queued messages wait (still interruptible) instead of spending their
+    retries, until the admin fixes or reconnects it (:func:`release_sending`)."""
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        return
+    changed = channel.status != ChannelStatus.ERROR or not channel.send_held
+    channel.send_held = True
+    channel.status = ChannelStatus.ERROR.value
+    channel.last_error = reason
+    if channel.error_since is None:
+        channel.error_since = utcnow()
+    session.flush()
+    if changed:
+        _emit_status(session, channel)
+
+
+def release_sending(session: Session, *, channel: Channel) -> None:
+    """The channel was fixed (settings tested and saved) or reconnected: its held messages
+    go out again."""
+    channel.send_held = False
+    session.flush()
+
+
 def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> Channel:
     channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    release_sending(session, channel=channel)
     channel.reconnect_requested = True
     if channel.status == ChannelStatus.ERROR:
         channel.status = ChannelStatus.CONNECTING.value

@@ -39,6 +39,28 @@ def emit(
     return event
 
 
+def signal_typing(
+    session: Session,
+    *,
+    company_id: int,
+    channel_id: int,
+    dialog_id: int,
+    client_id: int | None,
+    by: str,
+    name: str = "",
+) -> None:
+    """Someone (``by``: "operator" or "client") is typing in a dialog: a ``typing`` event for
+    the panel's live stream and a live chat's visitor (never a webhook)."""
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.TYPING,
+        payload={"dialog_id": dialog_id, "client_id": client_id, "by": by, "name": name[:100]},
+        channel_id=channel_id,
+        dialog_id=dialog_id,
+    )
+
+
 def event_row(
     *,
     company_id: int,

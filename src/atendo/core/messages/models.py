@@ -35,6 +35,7 @@ class Message(Base):
         Index("ix_messages_company_created", "company_id", "id"),
         Index("ix_messages_company_mid", "company_id", "email_message_id"),
         Index("ix_messages_outbox", "delivery_status", "send_at"),
+        Index("ix_messages_company_hidden", "company_id", "hidden"),
         Index("ix_messages_claimed_by", "claimed_by"),
     )
 
@@ -54,10 +55,15 @@ class Message(Base):
     signature: Mapped[str] = mapped_column(Text, default="")
     read: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why a stored message stays out of the chats (:class:`HiddenReason`); None when shown.
+    hidden_reason: Mapped[str | None] = mapped_column(String(40))
     imported: Mapped[bool] = mapped_column(Boolean, default=False)
     # The transport says: never answer this automatically (bulk or list mail, a no-reply
     # sender, …); automation also skips is_auto_reply and is_bounce.
     no_autoreply: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Choices offered with an automatic message (menu items, survey scores): a transport with
+    # buttons (the site widget) shows them; what a button sends is its text.
+    buttons: Mapped[list[str] | None] = mapped_column(JSON)
     is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     is_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
     external_id: Mapped[str | None] = mapped_column(String(200))
@@ -69,6 +75,8 @@ class Message(Base):
     from_name: Mapped[str] = mapped_column(String(300), default="")
     to: Mapped[list[str]] = mapped_column(JSON, default=list)
     cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bcc: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    reply_to: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     dedup_key: Mapped[str | None] = mapped_column(String(998))
     raw_sha: Mapped[str | None] = mapped_column(String(64))
     parse_error: Mapped[str | None] = mapped_column(Text)
@@ -114,3 +122,25 @@ class Attachment(Base):
     blob_sha: Mapped[str] = mapped_column(String(64))
     content_id: Mapped[str | None] = mapped_column(String(500))
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Draft(Base):
+    """What an operator was writing in a dialog's composer, kept on the server so that it
+    survives a reload or a switch to another dialog: the text, the subject, the transport's
+    composer fields (e-mail: ``to``/``cc``/``bcc``) and the chosen files (blobs)."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("operator_id", "dialog_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"))
+    dialog_id: Mapped[int] = mapped_column(ForeignKey("dialogs.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    fields: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    # [{"name", "type", "size", "sha"}]: the files' bytes are in the blob store
+    files: Mapped[list[dict[str, str | int]]] = mapped_column(JSON, default=list)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

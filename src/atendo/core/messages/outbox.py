@@ -10,9 +10,11 @@ Outbound delivery states (the message row *is* the outbox)::
 
 One function per transition: :func:`claim_due_batch` (queued → sending),
 :func:`record_outcomes` (sending → sent | queued | failed, from a transport's
-:data:`Outcome`), :func:`requeue_claims_of_lapsed_workers` (sending → queued once the worker
-that claimed it stopped beating), :func:`recover_stale_sending` (sending → queued after a
-crash, the slow net under it),
+:data:`Outcome`; a :class:`ChannelProblem` — the server refused the channel's login — puts
+the message back as it was and holds the channel's queue instead of spending retries),
+:func:`requeue_claims_of_lapsed_workers` (sending → queued once the worker that claimed it
+stopped beating), :func:`recover_stale_sending` (sending → queued after a crash, the slow net
+under it),
 :func:`interrupt_message` (queued → cancelled), :func:`mark_bounced` (sent → bounced).
 Every transition is conditional on the state it leaves (``WHERE delivery_status =
 <expected>``, or the row locked and checked), so an interrupt and a sender's claim racing for
@@ -31,6 +33,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from atendo.core.channels.models import Channel
+from atendo.core.channels.service import hold_sending
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.errors import Conflict
 from atendo.core.leases.models import Worker
@@ -70,7 +74,20 @@ class PermanentFailure:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-Outcome = Accepted | TemporaryFailure | PermanentFailure
+@dataclass(frozen=True)
+class ChannelProblem:
+    """The channel cannot send anything (its server refused the login): no fault of this
+    message. It goes back to the queue without spending an attempt, and the channel's
+    sending is held (:func:`atendo.core.channels.service.hold_sending`) until it is fixed."""
+
+    reason: str
+
+
+Outcome = Accepted | TemporaryFailure | PermanentFailure | ChannelProblem
+
+# The history line of a message held by its channel (the panel words it "waiting for the
+# connection").
+WAITING_FOR_CHANNEL = "waiting for the connection"
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,8 @@ def claim_due_batch(
     """queued → sending for due messages: one conditional
     ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
     an interrupt already moved is simply not returned, and one INSERT of the history rows.
+    Messages of a channel whose sending is held (``Channel.send_held``) wait, still queued
+    (and interruptible), until the channel is fixed.
 
     On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
     take disjoint rows; the conditional update is what makes the claim safe everywhere.
@@ -115,7 +134,11 @@ def claim_due_batch(
     now = utcnow()
     stmt = (
         select(Message.id)
-        .where(Message.delivery_status == DeliveryStatus.QUEUED, Message.send_at <= now)
+        .where(
+            Message.delivery_status == DeliveryStatus.QUEUED,
+            Message.send_at <= now,
+            Message.channel_id.not_in(select(Channel.id).where(Channel.send_held.is_(True))),
+        )
         .order_by(Message.send_at, Message.id)
         .limit(limit)
     )
@@ -208,6 +231,15 @@ def _transition(
             "recipient_errors": dict(outcome.refused),
         }
         return DeliveryStatus.SENT, detail, values
+    if isinstance(outcome, ChannelProblem):
+        detail = f"{WAITING_FOR_CHANNEL}: {outcome.reason}"[:1000]
+        values = {
+            "delivery_status": DeliveryStatus.QUEUED.value,
+            "attempts": max(0, (message.attempts or 1) - 1),  # not this message's fault
+            "error": detail,
+            "claimed_by": None,
+        }
+        return DeliveryStatus.QUEUED, detail, values
     if isinstance(outcome, TemporaryFailure):
         delay = schedule.next_attempt(message, now)
         if delay is None:
@@ -257,10 +289,14 @@ def record_outcomes(
     history: list[tuple[Message, str, str]] = []
     written: list[Message] = []
     finished: list[Message] = []
+    held: dict[int, str] = {}
     for message in rows:
         if message.delivery_status != DeliveryStatus.SENDING:
             continue
-        status, detail, values = _transition(message, by_id[message.id], now, schedule)
+        outcome = by_id[message.id]
+        if isinstance(outcome, ChannelProblem):
+            held[message.channel_id] = outcome.reason
+        status, detail, values = _transition(message, outcome, now, schedule)
         for key, value in values.items():
             setattr(message, key, value)
         history.append((message, status.value, detail))
@@ -271,6 +307,8 @@ def record_outcomes(
     record_statuses(session, history)
     if finished:
         emit_message_events(session, finished, type=EventType.OUTBOX_STATUS)
+    for channel_id, reason in sorted(held.items()):
+        hold_sending(session, channel_id=channel_id, reason=reason)
     return written
 
 

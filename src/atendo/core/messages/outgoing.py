@@ -114,6 +114,7 @@ def queue_message(
     type: MessageType = MessageType.TO_CLIENT,
     external_id: str | None = None,
     attachments: Sequence[OutgoingAttachment] = (),
+    buttons: Sequence[str] = (),
 ) -> Message:
     """A to-client message queued for its transport's sender now (``send_at`` = now).
 
@@ -142,6 +143,7 @@ def queue_message(
         send_at=now,
         attempts=0,
         recipient_errors={},
+        buttons=list(buttons) or None,
         created=now,
     )
     enqueue(session, blobs=blobs, dialog=dialog, message=message, attachments=attachments)

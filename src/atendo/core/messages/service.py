@@ -95,6 +95,7 @@ def list_messages(
     start_id: int | None = None,
     request_id: int | None = None,
     include_hidden: bool = False,
+    only_hidden: bool = False,
     order: str = "desc",
     q: str | None = None,
 ) -> tuple[list[Message], int]:
@@ -128,7 +129,9 @@ def list_messages(
         filters.append(Message.id >= start_id)
     if request_id is not None:
         filters.append(Message.request_id == request_id)
-    if not include_hidden:
+    if only_hidden:
+        filters.append(Message.hidden.is_(True))
+    elif not include_hidden:
         filters.append(Message.hidden.is_(False))
     if filters:
         stmt = stmt.where(and_(*filters))
@@ -188,6 +191,7 @@ def message_event_payloads(
             "subject": m.subject,
             "delivery_status": m.delivery_status,
             "created": iso(m.created),
+            **({"buttons": list(m.buttons)} if m.buttons else {}),
         }
         for m in messages
     }

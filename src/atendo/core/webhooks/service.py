@@ -46,8 +46,10 @@ GIVE_UP_AFTER = timedelta(hours=5)
 CLAIM_LEASE = timedelta(seconds=60)
 ENABLED = "enabled"
 DISABLED = "disabled"
-# channel_status feeds the panel only; it is not part of the public webhook contract.
-WEBHOOK_EVENTS = tuple(e.value for e in EventType if e is not EventType.CHANNEL_STATUS)
+# channel_status and typing feed the panel (and live chats) only; they are not part of the
+# public webhook contract.
+PANEL_ONLY = (EventType.CHANNEL_STATUS, EventType.TYPING)
+WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY)
 LEGACY_NAME = "default"
 
 
@@ -292,7 +294,7 @@ def dispatch_events(
         if event.company_id not in hooks:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
         payload = dict(event.payload or {})
-        skip = event.type == EventType.CHANNEL_STATUS or (
+        skip = event.type in PANEL_ONLY or (
             event.type == EventType.OUTBOX and payload.get("transport") in outbox_delivered_by
         )
         if not skip:

@@ -144,10 +144,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("no_autoreply", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(sa.Column("buttons", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("buttons")
         batch_op.drop_column("no_autoreply")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_automation")

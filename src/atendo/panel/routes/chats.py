@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.service import get_client, identities
 from atendo.core.dialogs.service import current_request, mark_dialog_read
+from atendo.core.messages.drafts import get_draft
 from atendo.core.operators.service import list_groups, list_operators
 from atendo.core.search.service import catch_up
 from atendo.core.tags.service import list_tags, tags_of
@@ -31,6 +32,8 @@ from atendo.panel.views import (
     state_counts,
     visible_dialog,
 )
+from atendo.runtime import Runtime
+from atendo.transports import registry
 
 router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
@@ -98,7 +101,7 @@ def _list_context(session: Session, user: PanelUser, request: Request) -> dict[s
 
 
 def _pane_context(
-    session: Session, user: PanelUser, dialog_id: int, images_for: set[int]
+    session: Session, user: PanelUser, dialog_id: int, images_for: set[int], runtime: Runtime
 ) -> dict[str, Any]:
     dialog = visible_dialog(session, user, dialog_id)
     client = get_client(session, company_id=user.company_id, client_id=dialog.client_id)
@@ -112,6 +115,15 @@ def _pane_context(
     templates, _t = list_templates(session, company_id=user.company_id, page=Page(200, 0))
     tags, _g = list_tags(session, company_id=user.company_id, page=Page(200, 0))
     fields = composer_fields(channel)
+    transport = registry.find(channel.transport)
+    contributed = (
+        transport.composer(
+            session, runtime=runtime, company_id=user.company_id, dialog_id=dialog_id
+        )
+        if transport is not None
+        else ()
+    )
+    draft = get_draft(session, company_id=user.company_id, operator_id=user.id, dialog_id=dialog_id)
     return {
         "dialog": dialog,
         "client": client,
@@ -119,7 +131,12 @@ def _pane_context(
         "channel": channel,
         "messages": views,
         "pending": pending_outbound(views),
-        "reply_subject": _re(last_subject),
+        "reply_subject": next(
+            (str(f.value) for f in contributed if f.name == "subject"), _re(last_subject)
+        ),
+        "subject_required": any(f.required for f in contributed if f.name == "subject"),
+        "address_fields": [f for f in contributed if f.kind == "addresses"],
+        "draft": draft,
         "signature": (
             signature_preview(session, channel, user.id, client) if "signature" in fields else ""
         ),
@@ -189,7 +206,7 @@ def dialog_page(request: Request, dialog_id: int, user: User) -> Response:
         mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
     with runtime.db.reading() as session:
         ctx = _list_context(session, user, request)
-        pane = _pane_context(session, user, dialog_id, set())
+        pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "chats.html", {**ctx, "pane": pane, "active": dialog_id})
 
 
@@ -200,7 +217,7 @@ def dialog_pane(request: Request, dialog_id: int, user: User) -> Response:
         visible_dialog(session, user, dialog_id)
         mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
     with runtime.db.reading() as session:
-        pane = _pane_context(session, user, dialog_id, set())
+        pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "_dialog_pane.html", {"pane": pane})
 
 
@@ -214,5 +231,5 @@ def dialog_messages(request: Request, dialog_id: int, user: User) -> Response:
         with runtime.db.transaction() as session:
             mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
     with runtime.db.reading() as session:
-        pane = _pane_context(session, user, dialog_id, images)
+        pane = _pane_context(session, user, dialog_id, images, runtime)
     return render(request, "_messages.html", {"pane": pane})

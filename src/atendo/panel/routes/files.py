@@ -60,6 +60,8 @@ def original(
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         if message.dialog_id is not None:
             visible_dialog(session, user, message.dialog_id)
+        elif not user.is_admin:  # hidden mail outside any dialog: the admins' page only
+            raise NotFound()
         sha = message.raw_sha
     if not sha or not runtime.blobs.exists(sha):
         raise NotFound()

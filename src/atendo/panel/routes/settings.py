@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from atendo.core.channels.service import (
@@ -29,6 +29,7 @@ from atendo.core.companies.service import regenerate_token
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import Role
 from atendo.core.errors import DomainError, Invalid
+from atendo.core.messages.service import list_messages
 from atendo.core.operators.service import (
     create_group,
     create_operator,
@@ -222,6 +223,23 @@ def channel_new(request: Request, user: Admin, transport: str = "") -> Response:
     if transport and registry.find(transport) is None:
         transport = ""
     return _channel_form(request, transport_name=transport or None)
+
+
+@router.get("/settings/channels/discover")
+async def channel_discover(
+    request: Request, user: Admin, email: str = "", transport: str = "email"
+) -> Response:
+    """The servers the address likely uses, for the form to fill in (JSON; 204 when none)."""
+    found = None
+    chosen = registry.find(transport)
+    if chosen is not None and 3 <= len(email) <= 320:
+        try:
+            found = await chosen.discover(runtime_of(request), email)
+        except DomainError:
+            found = None
+    if found is None:
+        return Response(status_code=204)
+    return JSONResponse(found)
 
 
 @router.post("/settings/channels/new")
@@ -805,3 +823,37 @@ def api_token(request: Request, user: Admin) -> Response:
     with write(request, user) as session:
         token = regenerate_token(session, company_id=user.company_id)
     return _api_page(request, user, token)  # shown once, never stored in clear
+
+
+# --- hidden mail (admins) ---------------------------------------------------------------------
+
+HIDDEN_PAGE = 50
+
+
+@router.get("/settings/hidden")
+def hidden_page(request: Request, user: Admin) -> Response:
+    """Mail kept out of the chats (our own copies, blocked senders, unplaced bounces): each
+    with why, and its original to download. Nothing stored is out of an admin's reach."""
+    raw = request.query_params.get("offset", "")
+    offset = int(raw) if raw.isdigit() else 0
+    with runtime_of(request).db.reading() as session:
+        rows, total = list_messages(
+            session,
+            company_id=user.company_id,
+            page=Page(HIDDEN_PAGE, offset),
+            only_hidden=True,
+            order="desc",
+        )
+        channels = {c.id: c.name for c in list_channels(session, company_id=user.company_id)[0]}
+    return render(
+        request,
+        "settings/hidden.html",
+        {
+            "rows": rows,
+            "total": total,
+            "offset": offset,
+            "next_offset": offset + HIDDEN_PAGE if offset + HIDDEN_PAGE < total else None,
+            "channels": channels,
+            "section": "hidden",
+        },
+    )

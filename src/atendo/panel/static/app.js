@@ -15,7 +15,48 @@
       try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
       if (window.htmx) htmx.trigger(document.body, "live", detail);
     });
+    source.addEventListener("typing", function (e) {
+      var detail = {};
+      try { detail = JSON.parse(e.data); } catch (_) { return; }
+      showTyping(detail);
+    });
   }
+
+  // "… is typing" above the composer of the open dialog (a live chat's client), for a while.
+  var typingTimer = 0;
+  function showTyping(detail) {
+    var composer = document.getElementById("composer");
+    var pane = document.querySelector("[data-dialog-pane]");
+    if (!composer || !pane || String(pane.dataset.dialogPane) !== String(detail.dialog_id)) return;
+    var line = document.getElementById("dialog-typing");
+    if (!line) {
+      line = document.createElement("p");
+      line.id = "dialog-typing";
+      line.className = "typing muted small";
+      line.dataset.testid = "dialog-typing";
+      composer.parentElement.insertBefore(line, composer);
+    }
+    line.textContent = detail.label || "";
+    line.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { line.hidden = true; }, 6000);
+  }
+
+  // The operator is typing: tell the dialog's transport, at most every 3 seconds.
+  var lastTyping = 0;
+  document.addEventListener("input", function (e) {
+    var area = e.target;
+    if (!area.matches || !area.matches("#composer textarea[name=text]")) return;
+    var form = area.form, mode = form.querySelector("[name=mode]:checked");
+    if (mode && mode.value === "comment") return;
+    var now = Date.now();
+    if (now - lastTyping < 3000) return;
+    lastTyping = now;
+    var url = (form.getAttribute("hx-post") || "").replace(/\/send$/, "/typing");
+    var headers = {};
+    try { headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}"); } catch (_) { headers = {}; }
+    if (url) fetch(url, { method: "POST", headers: headers, credentials: "same-origin" });
+  });
 
   function tickCountdowns() {
     var now = Date.now();
@@ -229,6 +270,76 @@
     }
   });
 
+  // E-mail address chips (To / Cc / Bcc): the hidden input holds the addresses the server
+  // validates again; typing a comma, ";", Enter or leaving the field makes a chip.
+  function chipsSync(box) {
+    var hidden = box.querySelector("input[type=hidden]");
+    var list = Array.prototype.map.call(box.querySelectorAll(".chip.addr"), function (c) { return c.dataset.address; });
+    hidden.value = list.join(", ");
+    var form = box.closest("form");
+    if (form) form.dispatchEvent(new Event("chips", { bubbles: true }));
+  }
+
+  function chipAdd(box, text) {
+    var input = box.querySelector(".chipin");
+    text.split(/[,;\s]+/).forEach(function (a) {
+      a = a.trim().replace(/^<|>$/g, "");
+      if (!a) return;
+      var known = Array.prototype.some.call(box.querySelectorAll(".chip.addr"), function (c) { return c.dataset.address.toLowerCase() === a.toLowerCase(); });
+      if (known) return;
+      var chip = document.createElement("span");
+      chip.className = "chip addr";
+      chip.dataset.address = a;
+      chip.textContent = a;
+      var x = document.createElement("button");
+      x.type = "button"; x.className = "x"; x.textContent = "×";
+      x.setAttribute("aria-label", (box.querySelector(".chip.addr .x") || x).getAttribute("aria-label") || "×");
+      chip.appendChild(x);
+      box.insertBefore(chip, input);
+    });
+    input.value = "";
+    chipsSync(box);
+  }
+
+  // After a send: the composer empties (the draft was dropped on the server).
+  function composerSent(form) {
+    var area = form.querySelector("[name=text]");
+    if (area) area.defaultValue = "";
+    form.reset();
+    var note = document.getElementById("composer-note");
+    if (note) note.textContent = "";
+    var files = document.getElementById("draft-files");
+    if (files) files.innerHTML = "";
+    var state = form.querySelector("[data-testid=draft-state]");
+    if (state) state.textContent = "";
+  }
+
+  function draftSaved() {
+    var f = document.querySelector("#composer input[type=file]");
+    if (f) f.value = "";
+    var s = document.querySelector("#composer [data-testid=draft-state]");
+    if (s) s.textContent = s.dataset.saved || "";
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var input = e.target.closest && e.target.closest(".chipin");
+    if (!input) return;
+    var box = input.closest("[data-chips]");
+    if ((e.key === "Enter" || e.key === "," || e.key === ";") && input.value.trim()) {
+      e.preventDefault();
+      chipAdd(box, input.value);
+    } else if (e.key === "Enter") {
+      e.preventDefault();
+    } else if (e.key === "Backspace" && !input.value) {
+      var chips = box.querySelectorAll(".chip.addr");
+      if (chips.length) { chips[chips.length - 1].remove(); chipsSync(box); }
+    }
+  });
+  document.addEventListener("focusout", function (e) {
+    var input = e.target.closest && e.target.closest(".chipin");
+    if (input && input.value.trim()) chipAdd(input.closest("[data-chips]"), input.value);
+  });
+
   function init(root) {
     root.querySelectorAll("textarea[data-templates]").forEach(function (area) {
       if (!area.dataset.pickerReady) { area.dataset.pickerReady = "1"; templatePicker(area); }
@@ -236,6 +347,22 @@
   }
 
   document.addEventListener("click", function (e) {
+    var x = e.target.closest(".chip.addr .x");
+    if (x) {
+      var box = x.closest("[data-chips]");
+      x.closest(".chip").remove();
+      chipsSync(box);
+      return;
+    }
+    var bcc = e.target.closest("[data-show-bcc]");
+    if (bcc) {
+      var row = document.querySelector("[data-addr-row=bcc]");
+      if (row) { row.classList.remove("collapsed"); row.querySelector(".chipin").focus(); }
+      bcc.hidden = true;
+      return;
+    }
+    var chipsBox = e.target.closest("[data-chips]");
+    if (chipsBox && !e.target.closest(".chip")) chipsBox.querySelector(".chipin").focus();
     var add = e.target.closest("[data-add-email]");
     if (add) {
       var list = document.getElementById("emails");
@@ -352,6 +479,8 @@
     }
     var mode = e.target.closest("[name=mode]");
     if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
+    var drop = e.target.closest("[name=drop_file]");
+    if (drop) drop.closest("li").hidden = true;
   });
 
   // Forms remember that something was typed (the signatures form warns before discarding it).
@@ -401,13 +530,65 @@
     }
   });
 
+  // A draft save still waiting (typing delay) must not bring back a message just sent.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.hasAttribute) return;
+    if (elt.hasAttribute("data-reset-after-send")) elt.dataset.sending = "1";
+    if (elt.hasAttribute("data-draft-saver")) {
+      var form = elt.closest("form");
+      if (form && form.dataset.sending === "1") e.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:afterRequest", function (e) {
     var elt = e.detail.elt;
-    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
-      elt.reset();
-      var note = document.getElementById("composer-note");
-      if (note) note.textContent = "";
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      setTimeout(function () { delete elt.dataset.sending; }, 1500);
     }
+    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-reset-after-send")) {
+      composerSent(elt);
+    }
+    if (e.detail.successful && elt && elt.hasAttribute && elt.hasAttribute("data-draft-saver")) {
+      draftSaved();
+    }
+  });
+
+  // The new-mailbox form: typing the address fills the servers (GET data-discover), except
+  // fields the admin already changed by hand.
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (form && form.hasAttribute("data-discover") && e.target.name !== "email") {
+      e.target.dataset.touched = "1";
+    }
+  });
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    var form = input.form;
+    if (!form || !form.hasAttribute("data-discover") || input.name !== "email") return;
+    var address = input.value.trim();
+    if (address.indexOf("@") < 1) return;
+    var status = form.querySelector("[data-discover-status]");
+    fetch(form.getAttribute("data-discover") + "?email=" + encodeURIComponent(address), {
+      credentials: "same-origin", headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      if (r.status !== 200) return null;
+      return r.json();
+    }).then(function (found) {
+      if (input.value.trim() !== address) return;  // the admin typed on meanwhile
+      var words = [];
+      if (found) {
+        ["imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port", "smtp_security"].forEach(function (name) {
+          var field = form.querySelector("[name=" + name + "]");
+          if (field && !field.dataset.touched) field.value = String(found[name]);
+        });
+        words.push(form.getAttribute("data-msg-found"));
+        if (found.oauth) words.push(form.getAttribute("data-msg-app-password"));
+      } else {
+        words.push(form.getAttribute("data-msg-none"));
+      }
+      if (status) { status.textContent = words.join(" "); status.hidden = false; }
+    }).catch(function () {});
   });
 
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });

@@ -14,6 +14,7 @@ from atendo.core.channels.service import (
     channel_secrets,
     create_channel,
     get_channel,
+    release_sending,
     update_channel,
 )
 from atendo.core.enums import ChannelStatus
@@ -158,6 +159,6 @@ async def update_email_channel(
             channel.failures = 0
             channel.last_error = None
             channel.error_since = None
-            session.flush()
+            release_sending(session, channel=channel)  # tested for real: held mail goes out
             channel_changed(session, channel.id)
     return channel

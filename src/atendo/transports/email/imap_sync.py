@@ -166,6 +166,7 @@ class MailboxSync:
         self.connect_gate = connect_gate
         self.client: aioimaplib.IMAP4 | None = None
         self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
+        self._folder: FolderState | None = None
         self.imported = 0
 
     # ---- database side (sync SQLAlchemy, run in a thread so IMAP I/O keeps flowing) ------
@@ -313,20 +314,30 @@ class MailboxSync:
         return _search_uids(resp)
 
     async def _fetch(self, uids: list[int], *, folder_id: int | None, imported: bool) -> None:
-        """Fetch and ingest ``uids`` in batches, preparing batch k+1 while k commits.
+        """Fetch and ingest ``uids`` in batches, a three-stage pipeline: batch k+2 is on the
+        wire while k+1 is prepared (parsed) and k commits.
 
         Commits stay strictly one after another in UID order (``last_uid`` only moves
-        forward); on any error the commit in flight is awaited before the error propagates,
-        so a reconnect never races it.
+        forward); on any error the fetch and the commit in flight are awaited before the error
+        propagates, so a reconnect never races them.
         """
         if not uids:
             return
-        committing: asyncio.Future[int] | None = None
         # A small first batch: the first mail of a new mailbox is visible sooner.
         bounds = [0, *range(min(FIRST_BATCH, len(uids)), len(uids), FETCH_BATCH), len(uids)]
+        chunks = [uids[start:end] for start, end in itertools.pairwise(bounds)]
+        committing: asyncio.Future[int] | None = None
+        fetching: asyncio.Future[list[tuple[int, bytes]]] | None = None
         try:
-            for start, end in itertools.pairwise(bounds):
-                items = await self._fetch_chunk(uids[start:end])
+            fetching = asyncio.ensure_future(self._fetch_chunk(chunks[0]))
+            for k in range(len(chunks)):
+                assert fetching is not None
+                items = await fetching
+                fetching = (
+                    asyncio.ensure_future(self._fetch_chunk(chunks[k + 1]))
+                    if k + 1 < len(chunks)
+                    else None
+                )
                 prepared = await prepare_batch(self.runtime.blobs, items)
                 if committing is not None:
                     await committing
@@ -338,10 +349,11 @@ class MailboxSync:
             if committing is not None:
                 await committing
         finally:
-            if committing is not None and not committing.done():
-                await asyncio.wait({committing})
-                if not committing.cancelled():
-                    committing.exception()  # the error already propagating is the one to report
+            for pending in (fetching, committing):
+                if pending is not None and not pending.done():
+                    await asyncio.wait({pending})
+                if pending is not None and pending.done() and not pending.cancelled():
+                    pending.exception()  # the error already propagating is the one to report
 
     async def _fetch_chunk(self, chunk: list[int]) -> list[tuple[int, bytes]]:
         assert self.client is not None
@@ -357,7 +369,11 @@ class MailboxSync:
         return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
 
     async def sync_once(self, uidvalidity: int, uidnext: int | None) -> None:
-        folder = await asyncio.to_thread(self._load_folder)
+        # Read once per connection: afterwards only this session (it holds the lease) moves
+        # the folder's position, so the next sync starts from what it last stored.
+        folder = self._folder
+        if folder is None:
+            folder = await asyncio.to_thread(self._load_folder)
         if folder.uidvalidity != uidvalidity:
             first = folder.uidvalidity is None
             window = set(await self._uid_search("SINCE", self._since(self.cfg.import_days)))
@@ -381,6 +397,7 @@ class MailboxSync:
                 break
             await self._fetch(new, folder_id=folder.id, imported=False)
             start = max(new) + 1
+        self._folder = FolderState(folder.id, uidvalidity, start - 1)
         if self.on_synced is not None:
             await self.on_synced()
 

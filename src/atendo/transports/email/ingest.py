@@ -42,9 +42,15 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
-from atendo.core.clients.service import create_clients, find_or_create_client, is_blocked
+from atendo.core.clients.service import (
+    create_clients,
+    find_by_identity,
+    find_or_create_client,
+    is_blocked,
+)
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.dialogs.service import (
+    current_request,
     ensure_request,
     merge_recipients,
     new_dialog,
@@ -52,8 +58,8 @@ from atendo.core.dialogs.service import (
     open_dialog,
     touch_dialog,
 )
-from atendo.core.enums import DialogState, EventType, MessageType
-from atendo.core.events.service import event_row
+from atendo.core.enums import DialogState, EventType, HiddenReason, MessageType
+from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.inbound import Arrival, announce_arrivals
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outbox import mark_bounced
@@ -393,6 +399,7 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
         from_name=(parsed.from_.name if parsed.from_ else "")[:300],
         to=[a.email for a in parsed.to],
         cc=[a.email for a in parsed.cc],
+        reply_to=[a.email for a in parsed.reply_to if a.email],
         dedup_key=incoming.key,
         raw_sha=incoming.raw_sha,
         parse_error=parsed.parse_error,
@@ -442,25 +449,39 @@ def _place(
     message = _new_message(channel, incoming, imported=imported)
     sender = message.from_email
     dialog: Dialog | None = None
+    bounce = False
     if _is_ours(channel, box, parsed, sender):
         # Our own mail (a copy sent to ourselves, a loop): kept for the record, never a client.
-        message.hidden = True
+        _hide(message, HiddenReason.OWN)
     elif parsed.is_bounce:
+        # A bounce goes to the dialog of the message it reports, else to the dialog of the
+        # recipient it names; it never opens a request (nor triggers what a new one would).
+        bounce = True
         dialog = _link_bounce(session, channel=channel, parsed=parsed)
         if dialog is None:
-            message.hidden = True
+            dialog = _bounce_dialog(session, channel=channel, parsed=parsed, lookups=lookups)
+        if dialog is None:
+            _hide(message, HiddenReason.BOUNCE)
     elif sender:
         dialog = _client_dialog(
             session, box=box, channel=channel, parsed=parsed, lookups=lookups, pending=pending
         )
         if _blocked(session, channel=channel, lookups=lookups, sender=sender, dialog=dialog):
-            message.hidden = True
+            _hide(message, HiddenReason.BLOCKED)
+        else:
+            _add_participants(channel, dialog, parsed)
+    else:
+        _hide(message, HiddenReason.NO_SENDER)
     created = False
     if dialog is not None:
         message.dialog_id = dialog.id
         message.client_id = dialog.client_id
-        request, created = _open_request(session, dialog=dialog, lookups=lookups)
-        message.request_id = request.id
+        if bounce:
+            request = lookups.requests.get(dialog.id) or current_request(session, dialog=dialog)
+            message.request_id = request.id if request and request.state == "open" else None
+        else:
+            request, created = _open_request(session, dialog=dialog, lookups=lookups)
+            message.request_id = request.id
     return message, dialog, created
 
 
@@ -496,8 +517,8 @@ def _finish(
     session.add_all(attachments)
     if dialog is not None:  # flushes the attachments too, unless the batch flushes once
         touch_dialog(session, dialog=dialog, message=message, flush=flush)
-    if message.hidden or imported or dialog is None:
-        return None
+    if message.hidden or message.is_bounce or imported or dialog is None:
+        return None  # a bounce is shown in its dialog, but announces nothing (no automation)
     return Arrival(message, new_request, attachments)
 
 
@@ -660,3 +681,73 @@ def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> D
         return None
     mark_bounced(session, message=original, reason=parsed.bounce_reason or "the message bounced")
     return session.get(Dialog, original.dialog_id) if original.dialog_id else None
+
+
+def _hide(message: Message, reason: HiddenReason) -> None:
+    message.hidden = True
+    message.hidden_reason = reason.value
+
+
+def _own_addresses(channel: Channel) -> set[str]:
+    settings = channel.settings or {}
+    return {
+        str(settings.get(key) or "").strip().lower()
+        for key in ("email", "reply_to")
+        if settings.get(key)
+    }
+
+
+def _add_participants(channel: Channel, dialog: Dialog, parsed: ParsedMail) -> None:
+    """The client's To and Cc (minus our own addresses) take part in the dialog: their
+    replies thread here, and the operator's reply-all writes to them; they get no dialog of
+    their own."""
+    own = _own_addresses(channel)
+    others = [a.email for a in (*parsed.to, *parsed.cc) if a.email and a.email.lower() not in own]
+    if others:
+        merged = merge_recipients(dialog.recipients or [], others)
+        if merged != (dialog.recipients or []):
+            dialog.recipients = merged
+
+
+def _bounce_dialog(
+    session: Session, *, channel: Channel, parsed: ParsedMail, lookups: _Lookups
+) -> Dialog | None:
+    """The dialog of the first recipient a bounce names (DSN ``Final-Recipient`` /
+    ``Original-Recipient``, ``X-Failed-Recipients``, the text's ``RCPT TO``), for a bounce
+    of mail we hold no record of: the client's latest dialog on the channel, whatever its
+    state, else a new one with no request; the client is created when unknown."""
+    own = _own_addresses(channel)
+    for raw in parsed.bounce_recipients:
+        address = raw.strip().lower()[:320]
+        if not address or "@" not in address or address in own:
+            continue
+        client = lookups.clients.get(address) or find_by_identity(
+            session, company_id=channel.company_id, transport=EMAIL, address=address
+        )
+        if client is None:
+            (client,), payloads = create_clients(
+                session, company_id=channel.company_id, transport=EMAIL, named=[(address, "")]
+            )
+            lookups.events.extend(
+                event_row(company_id=channel.company_id, type=EventType.NEW_CLIENT, payload=p)
+                for p in payloads
+            )
+            if not lookups.batch:  # a batch writes its events with its arrivals
+                emit_rows(session, lookups.events)
+                lookups.events.clear()
+            lookups.clients[address] = client
+        dialog = (
+            lookups.dialogs.get(client.id)
+            or session.scalars(
+                select(Dialog)
+                .where(Dialog.channel_id == channel.id, Dialog.client_id == client.id)
+                .order_by(Dialog.id.desc())
+                .limit(1)
+            ).first()
+        )
+        if dialog is None:
+            dialog = new_dialog(channel.company_id, client.id, channel.id, [address], "")
+            session.add(dialog)
+            session.flush()
+        return dialog
+    return None

@@ -18,12 +18,11 @@ Message-IDs are stored without angle brackets, like the parser stores the ones i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import timedelta
+from email.utils import format_datetime
 from typing import NamedTuple
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -40,8 +39,8 @@ from atendo.core.clients.service import (
     identities,
 )
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, open_dialog
-from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.dialogs.service import current_request, get_dialog, merge_recipients, open_dialog
+from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.messages.models import Message
 from atendo.core.messages.outgoing import (
@@ -50,17 +49,25 @@ from atendo.core.messages.outgoing import (
     check_operator,
     enqueue,
 )
+from atendo.core.messages.service import attachments_of, get_message
 from atendo.kit.clock import utcnow
 from atendo.kit.html import html_to_text, sanitize_html, text_to_html
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import make_message_id
+from atendo.transports.email.recipients import (
+    Recipients,
+    normalise_addresses,
+    resolve_recipients,
+)
+from atendo.transports.email.subjects import SubjectSource, derive_subject, forward_subject
 from atendo.transports.email.threading import normalise_message_id
+
+__all__ = ["normalise_addresses"]  # kept here for callers that import it from outbound
 
 DEFAULT_SEND_DELAY = 15
 MAX_SEND_DELAY = 300
 # References kept on the row; compose trims further when folding the header.
 MAX_REFERENCES = 100
-_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|res)\s*(\[\d+\])?\s*:", re.IGNORECASE)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -84,56 +91,33 @@ def send_delay(channel: Channel) -> int:
     return max(0, min(MAX_SEND_DELAY, delay))
 
 
-def normalise_addresses(addresses: Sequence[str], *, field: str = "emails") -> list[str]:
-    """Validated (email-validator, no DNS), deduplicated case-insensitively, order kept."""
-    out: list[str] = []
-    seen: set[str] = set()
-    bad: list[str] = []
-    for raw in addresses:
-        text = str(raw or "").strip()
-        if not text:
-            continue
-        try:
-            valid = validate_email(text, check_deliverability=False)
-        except EmailNotValidError:
-            bad.append(text)
-            continue
-        normal = valid.normalized
-        if normal.lower() in seen:
-            continue
-        seen.add(normal.lower())
-        out.append(normal)
-    if bad:
-        raise Invalid(
-            "Invalid e-mail address: " + ", ".join(bad),
-            {field: [f"not a valid e-mail address: {b}" for b in bad]},
-            code="chat.invalid_address",
-            params={"addresses": ", ".join(bad)},
-        )
-    return out
-
-
-def reply_subject(subject: str) -> str:
-    subject = subject.strip()
-    if not subject:
-        return ""
-    return subject if _REPLY_PREFIX.match(subject) else f"Re: {subject}"
-
-
 class _ThreadEntry(NamedTuple):
     type: str
     email_message_id: str | None
     references: list[str] | None
+    in_reply_to: str | None
     subject: str
+    is_auto_reply: bool
+    is_bounce: bool
 
 
 def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
     """The dialog's e-mail messages that belong to the thread (oldest first): only the
-    columns the headers need, since a long thread is read again for every reply."""
+    columns the headers need, since a long thread is read again for every reply. Hidden mail
+    (our own copies, blocked senders) is not part of it."""
     rows = session.execute(
-        select(Message.type, Message.email_message_id, Message.references, Message.subject)
+        select(
+            Message.type,
+            Message.email_message_id,
+            Message.references,
+            Message.in_reply_to,
+            Message.subject,
+            Message.is_auto_reply,
+            Message.is_bounce,
+        )
         .where(
             Message.dialog_id == dialog.id,
+            Message.hidden.is_(False),
             Message.type.in_(
                 [MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY]
             ),
@@ -147,28 +131,61 @@ def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
     return [_ThreadEntry(*row) for row in rows]
 
 
-def _thread_headers(thread: list[_ThreadEntry]) -> tuple[str | None, list[str], str]:
-    """(In-Reply-To, References, last subject) for a new message in this thread."""
+def thread_headers(thread: Sequence[_ThreadEntry]) -> tuple[str | None, list[str]]:
+    """(In-Reply-To, References) for a new message in this thread (RFC 5322 §3.6.4).
+
+    In-Reply-To is the message being answered: the client's last mail (not a bounce), else
+    the thread's last message. References is the chain: the ids the thread's first message
+    referred to (its own ancestors, from before the dialog), then every message of the
+    thread in order — each one's References (or In-Reply-To) before its own id, so a message
+    we never stored still keeps its place — bounces left out. Trimming to the first and the
+    latest ids happens when the header is written (:func:`.compose.trim_references`).
+    """
     in_reply_to: str | None = None
-    last_subject = ""
     refs: list[str] = []
     for m in thread:
-        for ref in m.references or []:
-            refs.append(strip_brackets(ref))
+        if m.is_bounce:
+            continue
+        ancestors = list(m.references or []) or ([m.in_reply_to] if m.in_reply_to else [])
+        refs.extend(strip_brackets(r) for r in ancestors)
         if m.email_message_id:
             refs.append(strip_brackets(m.email_message_id))
-        if m.subject:
-            last_subject = m.subject
-        if m.type == MessageType.FROM_CLIENT and m.email_message_id:
-            in_reply_to = strip_brackets(m.email_message_id)
+            if m.type == MessageType.FROM_CLIENT:
+                in_reply_to = strip_brackets(m.email_message_id)
     if in_reply_to is None:
-        sent = [m for m in thread if m.email_message_id]
-        if sent:
-            in_reply_to = strip_brackets(sent[-1].email_message_id or "")
+        ids = [m.email_message_id for m in thread if m.email_message_id and not m.is_bounce]
+        in_reply_to = strip_brackets(ids[-1]) if ids else None
     unique = [r for r in dict.fromkeys(refs) if r]
     if len(unique) > MAX_REFERENCES:
         unique = unique[:1] + unique[-(MAX_REFERENCES - 1) :]
-    return in_reply_to, unique, last_subject
+    return in_reply_to, unique
+
+
+def thread_subject(session: Session, dialog: Dialog) -> str:
+    """The derived subject of the dialog's next message (``""``: nothing to derive from)."""
+    return derive_subject(
+        (
+            SubjectSource(m.type, m.subject, m.is_auto_reply, m.is_bounce)
+            for m in _thread_messages(session, dialog)
+        ),
+        dialog_subject=dialog.subject,
+    )
+
+
+def check_can_send(channel: Channel) -> None:
+    """Refused up front: a message on a disabled or deleted channel would never leave."""
+    if channel.transport != EMAIL:
+        raise Invalid(
+            "This dialog is not an e-mail dialog",
+            {"dialog_id": ["not e-mail"]},
+            code="chat.not_email",
+        )
+    if channel.deleted or channel.status == ChannelStatus.DISABLED:
+        raise Invalid(
+            "The channel is disabled: nothing can be sent on it",
+            {"channel_id": ["the channel is disabled"]},
+            code="channel.disabled",
+        )
 
 
 # --- replies -----------------------------------------------------------------------------
@@ -184,49 +201,68 @@ def queue_email_reply(
     text: str,
     html: str | None = None,
     subject: str | None = None,
-    cc: list[str] | None = None,
+    to: Sequence[str] | None = None,
+    cc: Sequence[str] | None = None,
+    bcc: Sequence[str] | None = None,
     attachments: Sequence[OutgoingAttachment] = (),
     automatic: bool = False,
 ) -> Message:
-    """Queue an e-mail to the dialog's recipients; the sender delivers it after the delay."""
+    """Queue an e-mail in the dialog; the sender delivers it after the delay.
+
+    Recipients: as given, a field left out (None) takes the reply-all default
+    (:mod:`.recipients`). Subject: as given, else derived from the thread
+    (:mod:`.subjects`); with nothing to derive from, 422."""
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
-    if channel.transport != EMAIL:
-        raise Invalid(
-            "This dialog is not an e-mail dialog",
-            {"dialog_id": ["not e-mail"]},
-            code="chat.not_email",
-        )
+    check_can_send(channel)
     check_operator(session, company_id=company_id, operator_id=operator_id)
     text = (text or "").replace("\r\n", "\n")
     if not text.strip() and not (html or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
-    client = session.get(Client, dialog.client_id)
-    recipients = list(dialog.recipients or [])
-    if not recipients:
-        recipients = identities(session, client_id=dialog.client_id, transport=EMAIL)[:1]
-    if not recipients:
-        raise Invalid(
-            "The dialog has no e-mail recipient",
-            {"dialog_id": ["no recipient"]},
-            code="chat.no_recipient",
-        )
-    recipients = normalise_addresses(recipients)
-    lowered = {r.lower() for r in recipients}
-    cc_list = [a for a in normalise_addresses(cc or [], field="cc") if a.lower() not in lowered]
-
+    recipients = resolve_recipients(session, dialog=dialog, to=to, cc=cc, bcc=bcc)
     thread = _thread_messages(session, dialog)
-    in_reply_to, references, last_subject = _thread_headers(thread)
-    if subject is not None and subject.strip():
-        final_subject = subject.strip()
-    else:
-        final_subject = reply_subject(last_subject or dialog.subject)
+    in_reply_to, references = thread_headers(thread)
+    final_subject = " ".join((subject or "").split()) or derive_subject(
+        (SubjectSource(m.type, m.subject, m.is_auto_reply, m.is_bounce) for m in thread),
+        dialog_subject=dialog.subject,
+    )
+    if not final_subject:
+        raise Invalid(
+            "An e-mail needs a subject: this conversation has none to answer",
+            {"subject": ["required: the conversation has no subject to derive it from"]},
+        )
+    # Whoever we write to takes part in the conversation: their replies thread here.
+    dialog.recipients = merge_recipients(dialog.recipients or [], [*recipients.to, *recipients.cc])
+    return _queue(
+        session, runtime=runtime, channel=channel, dialog=dialog, operator_id=operator_id,
+        text=text, html=html, subject=final_subject, recipients=recipients,
+        in_reply_to=in_reply_to, references=references, attachments=attachments,
+        automatic=automatic,
+    )  # fmt: skip
 
+
+def _queue(
+    session: Session,
+    *,
+    runtime: Runtime,
+    channel: Channel,
+    dialog: Dialog,
+    operator_id: int | None,
+    text: str,
+    html: str | None,
+    subject: str,
+    recipients: Recipients,
+    in_reply_to: str | None,
+    references: list[str],
+    attachments: Sequence[OutgoingAttachment],
+    automatic: bool = False,
+) -> Message:
+    """The outbox row of an e-mail whose every header is decided (see the module's map)."""
+    client = session.get(Client, dialog.client_id)
     body_html = sanitize_html(html) if html is not None and html.strip() else text_to_html(text)
     if not text.strip() and body_html:
         text = html_to_text(body_html)
-
     # An automatic message carries no operator's signature (the general one still applies).
     signature = render_signature(
         session, channel=channel, operator_id=None if automatic else operator_id, client=client
@@ -236,7 +272,7 @@ def queue_email_reply(
     settings = channel.settings or {}
     request = current_request(session, dialog=dialog)
     message = Message(
-        company_id=company_id,
+        company_id=channel.company_id,
         channel_id=channel.id,
         dialog_id=dialog.id,
         client_id=dialog.client_id,
@@ -246,7 +282,7 @@ def queue_email_reply(
         transport=EMAIL,
         text=text,
         html=body_html or None,
-        subject=final_subject[:1000],
+        subject=subject[:1000],
         signature=signature,
         read=True,
         email_message_id=mid,
@@ -256,8 +292,9 @@ def queue_email_reply(
         references=references,
         from_email=str(settings.get("email") or "") or None,
         from_name=str(settings.get("sender_name") or channel.name or "")[:300],
-        to=recipients,
-        cc=cc_list,
+        to=recipients.to,
+        cc=recipients.cc,
+        bcc=recipients.bcc,
         delivery_status=DeliveryStatus.QUEUED.value,
         send_at=now + timedelta(seconds=send_delay(channel)),
         attempts=0,
@@ -271,6 +308,64 @@ def queue_email_reply(
         client=client,
     )  # fmt: skip
     return message
+
+
+# --- forward -------------------------------------------------------------------------------
+
+
+def forward_email(
+    session: Session,
+    *,
+    runtime: Runtime,
+    company_id: int,
+    message_id: int,
+    to: Sequence[str],
+    note: str,
+    operator_id: int | None,
+    cc: Sequence[str] = (),
+) -> Message:
+    """Forward a stored message of an e-mail dialog (its text and attachments, under the
+    operator's note) to any address. Recorded in the same dialog like any outbound message
+    (the clock, interrupt); it starts a thread of its own (no In-Reply-To: the addressee
+    never saw the original)."""
+    original = get_message(session, company_id=company_id, message_id=message_id)
+    if original.dialog_id is None or original.type == MessageType.COMMENT:
+        raise Invalid("This message cannot be forwarded", {"message_id": ["not forwardable"]})
+    dialog = get_dialog(session, company_id=company_id, dialog_id=original.dialog_id)
+    channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
+    check_can_send(channel)
+    check_operator(session, company_id=company_id, operator_id=operator_id)
+    to_list = normalise_addresses(to, field="to")
+    if not to_list:
+        raise Invalid("Forward to whom?", {"to": ["at least one address is needed"]})
+    cc_list = [a for a in normalise_addresses(cc, field="cc") if a.lower() not in
+               {t.lower() for t in to_list}]  # fmt: skip
+    files = attachments_of(session, [original.id]).get(original.id, [])
+    attachments = [
+        OutgoingAttachment(a.filename, a.content_type, runtime.blobs.get(a.blob_sha)) for a in files
+    ]
+    check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
+    sender = original.from_email or str((channel.settings or {}).get("email") or "")
+    header = "\n".join(
+        line
+        for line in (
+            "---------- Forwarded message ----------",
+            f"From: {original.from_name} <{sender}>" if original.from_name else f"From: {sender}",
+            f"Date: {format_datetime(original.created)}",
+            f"Subject: {original.subject}",
+            f"To: {', '.join(original.to or [])}" if original.to else "",
+            f"Cc: {', '.join(original.cc or [])}" if original.cc else "",
+        )
+        if line
+    )
+    body = original.text or (html_to_text(original.html) if original.html else "")
+    text = f"{(note or '').strip()}\n\n{header}\n\n{body}".lstrip("\n")
+    return _queue(
+        session, runtime=runtime, channel=channel, dialog=dialog, operator_id=operator_id,
+        text=text, html=None, subject=forward_subject(original.subject),
+        recipients=Recipients(to=to_list, cc=cc_list), in_reply_to=None, references=[],
+        attachments=attachments,
+    )  # fmt: skip
 
 
 # --- new outbound chat ---------------------------------------------------------------------

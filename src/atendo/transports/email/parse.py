@@ -792,14 +792,21 @@ def _parse(raw: bytes) -> ParsedMail:
     raw_html = "\n".join(ctx.html)
     _mark_inline(ctx, raw_html)
     result.attachments = ctx.attachments
+    # The HTML shown is what the client wrote: the quoted history under their client's quote
+    # container is kept as ``quoted_text`` (folded under "show quoted") and in the raw mail,
+    # never shown a second time inside the body. The sanitiser drops the containers' classes,
+    # so the split happens here, on the raw HTML.
+    shown_html, quoted_html = split_quoted_html(raw_html) if raw_html.strip() else ("", "")
     if raw_html.strip():
-        result.html = sanitize_html(raw_html)
+        result.html = sanitize_html(shown_html if quoted_html else raw_html)
     plain = "\n\n".join(t for t in ctx.plain if t.strip())
     full = plain if plain.strip() else html_to_text(raw_html)
     if not full.strip():
         full = next((t for t in ctx.fallback_text if t.strip()), "")
     result.full_text = full.strip("\n").rstrip()
     _split_reply(result, raw_html if not plain.strip() else "")
+    if quoted_html and not result.quoted_text.strip():
+        result.quoted_text = html_to_text(quoted_html).strip("\n").rstrip()
     result.is_auto_reply = _is_auto_reply(headers)
     result.is_bulk = headers.has("list-id") or headers.has("list-unsubscribe")
     result.is_bounce = _is_bounce(msg, headers, ctx, result.from_, result.is_auto_reply)

@@ -327,7 +327,10 @@ class SmtpDelivery:
         settings = dict(channel.settings or {})
         pairs = [(a, self.runtime.blobs.get(a.blob_sha)) for a in all_atts.get(message.id, [])]
         raw = build_mime(message, channel=channel, attachments=pairs)
-        recipients = list(dict.fromkeys([*(message.to or []), *(message.cc or [])]))
+        # Bcc is on the envelope only: build_mime writes no Bcc header.
+        recipients = list(
+            dict.fromkeys([*(message.to or []), *(message.cc or []), *(message.bcc or [])])
+        )
         copy = (
             ImapAccount.from_settings(settings, secrets)
             if settings.get("copy_to_sent") and settings.get("imap_host")

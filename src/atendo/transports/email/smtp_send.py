@@ -9,6 +9,8 @@ The sender turns what the server said into one of three outcomes (RFC 5321 §4.2
   again later with the same bytes.
 - :class:`PermanentFailure` -- a 5xx answer (or every recipient refused for good): the
   message fails at once and the operator sees the server's words.
+- :class:`ChannelProblem` -- the server refused the login (535…): the channel's fault, not
+  the message's; the queue of the channel is held until it is fixed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from typing import Any
 
 import aiosmtplib
 
-from atendo.core.messages.outbox import Accepted, Outcome, PermanentFailure, TemporaryFailure
+from atendo.core.messages.outbox import (
+    Accepted,
+    ChannelProblem,
+    Outcome,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from atendo.transports.email.connection import tls_context
 
 DEFAULT_TIMEOUT = 30.0
@@ -91,7 +99,7 @@ class _Stale(Exception):
     message reached the server, so it may go out at once on a fresh connection."""
 
 
-def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure | ChannelProblem:
     """What an exception raised during connect, AUTH or the transaction means for the message."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = {e.recipient: _words(e.code, e.message) for e in exc.recipients}
@@ -100,7 +108,9 @@ def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
             return TemporaryFailure(summary)
         return PermanentFailure(f"every recipient was refused: {summary}", refused)
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return TemporaryFailure(f"login refused: {_words(exc.code, exc.message)}")
+        # The channel's credentials, not this message: hold the channel's queue (RFC 4954
+        # §6: 535 credentials invalid, 534 mechanism too weak, 530 authentication required).
+        return ChannelProblem(f"login refused: {_words(exc.code, exc.message)}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         if exc.code >= 500:
             return PermanentFailure(_words(exc.code, exc.message))

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
 from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.service import get_dialog
 from atendo.core.enums import MessageType
+from atendo.core.errors import Invalid
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
-from atendo.transports.base import ApiParam, BaseTransport, Reply
+from atendo.transports.base import ApiParam, BaseTransport, ComposerField, Forward, Reply
 from atendo.transports.email.channels import (
     TRANSPORT,
     connect_email_channel,
@@ -23,7 +25,14 @@ from atendo.transports.email.channels import (
     update_email_channel,
 )
 from atendo.transports.email.connection import check_connection
-from atendo.transports.email.outbound import queue_email_reply, start_outbound_chat
+from atendo.transports.email.discovery import Network, NotAnAddress, discover
+from atendo.transports.email.outbound import (
+    forward_email,
+    queue_email_reply,
+    start_outbound_chat,
+    thread_subject,
+)
+from atendo.transports.email.recipients import reply_all
 from atendo.transports.email.settings import SECRET_FIELDS, EmailChannelSettings, parse_settings
 from atendo.transports.email.smtp_delivery import smtp_delivery_loop
 
@@ -35,7 +44,7 @@ class EmailTransport(BaseTransport):
     settings_model = EmailChannelSettings
     secret_fields = SECRET_FIELDS
     settings_template = "settings/channel_form.html"
-    composer_fields = ("subject", "files", "signature")
+    composer_fields = ("to", "cc", "bcc", "subject", "files", "signature", "forward")
     loops = (("smtp_delivery", smtp_delivery_loop),)
     own_delivery = True
     can_start_chats = True
@@ -85,6 +94,18 @@ class EmailTransport(BaseTransport):
             None if report.ok else "; ".join(r for r in (report.imap_error, report.smtp_error) if r)
         )
 
+    async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None:
+        try:
+            found = await discover(
+                address,
+                network=Network(allow_private=runtime.settings.mail_allow_private_networks),
+            )
+        except NotAnAddress:
+            raise Invalid(
+                "email is not an e-mail address", {"email": ["not an e-mail address"]}
+            ) from None
+        return None if found is None else found.as_dict()
+
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         return email_channel_out(channel)
 
@@ -100,9 +121,44 @@ class EmailTransport(BaseTransport):
             text=reply.text,
             html=reply.html,
             subject=reply.subject,
-            cc=list(reply.cc),
+            to=None if reply.to is None else list(reply.to),
+            cc=None if reply.cc is None else list(reply.cc),
+            bcc=None if reply.bcc is None else list(reply.bcc),
             attachments=reply.attachments,
             automatic=reply.type == MessageType.AUTOREPLY,
+        )
+
+    def composer(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int
+    ) -> tuple[ComposerField, ...]:
+        """To/Cc/Bcc chips with the reply-all default, and the subject derived from the
+        thread (required when there is nothing to derive it from). Labels are catalog
+        msgids: the panel translates them."""
+        dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+        default = reply_all(session, dialog=dialog)
+        subject = thread_subject(session, dialog)
+        return (
+            ComposerField("to", "To", value=tuple(default.to), required=True),
+            ComposerField("cc", "Cc", value=tuple(default.cc)),
+            ComposerField("bcc", "Bcc", value=()),
+            ComposerField(
+                "subject", "Subject", kind="text", value=subject, required=not subject,
+                placeholder="Subject",
+            ),
+        )  # fmt: skip
+
+    def forward(
+        self, session: Session, *, runtime: Runtime, company_id: int, forward: Forward
+    ) -> Message:
+        return forward_email(
+            session,
+            runtime=runtime,
+            company_id=company_id,
+            message_id=forward.message_id,
+            to=list(forward.to),
+            cc=list(forward.cc),
+            note=forward.note,
+            operator_id=forward.operator_id,
         )
 
     def start_chat(

@@ -56,11 +56,13 @@ from atendo.transports.widget.visitors import (
     receive_visitor_message,
     visible_messages,
     visitor_client,
+    visitor_typing,
 )
 
 STATIC = Path(__file__).parent / "static"
 MAX_FRAME = 16 * 1024
 MAX_FIELD = 200
+TYPING_EVERY = 2.5  # seconds between two typing signals of one visitor
 PING = 25.0
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{6,25}$")
@@ -101,7 +103,9 @@ def _own_origin(request: Request | WebSocket) -> str:
 def _origin_ok(request: Request | WebSocket, cfg: WidgetSettings, *, own: bool = True) -> bool:
     origin = request.headers.get("origin")
     if not origin:
-        return False
+        # Browsers leave Origin out of same-origin GETs (the demo page): their fetch metadata
+        # says where the request comes from.
+        return own and request.headers.get("sec-fetch-site") == "same-origin"
     try:
         origin = normalise_origin(origin)
     except ValueError:
@@ -224,7 +228,7 @@ def build_router() -> APIRouter:
         if not _origin_ok(request, cfg):
             return _error("refused", 403, language)
         words = _texts(cfg, language)
-        origin = normalise_origin(request.headers["origin"])
+        origin = normalise_origin(request.headers.get("origin") or _own_origin(request))
         return JSONResponse(
             {
                 "color": cfg.color,
@@ -575,6 +579,7 @@ class Connection:
         self.language = "pt-BR"
         self.client_id: int | None = None
         self.sent: set[int] = set()  # message ids already shown
+        self.typed = 0.0  # when the visitor's last typing signal was written
         self.sub: Any = None
 
     def problem(self, code: str, **values: Any) -> dict[str, Any]:
@@ -678,6 +683,10 @@ class Connection:
     async def _frames_for(self, note: Note | dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(note, dict):
             return [note]
+        if note.type == "typing":
+            if note.payload.get("by") != "operator":
+                return []
+            return [{"t": "typing", "on": True, "name": str(note.payload.get("name") or "")}]
         if self.client_id is None:  # the hub learnt this visitor's client (another tab wrote)
             self.client_id = note.client_id
         return await asyncio.to_thread(self._note_frames, note)
@@ -693,7 +702,12 @@ class Connection:
     ) -> list[dict[str, Any]]:
         kind = frame.get("t")
         if kind == "typing":
-            return []  # shown to operators once the panel takes typing indicators
+            now = time.monotonic()
+            if self.client_id is not None and now - self.typed > TYPING_EVERY:
+                self.typed = now
+                client_id = self.client_id
+                await asyncio.to_thread(self._typing, client_id)
+            return []
         if kind != "msg":
             return []
         text = str(frame.get("text") or "").strip()
@@ -718,6 +732,10 @@ class Connection:
                 self.sub.client_id = client_id
         self.hub.nudge()
         return [{"t": "ack", "key": frame.get("key"), "id": message_id}]
+
+    def _typing(self, client_id: int) -> None:
+        with self.runtime.db.transaction() as session:
+            visitor_typing(session, channel=self.channel, client_id=client_id)
 
     def _store(
         self, text: str, key: str, meta: dict[str, Any], uploads: list[OutgoingAttachment]

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel, get_channel, update_channel
+from atendo.core.dialogs.service import get_dialog
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
+from atendo.core.events.service import signal_typing
 from atendo.core.messages.outbox import Accepted, Outcome
 from atendo.runtime import Runtime
 from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, _flag
@@ -135,6 +137,23 @@ class WidgetTransport(BaseTransport):
         out["public_id"] = public_id
         out["snippet"] = snippet(self.public_url, public_id)
         return out
+
+    def typing(
+        self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
+    ) -> None:
+        """The visitor sees "<name> is typing…" (through the hubs, in every process)."""
+        with runtime.db.transaction() as session:
+            dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+            signal_typing(
+                session,
+                company_id=company_id,
+                channel_id=dialog.channel_id,
+                dialog_id=dialog.id,
+                client_id=dialog.client_id,
+                by="operator",
+                name=operator_name,
+            )
+        nudge_all()
 
     # --- outbound ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DeliveryStatus, EventType, MessageType
 from atendo.core.errors import DomainError, Invalid
 from atendo.core.events.models import Event
+from atendo.core.events.service import signal_typing
 from atendo.core.messages.inbound import Arrival, Sender, receive_client_message
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of
@@ -41,6 +42,7 @@ FOLLOWED = (
     EventType.INBOX.value,
     EventType.OUTBOX_STATUS.value,
     EventType.DIALOG_TRANSFERRED.value,
+    EventType.TYPING.value,
 )
 
 
@@ -217,6 +219,9 @@ def message_out(
         "author": "visitor" if visitor else "operator",
         "name": "" if visitor else names.get(m.operator_id or 0, ""),
         "text": m.text,
+        # Choices offered with an automatic message (the self-service menu, the survey's
+        # scale): buttons that send their text.
+        "buttons": list(m.buttons or []),
         "at": iso(m.created),
         "read": bool(m.read) if visitor else None,
         "files": [
@@ -241,12 +246,39 @@ def followed_events(
             Event.company_id == channel.company_id,
             Event.channel_id == channel.id,
             Event.id > after,
-            Event.type.in_(FOLLOWED),
+            Event.type.in_([t for t in FOLLOWED if t != EventType.TYPING.value]),
         )
         .order_by(Event.id)
         .limit(limit)
     )
     return [e for e in session.scalars(stmt) if (e.payload or {}).get("client_id") == client_id]
+
+
+def visitor_typing(session: Session, *, channel: Channel, client_id: int) -> bool:
+    """The visitor is typing: a ``typing`` event on their latest dialog (False: none yet)."""
+    dialog = session.scalar(
+        select(Dialog)
+        .where(
+            Dialog.company_id == channel.company_id,
+            Dialog.channel_id == channel.id,
+            Dialog.client_id == client_id,
+        )
+        .order_by(Dialog.id.desc())
+        .limit(1)
+    )
+    if dialog is None:
+        return False
+    client = session.get(Client, client_id)
+    signal_typing(
+        session,
+        company_id=channel.company_id,
+        channel_id=channel.id,
+        dialog_id=dialog.id,
+        client_id=client_id,
+        by="client",
+        name=client.name if client is not None else "",
+    )
+    return True
 
 
 def assigned_operator(session: Session, *, channel: Channel, client_id: int) -> str:

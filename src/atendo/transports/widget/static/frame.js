@@ -9,6 +9,7 @@
   var site = new URLSearchParams(location.search).get("site") || "*";
   var store = "atendo:" + ID;
   var token = localStorage.getItem(store) || "";
+  var typingTimer = 0;
   var lastEvent = 0, ws = null, es = null, failures = 0, opened = false, useSse = false;
   var known = false, online = true, operator = "", shown = {}, pendingOut = {}, page = {}, identify = null;
   var prechatDone = localStorage.getItem(store + ":prechat") === "1";
@@ -145,7 +146,8 @@
   }
 
   // --- messages ------------------------------------------------------------------------------
-  function say(text) { notice.textContent = text; notice.hidden = !text; }
+  var noticeKind = "";
+  function say(text, kind) { notice.textContent = text; notice.hidden = !text; noticeKind = text ? kind || "" : ""; }
   function setStatus() {
     status.textContent = operator ? fmt(T.assigned, { name: operator }) : online ? T.waiting : "";
   }
@@ -166,6 +168,15 @@
       else a.textContent = f.name;
       li.appendChild(a);
     });
+    if (m.author === "operator" && m.buttons && m.buttons.length) {
+      var row = el("div", { class: "choices", "data-testid": "widget-choices" });
+      m.buttons.forEach(function (b) {
+        var choice = el("button", { type: "button", class: "choice", "data-testid": "widget-choice" }, b);
+        choice.addEventListener("click", function () { input.value = b; send.click(); });
+        row.appendChild(choice);
+      });
+      li.appendChild(row);
+    }
     if (m.author === "visitor") {
       li.appendChild(el("span", { class: "mark", "data-testid": "widget-mark" },
         m.pending ? T.sending : m.read ? T.read : T.delivered));
@@ -202,6 +213,8 @@
     } else if (f.t === "typing") {
       typing.textContent = f.name ? fmt(T.typing, { name: f.name }) : T.typing_anon;
       typing.hidden = !f.on;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { typing.hidden = true; }, 6000);
     } else if (f.t === "error") {
       say(f.text);
     }
@@ -290,22 +303,22 @@
     var proto = location.protocol === "https:" ? "wss:" : "ws:";
     ws = new WebSocket(proto + "//" + location.host + root + "/ws?token=" + encodeURIComponent(token) +
       "&after=" + lastEvent + "&lang=" + encodeURIComponent(C.lang));
-    ws.onopen = function () { opened = true; failures = 0; say(""); };
+    ws.onopen = function () { opened = true; failures = 0; if (noticeKind === "conn") say(""); };
     ws.onmessage = function (e) { received(JSON.parse(e.data)); };
     ws.onclose = function (e) {
       ws = null;
       if (e.code === 4401 || e.code === 4403) { say(T.refused); return; }
       failures += 1;
       if (!opened && failures >= 2) { useSse = true; return connectSse(); }
-      say(T.reconnecting);
+      say(T.reconnecting, "conn");
       setTimeout(connect, Math.min(10000, 500 * Math.pow(2, failures)));
     };
   }
   function connectSse() {
     if (es) es.close();
     es = new EventSource(root + "/events?token=" + encodeURIComponent(token) + "&after=" + lastEvent);
-    es.onmessage = function (e) { say(""); received(JSON.parse(e.data)); };
-    es.onerror = function () { say(T.reconnecting); };
+    es.onmessage = function (e) { if (noticeKind === "conn") say(""); received(JSON.parse(e.data)); };
+    es.onerror = function () { say(T.reconnecting, "conn"); };
   }
   function start() {
     post(root + "/session", { token: token, lang: C.lang, identify: identify }).then(function (r) {

@@ -12,6 +12,7 @@
   var lang = document.documentElement.lang || navigator.language || "";
   var key = "atendo-open:" + channel;
   var cfg = null, button = null, box = null, frame = null, shown = false, pending = [];
+  var wantOpen = false;
 
   function send(msg) {
     if (frame && frame.contentWindow && frame._loaded) frame.contentWindow.postMessage(msg, base);
@@ -43,7 +44,7 @@
       '<path d="M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z"/></svg>';
     button.addEventListener("click", function () { shown ? api.close() : api.open(); });
     document.body.appendChild(button);
-    if (sessionStorage.getItem(key) === "1") api.open();
+    if (wantOpen || sessionStorage.getItem(key) === "1") api.open();
   }
   function ensureFrame() {
     if (box) return;
@@ -73,11 +74,13 @@
     }
   });
   api.open = function () {
-    if (!cfg) return;
+    if (!button) { wantOpen = true; return; }  // opened as soon as the launcher is there
     ensureFrame(); shown = true; sessionStorage.setItem(key, "1"); place();
     send({ atendo: "opened" });
   };
   api.close = function () {
+    wantOpen = false;
+    if (!button) return;
     shown = false; sessionStorage.removeItem(key); place();
     if (button) button.focus();
   };
