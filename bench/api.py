@@ -8,6 +8,12 @@ message into the external channel), beside /healthz — a bare constant endpoint
 server, measured in the same run. The issue's goal: p99 under 50 ms for the two reads.
 
     .venv/bin/python bench/api.py [--seconds-per-endpoint 30] [--concurrency 4]
+
+``--postgres``: the same at size on PostgreSQL (100,000 dialogs, 1,000,000 messages made by the
+product's own services and then copied), two ``atendo serve --no-workers`` processes, 8
+concurrent clients, with the EXPLAIN of every read (see ``bench/api_postgres.py``).
+
+    .venv/bin/python bench/api.py --postgres [--dialogs 100000] [--seconds-per-endpoint 20]
 """
 
 from __future__ import annotations
@@ -189,8 +195,25 @@ async def run_load(base: str, token: str, channel_id: int, seconds: float, conc:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds-per-endpoint", type=float, default=30.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="PostgreSQL, two processes, 8 clients, data made by the services",
+    )
+    parser.add_argument("--dialogs", type=int, default=100_000, help="--postgres: dialogs in all")
+    parser.add_argument(
+        "--base-dialogs", type=int, default=1_000, help="--postgres: dialogs made by the services"
+    )
+    parser.add_argument("--per-dialog", type=int, default=10, help="--postgres: messages each")
     args = parser.parse_args()
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from bench import api_postgres
+
+        args.concurrency = args.concurrency or 8
+        return api_postgres.main(args, free_port)
+    args.concurrency = args.concurrency or 4
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-api-"))
     env = {
         **os.environ,

@@ -54,7 +54,7 @@ def main() -> None:
         new = create_company(
             session, name="Bench", admin_email="a@bench.example", admin_password="bench pass 1"
         )
-        operator_id = new.admin.id
+        operator_id, company_id = new.admin.id, new.company.id
         opened = open_session(session, operator=new.admin, user_agent="bench")
 
     def stateless() -> None:
@@ -73,7 +73,7 @@ def main() -> None:
         # A minute later each time, so that every call really writes the row.
         set_clock(lambda now=next(moments): now)
         with db.transaction() as session:
-            touch_session(session, session_id=opened.id)
+            touch_session(session, company_id=company_id, session_id=opened.id)
 
     base = timed("baseline: stateless cookie (operator + HMAC)", checks, stateless)
     found = timed("session lookup (every request)", checks, lookup)

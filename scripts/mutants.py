@@ -285,6 +285,13 @@ CONV_TESTS = (f"{T}/test_conversations.py",)
 CONV_PANEL_TESTS = (f"{T}/test_conversations_panel.py",)
 MUTANTS += [
     Mutant(
+        "a bounce leaves the open request it belongs to",
+        "src/atendo/transports/email/ingest.py",
+        "            request = lookups.requests.get(dialog.id) or current_request(session, dialog=dialog)",  # noqa: E501
+        "            request = None",
+        CONV_TESTS,
+    ),
+    Mutant(
         "reply-all drops the client's Cc",
         "src/atendo/transports/email/recipients.py",
         "        cc_raw = [*(last.to or []), *(last.cc or [])]",

@@ -27,10 +27,23 @@ from atendo.core.companies.service import create_company
 from atendo.migrations import upgrade
 from atendo.runtime import Runtime
 from atendo.settings import Settings
+from tests import company_scope
 from tests.servers.postgres import ENV_VAR, TemporaryDatabase
 from tests.servers.require import unavailable
 
 pytest_plugins = ["tests.servers.fixtures", "tests.endpoint_coverage"]
+
+# The real test servers (Dovecot, aiosmtpd, webhook receivers) listen on loopback at ports the
+# system picks, which the installation's defaults refuse (issue 18): the test settings allow
+# them explicitly, here once, so that the subprocesses the tests start (atendo serve, the sync)
+# inherit the same. The tests of the guard itself build their Settings without these.
+TEST_NETWORK_SETTINGS = {
+    "ATENDO_MAIL_ALLOW_PRIVATE_NETWORKS": "true",
+    "ATENDO_MAIL_EXTRA_PORTS": "1024-65535",
+    "ATENDO_WEBHOOK_EXTRA_PORTS": "1024-65535",
+}
+for _name, _value in TEST_NETWORK_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 # ATENDO_TEST_CORPUS points elsewhere (e.g. to prove that a missing corpus fails CI).
@@ -48,6 +61,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = str(Path(item.fspath).resolve().relative_to(REPO))
         if rel.startswith(DBLESS_PATHS):
             item.add_marker(pytest.mark.dbless)
+
+
+# Every statement on a tenant table names its company (see tests/company_scope.py).
+company_scope.install()
+
+
+@pytest.fixture(autouse=True)
+def company_scope_guard() -> Iterator[None]:
+    """Fails the test in which a statement on a tenant table ran without ``company_id``."""
+    yield  # (what a module fixture did before the test counts against the test)
+    found = company_scope.take()
+    if found:
+        pytest.fail(
+            f"{len(found)} statement(s) not scoped by company:\n"
+            + "\n".join(str(v) for v in found[:5]),
+            pytrace=False,
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

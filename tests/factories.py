@@ -24,8 +24,10 @@ from typing import Any
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
 from atendo.core.messages.inbound import Sender, receive_client_message
+from atendo.kit.netguard import PortSet
 from atendo.runtime import Runtime
 from atendo.transports.email.ingest import ingest_raw
+from atendo.transports.email.network import MAIL_PORTS, MailNetwork
 from atendo.transports.email.settings import parse_settings
 from atendo.transports.external import create_external_channel
 
@@ -49,6 +51,11 @@ class Arrived:
     client_id: int
     request_id: int
     channel_id: int
+
+
+# The test mail servers listen on loopback at system-chosen ports: tests that connect without a
+# runtime say explicitly that this is allowed (the runtime's settings do it via tests/conftest).
+LOOPBACK_MAIL = MailNetwork(allow_private=True, ports=PortSet.parse(MAIL_PORTS, "1024-65535"))
 
 
 def email_channel(

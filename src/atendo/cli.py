@@ -64,7 +64,8 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        # X-Forwarded-For is honoured by the app itself, from ATENDO_TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
 

@@ -29,7 +29,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=Database(settings.resolved_database_url, pool_size=settings.db_pool_size),
             blobs=BlobStore(settings.blob_dir),
             box=SecretBox(settings.resolved_secret_key),
             worker_id=f"{socket.gethostname()}:{os.getpid()}",

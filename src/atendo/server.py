@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from atendo.api.app import create_api
 from atendo.runtime import Runtime
@@ -29,6 +30,11 @@ def create_app(runtime: Runtime, *, workers: bool | None = None) -> FastAPI:
     app = create_api(runtime, background=[in_process_workers] if run_workers else [])
     _mount_transports(app, runtime)
     _mount_panel(app)
+    trusted = [p.strip() for p in runtime.settings.trusted_proxies.split(",") if p.strip()]
+    if trusted:
+        # The client address comes from X-Forwarded-For only when the connection itself
+        # comes from one of these (uvicorn's own middleware: the right-most untrusted hop).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app
 
 

@@ -10,8 +10,10 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atendo.kit.netguard import WEB_PORTS, PortSet
 
 
 class Settings(BaseSettings):
@@ -28,13 +30,36 @@ class Settings(BaseSettings):
     connect_timeout: float = 10.0
     max_attachment_bytes: int = 20 * 1024 * 1024
     api_rate_limit_per_minute: int = 600
+    # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
+    # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
+    db_pool_size: int = Field(default=20, ge=1)
+    # Events and webhook deliveries are kept this many days once done, then pruned.
+    event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024
+    # A request body must arrive whole within this many seconds (else 408); a JSON body may be
+    # at most this big and this deeply nested (else 400), checked before the token.
+    request_body_seconds: float = Field(default=30.0, gt=0)
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=2)
     webhooks_allow_private_networks: bool = False
+    # Webhook (and external channel) targets may use ports 80 and 443 plus these
+    # ("8443, 9000-9100").
+    webhook_extra_ports: str = ""
     # Mail servers of e-mail channels: loopback, private and link-local addresses are refused
     # unless this is true (an installation with its own mail server on the LAN); then, on
     # those addresses only, SMTP without a login is accepted too.
     mail_allow_private_networks: bool = False
+    # Mail servers may use 25, 143, 465, 587, 993, 2525 plus these ("2526, 10143").
+    mail_extra_ports: str = ""
     session_cookie_secure: bool = False
+    # Addresses (or networks, "10.0.0.0/8") of the reverse proxies in front of `atendo serve`:
+    # only a request from one of them may name the client in X-Forwarded-For.
+    trusted_proxies: str = ""
+    # Sending limits: recipients (To + Cc) of one message, and messages per channel per
+    # minute and per hour (over them messages wait in the queue, they do not fail).
+    max_recipients_per_message: int = Field(default=50, ge=1)
+    channel_send_per_minute: int = Field(default=60, ge=1)
+    channel_send_per_hour: int = Field(default=1000, ge=1)
     workers_enabled: bool = True
     log_level: str = "INFO"
     # The address visitors' browsers reach Atendo at (the widget's snippet); by default
@@ -51,6 +76,16 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = 20.0
     # Mailbox connections opened at once by one worker (no storm at start or after an outage).
     worker_connect_concurrency: int = 16
+
+    @field_validator("webhook_extra_ports", "mail_extra_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        PortSet.parse(frozenset(), value)  # ValueError names the bad item
+        return value
+
+    @property
+    def webhook_ports(self) -> PortSet:
+        return PortSet.parse(WEB_PORTS, self.webhook_extra_ports)
 
     @cached_property
     def resolved_database_url(self) -> str:

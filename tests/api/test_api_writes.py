@@ -338,7 +338,9 @@ def _their_webhook(app_client: TestClient, runtime: Runtime, headers: dict[str, 
     runtime.settings.webhooks_allow_private_networks = True
     try:
         r = app_client.post(
-            "/v1/webhooks", headers=headers, json={"url": "http://127.0.0.1:9/h", "name": "theirs"}
+            "/v1/webhooks",
+            headers=headers,
+            json={"url": "http://127.0.0.1:10009/h", "name": "theirs"},
         )
     finally:
         runtime.settings.webhooks_allow_private_networks = allow

@@ -76,7 +76,7 @@ def fuzzed(runtime: Runtime) -> Fuzzed:
         hook, _ = create_webhook(
             session,
             company_id=company.id,
-            url="http://127.0.0.1:9/hook",
+            url="http://127.0.0.1:10009/hook",
             box=runtime.box,
             allow_private=True,
         )

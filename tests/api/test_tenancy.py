@@ -128,7 +128,7 @@ def _their_objects(
     runtime.settings.webhooks_allow_private_networks = True
     try:
         hook = app_client.post(
-            "/v1/webhooks", headers=h, json={"url": "http://127.0.0.1:9/h", "name": "theirs"}
+            "/v1/webhooks", headers=h, json={"url": "http://127.0.0.1:10009/h", "name": "theirs"}
         ).json()["data"]
     finally:
         runtime.settings.webhooks_allow_private_networks = allow

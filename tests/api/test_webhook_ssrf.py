@@ -140,7 +140,7 @@ def test_webhook_delivery_refused_while_off_then_reaches_the_vetted_address(bed:
     assert bed.receiver.hits == [] and dns.asked.count("hooks.test") == 1
     data = bed.get(f"/v1/webhooks/{hook['id']}")
     assert data["last_errors"][-1]["error"] == (
-        "refused: hooks.test resolves to a private, loopback or link-local address (127.0.0.1)"
+        "refused: hooks.test resolves to a private, loopback or link-local address"
     )
     bed.now[0] += timedelta(seconds=10)  # the first retry
     dns = bed.attempt(webhook_round, allowed=True)

@@ -128,7 +128,7 @@ def test_crud_limits_and_legacy_hook(
 ) -> None:
     h = company.headers
     hook = make_hook(
-        app_client, h, url="http://127.0.0.1:9/a", name="crm", events=["inbox", "outbox"]
+        app_client, h, url="http://127.0.0.1:10009/a", name="crm", events=["inbox", "outbox"]
     )
     assert hook["secret"].startswith("whsec_") and hook["status"] == "enabled"
     got = app_client.get(f"/v1/webhooks/{hook['id']}", headers=h).json()["data"]
@@ -146,13 +146,13 @@ def test_crud_limits_and_legacy_hook(
         app_client.put(f"/v1/webhooks/{hook['id']}", headers=h, json={"status": "x"}).status_code
         == 422
     )
-    bad = {"url": "http://127.0.0.1:9/", "events": ["nope"]}
+    bad = {"url": "http://127.0.0.1:10009/", "events": ["nope"]}
     assert app_client.post("/v1/webhooks", headers=h, json=bad).status_code == 422
     assert app_client.post("/v1/webhooks", headers=h, json={"url": "ftp://x"}).status_code == 422
     assert app_client.post("/v1/webhooks", headers=h, json={}).status_code == 422
     for i in range(19):
-        make_hook(app_client, h, url=f"http://127.0.0.1:9/{i}")
-    r = app_client.post("/v1/webhooks", headers=h, json={"url": "http://127.0.0.1:9/21"})
+        make_hook(app_client, h, url=f"http://127.0.0.1:10009/{i}")
+    r = app_client.post("/v1/webhooks", headers=h, json={"url": "http://127.0.0.1:10009/21"})
     assert r.status_code == 409
     assert app_client.get("/v1/webhooks", headers=h).json()["meta"]["total"] == 20
     assert app_client.delete(f"/v1/webhooks/{hook['id']}", headers=h).status_code == 200
@@ -160,13 +160,17 @@ def test_crud_limits_and_legacy_hook(
     assert app_client.delete(f"/v1/webhooks/{hook['id']}", headers=h).status_code == 404
     # legacy single hook = the webhook named "default"
     assert app_client.get("/v1/companies/web_hook", headers=h).json()["data"]["url"] is None
-    r = app_client.post("/v1/companies/web_hook", headers=h, json={"url": "http://127.0.0.1:9/l"})
+    r = app_client.post(
+        "/v1/companies/web_hook", headers=h, json={"url": "http://127.0.0.1:10009/l"}
+    )
     assert r.status_code == 200 and r.json()["data"]["secret"].startswith("whsec_")
-    r = app_client.post("/v1/companies/web_hook", headers=h, json={"url": "http://127.0.0.1:9/m"})
+    r = app_client.post(
+        "/v1/companies/web_hook", headers=h, json={"url": "http://127.0.0.1:10009/m"}
+    )
     assert r.json()["data"]["webhook"]["id"] and "secret" not in r.json()["data"]
     assert app_client.get("/v1/companies/web_hook", headers=h).json()["data"]["url"].endswith("/m")
     info = app_client.get("/v1/companies/api_info", headers=h).json()["data"]
-    assert info["hook"] == "http://127.0.0.1:9/m"
+    assert info["hook"] == "http://127.0.0.1:10009/m"
     assert app_client.post("/v1/companies/web_hook", headers=h, json={"url": ""}).json()[
         "data"
     ] == {"url": None}

@@ -86,7 +86,8 @@ class Answers:
 
 def test_one_private_answer_among_public_ones_refuses_the_name() -> None:
     answers = Answers({"mixed.test": ["8.8.8.8", "2606:4700:4700::1111", "10.1.2.3"]})
-    with pytest.raises(TargetRefused, match=r"mixed\.test resolves to .*\(10\.1\.2\.3\)"):
+    # the refusal never names the address: that is what a prober wants to learn
+    with pytest.raises(TargetRefused, match=r"^mixed\.test resolves to a private, [a-z -]+$"):
         vetted_addresses("mixed.test", 443, allow_private=False, resolve=answers)
     assert answers.asked == ["mixed.test"]
 
@@ -118,5 +119,5 @@ def test_unresolvable_and_empty_answers_are_refused() -> None:
 
 
 def test_the_system_resolver_sees_localhost_as_loopback() -> None:
-    with pytest.raises(TargetRefused, match=r"localhost resolves to .*\((127\.0\.0\.1|::1)\)"):
+    with pytest.raises(TargetRefused, match=r"^localhost resolves to a private, [a-z -]+$"):
         vetted_addresses("localhost", 80, allow_private=False)

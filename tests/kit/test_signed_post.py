@@ -20,7 +20,7 @@ import httpcore
 import pytest
 from tests.servers.tls import client_ssl_context, server_ssl_context, write_self_signed_cert
 
-from atendo.kit.netguard import TargetRefused
+from atendo.kit.netguard import WEB_PORTS, PortSet, TargetRefused
 from atendo.kit.signed_post import Outcome, SignedPoster, VettingBackend
 
 pytestmark = pytest.mark.dbless
@@ -113,6 +113,10 @@ class Dns:
         return answers[min(n, len(answers) - 1)]
 
 
+# The receivers listen on ports the system picks; 80 and 443 stay allowed as in production.
+TEST_PORTS = PortSet.parse(WEB_PORTS, "1024-65535")
+
+
 def verify(headers: dict[str, str], body: bytes) -> bool:
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
@@ -122,6 +126,7 @@ def verify(headers: dict[str, str], body: bytes) -> bool:
 
 async def post(url: str, *, allow_private: bool, dns: Dns | None = None, **kw: Any) -> Outcome:
     resolve = dns if dns is not None else Dns()
+    kw.setdefault("ports", TEST_PORTS)
     async with SignedPoster(allow_private=allow_private, resolve=resolve, **kw) as poster:
         return await poster.post(url, secret=SECRET, msg_id="evt_1", payload=PAYLOAD)
 
@@ -132,7 +137,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused_before_any_connection
     dns = Dns(hooks_test=[["127.0.0.1"]])
     out = await post(f"http://hooks.test:{receiver.port}/hook", allow_private=False, dns=dns)
     assert out.error is not None and out.error.startswith("refused: ")
-    assert "hooks.test resolves to a private" in out.error and "(127.0.0.1)" in out.error
+    assert out.error == "refused: hooks.test resolves to a private, loopback or link-local address"
     assert receiver.hits == [] and dns.asked == ["hooks.test"]
 
 
@@ -162,7 +167,10 @@ async def test_rebinding_the_second_answer_is_never_used(receiver: HookReceiver)
     # With the guard on, a private first answer refuses, whatever a second lookup would say.
     dns = Dns(hooks_test=[["127.0.0.1"], ["8.8.8.8"]])
     out = await post(f"http://hooks.test:{receiver.port}/hook", allow_private=False, dns=dns)
-    assert out.error is not None and "refused" in out.error and "(127.0.0.1)" in out.error
+    assert out.error is not None and out.error.startswith(
+        "refused: hooks.test resolves to a private"
+    )
+    assert "127.0.0.1" not in out.error
     assert len(receiver.hits) == 1 and dns.asked == ["hooks.test"]
 
 
@@ -195,7 +203,7 @@ async def test_rebinding_a_public_first_answer_is_the_address_connected_to(
         assert receiver.hits[0].headers["host"] == "hooks.test"
         # The receiver closes after each answer (HTTP/1.0): the next connection is vetted
         # on its own lookup, which now says loopback.
-        with pytest.raises(TargetRefused, match=r"\(127\.0\.0\.1\)"):
+        with pytest.raises(TargetRefused, match=r"^hooks\.test resolves to a private"):
             await pool.request("POST", "http://hooks.test/hook", content=b"{}")
     assert nat.opened == ["93.184.215.14"] and len(receiver.hits) == 1
 
@@ -203,7 +211,10 @@ async def test_rebinding_a_public_first_answer_is_the_address_connected_to(
 async def test_one_private_answer_among_public_ones_refuses(receiver: HookReceiver) -> None:
     dns = Dns(hooks_test=[["8.8.8.8", "127.0.0.1"]])
     out = await post(f"http://hooks.test:{receiver.port}/", allow_private=False, dns=dns)
-    assert out.error is not None and "refused" in out.error and "(127.0.0.1)" in out.error
+    assert out.error is not None and out.error.startswith(
+        "refused: hooks.test resolves to a private"
+    )
+    assert "127.0.0.1" not in out.error
     assert receiver.hits == []
 
 
@@ -236,17 +247,17 @@ async def test_names_resolving_to_private_addresses_are_refused(
 ) -> None:
     dns = Dns(hooks_test=[[ip]])
     out = await post(f"http://hooks.test:{receiver.port}/hook", allow_private=False, dns=dns)
-    assert out.error is not None and f"({ip})" in out.error
-    assert receiver.hits == []
+    assert out.error == "refused: hooks.test resolves to a private, loopback or link-local address"
+    assert ip not in out.error and receiver.hits == []
 
 
 async def test_localhost_through_the_system_resolver(receiver: HookReceiver) -> None:
     url = f"http://localhost:{receiver.port}/hook"
-    async with SignedPoster(allow_private=False) as poster:
+    async with SignedPoster(allow_private=False, ports=TEST_PORTS) as poster:
         out = await poster.post(url, secret=SECRET, msg_id="evt_1", payload=PAYLOAD)
     assert out.error is not None and "localhost resolves to a private" in out.error
     assert receiver.hits == []
-    async with SignedPoster(allow_private=True) as poster:
+    async with SignedPoster(allow_private=True, ports=TEST_PORTS) as poster:
         out = await poster.post(url, secret=SECRET, msg_id="evt_1", payload=PAYLOAD)
     assert out.error is None and receiver.hits[0].headers["host"] == f"localhost:{receiver.port}"
 

@@ -227,11 +227,11 @@ def test_a_live_stream_ends_once_its_session_is_revoked(
     admin = signin(company.admin_email, company.admin_password)
     real_check = live.session_alive
 
-    def revoked_meanwhile(session: Session, *, session_id: int) -> bool:
+    def revoked_meanwhile(session: Session, *, company_id: int, session_id: int) -> bool:
         # Sign out on another tab while the stream runs, then let the real check look.
         with runtime.db.transaction() as other:
-            end_operator_sessions(other, operator_id=company.admin_id)
-        return real_check(session, session_id=session_id)
+            end_operator_sessions(other, company_id=company.id, operator_id=company.admin_id)
+        return real_check(session, company_id=company_id, session_id=session_id)
 
     monkeypatch.setattr(live, "POLL", 0.01)
     monkeypatch.setattr(live, "RECHECK", 0.0)

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atendo import __version__
+from atendo.api.edges import RequestBodyGuard
 from atendo.api.envelope import error
 from atendo.api.routes import (
     clients,
@@ -139,7 +140,7 @@ Background = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def create_api(runtime: Runtime, *, background: list[Background] | None = None) -> FastAPI:
     """The API app. ``background`` context managers (the workers, when the composition root
     wants them in-process) run for the app's lifetime."""
-    usage = ApiUsage(runtime.settings.api_rate_limit_per_minute)
+    usage = ApiUsage(runtime.settings.api_rate_limit_per_minute, runtime.db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -175,6 +176,12 @@ def create_api(runtime: Runtime, *, background: list[Background] | None = None) 
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(
+        RequestBodyGuard,
+        deadline=runtime.settings.request_body_seconds,
+        max_json_bytes=runtime.settings.max_json_bytes,
+        max_json_depth=runtime.settings.max_json_depth,
+    )
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_middleware(TolerantPaths)
     return app

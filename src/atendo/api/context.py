@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from atendo.api.params import Params
 from atendo.api.usage import ApiUsage
-from atendo.core.companies.service import company_for_token, record_audit
+from atendo.core.companies.service import record_audit
 from atendo.core.errors import DomainError
 from atendo.kit.pagination import Page
 from atendo.runtime import Runtime
@@ -88,18 +88,16 @@ class ApiContext:
         return Page.of(self.params.integer("limit"), self.params.integer("offset"))
 
 
-async def api_context(
+def api_context(  # a plain def: FastAPI runs it in a thread, off the event loop
     request: Request,
     runtime: Runtime = Depends(get_runtime),
     params: Params = Depends(get_params),
 ) -> ApiContext:
     token = token_from(request)
-    with runtime.db.reading() as session:
-        company_id = company_for_token(session, token)
+    usage: ApiUsage = request.app.state.usage
+    company_id = usage.authenticate(token) if token else None
     if company_id is None:
         raise Unauthorized()
-    usage: ApiUsage = request.app.state.usage
-    usage.hit(company_id, token)
     return ApiContext(
         runtime=runtime,
         company_id=company_id,

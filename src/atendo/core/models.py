@@ -9,7 +9,7 @@ from atendo.core.automation.models import (
 )
 from atendo.core.channels.models import Channel, MailboxFolder, OperatorSignature
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
-from atendo.core.companies.models import ApiToken, AuditEntry, Company
+from atendo.core.companies.models import ApiRateWindow, ApiToken, AuditEntry, Company
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.events.models import Event
 from atendo.core.leases.models import Worker
@@ -21,6 +21,7 @@ from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.db import Base
 
 __all__ = [
+    "ApiRateWindow",
     "ApiToken",
     "Attachment",
     "AuditEntry",

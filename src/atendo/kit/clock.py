@@ -22,6 +22,10 @@ def iso(dt: datetime | None) -> str | None:
     """ISO 8601 UTC with a ``Z``, the API's time format."""
     if dt is None:
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dt.tzinfo is not None and dt.utcoffset():
+        dt = dt.astimezone(UTC)
+    # What strftime("%Y-%m-%dT%H:%M:%SZ") gives, at a fraction of its cost (lists call it a
+    # hundred times per page).
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}Z"
+    )

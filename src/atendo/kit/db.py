@@ -12,9 +12,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -31,6 +41,32 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+def get_scoped(session: Session, model: type[RowT], row_id: int, *, company_id: int) -> RowT | None:
+    """The ``model`` row with this id *in this company*, else None: the by-id read of a
+    tenant table. Like ``session.get`` it answers from the session's identity map when the
+    row is already there; otherwise its SELECT names ``company_id`` beside the id, so that
+    it reaches one shard once tables are distributed by company (docs/scaling.md)."""
+    held = session.identity_map.get(inspect(model).identity_key_from_primary_key((row_id,)))
+    if isinstance(held, model) and not inspect(held).expired:
+        return held if getattr(held, "company_id") == company_id else None  # noqa: B009
+    columns = model.__table__.c
+    stmt = select(model).where(columns.id == row_id, columns.company_id == company_id)
+    return session.scalars(stmt).one_or_none()
+
+
+def delete_selected(session: Session, model: type[Base], ids: Select[int]) -> int:
+    """Delete the rows of ``model`` whose ids ``ids`` selects (a bounded batch: select with a
+    LIMIT); returns how many. Selecting first keeps one plan for SQLite and PostgreSQL, where a
+    DELETE takes no LIMIT."""
+    found = list(session.scalars(ids))
+    if found:
+        session.execute(delete(model).where(model.__table__.c.id.in_(found)))
+    return len(found)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -55,7 +91,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str) -> Engine:
+# The PostgreSQL connections one process may hold (``ATENDO_DB_POOL_SIZE``). The formula:
+#     processes × pool_size ≤ max_connections − margin
+# (every `atendo serve` and `atendo worker` process counts; the margin leaves room for
+# migrations, psql and monitoring). The default, 20, fits four processes on a default
+# PostgreSQL (max_connections = 100, of which 3 are reserved for superusers): 4 × 20 = 80,
+# leaving a margin of 17. The pool never overflows: a request that finds every connection
+# busy waits for one (``POOL_TIMEOUT`` seconds) instead of opening the 101st.
+DEFAULT_POOL_SIZE = 20
+POOL_TIMEOUT = 30.0
+
+
+def make_engine(
+    url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
+) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -82,13 +131,17 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout
+    )
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = sessionmaker(
             self.engine.execution_options(atendo_readonly=True), expire_on_commit=False

@@ -7,6 +7,11 @@ Map of this module:
   restricted to harmless CSS properties (no ``url()``-carrying properties such as ``background``
   or ``background-image``, no ``position``), links forced to ``target=_blank`` with
   ``rel="noopener noreferrer nofollow"``, URL schemes limited to http, https, mailto, cid and tel.
+  Every URL must moreover be absolute (:func:`_url_filter`): nh3 keeps relative URLs, and
+  ``//host``, ``\\host``, `` https://…`` or ``/chats/10/pane`` in a mail would otherwise load
+  from an outside server or make the operator's browser call the panel itself. Images may be
+  ``cid:``, ``data:image/…`` or absolute ``http(s)``; links absolute ``http(s)``, ``mailto:``,
+  ``tel:`` or a ``#fragment``; anything else is removed.
   Remote images are then neutralised: ``<img src="https://...">`` becomes
   ``<img src="" data-remote-src="https://...">`` so nothing loads (no tracking pixels) until the
   operator allows it with :func:`allow_remote_images`.  ``cid:`` images are left alone; the
@@ -90,7 +95,31 @@ _STYLE_PROPERTIES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto", "cid", "tel"})
+_URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto", "cid", "tel", "data"})
+_URL_ATTRIBUTES = frozenset({"src", "href", "cite"})
+_ABSOLUTE_WEB = re.compile(r"https?://[a-z0-9\[]", re.IGNORECASE)
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|bmp);base64,[a-z0-9+/=]*$", re.IGNORECASE)
+
+
+def _url_filter(tag: str, attribute: str, value: str) -> str | None:
+    """Keep a URL attribute only in one of the absolute forms allowed for it."""
+    if attribute not in _URL_ATTRIBUTES:
+        return value
+    # Whitespace, control characters and backslashes are how relative and protocol-relative
+    # URLs are disguised (browsers strip or normalise them): a URL carrying any is refused.
+    if any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in value):
+        return None
+    lowered = value.lower()
+    if tag == "img" and attribute == "src":
+        if lowered.startswith("cid:") or _DATA_IMAGE.match(value) or _ABSOLUTE_WEB.match(value):
+            return value
+        return None
+    if attribute == "href":
+        if _ABSOLUTE_WEB.match(value) or lowered.startswith(("mailto:", "tel:")):
+            return value
+        return value if value.startswith("#") else None
+    return value if _ABSOLUTE_WEB.match(value) else None
+
 
 _CLEANER = nh3.Cleaner(
     tags=set(_TAGS),
@@ -101,6 +130,7 @@ _CLEANER = nh3.Cleaner(
     url_schemes=set(_URL_SCHEMES),
     filter_style_properties=set(_STYLE_PROPERTIES),
     strip_comments=True,
+    attribute_filter=_url_filter,
 )
 
 _IMG_TAG_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)

@@ -30,7 +30,14 @@ import httpcore
 import httpx
 
 from atendo.kit.clock import utcnow
-from atendo.kit.netguard import Resolver, TargetRefused, system_resolver, vetted_addresses
+from atendo.kit.netguard import (
+    WEB_PORTS,
+    PortSet,
+    Resolver,
+    TargetRefused,
+    system_resolver,
+    vetted_addresses,
+)
 
 TIMEOUT = 10.0
 USER_AGENT = "Atendo-Webhooks/1"
@@ -79,9 +86,11 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         allow_private: bool,
         resolve: Resolver = system_resolver,
         inner: httpcore.AsyncNetworkBackend | None = None,
+        ports: PortSet | None = None,
     ) -> None:
         self.allow_private = allow_private
         self.resolve = resolve
+        self.ports = ports
         self.inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -93,7 +102,12 @@ class VettingBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await asyncio.to_thread(
-            vetted_addresses, host, port, allow_private=self.allow_private, resolve=self.resolve
+            vetted_addresses,
+            host,
+            port,
+            allow_private=self.allow_private,
+            resolve=self.resolve,
+            ports=self.ports,
         )
         connect = functools.partial(
             self.inner.connect_tcp,
@@ -142,7 +156,8 @@ def request_line(url: str) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
 class SignedPoster:
     """Signs and POSTs webhook payloads; one instance (one connection pool) per worker loop.
 
-    ``allow_private`` is the installation's ``webhooks_allow_private_networks``; ``resolve``
+    ``allow_private`` is the installation's ``webhooks_allow_private_networks``, ``ports``
+    the ports a target may use (80 and 443 unless told otherwise: ``webhook_ports``); ``resolve``
     is the seam where tests answer DNS questions themselves; ``ssl_context`` defaults to the
     certifi trust store with host name checking.
     """
@@ -154,6 +169,7 @@ class SignedPoster:
         resolve: Resolver = system_resolver,
         timeout: float = TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        ports: PortSet = PortSet(WEB_PORTS),
     ) -> None:
         self.timeout = timeout
         self._pool = httpcore.AsyncConnectionPool(
@@ -161,7 +177,9 @@ class SignedPoster:
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=VettingBackend(allow_private=allow_private, resolve=resolve),
+            network_backend=VettingBackend(
+                allow_private=allow_private, resolve=resolve, ports=ports
+            ),
         )
 
     async def __aenter__(self) -> SignedPoster:

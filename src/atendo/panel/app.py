@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
+from atendo.kit.throttle import AttemptThrottle
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
 from atendo.panel.headers import SecurityHeaders
@@ -46,6 +48,7 @@ def install_panel(app: FastAPI) -> None:
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
     app.add_middleware(SecurityHeaders)
+    app.state.login_throttle = AttemptThrottle()
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -56,6 +59,21 @@ def install_panel(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return render(request, "error.html", {"code": 403}, status_code=403)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        """PostgreSQL refuses what SQLite stores (an id past BIGINT, text past its column):
+        a number out of range names nothing that exists (404), anything else is bad input
+        (422), on both databases alike, never a 500. (SQLite's driver refuses an id past
+        64 bits itself, with OverflowError.)"""
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", "")
+        code = 404 if isinstance(exc, OverflowError) or sqlstate == "22003" else 422
+        if request.url.path.startswith("/v1/"):
+            message = "Not found" if code == 404 else "A value is too long or out of range"
+            body = {"status": "error", "message": message}  # the API's envelope
+            return JSONResponse(body, status_code=code)
+        return render(request, "error.html", {"code": code}, status_code=code)
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:

@@ -8,16 +8,16 @@ can only know it if it was rendered for this session, and every unsafe request (
 ``csrf`` or header ``X-CSRF-Token``) must carry it. The sign-in form, which has no session yet,
 uses a double-submit cookie instead.
 
-Login throttling counts failures per (e-mail, client IP) in memory: after ``MAX_FAILURES``
-within ``WINDOW`` the pair is refused until the window passes. In-memory is enough: it slows a
-guesser down per process, and the argon2 check already costs every attempt.
+Sign-in attempts are slowed by :class:`atendo.kit.throttle.AttemptThrottle` (growing delays
+per account and per client address, counted before the password is checked), one per app
+(``app.state.login_throttle``). The client address is the connecting peer's, or the one a
+trusted proxy put in ``X-Forwarded-For`` (``ATENDO_TRUSTED_PROXIES``, applied by uvicorn's
+proxy-headers middleware in ``atendo.server``): a header from anyone else is ignored.
 """
 
 from __future__ import annotations
 
 import hmac
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,13 +37,12 @@ from atendo.core.operators.sessions import (
     open_session,
     touch_session,
 )
+from atendo.kit.throttle import AttemptThrottle
 from atendo.runtime import Runtime
 
 COOKIE = "atendo_session"
 LOGIN_CSRF_COOKIE = "atendo_login_csrf"
 SESSION_SECONDS = int(LIFETIME.total_seconds())
-MAX_FAILURES = 5
-WINDOW = 15 * 60
 
 
 class LoginRequired(Exception):
@@ -139,7 +138,7 @@ def read_session(request: Request) -> PanelUser | None:
         return None
     if needs_touch(live):
         with runtime.db.transaction() as session:
-            touch_session(session, session_id=live.id)
+            touch_session(session, company_id=live.operator.company_id, session_id=live.id)
     op = live.operator
     return PanelUser(
         id=op.id,
@@ -197,43 +196,9 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
-class LoginThrottle:
-    """Failures per (e-mail, IP) within a sliding window."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
-
-    def blocked_for(self, email: str, ip: str) -> float:
-        """Seconds left before this pair may try again (0 when allowed)."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent((email.strip().lower(), ip), now)
-            if len(times) < self.max_failures:
-                return 0.0
-            return max(0.0, self.window - (now - times[0]))
-
-    def failed(self, email: str, ip: str) -> None:
-        with self._lock:
-            key = (email.strip().lower(), ip)
-            self._failures.setdefault(key, []).append(time.monotonic())
-
-    def succeeded(self, email: str, ip: str) -> None:
-        with self._lock:
-            self._failures.pop((email.strip().lower(), ip), None)
-
-
-throttle = LoginThrottle()
+def login_throttle(request: Request) -> AttemptThrottle:
+    throttle: AttemptThrottle = request.app.state.login_throttle
+    return throttle
 
 
 @contextmanager

@@ -4,7 +4,8 @@ Each connection remembers the last event id it has seen and, every ``POLL`` seco
 newer committed rows of the ``events`` table for the operator's company. Reading the table (not
 an in-process queue) is what makes it work when the API and the workers run in different
 processes. The browser only learns *that* something changed (type, dialog id); it then asks
-for the list and the dialog again, and the server applies the operator's visibility.
+for the list and the dialog again, and the server applies the operator's visibility. Events
+of dialogs the operator may not open are not sent at all (not even their type and id).
 
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
 again whether the session still stands, and ends once it was signed out, expired or revoked.
@@ -14,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import EventType
+from atendo.core.events.models import Event
 from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
@@ -32,6 +37,26 @@ router = APIRouter()
 POLL = 0.5
 KEEPALIVE = 15.0
 RECHECK = 15.0
+
+
+def visible_events(session: Session, user: PanelUser, events: Sequence[Event]) -> list[Event]:
+    """The events of dialogs this operator may open (and those of no dialog)."""
+    if user.sees_all_dialogs:
+        return list(events)
+    ids = {e.dialog_id for e in events if e.dialog_id is not None}
+    owners: dict[int, int | None] = {}
+    if ids:
+        found = session.execute(
+            select(Dialog.id, Dialog.operator_id).where(
+                Dialog.company_id == user.company_id, Dialog.id.in_(ids)
+            )
+        )
+        owners = {dialog_id: operator_id for dialog_id, operator_id in found}
+    return [
+        e
+        for e in events
+        if e.dialog_id is None or (e.dialog_id in owners and owners[e.dialog_id] in (None, user.id))
+    ]
 
 
 @router.get("/live")
@@ -47,26 +72,28 @@ async def live(
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> list[tuple[int, str, int | None, dict[str, Any]]]:
+    def newer(after: int) -> tuple[int, list[tuple[int, str, int | None, dict[str, Any]]]]:
+        """The last event id read, and the events this operator may see."""
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
+            last = rows[-1].id if rows else after
+            shown = visible_events(session, user, rows)
             # the payload only for typing: who, to show "… is typing" (nothing to re-read)
-            return [
-                (e.id, e.type, e.dialog_id, e.payload if e.type == TYPING else {}) for e in rows
+            return last, [
+                (e.id, e.type, e.dialog_id, e.payload if e.type == TYPING else {}) for e in shown
             ]
 
     def alive() -> bool:
         with runtime.db.reading() as session:
-            return session_alive(session, session_id=user.session_id)
+            return session_alive(session, company_id=user.company_id, session_id=user.session_id)
 
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)
         yield "retry: 2000\n\n"
         idle = unchecked = 0.0
         while not await request.is_disconnected():
-            rows = await asyncio.to_thread(newer, after)
+            after, rows = await asyncio.to_thread(newer, after)
             for event_id, kind, dialog_id, payload in rows:
-                after = event_id
                 if kind == TYPING:
                     if payload.get("by") == "client":
                         label = typing_label % {"name": payload.get("name") or client_word}

@@ -11,6 +11,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from atendo.core.errors import DomainError
+from atendo.core.messages.limits import SendLimits
+from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
+from atendo.kit.bidi import without_bidi_controls
 from atendo.panel.auth import PanelUser
 from atendo.panel.errors import error_text, reason_text
 from atendo.panel.failure_words import failure_words
@@ -24,6 +27,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+env.filters["nobidi"] = without_bidi_controls
 
 
 def render(
@@ -39,6 +43,7 @@ def render(
     language = user.language if user else _browser_language(request)
     tz = user.timezone if user else "America/Sao_Paulo"
     tr = translations(language)
+    settings = request.app.state.runtime.settings
 
     def when(value: datetime | None, short: bool = False, seconds: bool = False) -> str:
         return local_time(value, language=language, tz=tz, short=short, seconds=seconds)
@@ -63,6 +68,14 @@ def render(
         "when": when,
         "reason": lambda text: reason_text(str(text), tr.gettext),
         "csrf": user.csrf if user else "",
+        "send_limits": SendLimits(
+            per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
+        ),
+        "max_recipients": settings.max_recipients_per_message,
+        "tag_style": lambda tag: (
+            f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
+            f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
+        ),
         "failure_words": lambda text, channel=False: failure_words(
             text, tr.gettext, channel=channel
         ),

@@ -18,16 +18,18 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.channels.signatures import render_signature
-from atendo.core.clients.models import Client
+from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
+from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
@@ -169,33 +171,62 @@ def dialog_rows(
         **_list_kwargs(user, filters),
     )
     rows = []
-    channels: dict[int, str] = {}
-    operators: dict[int, str] = {}
+    cid = user.company_id
+    client_ids = {d.client_id for d in dialogs}
+    clients = {
+        c.id: c
+        for c in session.scalars(
+            select(Client).where(Client.company_id == cid, Client.id.in_(client_ids))
+        )
+    }
+    addresses: dict[int, str] = {}
+    for client_id, address in session.execute(
+        select(ClientIdentity.client_id, ClientIdentity.address)
+        .where(ClientIdentity.company_id == cid, ClientIdentity.client_id.in_(client_ids))
+        .order_by(ClientIdentity.id)
+    ):
+        addresses.setdefault(client_id, address)
+    channels: dict[int, str] = dict(
+        session.execute(
+            select(Channel.id, Channel.name).where(
+                Channel.company_id == cid, Channel.id.in_({d.channel_id for d in dialogs})
+            )
+        ).all()
+    )
+    operator_ids = {d.operator_id for d in dialogs if d.operator_id}
+    operators = (
+        {
+            op.id: op.full_name
+            for op in session.scalars(
+                select(Operator).where(Operator.company_id == cid, Operator.id.in_(operator_ids))
+            )
+        }
+        if operator_ids
+        else {}
+    )
     for d in dialogs:
-        client = session.get(Client, d.client_id)
-        addresses = identities(session, client_id=d.client_id) if client else []
-        if d.channel_id not in channels:
-            ch = session.get(Channel, d.channel_id)
-            channels[d.channel_id] = ch.name if ch else ""
-        if d.operator_id and d.operator_id not in operators:
-            op = session.get(Operator, d.operator_id)
-            operators[d.operator_id] = op.full_name if op else ""
+        client = clients.get(d.client_id)
+        address = addresses.get(d.client_id, "") if client else ""
         preview = _preview(session, d)
         rows.append(
             DialogRow(
                 id=d.id,
-                client_name=(client.display_name if client else "") or (addresses or [""])[0],
-                address=addresses[0] if addresses else "",
+                client_name=(client.display_name if client else "") or address,
+                address=address,
                 subject=d.subject,
                 preview=preview,
                 unread=d.unread or 0,
                 at=d.last_message_at or d.begin,
                 state=d.state,
                 operator=operators.get(d.operator_id or 0, ""),
-                channel=channels[d.channel_id],
+                channel=channels.get(d.channel_id, ""),
             )
         )
     return rows, total
+
+
+# Characters of a message body sent with the dialog (and each of its live refreshes).
+BODY_PREVIEW_CHARS = 20_000
 
 
 @dataclass
@@ -208,6 +239,9 @@ class MessageView:
     has_remote_images: bool
     attachments: list[Attachment]
     seconds_left: int | None = None
+    held: bool = False  # overdue in the queue: the channel's sending limit holds it
+    truncated: bool = False  # body_text is the start of a longer text ("show all" loads it)
+    html_deferred: bool = False  # an HTML body too big to send on every refresh
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,7 +270,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
     messages, _total = list_messages(
         session, company_id=dialog.company_id, page=Page(200, 0), dialog_id=dialog.id, order="asc"
     )
-    atts = attachments_of(session, [m.id for m in messages])
+    atts = attachments_of(session, [m.id for m in messages], company_id=dialog.company_id)
     names: dict[int, str] = {}
     now = utcnow()
     out = []
@@ -251,7 +285,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
         else:
             kind = "out"
         if m.operator_id and m.operator_id not in names:
-            op = session.get(Operator, m.operator_id)
+            op = get_scoped(session, Operator, m.operator_id, company_id=dialog.company_id)
             names[m.operator_id] = op.full_name if op else ""
         author = names.get(m.operator_id or 0) or m.from_name or (m.from_email or "")
         html = None
@@ -259,6 +293,10 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
         if m.html and kind == "in" and not m.parse_error:
             html = email_html(m, files, images=m.id in images_for)
             remote = "data-remote-src" in html
+        # A long body is sent once, on the operator's click, never with every live refresh.
+        body_text = m.text or ""
+        truncated = len(body_text) > BODY_PREVIEW_CHARS
+        deferred = html is not None and len(html) > BODY_PREVIEW_CHARS
         seconds = None
         if m.delivery_status == DeliveryStatus.QUEUED and m.send_at is not None:
             seconds = max(0, int((m.send_at - now).total_seconds()))
@@ -267,11 +305,14 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
                 m=m,
                 kind=kind,
                 author=author,
-                body_html=html,
-                body_text=m.text or "",
+                body_html=None if deferred else html,
+                body_text=body_text[:BODY_PREVIEW_CHARS],
                 has_remote_images=remote,
                 attachments=[a for a in files if not (a.inline and a.content_id and html)],
                 seconds_left=seconds,
+                held=held_by_limit(m, now),
+                truncated=truncated,
+                html_deferred=deferred,
             )
         )
     return out
@@ -298,7 +339,7 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
     )
     return {
         "client": client,
-        "addresses": identities(session, client_id=client.id),
+        "addresses": identities(session, company_id=client.company_id, client_id=client.id),
         "dialogs": dialogs,
         "blocked": is_blocked(
             session, company_id=user.company_id, address=None, client_id=client.id

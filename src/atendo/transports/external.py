@@ -86,7 +86,10 @@ class ExternalTransport(BaseTransport):
         errors: list[str] = []
         delivered = False
         allow_private = runtime.settings.webhooks_allow_private_networks
-        async with SignedPoster(allow_private=allow_private, resolve=self.resolve) as poster:
+        ports = runtime.settings.webhook_ports
+        async with SignedPoster(
+            allow_private=allow_private, resolve=self.resolve, ports=ports
+        ) as poster:
             for url, secret in targets:
                 outcome = await poster.post(
                     url, secret=secret, msg_id=f"msg_{job.message_id}", payload=payload

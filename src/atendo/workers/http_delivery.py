@@ -21,7 +21,9 @@ Result = TypeVar("Result")
 
 def new_poster(runtime: Runtime, resolve: Resolver = system_resolver) -> SignedPoster:
     return SignedPoster(
-        allow_private=runtime.settings.webhooks_allow_private_networks, resolve=resolve
+        allow_private=runtime.settings.webhooks_allow_private_networks,
+        resolve=resolve,
+        ports=runtime.settings.webhook_ports,
     )
 
 

@@ -43,3 +43,8 @@ from atendo.transports import registry as transports  # noqa: E402
 LOOPS.extend(
     (f"{t.name}:{name}", loop) for t in transports.all_transports() for name, loop in t.loops
 )
+
+# Retention: done events and webhook deliveries older than the setting (issue 20 part 4).
+from atendo.workers.retention import retention_loop  # noqa: E402
+
+LOOPS.append(("retention", retention_loop))

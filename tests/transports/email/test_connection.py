@@ -7,6 +7,7 @@ import socket
 
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.settings import parse_settings
+from tests.factories import LOOPBACK_MAIL
 from tests.servers.fixtures import Mailbox
 from tests.servers.smtp import SmtpServer
 
@@ -40,20 +41,20 @@ def test_ssl_starttls_and_plain_logins(mailbox: Mailbox, make_smtp_server: objec
         ("none", mailbox.imap_port),
     ):
         cfg = _cfg(mailbox, smtp, imap_security=security, imap_port=port, smtp_security="starttls")
-        report = asyncio.run(check_connection(cfg, mailbox.password, None, 5))  # type: ignore[arg-type]
+        report = asyncio.run(check_connection(cfg, mailbox.password, None, 5, LOOPBACK_MAIL))  # type: ignore[arg-type]
         assert report.ok, (security, report)
 
 
 def test_errors_in_plain_words(mailbox: Mailbox, make_smtp_server: object) -> None:
     smtp = make_smtp_server(starttls=True, auth=(mailbox.email, mailbox.password))  # type: ignore[operator]
     cfg = _cfg(mailbox, smtp, smtp_security="starttls")
-    report = asyncio.run(check_connection(cfg, "wrong", None, 5))  # type: ignore[arg-type]
+    report = asyncio.run(check_connection(cfg, "wrong", None, 5, LOOPBACK_MAIL))  # type: ignore[arg-type]
     assert report.imap_error == "wrong login or password"
     assert report.smtp_error == "wrong login or password"
     cfg = _cfg(mailbox, smtp, imap_port=_free_port(), smtp_host="no-such-host.invalid")
-    report = asyncio.run(check_connection(cfg, mailbox.password, None, 5))  # type: ignore[arg-type]
+    report = asyncio.run(check_connection(cfg, mailbox.password, None, 5, LOOPBACK_MAIL))  # type: ignore[arg-type]
     assert report.imap_error == "connection refused"
     assert report.smtp_error == "host not found"
     cfg = _cfg(mailbox, smtp, tls_verify=True)
-    report = asyncio.run(check_connection(cfg, mailbox.password, None, 5))  # type: ignore[arg-type]
+    report = asyncio.run(check_connection(cfg, mailbox.password, None, 5, LOOPBACK_MAIL))  # type: ignore[arg-type]
     assert report.imap_error is not None and report.imap_error.startswith("TLS handshake failed")

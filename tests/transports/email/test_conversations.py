@@ -526,3 +526,68 @@ async def test_a_refused_login_holds_the_queue_until_the_password_is_fixed(
     with runtime.db.reading() as session:
         channel = session.get(Channel, channel_id)
         assert channel is not None and channel.send_held is False
+
+
+def test_a_fetched_batch_places_unmatched_bounces_like_one_by_one(
+    runtime: Runtime, tidy: CompanyFixture
+) -> None:
+    """The mailbox sync stores a fetch as one batch (``ingest_batch``): the same placement."""
+    from atendo.transports.email.ingest import ingest_batch, prepare
+
+    channel_id = email_channel(runtime, tidy.id)
+    raw, _ = raw_mail(sender="ana@cliente.example", subject="Oi", cc="bia@cliente.example")
+    items = [
+        prepare(runtime.blobs, raw, uid=1),
+        prepare(runtime.blobs, dsn(failed="sumido@cliente.example", original_mid="a@b"), uid=2),
+        prepare(runtime.blobs, dsn(failed="sumido@cliente.example", original_mid="c@d"), uid=3),
+        prepare(runtime.blobs, dsn(failed="ana@cliente.example", original_mid="e@f"), uid=4),
+    ]
+    with runtime.db.transaction() as session:
+        channel = session.get(Channel, channel_id)
+        assert channel is not None
+        stored = ingest_batch(session, box=runtime.box, channel=channel, items=items)
+        rows = [(m.dialog_id, m.is_bounce, m.hidden, m.request_id is None) for m in stored]
+        dialogs = {
+            d.id: d for d in session.scalars(select(Dialog).where(Dialog.channel_id == channel_id))
+        }
+        types = list(session.scalars(select(Event.type).where(Event.company_id == tidy.id)))
+    ana, lost, lost_again, ana_bounce = rows
+    assert ana[1:] == (False, False, False)
+    assert dialogs[ana[0]].recipients == ["ana@cliente.example", "bia@cliente.example"]
+    assert lost[1:] == (True, False, True) and lost_again[0] == lost[0] != ana[0]
+    assert dialogs[lost[0]].recipients == ["sumido@cliente.example"]
+    assert ana_bounce == (ana[0], True, False, False)  # joins Ana's open request, opens none
+    assert sorted(types) == ["inbox", "new_client", "new_client", "new_request"]
+
+
+QUOTE_CONTAINERS = {
+    "gmail": '<div class="gmail_quote"><div class="gmail_attr">On Mon, Suporte wrote:</div>'
+    "<blockquote>{old}</blockquote></div>",
+    "outlook": '<div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>De:</b> Suporte'
+    "</div><div>{old}</div>",
+    "apple": '<div><br><blockquote type="cite"><div>Em 1 de dez. de 2026, às 10:00, Suporte '
+    'escreveu:</div><br class="Apple-interchange-newline"><div>{old}</div></blockquote></div>',
+    "thunderbird": '<div class="moz-cite-prefix">Em 01/12, Suporte escreveu:</div>'
+    '<blockquote type="cite">{old}</blockquote>',
+    "yahoo": '<div class="yahoo_quoted"><div>Em segunda, Suporte escreveu:</div>'
+    "<blockquote>{old}</blockquote></div>",
+    "zoho": '<div class="zmail_extra"><div>---- Em seg, Suporte escreveu ----</div>'
+    "<blockquote>{old}</blockquote></div>",
+}
+
+
+@pytest.mark.parametrize("client", sorted(QUOTE_CONTAINERS))
+def test_html_quote_containers_are_kept_out_of_the_shown_body(
+    runtime: Runtime, tidy: CompanyFixture, client: str
+) -> None:
+    old = "Sua entrega sai amanhã cedo."
+    html = "<div>Chegou, obrigada!</div>" + QUOTE_CONTAINERS[client].format(old=old)
+    raw = (
+        "From: ana@cliente.example\r\nTo: support@acme.example\r\nSubject: Re: Entrega\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@cliente.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n"
+    ).encode()
+    message = ingest(runtime, email_channel(runtime, tidy.id), raw)
+    assert message.html is not None and "Chegou, obrigada!" in message.html
+    assert old not in message.html  # shown once: under "mostrar citação"
+    assert old in message.quoted_text and message.text == "Chegou, obrigada!"

@@ -180,6 +180,19 @@ def test_composer_recipients_drafts_and_hidden_mail(
     page.reload()
     expect(page.get_by_test_id("composer-text")).to_have_value("")  # the draft went with it
 
+    # A chat created without a subject: sending without one is refused in words.
+    channel_id = created.json()["data"]["id"]
+    new = api.post("/v1/dialogs", json={"channel_id": channel_id, "emails": ["novo@cliente.lan"]})
+    assert new.status_code == 200, new.text
+    page.goto(f"{server}/chats/{new.json()['data']['dialog_id']}")
+    assert chips("to") == ["novo@cliente.lan"]
+    page.get_by_test_id("composer-text").fill("Olá!")
+    page.get_by_test_id("composer-send").click()
+    expect(page.locator("#composer-note")).to_have_text(
+        "Escreva um assunto: esta conversa ainda não tem um para responder."
+    )
+    shot(page, "email-composer-subject-required-pt-desktop")
+
     # The admins' Hidden mail page: our own copy and a bounce naming nobody, each with why.
     hidden_rows = page.get_by_test_id("hidden-row")
     page.goto(f"{server}/settings/hidden")

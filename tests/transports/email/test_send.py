@@ -435,7 +435,9 @@ async def test_copy_to_sent_lands_in_dovecot_sent_folder(
 
 def status_history_of(runtime: Runtime, message_id: int) -> list:  # type: ignore[type-arg]
     with runtime.db.reading() as session:
-        return status_history(session, message_id=message_id)
+        message = session.get(Message, message_id)
+        assert message is not None
+        return status_history(session, company_id=message.company_id, message_id=message_id)
 
 
 async def test_copy_to_sent_failure_is_only_noted(

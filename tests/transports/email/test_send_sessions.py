@@ -19,6 +19,7 @@ from atendo.runtime import Runtime
 from atendo.transports.email.smtp_delivery import GroupWriter
 from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 from tests.conftest import CompanyFixture
+from tests.factories import LOOPBACK_MAIL
 from tests.servers.smtp import SmtpServer
 from tests.transports.email.test_outbound import (
     email_channel,
@@ -83,7 +84,7 @@ async def test_a_refused_message_does_not_spoil_the_session(
 
 
 def account_of(server: SmtpServer) -> SmtpAccount:
-    return SmtpAccount(host=server.host, port=server.port, security="none")
+    return SmtpAccount(host=server.host, port=server.port, security="none", network=LOOPBACK_MAIL)
 
 
 async def mail(pool: SmtpPool, server: SmtpServer, subject: str, rcpt: str = "b@ex.org") -> Outcome:

@@ -29,6 +29,8 @@ from atendo.core.channels.service import (
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.bidi import without_bidi_controls
+from atendo.kit.db import get_scoped
 from atendo.transports import registry
 
 router = APIRouter(tags=["channels"])
@@ -185,7 +187,8 @@ def reconnect(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRe
 
 
 def _disposition(kind: str, filename: str) -> str:
-    """RFC 6266 + RFC 5987: an ASCII fallback and the exact UTF-8 name."""
+    """RFC 6266 + RFC 5987: an ASCII fallback and the UTF-8 name (without bidi overrides)."""
+    filename = without_bidi_controls(filename)
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
     return f"{kind}; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
@@ -204,8 +207,8 @@ INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 )
 def attachment(attachment_id: int, ctx: ApiContext = Depends(api_context)) -> Response:
     with ctx.read() as session:
-        att = session.get(Attachment, attachment_id)
-        if att is None or att.company_id != ctx.company_id:
+        att = get_scoped(session, Attachment, attachment_id, company_id=ctx.company_id)
+        if att is None:
             raise NotFound()
         filename, ctype, sha = att.filename, att.content_type.lower(), att.blob_sha
     data = ctx.runtime.blobs.get(sha)

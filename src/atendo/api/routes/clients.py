@@ -79,7 +79,7 @@ def client(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRespon
 def client_transport(client_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         get_client(session, company_id=ctx.company_id, client_id=client_id)
-        idents = client_identities(session, client_id=client_id)
+        idents = client_identities(session, company_id=ctx.company_id, client_id=client_id)
         return ok([{"transport": i.transport, "address": i.address} for i in idents])
 
 

@@ -173,7 +173,9 @@ def _resolve_dialog(session: Session, ctx: ApiContext) -> Dialog:
         )
     stmt = (
         select(Dialog)
-        .join(Channel, Channel.id == Dialog.channel_id)
+        .join(
+            Channel, (Channel.company_id == Dialog.company_id) & (Channel.id == Dialog.channel_id)
+        )
         .where(Dialog.company_id == ctx.company_id, Dialog.client_id == client.id)
         .order_by((Dialog.state == DialogState.OPEN).desc(), Dialog.id.desc())
     )

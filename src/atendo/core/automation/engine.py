@@ -183,7 +183,12 @@ def _context(session: Session, event: Event) -> Context | None:
 
 def dialog_state(session: Session, *, dialog: Dialog) -> DialogAutomation:
     state = session.scalar(
-        select(DialogAutomation).where(DialogAutomation.dialog_id == dialog.id).with_for_update()
+        select(DialogAutomation)
+        .where(
+            DialogAutomation.company_id == dialog.company_id,
+            DialogAutomation.dialog_id == dialog.id,
+        )
+        .with_for_update()
     )
     if state is None:
         state = DialogAutomation(
@@ -450,7 +455,11 @@ def enter_item(
         say(dialog, body, names(children))
     request = session.scalar(
         select(Request)
-        .where(Request.dialog_id == dialog.id, Request.state == DialogState.OPEN)
+        .where(
+            Request.company_id == dialog.company_id,
+            Request.dialog_id == dialog.id,
+            Request.state == DialogState.OPEN,
+        )
         .order_by(Request.id.desc())
         .limit(1)
     )

@@ -17,6 +17,7 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.operators.models import OperatorGroup
 from atendo.core.tags.models import Tag
 from atendo.kit.clock import iso, utcnow
+from atendo.kit.db import get_scoped
 
 MAX_NAME = 20
 RESERVED_COMMANDS = ("00", "000")
@@ -36,7 +37,9 @@ def automation_settings(
 ) -> AutomationSettings:
     get_channel(session, company_id=company_id, channel_id=channel_id)
     row = session.scalar(
-        select(ChannelAutomation).where(ChannelAutomation.channel_id == channel_id)
+        select(ChannelAutomation).where(
+            ChannelAutomation.company_id == company_id, ChannelAutomation.channel_id == channel_id
+        )
     )
     return parse_settings(row.config if row is not None else {})
 
@@ -64,7 +67,9 @@ def save_automation_settings(
     if group_id is not None:
         _check_group(session, company_id, group_id, "menu.default_group_id")
     row = session.scalar(
-        select(ChannelAutomation).where(ChannelAutomation.channel_id == channel_id)
+        select(ChannelAutomation).where(
+            ChannelAutomation.company_id == company_id, ChannelAutomation.channel_id == channel_id
+        )
     )
     if row is None:
         row = ChannelAutomation(company_id=company_id, channel_id=channel_id)
@@ -76,14 +81,14 @@ def save_automation_settings(
 
 
 def _check_group(session: Session, company_id: int, group_id: int, field: str) -> None:
-    group = session.get(OperatorGroup, group_id)
-    if group is None or group.company_id != company_id:
+    group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
+    if group is None:
         raise Invalid("Group not found", {field: ["no such group"]})
 
 
 def _check_tag(session: Session, company_id: int, tag_id: int, field: str) -> None:
-    tag = session.get(Tag, tag_id)
-    if tag is None or tag.company_id != company_id:
+    tag = get_scoped(session, Tag, tag_id, company_id=company_id)
+    if tag is None:
         raise Invalid("Tag not found", {field: ["no such tag"]})
 
 
@@ -127,8 +132,8 @@ def list_menu_items(
 
 
 def get_menu_item(session: Session, *, company_id: int, item_id: int) -> MenuItem:
-    item = session.get(MenuItem, item_id)
-    if item is None or item.company_id != company_id:
+    item = get_scoped(session, MenuItem, item_id, company_id=company_id)
+    if item is None:
         raise NotFound("Menu item not found")
     return item
 
@@ -172,12 +177,8 @@ def _apply_menu_fields(
     if "parent_id" in values and (new or values["parent_id"] != item.parent_id):
         parent_id = values["parent_id"]
         if parent_id is not None:
-            parent = session.get(MenuItem, parent_id)
-            if (
-                parent is None
-                or parent.company_id != item.company_id
-                or parent.channel_id != item.channel_id
-            ):
+            parent = get_scoped(session, MenuItem, parent_id, company_id=item.company_id)
+            if parent is None or parent.channel_id != item.channel_id:
                 errors["parent_id"] = ["no such menu item on this channel"]
             elif not new and _is_below(session, parent, item.id):
                 errors["parent_id"] = ["an item cannot go below itself"]
@@ -205,12 +206,14 @@ def _apply_menu_fields(
         elif command in RESERVED_COMMANDS:
             errors["command"] = ["00 and 000 are reserved"]
     if values.get("assign_group_id") is not None:
-        group = session.get(OperatorGroup, values["assign_group_id"])
-        if group is None or group.company_id != item.company_id:
+        group = get_scoped(
+            session, OperatorGroup, values["assign_group_id"], company_id=item.company_id
+        )
+        if group is None:
             errors["assign_group_id"] = ["no such group"]
     if values.get("tag_id") is not None:
-        tag = session.get(Tag, values["tag_id"])
-        if tag is None or tag.company_id != item.company_id:
+        tag = get_scoped(session, Tag, values["tag_id"], company_id=item.company_id)
+        if tag is None:
             errors["tag_id"] = ["no such tag"]
     url = values.get("url")
     if url:
@@ -239,7 +242,11 @@ def _is_below(session: Session, candidate: MenuItem, item_id: int) -> bool:
     while node is not None:
         if node.id == item_id:
             return True
-        node = session.get(MenuItem, node.parent_id) if node.parent_id is not None else None
+        node = (
+            get_scoped(session, MenuItem, node.parent_id, company_id=candidate.company_id)
+            if node.parent_id is not None
+            else None
+        )
     return False
 
 
@@ -253,8 +260,8 @@ def list_ratings(session: Session, *, company_id: int) -> list[Rating]:
 
 
 def get_rating(session: Session, *, company_id: int, rating_id: int) -> Rating:
-    rating = session.get(Rating, rating_id)
-    if rating is None or rating.company_id != company_id:
+    rating = get_scoped(session, Rating, rating_id, company_id=company_id)
+    if rating is None:
         raise NotFound("Rating not found")
     return rating
 
@@ -299,8 +306,8 @@ def save_rating(
     if data.get("tag_ids") is not None:
         ids = _int_list(data["tag_ids"], "tag_ids", errors)
         for tid in ids:
-            tag = session.get(Tag, tid)
-            if tag is None or tag.company_id != company_id:
+            tag = get_scoped(session, Tag, tid, company_id=company_id)
+            if tag is None:
                 errors["tag_ids"] = ["no such tag"]
         rating.tag_ids = ids
     if "scale" in data or rating_id is None:
@@ -372,8 +379,8 @@ def _scale(
             seen.add(key)
         tag_id = entry.get("tag_id")
         if tag_id is not None:
-            tag = session.get(Tag, int(tag_id))
-            if tag is None or tag.company_id != company_id:
+            tag = get_scoped(session, Tag, int(tag_id), company_id=company_id)
+            if tag is None:
                 errors["scale"] = ["no such tag"]
         out.append(
             {

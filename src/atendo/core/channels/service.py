@@ -22,6 +22,7 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.kit.wake import channel_changed
 
@@ -34,10 +35,8 @@ def get_channel(
 ) -> Channel:
     """The company's channel; a deleted one only with ``include_deleted`` (its dialogs stay
     readable)."""
-    channel = session.get(Channel, channel_id)
-    if channel is None or channel.company_id != company_id:
-        raise NotFound()
-    if channel.deleted and not include_deleted:
+    channel = get_scoped(session, Channel, channel_id, company_id=company_id)
+    if channel is None or (channel.deleted and not include_deleted):
         raise NotFound()
     return channel
 
@@ -246,7 +245,10 @@ def request_reconnect(session: Session, *, company_id: int, channel_id: int) -> 
 
 def get_signatures(session: Session, *, channel: Channel) -> dict[str, Any]:
     rows = session.scalars(
-        select(OperatorSignature).where(OperatorSignature.channel_id == channel.id)
+        select(OperatorSignature).where(
+            OperatorSignature.company_id == channel.company_id,
+            OperatorSignature.channel_id == channel.id,
+        )
     )
     return {
         "operators_enabled": channel.signatures_operators_enabled,
@@ -261,6 +263,7 @@ def set_operator_signature(
 ) -> None:
     row = session.scalar(
         select(OperatorSignature).where(
+            OperatorSignature.company_id == channel.company_id,
             OperatorSignature.channel_id == channel.id,
             OperatorSignature.operator_id == operator_id,
         )
@@ -274,10 +277,13 @@ def set_operator_signature(
     session.flush()
 
 
-def operator_signature(session: Session, *, channel_id: int, operator_id: int) -> str:
+def operator_signature(
+    session: Session, *, company_id: int, channel_id: int, operator_id: int
+) -> str:
     return (
         session.scalar(
             select(OperatorSignature.text).where(
+                OperatorSignature.company_id == company_id,
                 OperatorSignature.channel_id == channel_id,
                 OperatorSignature.operator_id == operator_id,
             )
@@ -291,7 +297,12 @@ def effective_signature_template(
 ) -> str:
     """The operator's signature when enabled and present, else the general one when enabled."""
     if channel.signatures_operators_enabled and operator_id is not None:
-        text = operator_signature(session, channel_id=channel.id, operator_id=operator_id)
+        text = operator_signature(
+            session,
+            company_id=channel.company_id,
+            channel_id=channel.id,
+            operator_id=operator_id,
+        )
         if text.strip():
             return text
     if channel.signatures_general_enabled and channel.signature_general.strip():

@@ -32,6 +32,7 @@ from atendo.core.channels.service import (
 from atendo.core.clients.models import Client
 from atendo.core.errors import Invalid
 from atendo.core.operators.models import Operator
+from atendo.kit.db import get_scoped
 from atendo.kit.html import html_to_text, sanitize_html
 
 MAX_SIGNATURE_CHARS = 5000
@@ -92,9 +93,11 @@ def render_signature(
     template = effective_signature_template(session, channel=channel, operator_id=operator_id)
     if not template.strip():
         return ""
-    operator = session.get(Operator, operator_id) if operator_id is not None else None
-    if operator is not None and operator.company_id != channel.company_id:
-        operator = None
+    operator = (
+        get_scoped(session, Operator, operator_id, company_id=channel.company_id)
+        if operator_id is not None
+        else None
+    )
     variables = signature_variables(operator=operator, channel=channel, client=client)
     return clean_signature(render_template(clean_signature(template), variables))
 
@@ -122,8 +125,8 @@ def save_signatures(
             except (TypeError, ValueError):
                 bad.append(str(key))
                 continue
-            op = session.get(Operator, oid)
-            if op is None or op.company_id != channel.company_id:
+            op = get_scoped(session, Operator, oid, company_id=channel.company_id)
+            if op is None:
                 bad.append(str(key))
                 continue
             wanted[oid] = clean_signature(str(text or ""))

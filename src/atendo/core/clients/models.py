@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -12,11 +12,11 @@ from atendo.kit.db import Base, UTCDateTime
 
 class Client(Base):
     __tablename__ = "clients"
+    # The list: a company's clients in id order (the page without a sort).
+    __table_args__ = (Index("ix_clients_company_id_id", "company_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    company_id: Mapped[int] = mapped_column(
-        ForeignKey("companies.id", ondelete="CASCADE"), index=True
-    )
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(300), default="")
     assigned_name: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str | None] = mapped_column(String(50))
@@ -42,7 +42,10 @@ class ClientIdentity(Base):
     """
 
     __tablename__ = "client_identities"
-    __table_args__ = (UniqueConstraint("company_id", "transport", "address"),)
+    __table_args__ = (
+        UniqueConstraint("company_id", "transport", "address"),
+        Index("ix_client_identities_company_client", "company_id", "client_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

@@ -16,6 +16,7 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 EMAIL = "email"
@@ -28,12 +29,12 @@ def normalise_address(transport: str, address: str) -> str:
 
 def get_client(session: Session, *, company_id: int, client_id: int) -> Client:
     """The client; a merged one's id answers with the client it was merged into."""
-    client = session.get(Client, client_id)
+    client = get_scoped(session, Client, client_id, company_id=company_id)
     for _hop in range(10):
         if client is None or client.merged_into_id is None:
             break
-        client = session.get(Client, client.merged_into_id)
-    if client is None or client.company_id != company_id:
+        client = get_scoped(session, Client, client.merged_into_id, company_id=company_id)
+    if client is None:
         raise NotFound()
     return client
 
@@ -109,6 +110,7 @@ def find_by_identity(
         select(Client)
         .join(ClientIdentity, ClientIdentity.client_id == Client.id)
         .where(
+            Client.company_id == company_id,
             ClientIdentity.company_id == company_id,
             ClientIdentity.transport == transport,
             ClientIdentity.address == normalise_address(transport, address),
@@ -184,18 +186,22 @@ def create_clients(
     return clients, payloads
 
 
-def identities(session: Session, *, client_id: int, transport: str | None = None) -> list[str]:
-    stmt = select(ClientIdentity.address).where(ClientIdentity.client_id == client_id)
+def identities(
+    session: Session, *, company_id: int, client_id: int, transport: str | None = None
+) -> list[str]:
+    stmt = select(ClientIdentity.address).where(
+        ClientIdentity.company_id == company_id, ClientIdentity.client_id == client_id
+    )
     if transport:
         stmt = stmt.where(ClientIdentity.transport == transport)
     return list(session.scalars(stmt.order_by(ClientIdentity.id)))
 
 
-def client_identities(session: Session, *, client_id: int) -> list[ClientIdentity]:
+def client_identities(session: Session, *, company_id: int, client_id: int) -> list[ClientIdentity]:
     return list(
         session.scalars(
             select(ClientIdentity)
-            .where(ClientIdentity.client_id == client_id)
+            .where(ClientIdentity.company_id == company_id, ClientIdentity.client_id == client_id)
             .order_by(ClientIdentity.id)
         )
     )
@@ -322,6 +328,7 @@ def client_payloads(session: Session, clients: Sequence[Client]) -> dict[int, di
         rows = session.execute(
             select(ClientIdentity.client_id, ClientIdentity.address)
             .where(
+                ClientIdentity.company_id.in_({c.company_id for c in clients}),
                 ClientIdentity.client_id.in_({c.id for c in clients}),
                 ClientIdentity.transport == EMAIL,
             )
@@ -383,8 +390,8 @@ def block(
 
 
 def unblock(session: Session, *, company_id: int, entry_id: int) -> None:
-    entry = session.get(BlockEntry, entry_id)
-    if entry is None or entry.company_id != company_id:
+    entry = get_scoped(session, BlockEntry, entry_id, company_id=company_id)
+    if entry is None:
         raise NotFound()
     session.delete(entry)
     session.flush()

@@ -43,3 +43,17 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(200))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiRateWindow(Base):
+    """API requests of one token in one minute, shared by every process (PostgreSQL only;
+    see ``atendo.core.companies.ratelimit``)."""
+
+    __tablename__ = "api_rate_windows"
+
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True)  # Unix minute
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,12 +18,13 @@ from atendo.core.events.service import emit
 from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
 def get_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
-    dialog = session.get(Dialog, dialog_id)
-    if dialog is None or dialog.company_id != company_id:
+    dialog = get_scoped(session, Dialog, dialog_id, company_id=company_id)
+    if dialog is None:
         raise NotFound()
     return dialog
 
@@ -103,7 +104,11 @@ def merge_recipients(current: list[str], more: list[str]) -> list[str]:
 def current_request(session: Session, *, dialog: Dialog) -> Request | None:
     stmt = (
         select(Request)
-        .where(Request.dialog_id == dialog.id, Request.state == DialogState.OPEN)
+        .where(
+            Request.company_id == dialog.company_id,
+            Request.dialog_id == dialog.id,
+            Request.state == DialogState.OPEN,
+        )
         .order_by(Request.id.desc())
         .limit(1)
     )
@@ -191,8 +196,8 @@ def close_request(session: Session, *, company_id: int, request_id: int) -> Requ
 
 
 def get_request(session: Session, *, company_id: int, request_id: int) -> Request:
-    request = session.get(Request, request_id)
-    if request is None or request.company_id != company_id:
+    request = get_scoped(session, Request, request_id, company_id=company_id)
+    if request is None:
         raise NotFound()
     return request
 
@@ -207,12 +212,12 @@ def assign_dialog(
 ) -> Dialog:
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     if operator_id is not None:
-        op = session.get(Operator, operator_id)
-        if op is None or op.company_id != company_id:
+        op = get_scoped(session, Operator, operator_id, company_id=company_id)
+        if op is None:
             raise NotFound("Operator not found")
     if group_id is not None:
-        group = session.get(OperatorGroup, group_id)
-        if group is None or group.company_id != company_id:
+        group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
+        if group is None:
             raise NotFound("Group not found")
         dialog.group_id = group_id
     previous = dialog.operator_id
@@ -240,7 +245,11 @@ def mark_dialog_read(session: Session, *, company_id: int, dialog_id: int) -> No
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     session.execute(
         update(Message)
-        .where(Message.dialog_id == dialog.id, Message.read.is_(False))
+        .where(
+            Message.company_id == company_id,
+            Message.dialog_id == dialog.id,
+            Message.read.is_(False),
+        )
         .values(read=True)
     )
     dialog.unread = 0
@@ -286,7 +295,9 @@ def list_dialogs(
         stmt = stmt.where(Dialog.client_id == client_id)
     if unanswered:
         last_type = (
-            select(Message.type).where(Message.id == Dialog.last_message_id).scalar_subquery()
+            select(Message.type)
+            .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
+            .scalar_subquery()
         )
         stmt = stmt.where(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT)
     if group_id is not None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import EventType
 from atendo.core.events.models import Event
 from atendo.kit.clock import iso, utcnow
+from atendo.kit.db import delete_selected
 
 # The events automation reacts to (atendo.core.automation.engine).
 AUTOMATION_TRIGGERS = frozenset({EventType.INBOX, EventType.CLOSE_DIALOG})
@@ -106,3 +108,31 @@ def events_after(
 def last_event_id(session: Session, *, company_id: int) -> int:
     stmt = select(Event.id).where(Event.company_id == company_id).order_by(Event.id.desc()).limit(1)
     return session.scalar(stmt) or 0
+
+
+PRUNE_BATCH = 5000
+
+
+def prune_events(session: Session, *, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete up to ``batch`` events that every consumer is done with; returns how many.
+
+    An event is done once dispatched (its webhook deliveries carry their own copy of the
+    payload), once no automation still owes it a reaction (``automation_due`` cleared by
+    ``core.automation.engine``), and older than the retention (the panel's live stream reads
+    only the newest).
+    The newest event of all is always kept: SQLite hands out ``max(id) + 1``, and an id that
+    came back would be a second ``evt_<id>`` to a webhook receiver that deduplicates by it.
+    The caller commits; run again until it returns less than ``batch``."""
+    newest = select(func.max(Event.id)).scalar_subquery()
+    doomed = (
+        select(Event.id)
+        .where(
+            Event.dispatched.is_(True),
+            Event.automation_due.is_(None),
+            Event.created < older_than,
+            Event.id < newest,
+        )
+        .order_by(Event.id)
+        .limit(batch)
+    )
+    return delete_selected(session, Event, doomed)

@@ -32,11 +32,14 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "dedup_key"),
         Index("ix_messages_dialog_created", "dialog_id", "id"),
+        # A dialog's messages read with their company: both equalities, then the order.
+        Index("ix_messages_company_dialog", "company_id", "dialog_id", "id"),
         Index("ix_messages_company_created", "company_id", "id"),
         Index("ix_messages_company_mid", "company_id", "email_message_id"),
         Index("ix_messages_outbox", "delivery_status", "send_at"),
         Index("ix_messages_company_hidden", "company_id", "hidden"),
         Index("ix_messages_claimed_by", "claimed_by"),
+        Index("ix_messages_channel_claimed", "channel_id", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -110,6 +113,7 @@ class MessageStatusEvent(Base):
 
 class Attachment(Base):
     __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_company_message", "company_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

@@ -38,6 +38,12 @@ from atendo.core.channels.service import hold_sending
 from atendo.core.enums import DeliveryStatus, EventType
 from atendo.core.errors import Conflict
 from atendo.core.leases.models import Worker
+from atendo.core.messages.limits import (
+    SendLimits,
+    allowance,
+    channels_at_limit,
+    within_allowance,
+)
 from atendo.core.messages.models import Message, MessageStatusEvent
 from atendo.core.messages.service import (
     emit_message_event,
@@ -120,7 +126,12 @@ RETRY = RetrySchedule()
 
 
 def claim_due_batch(
-    session: Session, *, worker_id: str, limit: int = 50, transport: str | None = None
+    session: Session,
+    *,
+    worker_id: str,
+    limit: int = 50,
+    transport: str | None = None,
+    send_limits: SendLimits | None = None,
 ) -> list[int]:
     """queued → sending for due messages: one conditional
     ``UPDATE … WHERE delivery_status = 'queued' … RETURNING id`` for the whole batch, so a row
@@ -130,10 +141,11 @@ def claim_due_batch(
 
     On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED`` so that concurrent senders
     take disjoint rows; the conditional update is what makes the claim safe everywhere.
-    Returns the ids claimed."""
+    With ``send_limits`` a channel takes no more than its per-minute and per-hour allowance
+    (:mod:`.limits`): the rest stays queued for a later round. Returns the ids claimed."""
     now = utcnow()
     stmt = (
-        select(Message.id)
+        select(Message.id, Message.channel_id)
         .where(
             Message.delivery_status == DeliveryStatus.QUEUED,
             Message.send_at <= now,
@@ -144,9 +156,18 @@ def claim_due_batch(
     )
     if transport:
         stmt = stmt.where(Message.transport == transport)
+    if send_limits is not None:
+        full = channels_at_limit(session, send_limits, now)
+        if full:
+            stmt = stmt.where(Message.channel_id.not_in(full))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(stmt))
+    found = [(int(i), c) for i, c in session.execute(stmt)]
+    if send_limits is not None and found:
+        channel_ids = sorted({c for _, c in found if c is not None})
+        candidates = within_allowance(found, allowance(session, send_limits, now, channel_ids))
+    else:
+        candidates = [i for i, _ in found]
     if not candidates:
         return []
     rows = session.execute(

@@ -29,6 +29,7 @@ from atendo.core.messages.service import emit_message_event, record_status
 from atendo.core.operators.models import Operator
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,8 @@ class OutgoingAttachment:
 def check_operator(session: Session, *, company_id: int, operator_id: int | None) -> None:
     if operator_id is None:
         return
-    op = session.get(Operator, operator_id)
-    if op is None or op.company_id != company_id:
+    op = get_scoped(session, Operator, operator_id, company_id=company_id)
+    if op is None:
         raise NotFound("Operator not found")
 
 

@@ -19,21 +19,26 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
 def get_message(session: Session, *, company_id: int, message_id: int) -> Message:
-    message = session.get(Message, message_id)
-    if message is None or message.company_id != company_id:
+    message = get_scoped(session, Message, message_id, company_id=company_id)
+    if message is None:
         raise NotFound()
     return message
 
 
-def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, list[Attachment]]:
+def attachments_of(
+    session: Session, message_ids: Sequence[int], *, company_id: int
+) -> dict[int, list[Attachment]]:
     if not message_ids:
         return {}
     rows = session.scalars(
-        select(Attachment).where(Attachment.message_id.in_(message_ids)).order_by(Attachment.id)
+        select(Attachment)
+        .where(Attachment.company_id == company_id, Attachment.message_id.in_(message_ids))
+        .order_by(Attachment.id)
     )
     out: dict[int, list[Attachment]] = {}
     for att in rows:
@@ -41,11 +46,16 @@ def attachments_of(session: Session, message_ids: Sequence[int]) -> dict[int, li
     return out
 
 
-def status_history(session: Session, *, message_id: int) -> list[MessageStatusEvent]:
+def status_history(
+    session: Session, *, company_id: int, message_id: int
+) -> list[MessageStatusEvent]:
     return list(
         session.scalars(
             select(MessageStatusEvent)
-            .where(MessageStatusEvent.message_id == message_id)
+            .where(
+                MessageStatusEvent.company_id == company_id,
+                MessageStatusEvent.message_id == message_id,
+            )
             .order_by(MessageStatusEvent.id)
         )
     )
@@ -163,12 +173,21 @@ def message_event_payloads(
     """:func:`message_event_payload` for many messages: one query each for their clients,
     the clients' addresses and the attachments, skipped for what the caller already has."""
     if attachments is None:
-        attachments = attachments_of(session, [m.id for m in messages])
+        attachments = {}
+        for company_id in {m.company_id for m in messages}:
+            ids = [m.id for m in messages if m.company_id == company_id]
+            attachments.update(attachments_of(session, ids, company_id=company_id))
     known = {c.id: c for c in clients}
     missing = {m.client_id for m in messages if m.client_id and m.client_id not in known}
     if missing:
         known.update(
-            (c.id, c) for c in session.scalars(select(Client).where(Client.id.in_(missing)))
+            (c.id, c)
+            for c in session.scalars(
+                select(Client).where(
+                    Client.company_id.in_({m.company_id for m in messages}),
+                    Client.id.in_(missing),
+                )
+            )
         )
     wanted = {m.client_id for m in messages if m.client_id in known}
     payloads = client_payloads(session, [known[cid] for cid in wanted if cid is not None])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -15,6 +16,7 @@ from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.sessions import end_operator_sessions
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import hash_password, verify_password
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
@@ -71,8 +73,8 @@ def create_operator(
 
 
 def get_operator(session: Session, *, company_id: int, operator_id: int) -> Operator:
-    op = session.get(Operator, operator_id)
-    if op is None or op.company_id != company_id:
+    op = get_scoped(session, Operator, operator_id, company_id=company_id)
+    if op is None:
         raise NotFound()
     return op
 
@@ -98,9 +100,11 @@ def list_operators(
     return list(rows), total
 
 
-def opened_dialogs_count(session: Session, *, operator_id: int) -> int:
+def opened_dialogs_count(session: Session, *, company_id: int, operator_id: int) -> int:
     stmt = select(func.count(Dialog.id)).where(
-        Dialog.operator_id == operator_id, Dialog.state == DialogState.OPEN
+        Dialog.company_id == company_id,
+        Dialog.operator_id == operator_id,
+        Dialog.state == DialogState.OPEN,
     )
     return session.scalar(stmt) or 0
 
@@ -162,7 +166,7 @@ def update_operator(
         op.timezone = timezone
     if password or role == Role.DISABLED:
         # A new password or a disabled account must not leave a copied cookie working.
-        end_operator_sessions(session, operator_id=op.id)
+        end_operator_sessions(session, company_id=op.company_id, operator_id=op.id)
     session.flush()
     return op
 
@@ -186,16 +190,24 @@ def change_own_password(
             code="operator.wrong_password",
         )
     op.password_hash = _checked_hash(new)
-    end_operator_sessions(session, operator_id=op.id, keep_session_id=keep_session_id)
+    end_operator_sessions(
+        session, company_id=op.company_id, operator_id=op.id, keep_session_id=keep_session_id
+    )
     session.flush()
     return op
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def authenticate_operator(session: Session, *, email: str, password: str) -> Operator | None:
     op = session.scalar(select(Operator).where(Operator.email == email.strip().lower()))
     if op is None:
-        # Spend the same time as a real check so that timing does not reveal who exists.
-        verify_password(hash_password("x" * 12), password)
+        # Spend the same time as a real check (one verification, against a hash made once)
+        # so that timing does not reveal who exists.
+        verify_password(_dummy_hash(), password)
         return None
     if op.role == Role.DISABLED or not verify_password(op.password_hash, password):
         return None
@@ -279,8 +291,8 @@ def active_admins(session: Session, *, company_id: int) -> int:
 
 
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:
-    group = session.get(OperatorGroup, group_id)
-    if group is None or group.company_id != company_id:
+    group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
+    if group is None:
         raise NotFound()
     return group
 

@@ -20,6 +20,7 @@ from atendo.core.errors import NotFound
 from atendo.core.operators.models import Operator, PanelSession
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import hash_token, new_token
+from atendo.kit.db import get_scoped
 
 LIFETIME = timedelta(days=14)
 TOUCH_EVERY = timedelta(minutes=1)
@@ -50,7 +51,7 @@ def open_session(
     session: Session, *, operator: Operator, user_agent: str = "", lifetime: timedelta = LIFETIME
 ) -> OpenedSession:
     now = utcnow()
-    _purge_expired(session, operator_id=operator.id, now=now)
+    _purge_expired(session, operator=operator, now=now)
     token = new_token()
     row = PanelSession(
         company_id=operator.company_id,
@@ -72,7 +73,11 @@ def find_session(session: Session, *, token: str) -> LiveSession | None:
         return None
     found = session.execute(
         select(PanelSession, Operator)
-        .join(Operator, Operator.id == PanelSession.operator_id)
+        .join(
+            Operator,
+            (Operator.company_id == PanelSession.company_id)
+            & (Operator.id == PanelSession.operator_id),
+        )
         .where(PanelSession.token_hash == hash_token(token))
     ).first()
     if found is None:
@@ -85,10 +90,12 @@ def find_session(session: Session, *, token: str) -> LiveSession | None:
     return LiveSession(id=row.id, operator=operator, last_seen=row.last_seen, expires=row.expires)
 
 
-def session_alive(session: Session, *, session_id: int) -> bool:
+def session_alive(session: Session, *, company_id: int, session_id: int) -> bool:
     """Whether a session read earlier still stands (long-lived streams ask it now and then)."""
     stmt = select(PanelSession.id).where(
-        PanelSession.id == session_id, PanelSession.expires > utcnow()
+        PanelSession.company_id == company_id,
+        PanelSession.id == session_id,
+        PanelSession.expires > utcnow(),
     )
     return session.scalar(stmt) is not None
 
@@ -97,12 +104,16 @@ def needs_touch(live: LiveSession) -> bool:
     return utcnow() - live.last_seen >= TOUCH_EVERY
 
 
-def touch_session(session: Session, *, session_id: int) -> None:
+def touch_session(session: Session, *, company_id: int, session_id: int) -> None:
     """Record activity; conditional, so concurrent requests of one session write it once."""
     now = utcnow()
     session.execute(
         update(PanelSession)
-        .where(PanelSession.id == session_id, PanelSession.last_seen <= now - TOUCH_EVERY)
+        .where(
+            PanelSession.company_id == company_id,
+            PanelSession.id == session_id,
+            PanelSession.last_seen <= now - TOUCH_EVERY,
+        )
         .values(last_seen=now)
     )
 
@@ -112,10 +123,12 @@ def end_session(session: Session, *, token: str) -> None:
 
 
 def end_operator_sessions(
-    session: Session, *, operator_id: int, keep_session_id: int | None = None
+    session: Session, *, company_id: int, operator_id: int, keep_session_id: int | None = None
 ) -> None:
     """End every session of an operator (but ``keep_session_id``, the one asking)."""
-    stmt = delete(PanelSession).where(PanelSession.operator_id == operator_id)
+    stmt = delete(PanelSession).where(
+        PanelSession.company_id == company_id, PanelSession.operator_id == operator_id
+    )
     if keep_session_id is not None:
         stmt = stmt.where(PanelSession.id != keep_session_id)
     session.execute(stmt)
@@ -125,8 +138,8 @@ def end_own_session(
     session: Session, *, company_id: int, operator_id: int, session_id: int
 ) -> None:
     """An operator ends one of their own sessions (another device); others' answer 404."""
-    row = session.get(PanelSession, session_id)
-    if row is None or row.company_id != company_id or row.operator_id != operator_id:
+    row = get_scoped(session, PanelSession, session_id, company_id=company_id)
+    if row is None or row.operator_id != operator_id:
         raise NotFound()
     session.delete(row)
     session.flush()
@@ -146,10 +159,12 @@ def list_sessions(session: Session, *, company_id: int, operator_id: int) -> lis
     return list(session.scalars(stmt))
 
 
-def _purge_expired(session: Session, *, operator_id: int, now: datetime) -> None:
+def _purge_expired(session: Session, *, operator: Operator, now: datetime) -> None:
     # Done at each sign-in, so an operator's rows stay bounded without a sweeper job.
     session.execute(
         delete(PanelSession).where(
-            PanelSession.operator_id == operator_id, PanelSession.expires <= now
+            PanelSession.company_id == operator.company_id,
+            PanelSession.operator_id == operator.id,
+            PanelSession.expires <= now,
         )
     )

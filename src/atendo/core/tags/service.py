@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +13,7 @@ from atendo.core.enums import EventType
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 ASSIGNEE_TYPES = ("client", "request")
@@ -26,8 +29,8 @@ def list_tags(session: Session, *, company_id: int, page: Page) -> tuple[list[Ta
 
 
 def get_tag(session: Session, *, company_id: int, tag_id: int) -> Tag:
-    tag = session.get(Tag, tag_id)
-    if tag is None or tag.company_id != company_id:
+    tag = get_scoped(session, Tag, tag_id, company_id=company_id)
+    if tag is None:
         raise NotFound()
     return tag
 
@@ -54,6 +57,22 @@ def create_tag_group(
     session.add(group)
     session.flush()
     return group
+
+
+# A tag's colours end up in every operator's page (a style attribute): only a plain hex colour,
+# never other CSS (a full-screen layer, a url() fetched by every browser).
+COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+DEFAULT_BG = "#e0e7ff"
+DEFAULT_TEXT = "#1e1b4b"
+
+
+def is_color(value: str) -> bool:
+    return COLOR.fullmatch(value) is not None
+
+
+def shown_color(value: str | None, default: str) -> str:
+    """The colour to render: rows written before the check may hold anything."""
+    return value if value and is_color(value) else default
 
 
 def _unique_label(
@@ -137,9 +156,12 @@ def create_tag(
         raise Invalid(
             "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
         )
+    for field, value in (("tag_bg_color", bg_color), ("tag_text_color", text_color)):
+        if value and not is_color(value):
+            raise Invalid(f"{field} must be a colour like #1e88e5", {field: ["#rgb or #rrggbb"]})
     if group_id is not None:
-        group = session.get(TagGroup, group_id)
-        if group is None or group.company_id != company_id:
+        group = get_scoped(session, TagGroup, group_id, company_id=company_id)
+        if group is None:
             raise NotFound("Tag group not found")
     _unique_label(session, company_id, label, group_id, None)
     tag = Tag(
@@ -174,11 +196,11 @@ def _check_assignee(
             code="tag.invalid_assignee",
         )
     row: Client | Request | None = (
-        session.get(Client, assignee_id)
+        get_scoped(session, Client, assignee_id, company_id=company_id)
         if assignee_type == "client"
-        else session.get(Request, assignee_id)
+        else get_scoped(session, Request, assignee_id, company_id=company_id)
     )
-    if row is None or row.company_id != company_id:
+    if row is None:
         raise NotFound(f"{assignee_type.capitalize()} not found")
 
 
@@ -191,6 +213,7 @@ def assign_tags(
         get_tag(session, company_id=company_id, tag_id=tag_id)
         exists = session.scalar(
             select(TagAssignment.id).where(
+                TagAssignment.company_id == company_id,
                 TagAssignment.tag_id == tag_id,
                 TagAssignment.assignee_type == assignee_type,
                 TagAssignment.assignee_id == assignee_id,
@@ -229,6 +252,7 @@ def remove_tag(
     get_tag(session, company_id=company_id, tag_id=tag_id)
     row = session.scalar(
         select(TagAssignment).where(
+            TagAssignment.company_id == company_id,
             TagAssignment.tag_id == tag_id,
             TagAssignment.assignee_type == assignee_type,
             TagAssignment.assignee_id == assignee_id,
@@ -253,14 +277,15 @@ def remove_tag(
 
 
 def tags_of(
-    session: Session, *, assignee_type: str, assignee_ids: list[int]
+    session: Session, *, company_id: int, assignee_type: str, assignee_ids: list[int]
 ) -> dict[int, list[Tag]]:
     if not assignee_ids:
         return {}
     rows = session.execute(
         select(TagAssignment.assignee_id, Tag)
-        .join(Tag, Tag.id == TagAssignment.tag_id)
+        .join(Tag, (Tag.company_id == TagAssignment.company_id) & (Tag.id == TagAssignment.tag_id))
         .where(
+            TagAssignment.company_id == company_id,
             TagAssignment.assignee_type == assignee_type,
             TagAssignment.assignee_id.in_(assignee_ids),
         )

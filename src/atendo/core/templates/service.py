@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.templates.models import Template
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
@@ -18,8 +19,8 @@ def list_templates(session: Session, *, company_id: int, page: Page) -> tuple[li
 
 
 def get_template(session: Session, *, company_id: int, template_id: int) -> Template:
-    tpl = session.get(Template, template_id)
-    if tpl is None or tpl.company_id != company_id:
+    tpl = get_scoped(session, Template, template_id, company_id=company_id)
+    if tpl is None:
         raise NotFound()
     return tpl
 

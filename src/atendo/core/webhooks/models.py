@@ -32,7 +32,11 @@ class WebhookDelivery(Base):
     """One event for one endpoint, delivered in order per endpoint."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_pending", "webhook_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_pending", "webhook_id", "status", "id"),
+        # Retention: the delivered ones, oldest first (core.webhooks.service.prune_deliveries).
+        Index("ix_webhook_deliveries_status", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

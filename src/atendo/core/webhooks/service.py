@@ -37,7 +37,15 @@ from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
-from atendo.kit.netguard import Resolver, TargetRefused, system_resolver, vetted_addresses
+from atendo.kit.db import delete_selected, get_scoped
+from atendo.kit.netguard import (
+    WEB_PORTS,
+    PortSet,
+    Resolver,
+    TargetRefused,
+    system_resolver,
+    vetted_addresses,
+)
 
 MAX_WEBHOOKS = 20
 MAX_LAST_ERRORS = 10
@@ -78,7 +86,11 @@ def check_url_shape(url: str) -> tuple[str, int]:
 
 
 def refused_address(
-    url: str, *, allow_private: bool, resolve: Resolver = system_resolver
+    url: str,
+    *,
+    allow_private: bool,
+    resolve: Resolver = system_resolver,
+    ports: PortSet | None = None,
 ) -> str | None:
     """Why the target may not be called (SSRF), or None when it may.
 
@@ -86,6 +98,8 @@ def refused_address(
     to again (``atendo.kit.signed_post``), since DNS answers change.
     """
     host, port = check_url_shape(url)
+    if port not in (ports or PortSet(WEB_PORTS)):
+        return f"port {port} is not allowed for webhooks"
     if allow_private:
         return None
     try:
@@ -121,8 +135,8 @@ def _clean_events(events: list[Any]) -> list[str]:
 
 
 def get_webhook(session: Session, *, company_id: int, webhook_id: int) -> Webhook:
-    hook = session.get(Webhook, webhook_id)
-    if hook is None or hook.company_id != company_id:
+    hook = get_scoped(session, Webhook, webhook_id, company_id=company_id)
+    if hook is None:
         raise NotFound()
     return hook
 
@@ -145,6 +159,7 @@ def create_webhook(
     name: str = "",
     events: list[Any] | None = None,
     channels: list[int] | None = None,
+    ports: PortSet | None = None,
 ) -> tuple[Webhook, str]:
     """A new subscription and its secret (shown to the caller once, stored encrypted)."""
     if not url.strip():
@@ -156,7 +171,7 @@ def create_webhook(
             code="webhook.too_many",
             params={"limit": MAX_WEBHOOKS},
         )
-    reason = refused_address(url, allow_private=allow_private)
+    reason = refused_address(url, allow_private=allow_private, ports=ports)
     if reason:
         raise Invalid(
             f"url refused: {reason}",
@@ -191,10 +206,11 @@ def update_webhook(
     events: list[Any] | None = None,
     channels: list[int] | None = None,
     status: str | None = None,
+    ports: PortSet | None = None,
 ) -> Webhook:
     hook = get_webhook(session, company_id=company_id, webhook_id=webhook_id)
     if url is not None and url.strip() != hook.url:
-        reason = refused_address(url, allow_private=allow_private)
+        reason = refused_address(url, allow_private=allow_private, ports=ports)
         if reason:
             raise Invalid(
                 f"url refused: {reason}",
@@ -223,6 +239,7 @@ def update_webhook(
             session.execute(
                 update(WebhookDelivery)
                 .where(
+                    WebhookDelivery.company_id == company_id,
                     WebhookDelivery.webhook_id == hook.id,
                     WebhookDelivery.status.in_(("pending", "sending")),
                 )
@@ -236,7 +253,11 @@ def update_webhook(
 
 def delete_webhook(session: Session, *, company_id: int, webhook_id: int) -> None:
     hook = get_webhook(session, company_id=company_id, webhook_id=webhook_id)
-    session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id))
+    session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.company_id == company_id, WebhookDelivery.webhook_id == hook.id
+        )
+    )
     session.delete(hook)
     session.flush()
 
@@ -423,3 +444,22 @@ def outbox_webhooks(session: Session, *, company_id: int, channel_id: int) -> li
         for h in list_webhooks(session, company_id=company_id)
         if hook_wants(h, EventType.OUTBOX.value, channel_id)
     ]
+
+
+# --- retention -------------------------------------------------------------------------
+
+PRUNE_BATCH = 5000
+
+
+def prune_deliveries(session: Session, *, older_than: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete up to ``batch`` delivered webhook deliveries created before ``older_than``;
+    returns how many. Pending ones stay whatever their age (a disabled webhook that is
+    enabled again still sends them). The caller commits; run again until it returns less
+    than ``batch``."""
+    doomed = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "delivered", WebhookDelivery.created < older_than)
+        .order_by(WebhookDelivery.id)
+        .limit(batch)
+    )
+    return delete_selected(session, WebhookDelivery, doomed)

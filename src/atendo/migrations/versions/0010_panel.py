@@ -1,7 +1,7 @@
 """panel: search index (folded message text), atendo_fold() on PostgreSQL, merged clients
 
 Revision ID: 0010_panel
-Revises: 0004_email_conversations
+Revises: 0009_hardening
 
 * ``message_search``: one row per message, its subject and text folded (``kit.fold``). On
   SQLite an FTS5 table with the trigram tokenizer (``LIKE '%…%'`` uses it); on PostgreSQL a
@@ -21,7 +21,7 @@ from alembic import op
 from atendo.kit.fold import PG_FROM, PG_TO
 
 revision = "0010_panel"
-down_revision = "0004_email_conversations"
+down_revision = "0009_hardening"
 branch_labels = None
 depends_on = None
 

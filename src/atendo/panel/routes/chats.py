@@ -127,7 +127,7 @@ def _pane_context(
     return {
         "dialog": dialog,
         "client": client,
-        "addresses": identities(session, client_id=client.id),
+        "addresses": identities(session, company_id=client.company_id, client_id=client.id),
         "channel": channel,
         "messages": views,
         "pending": pending_outbound(views),
@@ -145,13 +145,16 @@ def _pane_context(
         "groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
         "templates": [{"command": t.command, "name": t.name, "text": t.text} for t in templates],
         "all_tags": tags,
-        "client_tags": tags_of(session, assignee_type="client", assignee_ids=[client.id]).get(
-            client.id, []
-        ),
+        "client_tags": tags_of(
+            session, company_id=user.company_id, assignee_type="client", assignee_ids=[client.id]
+        ).get(client.id, []),
         "request_tags": (
-            tags_of(session, assignee_type="request", assignee_ids=[request_row.id]).get(
-                request_row.id, []
-            )
+            tags_of(
+                session,
+                company_id=user.company_id,
+                assignee_type="request",
+                assignee_ids=[request_row.id],
+            ).get(request_row.id, [])
             if request_row
             else []
         ),

@@ -50,9 +50,9 @@ def _card(
             set(custom_client_fields(session, company_id=user.company_id))
             | set(ctx["client"].custom_fields or {})
         )
-        ctx["tags"] = tags_of(session, assignee_type="client", assignee_ids=[client_id]).get(
-            client_id, []
-        )
+        ctx["tags"] = tags_of(
+            session, company_id=user.company_id, assignee_type="client", assignee_ids=[client_id]
+        ).get(client_id, [])
         ctx["blocks"] = [
             b for b in list_blocks(session, company_id=user.company_id) if b.client_id == client_id
         ]

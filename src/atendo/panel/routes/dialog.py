@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from html import escape as html_escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -343,7 +344,7 @@ def details(request: Request, message_id: int, user: User) -> Response:
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     return render(
         request,
         "_message_details.html",
@@ -362,7 +363,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         error = say(request, exc)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        history = status_history(session, message_id=message.id)
+        history = status_history(session, company_id=user.company_id, message_id=message.id)
     response = render(
         request,
         "_message_details.html",
@@ -384,16 +385,30 @@ def body(request: Request, message_id: int, user: User) -> Response:
     images = request.query_params.get("images") == "1"
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
         html = email_html(message, files, images=images)
     return render(request, "_email_body.html", {"m": message, "html": html, "images": images})
+
+
+@router.get("/messages/{message_id}/text")
+def full_text(request: Request, message_id: int, user: User) -> Response:
+    """The whole text of a long message, once, when the operator asks for it."""
+    _visible_message(request, user, message_id)
+    with runtime_of(request).db.reading() as session:
+        message = get_message(session, company_id=user.company_id, message_id=message_id)
+        text = message.text or ""
+    return HTMLResponse(f'<div class="text">{html_escape(text)}</div>')
 
 
 def _forward_form(request: Request, user: PanelUser, message_id: int, **extra: object) -> Response:
     _visible_message(request, user, message_id)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
-        files = attachments_of(session, [message.id]).get(message.id, [])
+        files = attachments_of(session, [message.id], company_id=user.company_id).get(
+            message.id, []
+        )
     return render(request, "_forward.html", {"m": message, "files": files, **extra})
 
 

@@ -10,6 +10,8 @@ from fastapi.responses import Response
 from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
+from atendo.kit.bidi import without_bidi_controls
+from atendo.kit.db import get_scoped
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.headers import DOWNLOAD_CSP
 from atendo.panel.views import visible_dialog
@@ -26,8 +28,8 @@ def attachment(
 ) -> Response:
     runtime = runtime_of(request)
     with runtime.db.reading() as session:
-        att = session.get(Attachment, attachment_id)
-        if att is None or att.company_id != user.company_id:
+        att = get_scoped(session, Attachment, attachment_id, company_id=user.company_id)
+        if att is None:
             raise NotFound()
         message = get_message(session, company_id=user.company_id, message_id=att.message_id)
         if message.dialog_id is not None:
@@ -36,7 +38,7 @@ def attachment(
     data = runtime.blobs.get(sha)
     inline = ctype in INLINE_TYPES
     disposition = "inline" if inline else "attachment"
-    safe = name.replace('"', "").replace("\r", "").replace("\n", "")
+    safe = without_bidi_controls(name).replace('"', "").replace("\r", "").replace("\n", "")
     from urllib.parse import quote
 
     return Response(

@@ -52,7 +52,12 @@ def _page(
     with runtime_of(request).db.reading() as session:
         sessions = list_sessions(session, company_id=user.company_id, operator_id=user.id)
         signatures = [
-            (c, operator_signature(session, channel_id=c.id, operator_id=user.id))
+            (
+                c,
+                operator_signature(
+                    session, company_id=user.company_id, channel_id=c.id, operator_id=user.id
+                ),
+            )
             for c in list_channels(session, company_id=user.company_id)[0]
             if "signature" in composer_fields(c)
         ]
@@ -158,7 +163,7 @@ def end_one(request: Request, session_id: int, user: Me) -> Response:
 @router.post("/me/sign-out-everywhere")
 def sign_out_everywhere(request: Request, user: Me) -> Response:
     with write(request, user) as session:
-        end_operator_sessions(session, operator_id=user.id)
+        end_operator_sessions(session, company_id=user.company_id, operator_id=user.id)
     return _signed_out()
 
 

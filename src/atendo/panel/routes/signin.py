@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import secrets
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,11 +22,11 @@ from atendo.panel.auth import (
     client_ip,
     current_user,
     end_current_session,
+    login_throttle,
     read_session,
     runtime_of,
     set_session,
     start_session,
-    throttle,
 )
 from atendo.panel.i18n import translations
 from atendo.panel.render import render, say
@@ -69,23 +71,49 @@ def _lang_of(request: Request) -> str:
     return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "pt_BR"
 
 
+# The sign-in form is three short fields: anything bigger is refused before it is parsed,
+# and no field longer than these reaches the throttle or the password hash.
+LOGIN_MAX_BYTES = 8 * 1024
+MAX_EMAIL = 320
+MAX_PASSWORD = 1024
+
+
+async def _small_form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form, or None when the body is larger than ``LOGIN_MAX_BYTES``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > LOGIN_MAX_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > LOGIN_MAX_BYTES:
+            return None
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 @router.post("/login")
-async def login(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    password: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
-) -> Response:
+async def login(request: Request) -> Response:
     _ = translations(_lang_of(request)).gettext
+    form = await _small_form(request)
+    if form is None:
+        return _login_page(request, error=_("Wrong e-mail or password."), status=413)
+    email, password = form.get("email", ""), form.get("password", "")
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie, csrf):
+    if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
         return _login_page(request, error=_("The form expired; please try again."), status=403)
     ip = client_ip(request)
-    wait = throttle.blocked_for(email, ip)
+    throttle = login_throttle(request)
+    wait = throttle.attempt(email, ip)
     if wait > 0:
-        minutes = max(1, round(wait / 60))
-        msg = _("Too many failed attempts. Try again in %(n)s min.") % {"n": minutes}
-        return _login_page(request, error=msg, email=email, status=429)
+        seconds = max(1, math.ceil(wait))
+        msg = _("Too many failed attempts. Try again in %(n)s s.") % {"n": seconds}
+        return _login_page(request, error=msg, email=email[:MAX_EMAIL], status=429)
+    if len(email) > MAX_EMAIL or len(password) > MAX_PASSWORD:
+        throttle.failed(email, ip)
+        msg = _("Wrong e-mail or password.")
+        return _login_page(request, error=msg, email=email[:MAX_EMAIL], status=401)
     runtime = runtime_of(request)
 
     def check() -> str | None:

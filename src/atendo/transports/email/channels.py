@@ -23,6 +23,7 @@ from atendo.kit.clock import iso
 from atendo.kit.wake import channel_changed
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import check_connection
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.settings import (
     CONNECTION_FIELDS,
     EmailChannelSettings,
@@ -65,7 +66,8 @@ async def _test_or_raise(
     runtime: Runtime, data: dict[str, Any], password: str, smtp: str | None
 ) -> EmailChannelSettings:
     cfg = parse_settings(data)
-    report = await check_connection(cfg, password, smtp, runtime.settings.connect_timeout)
+    network = MailNetwork.from_settings(runtime.settings)
+    report = await check_connection(cfg, password, smtp, runtime.settings.connect_timeout, network)
     if not report.ok:
         errors: dict[str, list[str]] = {}
         if report.imap_error:

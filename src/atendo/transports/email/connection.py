@@ -4,6 +4,9 @@
 TLS, STARTTLS or plain), logs in and returns the client. aioimaplib has no STARTTLS, so the
 upgrade is done here with ``loop.start_tls`` on the protocol's transport (RFC 3501 §6.2.1:
 after a tagged OK the client starts the TLS negotiation, then must re-read CAPABILITY).
+
+Every connection goes through :mod:`.network` (vetted address, mail ports, SMTP AUTH), and
+every failure is told in one of its fixed sentences: nothing the remote side sent is repeated.
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ from typing import Any
 import aioimaplib
 import aiosmtplib
 
+from atendo.transports.email import network as net
+from atendo.transports.email.network import (
+    MailNetwork,
+    MailTargetRefused,
+    VettedIMAP4,
+    open_socket,
+    require_smtp_auth,
+    vet_mail_server,
+)
 from atendo.transports.email.settings import EmailChannelSettings
 
 
@@ -51,50 +63,49 @@ def tls_context(verify: bool) -> ssl.SSLContext:
 
 
 def plain_reason(exc: BaseException) -> str:
-    """Say what went wrong the way an admin would say it."""
+    """Say what went wrong the way an admin would say it: always one of the fixed sentences
+    of :mod:`.network`, never text that came from the remote side (a banner, a greeting)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, MailError):
+        if isinstance(current, MailError | MailTargetRefused):
             return str(current)
         if isinstance(current, aiosmtplib.SMTPAuthenticationError):
-            return "wrong login or password"
+            return net.WRONG_LOGIN
         if isinstance(current, socket.gaierror):
-            return "host not found"
+            return net.HOST_NOT_FOUND
         if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
+            return net.CONNECTION_REFUSED
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return net.TLS_UNTRUSTED
         if isinstance(current, ssl.SSLError):
-            return f"TLS handshake failed: {current.reason or current}"
-        if isinstance(current, (TimeoutError, aiosmtplib.SMTPTimeoutError)):
-            return "timed out"
-        if isinstance(current, (ConnectionResetError, BrokenPipeError)):
-            return "connection closed by the server"
-        text = str(current)
-        if "Name or service not known" in text or "nodename nor servname" in text:
-            return "host not found"
-        if "Connect call failed" in text or "Connection refused" in text:
-            return "connection refused"
-        if "SSL" in text or "certificate" in text.lower():
-            return f"TLS handshake failed: {text}"
+            return net.TLS_FAILED
+        if isinstance(current, TimeoutError | aiosmtplib.SMTPTimeoutError):
+            return net.TIMED_OUT
+        if isinstance(
+            current,
+            ConnectionResetError
+            | BrokenPipeError
+            | aiosmtplib.SMTPServerDisconnected
+            | asyncio.IncompleteReadError,
+        ):
+            return net.CONNECTION_CLOSED
+        if isinstance(current, aiosmtplib.SMTPConnectError) and "refused" in str(current).lower():
+            return net.CONNECTION_REFUSED
         current = current.__cause__ or current.__context__
-    text = str(exc).strip()
-    return text or exc.__class__.__name__
+    return net.NOT_A_MAIL_SERVER
 
 
-def _text(lines: list[bytes | bytearray]) -> str:
-    return " ".join(bytes(line).decode("utf-8", "replace") for line in lines).strip()
-
-
-async def _starttls(client: aioimaplib.IMAP4, host: str, ctx: ssl.SSLContext) -> None:
+async def starttls_imap(client: aioimaplib.IMAP4, host: str, ctx: ssl.SSLContext) -> None:
     protocol = client.protocol
     assert protocol is not None
     if "STARTTLS" not in protocol.capabilities:
-        raise MailError("the IMAP server does not offer STARTTLS")
+        raise MailError(net.NO_STARTTLS)
     command = aioimaplib.Command("STARTTLS", protocol.new_tag())
     resp = await asyncio.wait_for(protocol.execute(command), client.timeout)
     if resp.result != "OK":
-        raise MailError(f"the IMAP server refused STARTTLS: {_text(resp.lines)}")
+        raise MailError(net.STARTTLS_REFUSED)
     loop = asyncio.get_running_loop()
     transport = await asyncio.wait_for(
         loop.start_tls(protocol.transport, protocol, ctx, server_hostname=host),
@@ -109,20 +120,20 @@ async def open_imap(
     password: str,
     *,
     timeout: float,  # noqa: ASYNC109 - aioimaplib applies it per command
+    network: MailNetwork | None = None,
 ) -> aioimaplib.IMAP4:
-    """Connect and log in (not yet selected). Raises with a plain-words reason."""
+    """Connect (to the vetted address of the server) and log in (not yet selected). Raises
+    MailError with one of the fixed sentences. ``network`` defaults to the strict rules."""
     ctx = tls_context(cfg.tls_verify)
     client: aioimaplib.IMAP4 | None = None
     try:
-        if cfg.imap_security == "ssl":
-            client = aioimaplib.IMAP4_SSL(
-                host=cfg.imap_host, port=cfg.imap_port, timeout=timeout, ssl_context=ctx
-            )
-        else:
-            client = aioimaplib.IMAP4(host=cfg.imap_host, port=cfg.imap_port, timeout=timeout)
+        target = await vet_mail_server(cfg.imap_host, cfg.imap_port, network or MailNetwork())
+        client = VettedIMAP4(
+            target, timeout=timeout, ssl_context=ctx if cfg.imap_security == "ssl" else None
+        )
         await client.wait_hello_from_server()
         if cfg.imap_security == "starttls":
-            await _starttls(client, cfg.imap_host, ctx)
+            await starttls_imap(client, cfg.imap_host, ctx)
         resp = await client.login(cfg.login, password)
     except MailError:
         close_socket(client)
@@ -135,10 +146,7 @@ async def open_imap(
         raise
     if resp.result != "OK":
         await close_imap(client)
-        detail = _text(resp.lines)
-        if "AUTHENTICATIONFAILED" in detail.upper() or "LOGIN" in detail.upper() or not detail:
-            raise MailError("wrong login or password")
-        raise MailError(f"wrong login or password ({detail})")
+        raise MailError(net.WRONG_LOGIN)
     return client
 
 
@@ -169,12 +177,13 @@ async def check_imap(
     password: str,
     *,
     timeout: float,  # noqa: ASYNC109 - applied per command
+    network: MailNetwork | None = None,
 ) -> None:
-    client = await open_imap(cfg, password, timeout=timeout)
+    client = await open_imap(cfg, password, timeout=timeout, network=network)
     try:
         resp = await client.select("INBOX")
         if resp.result != "OK":
-            raise MailError(f"cannot open INBOX: {_text(resp.lines)}")
+            raise MailError(net.NO_INBOX)
     except MailError:
         raise
     except Exception as exc:
@@ -183,11 +192,19 @@ async def check_imap(
         await close_imap(client)
 
 
-def smtp_client(cfg: EmailChannelSettings, *, timeout: float) -> aiosmtplib.SMTP:
+def smtp_client(
+    cfg: EmailChannelSettings,
+    *,
+    timeout: float,
+    sock: socket.socket | None = None,
+) -> aiosmtplib.SMTP:
+    """The client for ``cfg``'s server; with ``sock`` (connected to the vetted address) the
+    configured host name is still the one TLS checks."""
     ctx = tls_context(cfg.tls_verify)
     return aiosmtplib.SMTP(
         hostname=cfg.smtp_host,
-        port=cfg.smtp_port,
+        port=None if sock is not None else cfg.smtp_port,
+        sock=sock,
         use_tls=cfg.smtp_security == "ssl",
         start_tls=cfg.smtp_security == "starttls",
         tls_context=ctx,
@@ -200,14 +217,22 @@ async def check_smtp(
     password: str,
     *,
     timeout: float,  # noqa: ASYNC109 - aiosmtplib applies it per command
+    network: MailNetwork | None = None,
 ) -> None:
-    client = smtp_client(cfg, timeout=timeout)
+    try:
+        target = await vet_mail_server(cfg.smtp_host, cfg.smtp_port, network or MailNetwork())
+        sock = await open_socket(target, timeout)
+    except Exception as exc:
+        raise MailError(plain_reason(exc)) from exc
+    client = smtp_client(cfg, timeout=timeout, sock=sock)
     try:
         await client.connect()
         if not client.esmtp_extensions:  # after STARTTLS the extensions must be asked again
             await client.ehlo()
-        # RFC 4954: AUTH only when the server advertises it (a local relay may not).
-        if client.supports_extension("auth") and password:
+        # RFC 4954: AUTH is required, except through a relay on a private network.
+        offers_auth = client.supports_extension("auth")
+        require_smtp_auth(target, offers_auth=offers_auth, has_login=bool(password))
+        if offers_auth and password:
             await client.login(cfg.smtp_login, password)
     except Exception as exc:
         raise MailError(plain_reason(exc)) from exc
@@ -216,6 +241,7 @@ async def check_smtp(
             await asyncio.wait_for(client.quit(), 2)
         except Exception:
             client.close()
+        sock.close()
 
 
 async def check_connection(
@@ -223,11 +249,15 @@ async def check_connection(
     password: str,
     smtp_password: str | None,
     timeout: float,  # noqa: ASYNC109 - per side and per command, not for the whole check
+    network: MailNetwork | None = None,
 ) -> ConnectionReport:
     """Test IMAP (login + SELECT INBOX) and SMTP (EHLO, STARTTLS, AUTH) side by side."""
     imap, smtp = await asyncio.gather(
-        _outcome(check_imap(cfg, password, timeout=timeout), timeout),
-        _outcome(check_smtp(cfg, smtp_password or password, timeout=timeout), timeout),
+        _outcome(check_imap(cfg, password, timeout=timeout, network=network), timeout),
+        _outcome(
+            check_smtp(cfg, smtp_password or password, timeout=timeout, network=network),
+            timeout,
+        ),
     )
     return ConnectionReport(
         imap_ok=imap is None, imap_error=imap, smtp_ok=smtp is None, smtp_error=smtp

@@ -69,6 +69,7 @@ from atendo.transports.email.ingest import (
     ingest_batch,
     ingest_prepared,
 )
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.parse_pool import prepare_all, prepare_batch
 from atendo.transports.email.settings import EmailChannelSettings
 
@@ -276,8 +277,9 @@ class MailboxSync:
 
     async def connect(self) -> tuple[int, int | None]:
         timeout = self.runtime.settings.connect_timeout
+        network = MailNetwork.from_settings(self.runtime.settings)
         async with self.connect_gate or contextlib.nullcontext():
-            self.client = await open_imap(self.cfg, self.password, timeout=timeout)
+            self.client = await open_imap(self.cfg, self.password, timeout=timeout, network=network)
         self._lost = asyncio.get_running_loop().create_future()
         # aioimaplib reports a closed socket only through this callback; waits race against it.
         self.client.protocol.conn_lost_cb = self._connection_lost

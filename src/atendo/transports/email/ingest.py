@@ -66,6 +66,8 @@ from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
+from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
@@ -120,6 +122,7 @@ def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool 
     except Exception as exc:  # parse_message promises not to raise; never trust that blindly
         log.exception("parser raised on blob %s", raw_sha)
         parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
+    bound_for_columns(parsed)  # the same rows on SQLite and PostgreSQL (see bounds.py)
     shas = [blobs.put(att.data, sync=sync) for att in parsed.attachments]
     sizes = [len(att.data) for att in parsed.attachments]
     return Incoming(raw_sha, parsed, dedup_key_for(parsed, raw_sha), shas, sizes, uid)
@@ -173,7 +176,9 @@ def _load_lookups(session: Session, *, channel: Channel, items: Sequence[Incomin
     keys = [item.key for item in items]
     found = session.scalars(
         select(Message.dedup_key).where(
-            Message.channel_id == channel.id, Message.dedup_key.in_(keys)
+            Message.company_id == channel.company_id,
+            Message.channel_id == channel.id,
+            Message.dedup_key.in_(keys),
         )
     )
     lookups.known_keys.update(key for key in found if key)
@@ -184,6 +189,7 @@ def _load_lookups(session: Session, *, channel: Channel, items: Sequence[Incomin
             select(ClientIdentity.address, Client)
             .join(Client, Client.id == ClientIdentity.client_id)
             .where(
+                Client.company_id == channel.company_id,
                 ClientIdentity.company_id == channel.company_id,
                 ClientIdentity.transport == EMAIL,
                 ClientIdentity.address.in_(senders),
@@ -210,11 +216,11 @@ def _load_open_dialogs(session: Session, *, channel: Channel, lookups: _Lookups)
     client_ids = {client.id for client in lookups.clients.values()}
     if not client_ids:
         return
-    # Scoped by the channel (one company's); naming company_id too would make SQLite walk
-    # (company_id, last_message_at) — all of the company's dialogs — instead of
-    # (client_id, channel_id). No ORDER BY in SQL for the same reason.
+    # (company_id, client_id, channel_id) is the index for this: all three are equalities.
+    # No ORDER BY in SQL: with one, SQLite would rather walk (company_id, last_message_at).
     dialogs = session.scalars(
         select(Dialog).where(
+            Dialog.company_id == channel.company_id,
             Dialog.channel_id == channel.id,
             Dialog.client_id.in_(client_ids),
             Dialog.state == DialogState.OPEN.value,
@@ -227,7 +233,9 @@ def _load_open_dialogs(session: Session, *, channel: Channel, lookups: _Lookups)
         return
     requests = session.scalars(
         select(Request).where(
-            Request.dialog_id.in_(dialog_ids), Request.state == DialogState.OPEN.value
+            Request.company_id == channel.company_id,
+            Request.dialog_id.in_(dialog_ids),
+            Request.state == DialogState.OPEN.value,
         )
     )
     for request in sorted(requests, key=lambda r: r.id):  # the latest open one wins
@@ -266,7 +274,9 @@ def ingest_prepared(
     advance_folder(session, folder_id=folder_id, uid=incoming.uid)
     exists = session.scalar(
         select(Message.id).where(
-            Message.channel_id == channel.id, Message.dedup_key == incoming.key
+            Message.company_id == channel.company_id,
+            Message.channel_id == channel.id,
+            Message.dedup_key == incoming.key,
         )
     )
     if exists is not None or _is_our_own_copy(session, channel=channel, incoming=incoming, box=box):
@@ -374,8 +384,9 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
     parsed = incoming.parsed
     sender = parsed.from_.email if parsed.from_ else None
     text = parsed.text
-    if parsed.parse_error and not text.strip():
-        text = UNREADABLE
+    nothing = not text.strip() and not parsed.html and not parsed.attachments
+    if nothing and (parsed.parse_error or sender == UNKNOWN_SENDER):
+        text = UNREADABLE  # an empty mail of nobody: shown as unreadable, never blank
     return Message(
         company_id=channel.company_id,
         channel_id=channel.id,
@@ -680,7 +691,9 @@ def _link_bounce(session: Session, *, channel: Channel, parsed: ParsedMail) -> D
     if original is None:
         return None
     mark_bounced(session, message=original, reason=parsed.bounce_reason or "the message bounced")
-    return session.get(Dialog, original.dialog_id) if original.dialog_id else None
+    if original.dialog_id is None:
+        return None
+    return get_scoped(session, Dialog, original.dialog_id, company_id=original.company_id)
 
 
 def _hide(message: Message, reason: HiddenReason) -> None:
@@ -740,7 +753,11 @@ def _bounce_dialog(
             lookups.dialogs.get(client.id)
             or session.scalars(
                 select(Dialog)
-                .where(Dialog.channel_id == channel.id, Dialog.client_id == client.id)
+                .where(
+                    Dialog.company_id == channel.company_id,
+                    Dialog.channel_id == channel.id,
+                    Dialog.client_id == client.id,
+                )
                 .order_by(Dialog.id.desc())
                 .limit(1)
             ).first()

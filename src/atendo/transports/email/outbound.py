@@ -42,6 +42,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, merge_recipients, open_dialog
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
+from atendo.core.messages.limits import check_recipients
 from atendo.core.messages.models import Message
 from atendo.core.messages.outgoing import (
     OutgoingAttachment,
@@ -51,6 +52,7 @@ from atendo.core.messages.outgoing import (
 )
 from atendo.core.messages.service import attachments_of, get_message
 from atendo.kit.clock import utcnow
+from atendo.kit.db import get_scoped
 from atendo.kit.html import html_to_text, sanitize_html, text_to_html
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import make_message_id
@@ -116,6 +118,7 @@ def _thread_messages(session: Session, dialog: Dialog) -> list[_ThreadEntry]:
             Message.is_bounce,
         )
         .where(
+            Message.company_id == dialog.company_id,
             Message.dialog_id == dialog.id,
             Message.hidden.is_(False),
             Message.type.in_(
@@ -221,6 +224,11 @@ def queue_email_reply(
         raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
     recipients = resolve_recipients(session, dialog=dialog, to=to, cc=cc, bcc=bcc)
+    check_recipients(
+        [*recipients.to, *recipients.cc, *recipients.bcc],
+        max_recipients=runtime.settings.max_recipients_per_message,
+        field="to",
+    )
     thread = _thread_messages(session, dialog)
     in_reply_to, references = thread_headers(thread)
     final_subject = " ".join((subject or "").split()) or derive_subject(
@@ -259,7 +267,7 @@ def _queue(
     automatic: bool = False,
 ) -> Message:
     """The outbox row of an e-mail whose every header is decided (see the module's map)."""
-    client = session.get(Client, dialog.client_id)
+    client = get_scoped(session, Client, dialog.client_id, company_id=dialog.company_id)
     body_html = sanitize_html(html) if html is not None and html.strip() else text_to_html(text)
     if not text.strip() and body_html:
         text = html_to_text(body_html)
@@ -340,7 +348,7 @@ def forward_email(
         raise Invalid("Forward to whom?", {"to": ["at least one address is needed"]})
     cc_list = [a for a in normalise_addresses(cc, field="cc") if a.lower() not in
                {t.lower() for t in to_list}]  # fmt: skip
-    files = attachments_of(session, [original.id]).get(original.id, [])
+    files = attachments_of(session, [original.id], company_id=company_id).get(original.id, [])
     attachments = [
         OutgoingAttachment(a.filename, a.content_type, runtime.blobs.get(a.blob_sha)) for a in files
     ]
@@ -411,13 +419,18 @@ def start_outbound_chat(
     if client_id is not None:
         owner = get_client(session, company_id=company_id, client_id=client_id)
         if not addresses:
-            addresses = identities(session, client_id=owner.id, transport=EMAIL)[:1]
+            addresses = identities(
+                session, company_id=company_id, client_id=owner.id, transport=EMAIL
+            )[:1]
     if not addresses:
         raise Invalid(
             "At least one e-mail address is needed",
             {"emails": ["required"]},
             code="chat.address_required",
         )
+    check_recipients(
+        addresses, max_recipients=runtime.settings.max_recipients_per_message, field="emails"
+    )
     clients: list[Client] = []
     for i, address in enumerate(addresses):
         found = find_by_identity(session, company_id=company_id, transport=EMAIL, address=address)

@@ -130,6 +130,7 @@ def _last_client_mail(session: Session, dialog: Dialog) -> Message | None:
     return session.scalars(
         select(Message)
         .where(
+            Message.company_id == dialog.company_id,
             Message.dialog_id == dialog.id,
             Message.type == MessageType.FROM_CLIENT.value,
             Message.hidden.is_(False),
@@ -146,6 +147,7 @@ def _last_outbound(session: Session, dialog: Dialog) -> Message | None:
     return session.scalars(
         select(Message)
         .where(
+            Message.company_id == dialog.company_id,
             Message.dialog_id == dialog.id,
             Message.type == MessageType.TO_CLIENT.value,
             Message.transport == EMAIL,
@@ -179,7 +181,12 @@ def reply_all(session: Session, *, dialog: Dialog) -> Recipients:
         else:
             to_raw = (
                 list(dialog.recipients or [])
-                or identities(session, client_id=dialog.client_id, transport=EMAIL)[:1]
+                or identities(
+                    session,
+                    company_id=dialog.company_id,
+                    client_id=dialog.client_id,
+                    transport=EMAIL,
+                )[:1]
             )
             cc_raw = []
     taken = set(own)

@@ -14,12 +14,13 @@ import asyncio
 import re
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import aioimaplib
 
 from atendo.transports.email.connection import MailError, close_imap, open_imap
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.settings import EmailChannelSettings, Security
 
 DEFAULT_FOLDER = "Sent"
@@ -40,9 +41,16 @@ class ImapAccount:
     tls_verify: bool = True
     timeout: float = 15.0
     tls_context: ssl.SSLContext | None = None
+    network: MailNetwork = field(default_factory=MailNetwork)
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], secrets: dict[str, str]) -> ImapAccount:
+    def from_settings(
+        cls,
+        settings: dict[str, Any],
+        secrets: dict[str, str],
+        *,
+        network: MailNetwork | None = None,
+    ) -> ImapAccount:
         security = str(settings.get("imap_security") or "ssl")
         return cls(
             host=str(settings.get("imap_host") or ""),
@@ -51,6 +59,7 @@ class ImapAccount:
             login=str(settings.get("login") or settings.get("email") or ""),
             password=secrets.get("password", ""),
             tls_verify=bool(settings.get("tls_verify", True)),
+            network=network or MailNetwork(),
         )
 
 
@@ -150,7 +159,9 @@ class _SentSession:
             tls_verify=account.tls_verify,
         )
         try:
-            self.client = await open_imap(cfg, account.password, timeout=account.timeout)
+            self.client = await open_imap(
+                cfg, account.password, timeout=account.timeout, network=account.network
+            )
         except MailError as exc:
             raise CopyFailed(str(exc)) from exc
 

@@ -72,6 +72,7 @@ from atendo.core.messages.service import attachments_of, record_status
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime
+from atendo.transports.email.network import MailNetwork, send_limits
 from atendo.transports.email.sent_copy import ImapAccount, SentFolderSessions
 from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 
@@ -247,7 +248,11 @@ class SmtpDelivery:
                 session, most=self.config.batch, live_workers=live, transport=TRANSPORT
             )
             return claim_due_batch(
-                session, worker_id=self.worker_id, limit=limit, transport=TRANSPORT
+                session,
+                worker_id=self.worker_id,
+                limit=limit,
+                transport=TRANSPORT,
+                send_limits=send_limits(self.runtime.settings),
             )
 
     # --- one message ---------------------------------------------------------------------
@@ -284,7 +289,10 @@ class SmtpDelivery:
             messages = session.scalars(
                 select(Message).where(Message.id.in_(ids)).order_by(Message.id)
             ).all()
-            all_atts = attachments_of(session, list(ids))
+            all_atts: dict[int, list[Attachment]] = {}
+            for company_id in {m.company_id for m in messages}:
+                mine = [m.id for m in messages if m.company_id == company_id]
+                all_atts.update(attachments_of(session, mine, company_id=company_id))
             channels: dict[int, tuple[Channel, dict[str, str]]] = {}
             for message in messages:
                 try:
@@ -306,7 +314,7 @@ class SmtpDelivery:
             message = session.get(Message, message_id)
             if message is None:
                 return None
-            atts = attachments_of(session, [message_id])
+            atts = attachments_of(session, [message_id], company_id=message.company_id)
             return self._prepare(session, message, atts, {})
 
     def _prepare(
@@ -331,8 +339,9 @@ class SmtpDelivery:
         recipients = list(
             dict.fromkeys([*(message.to or []), *(message.cc or []), *(message.bcc or [])])
         )
+        network = MailNetwork.from_settings(self.runtime.settings)
         copy = (
-            ImapAccount.from_settings(settings, secrets)
+            ImapAccount.from_settings(settings, secrets, network=network)
             if settings.get("copy_to_sent") and settings.get("imap_host")
             else None
         )
@@ -343,7 +352,9 @@ class SmtpDelivery:
             mail_from=message.from_email or str(settings.get("email") or ""),
             recipients=recipients,
             raw=raw,
-            account=SmtpAccount.from_settings(settings, secrets, timeout=self.config.smtp_timeout),
+            account=SmtpAccount.from_settings(
+                settings, secrets, timeout=self.config.smtp_timeout, network=network
+            ),
             copy_to=copy,
         )
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosmtplib
@@ -33,6 +34,13 @@ from atendo.core.messages.outbox import (
     TemporaryFailure,
 )
 from atendo.transports.email.connection import tls_context
+from atendo.transports.email.network import (
+    MailNetwork,
+    MailTargetRefused,
+    open_socket,
+    require_smtp_auth,
+    vet_mail_server,
+)
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -47,6 +55,8 @@ class SmtpAccount:
     tls_verify: bool = True
     timeout: float = DEFAULT_TIMEOUT
     tls_context: ssl.SSLContext | None = None
+    # The installation's rules for mail servers (strict unless the caller says otherwise).
+    network: MailNetwork = field(default_factory=MailNetwork)
 
     @classmethod
     def from_settings(
@@ -55,6 +65,7 @@ class SmtpAccount:
         secrets: dict[str, str],
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        network: MailNetwork | None = None,
     ) -> SmtpAccount:
         security = str(settings.get("smtp_security") or "starttls")
         default_port = {"ssl": 465, "starttls": 587}.get(security, 25)
@@ -68,6 +79,7 @@ class SmtpAccount:
             password=password,
             tls_verify=bool(settings.get("tls_verify", True)),
             timeout=timeout,
+            network=network or MailNetwork(),
         )
 
 
@@ -75,10 +87,11 @@ def _words(code: int, message: str) -> str:
     return f"{code} {' '.join(str(message).split())}".strip()
 
 
-def _client(account: SmtpAccount) -> aiosmtplib.SMTP:
+def _client(account: SmtpAccount, sock: socket.socket) -> aiosmtplib.SMTP:
+    """The client on ``sock`` (connected to the vetted address); TLS checks the host name."""
     kwargs: dict[str, Any] = {
         "hostname": account.host,
-        "port": account.port,
+        "sock": sock,
         "timeout": account.timeout,
         "validate_certs": account.tls_verify,
         "local_hostname": "localhost",
@@ -101,6 +114,8 @@ class _Stale(Exception):
 
 def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure | ChannelProblem:
     """What an exception raised during connect, AUTH or the transaction means for the message."""
+    if isinstance(exc, MailTargetRefused):  # the server may not be reached, or not this way
+        return PermanentFailure(str(exc))
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         refused = {e.recipient: _words(e.code, e.message) for e in exc.recipients}
         summary = "; ".join(f"{r}: {w}" for r, w in refused.items())
@@ -120,7 +135,7 @@ def _failure(exc: BaseException) -> TemporaryFailure | PermanentFailure | Channe
     return TemporaryFailure(f"{type(exc).__name__}: {exc}".strip())
 
 
-_EXPECTED = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError)
+_EXPECTED = (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError, MailTargetRefused)
 
 
 class SmtpConnection:
@@ -183,7 +198,8 @@ class SmtpConnection:
             client.close()
 
     async def _open(self) -> None:
-        client = _client(self.account)
+        target = await vet_mail_server(self.account.host, self.account.port, self.account.network)
+        client = _client(self.account, await open_socket(target, self.account.timeout))
         self._client = client
         self.sessions += 1
         try:
@@ -195,9 +211,12 @@ class SmtpConnection:
                     await client.ehlo()
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
-            # AUTH when we have credentials and the server offers it (an IP-trusted relay
-            # that does not advertise AUTH accepts mail without it).
-            if self.account.login and self.account.password and client.supports_extension("auth"):
+            # AUTH (RFC 4954) is required, except through a relay on a private network
+            # (reachable only when the installation allows private networks).
+            has_login = bool(self.account.login and self.account.password)
+            offers_auth = client.supports_extension("auth")
+            require_smtp_auth(target, offers_auth=offers_auth, has_login=has_login)
+            if has_login and offers_auth:
                 await client.login(self.account.login, self.account.password)
         except BaseException:
             await self.close()  # never reuse a session that is not logged in

@@ -16,6 +16,7 @@ Otherwise the caller falls back to the sender's own dialog on the channel (or a 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from atendo.core.clients.service import identities
 from atendo.core.dialogs.models import Dialog
 from atendo.core.messages.models import Message
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 from atendo.transports.email.message_ids import is_our_message_id
 
 
@@ -46,7 +48,9 @@ def is_participant(session: Session, *, dialog: Dialog, address: str | None) -> 
     address = address.strip().lower()
     if address in {a.lower() for a in (dialog.recipients or [])}:
         return True
-    return address in identities(session, client_id=dialog.client_id, transport="email")
+    return address in identities(
+        session, company_id=dialog.company_id, client_id=dialog.client_id, transport="email"
+    )
 
 
 def reply_forms(in_reply_to: str | None, references: Iterable[str], box: SecretBox) -> list[str]:
@@ -65,6 +69,9 @@ def reply_forms(in_reply_to: str | None, references: Iterable[str], box: SecretB
     return forms
 
 
+EVIDENCE_CHUNK = 1000
+
+
 def stored_evidence(
     session: Session, *, channel_id: int, company_id: int, forms: Collection[str]
 ) -> list[tuple[int, int, str]]:
@@ -72,15 +79,20 @@ def stored_evidence(
     if not forms:
         return []
     # No ORDER BY in SQL: with one, SQLite walks (company_id, id) — every message of the
-    # company — instead of looking the ids up in (company_id, email_message_id).
-    rows = session.execute(
-        select(Message.id, Message.dialog_id, Message.email_message_id).where(
-            Message.company_id == company_id,
-            Message.channel_id == channel_id,
-            Message.email_message_id.in_(forms),
-            Message.dialog_id.is_not(None),
-        )
-    ).all()
+    # company — instead of looking the ids up in (company_id, email_message_id). In chunks:
+    # a batch of mails with long References must stay far below the parameter limits
+    # (PostgreSQL 65,535, SQLite 32,766).
+    wanted = sorted(set(forms))
+    rows: list[Any] = []
+    for start in range(0, len(wanted), EVIDENCE_CHUNK):
+        rows += session.execute(
+            select(Message.id, Message.dialog_id, Message.email_message_id).where(
+                Message.company_id == company_id,
+                Message.channel_id == channel_id,
+                Message.email_message_id.in_(wanted[start : start + EVIDENCE_CHUNK]),
+                Message.dialog_id.is_not(None),
+            )
+        ).all()
     return [(i, d, mid) for i, d, mid in rows if d is not None and mid is not None]
 
 
@@ -117,7 +129,7 @@ def thread_dialog(
         if dialog_id is None or dialog_id in seen:
             continue
         seen.add(dialog_id)
-        dialog = session.get(Dialog, dialog_id)
+        dialog = get_scoped(session, Dialog, dialog_id, company_id=company_id)
         if dialog is not None and is_participant(session, dialog=dialog, address=sender):
             return dialog
     return None

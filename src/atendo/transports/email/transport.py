@@ -26,6 +26,7 @@ from atendo.transports.email.channels import (
 )
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.discovery import Network, NotAnAddress, discover
+from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.outbound import (
     forward_email,
     queue_email_reply,
@@ -89,6 +90,7 @@ class EmailTransport(BaseTransport):
             secrets.get("password", ""),
             secrets.get("smtp_password") or None,
             runtime.settings.connect_timeout,
+            MailNetwork.from_settings(runtime.settings),
         )
         return (
             None if report.ok else "; ".join(r for r in (report.imap_error, report.smtp_error) if r)

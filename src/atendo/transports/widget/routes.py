@@ -35,6 +35,7 @@ from atendo.core.events.service import last_event_id
 from atendo.core.messages.inbound import Sender, receive_client_message
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outgoing import OutgoingAttachment
+from atendo.kit.db import get_scoped
 from atendo.runtime import Runtime
 from atendo.transports.widget.hub import Hub, Note, hub_for
 from atendo.transports.widget.i18n import language_of, texts
@@ -521,8 +522,13 @@ def build_router() -> APIRouter:
             return _error("refused", 404)
         with runtime.db.reading() as session:
             client = visitor_client(session, channel, visitor)
-            att = session.get(Attachment, attachment_id)
-            message = session.get(Message, att.message_id) if att is not None else None
+            cid = channel.company_id
+            att = get_scoped(session, Attachment, attachment_id, company_id=cid)
+            message = (
+                get_scoped(session, Message, att.message_id, company_id=cid)
+                if att is not None
+                else None
+            )
             if (
                 client is None
                 or att is None
@@ -667,11 +673,11 @@ class Connection:
         message_id = payload.get("message_id")
         if not isinstance(message_id, int):
             return []
-        message = session.get(Message, message_id)
+        message = get_scoped(session, Message, message_id, company_id=self.channel.company_id)
         if (
             message is None
             or message.client_id != self.client_id
-            or message.channel_id != self.channel.id
+            or (message.channel_id != self.channel.id)
         ):
             return []
         from atendo.transports.widget.visitors import VISIBLE, _shown

@@ -32,6 +32,7 @@ from atendo.core.messages.service import attachments_of
 from atendo.core.operators.models import Operator, PanelSession
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.crypto import SecretBox
+from atendo.kit.db import get_scoped
 
 TRANSPORT = "widget"
 IDENTITY = "widget"
@@ -149,6 +150,7 @@ def receive_visitor_message(
     if client is not None and external_id:
         again = session.scalar(
             select(Message).where(
+                Message.company_id == channel.company_id,
                 Message.channel_id == channel.id,
                 Message.client_id == client.id,
                 Message.external_id == external_id,
@@ -197,12 +199,17 @@ def messages_out(
     session: Session, messages: list[Message], *, public_id: str
 ) -> list[dict[str, Any]]:
     """What the widget shows of messages: never a note, never an operator's e-mail."""
-    files = attachments_of(session, [m.id for m in messages])
+    if not messages:
+        return []
+    company_id = messages[0].company_id
+    files = attachments_of(session, [m.id for m in messages], company_id=company_id)
     op_ids = {m.operator_id for m in messages if m.operator_id}
     names = (
         {
             o.id: o.first_name or o.last_name
-            for o in session.scalars(select(Operator).where(Operator.id.in_(op_ids)))
+            for o in session.scalars(
+                select(Operator).where(Operator.company_id == company_id, Operator.id.in_(op_ids))
+            )
         }
         if op_ids
         else {}
@@ -268,7 +275,7 @@ def visitor_typing(session: Session, *, channel: Channel, client_id: int) -> boo
     )
     if dialog is None:
         return False
-    client = session.get(Client, client_id)
+    client = get_scoped(session, Client, client_id, company_id=channel.company_id)
     signal_typing(
         session,
         company_id=channel.company_id,

@@ -1,0 +1,412 @@
+"""``bench/api.py --postgres``: the API at size on PostgreSQL, two ``atendo serve --no-workers``
+processes, 8 concurrent clients (issue 19 part 3, issue 20 part 5).
+
+The data is made by the product's own services, then copied: a base of ``--base-dialogs``
+dialogs (each a new client writing ``--per-dialog`` / 2 messages through
+``receive_client_message`` and the operator answering as many through the external
+transport's ``queue_reply``), then copied by ``INSERT … SELECT`` (ids, addresses, names and
+times shifted per copy) until there are ``--dialogs`` dialogs. Then ``VACUUM ANALYZE``.
+
+Prints, per endpoint, p50/p99 beside ``/healthz`` (a constant endpoint on the same two
+processes, measured in the same run), and the ``EXPLAIN ANALYZE`` of every statement each read
+runs (captured from the services the endpoints call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+
+from atendo.api.serializers import clients_out, dialogs_out, messages_out
+from atendo.core.channels.models import Channel
+from atendo.core.clients.service import list_clients
+from atendo.core.companies.service import create_company
+from atendo.core.dialogs.service import list_dialogs
+from atendo.core.messages.inbound import Sender, receive_client_message
+from atendo.core.messages.service import list_messages
+from atendo.core.operators.models import Operator
+from atendo.core.operators.sessions import open_session
+from atendo.kit.pagination import Page
+from atendo.migrations import upgrade
+from atendo.runtime import Runtime
+from atendo.settings import Settings
+from atendo.transports import registry
+from atendo.transports.base import Reply
+from atendo.transports.external import create_external_channel
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SERVE = [sys.executable, "-m", "atendo", "serve", "--no-workers"]
+
+# Columns shifted per copy: ids by the table's own span, references by the span of the table
+# they point at; text that must stay unique (an address, a dedup key) gets the copy's number.
+ID_REFS = {
+    "client_id": "clients",
+    "dialog_id": "dialogs",
+    "request_id": "requests",
+    "last_message_id": "messages",
+}
+UNIQUE_TEXT = {"client_identities": ["address"], "messages": ["dedup_key"], "clients": ["name"]}
+TIME_COLUMNS = {"created", "begin", "end", "last_message_at", "send_at", "sent_at"}
+COPIED = ["clients", "client_identities", "dialogs", "requests", "messages"]
+
+
+def base_set(runtime: Runtime, dialogs: int, per_dialog: int) -> tuple[int, int, str]:
+    """The company, its external channel and ``dialogs`` conversations, through the services;
+    returns (company id, channel id, API token)."""
+    with runtime.db.transaction() as session:
+        new = create_company(
+            session, name="Bench", admin_email="bench@bench.example", admin_password="x" * 12
+        )
+        company_id, admin_id = new.company.id, new.admin.id
+        channel = create_external_channel(
+            session, company_id=company_id, name="Bench", box=runtime.box
+        )
+        channel_id, token = channel.id, new.api_token
+    transport = registry.get("external")
+    for n in range(dialogs):
+        with runtime.db.transaction() as session:
+            ch = session.get(Channel, channel_id)
+            assert ch is not None
+            sender = Sender(kind="phone", address=f"+5511{n:09d}", name=f"Client {n:06d}")
+            arrival = receive_client_message(session, channel=ch, sender=sender, text="Oi!")
+            dialog_id = arrival.message.dialog_id
+            client_id = arrival.message.client_id
+            assert dialog_id is not None and client_id is not None
+            for k in range(1, per_dialog):
+                if k % 2:
+                    transport.queue_reply(
+                        session,
+                        runtime=runtime,
+                        company_id=company_id,
+                        dialog_id=dialog_id,
+                        reply=Reply(
+                            text=f"answer {k}: " + "lorem ipsum " * 6, operator_id=admin_id
+                        ),
+                    )
+                else:
+                    receive_client_message(
+                        session,
+                        channel=ch,
+                        sender=Sender(client_id=client_id),
+                        text=f"question {k}: " + "dolor sit amet " * 5,
+                    )
+    return company_id, channel_id, token
+
+
+def copy_up(runtime: Runtime, copies: int) -> None:
+    """``copies`` more copies of every row of the copied tables (one INSERT … SELECT each)."""
+    with runtime.db.engine.begin() as conn:
+        spans = {t: conn.scalar(text(f"SELECT coalesce(max(id), 0) FROM {t}")) for t in COPIED}
+        seconds = conn.scalar(
+            text("SELECT extract(epoch FROM max(created) - min(created)) + 1 FROM messages")
+        )
+        for table in COPIED:
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = :t ORDER BY ordinal_position"
+                    ),
+                    {"t": table},
+                )
+            ]
+            exprs = []
+            for col in columns:
+                q = f'src."{col}"'
+                if col == "id":
+                    exprs.append(f"{q} + k * {spans[table]}")
+                elif col in ID_REFS:
+                    exprs.append(f"{q} + k * {spans[ID_REFS[col]]}")
+                elif col in UNIQUE_TEXT.get(table, []):
+                    exprs.append(f"{q} || '.' || k")
+                elif col in TIME_COLUMNS:
+                    exprs.append(f"{q} + make_interval(secs => k * {seconds})")
+                else:
+                    exprs.append(q)
+            names = ", ".join(f'"{c}"' for c in columns)
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} ({names}) SELECT {', '.join(exprs)} "
+                    f"FROM {table} src CROSS JOIN generate_series(1, :copies) AS k"
+                ),
+                {"copies": copies},
+            )
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+                )
+            )
+
+
+def vacuum(url: str) -> None:
+    from atendo.kit.db import make_engine
+
+    engine = make_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+
+
+@contextmanager
+def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, params))
+
+    event.listen(conn, "before_cursor_execute", grab)
+    try:
+        yield statements
+    finally:
+        event.remove(conn, "before_cursor_execute", grab)
+
+
+def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id: int) -> None:
+    """The EXPLAIN ANALYZE of each statement the benchmarked reads run."""
+    from atendo.panel.auth import PanelUser
+    from atendo.panel.views import ListFilters, dialog_rows
+
+    page = Page(20, 0)
+    with runtime.db.reading() as session:
+        op = session.get(Operator, operator_id)
+        assert op is not None
+        user = PanelUser(
+            id=op.id,
+            company_id=company_id,
+            role=op.role,
+            email=op.email,
+            name=op.full_name,
+            language="en",
+            timezone="UTC",
+            csrf="",
+            session_id=0,
+        )
+
+    reads: list[tuple[str, Callable[[Any], object]]] = [
+        (
+            "GET /v1/dialogs?limit=20",
+            lambda s: dialogs_out(s, list_dialogs(s, company_id=company_id, page=page)[0]),
+        ),
+        (
+            "GET /v1/messages?dialog_id=…",
+            lambda s: messages_out(
+                s, list_messages(s, company_id=company_id, page=page, dialog_id=dialog_id)[0]
+            ),
+        ),
+        (
+            "GET /v1/clients?limit=20",
+            lambda s: clients_out(s, list_clients(s, company_id=company_id, page=page)[0]),
+        ),
+        (
+            "GET /v1/clients?search=…",
+            lambda s: clients_out(
+                s, list_clients(s, company_id=company_id, page=page, search="client 000123")[0]
+            ),
+        ),
+    ]
+    reads.append(
+        (
+            "panel chat list (GET /chats/list)",
+            lambda s: dialog_rows(s, user, ListFilters(), offset=0, limit=25),
+        )
+    )
+    for name, read in reads:
+        print(f"\n-- EXPLAIN ANALYZE: {name}", flush=True)
+        with runtime.db.reading() as session:
+            conn = session.connection()
+            with captured(conn) as statements:
+                read(session)
+            for statement, params in statements:
+                print("   " + " ".join(statement.split())[:300])
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params)
+                for (line,) in plan:
+                    print("      " + line)
+
+
+async def _load(
+    name: str,
+    call: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
+    clients: list[httpx.AsyncClient],
+    seconds: float,
+    concurrency: int,
+) -> None:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            r = await call(client)
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code >= 400:
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(clients[i % len(clients)]) for i in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    print(
+        f"{name:<36} {len(lat) / elapsed:7.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+        f"   ({len(lat)} requests, {errors} errors)",
+        flush=True,
+    )
+
+
+async def _run_load(
+    bases: list[str], token: str, cookie: str, dialogs: int, seconds: float, concurrency: int
+) -> None:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    clients = [
+        httpx.AsyncClient(
+            base_url=b,
+            headers={"Authorization": token},
+            cookies={"atendo_session": cookie},
+            limits=limits,
+            timeout=60,
+        )
+        for b in bases
+    ]
+    rnd = random.Random(5)
+    calls: list[tuple[str, Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]]] = [
+        ("baseline GET /healthz (constant)", lambda c: c.get("/healthz")),
+        ("GET /v1/dialogs?limit=20", lambda c: c.get("/v1/dialogs", params={"limit": 20})),
+        (
+            "GET /v1/messages?dialog_id=…",
+            lambda c: c.get("/v1/messages", params={"dialog_id": rnd.randint(1, dialogs)}),
+        ),
+        ("GET /v1/clients?limit=20", lambda c: c.get("/v1/clients", params={"limit": 20})),
+        (
+            "GET /v1/clients?search=… (a search)",
+            lambda c: c.get("/v1/clients", params={"search": f"client {rnd.randint(0, 999):06d}"}),
+        ),
+        ("panel chat list GET /chats/list", lambda c: c.get("/chats/list")),
+    ]
+    try:
+        for name, call in calls:
+            await _load(name, call, clients, seconds, concurrency)
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+def main(args: Any, free_port: Callable[[], int]) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.servers.postgres import TemporaryDatabase, postgres_available
+
+    if not postgres_available():
+        print("PostgreSQL is not reachable on 127.0.0.1:5432", file=sys.stderr)
+        return 1
+    base_dialogs = min(args.base_dialogs, args.dialogs)
+    copies = max(0, args.dialogs // base_dialogs - 1)
+    with TemporaryDatabase(PG_BASE, prefix="atendo_bench_api") as url:
+        data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"atendo-bench-api-pg-{os.getpid()}"
+        settings = Settings(data_dir=data_dir, secret_key="bench-secret", database_url=url)
+        upgrade(url)
+        runtime = Runtime.from_settings(settings)
+        t0 = time.perf_counter()
+        company_id, _channel_id, token = base_set(runtime, base_dialogs, args.per_dialog)
+        t1 = time.perf_counter()
+        print(
+            f"base set through the services: {base_dialogs:,} dialogs, "
+            f"{base_dialogs * args.per_dialog:,} messages in {t1 - t0:.1f} s",
+            flush=True,
+        )
+        copy_up(runtime, copies)
+        t2 = time.perf_counter()
+        vacuum(url)
+        with runtime.db.reading() as session:
+            counts = {
+                t: session.scalar(text(f"SELECT count(*) FROM {t}"))
+                for t in ("dialogs", "messages", "clients")
+            }
+            admin = session.scalar(
+                text("SELECT id FROM operators WHERE company_id = :c"), {"c": company_id}
+            )
+        print(
+            f"copied {copies} times by INSERT … SELECT in {t2 - t1:.1f} s, VACUUM ANALYZE in "
+            f"{time.perf_counter() - t2:.1f} s: {counts['dialogs']:,} dialogs, "
+            f"{counts['messages']:,} messages, {counts['clients']:,} clients",
+            flush=True,
+        )
+        with runtime.db.transaction() as session:
+            op = session.get(Operator, admin)
+            assert op is not None
+            cookie = open_session(session, operator=op, user_agent="bench").token
+        explain_reads(runtime, company_id, rnd_dialog(counts["dialogs"]), admin)
+        runtime.close()
+        env = {
+            **os.environ,
+            "ATENDO_DATA_DIR": str(data_dir),
+            "ATENDO_SECRET_KEY": "bench-secret",
+            "ATENDO_DATABASE_URL": url,
+            "ATENDO_API_RATE_LIMIT_PER_MINUTE": "100000000",
+            "ATENDO_LOG_LEVEL": "WARNING",
+        }
+        ports = [free_port(), free_port()]
+        servers = [
+            subprocess.Popen(
+                [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for port in ports
+        ]
+        bases = [f"http://127.0.0.1:{p}" for p in ports]
+        try:
+            for base in bases:
+                for _ in range(300):
+                    try:
+                        if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    time.sleep(0.1)
+                else:
+                    print("a server did not start", file=sys.stderr)
+                    return 1
+            print(
+                f"\nuvicorn, 2 processes (atendo serve --no-workers) on one PostgreSQL; "
+                f"{args.concurrency} concurrent clients spread over both, "
+                f"{args.seconds_per_endpoint:.0f} s per endpoint",
+                flush=True,
+            )
+            asyncio.run(
+                _run_load(
+                    bases,
+                    token,
+                    cookie,
+                    counts["dialogs"],
+                    args.seconds_per_endpoint,
+                    args.concurrency,
+                )
+            )
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=30)
+    return 0
+
+
+def rnd_dialog(dialogs: int) -> int:
+    return random.Random(7).randint(1, dialogs)

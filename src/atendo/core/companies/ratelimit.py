@@ -1,0 +1,72 @@
+"""The per-token API rate limit, shared by every process on PostgreSQL.
+
+A sliding minute, estimated from two fixed ones (the "sliding window counter"): each token has
+a row per Unix minute in ``api_rate_windows``; a request adds one to the current minute's row
+with one atomic upsert (``INSERT … ON CONFLICT DO UPDATE … RETURNING``) and is let through
+when
+
+    hits(this minute) + hits(previous minute) × (share of the previous minute still inside
+    the last 60 seconds) ≤ limit
+
+Every ``atendo serve`` process counts in the same rows, so two processes allow the limit
+once, not twice. The previous minute counts at most ``limit`` (a client that kept knocking
+while refused is not held back longer for it). Rows older than two minutes are deleted by
+``forget_old_windows``.
+
+On SQLite there is one process, and the API counts in memory instead (``atendo.api.usage``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from atendo.core.companies.models import ApiRateWindow
+from atendo.kit.crypto import hash_token
+
+
+def within_limit(
+    session: Session, *, company_id: int, token: str, limit: int, now: datetime
+) -> bool:
+    """Count one request of ``token`` at ``now``; True when it is within ``limit``/minute."""
+    key = hash_token(token)
+    seconds = now.timestamp()
+    minute = int(seconds // 60)
+    carry_share = 1.0 - (seconds % 60) / 60
+    previous = (
+        select(ApiRateWindow.hits)
+        .where(
+            ApiRateWindow.company_id == company_id,
+            ApiRateWindow.token_hash == key,
+            ApiRateWindow.window_start == minute - 1,
+        )
+        .scalar_subquery()
+    )
+    hit = (
+        insert(ApiRateWindow)
+        .values(company_id=company_id, token_hash=key, window_start=minute, hits=1)
+        .on_conflict_do_update(
+            index_elements=["company_id", "token_hash", "window_start"],
+            set_={"hits": ApiRateWindow.hits + 1},
+        )
+        .returning(ApiRateWindow.hits)
+        .cte("hit")
+    )
+    # One round trip: the upsert, and the previous minute as it was before it.
+    hits, previous = session.execute(select(hit.c.hits, previous)).one()
+    carried = min(previous or 0, limit) * carry_share
+    return bool(hits + carried <= limit)
+
+
+def forget_old_windows(session: Session, *, company_ids: list[int], now: datetime) -> None:
+    """Delete the rows no estimate reads any more (older than the previous minute)."""
+    if company_ids:
+        session.execute(
+            delete(ApiRateWindow).where(
+                ApiRateWindow.company_id.in_(company_ids),
+                ApiRateWindow.window_start < int(now.timestamp() // 60) - 1,
+            )
+        )
