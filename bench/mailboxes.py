@@ -339,7 +339,14 @@ def atendo(
             time.sleep(SETTLE)
             rss_after = _rss_kb(worker.pid)
             cpu = _idle_cpu(worker.pid)
-            _wait("the API", lambda: api.get("/healthz").status_code == 200, 60)
+
+            def api_up() -> bool:
+                try:
+                    return api.get("/healthz").status_code == 200
+                except httpx.HTTPError:
+                    return False  # still starting
+
+            _wait("the API", api_up, 60)
             rng = random.Random(1)
             latencies = []
             for i in range(SAMPLES):

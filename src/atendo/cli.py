@@ -75,12 +75,15 @@ def worker(
     processes: int = typer.Option(
         0,
         "--processes",
-        help="Sync loops (processes) sharing the mailbox leases; default: the CPU count.",
+        help="Sync loops (processes) sharing the mailbox leases; default: the CPU count on "
+        "PostgreSQL, 1 on SQLite.",
     ),
 ) -> None:
     """Run the background workers alone (scale-out mode)."""
     _setup_logging()
-    count = processes if processes > 0 else (os.cpu_count() or 1)
+    # SQLite has one writer and wakes workers in-process only: one process there.
+    sqlite = get_settings().resolved_database_url.startswith("sqlite")
+    count = processes if processes > 0 else (1 if sqlite else (os.cpu_count() or 1))
     if count == 1:
         _run_worker()
         return

@@ -133,6 +133,7 @@ def test_menu_items_crud(api: TestClient, runtime: Runtime, company: CompanyFixt
         {"channel_id": chat, "command": "2", "name": "X", "assign_id": 10**6},
         {"channel_id": chat, "command": "2", "name": "X", "url": "ftp://x"},
         {"channel_id": chat, "command": "2", "name": "X", "url_enabled": True},
+        {"channel_id": chat, "command": "2", "name": "X", "image": "file:///etc/passwd"},
         {"command": "2", "name": "X"},
     ):
         r = api.post("/v1/scenarios/menu_items", json=bad)

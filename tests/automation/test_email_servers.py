@@ -56,9 +56,16 @@ class Installation:
             "ATENDO_DATA_DIR": str(self.runtime.settings.data_dir),
             "ATENDO_SECRET_KEY": "test-secret-key",
             "ATENDO_IMAP_POLL_INTERVAL": "1",
-            "ATENDO_LOG_LEVEL": "WARNING",
+            "ATENDO_LOG_LEVEL": "INFO",
         }
-        self.proc = subprocess.Popen([sys.executable, "-m", "atendo", "worker"], env=env)
+        self.log = self.runtime.settings.data_dir / "worker.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "atendo", "worker", "--processes", "1"],
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -73,6 +80,13 @@ class Installation:
         with self.runtime.db.reading() as session:
             channel = session.get(Channel, self.channel)
             return channel is not None and channel.last_sync is not None
+
+    def status(self) -> str:
+        with self.runtime.db.reading() as session:
+            channel = session.get(Channel, self.channel)
+            assert channel is not None
+            log = self.log.read_text(errors="replace")[-2000:]
+            return f"{channel.status} {channel.last_error!r} {channel.last_sync}\n{log}"
 
     def client_messages(self) -> int:
         with self.runtime.db.reading() as session:
@@ -92,13 +106,15 @@ class Installation:
             return pending == 0 and unsent == 0
 
 
-def _wait(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+def _wait(
+    predicate: Callable[[], bool], what: str | Callable[[], str], limit: float = 60.0
+) -> None:
     end = time.monotonic() + limit
     while time.monotonic() < end:
         if predicate():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what if isinstance(what, str) else what()}")
 
 
 def _mail(sender: str, to: str, mid: str, *, in_reply_to: str | None = None) -> bytes:
@@ -124,7 +140,8 @@ def two(
         try:
             a.start()
             b.start()
-            _wait(lambda: a.synced() and b.synced(), "the first mailbox syncs")
+            _wait(lambda: a.synced() and b.synced(),
+                  lambda: f"the first mailbox syncs: {a.status()}, {b.status()}")  # fmt: skip
             yield a, b
         finally:
             a.stop()

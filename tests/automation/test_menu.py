@@ -16,7 +16,7 @@ from sqlalchemy import select
 from atendo.core.automation.service import create_menu_item
 from atendo.core.dialogs.models import Dialog
 from atendo.core.events.models import Event
-from atendo.core.messages.models import Message
+from atendo.core.messages.models import Attachment, Message
 from atendo.core.operators.service import create_group
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
@@ -176,11 +176,15 @@ def test_the_timeout_hands_the_request_to_the_default_group(
     assert menu.says("1") == []  # no menu any more
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
 class _Prices(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = "Preço do dia: R$ 10".encode()
+        picture = self.path.endswith(".png")
+        body = PNG if picture else "Preço do dia: R$ 10".encode()
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", "image/png" if picture else "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -217,3 +221,28 @@ def test_the_url_action_goes_through_the_network_guard(
         assert menu.says("3") == [expected]
     finally:
         runtime.settings.webhooks_allow_private_networks = before
+
+
+def test_a_reply_file_is_fetched_and_attached(
+    runtime: Runtime, company: CompanyFixture, clock: Clock, prices_url: str
+) -> None:
+    menu = Menu(runtime, company)
+    with runtime.db.transaction() as session:
+        create_menu_item(session, company_id=company.id, channel_id=menu.chat, data={
+            "command": "4", "name": "Mapa", "text": "Nosso endereço",
+            "image": prices_url.replace("/prices", "/mapa.png")})  # fmt: skip
+    menu.says("oi")
+    before = runtime.settings.webhooks_allow_private_networks
+    runtime.settings.webhooks_allow_private_networks = True
+    try:
+        assert menu.says("4") == ["Nosso endereço"]
+    finally:
+        runtime.settings.webhooks_allow_private_networks = before
+    with runtime.db.reading() as session:
+        message = session.scalars(select(Message).where(
+            Message.dialog_id == menu.dialog_id).order_by(Message.id.desc())).first()  # fmt: skip
+        assert message is not None
+        files = session.scalars(select(Attachment).where(Attachment.message_id == message.id))
+        assert [(f.filename, f.content_type, f.size) for f in files] == [
+            ("mapa.png", "image/png", len(PNG))
+        ]

@@ -14,23 +14,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from atendo.core.automation.engine import (
+    Fetched,
     Say,
     claim_event,
     earlier_pending,
+    item_to_fetch,
     pending_events,
     postpone_event,
     react,
     run_due_closes,
     run_due_menus,
-    url_item_for,
 )
 from atendo.core.channels.models import Channel
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import MessageType
+from atendo.core.messages.outgoing import OutgoingAttachment
 from atendo.kit.guarded_fetch import FetchFailed, guarded_fetch
 from atendo.kit.html import html_to_text
 from atendo.kit.netguard import TargetRefused
@@ -50,7 +54,12 @@ URL_MAX_TEXT = 4000
 def sayer(session: Session, runtime: Runtime) -> Say:
     """``say`` bound to the transport seam: an automatic message in the dialog."""
 
-    def say(dialog: Dialog, text: str, buttons: Sequence[str] = ()) -> None:
+    def say(
+        dialog: Dialog,
+        text: str,
+        buttons: Sequence[str] = (),
+        files: Sequence[OutgoingAttachment] = (),
+    ) -> None:
         channel_transport = registry.get(_transport_of(session, dialog))
         channel_transport.queue_reply(
             session,
@@ -58,7 +67,11 @@ def sayer(session: Session, runtime: Runtime) -> Say:
             company_id=dialog.company_id,
             dialog_id=dialog.id,
             reply=Reply(
-                text=text, operator_id=None, type=MessageType.AUTOREPLY, buttons=tuple(buttons)
+                text=text,
+                operator_id=None,
+                type=MessageType.AUTOREPLY,
+                buttons=tuple(buttons),
+                attachments=tuple(files),
             ),
         )
 
@@ -93,16 +106,41 @@ async def fetch_text(runtime: Runtime, url: str) -> str | None:
     return text.strip()[:URL_MAX_TEXT] or None
 
 
+async def fetch_file(runtime: Runtime, url: str) -> OutgoingAttachment | None:
+    """A menu item's reply file from its URL; None on failure (the reply goes without it)."""
+    try:
+        got = await guarded_fetch(
+            url,
+            allow_private=runtime.settings.webhooks_allow_private_networks,
+            max_bytes=runtime.settings.max_attachment_bytes,
+            timeout=URL_TIMEOUT,
+        )
+    except (FetchFailed, TargetRefused, OSError) as exc:
+        log.info("menu file %s not fetched: %s", url, exc)
+        return None
+    name = PurePosixPath(urlsplit(got.url).path).name or "file"
+    kind = got.content_type.split(";", 1)[0].strip() or "application/octet-stream"
+    return OutgoingAttachment(filename=name[:200], content_type=kind, data=got.data)
+
+
 async def handle_event(runtime: Runtime, event_id: int) -> bool:
     """One trigger; True when this worker handled it."""
     with runtime.db.reading() as session:
-        item = url_item_for(session, event_id=event_id)
-        target = (item.id, item.url) if item is not None and item.url else None
-    fetched: dict[int, str] = {}
-    if target is not None:
-        text = await fetch_text(runtime, target[1])
+        item = item_to_fetch(session, event_id=event_id)
+        wanted = (
+            (item.id, item.url if item.url_enabled else None, item.image)
+            if item is not None
+            else None
+        )
+    fetched = Fetched()
+    if wanted is not None:
+        item_id, url, image = wanted
+        text = await fetch_text(runtime, url) if url else None
         if text:
-            fetched[target[0]] = text
+            fetched.texts[item_id] = text
+        file = await fetch_file(runtime, image) if image else None
+        if file is not None:
+            fetched.files[item_id] = file
 
     def work() -> bool:
         try:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from atendo.core.leases.service import LeaseTimes, beat, forget_worker, prune_workers
 from atendo.core.messages.outbox import requeue_claims_of_lapsed_workers
@@ -38,11 +40,17 @@ def beat_once(runtime: Runtime, *, prune: bool = False) -> list[int]:
 
 
 async def heartbeat_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    # Its own thread: a beat never waits behind the mailboxes' database work.
+    thread = ThreadPoolExecutor(1, thread_name_prefix="atendo-heartbeat")
+    loop = asyncio.get_running_loop()
     beats = 0
     try:
         while not stop.is_set():
             try:
-                await asyncio.to_thread(beat_once, runtime, prune=beats % PRUNE_EVERY == 0)
+                prune = beats % PRUNE_EVERY == 0
+                await loop.run_in_executor(
+                    thread, functools.partial(beat_once, runtime, prune=prune)
+                )
             except Exception:
                 log.exception("heartbeat failed")
             beats += 1
@@ -55,4 +63,5 @@ async def heartbeat_loop(runtime: Runtime, stop: asyncio.Event) -> None:
                 with runtime.db.transaction() as session:
                     forget_worker(session, worker_id=runtime.worker_id)
 
-            await asyncio.to_thread(forget)
+            await loop.run_in_executor(thread, forget)
+        thread.shutdown(wait=False)

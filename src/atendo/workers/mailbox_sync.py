@@ -32,8 +32,10 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -64,6 +66,7 @@ from atendo.workers.runner import sleep_or_stop
 log = logging.getLogger("atendo.workers.mailbox_sync")
 
 TRANSPORT = "email"
+T = TypeVar("T")
 
 # Tunables (module-level so tests can shorten them; the environment can too).
 SCAN_INTERVAL = float(os.environ.get("ATENDO_MAILBOX_SCAN_INTERVAL", "2"))
@@ -177,6 +180,13 @@ class MailboxSupervisor:
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.tokens: dict[int, int] = {}  # channel → fencing token (leased mode)
         self.gate = asyncio.Semaphore(max(1, runtime.settings.worker_connect_concurrency))
+        # Leases are read and renewed on a thread of their own: never queued behind the
+        # mailboxes' database work (a thousand mailboxes starting at once fill the shared
+        # pool, and a renewal stuck in that queue would lose every lease).
+        self._lease_thread = ThreadPoolExecutor(1, thread_name_prefix="atendo-leases")
+
+    async def _in_lease_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, fn, *args)
 
     # --- database side (threads) -------------------------------------------------------------
 
@@ -258,12 +268,12 @@ class MailboxSupervisor:
         )
 
     async def scan_once(self) -> None:
-        views, live = await asyncio.to_thread(self._scan)
+        views, live = await self._in_lease_thread(self._scan)
         # Tasks that ended by themselves (lease lost, channel gone) are forgotten first.
         for cid in [cid for cid, task in self.tasks.items() if task.done()]:
             del self.tasks[cid]
             if self.tokens.pop(cid, None) is not None:
-                await asyncio.to_thread(self._release, [cid])
+                await self._in_lease_thread(self._release, [cid])
         plan = self.plan(views, live)
         # Sessions end (and their sockets close) before a lease is given back, so the next
         # holder never overlaps with us.
@@ -271,9 +281,9 @@ class MailboxSupervisor:
         gone = plan.stop + plan.release
         for cid in gone:
             self.tokens.pop(cid, None)
-        await asyncio.to_thread(self._release, gone)
+        await self._in_lease_thread(self._release, gone)
         if plan.restart:
-            await asyncio.to_thread(self._clear_reconnect, plan.restart)
+            await self._in_lease_thread(self._clear_reconnect, plan.restart)
             for cid in plan.restart:
                 self._start(cid, self.tokens.get(cid), 0.0)
         if not plan.take:
@@ -283,7 +293,7 @@ class MailboxSupervisor:
             for cid in plan.take:
                 self._start(cid, None, jitter)
             return
-        taken = await asyncio.to_thread(self._take, plan.take)
+        taken = await self._in_lease_thread(self._take, plan.take)
         self.tokens.update(taken)
         for cid, token in taken.items():
             self._start(cid, token, jitter)
@@ -296,7 +306,7 @@ class MailboxSupervisor:
         held = dict(self.tokens)
         try:
             kept = await asyncio.wait_for(
-                asyncio.to_thread(self._renew, held), self.times.renew * 2
+                self._in_lease_thread(self._renew, held), self.times.renew * 2
             )
         except Exception as exc:
             log.warning("cannot renew the mailbox leases (%s): stopping their sessions", exc)
@@ -332,8 +342,9 @@ class MailboxSupervisor:
             ids = list(self.tasks)
             await self._stop_tasks(ids)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._release, [c for c in ids if c in self.tokens])
+                await self._in_lease_thread(self._release, [c for c in ids if c in self.tokens])
             self.tokens.clear()
+            self._lease_thread.shutdown(wait=False)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

@@ -350,7 +350,9 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         transport = registry.get(channel.transport)
         runtime = ctx.runtime
 
-        def say(to: Dialog, text: str, buttons: Sequence[str] = ()) -> None:
+        def say(
+            to: Dialog, text: str, buttons: Sequence[str] = (), files: Sequence[Any] = ()
+        ) -> None:
             transport.queue_reply(
                 session,
                 runtime=runtime,

@@ -30,7 +30,7 @@ On a close: the menu stops; the survey is asked if an operator answered in the r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -48,6 +48,7 @@ from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.events.models import Event
 from atendo.core.events.service import emit
 from atendo.core.messages.models import Message
+from atendo.core.messages.outgoing import OutgoingAttachment
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import assign_tags
 from atendo.kit.clock import utcnow
@@ -57,7 +58,14 @@ class Say(Protocol):
     """Queue an automatic message in a dialog (bound by the worker to the transport seam);
     ``buttons``: the choices a transport with buttons (the widget) offers with it."""
 
-    def __call__(self, to: Dialog, text: str, buttons: Sequence[str] = (), /) -> None: ...
+    def __call__(
+        self,
+        to: Dialog,
+        text: str,
+        buttons: Sequence[str] = (),
+        files: Sequence[OutgoingAttachment] = (),
+        /,
+    ) -> None: ...
 
 
 TRIGGERS = (EventType.INBOX.value, EventType.CLOSE_DIALOG.value)
@@ -157,6 +165,18 @@ def _claim_due(session: Session, column: Any, now: datetime, limit: int) -> list
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """What the worker read before the transaction for the menu item a trigger chooses: its
+    text from its URL, its reply file from its image URL (menu item id → each)."""
+
+    texts: dict[int, str] = field(default_factory=dict)
+    files: dict[int, OutgoingAttachment] = field(default_factory=dict)
+
+
+NOTHING = Fetched()
+
+
+@dataclass(frozen=True)
 class Context:
     event: Event
     dialog: Dialog
@@ -203,15 +223,13 @@ def dialog_state(session: Session, *, dialog: Dialog) -> DialogAutomation:
     return state
 
 
-def react(
-    session: Session, *, event: Event, say: Say, fetched: dict[int, str] | None = None
-) -> None:
-    """Handle one claimed trigger; ``fetched``: menu item id → text read from its URL."""
+def react(session: Session, *, event: Event, say: Say, fetched: Fetched = NOTHING) -> None:
+    """Handle one claimed trigger; ``fetched``: what the worker read for a menu item."""
     ctx = _context(session, event)
     if ctx is None:
         return
     if event.type == EventType.INBOX:
-        _on_client_message(session, ctx, say, fetched or {})
+        _on_client_message(session, ctx, say, fetched)
     elif event.type == EventType.CLOSE_DIALOG:
         _on_close(session, ctx, say)
 
@@ -233,7 +251,7 @@ def _client_message(session: Session, event: Event) -> Message | None:
     return message
 
 
-def _on_client_message(session: Session, ctx: Context, say: Say, fetched: dict[int, str]) -> None:
+def _on_client_message(session: Session, ctx: Context, say: Say, fetched: Fetched) -> None:
     message = _client_message(session, ctx.event)
     if message is None:
         return
@@ -374,9 +392,10 @@ def menu_choice(
     return None
 
 
-def url_item_for(session: Session, *, event_id: int) -> MenuItem | None:
-    """Read-only preview for the worker: the URL item this trigger would choose, so the URL
-    is fetched before the transaction that answers (never during it)."""
+def item_to_fetch(session: Session, *, event_id: int) -> MenuItem | None:
+    """Read-only preview for the worker: the menu item this trigger would choose when it has
+    a URL to read (its text, its reply file), so that is fetched before the transaction that
+    answers (never during it)."""
     event = session.get(Event, event_id)
     if event is None or event.type != EventType.INBOX or event.dialog_id is None:
         return None
@@ -388,7 +407,9 @@ def url_item_for(session: Session, *, event_id: int) -> MenuItem | None:
     if state is None or dialog is None or message is None or not state.menu_active:
         return None
     item = menu_choice(session, state=state, dialog=dialog, text=message.text or "")
-    return item if item is not None and item.url_enabled and item.url else None
+    if item is None or not ((item.url_enabled and item.url) or item.image):
+        return None
+    return item
 
 
 def _follow_menu(
@@ -396,7 +417,7 @@ def _follow_menu(
     ctx: Context,
     message: Message,
     say: Say,
-    fetched: dict[int, str],
+    fetched: Fetched,
     now: datetime,
 ) -> None:
     state, menu, dialog = ctx.state, ctx.settings.menu, ctx.dialog
@@ -441,18 +462,19 @@ def enter_item(
     state: DialogAutomation,
     item: MenuItem,
     say: Say,
-    fetched: dict[int, str] | None = None,
+    fetched: Fetched = NOTHING,
     ctx: Context | None = None,
 ) -> None:
     """The client chose ``item`` (or the API sent it): its reply, its actions, and its level
     when it has items below it."""
-    text = (fetched or {}).get(item.id) or item.text or ""
+    text = fetched.texts.get(item.id) or item.text or ""
     if ctx is not None:
         text = _render(text, ctx)
     children = level_items(session, dialog=dialog, parent_id=item.id)
     body = _join(text, listing(children))
-    if body:
-        say(dialog, body, names(children))
+    file = fetched.files.get(item.id)
+    if body or file is not None:
+        say(dialog, body, names(children), (file,) if file is not None else ())
     request = session.scalar(
         select(Request)
         .where(

@@ -215,6 +215,12 @@ def _apply_menu_fields(
         tag = get_scoped(session, Tag, values["tag_id"], company_id=item.company_id)
         if tag is None:
             errors["tag_id"] = ["no such tag"]
+    image = values.get("image")
+    if image:
+        image = str(image).strip()
+        if not image.lower().startswith(("http://", "https://")) or len(image) > 1000:
+            errors["image"] = ["an http(s) URL"]
+        values["image"] = image
     url = values.get("url")
     if url:
         url = str(url).strip()

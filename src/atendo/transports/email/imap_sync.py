@@ -136,9 +136,16 @@ def parse_fetch(lines: list[bytes | bytearray]) -> list[tuple[int, bytes]]:
     return out
 
 
+def _announces_mail(resp: aioimaplib.Response) -> bool:
+    """An untagged ``* n EXISTS`` inside a command's answer: mail arrived while it ran."""
+    return any(line.upper().endswith(b" EXISTS") for line in _lines(resp))
+
+
 def _search_uids(resp: aioimaplib.Response) -> list[int]:
     uids: list[int] = []
     for line in _lines(resp):
+        if line.upper().endswith((b" EXISTS", b" RECENT", b" EXPUNGE")):
+            continue  # sequence numbers of an announcement, not UIDs
         if line.upper().startswith(b"SEARCH") or line[:1].isdigit():
             uids.extend(int(t) for t in line.split() if t.isdigit())
     return sorted(set(uids))
@@ -168,6 +175,7 @@ class MailboxSync:
         self.client: aioimaplib.IMAP4 | None = None
         self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
         self._folder: FolderState | None = None
+        self._announced = False  # the last SEARCH's answer carried an EXISTS
         self.imported = 0
 
     # ---- database side (sync SQLAlchemy, run in a thread so IMAP I/O keeps flowing) ------
@@ -313,6 +321,7 @@ class MailboxSync:
         assert self.client is not None
         resp = await self.client.uid_search(*criteria, charset=None)
         _check(resp, "UID SEARCH")
+        self._announced = _announces_mail(resp)
         return _search_uids(resp)
 
     async def _fetch(self, uids: list[int], *, folder_id: int | None, imported: bool) -> None:
@@ -393,9 +402,15 @@ class MailboxSync:
             )
             folder = FolderState(folder.id, uidvalidity, last)
         start = folder.last_uid + 1
+        quiet = 0
         while True:  # again after each fetch: what arrived meanwhile is not announced again
             new = [u for u in await self._uid_search("UID", f"{start}:*") if u >= start]
             if not new:
+                # An EXISTS inside the SEARCH's own answer (mail that arrived just after the
+                # search ran) is not repeated in IDLE: search once more before idling.
+                quiet += 1
+                if self._announced and quiet < 3:
+                    continue
                 break
             await self._fetch(new, folder_id=folder.id, imported=False)
             start = max(new) + 1
