@@ -33,6 +33,11 @@ def panel_app(runtime: Runtime) -> object:
 
 @pytest.fixture
 def signin(panel_app: object) -> Iterator[object]:
+    from atendo.kit.throttle import AttemptThrottle
+
+    # The app lives for the module; each test signs in afresh (the throttle's own tests
+    # count attempts within one test).
+    panel_app.state.login_throttle = AttemptThrottle()  # type: ignore[attr-defined]
     clients: list[TestClient] = []
 
     def login(email: str, password: str) -> PanelClient:

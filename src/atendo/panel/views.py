@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -144,21 +144,38 @@ def matching_dialog_ids(
     return [d.id for d in dialogs]
 
 
-def _preview(session: Session, dialog: Dialog) -> str:
-    """The latest words of the conversation itself: internal notes and system lines are
-    never the preview."""
-    text = session.scalar(
-        select(Message.text)
-        .where(
-            Message.dialog_id == dialog.id,
-            Message.type.in_(
-                (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
-            ),
-        )
-        .order_by(Message.id.desc())
-        .limit(1)
+_PREVIEW_TYPES = (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
+
+
+def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[int, str]:
+    """The latest words of each conversation itself (internal notes and system lines are
+    never the preview), in two queries whatever the page's size."""
+    if not dialog_ids:
+        return {}
+    latest: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Message.dialog_id, func.max(Message.id))
+            .where(
+                Message.company_id == company_id,
+                Message.dialog_id.in_(dialog_ids),
+                Message.type.in_(_PREVIEW_TYPES),
+            )
+            .group_by(Message.dialog_id)
+        ).all()
     )
-    return (text or "").strip().replace("\n", " ")[:140]
+    if not latest:
+        return {}
+    texts = dict(
+        session.execute(
+            select(Message.id, Message.text).where(
+                Message.company_id == company_id, Message.id.in_(set(latest.values()))
+            )
+        ).all()
+    )
+    return {
+        dialog_id: (texts.get(mid) or "").strip().replace("\n", " ")[:140]
+        for dialog_id, mid in latest.items()
+    }
 
 
 def dialog_rows(
@@ -204,10 +221,11 @@ def dialog_rows(
         if operator_ids
         else {}
     )
+    previews = _previews(session, cid, {d.id for d in dialogs})
     for d in dialogs:
         client = clients.get(d.client_id)
         address = addresses.get(d.client_id, "") if client else ""
-        preview = _preview(session, d)
+        preview = previews.get(d.id, "")
         rows.append(
             DialogRow(
                 id=d.id,

@@ -66,13 +66,17 @@ def merge_clients(
     have = set(
         session.scalars(
             select(TagAssignment.tag_id).where(
-                TagAssignment.assignee_type == "client", TagAssignment.assignee_id == survivor.id
+                TagAssignment.company_id == company_id,
+                TagAssignment.assignee_type == "client",
+                TagAssignment.assignee_id == survivor.id,
             )
         )
     )
     for row in session.scalars(
         select(TagAssignment).where(
-            TagAssignment.assignee_type == "client", TagAssignment.assignee_id == merged.id
+            TagAssignment.company_id == company_id,
+            TagAssignment.assignee_type == "client",
+            TagAssignment.assignee_id == merged.id,
         )
     ):
         if row.tag_id in have:
@@ -87,7 +91,7 @@ def merge_clients(
     session.flush()
     from atendo.core.search.service import reindex_clients
 
-    reindex_clients(session, [survivor.id, merged.id])
+    reindex_clients(session, company_id, [survivor.id, merged.id])
     record_audit(
         session,
         company_id=company_id,

@@ -334,7 +334,8 @@ def _tagged(company_id: int, tag_id: int) -> ColumnElement[bool]:
         Dialog.client_id.in_(on.where(TagAssignment.assignee_type == "client")),
         Dialog.id.in_(
             select(Request.dialog_id).where(
-                Request.id.in_(on.where(TagAssignment.assignee_type == "request"))
+                Request.company_id == company_id,
+                Request.id.in_(on.where(TagAssignment.assignee_type == "request")),
             )
         ),
     )

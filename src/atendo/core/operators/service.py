@@ -258,7 +258,11 @@ def delete_group(session: Session, *, company_id: int, group_id: int) -> int:
         .where(Dialog.company_id == company_id, Dialog.group_id == group.id)
         .values(group_id=None)
     ).rowcount  # type: ignore[attr-defined]
-    session.execute(delete(GroupMember).where(GroupMember.group_id == group.id))
+    session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id, GroupMember.group_id == group.id
+        )
+    )
     session.delete(group)
     session.flush()
     return int(moved or 0)
@@ -306,7 +310,9 @@ def set_group_member(
         raise Invalid("Skill must be between 1 and 100", code="operator.invalid_skill")
     member = session.scalar(
         select(GroupMember).where(
-            GroupMember.group_id == group_id, GroupMember.operator_id == operator_id
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
         )
     )
     if member is None:

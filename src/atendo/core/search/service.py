@@ -99,19 +99,21 @@ def _id_column(table: Table) -> ColumnElement[int]:
     return table.c.message_id if "message_id" in table.c else table.c.client_id
 
 
-def client_docs(session: Session, client_ids: list[int]) -> dict[int, tuple[int, str]]:
-    """client id -> (company id, folded name, phone and addresses)."""
+def client_docs(
+    session: Session, company_id: int, client_ids: list[int]
+) -> dict[int, tuple[int, str]]:
+    """client id -> (company id, folded name, phone and addresses), for the company's clients."""
     docs: dict[int, tuple[int, list[str]]] = {}
-    for cid, company_id, name, assigned, phone in session.execute(
+    for cid, company, name, assigned, phone in session.execute(
         select(Client.id, Client.company_id, Client.name, Client.assigned_name, Client.phone).where(
-            Client.id.in_(client_ids)
+            Client.company_id == company_id, Client.id.in_(client_ids)
         )
     ):
         digits = "".join(c for c in phone or "" if c.isdigit())
-        docs[cid] = (company_id, [name or "", assigned or "", phone or "", digits])
+        docs[cid] = (company, [name or "", assigned or "", phone or "", digits])
     for cid, address, display in session.execute(
         select(ClientIdentity.client_id, ClientIdentity.address, ClientIdentity.display_name).where(
-            ClientIdentity.client_id.in_(client_ids)
+            ClientIdentity.company_id == company_id, ClientIdentity.client_id.in_(client_ids)
         )
     ):
         if cid in docs:
@@ -119,7 +121,7 @@ def client_docs(session: Session, client_ids: list[int]) -> dict[int, tuple[int,
     return {cid: (company, fold(" | ".join(parts))) for cid, (company, parts) in docs.items()}
 
 
-def reindex_clients(session: Session, client_ids: list[int]) -> None:
+def reindex_clients(session: Session, company_id: int, client_ids: list[int]) -> None:
     """Write the search rows of these clients again (after a change to their name, phone or
     addresses). Called at flush for ORM changes (see :func:`_after_flush`)."""
     ids = sorted(set(client_ids))
@@ -127,7 +129,7 @@ def reindex_clients(session: Session, client_ids: list[int]) -> None:
         return
     table = _client_table(session)
     key = _id_column(table)
-    docs = client_docs(session, ids)
+    docs = client_docs(session, company_id, ids)
     session.execute(table.delete().where(key.in_(ids)))
     if docs:
         session.execute(
@@ -158,7 +160,7 @@ def _catch_up_clients(session: Session, company_id: int, last: int) -> int:
         )
         if not ids:
             return top
-        reindex_clients(session, ids)
+        reindex_clients(session, company_id, ids)
         top = ids[-1]
 
 
@@ -166,20 +168,23 @@ def _catch_up_clients(session: Session, company_id: int, last: int) -> int:
 def _after_flush(session: Session, _context: object) -> None:
     """Clients whose name, phone or addresses changed through the ORM are re-indexed in the
     same transaction (new clients are picked up by :func:`catch_up`)."""
-    touched: set[int] = set()
+    touched: dict[int, set[int]] = {}  # company id -> client ids
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, Client) and obj.id is not None and obj not in session.new:
-            touched.add(obj.id)
+            touched.setdefault(obj.company_id, set()).add(obj.id)
         elif isinstance(obj, ClientIdentity) and obj.client_id is not None:
-            touched.add(obj.client_id)
+            touched.setdefault(obj.company_id, set()).add(obj.client_id)
     if not touched:
         return
     table = _client_table(session)
     key = _id_column(table)
-    indexed = list(session.scalars(select(key).where(key.in_(sorted(touched)))))
-    known = session.scalar(select(func.max(progress.c.last_client_id)))
-    stale = [cid for cid in touched if cid in indexed or (known and cid <= known)]
-    reindex_clients(session, stale)
+    for company_id, ids in touched.items():
+        indexed = set(session.scalars(select(key).where(key.in_(sorted(ids)))))
+        known = session.scalar(
+            select(progress.c.last_client_id).where(progress.c.company_id == company_id)
+        )
+        stale = [cid for cid in ids if cid in indexed or (known and cid <= known)]
+        reindex_clients(session, company_id, stale)
 
 
 def catch_up(session: Session, *, company_id: int) -> int:

@@ -135,7 +135,11 @@ def delete_tag(session: Session, *, company_id: int, tag_id: int) -> int:
     """Delete the tag; it comes off every client and request. Returns how many it was on."""
     tag = get_tag(session, company_id=company_id, tag_id=tag_id)
     uses = tag_uses(session, company_id=company_id, tag_id=tag.id)
-    session.execute(delete(TagAssignment).where(TagAssignment.tag_id == tag.id))
+    session.execute(
+        delete(TagAssignment).where(
+            TagAssignment.company_id == company_id, TagAssignment.tag_id == tag.id
+        )
+    )
     session.delete(tag)
     session.flush()
     return uses

@@ -57,6 +57,7 @@ from atendo.core.templates.service import (
     update_template,
 )
 from atendo.core.webhooks.models import Webhook
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
 from atendo.panel.model_form import LANGUAGES as MODEL_LANGUAGES
@@ -393,7 +394,9 @@ def _operators_page(
         groups = list_groups(session, company_id=user.company_id)
         in_group = {
             g.id: session.scalar(
-                select(func.count()).select_from(Dialog).where(Dialog.group_id == g.id)
+                select(func.count())
+                .select_from(Dialog)
+                .where(Dialog.company_id == user.company_id, Dialog.group_id == g.id)
             )
             or 0
             for g, _members in groups
@@ -742,7 +745,7 @@ def _blocks_page(
         names = {}
         for b in rows:
             if b.client_id is not None:
-                client = session.get(Client, b.client_id)
+                client = get_scoped(session, Client, b.client_id, company_id=user.company_id)
                 names[b.client_id] = (client.display_name if client else "") or f"#{b.client_id}"
     return render(
         request,
