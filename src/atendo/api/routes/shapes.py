@@ -162,17 +162,6 @@ MESSAGE = obj(
     },
 )
 
-TIMELINE_EVENT_ITEM = obj(
-    {
-        "id": "integer",
-        "kind": "string",
-        "operator_id": "integer?",
-        "actor": "string",
-        "details": "object",
-        "created": "date",
-    }
-)
-
 DIALOG = obj(
     {
         "id": "integer",
@@ -192,18 +181,6 @@ DIALOG = obj(
     },
 )
 
-DIALOG_DETAIL: Schema = {
-    **DIALOG,
-    "properties": {
-        **DIALOG["properties"],
-        "events": {
-            "type": "array",
-            "items": TIMELINE_EVENT_ITEM,
-            "description": EXT + ": the timeline (assigned, transferred, closed, reopened, tagged)",
-        },
-    },
-}
-
 OPERATOR = obj(
     {
         "id": "integer",
@@ -214,12 +191,7 @@ OPERATOR = obj(
         "online": {"type": "integer", "enum": [0, 1]},
         "opened_dialogs": "integer",
         "last_visit": "date?",
-    },
-    ext={
-        "status": "string",
-        "max_open_dialogs": "integer?",
-        "new_chats_unavailable": "boolean",
-    },
+    }
 )
 
 OPERATOR_GROUP = obj(
@@ -228,11 +200,7 @@ OPERATOR_GROUP = obj(
         "name": "string",
         "operators": array(obj({"id": "integer", "skill": "integer"})),
         "operator_ids": "integer[]",
-    },
-    ext={
-        "rule": {"type": "string", "enum": ["least_busy", "most_skilled", "probability"]},
-        "members": array(obj({"operator_id": "integer", "skill": "integer"})),
-    },
+    }
 )
 
 TEMPLATE = obj(
@@ -251,7 +219,6 @@ CHANNEL = obj(
         "last_sync": "date?",
         "created": "date",
         "password_set": "boolean",
-        "group_id": "integer?",
     },
 )
 
