@@ -10,6 +10,11 @@
   function startLive() {
     if (!document.body.dataset.live || !window.EventSource) return;
     var source = new EventSource("/live");
+    // The stream starts at the newest event when it connects: whatever changed between the
+    // page's render and that moment is fetched once now (and after each reconnection).
+    source.addEventListener("open", function () {
+      if (window.htmx) htmx.trigger(document.body, "live", {});
+    });
     source.addEventListener("change", function (e) {
       var detail = {};
       try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
