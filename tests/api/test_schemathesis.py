@@ -79,6 +79,7 @@ def fuzzed(runtime: Runtime) -> Fuzzed:
             url="http://127.0.0.1:10009/hook",
             box=runtime.box,
             allow_private=True,
+            ports=runtime.settings.webhook_ports,
         )
         ids = {"webhook_id": hook.id}
         for name, model in ROWS.items():
