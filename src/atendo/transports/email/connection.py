@@ -164,12 +164,17 @@ def close_socket(client: aioimaplib.IMAP4 | None) -> None:
 
 
 async def close_imap(client: aioimaplib.IMAP4) -> None:
-    # Closing a dead connection is not an error worth raising.
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.logout(), 2)
-    transport = getattr(client.protocol, "transport", None)
-    if transport is not None:
-        transport.close()
+    """LOGOUT (at most 2 s), then close the socket whatever happened: also when the task is
+    cancelled during the LOGOUT (a mailbox let go twice), or the server would keep a session
+    the worker no longer holds."""
+    try:
+        # Closing a dead connection is not an error worth raising.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.logout(), 2)
+    finally:
+        transport = getattr(client.protocol, "transport", None)
+        if transport is not None:
+            transport.close()
 
 
 async def check_imap(
