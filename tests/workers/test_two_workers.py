@@ -12,6 +12,7 @@ import threading
 import time
 from email.utils import formatdate
 
+import pytest
 from sqlalchemy import func, select
 
 from atendo.core.messages.models import Message
