@@ -298,14 +298,10 @@ def build_router() -> APIRouter:
         """The visitor's token (a new one, or theirs again), their conversation so far and
         whether someone can answer now. ``identify`` links a verified site user."""
         runtime = runtime_of(request)
-        found = _channel(runtime, public_id)
-        body = await _json(request)
-        language = language_of(str(body.get("lang") or ""))
-        if found is None:
-            return _error("refused", 404, language)
-        channel, _cfg = found
-        if not _origin_ok(request, _cfg):
-            return _error("refused", 403, language)
+        admitted = await _admit_json(request, runtime, public_id)
+        if isinstance(admitted, Response):
+            return admitted
+        channel, _cfg, body, _language = admitted
         token = str(body.get("token") or "")
         try:
             visitor = read_token(runtime.box, token, channel_id=channel.id) if token else None
@@ -475,14 +471,10 @@ def build_router() -> APIRouter:
     async def offline(request: Request, public_id: str) -> Response:
         """A message left while nobody is online, with the address to answer by e-mail."""
         runtime = runtime_of(request)
-        found = _channel(runtime, public_id)
-        body = await _json(request)
-        language = language_of(str(body.get("lang") or ""))
-        if found is None:
-            return _error("refused", 404, language)
-        channel, cfg = found
-        if not _origin_ok(request, cfg):
-            return _error("refused", 403, language)
+        admitted = await _admit_json(request, runtime, public_id)
+        if isinstance(admitted, Response):
+            return admitted
+        channel, cfg, body, language = admitted
         try:
             visitor = read_token(runtime.box, str(body.get("token") or ""), channel_id=channel.id)
         except TokenRefused:
@@ -906,6 +898,22 @@ def _leave_message(
 
 
 # --- small helpers --------------------------------------------------------------------------
+
+
+async def _admit_json(
+    request: Request, runtime: Runtime, public_id: str
+) -> tuple[Channel, WidgetSettings, dict[str, Any], str] | Response:
+    """A visitor's JSON POST: the channel, its settings, the body and the visitor's language;
+    or the refusal (404 unknown channel, 403 a site not allowed), in that language."""
+    found = _channel(runtime, public_id)
+    body = await _json(request)
+    language = language_of(str(body.get("lang") or ""))
+    if found is None:
+        return _error("refused", 404, language)
+    channel, cfg = found
+    if not _origin_ok(request, cfg):
+        return _error("refused", 403, language)
+    return channel, cfg, body, language
 
 
 async def _json(request: Request) -> dict[str, Any]:
