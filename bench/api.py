@@ -192,6 +192,18 @@ async def run_load(base: str, token: str, channel_id: int, seconds: float, conc:
         await load("POST /v1/messages/inbox", inbox, client, seconds, conc)
 
 
+def wait_healthy(base: str, *, tries: int) -> bool:
+    """True once ``base``'s /healthz answers 200, polling every 0.1 s ``tries`` times."""
+    for _ in range(tries):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds-per-endpoint", type=float, default=30.0)
@@ -242,14 +254,7 @@ def main() -> int:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
+        if not wait_healthy(base, tries=200):
             print("the server did not start", file=sys.stderr)
             return 1
         print(

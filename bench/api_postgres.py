@@ -46,6 +46,7 @@ from atendo.settings import Settings
 from atendo.transports import registry
 from atendo.transports.base import Reply
 from atendo.transports.external import create_external_channel
+from bench.api import wait_healthy
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SERVE = [sys.executable, "-m", "atendo", "serve", "--no-workers"]
@@ -374,14 +375,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         try:
             for base in bases:
-                for _ in range(300):
-                    try:
-                        if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    time.sleep(0.1)
-                else:
+                if not wait_healthy(base, tries=300):
                     print("a server did not start", file=sys.stderr)
                     return 1
             print(
