@@ -13,10 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
 from atendo.core.leases.service import leases_held
+from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.servers.dovecot import DovecotServer
 from tests.servers.fixtures import Mailbox, new_mailbox
@@ -152,3 +154,17 @@ class SessionSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[list[datetime]]:
+    """The product's clock frozen at ``T0``; a test moves it by setting ``clock[0]``."""
+    now = [T0]
+    set_clock(lambda: now[0])
+    try:
+        yield now
+    finally:
+        set_clock(None)

@@ -3,10 +3,7 @@ worker that lost its lease, renewals keep only what is still ours, shares follow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import datetime, timedelta
 
 from atendo.core.leases.service import (
     beat,
@@ -17,22 +14,10 @@ from atendo.core.leases.service import (
     renew_leases,
     take_leases,
 )
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.conftest import CompanyFixture
 from tests.factories import email_channel
-
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[list[datetime]]:
-    now = [T0]
-    set_clock(lambda: now[0])
-    try:
-        yield now
-    finally:
-        set_clock(None)
+from tests.workers.conftest import T0
 
 
 def test_a_taken_over_lease_fences_its_old_holder_out(

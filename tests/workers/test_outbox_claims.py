@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import datetime, timedelta
 
 from atendo.core.enums import DeliveryStatus
 from atendo.core.leases.service import beat
@@ -16,22 +13,10 @@ from atendo.core.messages.outbox import (
     record_outcomes,
     requeue_claims_of_lapsed_workers,
 )
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail, email_channel, queued_reply
-
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[list[datetime]]:
-    now = [T0]
-    set_clock(lambda: now[0])
-    try:
-        yield now
-    finally:
-        set_clock(None)
+from tests.workers.conftest import T0
 
 
 def _queued(runtime: Runtime, company: CompanyFixture, count: int) -> list[int]:
