@@ -18,6 +18,7 @@ from enum import StrEnum
 
 
 class FailureKind(StrEnum):
+    OAUTH_REVOKED = "oauth_revoked"  # an OAuth mailbox's grant is gone: connect it again
     LOGIN_REFUSED = "login_refused"  # the sending (SMTP) server
     RECEIVE_LOGIN_REFUSED = "receive_login_refused"  # the mailbox (IMAP) server
     CLOSED = "closed"
@@ -51,6 +52,11 @@ _PREFIXES = re.compile(r"^(?:retrying|gave up after \d+ attempts|waiting for the
 _HOST_PORT = re.compile(r"connecting to (\S*)\s*on port (\d+)", re.IGNORECASE)
 _ADDRESS = re.compile(r"<?([^\s<>:;,]+@[^\s<>:;,]+?)>?(?=[\s:;,]|$)")
 _RULES: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
+    (
+        # the OAuth mailboxes' words (transports/email/oauth.py) and RFC 6749's error code
+        FailureKind.OAUTH_REVOKED,
+        re.compile(r"authorization was revoked|reconnect the account|invalid_grant", re.I),
+    ),
     (
         FailureKind.LOGIN_REFUSED,
         re.compile(

@@ -17,6 +17,10 @@ def _(message: str) -> str:
 
 # msgids with %(host)s / %(port)s / %(address)s placeholders.
 SENTENCES: dict[FailureKind, str] = {
+    FailureKind.OAUTH_REVOKED: _(
+        "The mailbox's sign-in (Google or Microsoft) was revoked or has expired: "
+        "connect the account again"
+    ),
     FailureKind.LOGIN_REFUSED: _("The sending server refused the user name or the password"),
     FailureKind.RECEIVE_LOGIN_REFUSED: _(
         "The receiving server (IMAP) refused the user name or the password"

@@ -32,6 +32,7 @@ from atendo.transports.email.network import (
     require_smtp_auth,
     vet_mail_server,
 )
+from atendo.transports.email.oauth_sasl import Secret, imap_sign_in, smtp_sign_in
 from atendo.transports.email.settings import EmailChannelSettings
 
 
@@ -117,7 +118,7 @@ async def starttls_imap(client: aioimaplib.IMAP4, host: str, ctx: ssl.SSLContext
 
 async def open_imap(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - aioimaplib applies it per command
     network: MailNetwork | None = None,
@@ -134,7 +135,7 @@ async def open_imap(
         await client.wait_hello_from_server()
         if cfg.imap_security == "starttls":
             await starttls_imap(client, cfg.imap_host, ctx)
-        resp = await client.login(cfg.login, password)
+        resp = await imap_sign_in(client, cfg.login, password)  # a password or OAuth
     except MailError:
         close_socket(client)
         raise
@@ -179,7 +180,7 @@ async def close_imap(client: aioimaplib.IMAP4) -> None:
 
 async def check_imap(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - applied per command
     network: MailNetwork | None = None,
@@ -219,7 +220,7 @@ def smtp_client(
 
 async def check_smtp(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - aiosmtplib applies it per command
     network: MailNetwork | None = None,
@@ -238,7 +239,7 @@ async def check_smtp(
         offers_auth = client.supports_extension("auth")
         require_smtp_auth(target, offers_auth=offers_auth, has_login=bool(password))
         if offers_auth and password:
-            await client.login(cfg.smtp_login, password)
+            await smtp_sign_in(client, cfg.smtp_login, password)
     except Exception as exc:
         raise MailError(plain_reason(exc)) from exc
     finally:
@@ -251,7 +252,7 @@ async def check_smtp(
 
 async def check_connection(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     smtp_password: str | None,
     timeout: float,  # noqa: ASYNC109 - per side and per command, not for the whole check
     network: MailNetwork | None = None,
