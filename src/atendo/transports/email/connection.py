@@ -73,7 +73,7 @@ def plain_reason(exc: BaseException) -> str:
         if isinstance(current, MailError | MailTargetRefused):
             return str(current)
         if isinstance(current, aiosmtplib.SMTPAuthenticationError):
-            return net.WRONG_LOGIN
+            return net.login_refusal(str(current.message))
         if isinstance(current, socket.gaierror):
             return net.HOST_NOT_FOUND
         if isinstance(current, ConnectionRefusedError):
@@ -81,7 +81,8 @@ def plain_reason(exc: BaseException) -> str:
         if isinstance(current, ssl.SSLCertVerificationError):
             return net.TLS_UNTRUSTED
         if isinstance(current, ssl.SSLError):
-            return net.TLS_FAILED
+            mismatch = current.reason == "WRONG_VERSION_NUMBER"  # TLS to a plain port
+            return net.TLS_MISMATCH if mismatch else net.TLS_FAILED
         if isinstance(current, TimeoutError | aiosmtplib.SMTPTimeoutError):
             return net.TIMED_OUT
         if isinstance(
@@ -147,7 +148,8 @@ async def open_imap(
         raise
     if resp.result != "OK":
         await close_imap(client)
-        raise MailError(net.WRONG_LOGIN)
+        words = b" ".join(bytes(line) for line in resp.lines).decode("utf-8", "replace")
+        raise MailError(net.login_refusal(words))
     return client
 
 
