@@ -24,18 +24,24 @@ Every call to a provider goes through the network guard (:class:`VettingBackend`
 public addresses only unless the installation allows private networks, web ports plus
 ``ATENDO_MAIL_EXTRA_PORTS``); plain ``http`` only where private networks are allowed (tests).
 
-Provider facts (checked against their documentation, December 2026):
-- Google: endpoints https://accounts.google.com/o/oauth2/v2/auth and
-  https://oauth2.googleapis.com/token, scope ``https://mail.google.com/`` for IMAP and SMTP,
-  ``access_type=offline`` for a refresh token and ``prompt=consent`` to get one again on a
-  reconnection (https://developers.google.com/identity/protocols/oauth2/web-server);
-  imap.gmail.com:993 SSL, smtp.gmail.com:465 SSL
-  (https://developers.google.com/gmail/imap/imap-smtp).
-- Microsoft: https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize and /token,
-  scopes ``https://outlook.office.com/IMAP.AccessAsUser.All``,
-  ``https://outlook.office.com/SMTP.Send`` and ``offline_access``;
-  outlook.office365.com:993 SSL, smtp.office365.com:587 STARTTLS
-  (https://learn.microsoft.com/en-us/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth).
+Provider facts, and where they come from (read in the providers' documentation, December 2026,
+except where marked "not re-read"):
+- Google: scope ``https://mail.google.com/`` for IMAP and SMTP, the XOAUTH2 format, and
+  imap.gmail.com:993 SSL, smtp.gmail.com:465 SSL (or 587 STARTTLS)
+  (https://developers.google.com/gmail/imap/xoauth2-protocol,
+  https://developers.google.com/gmail/imap/imap-smtp: an IMAP session authenticated by OAuth
+  lasts about as long as its access token, so the mailbox reconnects with a refreshed one);
+  the web-server flow with ``access_type=offline``
+  (https://developers.google.com/identity/protocols/oauth2/web-server); the endpoints
+  https://accounts.google.com/o/oauth2/v2/auth and https://oauth2.googleapis.com/token and
+  ``prompt=consent`` (a refresh token again on a reconnection): not re-read.
+- Microsoft: https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize and /token with
+  PKCE, scopes ``https://outlook.office.com/IMAP.AccessAsUser.All``,
+  ``https://outlook.office.com/SMTP.Send`` and ``offline_access`` for a refresh token, the
+  same XOAUTH2 format
+  (https://learn.microsoft.com/en-us/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth,
+  https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow);
+  outlook.office365.com:993 SSL and smtp.office365.com:587 STARTTLS: not re-read.
 """
 
 from __future__ import annotations
