@@ -46,7 +46,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
@@ -131,6 +131,13 @@ class DeliveryJob:
     extra: dict[str, Any] = field(default_factory=dict)  # what the transport's prepare added
 
 
+# The cookie that binds an OAuth flow to the browser that started it (the API's start and the
+# panel's set it, the callback at ``/oauth/callback`` reads it).
+OAUTH_COOKIE = "atendo_oauth"
+OAUTH_COOKIE_PATH = "/oauth"
+OAUTH_COOKIE_SECONDS = 15 * 60
+
+
 @dataclass(frozen=True)
 class OAuthStart:
     """Where to send the admin's browser, and the cookie that binds the flow to it."""
@@ -138,6 +145,19 @@ class OAuthStart:
     authorize_url: str
     binding: str
     redirect_uri: str
+
+
+def set_oauth_cookie(response: Response, started: OAuthStart, *, secure: bool) -> None:
+    """The cookie the callback checks (the API's start and the panel's set it alike)."""
+    response.set_cookie(
+        OAUTH_COOKIE,
+        started.binding,
+        max_age=OAUTH_COOKIE_SECONDS,
+        path=OAUTH_COOKIE_PATH,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us
+        secure=secure,
+    )
 
 
 @dataclass(frozen=True)

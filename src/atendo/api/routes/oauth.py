@@ -23,28 +23,11 @@ from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import obj
 from atendo.runtime import Runtime
 from atendo.transports import registry
-from atendo.transports.base import OAuthStart
+from atendo.transports.base import OAUTH_COOKIE, OAUTH_COOKIE_PATH, set_oauth_cookie
 
 router = APIRouter(tags=["channels"])
 
-COOKIE = "atendo_oauth"
-COOKIE_PATH = "/oauth"
-COOKIE_SECONDS = 15 * 60
-
 STARTED = obj({}, ext={"authorize_url": "string", "redirect_uri": "string"})
-
-
-def set_binding(response: Response, started: OAuthStart, *, secure: bool) -> None:
-    """The cookie the callback checks (the panel's start sets it the same way)."""
-    response.set_cookie(
-        COOKIE,
-        started.binding,
-        max_age=COOKIE_SECONDS,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="lax",  # sent on the provider's top-level redirect back to us
-        secure=secure,
-    )
 
 
 @router.post(
@@ -82,7 +65,7 @@ def start(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         channel_id=ctx.params.integer("channel_id"),
     )
     response = ok({"authorize_url": started.authorize_url, "redirect_uri": started.redirect_uri})
-    set_binding(response, started, secure=ctx.runtime.settings.session_cookie_secure)
+    set_oauth_cookie(response, started, secure=ctx.runtime.settings.session_cookie_secure)
     return response
 
 
@@ -94,7 +77,7 @@ async def callback(request: Request, runtime: Runtime = Depends(get_runtime)) ->
         state=query.get("state", ""),
         code=query.get("code"),
         error=query.get("error"),
-        binding=request.cookies.get(COOKIE),
+        binding=request.cookies.get(OAUTH_COOKIE),
     )
     response: Response
     if done.return_to is not None:
@@ -113,5 +96,5 @@ async def callback(request: Request, runtime: Runtime = Depends(get_runtime)) ->
             status_code=422,
             errors=getattr(problem, "errors", None) or {"oauth": [done.error or "state"]},
         )
-    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    response.delete_cookie(OAUTH_COOKIE, path=OAUTH_COOKIE_PATH)
     return response

@@ -82,7 +82,6 @@ from atendo.transports.email.oauth_tokens import (
 # A flow must come back within this many seconds.
 FLOW_SECONDS = 15 * 60
 CALLBACK_PATH = "/oauth/callback"
-COOKIE = "atendo_oauth"
 
 
 # What the admin may set beside the provider's servers (the form's fields).
