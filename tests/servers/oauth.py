@@ -371,9 +371,10 @@ class OAuthDovecot(DovecotServer):
     The test bed's configuration with the passwd-file passdb replaced by the ``oauth2`` one
     (users need no passwd-file: any address the token's ``email`` names is a user)."""
 
-    def __init__(self, oauth_url: str) -> None:
+    def __init__(self, oauth_url: str, mechanisms: str = "xoauth2 oauthbearer") -> None:
         super().__init__()
         self.oauth_url = oauth_url
+        self.mechanisms = mechanisms
 
     def _render_config(self) -> None:
         super()._render_config()
@@ -384,7 +385,7 @@ class OAuthDovecot(DovecotServer):
         start = text.index("passdb {")
         end = text.index("}", start) + 1
         passdb = (
-            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"passdb {{\n  driver = oauth2\n  mechanisms = {self.mechanisms}\n"
             f"  args = {oauth_conf}\n}}\n"
             # the test bed's own users (add_user / deliver's checks) still log in with PLAIN
             "passdb {\n  driver = passwd-file\n"
@@ -392,7 +393,7 @@ class OAuthDovecot(DovecotServer):
         )
         text = text[:start] + passdb + text[end:]
         text = text.replace(
-            "auth_mechanisms = plain login", "auth_mechanisms = plain login xoauth2 oauthbearer"
+            "auth_mechanisms = plain login", f"auth_mechanisms = plain login {self.mechanisms}"
         )
         text = text.replace(
             "args = uid=mail gid=mail home=", "args = allow_all_users=yes uid=mail gid=mail home="

@@ -283,6 +283,34 @@ def test_start_needs_a_known_configured_provider_and_a_token(
 # --- receiving and sending with XOAUTH2 ----------------------------------------------------
 
 
+async def test_oauthbearer_where_xoauth2_is_not_offered(
+    runtime: Runtime, provider: OAuthServer, oauth_dovecot: OAuthDovecot
+) -> None:
+    bearer_only = OAuthDovecot(provider.url, mechanisms="oauthbearer")
+    try:
+        await asyncio.to_thread(bearer_only.start)
+        account = f"bearer{time.time_ns()}@example.com"
+        cfg = EmailChannelSettings(
+            email=account,
+            imap_host="127.0.0.1",
+            smtp_host="127.0.0.1",
+            imap_port=bearer_only.imap_port,
+            imap_security="none",
+        )
+        token = oauth_tokens.StaticToken(provider.issue(account, CLIENT_ID)["access_token"])
+        network = MailNetwork.from_settings(runtime.settings)
+        client = await open_imap(cfg, token, timeout=5, network=network)
+        await close_imap(client)
+        assert f"user=<{account}>, method=OAUTHBEARER" in bearer_only.log_path.read_text()
+        # and XOAUTH2 where it is offered (what Google and Microsoft document)
+        cfg.imap_port = oauth_dovecot.imap_port
+        client = await open_imap(cfg, token, timeout=5, network=network)
+        await close_imap(client)
+        assert f"user=<{account}>, method=XOAUTH2" in oauth_dovecot.log_path.read_text()
+    finally:
+        await asyncio.to_thread(bearer_only.close)
+
+
 async def test_mail_is_received_and_sent_with_xoauth2(
     runtime: Runtime,
     api: TestClient,

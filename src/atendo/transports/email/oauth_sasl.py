@@ -3,10 +3,11 @@
 The one hook the connection code calls (``open_imap``, the SMTP session, the connection
 test): :func:`imap_sign_in` / :func:`smtp_sign_in` take either the mailbox's password (a
 ``str``: LOGIN / AUTH PLAIN-LOGIN as before) or an :class:`AccessToken` (the channel's OAuth
-grant, :mod:`.oauth`): then ``AUTHENTICATE XOAUTH2`` / ``AUTH XOAUTH2`` with the format
+grant, :mod:`.oauth_tokens`): then ``AUTHENTICATE XOAUTH2`` / ``AUTH XOAUTH2`` with the format
 Google and Microsoft document (``base64("user=" user ^A "auth=Bearer " token ^A ^A)``;
 https://developers.google.com/gmail/imap/xoauth2-protocol), the SASL initial response sent
-with the command (RFC 4959 SASL-IR for IMAP, RFC 4954 for SMTP).
+with the command (RFC 4959 SASL-IR for IMAP, RFC 4954 for SMTP). An IMAP server that offers
+OAUTHBEARER (RFC 7628) but not XOAUTH2 gets OAUTHBEARER.
 
 A refused token is answered by the server with a continuation carrying a JSON error
 (RFC 7628 §3.2.2); the client sends an empty line and gets the final ``NO``/``535``. Then the
@@ -40,13 +41,31 @@ def xoauth2(user: str, token: str) -> str:
     return base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode()).decode()
 
 
+def oauthbearer(user: str, token: str) -> str:
+    """The OAUTHBEARER initial client response (RFC 7628 §3.1: a GS2 header naming the user,
+    then ``auth=Bearer``), base64."""
+    escaped = user.replace("=", "=3D").replace(",", "=2C")
+    message = f"n,a={escaped},\x01auth=Bearer {token}\x01\x01"
+    return base64.b64encode(message.encode()).decode()
+
+
+def _imap_mechanism(client: aioimaplib.IMAP4) -> str:
+    """XOAUTH2 (what Google and Microsoft document); OAUTHBEARER where only it is offered."""
+    offered = client.protocol.capabilities
+    if "AUTH=XOAUTH2" not in offered and "AUTH=OAUTHBEARER" in offered:
+        return "OAUTHBEARER"
+    return "XOAUTH2"
+
+
 class _Authenticate(aioimaplib.Command):  # type: ignore[misc]  # untyped library
     """AUTHENTICATE XOAUTH2 with its initial response; a continuation (the server's JSON
     error) is answered with an empty line, as RFC 7628 asks, so that the NO follows."""
 
-    def __init__(self, protocol: aioimaplib.IMAP4ClientProtocol, response: str) -> None:
+    def __init__(
+        self, protocol: aioimaplib.IMAP4ClientProtocol, mechanism: str, response: str
+    ) -> None:
         super().__init__(
-            "AUTHENTICATE", protocol.new_tag(), "XOAUTH2", response, loop=protocol.loop
+            "AUTHENTICATE", protocol.new_tag(), mechanism, response, loop=protocol.loop
         )
         self._protocol = protocol
 
@@ -57,9 +76,11 @@ class _Authenticate(aioimaplib.Command):  # type: ignore[misc]  # untyped librar
         super().append_to_resp(line, result)
 
 
-async def _imap_xoauth2(client: aioimaplib.IMAP4, user: str, token: str) -> aioimaplib.Response:
+async def _imap_bearer(client: aioimaplib.IMAP4, user: str, token: str) -> aioimaplib.Response:
     protocol = client.protocol
-    command = _Authenticate(protocol, xoauth2(user, token))
+    mechanism = _imap_mechanism(client)
+    encode = oauthbearer if mechanism == "OAUTHBEARER" else xoauth2
+    command = _Authenticate(protocol, mechanism, encode(user, token))
     response = await asyncio.wait_for(protocol.execute(command, scrub=token), client.timeout)
     if response.result == "OK":
         protocol.state = aioimaplib.AUTH
@@ -70,9 +91,9 @@ async def imap_sign_in(client: aioimaplib.IMAP4, login: str, secret: Secret) -> 
     """LOGIN with a password, or XOAUTH2 with the token (refreshed once when refused)."""
     if isinstance(secret, str):
         return await client.login(login, secret)
-    response = await _imap_xoauth2(client, login, await secret.get())
+    response = await _imap_bearer(client, login, await secret.get())
     if response.result != "OK":
-        response = await _imap_xoauth2(client, login, await secret.get(fresh=True))
+        response = await _imap_bearer(client, login, await secret.get(fresh=True))
     return response
 
 
