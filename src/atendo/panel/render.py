@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from atendo.core.messages.limits import SendLimits
 from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
 from atendo.kit.bidi import without_bidi_controls
+from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
 from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
@@ -46,6 +47,17 @@ def render(
     def when(value: datetime | None, short: bool = False) -> str:
         return local_time(value, language=language, tz=tz, short=short)
 
+    def since(value: datetime | None) -> str:
+        """How long ago, briefly: "5 min", "2 h", "3 d"."""
+        if value is None:
+            return ""
+        minutes = max(0, int((utcnow() - value).total_seconds() // 60))
+        if minutes < 60:
+            return tr.gettext("%(n)s min") % {"n": minutes}
+        if minutes < 48 * 60:
+            return tr.gettext("%(n)s h") % {"n": minutes // 60}
+        return tr.gettext("%(n)s d") % {"n": minutes // (24 * 60)}
+
     statuses = {
         "queued": tr.gettext("queued"),
         "sending": tr.gettext("sending…"),
@@ -55,6 +67,13 @@ def render(
         "bounced": tr.gettext("bounced"),
     }
     ctx: dict[str, Any] = {
+        "operator_statuses": [
+            ("working", tr.gettext("Working")),
+            ("busy", tr.gettext("Busy")),
+            ("break", tr.gettext("On a break")),
+            *(user.custom_statuses if user else ()),
+            ("offline", tr.gettext("Offline")),
+        ],
         "status_label": lambda value: statuses.get(value or "", value or ""),
         "request": request,
         "user": user,
@@ -64,6 +83,7 @@ def render(
         "html_lang": language.replace("_", "-"),
         "languages": LANGUAGES,
         "when": when,
+        "since": since,
         "csrf": user.csrf if user else "",
         "send_limits": SendLimits(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour

@@ -20,14 +20,15 @@ from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.channels.signatures import render_signature
 from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import get_client, identities, is_blocked
+from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
+from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs, unread_for
 from atendo.core.enums import DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
-from atendo.core.operators.models import Operator
+from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
@@ -38,18 +39,28 @@ from atendo.transports import registry
 PAGE_SIZE = 25
 
 
+WHO = ("mine", "queue", "unassigned", "all")
+
+
 @dataclass(frozen=True)
 class ListFilters:
-    who: str = "all"  # mine | unassigned | all
+    who: str = "all"  # mine | queue (Novos chats) | unassigned | all
     state: str = "open"  # open | closed | "" (both)
     channel_id: int | None = None
     q: str = ""
+    sort: str = ""  # "" (newest first) | waiting (the client waiting longest first)
 
     def query(self) -> str:
         from urllib.parse import urlencode
 
         return urlencode(
-            {"who": self.who, "state": self.state, "channel": self.channel_id or "", "q": self.q}
+            {
+                "who": self.who,
+                "state": self.state,
+                "channel": self.channel_id or "",
+                "q": self.q,
+                "sort": self.sort,
+            }
         )
 
 
@@ -65,13 +76,39 @@ class DialogRow:
     state: str
     operator: str
     channel: str
+    mine: bool = False
+    queued: bool = False
+    waiting_since: datetime | None = None  # the client's last message waits for an answer
 
 
 def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
+    """The dialog if this operator may see it: supervisors and admins all; an operator theirs
+    and the unassigned ones (only theirs when marked "new chats unavailable")."""
     dialog = get_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
-    if not user.sees_all_dialogs and dialog.operator_id not in (None, user.id):
-        raise NotFound()
-    return dialog
+    if user.sees_all_dialogs or dialog.operator_id == user.id:
+        return dialog
+    if dialog.operator_id is None and not user.new_chats_unavailable:
+        return dialog
+    raise NotFound()
+
+
+def view_counts(session: Session, user: PanelUser, state: str) -> dict[str, int]:
+    """The live counts beside Mine / New chats / Unassigned / All."""
+    counts = {}
+    for who in WHO:
+        _rows, total = list_dialogs(
+            session,
+            company_id=user.company_id,
+            page=Page(limit=1, offset=0),
+            operator_id=user.id if who == "mine" else None,
+            unassigned=who == "unassigned",
+            queued=who == "queue",
+            visible_to_operator_id=None if user.sees_all_dialogs else user.id,
+            only_own=user.new_chats_unavailable and not user.sees_all_dialogs,
+            state=state or None,
+        )
+        counts[who] = total
+    return counts
 
 
 def dialog_rows(
@@ -83,11 +120,16 @@ def dialog_rows(
         page=Page(limit=limit, offset=offset),
         operator_id=user.id if filters.who == "mine" else None,
         unassigned=filters.who == "unassigned",
+        queued=filters.who == "queue",
         visible_to_operator_id=None if user.sees_all_dialogs else user.id,
+        only_own=user.new_chats_unavailable and not user.sees_all_dialogs,
+        own_first_for=user.id if filters.who == "all" else None,
         state=filters.state or None,
         channel_id=filters.channel_id,
         search=filters.q or None,
+        order="waiting" if filters.sort == "waiting" else "desc",
     )
+    unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
     cid = user.company_id
     client_ids = {d.client_id for d in dialogs}
@@ -109,6 +151,15 @@ def dialog_rows(
         session.execute(
             select(Message.id, func.substr(Message.text, 1, 400)).where(
                 Message.company_id == cid, Message.id.in_(last_ids)
+            )
+        ).all()
+    )
+    waiting: dict[int, datetime] = dict(
+        session.execute(
+            select(Message.id, Message.created).where(
+                Message.company_id == cid,
+                Message.id.in_(last_ids),
+                Message.type == MessageType.FROM_CLIENT,
             )
         ).all()
     )
@@ -141,11 +192,14 @@ def dialog_rows(
                 address=address,
                 subject=d.subject,
                 preview=preview,
-                unread=d.unread or 0,
+                unread=unread.get(d.id, 0),
                 at=d.last_message_at or d.begin,
                 state=d.state,
                 operator=operators.get(d.operator_id or 0, ""),
                 channel=channels.get(d.channel_id, ""),
+                mine=d.operator_id == user.id,
+                queued=d.queued_at is not None and d.operator_id is None,
+                waiting_since=(waiting.get(d.last_message_id or 0) if d.state == "open" else None),
             )
         )
     return rows, total
@@ -242,6 +296,74 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
             )
         )
     return out
+
+
+@dataclass
+class TimelineEntry:
+    """A line of the dialog's timeline: who assigned, transferred, closed, reopened, tagged."""
+
+    id: int
+    kind: str
+    created: datetime
+    by: str  # the operator's name; "" for the API, "routing" for the router
+    to: str = ""
+    group: str = ""
+    comment: str = ""
+    label: str = ""
+    self_assigned: bool = False
+
+
+def timeline(session: Session, dialog: Dialog) -> list[TimelineEntry]:
+    entries, _total = list_audit(session, company_id=dialog.company_id, dialog_id=dialog.id)
+    names: dict[int, str] = {}
+    groups: dict[int, str] = {}
+
+    def name(op_id: Any) -> str:
+        if not isinstance(op_id, int):
+            return ""
+        if op_id not in names:
+            op = get_scoped(session, Operator, op_id, company_id=dialog.company_id)
+            names[op_id] = op.full_name if op else ""
+        return names[op_id]
+
+    def group_name(group_id: Any) -> str:
+        if not isinstance(group_id, int):
+            return ""
+        if group_id not in groups:
+            group = get_scoped(session, OperatorGroup, group_id, company_id=dialog.company_id)
+            groups[group_id] = group.name if group else ""
+        return groups[group_id]
+
+    out = []
+    for e in entries:
+        d = e.details or {}
+        by = "routing" if e.actor == "routing" else name(e.operator_id)
+        out.append(
+            TimelineEntry(
+                id=e.id,
+                kind=e.kind,
+                created=e.created,
+                by=by,
+                to=name(d.get("operator_id")),
+                group=group_name(d.get("group_id")),
+                comment=str(d.get("comment") or ""),
+                label=str(d.get("label") or ""),
+                self_assigned=e.operator_id is not None and d.get("operator_id") == e.operator_id,
+            )
+        )
+    return out
+
+
+def conversation(
+    messages: list[MessageView], entries: list[TimelineEntry]
+) -> list[tuple[str, MessageView | TimelineEntry]]:
+    """Messages and timeline lines in the order they happened."""
+    items: list[tuple[datetime, int, str, MessageView | TimelineEntry]] = [
+        (v.m.created, 0, "message", v) for v in messages
+    ]
+    items += [(e.created, 1, "event", e) for e in entries]
+    items.sort(key=lambda t: (t[0], t[1]))
+    return [(kind, item) for _at, _order, kind, item in items]
 
 
 def pending_outbound(views: list[MessageView]) -> bool:

@@ -8,8 +8,9 @@ from fastapi.responses import JSONResponse
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
-from atendo.api.routes.shapes import DIALOG
-from atendo.api.serializers import dialogs_out
+from atendo.api.routes.shapes import DIALOG, DIALOG_DETAIL
+from atendo.api.serializers import dialogs_out, timeline_out
+from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.service import get_dialog, list_dialogs
 
 router = APIRouter(tags=["dialogs"])
@@ -54,8 +55,12 @@ def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
         return page(dialogs_out(session, rows), total=total, page=p)
 
 
-@router.get("/v1/dialogs/{dialog_id}", **doc("One dialog", data=DIALOG))
+@router.get(
+    "/v1/dialogs/{dialog_id}",
+    **doc("One dialog (with its timeline)", data=DIALOG_DETAIL),
+)
 def dialog(dialog_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         row = get_dialog(session, company_id=ctx.company_id, dialog_id=dialog_id)
-        return ok(dialogs_out(session, [row])[0])
+        entries, _total = list_audit(session, company_id=ctx.company_id, dialog_id=row.id)
+        return ok({**dialogs_out(session, [row])[0], "events": timeline_out(entries)})

@@ -282,3 +282,17 @@ def effective_signature_template(
     if channel.signatures_general_enabled and channel.signature_general.strip():
         return channel.signature_general
     return ""
+
+
+def set_channel_group(
+    session: Session, *, company_id: int, channel_id: int, group_id: int | None
+) -> Channel:
+    """The group the channel's new chats are routed to (None: every operator)."""
+    from atendo.core.operators.service import get_group
+
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if group_id is not None:
+        get_group(session, company_id=company_id, group_id=group_id)
+    channel.group_id = group_id
+    session.flush()
+    return channel

@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.service import get_channel
 from atendo.core.clients.models import Client
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, touch_dialog
+from atendo.core.dialogs.service import assign_dialog, current_request, get_dialog, touch_dialog
 from atendo.core.enums import DeliveryStatus, EventType, MessageType
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import emit_message_event, record_status
 from atendo.core.operators.models import Operator
+from atendo.core.team.mentions import announce_mentions
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
@@ -99,6 +100,19 @@ def enqueue(
     emit_message_event(
         session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
     )
+    if (
+        dialog.operator_id is None
+        and message.operator_id is not None
+        and message.type == MessageType.TO_CLIENT
+    ):
+        # Whoever answers a chat nobody has takes it.
+        assign_dialog(
+            session,
+            company_id=dialog.company_id,
+            dialog_id=dialog.id,
+            operator_id=message.operator_id,
+            by_operator_id=message.operator_id,
+        )
 
 
 def queue_message(
@@ -176,4 +190,5 @@ def add_comment(
     session.flush()
     touch_dialog(session, dialog=dialog, message=message)
     emit_message_event(session, message=message, type=EventType.OUTBOX)
+    announce_mentions(session, message=message)
     return message

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.dialogs.models import Dialog
-from atendo.core.enums import DialogState, Role
+from atendo.core.enums import DialogState, GroupRule, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.sessions import end_operator_sessions
@@ -18,6 +18,13 @@ from atendo.kit.clock import utcnow
 from atendo.kit.crypto import hash_password, verify_password
 from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
+
+
+class Unset:
+    """A parameter that was not given (where None is a value: "no limit")."""
+
+
+UNSET = Unset()
 
 
 def _checked_hash(password: str) -> str:
@@ -122,8 +129,25 @@ def update_operator(
     password: str | None = None,
     language: str | None = None,
     timezone: str | None = None,
+    max_open_dialogs: int | Unset | None = UNSET,
+    new_chats_unavailable: bool | None = None,
+    notifications: bool | None = None,
 ) -> Operator:
+    """Change an operator's profile and routing settings (``max_open_dialogs``: a positive
+    limit of open chats the router gives them, None for none; left alone when not given).
+    The status has its own verb, ``core.team.statuses.set_operator_status``."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
+    if not isinstance(max_open_dialogs, Unset):
+        if max_open_dialogs is not None and not 1 <= max_open_dialogs <= 10_000:
+            raise Invalid(
+                "max_open_dialogs must be between 1 and 10000 (or null for no limit)",
+                {"max_open_dialogs": ["between 1 and 10000"]},
+            )
+        op.max_open_dialogs = max_open_dialogs
+    if new_chats_unavailable is not None:
+        op.new_chats_unavailable = new_chats_unavailable
+    if notifications is not None:
+        op.notifications = notifications
     if first_name is not None:
         op.first_name = first_name
     if last_name is not None:
@@ -187,11 +211,90 @@ def authenticate_operator(session: Session, *, email: str, password: str) -> Ope
     return op
 
 
-def create_group(session: Session, *, company_id: int, name: str) -> OperatorGroup:
-    group = OperatorGroup(company_id=company_id, name=name.strip())
+def _rule(rule: str) -> str:
+    if rule not in tuple(r.value for r in GroupRule):
+        rules = ", ".join(r.value for r in GroupRule)
+        raise Invalid(f"rule must be one of {rules}", {"rule": ["invalid"]})
+    return rule
+
+
+def _group_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise Invalid("The group needs a name (up to 200 characters)", {"name": ["required"]})
+    return name
+
+
+def create_group(
+    session: Session,
+    *,
+    company_id: int,
+    name: str,
+    rule: str = GroupRule.LEAST_BUSY.value,
+    members: dict[int, int] | None = None,
+) -> OperatorGroup:
+    group = OperatorGroup(company_id=company_id, name=_group_name(name), rule=_rule(rule))
     session.add(group)
     session.flush()
+    if members is not None:
+        set_group_members(session, company_id=company_id, group_id=group.id, members=members)
     return group
+
+
+def update_group(
+    session: Session,
+    *,
+    company_id: int,
+    group_id: int,
+    name: str | None = None,
+    rule: str | None = None,
+    members: dict[int, int] | None = None,
+) -> OperatorGroup:
+    """Rename the group, change its routing rule, or replace its members ({operator: skill})."""
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    if name is not None:
+        group.name = _group_name(name)
+    if rule is not None:
+        group.rule = _rule(rule)
+    if members is not None:
+        set_group_members(session, company_id=company_id, group_id=group.id, members=members)
+    session.flush()
+    return group
+
+
+def set_group_members(
+    session: Session, *, company_id: int, group_id: int, members: dict[int, int]
+) -> None:
+    """The group's members become exactly ``members`` (operator id → skill 1–100)."""
+    for operator_id, skill in members.items():
+        if not 1 <= skill <= 100:
+            raise Invalid("Skill must be between 1 and 100", {"members": ["skill 1-100"]})
+        found = session.scalar(
+            select(Operator.id).where(Operator.company_id == company_id, Operator.id == operator_id)
+        )
+        if found is None:
+            raise NotFound("Operator not found")
+    current = {
+        m.operator_id: m
+        for m in session.scalars(
+            select(GroupMember).where(
+                GroupMember.company_id == company_id, GroupMember.group_id == group_id
+            )
+        )
+    }
+    for operator_id, member in current.items():
+        if operator_id not in members:
+            session.delete(member)
+    for operator_id, skill in members.items():
+        if operator_id in current:
+            current[operator_id].skill = skill
+        else:
+            session.add(
+                GroupMember(
+                    company_id=company_id, group_id=group_id, operator_id=operator_id, skill=skill
+                )
+            )
+    session.flush()
 
 
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:

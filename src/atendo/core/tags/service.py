@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
+from atendo.core.companies.service import actor_of, record_audit
 from atendo.core.dialogs.models import Request
 from atendo.core.enums import EventType
 from atendo.core.errors import Invalid, NotFound
@@ -115,7 +116,8 @@ def create_tag(
 
 def _check_assignee(
     session: Session, company_id: int, assignee_type: str, assignee_id: int
-) -> None:
+) -> int | None:
+    """Refuses a wrong assignee; returns the request's dialog (None for a client)."""
     if assignee_type not in ASSIGNEE_TYPES:
         raise Invalid("assignee_type must be client or request", {"assignee_type": ["invalid"]})
     row: Client | Request | None = (
@@ -125,12 +127,47 @@ def _check_assignee(
     )
     if row is None:
         raise NotFound(f"{assignee_type.capitalize()} not found")
+    return row.dialog_id if isinstance(row, Request) else None
+
+
+def _tag_timeline(
+    session: Session,
+    *,
+    company_id: int,
+    kind: str,
+    tag_id: int,
+    assignee_type: str,
+    dialog_id: int | None,
+    by_operator_id: int | None,
+) -> None:
+    if dialog_id is None:
+        return
+    tag = session.get(Tag, tag_id)
+    record_audit(
+        session,
+        company_id=company_id,
+        actor=actor_of(by_operator_id),
+        action=f"{kind} dialog {dialog_id}",
+        kind=kind,
+        operator_id=by_operator_id,
+        dialog_id=dialog_id,
+        details={"tag_id": tag_id, "label": tag.label if tag else "", "on": assignee_type},
+    )
 
 
 def assign_tags(
-    session: Session, *, company_id: int, tag_ids: list[int], assignee_type: str, assignee_id: int
+    session: Session,
+    *,
+    company_id: int,
+    tag_ids: list[int],
+    assignee_type: str,
+    assignee_id: int,
+    by_operator_id: int | None = None,
+    dialog_id: int | None = None,
 ) -> int:
-    _check_assignee(session, company_id, assignee_type, assignee_id)
+    """Tag a client or a request; the timeline of ``dialog_id`` (a request's: its own dialog)
+    says who did it."""
+    dialog_id = _check_assignee(session, company_id, assignee_type, assignee_id) or dialog_id
     added = 0
     for tag_id in dict.fromkeys(tag_ids):
         get_tag(session, company_id=company_id, tag_id=tag_id)
@@ -163,15 +200,32 @@ def assign_tags(
             company_id=company_id,
             type=event,
             payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+            dialog_id=dialog_id,
+        )
+        _tag_timeline(
+            session,
+            company_id=company_id,
+            kind="tagged",
+            tag_id=tag_id,
+            assignee_type=assignee_type,
+            dialog_id=dialog_id,
+            by_operator_id=by_operator_id,
         )
     session.flush()
     return added
 
 
 def remove_tag(
-    session: Session, *, company_id: int, tag_id: int, assignee_type: str, assignee_id: int
+    session: Session,
+    *,
+    company_id: int,
+    tag_id: int,
+    assignee_type: str,
+    assignee_id: int,
+    by_operator_id: int | None = None,
+    dialog_id: int | None = None,
 ) -> bool:
-    _check_assignee(session, company_id, assignee_type, assignee_id)
+    dialog_id = _check_assignee(session, company_id, assignee_type, assignee_id) or dialog_id
     get_tag(session, company_id=company_id, tag_id=tag_id)
     row = session.scalar(
         select(TagAssignment).where(
@@ -194,6 +248,16 @@ def remove_tag(
         company_id=company_id,
         type=event,
         payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+        dialog_id=dialog_id,
+    )
+    _tag_timeline(
+        session,
+        company_id=company_id,
+        kind="untagged",
+        tag_id=tag_id,
+        assignee_type=assignee_type,
+        dialog_id=dialog_id,
+        by_operator_id=by_operator_id,
     )
     session.flush()
     return True

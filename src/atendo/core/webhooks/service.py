@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from atendo.core.enums import EventType
+from atendo.core.enums import PANEL_ONLY_EVENTS, EventType
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
@@ -54,10 +54,10 @@ GIVE_UP_AFTER = timedelta(hours=5)
 CLAIM_LEASE = timedelta(seconds=60)
 ENABLED = "enabled"
 DISABLED = "disabled"
-# channel_status and typing feed the panel (and live chats) only; they are not part of the
-# public webhook contract.
-PANEL_ONLY = (EventType.CHANNEL_STATUS, EventType.TYPING)
-WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY)
+# channel_status, typing and mentions feed the panel (and live chats) only; they are not part
+# of the public webhook contract.
+PANEL_ONLY = tuple(PANEL_ONLY_EVENTS)
+WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY_EVENTS)
 LEGACY_NAME = "default"
 
 
@@ -289,7 +289,7 @@ def dispatch_events(
         if event.company_id not in hooks:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
         payload = dict(event.payload or {})
-        skip = event.type in PANEL_ONLY or (
+        skip = event.type in PANEL_ONLY_EVENTS or (
             event.type == EventType.OUTBOX and payload.get("transport") in outbox_delivered_by
         )
         if not skip:

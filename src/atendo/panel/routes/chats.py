@@ -4,28 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.clients.service import get_client, identities
 from atendo.core.dialogs.service import current_request, mark_dialog_read
 from atendo.core.messages.drafts import get_draft
+from atendo.core.operators.models import Operator
 from atendo.core.operators.service import list_groups, list_operators
 from atendo.core.tags.service import list_tags, tags_of
+from atendo.core.team.mentions import handle
+from atendo.core.team.presence import leave_chat, others_on_chat, see_chat
 from atendo.core.templates.service import list_templates
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, current_user, runtime_of
+from atendo.panel.notices import unread_total
 from atendo.panel.render import render
 from atendo.panel.views import (
     PAGE_SIZE,
+    WHO,
     ListFilters,
     composer_fields,
+    conversation,
     dialog_rows,
     message_views,
     pending_outbound,
     signature_preview,
+    timeline,
+    view_counts,
     visible_dialog,
 )
 from atendo.runtime import Runtime
@@ -35,16 +46,19 @@ router = APIRouter()
 User = Annotated[PanelUser, Depends(current_user)]
 
 
-def _filters(request: Request) -> ListFilters:
+def _filters(request: Request, remembered: str = "") -> ListFilters:
     q = request.query_params
+    if remembered and not any(k in q for k in ("who", "state", "channel", "q", "sort")):
+        q = QueryParams(remembered)  # the operator's last choice
     channel = q.get("channel", "")
     who = q.get("who", "all")
     state = q.get("state", "open")
     return ListFilters(
-        who=who if who in ("mine", "unassigned", "all") else "all",
+        who=who if who in WHO else "all",
         state=state if state in ("open", "closed", "") else "open",
         channel_id=int(channel) if channel.isdigit() else None,
         q=q.get("q", "").strip()[:200],
+        sort="waiting" if q.get("sort") == "waiting" else "",
     )
 
 
@@ -54,7 +68,12 @@ def _int(request: Request, name: str, default: int, top: int = 10_000) -> int:
 
 
 def _list_context(session: Session, user: PanelUser, request: Request) -> dict[str, Any]:
-    filters = _filters(request)
+    remembered = session.scalar(
+        select(Operator.last_filter).where(
+            Operator.company_id == user.company_id, Operator.id == user.id
+        )
+    )
+    filters = _filters(request, remembered or "")
     offset = _int(request, "offset", 0)
     limit = _int(request, "limit", PAGE_SIZE, 200) or PAGE_SIZE
     rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
@@ -62,6 +81,7 @@ def _list_context(session: Session, user: PanelUser, request: Request) -> dict[s
         "rows": rows,
         "total": total,
         "filters": filters,
+        "counts": view_counts(session, user, filters.state),
         "next_offset": offset + len(rows) if offset + len(rows) < total else None,
         "channels": list_channels(session, company_id=user.company_id)[0],
     }
@@ -80,6 +100,7 @@ def _pane_context(
     templates, _t = list_templates(session, company_id=user.company_id, page=Page(200, 0))
     tags, _g = list_tags(session, company_id=user.company_id, page=Page(200, 0))
     fields = composer_fields(channel)
+    visible_ops = [o for o in operators if o.role != "disabled"]
     transport = registry.find(channel.transport)
     contributed = (
         transport.composer(
@@ -90,6 +111,14 @@ def _pane_context(
     )
     draft = get_draft(session, company_id=user.company_id, operator_id=user.id, dialog_id=dialog_id)
     return {
+        "conversation": conversation(views, timeline(session, dialog)),
+        "last_id": max((v.m.id for v in views), default=0),
+        "mentionable": [
+            {"handle": handle(o), "name": o.full_name} for o in visible_ops if o.id != user.id
+        ],
+        "others": others_on_chat(
+            session, company_id=user.company_id, dialog_id=dialog.id, operator_id=user.id
+        ),
         "dialog": dialog,
         "client": client,
         "addresses": identities(session, company_id=client.company_id, client_id=client.id),
@@ -106,7 +135,8 @@ def _pane_context(
             signature_preview(session, channel, user.id, client) if "signature" in fields else ""
         ),
         "composer_fields": fields,
-        "operators": [o for o in operators if o.role != "disabled"],
+        "operators": visible_ops,
+        "assignee": next((o for o in visible_ops if o.id == dialog.operator_id), None),
         "groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
         "templates": [{"command": t.command, "name": t.name, "text": t.text} for t in templates],
         "all_tags": tags,
@@ -138,14 +168,26 @@ def _re(subject: str) -> str:
 def chats_page(request: Request, user: User) -> Response:
     with runtime_of(request).db.reading() as session:
         ctx = _list_context(session, user, request)
+        ctx["unread_total"] = unread_total(session, user)
     return render(request, "chats.html", {**ctx, "pane": None})
 
 
 @router.get("/chats/list")
 def chats_list(request: Request, user: User) -> Response:
-    with runtime_of(request).db.reading() as session:
+    runtime = runtime_of(request)
+    if request.headers.get("hx-trigger") == "filters":  # the operator chose: remember it
+        with runtime.db.transaction() as session:
+            remember_filter(session, user, _filters(request).query())
+    with runtime.db.reading() as session:
         ctx = _list_context(session, user, request)
-    return render(request, "_dialog_items.html", ctx)
+    return render(request, "_dialog_items.html", {**ctx, "oob": True})
+
+
+def remember_filter(session: Session, user: PanelUser, query: str) -> None:
+    op = get_scoped(session, Operator, user.id, company_id=user.company_id)
+    if op is not None and op.last_filter != query:
+        op.last_filter = query[:300]
+        session.flush()
 
 
 @router.get("/chats/{dialog_id}")
@@ -153,9 +195,12 @@ def dialog_page(request: Request, dialog_id: int, user: User) -> Response:
     runtime = runtime_of(request)
     with runtime.db.transaction() as session:
         visible_dialog(session, user, dialog_id)
-        mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+        mark_dialog_read(
+            session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+        )
     with runtime.db.reading() as session:
         ctx = _list_context(session, user, request)
+        ctx["unread_total"] = unread_total(session, user)
         pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "chats.html", {**ctx, "pane": pane, "active": dialog_id})
 
@@ -165,7 +210,9 @@ def dialog_pane(request: Request, dialog_id: int, user: User) -> Response:
     runtime = runtime_of(request)
     with runtime.db.transaction() as session:
         visible_dialog(session, user, dialog_id)
-        mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+        mark_dialog_read(
+            session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+        )
     with runtime.db.reading() as session:
         pane = _pane_context(session, user, dialog_id, set(), runtime)
     return render(request, "_dialog_pane.html", {"pane": pane})
@@ -179,7 +226,46 @@ def dialog_messages(request: Request, dialog_id: int, user: User) -> Response:
         unread = visible_dialog(session, user, dialog_id).unread
     if unread:  # the operator is looking at it: what just arrived is read
         with runtime.db.transaction() as session:
-            mark_dialog_read(session, company_id=user.company_id, dialog_id=dialog_id)
+            mark_dialog_read(
+                session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+            )
     with runtime.db.reading() as session:
         pane = _pane_context(session, user, dialog_id, images, runtime)
     return render(request, "_messages.html", {"pane": pane})
+
+
+@router.get("/chats/{dialog_id}/head")
+def dialog_head(request: Request, dialog_id: int, user: User) -> Response:
+    """The pane's header alone (assignee, state, tags): refreshed on the dialog's own events
+    without touching the messages the operator is reading."""
+    with runtime_of(request).db.reading() as session:
+        pane = _pane_context(session, user, dialog_id, set(), runtime_of(request))
+    return render(request, "_dialog_head.html", {"pane": pane})
+
+
+@router.post("/chats/{dialog_id}/presence")
+def presence(
+    request: Request, dialog_id: int, user: User, state: Annotated[str, Form()] = "viewing"
+) -> Response:
+    """The panel's heartbeat on an open chat: records this operator there (``viewing`` or
+    ``typing``; ``left`` removes them) and answers who else is on it."""
+    runtime = runtime_of(request)
+    with runtime.db.transaction() as session:
+        visible_dialog(session, user, dialog_id)
+        if state == "left":
+            leave_chat(
+                session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+            )
+        else:
+            see_chat(
+                session,
+                company_id=user.company_id,
+                dialog_id=dialog_id,
+                operator_id=user.id,
+                state=state,
+            )
+    with runtime.db.reading() as session:
+        others = others_on_chat(
+            session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+        )
+    return render(request, "_presence.html", {"others": others})

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from atendo.core.errors import DomainError
 from atendo.core.operators.service import change_own_password, time_zones, update_operator
 from atendo.core.operators.sessions import end_operator_sessions, end_own_session, list_sessions
+from atendo.core.team.statuses import note_activity, parse_status, set_operator_status
 from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser, clear_session, current_user, runtime_of, write
 from atendo.panel.i18n import LANGUAGES, translations, zone_choices
@@ -152,3 +153,39 @@ def _signed_out() -> Response:
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
+
+
+@router.post("/me/status")
+def choose_status(request: Request, user: Me, status: Annotated[str, Form()] = "") -> Response:
+    """The status chooser in the header."""
+    with write(request, user) as session:
+        set_operator_status(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            status=parse_status(status),
+        )
+    if request.headers.get("hx-request"):
+        return Response(status_code=204)
+    return RedirectResponse(_back(request, "/chats"), status_code=303)
+
+
+@router.post("/me/activity")
+def activity(request: Request, user: Me) -> Response:
+    """The page saw the operator's hands (keys, clicks) since its last beat: the inactivity
+    timeout starts again."""
+    with runtime_of(request).db.transaction() as session:
+        note_activity(session, operator_id=user.id)
+    return Response(status_code=204)
+
+
+@router.post("/me/notifications")
+def notifications(request: Request, user: Me, enabled: Annotated[str, Form()] = "") -> Response:
+    with write(request, user) as session:
+        update_operator(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            notifications=enabled in ("1", "on", "true"),
+        )
+    return RedirectResponse("/me?done=saved", status_code=303)

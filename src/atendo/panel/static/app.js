@@ -1,11 +1,27 @@
 // Atendo panel: live updates (Server-Sent Events), send countdowns, the "/" template picker,
-// the "+" for more addresses, and putting an interrupted text back into the composer.
+// the "@" mention picker, the "+" for more addresses, putting an interrupted text back into
+// the composer, and the team's parts: the open conversation merged in place, presence on a
+// chat, notifications, the unread count in the title, the status chooser.
 // Every behaviour lives here: the panel's Content-Security-Policy allows no inline script,
 // so templates only carry data-* attributes (data-confirm, data-autosubmit, data-close-drawer,
 // data-navigate-param, data-no-submit, data-reset-after-send, data-list-refresh,
 // data-images-refresh) that the listeners below act on.
 (function () {
   "use strict";
+
+  var HEAD_EVENTS = ["dialog_transferred", "close_dialog", "reopen_dialog", "add_tag_to_client",
+    "add_tag_to_request", "delete_tag_from_client", "delete_tag_from_request"];
+  var baseTitle = document.title;
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+    catch (_) { return ""; }
+  }
+
+  function openDialogId() {
+    var pane = document.querySelector("[data-dialog-pane]");
+    return pane ? pane.dataset.dialogPane : "";
+  }
 
   function startLive() {
     if (!document.body.dataset.live || !window.EventSource) return;
@@ -19,6 +35,260 @@
       var detail = {};
       try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
       if (window.htmx) htmx.trigger(document.body, "live", detail);
+      var open = openDialogId();
+      if (open && String(detail.dialog_id) === open) {
+        refreshMessages();
+        if (HEAD_EVENTS.indexOf(detail.type) >= 0) refreshHead();
+      }
+      if (detail.notify) notify(detail.notify);
+      if (typeof detail.unread === "number") setUnread(detail.unread);
+      if (detail.my_status) showStatus(detail.my_status);
+    });
+  }
+
+  // --- The open conversation: merged by key, never re-rendered as a whole ----------------------
+
+  function atBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  }
+
+  function paneLost(html) {
+    var presence = document.getElementById("presence");
+    if (presence) presence.innerHTML = "";
+    var notice = document.getElementById("pane-notice");
+    if (notice) notice.innerHTML = html;
+    var pane = document.querySelector("[data-dialog-pane]");
+    if (pane) pane.classList.add("lost");
+    var send = document.querySelector("[data-testid=composer-send]");
+    if (send) send.disabled = true;
+  }
+
+  function fetchFragment(url, options) {
+    options = options || {};
+    options.headers = Object.assign({ "HX-Request": "true", "X-CSRF-Token": csrfToken() }, options.headers || {});
+    options.credentials = "same-origin";
+    return fetch(url, options).then(function (r) {
+      return r.text().then(function (text) {
+        if (r.status === 404 || r.status === 403) { paneLost(text); throw new Error("gone"); }
+        if (r.status === 204 && r.headers.get("HX-Redirect")) { window.location.href = r.headers.get("HX-Redirect"); throw new Error("redirect"); }
+        if (!r.ok) throw new Error("status " + r.status);
+        return text;
+      });
+    });
+  }
+
+  function mergeMessages(html, fromMe) {
+    var current = document.getElementById("messages");
+    var box = document.getElementById("scroll");
+    if (!current || !box) return;
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var fresh = holder.querySelector("#messages");
+    if (!fresh || fresh.dataset.dialogId !== current.dataset.dialogId) return;
+    var wasAtBottom = atBottom(box);
+    var keep = {};
+    Array.prototype.forEach.call(current.children, function (el) { if (el.dataset.key) keep[el.dataset.key] = el; });
+    var seen = {};
+    var appended = false;
+    var previous = null;
+    Array.prototype.slice.call(fresh.children).forEach(function (el) {
+      var key = el.dataset.key;
+      if (!key) return;
+      seen[key] = true;
+      var old = keep[key];
+      if (old) {
+        if (old.dataset.version !== el.dataset.version) { old.replaceWith(el); old = el; }
+        previous = old;
+        return;
+      }
+      if (previous && previous.nextSibling) current.insertBefore(el, previous.nextSibling);
+      else if (previous) current.appendChild(el);
+      else current.insertBefore(el, current.firstChild);
+      previous = el;
+      if (el.classList.contains("msg") || el.classList.contains("tl")) appended = true;
+    });
+    Object.keys(keep).forEach(function (key) { if (!seen[key]) keep[key].remove(); });
+    current.dataset.lastId = fresh.dataset.lastId;
+    if (fresh.dataset.pending) current.dataset.pending = "1"; else delete current.dataset.pending;
+    var seenInput = document.querySelector("#composer [name=seen]");
+    if (seenInput && fromMe) seenInput.value = fresh.dataset.lastId;
+    init(current);
+    if (fromMe || wasAtBottom) { scrollToEnd(); }
+    else if (appended) { var pill = document.getElementById("new-pill"); if (pill) pill.hidden = false; }
+  }
+
+  var refreshing = null;
+  var refreshAgain = false;
+  function refreshMessages() {
+    var id = openDialogId();
+    if (!id) return;
+    if (refreshing) { refreshAgain = true; return; }
+    var images = Array.from(document.querySelectorAll("[data-images-shown]")).map(function (e) { return "images=" + e.dataset.imagesShown; });
+    refreshing = fetchFragment("/chats/" + id + "/messages" + (images.length ? "?" + images.join("&") : ""))
+      .then(function (html) { if (openDialogId() === id) mergeMessages(html, false); })
+      .catch(function () { /* shown by paneLost, or tried again on the next event */ })
+      .then(function () {
+        refreshing = null;
+        if (refreshAgain) { refreshAgain = false; refreshMessages(); }
+      });
+  }
+
+  function refreshHead() {
+    var id = openDialogId();
+    var head = document.getElementById("dhead");
+    if (!id || !head) return;
+    if (head.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
+    fetchFragment("/chats/" + id + "/head").then(function (html) {
+      if (openDialogId() === id) { head.innerHTML = html; if (window.htmx) htmx.process(head); }
+    }).catch(function () { /* paneLost said why */ });
+  }
+
+  // --- Presence: "Ana está vendo / escrevendo" ------------------------------------------------
+
+  var lastTyped = 0;
+  var presenceFor = "";
+  function beat(state) {
+    var id = openDialogId();
+    if (!id || document.querySelector(".dialog.lost")) return;
+    var body = new FormData();
+    body.append("state", state || (Date.now() - lastTyped < 3000 ? "typing" : "viewing"));
+    fetchFragment("/chats/" + id + "/presence", { method: "POST", body: body }).then(function (html) {
+      var box = document.getElementById("presence");
+      if (box && openDialogId() === id) box.innerHTML = html;
+    }).catch(function () { /* next beat */ });
+  }
+  function leave(id) {
+    if (!id) return;
+    var body = new FormData();
+    body.append("state", "left");
+    body.append("csrf", csrfToken());
+    if (navigator.sendBeacon) navigator.sendBeacon("/chats/" + id + "/presence", body);
+  }
+  function watchPresence() {
+    var id = openDialogId();
+    if (id !== presenceFor) { leave(presenceFor); presenceFor = id; if (id) beat(); }
+  }
+
+  // --- Notifications, the title and the favicon ---------------------------------------------
+
+  var audio = null;
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.12, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.35);
+    } catch (_) { /* no sound here */ }
+  }
+
+  function notify(n) {
+    if (document.body.dataset.notify !== "1") return;
+    var list = document.getElementById("notices");
+    if (list) {
+      var item = document.createElement("a");
+      item.className = "toast " + n.kind;
+      item.href = "/chats/" + n.dialog_id;
+      item.dataset.testid = "notification";
+      var title = document.createElement("b");
+      title.textContent = n.title;
+      item.appendChild(title);
+      if (n.body) { var body = document.createElement("span"); body.textContent = n.body; item.appendChild(body); }
+      list.appendChild(item);
+      while (list.children.length > 3) list.firstChild.remove();
+      setTimeout(function () { item.remove(); }, 7000);
+    }
+    beep();
+    if (window.Notification && Notification.permission === "granted" && (document.hidden || String(n.dialog_id) !== openDialogId())) {
+      try {
+        var shown = new Notification(n.title, { body: n.body || "", tag: "atendo-" + n.kind + "-" + n.dialog_id });
+        shown.onclick = function () { window.focus(); window.location.href = "/chats/" + n.dialog_id; };
+      } catch (_) { /* some browsers only notify from a service worker */ }
+    }
+  }
+
+  var baseIcon = null;
+  function setUnread(count) {
+    document.title = (count > 0 ? "(" + count + ") " : "") + baseTitle;
+    document.body.dataset.unread = String(count);
+    try {
+      var canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 32;
+      var ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#1f6feb"; ctx.fillRect(0, 0, 32, 32);
+      ctx.fillStyle = "#fff"; ctx.font = "bold 20px sans-serif"; ctx.textAlign = "center"; ctx.fillText("A", 16, 23);
+      if (count > 0) {
+        ctx.fillStyle = "#d1242f"; ctx.beginPath(); ctx.arc(23, 9, 9, 0, 7); ctx.fill();
+        ctx.fillStyle = "#fff"; ctx.font = "bold 12px sans-serif"; ctx.fillText(count > 9 ? "9+" : String(count), 23, 13);
+      }
+      var link = document.querySelector("link[rel=icon]");
+      if (!link) { link = document.createElement("link"); link.rel = "icon"; document.head.appendChild(link); }
+      baseIcon = baseIcon || link.href;
+      link.href = canvas.toDataURL("image/png");
+    } catch (_) { /* no canvas: the title says it */ }
+  }
+
+  function askPermission() {
+    var show = !!(window.Notification && Notification.permission === "default" && document.body.dataset.notify === "1");
+    document.querySelectorAll("[data-notify-ask]").forEach(function (ask) { ask.hidden = !show; });
+  }
+
+  // --- Status chooser and activity ----------------------------------------------------------
+
+  function showStatus(status) {
+    var select = document.querySelector("[data-testid=operator-status]");
+    if (select) select.value = status;
+    var dot = document.querySelector(".status-form .dot");
+    if (dot) dot.className = "dot " + status;
+  }
+
+  var active = false;
+  ["keydown", "mousedown", "touchstart"].forEach(function (name) {
+    document.addEventListener(name, function () { active = true; }, { passive: true, capture: true });
+  });
+  function activityBeat() {
+    if (!active || !document.body.dataset.live) return;
+    active = false;
+    fetch("/me/activity", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
+  }
+
+  // --- "@" mentions in an internal note --------------------------------------------------------
+
+  function mentionPicker(area) {
+    var menu = area.parentElement.querySelector(".tplmenu");
+    var people = [];
+    try { people = JSON.parse(area.dataset.mentions || "[]"); } catch (_) { people = []; }
+    if (!menu || !people.length) return;
+    function word() {
+      var before = area.value.slice(0, area.selectionStart);
+      var m = before.match(/(^|\s)@([\w.\-]*)$/);
+      return m ? { query: m[2].toLowerCase(), start: before.length - m[2].length - 1 } : null;
+    }
+    area.addEventListener("input", function () {
+      var w = word();
+      if (!w) return;
+      menu.innerHTML = "";
+      people.filter(function (p) {
+        return p.handle.toLowerCase().indexOf(w.query) === 0 || p.name.toLowerCase().indexOf(w.query) >= 0;
+      }).slice(0, 8).forEach(function (p) {
+        var li = document.createElement("li");
+        var code = document.createElement("b");
+        code.textContent = "@" + p.handle;
+        li.appendChild(code);
+        li.appendChild(document.createTextNode(" " + p.name));
+        li.dataset.testid = "mention-option";
+        li.addEventListener("mousedown", function (e) {
+          e.preventDefault();
+          area.value = area.value.slice(0, w.start) + "@" + p.handle + " " + area.value.slice(area.selectionStart);
+          menu.hidden = true;
+          area.focus();
+        });
+        menu.appendChild(li);
+      });
+      menu.hidden = !menu.children.length;
     });
     source.addEventListener("typing", function (e) {
       var detail = {};
@@ -198,7 +468,7 @@
 
   function init(root) {
     root.querySelectorAll("textarea[data-templates]").forEach(function (area) {
-      if (!area.dataset.pickerReady) { area.dataset.pickerReady = "1"; templatePicker(area); }
+      if (!area.dataset.pickerReady) { area.dataset.pickerReady = "1"; templatePicker(area); mentionPicker(area); }
     });
   }
 
@@ -238,6 +508,14 @@
         if (back.dataset.putBackSubject) composer.querySelector("[name=subject]").value = back.dataset.putBackSubject;
         composer.querySelector("[name=text]").focus();
       }
+      back.remove();  // once back in the composer, it is the composer's text
+      return;
+    }
+    var pill = e.target.closest("#new-pill");
+    if (pill) { scrollToEnd(); pill.hidden = true; return; }
+    var ask = e.target.closest("[data-notify-ask]");
+    if (ask && window.Notification) {
+      Notification.requestPermission().then(function () { askPermission(); });
       return;
     }
     var close = e.target.closest("[data-close-drawer]");
@@ -274,6 +552,13 @@
   });
 
   document.addEventListener("change", function (e) {
+    var status = e.target.closest("[data-testid=operator-status]");
+    if (status) {
+      var data = new FormData(status.form);
+      fetch(status.form.action, { method: "POST", body: data, credentials: "same-origin", headers: { "HX-Request": "true", "X-CSRF-Token": csrfToken() } })
+        .then(function (r) { if (r.ok) showStatus(status.value); });
+      return;
+    }
     if (e.target.hasAttribute("data-autosubmit") && e.target.form) { e.target.form.submit(); return; }
     if (e.target.hasAttribute("data-navigate-param")) {
       location.href = "?" + encodeURIComponent(e.target.name) + "=" + encodeURIComponent(e.target.value);
@@ -289,9 +574,39 @@
     if (e.target.classList && e.target.classList.contains("mail-frame")) fitFrame(e.target);
   }, true);
 
+  document.addEventListener("input", function (e) {
+    if (e.target.closest("#composer [name=text]")) lastTyped = Date.now();
+  });
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form || form.id !== "composer") return;
+    var xhr = e.detail.xhr;
+    if (e.detail.successful) {
+      mergeMessages(xhr.responseText, true);
+      form.reset();
+      form.querySelector("[name=anyway]").value = "";
+      document.getElementById("composer-note").textContent = "";
+      document.querySelectorAll("[data-put-back]").forEach(function (b) { b.remove(); });
+      lastTyped = 0;
+    } else if (xhr && xhr.status === 409) {
+      form.querySelector("[name=anyway]").value = "1";
+      refreshMessages();
+    }
+  });
+
+  document.addEventListener("refresh-messages", refreshMessages);
+
+  document.addEventListener("scroll", function (e) {
+    if (e.target && e.target.id === "scroll" && atBottom(e.target)) {
+      var pill = document.getElementById("new-pill");
+      if (pill) pill.hidden = true;
+    }
+  }, true);
+
   document.addEventListener("htmx:afterSwap", function (e) {
     init(document);
-    if (e.detail.target && (e.detail.target.id === "pane" || e.detail.target.id === "messages" || e.detail.target.id === "scroll")) scrollToEnd();
+    if (e.detail.target && e.detail.target.id === "pane") { scrollToEnd(); watchPresence(); }
   });
   // Extra parameters of the live refreshes (computed here: no hx-vals "js:" under the CSP).
   document.addEventListener("htmx:configRequest", function (e) {
@@ -386,5 +701,13 @@
     scrollToEnd();
     startLive();
     setInterval(tickCountdowns, 1000);
+    setInterval(function () { if (document.querySelector("#messages[data-pending]")) refreshMessages(); }, 2000);
+    setInterval(function () { watchPresence(); if (openDialogId()) beat(); }, 1500);
+    setInterval(activityBeat, 60000);
+    watchPresence();
+    askPermission();
+    var unread = document.body.dataset.unread;
+    if (unread) setUnread(parseInt(unread, 10) || 0);
   });
+  window.addEventListener("pagehide", function () { leave(presenceFor); });
 })();
