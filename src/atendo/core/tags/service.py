@@ -142,7 +142,7 @@ def _tag_timeline(
 ) -> None:
     if dialog_id is None:
         return
-    tag = session.get(Tag, tag_id)
+    tag = get_scoped(session, Tag, tag_id, company_id=company_id)
     record_audit(
         session,
         company_id=company_id,

@@ -33,6 +33,7 @@ from atendo.core.operators.models import Operator
 from atendo.core.operators.service import get_operator
 from atendo.core.team.models import CustomStatus, StatusSpan
 from atendo.kit.clock import iso, utcnow
+from atendo.kit.db import get_scoped
 
 ACTIVITY_GRANULARITY = timedelta(seconds=30)
 
@@ -193,10 +194,12 @@ def requeue_open_dialogs(session: Session, *, company_id: int, operator_id: int)
     return ids
 
 
-def note_activity(session: Session, *, operator_id: int, now: datetime | None = None) -> bool:
+def note_activity(
+    session: Session, *, company_id: int, operator_id: int, now: datetime | None = None
+) -> bool:
     """The operator did something in the panel; written at most every 30 s. True if written."""
     now = now or utcnow()
-    op = session.get(Operator, operator_id)
+    op = get_scoped(session, Operator, operator_id, company_id=company_id)
     if op is None:
         return False
     if op.last_activity is not None and now - op.last_activity < ACTIVITY_GRANULARITY:

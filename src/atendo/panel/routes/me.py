@@ -175,7 +175,7 @@ def activity(request: Request, user: Me) -> Response:
     """The page saw the operator's hands (keys, clicks) since its last beat: the inactivity
     timeout starts again."""
     with runtime_of(request).db.transaction() as session:
-        note_activity(session, operator_id=user.id)
+        note_activity(session, company_id=user.company_id, operator_id=user.id)
     return Response(status_code=204)
 
 

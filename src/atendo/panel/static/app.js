@@ -44,6 +44,11 @@
       if (typeof detail.unread === "number") setUnread(detail.unread);
       if (detail.my_status) showStatus(detail.my_status);
     });
+    source.addEventListener("typing", function (e) {
+      var detail = {};
+      try { detail = JSON.parse(e.data); } catch (_) { return; }
+      showTyping(detail);
+    });
   }
 
   // --- The open conversation: merged by key, never re-rendered as a whole ----------------------
@@ -289,11 +294,6 @@
         menu.appendChild(li);
       });
       menu.hidden = !menu.children.length;
-    });
-    source.addEventListener("typing", function (e) {
-      var detail = {};
-      try { detail = JSON.parse(e.data); } catch (_) { return; }
-      showTyping(detail);
     });
   }
 
@@ -575,7 +575,10 @@
   }, true);
 
   document.addEventListener("input", function (e) {
-    if (e.target.closest("#composer [name=text]")) lastTyped = Date.now();
+    if (!e.target.closest("#composer [name=text]")) return;
+    var idle = Date.now() - lastTyped >= 3000;
+    lastTyped = Date.now();
+    if (idle) beat("typing");  // the others learn at their next beat, not ours
   });
 
   document.addEventListener("htmx:afterRequest", function (e) {
