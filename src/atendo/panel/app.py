@@ -21,6 +21,7 @@ from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
 from atendo.panel.routes import (
     automation,
+    bulk,
     chats,
     clients,
     dialog,
@@ -42,6 +43,7 @@ def install_panel(app: FastAPI) -> None:
         signin,
         me,
         new_chat,
+        bulk,
         chats,
         dialog,
         clients,

@@ -10,11 +10,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.core.errors import DomainError
 from atendo.core.messages.limits import SendLimits
 from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
 from atendo.kit.bidi import without_bidi_controls
 from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
+from atendo.panel.errors import error_text, reason_text
 from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -44,8 +46,8 @@ def render(
     tr = translations(language)
     settings = request.app.state.runtime.settings
 
-    def when(value: datetime | None, short: bool = False) -> str:
-        return local_time(value, language=language, tz=tz, short=short)
+    def when(value: datetime | None, short: bool = False, seconds: bool = False) -> str:
+        return local_time(value, language=language, tz=tz, short=short, seconds=seconds)
 
     def since(value: datetime | None) -> str:
         """How long ago, briefly: "5 min", "2 h", "3 d"."""
@@ -84,6 +86,7 @@ def render(
         "languages": LANGUAGES,
         "when": when,
         "since": since,
+        "reason": lambda text: reason_text(str(text), tr.gettext),
         "csrf": user.csrf if user else "",
         "send_limits": SendLimits(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
@@ -103,8 +106,30 @@ def render(
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
+def language_of(request: Request) -> str:
+    user = getattr(request.state, "user", None)
+    return user.language if user else _browser_language(request)
+
+
+def _t(request: Request, text: str) -> str:
+    """``text`` (a msgid) in the language of whoever asked."""
+    return translations(language_of(request)).gettext(text)
+
+
+def say(request: Request, exc: DomainError) -> str:
+    """A domain error as a sentence in the language of whoever asked."""
+    language = language_of(request)
+    return error_text(exc, translations(language).gettext, language)
+
+
 def _browser_language(request: Request) -> str:
     accept = request.headers.get("accept-language", "").lower()
-    if accept.startswith("en"):
-        return "en"
+    for part in accept.split(","):
+        code = part.split(";")[0].strip()
+        if code.startswith("pt"):
+            return "pt_BR"
+        if code.startswith("es") and "es" in LANGUAGES:
+            return "es"
+        if code.startswith("en"):
+            return "en"
     return DEFAULT_LANGUAGE

@@ -8,8 +8,8 @@ dialog the operator may not see answers 404, the same as another company's dialo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs, unread_for
-from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
@@ -34,6 +34,7 @@ from atendo.kit.db import get_scoped
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
+from atendo.panel.i18n import zone
 from atendo.transports import registry
 
 PAGE_SIZE = 25
@@ -49,6 +50,11 @@ class ListFilters:
     channel_id: int | None = None
     q: str = ""
     sort: str = ""  # "" (newest first) | waiting (the client waiting longest first)
+    operator_id: int | None = None
+    group_id: int | None = None
+    tag_id: int | None = None
+    since: date | None = None  # last activity on or after this day (operator's zone)
+    until: date | None = None  # ... on or before this day
 
     def query(self) -> str:
         from urllib.parse import urlencode
@@ -60,7 +66,21 @@ class ListFilters:
                 "channel": self.channel_id or "",
                 "q": self.q,
                 "sort": self.sort,
+                "operator": self.operator_id or "",
+                "group": self.group_id or "",
+                "tag": self.tag_id or "",
+                "since": self.since.isoformat() if self.since else "",
+                "until": self.until.isoformat() if self.until else "",
             }
+        )
+
+    @property
+    def extra(self) -> int:
+        """How many of the "more filters" are set (shown on their toggle)."""
+        return sum(
+            1
+            for v in (self.operator_id, self.group_id, self.tag_id, self.since, self.until)
+            if v is not None
         )
 
 
@@ -92,23 +112,103 @@ def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
     raise NotFound()
 
 
-def view_counts(session: Session, user: PanelUser, state: str) -> dict[str, int]:
-    """The live counts beside Mine / New chats / Unassigned / All."""
-    counts = {}
-    for who in WHO:
-        _rows, total = list_dialogs(
+def view_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
+    """The live counts beside Mine / New chats / Unassigned / All (with the list's other
+    filters)."""
+    page = Page(limit=1, offset=0)
+    return {
+        who: list_dialogs(
             session,
-            company_id=user.company_id,
-            page=Page(limit=1, offset=0),
-            operator_id=user.id if who == "mine" else None,
-            unassigned=who == "unassigned",
-            queued=who == "queue",
-            visible_to_operator_id=None if user.sees_all_dialogs else user.id,
-            only_own=user.new_chats_unavailable and not user.sees_all_dialogs,
-            state=state or None,
-        )
-        counts[who] = total
+            page=page,
+            state=filters.state or None,
+            count_only=True,
+            **_list_kwargs(user, replace(filters, who=who)),
+        )[1]
+        for who in WHO
+    }
+
+
+def _list_kwargs(user: PanelUser, filters: ListFilters) -> dict[str, Any]:
+    tz = zone(user.timezone)
+    return {
+        "company_id": user.company_id,
+        "operator_id": user.id if filters.who == "mine" else filters.operator_id,
+        "unassigned": filters.who == "unassigned",
+        "queued": filters.who == "queue",
+        "visible_to_operator_id": None if user.sees_all_dialogs else user.id,
+        "only_own": user.new_chats_unavailable and not user.sees_all_dialogs,
+        "own_first_for": user.id if filters.who == "all" else None,
+        "order": "waiting" if filters.sort == "waiting" else "desc",
+        "channel_id": filters.channel_id,
+        "group_id": filters.group_id,
+        "tag_id": filters.tag_id,
+        "since": datetime.combine(filters.since, time(0), tzinfo=tz) if filters.since else None,
+        "until": (
+            datetime.combine(filters.until + timedelta(days=1), time(0), tzinfo=tz)
+            if filters.until
+            else None
+        ),
+        "search": filters.q or None,
+    }
+
+
+def state_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
+    """How many dialogs the other filters find, per state ("open", "closed", "" for both)."""
+    kwargs = _list_kwargs(user, filters)
+    page = Page(limit=1, offset=0)
+    counts = {
+        state: list_dialogs(session, page=page, state=state, count_only=True, **kwargs)[1]
+        for state in ("open", "closed")
+    }
+    counts[""] = counts["open"] + counts["closed"]
     return counts
+
+
+def matching_dialog_ids(
+    session: Session, user: PanelUser, filters: ListFilters, *, limit: int = 5000
+) -> list[int]:
+    """Every dialog the list's filters find ("select all matching"), up to ``limit``."""
+    dialogs, _total = list_dialogs(
+        session,
+        page=Page(limit=limit, offset=0),
+        state=filters.state or None,
+        **_list_kwargs(user, filters),
+    )
+    return [d.id for d in dialogs]
+
+
+_PREVIEW_TYPES = (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
+
+
+def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[int, str]:
+    """The latest words of each conversation itself (internal notes and system lines are
+    never the preview), in two queries whatever the page's size."""
+    if not dialog_ids:
+        return {}
+    latest: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Message.dialog_id, func.max(Message.id))
+            .where(
+                Message.company_id == company_id,
+                Message.dialog_id.in_(dialog_ids),
+                Message.type.in_(_PREVIEW_TYPES),
+            )
+            .group_by(Message.dialog_id)
+        ).all()
+    )
+    if not latest:
+        return {}
+    texts = dict(
+        session.execute(
+            select(Message.id, Message.text).where(
+                Message.company_id == company_id, Message.id.in_(set(latest.values()))
+            )
+        ).all()
+    )
+    return {
+        dialog_id: (texts.get(mid) or "").strip().replace("\n", " ")[:140]
+        for dialog_id, mid in latest.items()
+    }
 
 
 def dialog_rows(
@@ -116,18 +216,9 @@ def dialog_rows(
 ) -> tuple[list[DialogRow], int]:
     dialogs, total = list_dialogs(
         session,
-        company_id=user.company_id,
         page=Page(limit=limit, offset=offset),
-        operator_id=user.id if filters.who == "mine" else None,
-        unassigned=filters.who == "unassigned",
-        queued=filters.who == "queue",
-        visible_to_operator_id=None if user.sees_all_dialogs else user.id,
-        only_own=user.new_chats_unavailable and not user.sees_all_dialogs,
-        own_first_for=user.id if filters.who == "all" else None,
         state=filters.state or None,
-        channel_id=filters.channel_id,
-        search=filters.q or None,
-        order="waiting" if filters.sort == "waiting" else "desc",
+        **_list_kwargs(user, filters),
     )
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
@@ -147,13 +238,6 @@ def dialog_rows(
     ):
         addresses.setdefault(client_id, address)
     last_ids = {d.last_message_id for d in dialogs if d.last_message_id}
-    previews: dict[int, str] = dict(
-        session.execute(
-            select(Message.id, func.substr(Message.text, 1, 400)).where(
-                Message.company_id == cid, Message.id.in_(last_ids)
-            )
-        ).all()
-    )
     waiting: dict[int, datetime] = dict(
         session.execute(
             select(Message.id, Message.created).where(
@@ -181,10 +265,11 @@ def dialog_rows(
         if operator_ids
         else {}
     )
+    previews = _previews(session, cid, {d.id for d in dialogs})
     for d in dialogs:
         client = clients.get(d.client_id)
         address = addresses.get(d.client_id, "") if client else ""
-        preview = (previews.get(d.last_message_id or 0) or "").strip().replace("\n", " ")[:140]
+        preview = previews.get(d.id, "")
         rows.append(
             DialogRow(
                 id=d.id,
@@ -396,9 +481,17 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
 
 
 def chat_starting_channels(session: Session, user: PanelUser) -> list[Channel]:
-    """The company's channels whose transport can start a chat ("Novo ativo")."""
+    """The company's channels that can start a chat ("Novo ativo"): a transport that can, the
+    channel allowed to write first, and not disabled."""
     rows, _total = list_channels(session, company_id=user.company_id)
-    return [c for c in rows if (t := registry.find(c.transport)) is not None and t.can_start_chats]
+    return [
+        c
+        for c in rows
+        if (t := registry.find(c.transport)) is not None
+        and t.can_start_chats
+        and c.write_first
+        and c.status != ChannelStatus.DISABLED
+    ]
 
 
 def composer_fields(channel: Channel) -> tuple[str, ...]:

@@ -6,12 +6,12 @@ the first client message after the previous one closed, and closes when the dial
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from atendo.core.clients.models import ClientIdentity
 from atendo.core.companies.models import AuditEntry
 from atendo.core.companies.service import actor_of, record_audit
 from atendo.core.dialogs.models import Dialog, Request
@@ -473,7 +473,14 @@ def list_dialogs(
     search: str | None = None,
     unanswered: bool = False,
     order: str = "desc",
+    group_id: int | None = None,
+    tag_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    count_only: bool = False,
 ) -> tuple[list[Dialog], int]:
+    """The company's dialogs by any combination of filters (``search``: see
+    :mod:`atendo.core.search.service`), newest activity first; and how many there are."""
     stmt = select(Dialog).where(Dialog.company_id == company_id)
     if operator_id is not None:
         stmt = stmt.where(Dialog.operator_id == operator_id)
@@ -500,28 +507,20 @@ def list_dialogs(
             .scalar_subquery()
         )
         stmt = stmt.where(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT)
-    if search:
-        like = f"%{search.strip().lower()}%"
-        from atendo.core.clients.models import Client
+    if group_id is not None:
+        stmt = stmt.where(Dialog.group_id == group_id)
+    if tag_id is not None:
+        stmt = stmt.where(_tagged(company_id, tag_id))
+    if since is not None:
+        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) >= since)
+    if until is not None:
+        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) < until)
+    if search and search.strip():
+        from atendo.core.search.service import dialog_condition
 
-        by_client = select(Client.id).where(
-            Client.company_id == company_id,
-            or_(func.lower(Client.name).like(like), func.lower(Client.assigned_name).like(like)),
-        )
-        by_address = select(ClientIdentity.client_id).where(
-            ClientIdentity.company_id == company_id, func.lower(ClientIdentity.address).like(like)
-        )
-        by_text = select(Message.dialog_id).where(
-            Message.company_id == company_id,
-            or_(func.lower(Message.text).like(like), func.lower(Message.subject).like(like)),
-        )
-        stmt = stmt.where(
-            or_(
-                Dialog.client_id.in_(by_client),
-                Dialog.client_id.in_(by_address),
-                Dialog.id.in_(by_text),
-            )
-        )
+        stmt = stmt.where(dialog_condition(session, company_id=company_id, query=search))
+    if count_only:
+        return [], session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     first = []
     if own_first_for is not None:
@@ -546,6 +545,24 @@ def list_dialogs(
         stmt = stmt.order_by(*first, Dialog.last_message_at.desc(), Dialog.id.desc())
     rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
     return list(rows), total
+
+
+def _tagged(company_id: int, tag_id: int) -> ColumnElement[bool]:
+    """Dialogs whose client or one of whose requests carries the tag."""
+    from atendo.core.tags.models import TagAssignment
+
+    on = select(TagAssignment.assignee_id).where(
+        TagAssignment.company_id == company_id, TagAssignment.tag_id == tag_id
+    )
+    return or_(
+        Dialog.client_id.in_(on.where(TagAssignment.assignee_type == "client")),
+        Dialog.id.in_(
+            select(Request.dialog_id).where(
+                Request.company_id == company_id,
+                Request.id.in_(on.where(TagAssignment.assignee_type == "request")),
+            )
+        ),
+    )
 
 
 def close_requests(
@@ -573,7 +590,11 @@ def close_requests(
     else:
         from atendo.core.errors import Invalid
 
-        raise Invalid("request_id or client_id is required", {"request_id": ["required"]})
+        raise Invalid(
+            "request_id or client_id is required",
+            {"request_id": ["required"]},
+            code="request.target_required",
+        )
     for request in targets:
         dialog = get_dialog(session, company_id=company_id, dialog_id=request.dialog_id)
         if request.state == DialogState.OPEN and dialog.state == DialogState.OPEN:

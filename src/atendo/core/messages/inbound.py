@@ -86,7 +86,9 @@ def receive_client_message(
             name=sender.name,
         )
     else:
-        raise Invalid("the sender is unknown", {"from_client": ["required"]})
+        raise Invalid(
+            "the sender is unknown", {"from_client": ["required"]}, code="message.unknown_sender"
+        )
     dialog = open_dialog(session, company_id=company_id, client_id=client.id, channel_id=channel.id)
     request, new_request = ensure_request(session, dialog=dialog)
     message = Message(

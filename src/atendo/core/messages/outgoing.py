@@ -54,6 +54,8 @@ def check_attachment_size(attachments: Sequence[OutgoingAttachment], *, limit: i
         raise Invalid(
             "Attachments are too large",
             {"attachment": [f"at most {limit} bytes per message (got {total})"]},
+            code="message.attachments_too_large",
+            params={"limit": limit, "size": total},
         )
 
 
@@ -136,7 +138,7 @@ def queue_message(
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     check_operator(session, company_id=company_id, operator_id=operator_id)
     if not (text or "").strip() and not attachments:
-        raise Invalid("The message is empty", {"text": ["required"]})
+        raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=max_attachment_bytes)
     now = utcnow()
     request = current_request(session, dialog=dialog)
@@ -171,7 +173,7 @@ def add_comment(
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     check_operator(session, company_id=company_id, operator_id=operator_id)
     if not (text or "").strip():
-        raise Invalid("The comment is empty", {"text": ["required"]})
+        raise Invalid("The comment is empty", {"text": ["required"]}, code="comment.empty")
     request = current_request(session, dialog=dialog)
     message = Message(
         company_id=company_id,

@@ -6,7 +6,7 @@ import secrets
 from functools import cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.dialogs.models import Dialog
@@ -30,7 +30,9 @@ UNSET = Unset()
 def _checked_hash(password: str) -> str:
     if len(password) < 8:
         raise Invalid(
-            "Password must have at least 8 characters", {"password": ["at least 8 characters"]}
+            "Password must have at least 8 characters",
+            {"password": ["at least 8 characters"]},
+            code="operator.password_too_short",
         )
     return hash_password(password)
 
@@ -38,7 +40,11 @@ def _checked_hash(password: str) -> str:
 def _normal_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
-        raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+        raise Invalid(
+            "Invalid e-mail address",
+            {"email": ["invalid e-mail address"]},
+            code="operator.invalid_email",
+        )
     return email
 
 
@@ -55,7 +61,11 @@ def create_operator(
     email = _normal_email(email)
     password_hash = _checked_hash(password)
     if session.scalar(select(Operator.id).where(Operator.email == email)) is not None:
-        raise Conflict("An operator with this e-mail already exists", {"email": ["taken"]})
+        raise Conflict(
+            "An operator with this e-mail already exists",
+            {"email": ["taken"]},
+            code="operator.email_taken",
+        )
     operator = Operator(
         company_id=company_id,
         email=email,
@@ -153,14 +163,28 @@ def update_operator(
     if last_name is not None:
         op.last_name = last_name
     if timezone and timezone not in time_zones():
-        raise Invalid("Unknown time zone", {"timezone": ["unknown time zone"]})
+        raise Invalid(
+            "Unknown time zone",
+            {"timezone": ["unknown time zone"]},
+            code="operator.unknown_timezone",
+        )
     if role is not None:
+        if (
+            op.role == Role.ADMIN
+            and role != Role.ADMIN
+            and active_admins(session, company_id=company_id) <= 1
+        ):
+            raise Conflict(
+                "The company needs at least one active admin",
+                {"role": ["last admin"]},
+                code="operator.last_admin",
+            )
         op.role = role.value
     if online is not None:
         op.online = online
     if password:
         op.password_hash = _checked_hash(password)
-    if language in ("pt_BR", "en"):
+    if language in ("pt_BR", "en", "es"):
         op.language = language
     if timezone:
         op.timezone = timezone
@@ -184,7 +208,11 @@ def change_own_password(
     session ends (the one asking stays signed in)."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
     if not verify_password(op.password_hash, current):
-        raise Invalid("The current password is wrong", {"current": ["wrong password"]})
+        raise Invalid(
+            "The current password is wrong",
+            {"current": ["wrong password"]},
+            code="operator.wrong_password",
+        )
     op.password_hash = _checked_hash(new)
     end_operator_sessions(
         session, company_id=op.company_id, operator_id=op.id, keep_session_id=keep_session_id
@@ -218,10 +246,25 @@ def _rule(rule: str) -> str:
     return rule
 
 
-def _group_name(name: str) -> str:
+def _group_name(session: Session, company_id: int, name: str, group_id: int | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise Invalid("The group needs a name (up to 200 characters)", {"name": ["required"]})
+        raise Invalid(
+            "A group needs a name (up to 200 characters)",
+            {"name": ["required"]},
+            code="group.name_required",
+        )
+    taken = session.scalar(
+        select(OperatorGroup.id).where(
+            OperatorGroup.company_id == company_id,
+            func.lower(OperatorGroup.name) == name.lower(),
+            OperatorGroup.id != (group_id or 0),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            "A group with this name already exists", {"name": ["taken"]}, code="group.name_taken"
+        )
     return name
 
 
@@ -233,7 +276,9 @@ def create_group(
     rule: str = GroupRule.LEAST_BUSY.value,
     members: dict[int, int] | None = None,
 ) -> OperatorGroup:
-    group = OperatorGroup(company_id=company_id, name=_group_name(name), rule=_rule(rule))
+    group = OperatorGroup(
+        company_id=company_id, name=_group_name(session, company_id, name, None), rule=_rule(rule)
+    )
     session.add(group)
     session.flush()
     if members is not None:
@@ -253,7 +298,7 @@ def update_group(
     """Rename the group, change its routing rule, or replace its members ({operator: skill})."""
     group = get_group(session, company_id=company_id, group_id=group_id)
     if name is not None:
-        group.name = _group_name(name)
+        group.name = _group_name(session, company_id, name, group.id)
     if rule is not None:
         group.rule = _rule(rule)
     if members is not None:
@@ -297,6 +342,53 @@ def set_group_members(
     session.flush()
 
 
+def delete_group(session: Session, *, company_id: int, group_id: int) -> int:
+    """Delete the group and its memberships; its dialogs keep their operator and lose the
+    group. Returns how many dialogs were in it."""
+    from atendo.core.dialogs.models import Dialog
+
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    moved = session.execute(
+        update(Dialog)
+        .where(Dialog.company_id == company_id, Dialog.group_id == group.id)
+        .values(group_id=None)
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id, GroupMember.group_id == group.id
+        )
+    )
+    session.delete(group)
+    session.flush()
+    return int(moved or 0)
+
+
+def remove_group_member(
+    session: Session, *, company_id: int, group_id: int, operator_id: int
+) -> bool:
+    get_group(session, company_id=company_id, group_id=group_id)
+    gone = session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return bool(gone)
+
+
+def active_admins(session: Session, *, company_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Operator)
+            .where(Operator.company_id == company_id, Operator.role == Role.ADMIN)
+        )
+        or 0
+    )
+
+
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:
     group = get_scoped(session, OperatorGroup, group_id, company_id=company_id)
     if group is None:
@@ -310,10 +402,12 @@ def set_group_member(
     get_group(session, company_id=company_id, group_id=group_id)
     get_operator(session, company_id=company_id, operator_id=operator_id)
     if not 1 <= skill <= 100:
-        raise Invalid("Skill must be between 1 and 100")
+        raise Invalid("Skill must be between 1 and 100", code="operator.invalid_skill")
     member = session.scalar(
         select(GroupMember).where(
-            GroupMember.group_id == group_id, GroupMember.operator_id == operator_id
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
         )
     )
     if member is None:

@@ -71,11 +71,17 @@ def check_url_shape(url: str) -> tuple[str, int]:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid("url must be an http or https URL", {"url": ["http or https URL"]})
+        raise Invalid(
+            "url must be an http or https URL",
+            {"url": ["http or https URL"]},
+            code="webhook.invalid_url",
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise Invalid("url has an invalid port", {"url": ["invalid port"]}) from None
+        raise Invalid(
+            "url has an invalid port", {"url": ["invalid port"]}, code="webhook.invalid_port"
+        ) from None
     return parts.hostname, port
 
 
@@ -122,6 +128,8 @@ def _clean_events(events: list[Any]) -> list[str]:
         raise Invalid(
             f"Unknown events: {', '.join(unknown)}",
             {"events": [f"unknown: {e}" for e in unknown]},
+            code="webhook.invalid_events",
+            params={"events": ", ".join(unknown)},
         )
     return list(dict.fromkeys(out))
 
@@ -155,13 +163,22 @@ def create_webhook(
 ) -> tuple[Webhook, str]:
     """A new subscription and its secret (shown to the caller once, stored encrypted)."""
     if not url.strip():
-        raise Invalid("url is required", {"url": ["required"]})
+        raise Invalid("url is required", {"url": ["required"]}, code="webhook.url_required")
     count = session.scalar(select(func.count(Webhook.id)).where(Webhook.company_id == company_id))
     if (count or 0) >= MAX_WEBHOOKS:
-        raise Conflict(f"A company can have at most {MAX_WEBHOOKS} webhooks")
+        raise Conflict(
+            f"A company can have at most {MAX_WEBHOOKS} webhooks",
+            code="webhook.too_many",
+            params={"limit": MAX_WEBHOOKS},
+        )
     reason = refused_address(url, allow_private=allow_private, ports=ports)
     if reason:
-        raise Invalid(f"url refused: {reason}", {"url": [reason]})
+        raise Invalid(
+            f"url refused: {reason}",
+            {"url": [reason]},
+            code="webhook.url_refused",
+            params={"reason": reason},
+        )
     secret = new_secret()
     hook = Webhook(
         company_id=company_id,
@@ -195,7 +212,12 @@ def update_webhook(
     if url is not None and url.strip() != hook.url:
         reason = refused_address(url, allow_private=allow_private, ports=ports)
         if reason:
-            raise Invalid(f"url refused: {reason}", {"url": [reason]})
+            raise Invalid(
+                f"url refused: {reason}",
+                {"url": [reason]},
+                code="webhook.url_refused",
+                params={"reason": reason},
+            )
         hook.url = url.strip()
     if name is not None:
         hook.name = name.strip()
@@ -206,7 +228,11 @@ def update_webhook(
     if status is not None:
         normal = {"active": ENABLED, "inactive": DISABLED}.get(status, status)
         if normal not in (ENABLED, DISABLED):
-            raise Invalid("status must be enabled or disabled", {"status": ["invalid"]})
+            raise Invalid(
+                "status must be enabled or disabled",
+                {"status": ["invalid"]},
+                code="webhook.invalid_status",
+            )
         if normal == ENABLED and hook.status != ENABLED:
             # Re-enabled: the backlog is due now and the 5-hour clock starts afresh.
             hook.failing_since = None

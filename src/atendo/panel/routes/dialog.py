@@ -29,7 +29,7 @@ from atendo.core.tags.service import assign_tags, remove_tag
 from atendo.core.team.routing import transfer_dialog
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 from atendo.panel.routes.chats import dialog_head, dialog_messages
 from atendo.panel.views import email_html, visible_dialog
 from atendo.transports import registry
@@ -163,7 +163,7 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     except NotFound:
         raise  # the chat is gone for this operator: the pane's notice says so (panel.app)
     except DomainError as exc:
-        return _note(request, _error_sentence(exc, _), status=exc.status_code)
+        return _note(request, _error_sentence(exc, _, say(request, exc)), status=exc.status_code)
     response = dialog_messages(request, dialog_id, user)
     response.headers["HX-Trigger"] = "sent"
     return response
@@ -236,7 +236,7 @@ _REFUSALS = {
 }
 
 
-def _error_sentence(exc: DomainError, _: Callable[[str], str]) -> str:
+def _error_sentence(exc: DomainError, _: Callable[[str], str], otherwise: str) -> str:
     errors = getattr(exc, "errors", None) or {}
     for name, msgid in _REFUSALS.items():
         if name in errors:
@@ -250,7 +250,7 @@ def _error_sentence(exc: DomainError, _: Callable[[str], str]) -> str:
                 else problems
             )
             return _(msgid) % {"problem": problem}
-    return exc.message
+    return otherwise
 
 
 @router.post("/chats/{dialog_id}/draft")
@@ -435,7 +435,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         with write(request, user) as session:
             interrupt_message(session, company_id=user.company_id, message_id=message_id)
     except DomainError as exc:
-        error = exc.message
+        error = say(request, exc)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         history = status_history(session, company_id=user.company_id, message_id=message.id)
@@ -520,7 +520,12 @@ def forward(
             )
     except DomainError as exc:
         return _forward_form(
-            request, user, message_id, to=to, note=note, error=_error_sentence(exc, _)
+            request,
+            user,
+            message_id,
+            to=to,
+            note=note,
+            error=_error_sentence(exc, _, say(request, exc)),
         )
     response = _forward_form(request, user, message_id, done=", ".join(addresses))
     response.headers["HX-Trigger"] = "refresh-messages"

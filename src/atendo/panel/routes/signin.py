@@ -31,7 +31,7 @@ from atendo.panel.auth import (
     start_session,
 )
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 
 router = APIRouter()
 
@@ -205,7 +205,7 @@ def setup(
             )
             cookie_value = start_session(session, request, new.admin)
     except DomainError as exc:
-        return _setup_page(request, error=exc.message, status=422)
+        return _setup_page(request, error=say(request, exc), status=422)
     response = RedirectResponse("/chats", status_code=303)
     set_session(response, request, cookie_value)
     return response

@@ -370,31 +370,180 @@
       menu.hidden = true;
       area.focus();
     }
+    var shown = [];
+    var current = 0;
+    function highlight(i) {
+      current = (i + shown.length) % shown.length;
+      Array.prototype.forEach.call(menu.children, function (li, n) {
+        li.classList.toggle("on", n === current);
+        li.setAttribute("aria-selected", n === current ? "true" : "false");
+      });
+    }
     area.addEventListener("input", function () {
       var w = word();
       menu.innerHTML = "";
+      shown = [];
       if (!w) { menu.hidden = true; return; }
-      templates.filter(function (t) {
-        return (t.command || "").toLowerCase().indexOf(w.query) === 0 || t.name.toLowerCase().indexOf(w.query) === 0;
-      }).slice(0, 8).forEach(function (t) {
+      shown = templates.filter(function (t) {
+        var q = fold(w.query);
+        return fold(t.command || "").indexOf(q) === 0 || fold(t.name).indexOf(q) !== -1;
+      }).slice(0, 8);
+      shown.forEach(function (t) {
         var li = document.createElement("li");
         var code = document.createElement("b");
         code.textContent = "/" + (t.command || "");
         li.appendChild(code);
         li.appendChild(document.createTextNode(" " + t.name));
         li.dataset.testid = "template-option";
-        li.addEventListener("mousedown", function (e) { e.preventDefault(); choose(t, w); });
+        li.setAttribute("role", "option");
+        li.addEventListener("mousedown", function (e) { e.preventDefault(); choose(t, word() || w); });
         menu.appendChild(li);
       });
-      menu.hidden = !menu.children.length;
+      menu.hidden = !shown.length;
+      if (shown.length) highlight(0);
     });
     area.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" && !menu.hidden && menu.firstChild) {
+      if (menu.hidden || !shown.length) return;
+      if (e.key === "ArrowDown") { e.preventDefault(); highlight(current + 1); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); highlight(current - 1); }
+      else if ((e.key === "Enter" || e.key === "Tab") && !e.ctrlKey && !e.metaKey) {
         e.preventDefault();
-        menu.firstChild.dispatchEvent(new MouseEvent("mousedown"));
-      } else if (e.key === "Escape") { menu.hidden = true; }
+        var w = word();
+        if (w) choose(shown[current], w);
+      } else if (e.key === "Escape") { e.stopPropagation(); menu.hidden = true; }
     });
   }
+
+  function fold(text) {
+    return String(text || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  // --- the list: selection for bulk actions -------------------------------------------------
+  var picked = new Set();
+  var lastPick = null;
+
+  function picks() { return Array.prototype.slice.call(document.querySelectorAll(".pick")); }
+
+  function updateBulkBar() {
+    var bar = document.getElementById("bulk");
+    if (!bar) return;
+    var all = bar.querySelector("[name=all_matching]").value === "1";
+    var label = bar.querySelector(".picked");
+    var summary = document.querySelector("[data-testid=list-total]");
+    var total = summary ? summary.dataset.total : "";
+    bar.hidden = !picked.size && !all;
+    if (all) label.textContent = label.dataset.all.replace("{n}", total);
+    else if (picked.size === 1) label.textContent = label.dataset.one;
+    else label.textContent = label.dataset.many.replace("{n}", String(picked.size));
+    var col = document.querySelector(".listcol");
+    if (col) col.classList.toggle("picking", picked.size > 0 || all);
+  }
+
+  function restorePicks() {
+    picks().forEach(function (box) { box.checked = picked.has(box.value); });
+    updateBulkBar();
+  }
+
+  function clearPicks() {
+    picked.clear();
+    var bar = document.getElementById("bulk");
+    if (bar) bar.querySelector("[name=all_matching]").value = "";
+    restorePicks();
+  }
+
+  document.addEventListener("click", function (e) {
+    var box = e.target.closest(".pick");
+    if (!box) return;
+    var boxes = picks();
+    if (e.shiftKey && lastPick !== null) {
+      var a = boxes.indexOf(lastPick);
+      var b = boxes.indexOf(box);
+      if (a !== -1 && b !== -1) {
+        boxes.slice(Math.min(a, b), Math.max(a, b) + 1).forEach(function (other) {
+          other.checked = box.checked;
+        });
+      }
+    }
+    lastPick = box;
+    boxes.forEach(function (other) {
+      if (other.checked) picked.add(other.value); else picked.delete(other.value);
+    });
+    var bar = document.getElementById("bulk");
+    if (bar && !box.checked) bar.querySelector("[name=all_matching]").value = "";
+    updateBulkBar();
+  });
+
+  // --- keyboard -----------------------------------------------------------------------------
+  function items() { return Array.prototype.slice.call(document.querySelectorAll("[data-testid=dialog-item]")); }
+
+  function focusItem(el, open) {
+    if (!el) return;
+    items().forEach(function (other) { other.tabIndex = -1; });
+    el.tabIndex = 0;
+    el.focus();
+    if (open) el.click();
+  }
+
+  function step(delta, open) {
+    var list = items();
+    if (!list.length) return;
+    var at = list.indexOf(document.activeElement);
+    if (at === -1) at = list.indexOf(document.querySelector("[data-testid=dialog-item].active"));
+    var next = at === -1 ? 0 : Math.max(0, Math.min(list.length - 1, at + delta));
+    focusItem(list[next], open);
+  }
+
+  function closeDrawers() {
+    var closed = false;
+    var help = document.getElementById("kbd-help");
+    if (help && !help.hidden) { help.hidden = true; closed = true; }
+    document.querySelectorAll(".drawer").forEach(function (d) {
+      if (d.children.length) { d.replaceChildren(); closed = true; }
+    });
+    return closed;
+  }
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  document.addEventListener("keydown", function (e) {
+    var mod = e.ctrlKey || e.metaKey;
+    if (mod && e.key === "Enter") {
+      var form = e.target.closest && e.target.closest("form");
+      if (form && e.target.tagName === "TEXTAREA") {
+        e.preventDefault();
+        if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      }
+      return;
+    }
+    if (mod && (e.key === "k" || e.key === "K")) {
+      var q = document.getElementById("q");
+      if (q) { e.preventDefault(); q.focus(); q.select(); }
+      return;
+    }
+    if (e.key === "Escape") {
+      if (closeDrawers()) { e.preventDefault(); return; }
+      if (typing(e.target)) e.target.blur();
+      return;
+    }
+    if (typing(e.target) || mod || e.altKey) return;
+    if (e.key === "/") {
+      var search = document.getElementById("q");
+      if (search) { e.preventDefault(); search.focus(); search.select(); }
+    } else if (e.key === "j") { e.preventDefault(); step(1, true); }
+    else if (e.key === "k") { e.preventDefault(); step(-1, true); }
+    else if (e.key === "ArrowDown" && e.target.matches("[data-testid=dialog-item]")) { e.preventDefault(); step(1, false); }
+    else if (e.key === "ArrowUp" && e.target.matches("[data-testid=dialog-item]")) { e.preventDefault(); step(-1, false); }
+    else if (e.key === "x" && e.target.matches("[data-testid=dialog-item]")) {
+      var row = e.target.closest(".itemrow");
+      var box = row && row.querySelector(".pick");
+      if (box) { e.preventDefault(); box.click(); }
+    } else if (e.key === "?") {
+      var help = document.getElementById("kbd-help");
+      if (help) { e.preventDefault(); help.hidden = !help.hidden; if (!help.hidden) help.querySelector("button").focus(); }
+    }
+  });
 
   // E-mail address chips (To / Cc / Bcc): the hidden input holds the addresses the server
   // validates again; typing a comma, ";", Enter or leaving the field makes a chip.
@@ -518,10 +667,46 @@
       Notification.requestPermission().then(function () { askPermission(); });
       return;
     }
-    var close = e.target.closest("[data-close-drawer]");
-    if (close) {
-      var drawer = close.closest(".drawer");
-      if (drawer) drawer.innerHTML = "";
+    if (e.target.closest("[data-select-all]")) {
+      var bulk = document.getElementById("bulk");
+      bulk.querySelector("[name=all_matching]").value = "1";
+      picks().forEach(function (b) { b.checked = true; picked.add(b.value); });
+      updateBulkBar();
+      return;
+    }
+    if (e.target.closest("[data-select-none]")) { clearPicks(); return; }
+    if (e.target.closest("[data-close-help]")) { document.getElementById("kbd-help").hidden = true; return; }
+    if (e.target.closest("[data-close-drawer]")) {
+      var drawer0 = e.target.closest(".drawer");
+      if (drawer0) drawer0.replaceChildren();
+      return;
+    }
+    var tplButton = e.target.closest("[data-template-button]");
+    if (tplButton) {
+      var area = tplButton.closest("form").querySelector("textarea[data-templates]");
+      if (area) {
+        var at = area.selectionStart || area.value.length;
+        var before = area.value.slice(0, at);
+        var gap = before && !/\s$/.test(before) ? " " : "";
+        area.value = before + gap + "/" + area.value.slice(at);
+        area.focus();
+        area.selectionStart = area.selectionEnd = at + gap.length + 1;
+        area.dispatchEvent(new Event("input"));
+      }
+      return;
+    }
+    var backLink = e.target.closest("[data-back]");
+    var pane = document.getElementById("pane");
+    if (backLink && pane) {
+      e.preventDefault();
+      var empty = document.createElement("div");
+      empty.className = "empty";
+      pane.replaceChildren(empty);
+      var drawer = document.getElementById("details-drawer");
+      if (drawer) drawer.replaceChildren();
+      history.pushState(null, "", "/chats");
+      var active = document.querySelector("[data-testid=dialog-item].active");
+      if (active) active.focus();
       return;
     }
     var seg = e.target.closest(".seg label");
@@ -540,6 +725,7 @@
   });
 
   document.addEventListener("submit", function (e) {
+    if (e.target.id === "filters") e.preventDefault();
     var form = e.target;
     if (form.hasAttribute("data-no-submit")) { e.preventDefault(); return; }
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
@@ -561,13 +747,39 @@
     }
     if (e.target.hasAttribute("data-autosubmit") && e.target.form) { e.target.form.submit(); return; }
     if (e.target.hasAttribute("data-navigate-param")) {
+      var warn = e.target.dataset.discardWarning;
+      if (warn && e.target.form && e.target.form.dataset.dirty === "1" && !window.confirm(warn)) {
+        e.target.value = e.target.dataset.previous || e.target.value;
+        return;
+      }
       location.href = "?" + encodeURIComponent(e.target.name) + "=" + encodeURIComponent(e.target.value);
       return;
+    }
+    if (e.target.matches && e.target.matches("input[type=file][name=files]")) {
+      var chosen = e.target.closest("label").querySelector(".files-chosen");
+      if (chosen) {
+        var names = Array.prototype.map.call(e.target.files, function (f) { return f.name; });
+        chosen.textContent = names.length ? names.join(", ") : chosen.dataset.none;
+      }
+      return;
+    }
+    var segment = e.target.closest(".seg");
+    if (segment && e.target.checked) {
+      segment.querySelectorAll("label").forEach(function (l) { l.classList.toggle("on", l.contains(e.target)); });
     }
     var mode = e.target.closest("[name=mode]");
     if (mode) document.getElementById("composer").classList.toggle("comment", mode.value === "comment");
     var drop = e.target.closest("[name=drop_file]");
     if (drop) drop.closest("li").hidden = true;
+  });
+
+  // Forms remember that something was typed (the signatures form warns before discarding it).
+  document.addEventListener("input", function (e) {
+    var form = e.target.form;
+    if (form && e.target.tagName === "TEXTAREA") form.dataset.dirty = "1";
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-discard-warning")) e.target.dataset.previous = e.target.value;
   });
 
   document.addEventListener("load", function (e) {
@@ -607,8 +819,21 @@
     }
   }, true);
 
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.elt && e.detail.elt.id === "bulk" && e.detail.successful) {
+      clearPicks();
+      e.detail.elt.querySelector("[name=action]").value = "";
+    }
+    if (e.detail.elt && e.detail.elt.id === "composer" && e.detail.successful) {
+      e.detail.elt.classList.remove("comment");
+      var chosen = e.detail.elt.querySelector(".files-chosen");
+      if (chosen) chosen.textContent = chosen.dataset.none;
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", function (e) {
     init(document);
+    if (e.detail.target && e.detail.target.id === "dialog-list") restorePicks();
     if (e.detail.target && e.detail.target.id === "pane") { scrollToEnd(); watchPresence(); }
   });
   // Extra parameters of the live refreshes (computed here: no hx-vals "js:" under the CSP).
