@@ -92,6 +92,10 @@ def render(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
         ),
         "max_recipients": settings.max_recipients_per_message,
+        "tag_colors": lambda tag: (
+            shown_color(tag.bg_color, DEFAULT_BG),
+            shown_color(tag.text_color, DEFAULT_TEXT),
+        ),
         "tag_style": lambda tag: (
             f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
             f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
