@@ -412,6 +412,7 @@ class BaseTransport:
         raise Invalid(
             f"A {self.name} channel is not connected by OAuth",
             {"transport": [f"the {self.name} transport has no OAuth sign-in"]},
+            code="oauth.unknown_provider",
         )
 
     async def oauth_finish(

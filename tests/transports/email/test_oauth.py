@@ -253,6 +253,7 @@ def test_the_callback_refuses_another_browser_a_forged_state_and_a_refusal(
     answer = api.get(callback)
     assert answer.status_code == 422
     assert answer.json()["errors"] == {"oauth": ["browser"]}
+    assert answer.json()["code"] == "oauth.browser"
     listed = api.get("/v1/channels").json()["data"]
     assert listed == []  # nothing was connected
 
@@ -266,6 +267,7 @@ def test_start_needs_a_known_configured_provider_and_a_token(
     unset = api.post("/v1/channels/oauth", json={"provider": "microsoft"})
     assert unset.status_code == 422
     assert unset.json()["errors"] == {"provider": ["ATENDO_OAUTH_MICROSOFT_CLIENT_ID is not set"]}
+    assert unset.json()["code"] == "oauth.not_configured"
     token = api.headers.pop("Authorization")
     try:
         assert api.post("/v1/channels/oauth", json={"provider": "google"}).status_code == 401

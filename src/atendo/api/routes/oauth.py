@@ -95,6 +95,7 @@ async def callback(request: Request, runtime: Runtime = Depends(get_runtime)) ->
             str(problem) if problem is not None else "The sign-in could not be finished",
             status_code=422,
             errors=getattr(problem, "errors", None) or {"oauth": [done.error or "state"]},
+            code=problem.code if problem is not None else "oauth.state",
         )
     response.delete_cookie(OAUTH_COOKIE, path=OAUTH_COOKIE_PATH)
     return response

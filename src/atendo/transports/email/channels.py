@@ -91,6 +91,7 @@ async def connect_email_channel(
         raise Invalid(
             "An OAuth mailbox is connected through its provider's sign-in",
             {"auth": ["use POST /v1/channels/oauth"]},
+            code="channel.oauth_only",
         )
     password = _text(data, "password") or ""
     if not password:
@@ -142,6 +143,7 @@ async def update_email_channel(
         raise Invalid(
             "How a mailbox signs in changes only by connecting it again",
             {"auth": ["cannot be changed"]},
+            code="channel.auth_fixed",
         )
     connection_changed = (
         any(cfg.public().get(f) != before.get(f) for f in CONNECTION_FIELDS)

@@ -149,14 +149,18 @@ def start_flow(
         with runtime.db.reading() as session:
             channel = get_channel(session, company_id=company_id, channel_id=channel_id)
             if channel.transport != "email":
-                raise Invalid("not an e-mail channel", {"channel_id": ["not an e-mail channel"]})
+                raise Invalid(
+                    "not an e-mail channel",
+                    {"channel_id": ["not an e-mail channel"]},
+                    code="channel.unsupported_transport",
+                )
             current = dict(channel.settings or {})
         data = {**{k: current[k] for k in SERVER_FIELDS if k in current}, **data}
         data.setdefault("email", current.get("email"))
     servers = {**dict(client.provider.servers)}
     servers.update({k: data[k] for k in SERVER_FIELDS if data.get(k) not in (None, "")})
     if return_to is not None and (not return_to.startswith("/") or return_to.startswith("//")):
-        raise Invalid("return_to must be a path of this site", {"return_to": ["a path"]})
+        raise Invalid("return_to must be a path of this site", {"return_to": ["a path"]})  # panel
     verifier = secrets.token_urlsafe(48)
     binding = secrets.token_urlsafe(24)
     flow = {
@@ -190,7 +194,7 @@ class FlowRefused(Invalid):
     """The callback cannot finish the flow (``reason``: a short code the panel words)."""
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message, {"oauth": [reason]})
+        super().__init__(message, {"oauth": [reason]}, code=f"oauth.{reason}")
         self.reason = reason
 
 

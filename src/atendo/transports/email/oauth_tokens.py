@@ -95,7 +95,9 @@ class Client:
 def client_for(settings: Settings, name: str) -> Client:
     provider = PROVIDERS.get(name)
     if provider is None:
-        raise Invalid("unknown provider", {"provider": ["google or microsoft"]})
+        raise Invalid(
+            "unknown provider", {"provider": ["google or microsoft"]}, code="oauth.unknown_provider"
+        )
     if name == "google":
         client_id, secret = settings.oauth_google_client_id, settings.oauth_google_client_secret
         authorize, token = settings.oauth_google_authorize_url, settings.oauth_google_token_url
@@ -109,6 +111,8 @@ def client_for(settings: Settings, name: str) -> Client:
         raise Invalid(
             f"Sign-in with {provider.label} is not set up on this installation",
             {"provider": [f"ATENDO_OAUTH_{name.upper()}_CLIENT_ID is not set"]},
+            code="oauth.not_configured",
+            params={"provider": provider.label},
         )
     return Client(provider, client_id, secret, authorize, token)
 
