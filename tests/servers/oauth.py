@@ -36,16 +36,19 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from tests.servers.dovecot import DovecotServer
+from tests.servers.dovecot import DovecotServer, dovecot_available
+from tests.servers.require import unavailable
 from tests.servers.smtp import SmtpServer
 
-__all__ = ["OAuthDovecot", "OAuthServer", "XOAuth2SmtpServer"]
+__all__ = ["OAuthDovecot", "OAuthServer", "XOAuth2SmtpServer", "oauth_dovecot"]
 
 HOST = "127.0.0.1"
 ID_TOKEN_KEY = b"atendo-test-id-token-key"
@@ -399,6 +402,23 @@ class OAuthDovecot(DovecotServer):
             "args = uid=mail gid=mail home=", "args = allow_all_users=yes uid=mail gid=mail home="
         )
         self.config_path.write_text(text)
+
+
+@contextmanager
+def oauth_dovecot(
+    oauth_url: str, mechanisms: str = "xoauth2 oauthbearer"
+) -> Iterator[OAuthDovecot]:
+    """A started :class:`OAuthDovecot`, stopped after (skips, or fails in CI, where Dovecot
+    cannot run)."""
+    reason = dovecot_available()
+    if reason:
+        unavailable(reason)
+    server = OAuthDovecot(oauth_url, mechanisms)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 class XOAuth2SmtpServer(SmtpServer):

@@ -161,6 +161,15 @@ def set_oauth_cookie(response: Response, started: OAuthStart, *, secure: bool) -
 
 
 @dataclass(frozen=True)
+class OAuthSetup:
+    """What the panel offers: the providers this installation has a client for, and the
+    redirect URI to register at them."""
+
+    providers: tuple[str, ...]
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
 class OAuthDone:
     """How a flow ended at the redirect URI: the channel connected (``error`` None), or why
     not (``error``: a short reason code, ``problem`` the error to answer an API caller);
@@ -223,6 +232,8 @@ class Transport(Protocol):
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
 
     async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None: ...
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup | None: ...
 
     def oauth_start(
         self,
@@ -397,6 +408,10 @@ class BaseTransport:
         """The settings a channel for ``address`` would likely use (hosts, ports, …), found
         from the address alone; None when the transport has no such lookup or found nothing.
         Raises :class:`~atendo.core.errors.Invalid` when ``address`` is not one."""
+        return None
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup | None:
+        """None: this transport's channels are not connected by OAuth."""
         return None
 
     def oauth_start(

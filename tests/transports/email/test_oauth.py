@@ -35,9 +35,8 @@ from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.settings import EmailChannelSettings
 from atendo.workers import mailbox_sync
 from tests.conftest import CompanyFixture
-from tests.servers.dovecot import dovecot_available
 from tests.servers.oauth import OAuthDovecot, OAuthServer, XOAuth2SmtpServer
-from tests.servers.require import unavailable
+from tests.servers.oauth import oauth_dovecot as running_oauth_dovecot
 from tests.transports.email.test_outbound import email_dialog, reply
 from tests.transports.email.test_recovery import _channel
 from tests.transports.email.test_send import load, sender
@@ -72,15 +71,8 @@ def provider(runtime: Runtime) -> Iterator[OAuthServer]:
 
 @pytest.fixture(scope="module")
 def oauth_dovecot(provider: OAuthServer) -> Iterator[OAuthDovecot]:
-    reason = dovecot_available()
-    if reason:
-        unavailable(reason)
-    server = OAuthDovecot(provider.url)
-    try:
-        server.start()
+    with running_oauth_dovecot(provider.url) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

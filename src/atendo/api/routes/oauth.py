@@ -83,8 +83,13 @@ async def callback(request: Request, runtime: Runtime = Depends(get_runtime)) ->
     if done.return_to is not None:
         if done.channel is not None:
             back = {"oauth": "connected", "channel_id": str(done.channel.id)}
-        else:
-            back = {"oauth_error": done.error or "state"}
+        else:  # the reason's code, and the connection test's sentences (never server words)
+            problem = done.problem
+            back = {"oauth_error": problem.code if problem is not None else "oauth.state"}
+            for side in ("imap", "smtp"):
+                said = problem.errors.get(side) if problem is not None else None
+                if said:
+                    back[side] = said[0]
         response = RedirectResponse(f"{done.return_to}?{urlencode(back)}", status_code=303)
     elif done.channel is not None:
         channel = registry.get(done.channel.transport).channel_fields(done.channel)

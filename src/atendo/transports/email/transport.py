@@ -23,6 +23,7 @@ from atendo.transports.base import (
     ComposerField,
     Forward,
     OAuthDone,
+    OAuthSetup,
     OAuthStart,
     Reply,
 )
@@ -42,7 +43,7 @@ from atendo.transports.email.oauth import (
     redirect_uri,
     start_flow,
 )
-from atendo.transports.email.oauth_tokens import oauth_token
+from atendo.transports.email.oauth_tokens import configured_providers, oauth_token
 from atendo.transports.email.outbound import (
     forward_email,
     queue_email_reply,
@@ -129,6 +130,11 @@ class EmailTransport(BaseTransport):
                 "email is not an e-mail address", {"email": ["not an e-mail address"]}
             ) from None
         return None if found is None else found.as_dict()
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup:
+        return OAuthSetup(
+            tuple(configured_providers(runtime.settings)), redirect_uri(runtime.settings)
+        )
 
     def oauth_start(
         self,
