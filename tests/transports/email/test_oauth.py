@@ -274,6 +274,27 @@ def test_start_needs_a_known_configured_provider_and_a_token(
     assert refused.json()["errors"] == {"auth": ["use POST /v1/channels/oauth"]}
 
 
+def test_an_oauth_mailbox_is_edited_with_its_token_and_keeps_its_sign_in(
+    runtime: Runtime, api: TestClient, bed: Bed
+) -> None:
+    channel = connect(api, bed)
+    refreshes = bed.provider.refreshes()
+    bed.provider.expire_access_tokens()  # the change is tested for real, with a new token
+    changed = api.put(
+        f"/v1/channels/{channel['id']}",
+        json={"sender_name": "Suporte", "imap_host": "localhost"},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["data"]["imap_host"], changed.json()["data"]["auth"]) == (
+        "localhost",
+        "oauth",
+    )
+    assert bed.provider.refreshes() == refreshes + 1
+    back = api.put(f"/v1/channels/{channel['id']}", json={"auth": "password", "password": "x"})
+    assert back.status_code == 422
+    assert back.json()["code"] == "channel.auth_fixed"
+
+
 # --- receiving and sending with XOAUTH2 ----------------------------------------------------
 
 

@@ -27,9 +27,10 @@ import aiosmtplib
 class AccessToken(Protocol):
     """A mailbox's OAuth access token, refreshed when needed."""
 
-    async def get(self, *, fresh: bool = False) -> str:
-        """The token; ``fresh``: the last one was refused, get a new one (raises the
-        connection's ``MailError`` when the grant is gone)."""
+    async def get(self, *, refused: str | None = None) -> str:
+        """The token; ``refused``: the one a server just refused, so not that one again (a
+        new one, unless another connection already got it). Raises the connection's
+        ``MailError`` when the grant is gone."""
         ...
 
 
@@ -91,9 +92,10 @@ async def imap_sign_in(client: aioimaplib.IMAP4, login: str, secret: Secret) -> 
     """LOGIN with a password, or XOAUTH2 with the token (refreshed once when refused)."""
     if isinstance(secret, str):
         return await client.login(login, secret)
-    response = await _imap_bearer(client, login, await secret.get())
+    token = await secret.get()
+    response = await _imap_bearer(client, login, token)
     if response.result != "OK":
-        response = await _imap_bearer(client, login, await secret.get(fresh=True))
+        response = await _imap_bearer(client, login, await secret.get(refused=token))
     return response
 
 
@@ -105,12 +107,12 @@ async def _smtp_xoauth2(client: aiosmtplib.SMTP, user: str, token: str) -> None:
         raise aiosmtplib.SMTPAuthenticationError(answer.code, answer.message)
 
 
-async def _smtp_token(secret: AccessToken, *, fresh: bool = False) -> str:
+async def _smtp_token(secret: AccessToken, *, refused: str | None = None) -> str:
     """The token, or the SMTP error the sender understands: a grant that is gone is the
     channel's problem (a refused login: its queue waits), a provider that does not answer a
     temporary one."""
     try:
-        return await secret.get(fresh=fresh)
+        return await secret.get(refused=refused)
     except Exception as exc:
         if getattr(exc, "revoked", False):
             raise aiosmtplib.SMTPAuthenticationError(535, str(exc)) from exc
@@ -123,9 +125,8 @@ async def smtp_sign_in(client: aiosmtplib.SMTP, login: str, secret: Secret) -> N
     if isinstance(secret, str):
         await client.login(login, secret)
         return
+    token = await _smtp_token(secret)
     try:
-        await _smtp_xoauth2(client, login, await _smtp_token(secret))
-    except aiosmtplib.SMTPAuthenticationError as exc:
-        if exc.__cause__ is not None:  # the grant itself is gone: no second try
-            raise
-        await _smtp_xoauth2(client, login, await _smtp_token(secret, fresh=True))
+        await _smtp_xoauth2(client, login, token)
+    except aiosmtplib.SMTPAuthenticationError:
+        await _smtp_xoauth2(client, login, await _smtp_token(secret, refused=token))

@@ -203,19 +203,22 @@ class StaticToken:
 
     token: str
 
-    async def get(self, *, fresh: bool = False) -> str:
+    async def get(self, *, refused: str | None = None) -> str:
         return self.token
 
 
 class ChannelToken:
     """The stored access token of an OAuth channel, refreshed when it has less than
-    :data:`REFRESH_MARGIN` left or when a server refused it (``fresh``). Equal for the same
-    channel, so that sessions keyed by account are still shared."""
+    :data:`REFRESH_MARGIN` left or when a server refused it (``refused``). One refresh at a
+    time per instance: the IMAP and SMTP sides of a connection test refused together get
+    the one new token. Equal for the same channel, so that sessions keyed by account are
+    still shared."""
 
     def __init__(self, runtime: Runtime, *, company_id: int, channel_id: int) -> None:
         self.runtime = runtime
         self.company_id = company_id
         self.channel_id = channel_id
+        self._lock = asyncio.Lock()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ChannelToken) and other.channel_id == self.channel_id
@@ -246,11 +249,15 @@ class ChannelToken:
             if channel is not None:
                 hold_sending(session, channel_id=channel.id, reason=GRANT_REVOKED)
 
-    async def get(self, *, fresh: bool = False) -> str:
+    async def get(self, *, refused: str | None = None) -> str:
+        async with self._lock:
+            return await self._get(refused)
+
+    async def _get(self, refused: str | None) -> str:
         provider, stored = await asyncio.to_thread(self._load)
         access = stored.get("oauth_access_token", "")
         expires = float(stored.get("oauth_expires") or 0)
-        if access and not fresh and expires - REFRESH_MARGIN > time.time():
+        if access and access != refused and expires - REFRESH_MARGIN > time.time():
             return access
         refresh = stored.get("oauth_refresh_token", "")
         if not refresh:
