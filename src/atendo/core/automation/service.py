@@ -11,7 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.automation.models import ChannelAutomation, MenuItem, Rating, RequestRating
-from atendo.core.automation.settings import AutomationSettings, parse_settings
+from atendo.core.automation.settings import (
+    AutomationSettings,
+    parse_settings,
+    schedule_problems,
+)
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.operators.models import OperatorGroup
@@ -63,6 +67,14 @@ def save_automation_settings(
             raise Invalid(f"{section} must be an object", {section: ["an object"]})
         merged[section] = {**merged[section], **value}
     settings = parse_settings(merged)
+    if data.get("working_hours") is not None:
+        problems = schedule_problems(settings.working_hours.week)
+        if problems:
+            raise Invalid(
+                "Invalid working hours",
+                {"working_hours.week": [p.english() for p in problems]},
+            )
+        settings.working_hours = settings.working_hours.normalised()
     group_id = settings.menu.default_group_id
     if group_id is not None:
         _check_group(session, company_id, group_id, "menu.default_group_id")
