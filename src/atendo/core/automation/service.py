@@ -170,6 +170,25 @@ def update_menu_item(
     return item
 
 
+def move_menu_item(session: Session, *, company_id: int, item_id: int, offset: int) -> MenuItem:
+    """Move an item ``offset`` places among its siblings (-1 up, 1 down; clamped at the ends).
+
+    The siblings' positions become 0, 1, 2, … in their new order (equal positions, as the API
+    may leave them, are ordered by id first, as the menu shows them)."""
+    item = get_menu_item(session, company_id=company_id, item_id=item_id)
+    siblings = list_menu_items(
+        session, company_id=company_id, channel_id=item.channel_id, parent_id=item.parent_id,
+        only_parent=True,
+    )  # fmt: skip
+    index = next(i for i, s in enumerate(siblings) if s.id == item.id)
+    target = min(max(index + offset, 0), len(siblings) - 1)
+    siblings.insert(target, siblings.pop(index))
+    for position, sibling in enumerate(siblings):
+        sibling.position = position
+    session.flush()
+    return item
+
+
 def delete_menu_item(session: Session, *, company_id: int, item_id: int) -> None:
     item = get_menu_item(session, company_id=company_id, item_id=item_id)
     for child in list_menu_items(

@@ -1,16 +1,17 @@
 """Automation settings in the panel: a channel's working hours, greetings, auto-close and
-menu settings (tab *Automação*), its self-service menu tree (tab *Menu de AutoAtendimento*),
-and the quality survey (*Controle de Qualidade*: the surveys and their report). Admins only.
+menu settings (tab *Automação*); its self-service menu tree (tab *Menu de AutoAtendimento*,
+``automation_menu``) and the quality survey (*Controle de Qualidade*, ``automation_ratings``)
+are served by this module's router too. Admins only.
 
-The pages call the same core functions as the API; a refusal is shown as a sentence naming
-the fields, in the operator's language.
+The pages call the same core functions as the API; a refusal is told as sentences in the
+operator's language (one per bad span or date, the other fields named), the form as sent.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from types import SimpleNamespace
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -18,34 +19,21 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from atendo.core.automation.service import (
-    automation_settings,
-    average_by_day,
-    average_by_operator,
-    create_menu_item,
-    delete_menu_item,
-    delete_rating,
-    list_menu_items,
-    list_ratings,
-    rated_requests,
-    save_automation_settings,
-    save_rating,
-)
+from atendo.core.automation.service import automation_settings, save_automation_settings
 from atendo.core.automation.settings import (
     Span,
     WorkingHours,
     parse_settings,
     schedule_problems,
 )
-from atendo.core.channels.service import get_channel, list_channels
+from atendo.core.channels.service import get_channel
 from atendo.core.errors import DomainError
-from atendo.core.operators.service import list_groups, list_operators, time_zones
-from atendo.core.tags.service import list_tags
+from atendo.core.operators.service import list_groups, time_zones
 from atendo.kit.clock import utcnow
-from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, write
 from atendo.panel.i18n import translations
 from atendo.panel.render import render
+from atendo.panel.routes import automation_menu, automation_ratings
 from atendo.panel.routes.automation_common import (
     DAYS,
     day_names,
@@ -287,190 +275,6 @@ async def automation_save(request: Request, channel_id: int, user: Admin) -> Res
     return redirect(f"/settings/channels/{channel_id}/automation?saved=1")
 
 
-# --- the channel's menu tab ------------------------------------------------------------------
-
-
-def _tree(items: list[Any]) -> list[tuple[int, Any]]:
-    """(depth, item) in reading order: each item followed by the items below it."""
-    children: dict[int | None, list[Any]] = {}
-    for item in items:
-        children.setdefault(item.parent_id, []).append(item)
-    out: list[tuple[int, Any]] = []
-
-    def walk(parent: int | None, depth: int) -> None:
-        for item in children.get(parent, []):
-            out.append((depth, item))
-            walk(item.id, depth + 1)
-
-    walk(None, 0)
-    return out
-
-
-def _menu_page(request: Request, user: PanelUser, channel_id: int, error: str = "",
-               values: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    with runtime_of(request).db.reading() as session:
-        channel = get_channel(session, company_id=user.company_id, channel_id=channel_id)
-        items = list_menu_items(session, company_id=user.company_id, channel_id=channel_id)
-        groups = [g for g, _members in list_groups(session, company_id=user.company_id)]
-        tags, _n = list_tags(session, company_id=user.company_id, page=Page(200, 0))
-        menu = automation_settings(session, company_id=user.company_id, channel_id=channel_id).menu
-    return render(
-        request,
-        "settings/menu.html",
-        {
-            "channel": channel,
-            "tree": _tree(items),
-            "groups": {g.id: g.name for g in groups},
-            "tags": {t.id: t.label for t in tags},
-            "menu": menu,
-            "values": values or {},
-            "section": "channels",
-            "tab": "menu",
-            "error": error,
-        },
-        status_code=422 if error else 200,
-    )
-
-
-@router.get("/settings/channels/{channel_id}/menu")
-def menu_page(request: Request, channel_id: int, user: Admin) -> Response:
-    return _menu_page(request, user, channel_id)
-
-
-@router.post("/settings/channels/{channel_id}/menu")
-async def menu_add(request: Request, channel_id: int, user: Admin) -> Response:
-    form = await request.form()
-
-    def number(key: str) -> int | None:
-        value = text(form, key)
-        return int(value) if value.isdigit() else None
-
-    data: dict[str, Any] = {
-        "parent_id": number("parent_id"),
-        "command": text(form, "command"),
-        "name": text(form, "name"),
-        "text": str(form.get("text") or "").strip(),
-        "assign_group_id": number("assign_group_id"),
-        "tag_id": number("tag_id"),
-        "url": text(form, "url") or None,
-        "image": text(form, "image") or None,
-        "url_enabled": form.get("url_enabled") == "on",
-        "close": form.get("close") == "on",
-        "position": number("position") or 0,
-    }
-    try:
-        with write(request, user) as session:
-            create_menu_item(session, company_id=user.company_id, channel_id=channel_id, data=data)
-    except DomainError as exc:
-        return _menu_page(request, user, channel_id, refusal(user, exc), values=data)
-    return redirect(f"/settings/channels/{channel_id}/menu")
-
-
-@router.post("/settings/channels/{channel_id}/menu/{item_id}/delete")
-def menu_delete(request: Request, channel_id: int, item_id: int, user: Admin) -> Response:
-    with write(request, user) as session:
-        delete_menu_item(session, company_id=user.company_id, item_id=item_id)
-    return redirect(f"/settings/channels/{channel_id}/menu")
-
-
-# --- Controle de Qualidade -------------------------------------------------------------------
-
-
-def _ratings_page(request: Request, user: PanelUser, error: str = "",
-                  values: dict[str, Any] | None = None) -> Response:  # fmt: skip
-    with runtime_of(request).db.reading() as session:
-        ratings = list_ratings(session, company_id=user.company_id)
-        channels, _n = list_channels(session, company_id=user.company_id)
-        tags, _m = list_tags(session, company_id=user.company_id, page=Page(200, 0))
-    return render(
-        request,
-        "settings/ratings.html",
-        {
-            "ratings": ratings,
-            "channels": {c.id: c.name for c in channels},
-            "tags": {t.id: t.label for t in tags},
-            "values": values or {},
-            "section": "ratings",
-            "tab": "surveys",
-            "error": error,
-        },
-        status_code=422 if error else 200,
-    )
-
-
-@router.get("/settings/ratings")
-def ratings_page(request: Request, user: Admin) -> Response:
-    return _ratings_page(request, user)
-
-
-def parse_scale(text: str) -> list[dict[str, Any]]:
-    """One score a line: ``value | answers, comma separated | thank-you text``."""
-    scale: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split("|")]
-        answers = [a.strip() for a in (parts[1] if len(parts) > 1 else "").split(",")]
-        scale.append(
-            {
-                "value": parts[0],
-                "answers": [a for a in answers if a],
-                "thanks": parts[2] if len(parts) > 2 else "",
-            }
-        )
-    return scale
-
-
-@router.post("/settings/ratings")
-async def rating_add(request: Request, user: Admin) -> Response:
-    form = await request.form()
-    data: dict[str, Any] = {
-        "name": text(form, "name"),
-        "question": str(form.get("question") or "").strip(),
-        "channel_ids": [
-            int(v) for v in form.getlist("channel_ids") if isinstance(v, str) and v.isdigit()
-        ],
-        "tag_ids": [int(v) for v in form.getlist("tag_ids") if isinstance(v, str) and v.isdigit()],
-        "scale": parse_scale(str(form.get("scale") or "")),
-        "min_interval_hours": text(form, "min_interval_hours") or "12",
-        "hide_scores": form.get("hide_scores") == "on",
-    }
-    try:
-        with write(request, user) as session:
-            save_rating(session, company_id=user.company_id, data=data)
-    except DomainError as exc:
-        values = {**data, "scale": str(form.get("scale") or "")}
-        return _ratings_page(request, user, refusal(user, exc), values=values)
-    return redirect("/settings/ratings")
-
-
-@router.post("/settings/ratings/{rating_id}/delete")
-def rating_delete(request: Request, rating_id: int, user: Admin) -> Response:
-    with write(request, user) as session:
-        delete_rating(session, company_id=user.company_id, rating_id=rating_id)
-    return redirect("/settings/ratings")
-
-
-@router.get("/settings/ratings/report")
-def ratings_report(request: Request, user: Admin, days: int = 30) -> Response:
-    days = min(max(days, 1), 366)
-    end = utcnow() + timedelta(minutes=1)
-    start = datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(days=days - 1)
-    with runtime_of(request).db.reading() as session:
-        by_operator = average_by_operator(session, company_id=user.company_id, start=start, end=end)
-        by_day = average_by_day(session, company_id=user.company_id, start=start, end=end)
-        rated = rated_requests(session, company_id=user.company_id, start=start, end=end)
-        operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
-    return render(
-        request,
-        "settings/ratings_report.html",
-        {
-            "by_operator": by_operator,
-            "by_day": by_day,
-            "rated": list(reversed(rated))[:200],
-            "names": {o.id: o.full_name for o in operators},
-            "days": days,
-            "section": "ratings",
-            "tab": "report",
-        },
-    )
+# The menu editor and the quality survey live in their own modules, served by this router.
+router.include_router(automation_menu.router)
+router.include_router(automation_ratings.router)
