@@ -72,7 +72,7 @@ def test_a_refusal_names_the_fields_in_the_operators_language(
     r = panel.post(f"/settings/channels/{chat}/automation", bad)
     assert r.status_code == 422  # type: ignore[attr-defined]
     assert "Feriados: “amanhã” não é uma data (AAAA-MM-DD ou DD/MM/AAAA)." in r.text  # type: ignore[attr-defined]
-    assert "Verifique também: Tempo limite (minutos)." in r.text  # type: ignore[attr-defined]
+    assert "Tempo limite (minutos): um número inteiro de 1 a 1440." in r.text  # type: ignore[attr-defined]
     with runtime.db.reading() as session:  # nothing saved
         assert (
             automation_settings(session, company_id=company.id, channel_id=chat).menu.enabled

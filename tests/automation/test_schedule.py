@@ -264,7 +264,8 @@ def test_adding_a_span_without_javascript_saves_nothing(
             "meia-noite, feche às 00:00 e abra o dia seguinte às 00:00.",
             "Sexta-feira: “8h” não é um horário (HH:MM).",
             "Feriados: “natal” não é uma data (AAAA-MM-DD ou DD/MM/AAAA).",
-            "Verifique também: Tempo limite (minutos).",
+            "Tempo limite (minutos): um número inteiro de 1 a 1440.",
+            "Fechar após (horas sem mensagem do cliente): um número maior que 0, no máximo 2160.",
         ]),
         ("en", [
             "The change was not saved.",
@@ -273,7 +274,8 @@ def test_adding_a_span_without_javascript_saves_nothing(
             "at 00:00 and open the next day at 00:00.",
             "Friday: “8h” is not a time (HH:MM).",
             "Holidays: “natal” is not a date (YYYY-MM-DD or DD/MM/YYYY).",
-            "Check also: Timeout (minutes).",
+            "Timeout (minutes): a whole number from 1 to 1440.",
+            "Close after (hours without a client message): a number above 0, at most 2160.",
         ]),
     ],
 )  # fmt: skip
@@ -293,7 +295,7 @@ def test_the_form_says_what_is_wrong_with_each_span(
         open_1="on", start_1=["08:00", "11:00"], end_1=["12:00", "14:00"],
         open_3="on", start_3=["18:00"], end_3=["08:00"],
         open_5="on", start_5=["8h"], end_5=["12:00"],
-        holidays="natal", timeout_minutes="0",
+        holidays="natal", timeout_minutes="0", after_hours="-2",
     )  # fmt: skip
     r = panel.post(f"/settings/channels/{chat}/automation", form)  # type: ignore[arg-type]
     assert r.status_code == 422  # type: ignore[attr-defined]

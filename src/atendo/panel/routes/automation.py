@@ -38,7 +38,6 @@ from atendo.panel.routes.automation_common import (
     DAYS,
     day_names,
     redirect,
-    refusal,
     refusals,
     text,
     texts,
@@ -137,6 +136,32 @@ def _holidays(user: PanelUser, raw: str) -> tuple[list[str], list[str]]:
                 % {"value": value}
             )
     return days, problems
+
+
+def _setting_sentences(user: PanelUser, exc: DomainError) -> tuple[list[str], DomainError | None]:
+    """A sentence for each refused setting this page knows how to tell, and the rest."""
+    _ = translations(user.language).gettext
+    known = {
+        "working_hours.timezone": _("Time zone: choose one from the list."),
+        "greetings.min_interval_hours": _(
+            "At most one per client every (hours): a whole number from 0 to 720."
+        ),
+        "menu.end_word": _("End word: at most 40 characters."),
+        "menu.timeout_minutes": _("Timeout (minutes): a whole number from 1 to 1440."),
+        "menu.default_group_id": _("The chosen group no longer exists."),
+        "auto_close.after_hours": _(
+            "Close after (hours without a client message): a number above 0, at most 2160."
+        ),
+    }
+    told: list[str] = []
+    rest: dict[str, list[str]] = {}
+    for key, problems in (exc.errors or {}).items():
+        sentence = known.get(key)
+        if sentence is None:
+            rest[key] = problems
+        elif sentence not in told:
+            told.append(sentence)
+    return told, (DomainError(exc.message, rest) if rest or not told else None)
 
 
 def _now_line(user: PanelUser, hours: WorkingHours) -> str:
@@ -259,19 +284,22 @@ async def automation_save(request: Request, channel_id: int, user: Admin) -> Res
     if action:  # add or remove a span: the form again, nothing saved
         _span_action(rows, action)
         return again()
-    if problems or holiday_problems:  # with the other fields' problems, in one answer
-        try:
-            parse_settings(data)
-        except DomainError as exc:
-            return again(refusals(user, problems + holiday_problems, exc))
-        return again(refusals(user, problems + holiday_problems, None))
+    problems += holiday_problems
+    try:  # every field's problem in one answer
+        parse_settings(data)
+    except DomainError as exc:
+        told, rest = _setting_sentences(user, exc)
+        return again(refusals(user, problems + told, rest))
+    if problems:
+        return again(refusals(user, problems, None))
     try:
         with write(request, user) as session:
             save_automation_settings(
                 session, company_id=user.company_id, channel_id=channel_id, data=data
             )
     except DomainError as exc:
-        return again([refusal(user, exc)])
+        told, rest = _setting_sentences(user, exc)
+        return again(refusals(user, told, rest))
     return redirect(f"/settings/channels/{channel_id}/automation?saved=1")
 
 
