@@ -1,6 +1,6 @@
 """The schedule, menu and survey editors in headless Chromium against a real ``atendo serve``:
 a second span added to a day in the page, a menu item moved and edited, a survey's score
-added — each saved and read back through the API. Every editor is saved in pt-BR and en, at
+added — each saved and read back through the API. Every editor is saved in pt-BR, en and es, at
 desktop and phone sizes (whole pages), under ``test-output/screenshots/``."""
 
 from __future__ import annotations
@@ -140,10 +140,11 @@ def test_the_editors_in_the_browser(
         "survey-editor": f"{server}/settings/ratings/{rating['id']}",
     }
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for language in ("pt-BR", "en"):
-        if language == "en":
+    add_span = {"pt-BR": "+ Adicionar intervalo", "en": "+ Add a span", "es": "+ Añadir intervalo"}
+    for language in ("pt-BR", "en", "es"):
+        if language != "pt-BR":
             page.goto(server + "/me")
-            page.get_by_test_id("preferences-language").select_option("en")
+            page.get_by_test_id("preferences-language").select_option(language)
             page.get_by_test_id("preferences-save").click()
         for size, (width, height) in SIZES.items():
             page.set_viewport_size({"width": width, "height": height})
@@ -152,7 +153,7 @@ def test_the_editors_in_the_browser(
                 expect(page.locator("h1")).to_be_visible()
                 page.screenshot(path=str(SHOTS / f"automation-{name}-{language}-{size}.png"),
                                 full_page=True)  # fmt: skip
-    page.goto(automation)
-    expect(page.get_by_test_id("add-span-1")).to_have_text("+ Add a span")
+        page.goto(automation)
+        expect(page.get_by_test_id("add-span-1")).to_have_text(add_span[language])
     assert csp == []
     context.close()
