@@ -45,7 +45,11 @@ SECTIONS = ("working_hours", "greetings", "menu", "auto_close")
 AUTOMATION = obj(
     {
         "working_hours": obj(
-            {"timezone": "string", "week": array({"type": "object"}), "holidays": "string[]"}
+            {
+                "timezone": "string",
+                "week": array(obj({"day": "integer", "start": "string", "end": "string"})),
+                "holidays": "string[]",
+            }
         ),
         "greetings": obj(
             {

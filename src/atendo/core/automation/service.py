@@ -11,7 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.automation.models import ChannelAutomation, MenuItem, Rating, RequestRating
-from atendo.core.automation.settings import AutomationSettings, parse_settings
+from atendo.core.automation.settings import (
+    AutomationSettings,
+    parse_settings,
+    schedule_problems,
+)
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.operators.models import OperatorGroup
@@ -63,6 +67,14 @@ def save_automation_settings(
             raise Invalid(f"{section} must be an object", {section: ["an object"]})
         merged[section] = {**merged[section], **value}
     settings = parse_settings(merged)
+    if data.get("working_hours") is not None:
+        problems = schedule_problems(settings.working_hours.week)
+        if problems:
+            raise Invalid(
+                "Invalid working hours",
+                {"working_hours.week": [p.english() for p in problems]},
+            )
+        settings.working_hours = settings.working_hours.normalised()
     group_id = settings.menu.default_group_id
     if group_id is not None:
         _check_group(session, company_id, group_id, "menu.default_group_id")
@@ -154,6 +166,25 @@ def update_menu_item(
 ) -> MenuItem:
     item = get_menu_item(session, company_id=company_id, item_id=item_id)
     _apply_menu_fields(session, item, data, new=False)
+    session.flush()
+    return item
+
+
+def move_menu_item(session: Session, *, company_id: int, item_id: int, offset: int) -> MenuItem:
+    """Move an item ``offset`` places among its siblings (-1 up, 1 down; clamped at the ends).
+
+    The siblings' positions become 0, 1, 2, … in their new order (equal positions, as the API
+    may leave them, are ordered by id first, as the menu shows them)."""
+    item = get_menu_item(session, company_id=company_id, item_id=item_id)
+    siblings = list_menu_items(
+        session, company_id=company_id, channel_id=item.channel_id, parent_id=item.parent_id,
+        only_parent=True,
+    )  # fmt: skip
+    index = next(i for i, s in enumerate(siblings) if s.id == item.id)
+    target = min(max(index + offset, 0), len(siblings) - 1)
+    siblings.insert(target, siblings.pop(index))
+    for position, sibling in enumerate(siblings):
+        sibling.position = position
     session.flush()
     return item
 
