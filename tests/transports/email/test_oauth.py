@@ -14,7 +14,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 from typing import Any
 
@@ -27,6 +27,7 @@ from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets
 from atendo.core.enums import DeliveryStatus
 from atendo.core.messages.models import Message
+from atendo.kit.netguard import TargetRefused
 from atendo.panel.failure_words import failure_words
 from atendo.runtime import Runtime
 from atendo.transports.email import oauth, oauth_tokens
@@ -293,6 +294,30 @@ def test_an_oauth_mailbox_is_edited_with_its_token_and_keeps_its_sign_in(
     back = api.put(f"/v1/channels/{channel['id']}", json={"auth": "password", "password": "x"})
     assert back.status_code == 422
     assert back.json()["code"] == "channel.auth_fixed"
+
+
+async def test_the_token_endpoint_is_reached_only_through_the_network_guard(
+    runtime: Runtime, provider: OAuthServer
+) -> None:
+    """Where private networks are not allowed, a token endpoint on loopback is never asked:
+    not over https (the guard refuses the address), not over plain http (refused first)."""
+    strict = runtime.settings.model_copy(update={"mail_allow_private_networks": False})
+    client = oauth_tokens.client_for(runtime.settings, "google")
+    before = dict(provider.grants_by_type)
+    form = {"grant_type": "refresh_token", "refresh_token": "anything"}
+    for url in (provider.url + "/token", f"https://127.0.0.1:{provider.port}/token"):
+        with pytest.raises(MailError) as refused:
+            await oauth_tokens.token_request(strict, replace(client, token_url=url), form)
+        assert str(refused.value) == oauth_tokens.PROVIDER_UNAVAILABLE
+    assert isinstance(refused.value.__cause__, TargetRefused)  # the guard said no, not TLS
+    assert provider.grants_by_type == before
+    # the same call where the installation allows private networks (the tests') goes through
+    with pytest.raises(oauth_tokens.GrantRevoked):
+        await oauth_tokens.token_request(runtime.settings, client, form)
+    assert provider.grants_by_type == {
+        **before,
+        "refresh_token": before.get("refresh_token", 0) + 1,
+    }
 
 
 # --- receiving and sending with XOAUTH2 ----------------------------------------------------
