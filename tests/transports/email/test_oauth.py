@@ -8,6 +8,7 @@ browser's part of the flow is done over HTTP (httpx), the rest by Atendo's own c
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -318,6 +319,31 @@ async def test_the_token_endpoint_is_reached_only_through_the_network_guard(
         **before,
         "refresh_token": before.get("refresh_token", 0) + 1,
     }
+
+
+def test_microsoft_endpoints_follow_the_tenant_and_work_accounts_name_their_address(
+    runtime: Runtime,
+) -> None:
+    settings = runtime.settings.model_copy(
+        update={"oauth_microsoft_client_id": "app-id", "oauth_microsoft_tenant": "contoso.example"}
+    )
+    client = oauth_tokens.client_for(settings, "microsoft")
+    base = "https://login.microsoftonline.com/contoso.example/oauth2/v2.0"
+    assert (client.authorize_url, client.token_url) == (f"{base}/authorize", f"{base}/token")
+    assert "offline_access" in client.provider.scopes
+    assert "https://outlook.office.com/IMAP.AccessAsUser.All" in client.provider.scopes
+
+    def id_token(claims: dict[str, str]) -> dict[str, str]:
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return {"id_token": f"e30.{payload}.sig"}
+
+    # a work account's token may carry only preferred_username (or upn)
+    assert oauth.address_of(id_token({"preferred_username": "Ana@Contoso.Example"})) == (
+        "ana@contoso.example"
+    )
+    assert oauth.address_of(id_token({"upn": "bo@contoso.example"})) == "bo@contoso.example"
+    assert oauth.address_of(id_token({"name": "no address"})) is None
+    assert oauth.address_of({"id_token": "not-a-jwt"}) is None
 
 
 # --- receiving and sending with XOAUTH2 ----------------------------------------------------
