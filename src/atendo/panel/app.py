@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
+from atendo.core.lengths import TooLong
 from atendo.kit.throttle import AttemptThrottle
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
@@ -61,6 +62,16 @@ def install_panel(app: FastAPI) -> None:
             body = {"status": "error", "message": message}  # the API's envelope
             return JSONResponse(body, status_code=code)
         return render(request, "error.html", {"code": code}, status_code=code)
+
+    @app.exception_handler(TooLong)
+    async def too_long(request: Request, exc: TooLong) -> Response:
+        """Text longer than its column, refused before the database on both (a form whose
+        route does not answer it itself): the 422 page names the limit."""
+        if request.url.path.startswith("/v1/"):
+            body = {"status": "error", "message": exc.message, "code": exc.code}
+            return JSONResponse({**body, "errors": exc.errors}, status_code=422)
+        context = {"code": 422, "limit": exc.params["limit"]}
+        return render(request, "error.html", context, status_code=422)
 
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:

@@ -14,6 +14,8 @@ from atendo.api.routes.shapes import OPERATOR
 from atendo.api.serializers import operator_out
 from atendo.core.enums import Role
 from atendo.core.errors import Invalid
+from atendo.core.lengths import column_length
+from atendo.core.operators.models import Operator
 from atendo.core.operators.service import create_operator, update_operator
 
 router = APIRouter(tags=["operators"])
@@ -38,9 +40,17 @@ def _role(value: str | None) -> Role | None:
     **doc(
         "Create an operator",
         [
-            Param("email", "string", "login e-mail", required=True, max_length=320),
-            Param("first_name", "string", "first name", max_length=100),
-            Param("last_name", "string", "last name", max_length=100),
+            Param(
+                "email",
+                "string",
+                "login e-mail",
+                required=True,
+                max_length=column_length(Operator.email),
+            ),
+            Param(
+                "first_name", "string", "first name", max_length=column_length(Operator.first_name)
+            ),
+            Param("last_name", "string", "last name", max_length=column_length(Operator.last_name)),
             ROLE,
             Param("password", "string", "at least 8 characters; a random one when omitted"),
         ],
@@ -71,8 +81,8 @@ def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 CHANGE = doc(
     "Change an operator",
     [
-        Param("first_name", "string", "first name", max_length=100),
-        Param("last_name", "string", "last name", max_length=100),
+        Param("first_name", "string", "first name", max_length=column_length(Operator.first_name)),
+        Param("last_name", "string", "last name", max_length=column_length(Operator.last_name)),
         ROLE,
         Param("online", "boolean", "online status"),
         Param("password", "string", "a new password", ext=True),

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from jinja2.filters import do_filesizeformat
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -18,6 +19,7 @@ from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_requ
 from atendo.core.enums import DeliveryStatus
 from atendo.core.errors import DomainError, Invalid
 from atendo.core.messages.drafts import discard_draft, draft_attachments, get_draft, save_draft
+from atendo.core.messages.limits import MessageTooLarge
 from atendo.core.messages.models import Draft
 from atendo.core.messages.outbox import interrupt_message
 from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
@@ -188,6 +190,12 @@ _REFUSALS = {
 
 
 def _error_sentence(exc: DomainError, _: Callable[[str], str]) -> str:
+    if isinstance(exc, MessageTooLarge):
+        sizes = {k: do_filesizeformat(v) for k, v in exc.params.items()}
+        return (
+            _("The message is too large: at most %(limit)s with its files (this one: %(size)s).")
+            % sizes
+        )
     errors = getattr(exc, "errors", None) or {}
     for name, msgid in _REFUSALS.items():
         if name in errors:
