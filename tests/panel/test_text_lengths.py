@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from atendo.core.lengths import TooLong, column_length
 from atendo.core.operators.models import OperatorGroup
@@ -82,3 +82,32 @@ def test_the_api_answers_422_with_the_code(
     assert r.status_code == 422, r.text
     assert r.json()["code"] == "too_long"
     assert r.json()["errors"] == {"tag_group_name": ["at most 200 characters"]}
+
+
+def test_a_row_sqlite_stored_too_long_before_the_check_can_still_change(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """Only the values an UPDATE changes are checked: a tag whose label SQLite kept at 400
+    characters (before this check) still gets its other columns written."""
+    if not runtime.settings.resolved_database_url.startswith("sqlite"):
+        pytest.skip("only SQLite can hold a value longer than its column")
+    with runtime.db.transaction() as session:
+        tag = create_tag(session, company_id=company.id, label="short")
+        tag_id = tag.id
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Tag)
+            .where(Tag.company_id == company.id, Tag.id == tag_id)
+            .values(label="x" * 400)
+        )
+    with runtime.db.transaction() as session:
+        row = session.scalars(
+            select(Tag).where(Tag.company_id == company.id, Tag.id == tag_id)
+        ).one()
+        row.order_show = 7
+        session.flush()
+    with runtime.db.reading() as session:
+        kept = session.execute(
+            select(Tag.label, Tag.order_show).where(Tag.company_id == company.id, Tag.id == tag_id)
+        ).one()
+    assert (len(kept.label), kept.order_show) == (400, 7)

@@ -52,20 +52,29 @@ def _widths(mapper: Mapper[Any]) -> tuple[tuple[str, int], ...]:
     )
 
 
-def check_lengths(row: Base) -> None:
+def check_lengths(row: Base, *, changed_only: bool = False) -> None:
     """Raise :class:`TooLong` for the first value of ``row`` longer than its column (only the
-    values already in memory are looked at: nothing is loaded for this)."""
+    values already in memory are looked at: nothing is loaded for this). ``changed_only``: only
+    the values changed since the row was read (an UPDATE), so that a row SQLite stored before
+    this check, with a value too long, can still have its other columns changed."""
     state = inspect(row)
     values = state.dict
     for key, width in _widths(state.mapper):
         value = values.get(key)
-        if isinstance(value, str) and len(value) > width:
-            raise TooLong(field=key, limit=width)
+        if not isinstance(value, str) or len(value) <= width:
+            continue
+        if changed_only and not state.attrs[key].history.has_changes():
+            continue
+        raise TooLong(field=key, limit=width)
 
 
-def _before_write(mapper: Mapper[Any], connection: Any, row: Base) -> None:
+def _before_insert(mapper: Mapper[Any], connection: Any, row: Base) -> None:
     check_lengths(row)
 
 
-event.listen(Base, "before_insert", _before_write, propagate=True)
-event.listen(Base, "before_update", _before_write, propagate=True)
+def _before_update(mapper: Mapper[Any], connection: Any, row: Base) -> None:
+    check_lengths(row, changed_only=True)
+
+
+event.listen(Base, "before_insert", _before_insert, propagate=True)
+event.listen(Base, "before_update", _before_update, propagate=True)
