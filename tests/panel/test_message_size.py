@@ -21,7 +21,7 @@ from atendo.runtime import Runtime
 from atendo.settings import Settings
 from atendo.transports.email.ingest import ingest_raw, prepare
 from tests.conftest import CompanyFixture
-from tests.factories import client_mail
+from tests.factories import client_mail, external_channel
 from tests.panel.conftest import PanelClient, email_channel
 
 Signin = Callable[[str, str], PanelClient]
@@ -151,3 +151,9 @@ def test_an_outgoing_message_over_the_limit_is_refused(
         "/v1/messages", json={**body, "text": "ç" * 2048}, headers=company.headers
     )
     assert ok.status_code == 200, ok.text
+    # A client's message injected through the API (an external channel) alike.
+    bot = external_channel(runtime, company.id)
+    inbox = {"channel_id": bot, "body": "ç" * 2049, "from_client": {"phone": "+5511990000002"}}
+    r = client.http.post("/v1/messages/inbox", json=inbox, headers=company.headers)
+    assert r.status_code == 413, r.text
+    assert r.json()["errors"] == {"message": ["at most 4096 bytes per message, 4098 given"]}

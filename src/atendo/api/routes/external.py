@@ -17,6 +17,7 @@ from atendo.core.clients.models import Client
 from atendo.core.errors import Invalid
 from atendo.core.lengths import column_length
 from atendo.core.messages.inbound import Sender, receive_client_message
+from atendo.core.messages.limits import check_message_size
 from atendo.core.messages.models import Message
 from atendo.transports import registry
 
@@ -69,6 +70,7 @@ def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         raise Invalid("from_client is too long", {"from_client": [reason]})
     phone_text = str(phone).strip() if phone not in (None, "") else ""
     text = p.text("body") or p.text("text") or ""
+    check_message_size(text=text, limit=ctx.runtime.settings.max_message_bytes)
     with ctx.write() as session:
         channel = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
         if not registry.get(channel.transport).accepts_inbox:
