@@ -19,6 +19,7 @@ from atendo.core.channels.models import Channel
 from atendo.core.messages.models import Attachment, Message
 from atendo.runtime import Runtime
 from atendo.settings import Settings
+from atendo.transports.email.bounds import UNKNOWN_SENDER
 from atendo.transports.email.ingest import ingest_raw, prepare
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail, external_channel
@@ -157,3 +158,17 @@ def test_an_outgoing_message_over_the_limit_is_refused(
     r = client.http.post("/v1/messages/inbox", json=inbox, headers=company.headers)
     assert r.status_code == 413, r.text
     assert r.json()["errors"] == {"message": ["at most 4096 bytes per message, 4098 given"]}
+
+
+def test_random_bytes_over_the_limit_are_kept_under_an_unknown_sender(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """No header section to find (no blank line in the bytes read): still one visible
+    message, its raw kept whole."""
+    channel = email_channel(runtime, company.id)
+    raw = bytes((i * 7919) % 251 + 1 for i in range(3 * LIMIT)).replace(b"\n", b"x")
+    message = _ingest(runtime, channel, raw, LIMIT)
+    assert message.dialog_id is not None and not message.hidden
+    assert message.from_email == UNKNOWN_SENDER
+    assert message.parse_error == f"too large: {len(raw)} bytes, over the limit of {LIMIT}"
+    assert message.raw_sha and runtime.blobs.get(message.raw_sha) == raw
