@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from jinja2.filters import do_filesizeformat
 from sqlalchemy import select
 
 import atendo.settings
 from atendo.core.channels.models import Channel
 from atendo.core.messages.models import Attachment, Message
+from atendo.panel.errors import size_text
 from atendo.runtime import Runtime
 from atendo.settings import Settings
 from atendo.transports.email.bounds import UNKNOWN_SENDER
@@ -89,8 +89,8 @@ def test_a_mail_over_the_limit_is_kept_raw_and_shown_as_too_large(
     page = client.http.get(f"/chats/{message.dialog_id}")
     assert page.status_code == 200
     sentence = (
-        f"Esta mensagem é grande demais para ser mostrada aqui ({do_filesizeformat(len(raw))}; "
-        f"o limite é {do_filesizeformat(LIMIT)})."
+        "Esta mensagem é grande demais para ser mostrada aqui "
+        f"({size_text(len(raw), 'pt_BR')}; o limite é {size_text(LIMIT, 'pt_BR')})."
     )
     assert sentence in page.text
     assert "could not be read" not in page.text  # not taken for an unreadable mail
@@ -137,27 +137,29 @@ def test_an_outgoing_message_over_the_limit_is_refused(
 ) -> None:
     channel = email_channel(runtime, company.id)
     arrived = client_mail(runtime, channel, sender="dora@client.example", subject="Pedido")
-    monkeypatch.setattr(runtime.settings, "max_message_bytes", 4096)
+    monkeypatch.setattr(runtime.settings, "max_message_bytes", 10 * 1024)
     client = signin(company.admin_email, company.admin_password)
-    body = {"dialog_id": arrived.dialog_id, "text": "ç" * 2049}  # 4,098 bytes in UTF-8
+    body = {"dialog_id": arrived.dialog_id, "text": "ç" * 6000}  # 12,000 bytes in UTF-8
     r = client.http.post("/v1/messages", json=body, headers=company.headers)
     assert r.status_code == 413, r.text
-    assert r.json()["errors"] == {"message": ["at most 4096 bytes per message, 4098 given"]}
-    r = client.post(f"/chats/{arrived.dialog_id}/send", {"text": "ç" * 2049})
+    assert r.json()["code"] == "message.too_large"
+    assert r.json()["errors"] == {"message": ["at most 10240 bytes per message, 12000 given"]}
+    r = client.post(f"/chats/{arrived.dialog_id}/send", {"text": "ç" * 6000})
     assert r.status_code == 413  # type: ignore[attr-defined]
     assert (
-        "A mensagem é grande demais: no máximo 4.1 kB com os arquivos (esta tem 4.1 kB)." in r.text  # type: ignore[attr-defined]
+        "A mensagem é grande demais: no máximo 10 KB com os arquivos (esta tem 12 KB)." in r.text  # type: ignore[attr-defined]
     )
     ok = client.http.post(
-        "/v1/messages", json={**body, "text": "ç" * 2048}, headers=company.headers
+        "/v1/messages", json={**body, "text": "ç" * 5120}, headers=company.headers
     )
     assert ok.status_code == 200, ok.text
     # A client's message injected through the API (an external channel) alike.
     bot = external_channel(runtime, company.id)
-    inbox = {"channel_id": bot, "body": "ç" * 2049, "from_client": {"phone": "+5511990000002"}}
+    inbox = {"channel_id": bot, "body": "ç" * 6000, "from_client": {"phone": "+5511990000002"}}
     r = client.http.post("/v1/messages/inbox", json=inbox, headers=company.headers)
     assert r.status_code == 413, r.text
-    assert r.json()["errors"] == {"message": ["at most 4096 bytes per message, 4098 given"]}
+    assert r.json()["code"] == "message.too_large"
+    assert r.json()["errors"] == {"message": ["at most 10240 bytes per message, 12000 given"]}
 
 
 def test_random_bytes_over_the_limit_are_kept_under_an_unknown_sender(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from atendo.core.lengths import TooLong, column_length
@@ -111,3 +112,24 @@ def test_a_row_sqlite_stored_too_long_before_the_check_can_still_change(
             select(Tag.label, Tag.order_show).where(Tag.company_id == company.id, Tag.id == tag_id)
         ).one()
     assert (len(kept.label), kept.order_show) == (400, 7)
+
+
+def test_a_form_that_does_not_answer_it_gets_the_sentence_as_a_page_or_a_notice(
+    panel_app: FastAPI, company: CompanyFixture, signin: Signin
+) -> None:
+    """A route that lets :class:`TooLong` through (it would have met PostgreSQL's refusal
+    itself): the operator still reads the limit, as a page or, for HTMX, in the notice."""
+
+    def too_long() -> None:
+        raise TooLong(field="name", limit=200)
+
+    panel_app.add_api_route("/settings/test-too-long", too_long, methods=["POST"])
+    client = signin(company.admin_email, company.admin_password)
+    sentence = "Um texto está longo demais: no máximo 200 caracteres. Nada foi salvo."
+    page = client.post("/settings/test-too-long")
+    assert page.status_code == 422 and sentence in page.text  # type: ignore[attr-defined]
+    assert 'data-testid="error-page"' in page.text  # type: ignore[attr-defined]
+    notice = client.post("/settings/test-too-long", headers={"HX-Request": "true"})
+    assert notice.status_code == 422  # type: ignore[attr-defined]
+    assert notice.headers["HX-Retarget"] == "#pane-notice"  # type: ignore[attr-defined]
+    assert sentence in notice.text  # type: ignore[attr-defined]

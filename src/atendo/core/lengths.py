@@ -41,6 +41,15 @@ def column_length(attribute: InstrumentedAttribute[Any]) -> int:
     return length
 
 
+def check_length(attribute: InstrumentedAttribute[Any], value: str, *, field: str = "") -> None:
+    """:class:`TooLong` when ``value`` is longer than ``attribute``'s column (``field``: the
+    name the caller knows it by, else the column's): the early check of a state-change
+    function, with the limit from the model."""
+    width = column_length(attribute)
+    if len(value) > width:
+        raise TooLong(field=field or attribute.key, limit=width)
+
+
 @cache
 def _widths(mapper: Mapper[Any]) -> tuple[tuple[str, int], ...]:
     """(attribute, width) of each bounded text column of a model."""

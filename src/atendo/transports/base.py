@@ -259,6 +259,8 @@ class BaseTransport:
             raise Invalid(
                 f"Unknown settings for a {self.name} channel: {', '.join(unknown)}",
                 {k: [f"not a setting of the {self.name} transport"] for k in unknown},
+                code="channel.unknown_settings",
+                params={"fields": ", ".join(unknown)},
             )
 
     def parse_settings(self, data: dict[str, Any]) -> BaseModel:
@@ -273,7 +275,9 @@ class BaseTransport:
             for err in exc.errors():
                 name = ".".join(str(p) for p in err["loc"]) or "settings"
                 errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
-            raise Invalid("Invalid channel settings", errors) from None
+            raise Invalid(
+                "Invalid channel settings", errors, code="channel.invalid_settings"
+            ) from None
 
     # --- a channel's life -------------------------------------------------------------------
 
@@ -388,6 +392,7 @@ class BaseTransport:
         raise Invalid(
             f"New chats cannot be started on this channel ({self.name})",
             {"channel_id": [f"the {self.name} transport cannot start chats"]},
+            code="channel.cannot_start_chats",
         )
 
     # --- the panel's composer -----------------------------------------------------------
