@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "tag.label_required": "a tag needs a label",
     "tag.label_taken": "the group already has a tag with this label",
     "tag.invalid_assignee": "tags go on clients or requests",
+    "tag.invalid_color": "a tag colour that is not a plain hex colour (#rgb or #rrggbb)",
     "client.address_taken": "the address belongs to another client",
     "client.invalid_email": "not a valid e-mail address",
     "client.contact_required": "a client needs a phone or an e-mail",

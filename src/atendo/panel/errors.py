@@ -76,6 +76,7 @@ SENTENCES: dict[str, str] = {
     "tag.label_required": N_("Give the tag a name."),
     "tag.label_taken": N_("A tag named %(label)s already exists in this group."),
     "tag.invalid_assignee": N_("Tags go on clients or requests."),
+    "tag.invalid_color": N_("Pick the tag's colours from the palette (like #1e88e5)."),
     "client.address_taken": N_("This address belongs to another client."),
     "client.invalid_email": N_("Enter a valid e-mail address."),
     "client.contact_required": N_("Enter a phone or an e-mail address."),
