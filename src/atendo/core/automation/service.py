@@ -18,12 +18,13 @@ from atendo.core.automation.settings import (
 )
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.lengths import column_length
 from atendo.core.operators.models import OperatorGroup
 from atendo.core.tags.models import Tag
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.db import get_scoped
 
-MAX_NAME = 20
+MAX_NAME = column_length(MenuItem.name)
 RESERVED_COMMANDS = ("00", "000")
 
 
@@ -232,8 +233,8 @@ def _apply_menu_fields(
         errors["name"] = [f"at most {MAX_NAME} characters"]
     command = values.get("command")
     if isinstance(command, str):
-        if len(command) > 40:
-            errors["command"] = ["at most 40 characters"]
+        if len(command) > (width := column_length(MenuItem.command)):
+            errors["command"] = [f"at most {width} characters"]
         elif command in RESERVED_COMMANDS:
             errors["command"] = ["00 and 000 are reserved"]
     if values.get("assign_group_id") is not None:
@@ -249,13 +250,17 @@ def _apply_menu_fields(
     image = values.get("image")
     if image:
         image = str(image).strip()
-        if not image.lower().startswith(("http://", "https://")) or len(image) > 1000:
+        if not image.lower().startswith(("http://", "https://")) or len(image) > column_length(
+            MenuItem.image
+        ):
             errors["image"] = ["an http(s) URL"]
         values["image"] = image
     url = values.get("url")
     if url:
         url = str(url).strip()
-        if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+        if not url.lower().startswith(("http://", "https://")) or len(url) > column_length(
+            MenuItem.url
+        ):
             errors["url"] = ["an http(s) URL"]
         values["url"] = url
     if errors:
@@ -324,8 +329,9 @@ def save_rating(
     errors: dict[str, list[str]] = {}
     if "name" in data or rating_id is None:
         name = str(data.get("name") or "").strip()
-        if not name or len(name) > 100:
-            errors["name"] = ["required, at most 100 characters"]
+        width = column_length(Rating.name)
+        if not name or len(name) > width:
+            errors["name"] = [f"required, at most {width} characters"]
         rating.name = name
     if "question" in data or rating_id is None:
         question = str(data.get("question") or "").strip()
