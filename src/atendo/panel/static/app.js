@@ -914,6 +914,22 @@
     }).catch(function () {});
   });
 
+  // "Connect with Google / Microsoft": the link carries what the form holds (address, name,
+  // servers), so the channel the provider's sign-in connects uses them.
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a[data-oauth-start]");
+    if (!link || !link.closest("form")) return;
+    var form = link.closest("form");
+    var params = new URLSearchParams();
+    ["email", "name", "sender_name", "imap_host", "imap_port", "imap_security", "smtp_host",
+     "smtp_port", "smtp_security", "send_delay", "import_days"].forEach(function (name) {
+      var field = form.querySelector("[name=" + name + "]");
+      if (field && field.value.trim()) params.set(name, field.value.trim());
+    });
+    e.preventDefault();
+    window.location.href = link.getAttribute("href") + "?" + params.toString();
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });
 
   document.addEventListener("DOMContentLoaded", function () {
