@@ -37,7 +37,7 @@ from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outgoing import OutgoingAttachment
 from atendo.kit.db import get_scoped
 from atendo.runtime import Runtime
-from atendo.transports.widget.hub import Hub, Note, hub_for
+from atendo.transports.widget.hub import Hub, Note, changed, hub_for
 from atendo.transports.widget.i18n import language_of, texts
 from atendo.transports.widget.limits import Limits
 from atendo.transports.widget.settings import WidgetSettings, normalise_origin
@@ -495,7 +495,6 @@ def build_router() -> APIRouter:
         if not limits.new_chat(ip=_ip(request)):
             return _error("rate_chats", 429, language)
         await asyncio.to_thread(_leave_message, runtime, channel, cfg, visitor, email, name, text)
-        hub_for(runtime).nudge()
         return JSONResponse(
             {"ok": True, "message": texts(language)["offline_done"] % {"email": email}}
         )
@@ -727,8 +726,7 @@ class Connection:
         if self.client_id is None:
             self.client_id = client_id
             if self.sub is not None:
-                self.sub.client_id = client_id
-        self.hub.nudge()
+                self.hub.set_client(self.sub, client_id)
         return [{"t": "ack", "key": frame.get("key"), "id": message_id}]
 
     def _typing(self, client_id: int) -> None:
@@ -755,6 +753,7 @@ class Connection:
             if arrival is not None and message.client_id is not None:
                 _apply_prechat(session, channel, message.client_id, prechat)
             assert message.client_id is not None
+            changed(session)  # the visitor's other tabs, in any process
             return message.id, message.client_id
 
 
@@ -893,6 +892,7 @@ def _leave_message(
             )
             return
         message, _arrival = receive_visitor_message(session, channel, visitor, text=text, name=name)
+        changed(session)
         if message.client_id is not None:
             _apply_prechat(session, channel, message.client_id, {"email": email, "name": name})
 

@@ -22,11 +22,12 @@ from atendo.core.dialogs.service import get_dialog
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
 from atendo.core.events.service import signal_typing
+from atendo.core.messages.models import Message
 from atendo.core.messages.outbox import Accepted, Outcome
 from atendo.runtime import Runtime
-from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, _flag
-from atendo.transports.widget.delivery import widget_delivery_loop
-from atendo.transports.widget.hub import nudge_all
+from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, Reply, _flag
+from atendo.transports.widget.delivery import queued, widget_delivery_loop
+from atendo.transports.widget.hub import changed, nudge_all
 from atendo.transports.widget.settings import WidgetSettings
 from atendo.transports.widget.visitors import TRANSPORT, new_public_id
 
@@ -138,6 +139,16 @@ class WidgetTransport(BaseTransport):
         out["snippet"] = snippet(self.public_url, public_id)
         return out
 
+    def queue_reply(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int, reply: Reply
+    ) -> Message:
+        """Queued like any answer; the widget's delivery loops look as soon as it commits."""
+        message = super().queue_reply(
+            session, runtime=runtime, company_id=company_id, dialog_id=dialog_id, reply=reply
+        )
+        queued(session)
+        return message
+
     def typing(
         self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
     ) -> None:
@@ -153,7 +164,7 @@ class WidgetTransport(BaseTransport):
                 by="operator",
                 name=operator_name,
             )
-        nudge_all()
+            changed(session)
 
     # --- outbound ---------------------------------------------------------------------------
 
