@@ -197,7 +197,8 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         dialog_id = got["dialog_id"]
         card = client.get(f"/v1/clients/{got['client_id']}", headers=company.headers).json()
         assert card["data"]["name"] == "Bia"
-        assert f"{SITE}/produto" in card["data"]["comment"]
+        assert card["data"]["visitor"]["page_url"] == f"{SITE}/produto"
+        assert card["data"]["comment"] == ""  # the operator's own field stays theirs
         # an operator's note never reaches the visitor; the answer does, once delivered
         note = client.post(
             "/v1/messages",
@@ -545,3 +546,99 @@ def test_the_sse_fallback_carries_the_same_frames(
     assert (frames[-1]["m"]["text"], frames[-1]["m"]["author"]) == ("pelo POST", "visitor")
     refused = client.get(f"/widget/{pid}/events", params={"token": "1.x.y"})
     assert refused.status_code == 401
+
+
+ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+)
+WINDOWS_EDGE = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
+)
+
+
+def test_where_the_visitor_is_is_kept_structured_on_the_client(
+    client: TestClient, company: CompanyFixture, runtime: Runtime
+) -> None:
+    """Page, title, referrer, browser, system, device, language and timezone go to the
+    client's ``visitor`` (not its comment); written again only when they change."""
+    pid = make_widget(client, company)["public_id"]
+    token = session_for(client, pid)["token"]
+    meta = {
+        "name": "Bia",
+        "page": f"{SITE}/produto?id=7",
+        "title": "  Tênis   azul ",
+        "referrer": "https://www.google.com/",
+        "browser": ANDROID_CHROME,
+        "language": "pt-BR",
+        "timezone": "America/Sao_Paulo",
+    }
+
+    def updates(client_id: int) -> int:
+        from sqlalchemy import func, select
+
+        from atendo.core.events.models import Event
+
+        with runtime.db.reading() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).where(
+                        Event.company_id == company.id,
+                        Event.type == "client_updated",
+                        Event.payload["client"]["id"].as_integer() == client_id,
+                    )
+                )
+                or 0
+            )
+
+    with ws(client, pid, token) as sock:
+        frames_until(sock, "hello")
+        sock.send_text(json.dumps({"t": "msg", "text": "oi", "key": "w1", "meta": meta}))
+        ack = frames_until(sock, "ack")[-1]
+        got = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()["data"]
+        client_id = got["client_id"]
+        card = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        seen = card["visitor"].pop("seen")
+        assert card["visitor"] == {
+            "page_url": f"{SITE}/produto?id=7",
+            "page_title": "Tênis azul",
+            "referrer": "https://www.google.com/",
+            "browser": "Chrome 156",
+            "os": "Android 14",
+            "device": "phone",
+            "language": "pt-BR",
+            "timezone": "America/Sao_Paulo",
+            "user_agent": ANDROID_CHROME,
+        }
+        assert seen and card["comment"] == ""
+        first = updates(client_id)
+        # the same page again: nothing written
+        sock.send_text(json.dumps({"t": "msg", "text": "alô", "key": "w2", "meta": meta}))
+        frames_until(sock, "ack")
+        assert updates(client_id) == first
+        again = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        assert again["visitor"]["seen"] == seen
+        # another page, another browser; a javascript: address is never kept
+        moved = {
+            **meta,
+            "page": f"{SITE}/carrinho",
+            "title": "Carrinho",
+            "referrer": "javascript:alert(1)",
+            "browser": WINDOWS_EDGE,
+        }
+        sock.send_text(json.dumps({"t": "msg", "text": "e o frete?", "key": "w3", "meta": moved}))
+        frames_until(sock, "ack")
+        assert updates(client_id) == first + 1
+        card = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        card["visitor"].pop("seen")
+        assert card["visitor"] == {
+            "page_url": f"{SITE}/carrinho",
+            "page_title": "Carrinho",
+            "browser": "Edge 131",
+            "os": "Windows 10/11",
+            "device": "desktop",
+            "language": "pt-BR",
+            "timezone": "America/Sao_Paulo",
+            "user_agent": WINDOWS_EDGE,
+        }

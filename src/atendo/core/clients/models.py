@@ -27,6 +27,9 @@ class Client(Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     external_id: Mapped[str | None] = mapped_column(String(200))
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the client was last seen on a site through a live chat (the widget): page_url,
+    # page_title, referrer, browser, os, device, language, timezone, user_agent, seen.
+    visitor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     @property
     def display_name(self) -> str:

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets, get_channel
+from atendo.core.clients.models import Client
 from atendo.core.clients.service import add_identity, update_client
 from atendo.core.errors import DomainError
 from atendo.core.events.service import last_event_id
@@ -59,6 +60,7 @@ from atendo.transports.widget.visitors import (
     visitor_client,
     visitor_typing,
 )
+from atendo.transports.widget.whereabouts import updated, whereabouts
 
 STATIC = Path(__file__).parent / "static"
 MAX_FRAME = 16 * 1024
@@ -736,7 +738,7 @@ class Connection:
     def _store(
         self, text: str, key: str, meta: dict[str, Any], uploads: list[OutgoingAttachment]
     ) -> tuple[int, int]:
-        prechat = _prechat(meta)
+        prechat, seen = _prechat(meta), whereabouts(meta)
         with self.runtime.db.transaction() as session:
             channel = get_channel(
                 session, company_id=self.channel.company_id, channel_id=self.channel.id
@@ -751,7 +753,7 @@ class Connection:
                 )
             )
             if arrival is not None and message.client_id is not None:
-                _apply_prechat(session, channel, message.client_id, prechat)
+                _apply_prechat(session, channel, message.client_id, prechat, seen)
             assert message.client_id is not None
             changed(session)  # the visitor's other tabs, in any process
             return message.id, message.client_id
@@ -785,12 +787,17 @@ def _with_files(
     return arrival.message, arrival
 
 
+PRECHAT = ("name", "email", "phone")
+META = (*PRECHAT, "page", "title", "referrer", "browser", "language", "timezone")
+
+
 def _prechat(meta: dict[str, Any]) -> dict[str, str]:
+    """The pre-chat answers the widget sent (a bad e-mail or phone left out)."""
     out: dict[str, str] = {}
-    for key in ("name", "email", "phone", "page", "browser"):
+    for key in PRECHAT:
         value = meta.get(key)
         if isinstance(value, str) and value.strip():
-            out[key] = value.strip()[: 1000 if key == "page" else MAX_FIELD]
+            out[key] = value.strip()[:MAX_FIELD]
     if "email" in out:
         try:
             out["email"] = validate_email(out["email"], check_deliverability=False).normalized
@@ -801,21 +808,27 @@ def _prechat(meta: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _apply_prechat(session: Any, channel: Channel, client_id: int, prechat: dict[str, str]) -> None:
-    """The pre-chat answers on the client (name, e-mail, phone) and where the visitor is (the
-    page and the browser, in the client's comment), for the operator."""
+def _apply_prechat(
+    session: Any,
+    channel: Channel,
+    client_id: int,
+    prechat: dict[str, str],
+    seen: dict[str, str] | None = None,
+) -> None:
+    """The pre-chat answers on the client (name, phone, e-mail) and where the visitor is
+    (``Client.visitor``, see :mod:`.whereabouts`), for the operator; written only when they
+    change (most messages change nothing)."""
+    client = get_scoped(session, Client, client_id, company_id=channel.company_id)
+    if client is None:
+        return
     fields: dict[str, Any] = {}
-    if prechat.get("name"):
+    if prechat.get("name") and prechat["name"] != client.name:
         fields["name"] = prechat["name"]
-    if prechat.get("phone"):
+    if prechat.get("phone") and prechat["phone"] != client.phone:
         fields["phone"] = prechat["phone"]
-    where = "\n".join(
-        f"{label}: {prechat[key]}"
-        for key, label in (("page", "URL"), ("browser", "UA"))
-        if prechat.get(key)
-    )
-    if where:
-        fields["comment"] = where
+    visitor = updated(client.visitor, seen or {})
+    if visitor is not None:
+        fields["visitor"] = visitor
     if fields:
         with contextlib.suppress(DomainError):
             update_client(
@@ -932,9 +945,7 @@ def _int(value: str | None) -> int:
 
 
 def _meta(form: Any) -> dict[str, str]:
-    return {
-        k: str(form.get(k)) for k in ("name", "email", "phone", "page", "browser") if form.get(k)
-    }
+    return {k: str(form.get(k)) for k in META if form.get(k)}
 
 
 def _size(n: int) -> str:

@@ -109,7 +109,9 @@
     return "";
   }
   function meta() {
-    var m = { page: page.url || "", browser: navigator.userAgent };
+    var m = { page: page.url || "", title: page.title || "", referrer: page.referrer || "",
+      browser: navigator.userAgent, language: navigator.language || "" };
+    try { m.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (x) { /* old browser */ }
     for (var k in preInputs) if (preInputs[k].value.trim()) m[k] = preInputs[k].value.trim();
     var saved = JSON.parse(localStorage.getItem(store + ":meta") || "{}");
     for (var s in saved) if (!m[s]) m[s] = saved[s];
@@ -333,7 +335,8 @@
   window.addEventListener("message", function (e) {
     if (e.source !== parent) return;
     var d = e.data || {};
-    if (d.atendo === "page") page = { url: String(d.url || "").slice(0, 1000), title: String(d.title || "").slice(0, 200) };
+    if (d.atendo === "page") page = { url: String(d.url || "").slice(0, 1000), title: String(d.title || "").slice(0, 200),
+      referrer: String(d.referrer || "").slice(0, 1000) };
     if (d.atendo === "identify") { identify = d.identify; start(); }
     if (d.atendo === "opened") input.focus();
   });
