@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     widget_visitor_messages_per_minute: int = 20
     widget_ip_messages_per_minute: int = 60
     widget_ip_chats_per_hour: int = 10
+    # The widget's live hub and delivery loop wake on every change (LISTEN/NOTIFY on
+    # PostgreSQL); without a wake-up they look anyway every so many seconds.
+    widget_hub_tick: float = Field(default=1.0, gt=0)
+    widget_delivery_poll: float = Field(default=1.0, gt=0)
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
     # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
     # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.

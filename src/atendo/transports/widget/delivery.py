@@ -6,8 +6,8 @@ and records them ``sent`` in one transaction with the outbox's own verbs
 (:func:`claim_due_messages`, :func:`record_outcomes`: the ``outbox_status`` event the hubs
 carry to the visitors) and wakes every process's hub (:func:`.hub.changed`). It looks when
 an answer is queued (:func:`queued`, a wake-up through :mod:`atendo.kit.wake`: any process's
-loop may take it) and, failing that, every ``POLL`` seconds with a read (no write lock while
-idle).
+loop may take it) and, failing that, every ``widget_delivery_poll`` seconds with a read (no
+write lock while idle).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from atendo.transports.widget.visitors import TRANSPORT
 
 log = logging.getLogger("atendo.widget")
 TOPIC = "atendo_widget_outbox"
-POLL = 1.0  # without a wake-up (a message queued by code that does not call ``queued``)
 BATCH = 500
 
 
@@ -78,4 +77,4 @@ async def widget_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
                 count = 0
             if count:
                 continue
-            await wake.wait(stop, POLL)
+            await wake.wait(stop, runtime.settings.widget_delivery_poll)

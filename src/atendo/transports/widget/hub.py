@@ -9,8 +9,8 @@ visitor connected to another.
 The reader wakes when something a visitor follows is committed, in any process:
 :func:`changed` (called in the writing transaction) notifies the topic ``atendo_widget``
 through :mod:`atendo.kit.wake` (PostgreSQL LISTEN/NOTIFY across processes; in-process after
-commit on SQLite). Without a wake-up it still reads every ``TICK`` seconds (events written by
-code that does not notify: an operator's transfer in the panel).
+commit on SQLite). Without a wake-up it still reads every ``widget_hub_tick`` seconds (events
+written by code that does not notify: an operator's transfer in the panel).
 
 Typing indicators of the operator are ``typing`` events like the rest; the read marks of the
 visitors' messages are checked every ``READ_EVERY`` seconds in one query for all of them.
@@ -38,7 +38,6 @@ from atendo.transports.widget.visitors import FOLLOWED, IDENTITY
 
 log = logging.getLogger("atendo.widget")
 TOPIC = "atendo_widget"
-TICK = 1.0
 # Ids are taken before commit on PostgreSQL: a transaction that commits late shows an id below
 # ones already read, so the reader looks again at a window behind its cursor (ids seen are
 # skipped). SQLite has one writer at a time: ids become visible in order.
@@ -86,6 +85,7 @@ class Hub:
         self.channels: dict[int, int] = {}  # channel id → connections here
         self.cursor = 0
         self.lookback = 0 if runtime.db.url.startswith("sqlite") else LOOKBACK
+        self.tick = runtime.settings.widget_hub_tick
         self._task: asyncio.Task[None] | None = None
         self._listener: WakeListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,7 +201,7 @@ class Hub:
                 except Exception:
                     log.exception("widget hub round failed")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(listener.event.wait(), TICK)
+                    await asyncio.wait_for(listener.event.wait(), self.tick)
 
     async def _round(self) -> None:
         channels = sorted(self.channels)

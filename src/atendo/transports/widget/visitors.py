@@ -226,6 +226,8 @@ def message_out(
         "author": "visitor" if visitor else "operator",
         "name": "" if visitor else names.get(m.operator_id or 0, ""),
         "text": m.text,
+        # The browser's own id for a message it sent: its echo may come before its ack.
+        "key": (m.external_id or "").removeprefix("widget:") if visitor else "",
         # Choices offered with an automatic message (the self-service menu, the survey's
         # scale): buttons that send their text.
         "buttons": list(m.buttons or []),

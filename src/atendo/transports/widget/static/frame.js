@@ -197,7 +197,8 @@
     } else if (f.t === "msg") {
       if (shown[f.m.id] && f.m.author === "visitor") return;
       known = true; if (off) { off.remove(); off = null; form.hidden = false; }
-      var k = Object.keys(pendingOut).filter(function (x) { return pendingOut[x].id === f.m.id; })[0];
+      var k = f.m.key && pendingOut[f.m.key] ? f.m.key :
+        Object.keys(pendingOut).filter(function (x) { return pendingOut[x].id === f.m.id; })[0];
       show(f.m, k); if (k) delete pendingOut[k];
       if (f.m.author === "operator") {
         typing.hidden = true;
