@@ -29,12 +29,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from atendo.core.channels.models import Channel
 from atendo.core.clients.models import ClientIdentity
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
+from atendo.kit.db import get_scoped
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
-from atendo.transports.widget.visitors import FOLLOWED, IDENTITY
+from atendo.transports.widget.visitors import FOLLOWED, IDENTITY, messages_out, shown_messages
 
 log = logging.getLogger("atendo.widget")
 TOPIC = "atendo_widget"
@@ -60,6 +62,10 @@ class Note:
     channel_id: int
     client_id: int
     payload: dict[str, Any]
+    # The event's message as the widget shows it, read once for every connection (None: no
+    # message, or one the visitor does not see), and its (channel id, client id).
+    item: dict[str, Any] | None = None
+    owner: tuple[int, int | None] = (0, None)
 
 
 Key = tuple[int, int | None]  # (channel id, client id: None while the visitor is anonymous)
@@ -92,6 +98,7 @@ class Hub:
         self._starting: asyncio.Future[None] | None = None
         self._seen: dict[int, None] = {}
         self._marks_at = 0.0
+        self._public_ids: dict[int, str] = {}  # a channel's public id never changes
 
     # --- connections ---------------------------------------------------------------------
 
@@ -210,6 +217,7 @@ class Hub:
             return
         low = max(0, self.cursor - self.lookback)
         rows = await asyncio.to_thread(self._read, low, channels)
+        followed = []
         for event_id, company_id, type_, channel_id, payload in rows:
             self.cursor = max(self.cursor, event_id)
             self._seen[event_id] = None
@@ -218,8 +226,18 @@ class Hub:
                 continue
             if payload.get("is_new_client"):
                 await self._learn_client(company_id, channel_id, client_id)
-            note = Note(event_id, type_, channel_id, client_id, payload)
-            for sub in self.connections(channel_id, client_id):
+            subs = self.connections(channel_id, client_id)
+            if subs:
+                followed.append((event_id, company_id, type_, channel_id, client_id, payload, subs))
+        wanted: dict[int, list[int]] = {}
+        for _e, company_id, _t, _ch, _cl, payload, _s in followed:
+            if isinstance(payload.get("message_id"), int):
+                wanted.setdefault(company_id, []).append(payload["message_id"])
+        items = await asyncio.to_thread(self._items, wanted) if wanted else {}
+        for event_id, _c, type_, channel_id, client_id, payload, subs in followed:
+            owner, item = items.get(payload.get("message_id") or 0, ((0, None), None))
+            note = Note(event_id, type_, channel_id, client_id, payload, item, owner)
+            for sub in subs:
                 sub.queue.put_nowait(note)
         if len(self._seen) > 4 * LOOKBACK + 2000:
             for old in list(self._seen)[: len(self._seen) - 2 * LOOKBACK]:
@@ -228,6 +246,32 @@ class Hub:
         if now - self._marks_at >= READ_EVERY:
             self._marks_at = now
             await self._read_marks()
+
+    def _items(
+        self, wanted: dict[int, list[int]]
+    ) -> dict[int, tuple[tuple[int, int | None], dict[str, Any]]]:
+        """The messages of a round's events as the widget shows them, by id, with their
+        (channel id, client id): one read for all the connections they go to."""
+        out: dict[int, tuple[tuple[int, int | None], dict[str, Any]]] = {}
+        with self.runtime.db.reading() as session:
+            for company_id, ids in wanted.items():
+                by_channel: dict[int, list[Message]] = {}
+                for m in shown_messages(session, company_id=company_id, ids=ids):
+                    by_channel.setdefault(m.channel_id, []).append(m)
+                for channel_id, messages in by_channel.items():
+                    public_id = self._public_id(session, company_id, channel_id)
+                    shown = messages_out(session, messages, public_id=public_id)
+                    for m, item in zip(messages, shown, strict=True):
+                        out[m.id] = ((channel_id, m.client_id), item)
+        return out
+
+    def _public_id(self, session: Session, company_id: int, channel_id: int) -> str:
+        found = self._public_ids.get(channel_id)
+        if found is None:
+            channel = get_scoped(session, Channel, channel_id, company_id=company_id)
+            found = str(((channel.settings if channel else None) or {}).get("public_id", ""))
+            self._public_ids[channel_id] = found
+        return found
 
     def _visitor_of(self, company_id: int, client_id: int) -> str:
         with self.runtime.db.reading() as session:

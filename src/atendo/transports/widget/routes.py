@@ -56,6 +56,7 @@ from atendo.transports.widget.visitors import (
     operators_online,
     read_token,
     receive_visitor_message,
+    shown_messages,
     visible_messages,
     visitor_client,
     visitor_typing,
@@ -648,8 +649,14 @@ class Connection:
         self, session: Any, rows: list[Message], event_id: int
     ) -> list[dict[str, Any]]:
         fresh = [m for m in rows if m.id not in self.sent]
+        return self._item_frames(messages_out(session, fresh, public_id=self.public_id), event_id)
+
+    def _item_frames(self, items: list[dict[str, Any]], event_id: int) -> list[dict[str, Any]]:
+        """``msg`` frames for messages as the widget shows them, each once per connection."""
         out = []
-        for item in messages_out(session, fresh, public_id=self.public_id):
+        for item in items:
+            if int(item["id"]) in self.sent:
+                continue
             self.sent.add(int(item["id"]))
             if item["author"] == "visitor" and not item["read"] and self.sub is not None:
                 self.sub.unread.add(int(item["id"]))
@@ -666,18 +673,11 @@ class Connection:
         message_id = payload.get("message_id")
         if not isinstance(message_id, int):
             return []
-        message = get_scoped(session, Message, message_id, company_id=self.channel.company_id)
-        if (
-            message is None
-            or message.client_id != self.client_id
-            or (message.channel_id != self.channel.id)
-        ):
-            return []
-        from atendo.transports.widget.visitors import VISIBLE, _shown
-
-        if message.type not in VISIBLE or message.hidden or not _shown(message):
-            return []
-        return self._message_frames(session, [message], event_id)
+        shown = shown_messages(session, company_id=self.channel.company_id, ids=[message_id])
+        mine = [
+            m for m in shown if (m.channel_id, m.client_id) == (self.channel.id, self.client_id)
+        ]
+        return self._message_frames(session, mine, event_id)
 
     async def _frames_for(self, note: Note | dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(note, dict):
@@ -688,6 +688,9 @@ class Connection:
             return [{"t": "typing", "on": True, "name": str(note.payload.get("name") or "")}]
         if self.client_id is None:  # the hub learnt this visitor's client (another tab wrote)
             self.client_id = note.client_id
+        if "message_id" in note.payload:  # the hub read the message for every connection
+            mine = note.owner == (self.channel.id, self.client_id) and note.item is not None
+            return self._item_frames([note.item] if mine and note.item else [], note.id)
         return await asyncio.to_thread(self._note_frames, note)
 
     def _note_frames(self, note: Note) -> list[dict[str, Any]]:

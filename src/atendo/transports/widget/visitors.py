@@ -189,6 +189,17 @@ def visible_messages(
     return rows[::-1]
 
 
+def shown_messages(session: Session, *, company_id: int, ids: list[int]) -> list[Message]:
+    """Of these messages, the ones a visitor sees now (their own; answers once delivered;
+    never a note or a hidden message), in id order."""
+    stmt = (
+        select(Message)
+        .where(Message.company_id == company_id, Message.id.in_(ids))
+        .order_by(Message.id)
+    )
+    return [m for m in session.scalars(stmt) if m.type in VISIBLE and not m.hidden and _shown(m)]
+
+
 def _shown(message: Message) -> bool:
     if message.type == MessageType.FROM_CLIENT.value:
         return True
