@@ -8,11 +8,16 @@ them, divided by N), round trips p50/p99 and the server's CPU during the exchang
 * Atendo, visitor → operator: a visitor's message over its socket until its ``ack`` (stored and
   committed through ``receive_client_message``, the operator's panel can read it).
 * Atendo, operator → visitor: ``POST /v1/messages`` (an operator's answer, queued in the outbox)
-  until the visitor's socket shows it (the shared outbox worker delivers it, the hub carries
-  the committed event to the connection).
+  until the visitor's socket shows it (the widget's delivery loop records it sent, the hub
+  carries the committed event to the connection).
 * Echo: a text frame until it comes back.
 
-    .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200]
+Two loads on the same connections: bursts (``--concurrency`` exchanges at once, the next
+burst when the last is answered) and a steady open load (``--rate`` exchanges started per
+second, each by a visitor of its own, whether or not the earlier ones are answered).
+
+    .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200] [--concurrency 50]
+                                     [--rate 20] [--steady 400]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +112,8 @@ def report(
         f"({before / 1024:.0f} → {after / 1024:.0f} MiB)"
     )
     for label, values in rtts.items():
+        if not values:
+            continue
         print(
             f"  {label}: n={len(values)}  p50 {pct(values, 0.5) * 1000:.1f} ms  "
             f"p99 {pct(values, 0.99) * 1000:.1f} ms  max {max(values) * 1000:.1f} ms"
@@ -123,7 +131,16 @@ async def frame(sock: Any, kind: str, **match: Any) -> dict[str, Any]:
             return data
 
 
-async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, conc: int) -> None:
+async def bench_atendo(
+    base: str,
+    pid: int,
+    token: str,
+    n: int,
+    exchanges: int,
+    conc: int,
+    rate: float,
+    steady_count: int,
+) -> None:
     origin = base
     ws_base = base.replace("http", "ws", 1)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -155,9 +172,16 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
         inbound: list[float] = []
         outbound: list[float] = []
         posted: list[float] = []
+        steady_in: list[float] = []
+        steady_out: list[float] = []
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
 
-        async def one(i: int) -> None:
+        async def one(
+            i: int,
+            inbound: list[float] = inbound,
+            outbound: list[float] = outbound,
+            posted: list[float] | None = posted,
+        ) -> None:
             sock = socks[i]
             start = time.perf_counter()
             await sock.send(json.dumps({"t": "msg", "text": f"pergunta {i}", "key": f"q{i}"}))
@@ -171,7 +195,8 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
                 json={"dialog_id": dialog_id, "text": f"resposta {i}"},
                 headers={"Authorization": token},
             )
-            posted.append(time.perf_counter() - start)
+            if posted is not None:
+                posted.append(time.perf_counter() - start)
             await frame(sock, "msg", author="operator", text=f"resposta {i}")
             outbound.append(time.perf_counter() - start)
 
@@ -179,9 +204,18 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
             await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(pid) - cpu0
+        # then a steady load: other visitors start an exchange every 1/rate seconds
+        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        await steady(
+            lambda i: one(exchanges + i, steady_in, steady_out, None),
+            min(steady_count, n - exchanges),
+            rate,
+        )
+        steady_wall = time.perf_counter() - t1
+        steady_cpu = cpu_seconds(pid) - cpu1
         await asyncio.gather(*(s.close() for s in socks))
     report(
-        "atendo serve (widget)",
+        f"atendo serve (widget), bursts of {conc} exchanges at once",
         n,
         before,
         after,
@@ -193,9 +227,36 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
         cpu,
         wall,
     )
+    report(
+        f"atendo serve (widget), steady {rate:g} exchanges/s",
+        n,
+        before,
+        after,
+        {
+            "visitor → operator (stored, ack)": steady_in,
+            "operator → visitor (API → outbox → socket)": steady_out,
+        },
+        steady_cpu,
+        steady_wall,
+    )
 
 
-async def bench_echo(base: str, pid: int, n: int, exchanges: int, conc: int) -> None:
+async def steady(start: Callable[[int], Awaitable[None]], count: int, rate: float) -> None:
+    """``count`` tasks started every ``1 / rate`` seconds (whether or not earlier ones are
+    done: an open load, as visitors write), then awaited."""
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(start(i)))
+    await asyncio.gather(*tasks)
+
+
+async def bench_echo(
+    base: str, pid: int, n: int, exchanges: int, conc: int, rate: float, steady_count: int
+) -> None:
     url = base.replace("http", "ws", 1) + "/echo"
     before = rss_kib(pid)
     socks = []
@@ -216,13 +277,22 @@ async def bench_echo(base: str, pid: int, n: int, exchanges: int, conc: int) -> 
         await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
     wall = time.perf_counter() - t0
     cpu = cpu_seconds(pid) - cpu0
+    steady_rtts: list[float] = []
+
+    async def timed(i: int) -> None:
+        start = time.perf_counter()
+        await socks[i].send(f"ping {i}")
+        await socks[i].recv()
+        steady_rtts.append(time.perf_counter() - start)
+
+    await steady(timed, min(steady_count, n), rate)
     await asyncio.gather(*(s.close() for s in socks))
     report(
         "bare WebSocket echo (uvicorn + Starlette)",
         n,
         before,
         after,
-        {"echo": rtts},
+        {"echo, bursts": rtts, f"echo, steady {rate:g}/s": steady_rtts},
         cpu,
         max(wall, 1e-6),
     )
@@ -233,7 +303,13 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=1000)
     parser.add_argument("--exchanges", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50, help="exchanges at a time")
+    parser.add_argument("--rate", type=float, default=20.0, help="steady exchanges per second")
+    parser.add_argument("--steady", type=int, default=400, help="exchanges at the steady rate")
     args = parser.parse_args()
+    if args.exchanges + args.steady > args.visitors:
+        parser.error(
+            "each exchange needs a visitor of its own: --exchanges + --steady ≤ --visitors"
+        )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.visitors)), hard))
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-widget-"))
@@ -286,7 +362,7 @@ def main() -> int:
         wait_up(f"http://127.0.0.1:{echo_port}/")
         print(
             f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
-            f"{args.concurrency} at a time, "
+            f"{args.concurrency} at a time, then {args.steady} at {args.rate:g} per second, "
             f"{os.cpu_count()} CPUs (shared), one server process each",
             flush=True,
         )
@@ -298,6 +374,8 @@ def main() -> int:
                 args.visitors,
                 args.exchanges,
                 args.concurrency,
+                args.rate,
+                args.steady,
             )
         )
         asyncio.run(
@@ -307,6 +385,8 @@ def main() -> int:
                 args.visitors,
                 args.exchanges,
                 args.concurrency,
+                args.rate,
+                args.steady,
             )
         )
     finally:
