@@ -99,13 +99,22 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
     }
     r = client.post("/v1/channels", json={"transport": "widget", **bad}, headers=company.headers)
     assert r.status_code == 422, r.text
-    assert set(r.json()["errors"]) == {
-        "allowed_origins",
-        "color",
-        "prechat.name",
-        "position",
-        "max_upload_bytes",
+    # one sentence of the catalogs per field, never pydantic's English
+    assert r.json()["errors"] == {
+        "allowed_origins": [
+            "Write each site as https://host or https://host:port, one per line (1 to 20 sites)."
+        ],
+        "color": ["Write the colour as #rrggbb, for example #1f6feb."],
+        "prechat.name": ["Each pre-chat field is off, optional or required."],
+        "position": ["Choose right or left."],
+        "max_upload_bytes": ["A size in bytes from 1024 to 20971520 (20 MB)."],
     }
+    r = client.post(
+        "/v1/channels",
+        json={"transport": "widget", "allowed_origins": [SITE], "prechat": {"fax": "required"}},
+        headers=company.headers,
+    )
+    assert r.json()["errors"] == {"prechat.fax": ["This is not a setting of a widget channel."]}
     r = client.post(
         "/v1/channels",
         json={"transport": "widget", "allowed_origins": [SITE], "imap_host": "x"},
@@ -118,6 +127,18 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
     assert (r.json()["data"]["position"], r.json()["data"]["public_id"]) == ("left", pid)
     r = client.put(f"/v1/channels/{data['id']}", json={"color": "#12"}, headers=company.headers)
     assert r.status_code == 422 and list(r.json()["errors"]) == ["color"]
+
+
+def test_every_settings_error_is_in_the_panels_catalogs() -> None:
+    """What an admin reads when a widget setting is refused is translated in the panel."""
+    from atendo.panel.i18n import translations
+    from atendo.transports.widget.settings import CHECK, FIELD_WORDS, NOT_A_SETTING
+
+    words = {*FIELD_WORDS.values(), NOT_A_SETTING, CHECK}
+    pt = translations("pt_BR")
+    assert sorted(w for w in words if pt.gettext(w) == w) == []
+    assert pt.gettext("Choose right or left.") == "Escolha direita ou esquerda."
+    assert translations("en").gettext("Choose right or left.") == "Choose right or left."
 
 
 def test_offline_channel_must_be_an_email_channel_of_the_company(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -28,7 +29,7 @@ from atendo.runtime import Runtime
 from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, Reply, _flag
 from atendo.transports.widget.delivery import queued, widget_delivery_loop
 from atendo.transports.widget.hub import changed, nudge_all
-from atendo.transports.widget.settings import WidgetSettings
+from atendo.transports.widget.settings import FIELD_WORDS, WidgetSettings, settings_errors
 from atendo.transports.widget.visitors import TRANSPORT, new_public_id
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -66,6 +67,10 @@ class WidgetTransport(BaseTransport):
     def __init__(self) -> None:
         self.public_url = DEFAULT_PUBLIC_URL
 
+    def settings_errors(self, exc: ValidationError) -> dict[str, list[str]]:
+        """In the catalogs' words, not pydantic's (:func:`.settings.settings_errors`)."""
+        return settings_errors(exc)
+
     def web_router(self, runtime: Runtime) -> APIRouter:
         from atendo.transports.widget.routes import build_router
 
@@ -85,7 +90,7 @@ class WidgetTransport(BaseTransport):
         if target.transport != "email":
             raise Invalid(
                 "Invalid channel settings",
-                {"offline_email_channel_id": ["not an e-mail channel of this company"]},
+                {"offline_email_channel_id": [FIELD_WORDS["offline_email_channel_id"]]},
             )
 
     async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
