@@ -17,13 +17,14 @@ burst when the last is answered) and a steady open load (``--rate`` exchanges st
 second, each by a visitor of its own, whether or not the earlier ones are answered).
 
     .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200] [--concurrency 50]
-                                     [--rate 20] [--steady 400]
+                                     [--rate 20] [--steady 400] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -46,6 +47,7 @@ from atendo.runtime import Runtime
 from atendo.settings import Settings
 
 SITE = "http://127.0.0.1:9"
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 ECHO_APP = textwrap.dedent(
     """
@@ -305,6 +307,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="exchanges at a time")
     parser.add_argument("--rate", type=float, default=20.0, help="steady exchanges per second")
     parser.add_argument("--steady", type=int, default=400, help="exchanges at the steady rate")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a new database of 127.0.0.1:5432 (not SQLite)"
+    )
     args = parser.parse_args()
     if args.exchanges + args.steady > args.visitors:
         parser.error(
@@ -312,8 +317,21 @@ def main() -> int:
         )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.visitors)), hard))
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if args.postgres:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests.servers.postgres import TemporaryDatabase
+
+            database_url = stack.enter_context(
+                TemporaryDatabase(PG_BASE, prefix="atendo_bench_widget")
+            )
+        return run(args, database_url)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-widget-"))
-    settings = Settings(data_dir=data_dir, secret_key="bench-secret")
+    settings = Settings(data_dir=data_dir, secret_key="bench-secret", database_url=database_url)
     upgrade(settings.resolved_database_url)
     runtime = Runtime.from_settings(settings)
     with runtime.db.transaction() as session:
@@ -325,6 +343,7 @@ def main() -> int:
         **os.environ,
         "ATENDO_DATA_DIR": str(data_dir),
         "ATENDO_SECRET_KEY": "bench-secret",
+        "ATENDO_DATABASE_URL": settings.resolved_database_url,
         "ATENDO_LOG_LEVEL": "WARNING",
         "ATENDO_API_RATE_LIMIT_PER_MINUTE": "100000000",
         "ATENDO_WIDGET_IP_CHATS_PER_HOUR": "100000000",
@@ -363,7 +382,8 @@ def main() -> int:
         print(
             f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
             f"{args.concurrency} at a time, then {args.steady} at {args.rate:g} per second, "
-            f"{os.cpu_count()} CPUs (shared), one server process each",
+            f"{os.cpu_count()} CPUs (shared), one server process each, Atendo on "
+            f"{'PostgreSQL' if database_url else 'SQLite'}",
             flush=True,
         )
         asyncio.run(
