@@ -188,6 +188,11 @@ ALLOWED: dict[str, str] = {
     "atendo.core.automation.engine.pending_events": (
         "every company's events that still owe a reaction"
     ),
+    # Operator statuses: the inactivity timeout is one sweep over every company.
+    "atendo.core.team.statuses.expire_inactive": (
+        "the inactivity sweep finds panel-set statuses past their company's timeout, in every"
+        " company, then sets each offline under its company"
+    ),
     # Retention.
     "atendo.core.events.service.prune_events": (
         "old, delivered events of every company are deleted in one job"

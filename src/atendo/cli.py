@@ -171,13 +171,19 @@ def company_create(
 @app.command()
 def demo(
     company_id: int = typer.Option(None, help="Fill this company (default: a new demo company)."),
+    admin_password: str = typer.Option(
+        None, help="The new demo company's admin password (default: generated, printed)."
+    ),
 ) -> None:
-    """Fill a company with realistic sample data in Portuguese for a first look."""
+    """Fill a company with realistic sample data in Portuguese for a first look. The last line
+    printed is JSON with ``admin_email`` and ``admin_password`` to sign in with."""
     from atendo.demo import fill_demo
 
     runtime = _runtime()
     with runtime.db.transaction() as session:
-        summary = fill_demo(session, box=runtime.box, company_id=company_id)
+        summary = fill_demo(
+            session, box=runtime.box, company_id=company_id, admin_password=admin_password
+        )
     typer.echo(json.dumps(summary))
 
 

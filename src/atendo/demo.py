@@ -68,14 +68,24 @@ CONVERSATIONS: list[tuple[str, str, str, list[tuple[str, str]]]] = [
 ]
 
 
-def fill_demo(session: Session, *, box: SecretBox, company_id: int | None) -> dict[str, Any]:
+def fill_demo(
+    session: Session,
+    *,
+    box: SecretBox,
+    company_id: int | None,
+    admin_password: str | None = None,
+) -> dict[str, Any]:
+    """Sample data; with no company, a new one whose admin's e-mail and password are in the
+    summary (``admin_password``: chosen, else generated)."""
     token = None
+    password: str | None = None
     if company_id is None:
+        password = admin_password or "demo-" + secrets.token_hex(6)
         new = create_company(
             session,
             name="Loja Exemplo",
             admin_email=f"admin+{secrets.token_hex(3)}@exemplo.com.br",
-            admin_password="demo-" + secrets.token_hex(6),
+            admin_password=password,
             admin_first_name="Beatriz",
             admin_last_name="Almeida",
         )
@@ -96,12 +106,14 @@ def fill_demo(session: Session, *, box: SecretBox, company_id: int | None) -> di
         session,
         company_id=company_id,
         transport="email",
-        name="Atendimento",
+        name="Atendimento (demo)",
         settings={"email": "atendimento@exemplo.com.br", "sender_name": "Loja Exemplo"},
         secrets={},
         box=box,
         status=ChannelStatus.DISABLED,
     )
+    # No mailbox behind it: it shows the sample conversations but starts none.
+    channel.write_first = False
     group = create_tag_group(session, company_id=company_id, name="Assunto")
     tags = [
         create_tag(session, company_id=company_id, label=label, group_id=group.id)
@@ -172,6 +184,7 @@ def fill_demo(session: Session, *, box: SecretBox, company_id: int | None) -> di
     return {
         "company_id": company_id,
         "admin_email": admin_email,
+        "admin_password": password,
         "api_token": token,
         "clients": len(CONVERSATIONS),
     }

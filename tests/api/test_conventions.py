@@ -31,13 +31,17 @@ def test_missing_or_wrong_token_is_401(app_client: TestClient) -> None:
     for headers in ({}, {"Authorization": "nope"}, {"Authorization": "Bearer "}):
         r = app_client.get("/v1/companies/api_info", headers=headers)
         assert r.status_code == 401
-        assert r.json() == {"status": "error", "message": "You need to auth"}
+        assert r.json() == {
+            "status": "error",
+            "message": "You need to auth",
+            "code": "unauthorized",
+        }
 
 
 def test_unknown_path_is_json_404(api: TestClient) -> None:
     r = api.get("/v1/does/not/exist")
     assert r.status_code == 404
-    assert r.json() == {"status": "error", "message": "Page not found"}
+    assert r.json() == {"status": "error", "message": "Page not found", "code": "not_found"}
 
 
 def test_tolerant_slashes(api: TestClient) -> None:
@@ -100,6 +104,10 @@ def test_request_body_limit_answers_413_json(runtime: Runtime, company: CompanyF
         for body in (big, chunks()):
             r = client.put("/v1/companies", headers=headers, content=body)
             assert r.status_code == 413, r.text
-            assert r.json() == {"status": "error", "message": "Request body is too large"}
+            assert r.json() == {
+                "status": "error",
+                "message": "Request body is too large",
+                "code": "too_large",
+            }
         small = client.put("/v1/companies", headers=headers, json={"name": "Small Co"})
         assert small.status_code == 200, small.text

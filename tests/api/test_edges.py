@@ -24,6 +24,7 @@ def test_deeply_nested_json_is_a_400_before_the_token(app_client: TestClient) ->
             "status": "error",
             "message": "The JSON body is too large or too deeply nested",
             "errors": {"body": ["at most 32 levels of nesting"]},
+            "code": "invalid",
         }
     big = b'{"a": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     r = app_client.post("/v1/clients", content=big, headers={"Content-Type": "application/json"})

@@ -220,7 +220,11 @@ def test_rate_limit_answers_429(runtime: Runtime) -> None:
         codes = [client.get("/v1/webhooks", headers=company.headers).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
         r = client.get("/v1/webhooks", headers=company.headers)
-        assert r.json() == {"status": "error", "message": "Number of API requests exceeded"}
+        assert r.json() == {
+            "status": "error",
+            "message": "Number of API requests exceeded",
+            "code": "rate_limited",
+        }
 
 
 def test_attachment_upload_is_documented_as_multipart(app_client: TestClient) -> None:

@@ -96,4 +96,8 @@ def test_over_http_two_apps_count_as_one_on_postgresql_and_apart_on_sqlite(
     else:
         assert codes == [200, 200, 200, 200, 200, 200, 429, 429]
     refused = apps[0].get("/v1/companies/api_info", headers=company.headers)
-    assert refused.json() == {"status": "error", "message": "Number of API requests exceeded"}
+    assert refused.json() == {
+        "status": "error",
+        "message": "Number of API requests exceeded",
+        "code": "rate_limited",
+    }

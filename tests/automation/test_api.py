@@ -240,7 +240,7 @@ def test_ratings_crud_and_the_rating_report(
             "score_value": 5,
             "rating_scale_score": 5,
             "rating_id": rid,
-            "operator_id": None,
+            "operator_id": company.admin_id,  # answering a chat nobody had took it (issue 13)
             "client_id": arrived.client_id,
             "dialog_id": arrived.dialog_id,
             "channel_id": chat,

@@ -105,6 +105,17 @@ def _shoot(base: str, email: str, password: str) -> None:
         ).click()
         page.wait_for_selector("[data-testid=channel-form]")
         page.screenshot(path=str(OUT / "channel-settings.png"))
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="pt-BR")
+        phone.goto(base + "/login")
+        phone.get_by_test_id("login-email").fill(email)
+        phone.get_by_test_id("login-password").fill(password)
+        phone.get_by_test_id("login-submit").click()
+        phone.wait_for_url("**/chats")
+        phone.screenshot(path=str(OUT / "phone-list.png"))
+        phone.get_by_test_id("dialog-item").filter(has_text="Mariana").click()
+        phone.wait_for_selector("[data-testid=message]")
+        phone.wait_for_timeout(500)
+        phone.screenshot(path=str(OUT / "phone-conversation.png"))
         browser.close()
 
 

@@ -307,8 +307,23 @@ def test_the_time_zone_chosen_on_the_page_changes_the_times_shown(
         assert message is not None
         created = message.created
 
-    def shown_in(zone: str) -> str:
-        return created.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y %H:%M:%S")
+    def shown_in(zone: str) -> str:  # "25 de nov. de 2026 10:00": pt-BR, no seconds
+        local = created.astimezone(ZoneInfo(zone))
+        months = [
+            "jan",
+            "fev",
+            "mar",
+            "abr",
+            "mai",
+            "jun",
+            "jul",
+            "ago",
+            "set",
+            "out",
+            "nov",
+            "dez",
+        ]
+        return f"{local.day} de {months[local.month - 1]}. de {local.year} {local:%H:%M}"
 
     admin = signin(company.admin_email, company.admin_password)
     assert shown_in("America/Sao_Paulo") != shown_in("Asia/Tokyo")

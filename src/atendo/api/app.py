@@ -64,6 +64,7 @@ class TolerantPaths:
 
 class BodyTooLarge(DomainError):
     status_code = 413
+    code = "too_large"
 
     def __init__(self) -> None:
         super().__init__("Request body is too large")
@@ -105,7 +106,9 @@ class BodyLimit:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        return error(exc.message, status_code=exc.status_code, errors=exc.errors or None)
+        return error(
+            exc.message, status_code=exc.status_code, errors=exc.errors or None, code=exc.code
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -113,7 +116,9 @@ def install_error_handlers(app: FastAPI) -> None:
         for item in exc.errors():
             field = str(item.get("loc", ["?"])[-1])
             errors.setdefault(field, []).append(str(item.get("msg", "invalid")))
-        return error("Invalid parameters", status_code=422, errors=errors)
+        return error(
+            "Invalid parameters", status_code=422, errors=errors, code="invalid_parameters"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

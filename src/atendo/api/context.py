@@ -23,6 +23,7 @@ from atendo.runtime import Runtime
 
 class Unauthorized(DomainError):
     status_code = 401
+    code = "unauthorized"
 
     def __init__(self) -> None:
         super().__init__("You need to auth")
@@ -67,6 +68,15 @@ class ApiContext:
                 actor=self.actor,
                 action=f"{self.method} {self.path}",
             )
+
+    def index_for_search(self, q: str | None) -> None:
+        """Before a search: bring the message index up to date (a short unit of work of its
+        own, not audited: it changes nothing the company owns)."""
+        if q and q.strip():
+            from atendo.core.search.service import catch_up
+
+            with self.runtime.db.transaction() as session:
+                catch_up(session, company_id=self.company_id)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

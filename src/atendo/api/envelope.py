@@ -28,10 +28,31 @@ def page(data: list[Any], *, total: int, page: Page) -> JSONResponse:
     return ok(data, meta={"total": total, "limit": page.limit, "offset": page.offset})
 
 
+_CODE_BY_STATUS = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
 def error(
-    message: str, *, status_code: int, errors: dict[str, list[str]] | None = None
+    message: str,
+    *,
+    status_code: int,
+    errors: dict[str, list[str]] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
+    """The error envelope; ``code`` [ext] is the stable name of the error
+    (``atendo.core.errors.CODES``), the message stays English."""
     body: dict[str, Any] = {"status": "error", "message": message}
+    body["code"] = code or _CODE_BY_STATUS.get(status_code, "error")
     if errors:
         body["errors"] = errors
     return FastJSONResponse(body, status_code=status_code)

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.clients.models import Client, ClientIdentity
+from atendo.core.companies.models import AuditEntry
 from atendo.core.dialogs.models import Dialog
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of
-from atendo.core.operators.models import Operator
+from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.service import opened_dialogs_count
 from atendo.core.tags.models import Tag
 from atendo.core.tags.service import tags_of
@@ -200,6 +201,34 @@ def operator_out(session: Session, op: Operator) -> dict[str, Any]:
             session, company_id=op.company_id, operator_id=op.id
         ),
         "last_visit": iso(op.last_visit),
+        "status": op.status,
+        "max_open_dialogs": op.max_open_dialogs,
+        "new_chats_unavailable": op.new_chats_unavailable,
+    }
+
+
+def timeline_out(entries: list[AuditEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "kind": e.kind,
+            "operator_id": e.operator_id,
+            "actor": e.actor,
+            "details": e.details or {},
+            "created": iso(e.created),
+        }
+        for e in entries
+    ]
+
+
+def group_out(group: OperatorGroup, members: list[GroupMember]) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "rule": group.rule,
+        "operators": [{"id": m.operator_id, "skill": m.skill} for m in members],
+        "operator_ids": [m.operator_id for m in members],
+        "members": [{"operator_id": m.operator_id, "skill": m.skill} for m in members],
     }
 
 

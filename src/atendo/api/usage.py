@@ -23,6 +23,7 @@ from atendo.kit.db import Database
 
 class RateLimited(DomainError):
     status_code = 429
+    code = "rate_limited"
 
     def __init__(self) -> None:
         super().__init__("Number of API requests exceeded")

@@ -56,9 +56,37 @@ class EventType(StrEnum):
     DELETE_TAG_FROM_REQUEST = "delete_tag_from_request"
     DIALOG_TRANSFERRED = "dialog_transferred"
     CLIENT_ADDED_TO_BLACKLIST = "client_added_to_blacklist"
+    REOPEN_DIALOG = "reopen_dialog"  # [ext]
+    OPERATOR_STATUS = "operator_status"  # [ext]
     NEW_RATING = "new_rating"  # [ext] a client's quality-survey score
     CHANNEL_STATUS = "channel_status"  # panel only; not a webhook event
+    MENTION = "mention"  # panel only: an @mention in an internal note
     TYPING = "typing"  # someone is typing (panel and live chat only); not a webhook event
+
+
+PANEL_ONLY_EVENTS = frozenset({EventType.CHANNEL_STATUS, EventType.MENTION, EventType.TYPING})
+
+
+class OperatorStatus(StrEnum):
+    """The statuses an operator chooses in the panel's header (or the API sets); only the
+    working ones count as online and receive new chats."""
+
+    WORKING = "working"
+    BUSY = "busy"
+    BREAK = "break"
+    OFFLINE = "offline"
+
+    @property
+    def working(self) -> bool:
+        return self is OperatorStatus.WORKING
+
+
+class GroupRule(StrEnum):
+    """How the router picks among a group's online members."""
+
+    LEAST_BUSY = "least_busy"  # fewest open chats
+    MOST_SKILLED = "most_skilled"  # highest skill, ties by load
+    PROBABILITY = "probability"  # at random, weighted by skill
 
 
 class HiddenReason(StrEnum):

@@ -16,6 +16,7 @@ from atendo.core.leases.models import Worker
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
+from atendo.core.team.models import ChatPresence, CustomStatus, DialogRead, StatusSpan
 from atendo.core.templates.models import Template
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.kit.db import Base
@@ -29,11 +30,14 @@ __all__ = [
     "BlockEntry",
     "Channel",
     "ChannelAutomation",
+    "ChatPresence",
     "Client",
     "ClientIdentity",
     "Company",
+    "CustomStatus",
     "Dialog",
     "DialogAutomation",
+    "DialogRead",
     "Event",
     "GroupMember",
     "MailboxFolder",
@@ -46,6 +50,7 @@ __all__ = [
     "Rating",
     "Request",
     "RequestRating",
+    "StatusSpan",
     "Tag",
     "TagAssignment",
     "TagGroup",

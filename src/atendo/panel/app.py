@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from atendo.core.errors import DomainError
 from atendo.kit.throttle import AttemptThrottle
 from atendo.panel import live
-from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired
+from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired, read_session
 from atendo.panel.headers import SecurityHeaders
 from atendo.panel.render import render
 from atendo.panel.routes import (
     automation,
+    bulk,
     chats,
     clients,
     dialog,
@@ -24,14 +30,29 @@ from atendo.panel.routes import (
     new_chat,
     settings,
     signin,
+    team,
 )
 
 STATIC = Path(__file__).parent / "static"
+API_PATHS = frozenset({"v1", "gateway", "openapi.json", "docs", "redoc", "healthz"})
 
 
 def install_panel(app: FastAPI) -> None:
     # new_chat before chats: "/chats/new" must not be taken for a dialog id.
-    for module in (signin, me, new_chat, chats, dialog, clients, settings, automation, files, live):
+    for module in (
+        signin,
+        me,
+        new_chat,
+        bulk,
+        chats,
+        dialog,
+        clients,
+        settings,
+        automation,
+        team,
+        files,
+        live,
+    ):
         app.include_router(module.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="panel-static")
     app.add_middleware(SecurityHeaders)
@@ -65,3 +86,51 @@ def install_panel(app: FastAPI) -> None:
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
         return render(request, "error.html", {"code": 403, "csrf_error": True}, status_code=403)
+
+    # The API answers errors in its JSON envelope; the panel's pages and fragments answer
+    # with a sentence in the operator's language, never that JSON.
+    api_domain = app.exception_handlers.get(DomainError)
+    api_http = app.exception_handlers.get(StarletteHTTPException)
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if _is_api(request) and api_domain is not None:
+            return await _delegate(api_domain, request, exc)
+        return panel_error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) and api_http is not None:
+            return await _delegate(api_http, request, exc)
+        return panel_error(request, exc.status_code, str(exc.detail))
+
+
+async def _delegate(handler: Callable[..., Any], request: Request, exc: Exception) -> Response:
+    answer = handler(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    assert isinstance(answer, Response)
+    return answer
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path.lstrip("/")
+    return path.startswith(("v1/", "gateway/")) or path.rstrip("/") in API_PATHS
+
+
+def panel_error(request: Request, status: int, message: str) -> Response:
+    """An error of the panel as the operator reads it: a page, or (for HTMX) a notice in the
+    open dialog (``#pane-notice``; the composer keeps its draft)."""
+    user = read_session(request)
+    if user is not None:
+        request.state.user = user
+    if request.headers.get("hx-request"):
+        return render(
+            request,
+            "_notice.html",
+            {"code": status},
+            user=user,
+            status_code=status,
+            headers={"HX-Retarget": "#pane-notice", "HX-Reswap": "innerHTML"},
+        )
+    return render(request, "error.html", {"code": status}, user=user, status_code=status)

@@ -37,6 +37,7 @@ from atendo.core.operators.sessions import (
     open_session,
     touch_session,
 )
+from atendo.core.team.statuses import list_statuses
 from atendo.kit.throttle import AttemptThrottle
 from atendo.runtime import Runtime
 
@@ -70,6 +71,10 @@ class PanelUser:
     timezone: str
     csrf: str
     session_id: int
+    status: str = "offline"
+    notifications: bool = True
+    new_chats_unavailable: bool = False
+    custom_statuses: tuple[tuple[str, str], ...] = ()  # the admins' (key, name)
 
     @property
     def is_admin(self) -> bool:
@@ -140,6 +145,10 @@ def read_session(request: Request) -> PanelUser | None:
         with runtime.db.transaction() as session:
             touch_session(session, company_id=live.operator.company_id, session_id=live.id)
     op = live.operator
+    with runtime.db.reading() as session:
+        custom = tuple(
+            (c.key, c.name) for c in list_statuses(session, company_id=op.company_id) if c.name
+        )
     return PanelUser(
         id=op.id,
         company_id=op.company_id,
@@ -150,6 +159,10 @@ def read_session(request: Request) -> PanelUser | None:
         timezone=op.timezone,
         csrf=csrf_for(runtime, token),
         session_id=live.id,
+        status=op.status,
+        notifications=op.notifications,
+        new_chats_unavailable=op.new_chats_unavailable,
+        custom_statuses=custom,
     )
 
 

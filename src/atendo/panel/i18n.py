@@ -13,13 +13,19 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_datetime
+from babel.dates import (
+    format_date,
+    format_skeleton,
+    format_time,
+    get_timezone,
+    get_timezone_location,
+)
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES = {"pt_BR": "Português (Brasil)", "en": "English"}
+LANGUAGES = {"pt_BR": "Português (Brasil)", "en": "English", "es": "Español"}
 DEFAULT_LANGUAGE = "pt_BR"
 
 
@@ -43,17 +49,31 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def local_time(value: datetime | None, *, language: str, tz: str, short: bool = False) -> str:
-    """A datetime in the operator's zone and language ("25/11/2026 14:03" or "14:03" today)."""
+def local_time(
+    value: datetime | None,
+    *,
+    language: str,
+    tz: str,
+    short: bool = False,
+    seconds: bool = False,
+) -> str:
+    """A datetime in the operator's zone and the conventions of their language, without
+    seconds ("25 de nov. de 2026 14:03", "Nov 25, 2026, 2:03 PM"); ``short``: the time today,
+    else the day ("14:03", "25 de nov."); ``seconds`` only where they matter (the eye's
+    history)."""
     if value is None:
         return ""
     local = value.astimezone(zone(tz))
     locale = language if language in LANGUAGES else DEFAULT_LANGUAGE
     if short:
         now = datetime.now(local.tzinfo)
-        pattern = "HH:mm" if local.date() == now.date() else "dd MMM"
-        return format_datetime(local, pattern, locale=locale)
-    return format_datetime(local, "dd/MM/yyyy HH:mm:ss", locale=locale)
+        if local.date() == now.date():
+            return format_time(local, "short", locale=locale)
+        skeleton = "MMMd" if local.year == now.year else "yMMMd"
+        return format_skeleton(skeleton, local, locale=locale)
+    day = format_date(local, "medium", locale=locale)
+    clock = format_time(local, "medium" if seconds else "short", locale=locale)
+    return f"{day} {clock}"
 
 
 # The regions a person looks for their city in; the legacy aliases (US/…, Brazil/…, EST…) stay
@@ -73,8 +93,19 @@ def utc_offset(name: str, at: datetime) -> str:
     return f"UTC{sign}{hours:02d}:{mins:02d}"
 
 
+@cache
+def city_name(name: str, language: str) -> str:
+    """The zone's city as the operator writes it ("São Paulo", not "Sao_Paulo")."""
+    fallback = name.partition("/")[2].replace("_", " ").replace("/", " / ")
+    try:
+        city = get_timezone_location(get_timezone(name), locale=language, return_city=True)
+    except (LookupError, ValueError):
+        return fallback
+    return str(city) or fallback
+
+
 def zone_choices(
-    names: tuple[str, ...], current: str, at: datetime
+    names: tuple[str, ...], current: str, at: datetime, language: str = DEFAULT_LANGUAGE
 ) -> list[tuple[str, list[tuple[str, str]]]]:
     """The zones grouped by region for a <select>: (region, [(value, label)]). The current
     zone is always offered, even when it is an alias outside the regions."""
@@ -82,7 +113,7 @@ def zone_choices(
     for name in names:
         region, _sep, city = name.partition("/")
         if city and region in groups:
-            label = f"{city.replace('_', ' ').replace('/', ' / ')} ({utc_offset(name, at)})"
+            label = f"{city_name(name, language)} ({utc_offset(name, at)})"
             groups[region].append((name, label))
     offered = {value for rows in groups.values() for value, _label in rows}
     extra = ["UTC"] if current == "UTC" or current in offered else ["UTC", current]

@@ -6,6 +6,8 @@ an in-process queue) is what makes it work when the API and the workers run in d
 processes. The browser only learns *that* something changed (type, dialog id); it then asks
 for the list and the dialog again, and the server applies the operator's visibility. Events
 of dialogs the operator may not open are not sent at all (not even their type and id).
+Each event also carries what is this operator's own (``notices``): a notification for
+them, their status when it changed, and their unread count.
 
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
 again whether the session still stands, and ends once it was signed out, expired or revoked.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -30,6 +33,7 @@ from atendo.core.events.service import events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.i18n import translations
+from atendo.panel.notices import notice_for, unread_total
 
 TYPING = EventType.TYPING.value
 
@@ -72,16 +76,28 @@ async def live(
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> tuple[int, list[tuple[int, str, int | None, dict[str, Any]]]]:
-        """The last event id read, and the events this operator may see."""
+    def newer(after: int) -> tuple[int, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
+        """The last event id read, and the events this operator may see (with their notices)."""
         with runtime.db.reading() as session:
             rows = events_after(session, company_id=user.company_id, after_id=after)
             last = rows[-1].id if rows else after
-            shown = visible_events(session, user, rows)
-            # the payload only for typing: who, to show "… is typing" (nothing to re-read)
-            return last, [
-                (e.id, e.type, e.dialog_id, e.payload if e.type == TYPING else {}) for e in shown
-            ]
+            out: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
+            for e in visible_events(session, user, rows):
+                payload = e.payload or {}
+                if e.type == TYPING:  # who, to show "… is typing" (nothing to re-read)
+                    out.append((e.id, e.type, {"dialog_id": e.dialog_id}, payload))
+                    continue
+                data: dict[str, Any] = {"type": e.type, "dialog_id": e.dialog_id}
+                notice = notice_for(session, user, e) if user.notifications else None
+                if notice is not None:
+                    data["notify"] = asdict(notice)
+                if e.type == EventType.OPERATOR_STATUS and payload.get("operator_id") == user.id:
+                    data["my_status"] = payload.get("status")
+                out.append((e.id, e.type, data, {}))
+            changes = [o for o in out if o[1] != TYPING]
+            if changes:
+                changes[-1][2]["unread"] = unread_total(session, user)
+            return last, out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
@@ -93,14 +109,14 @@ async def live(
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             after, rows = await asyncio.to_thread(newer, after)
-            for event_id, kind, dialog_id, payload in rows:
+            for event_id, kind, fields, payload in rows:
                 if kind == TYPING:
                     if payload.get("by") == "client":
                         label = typing_label % {"name": payload.get("name") or client_word}
-                        data = json.dumps({"dialog_id": dialog_id, "label": label})
+                        data = json.dumps({"dialog_id": fields["dialog_id"], "label": label})
                         yield f"event: typing\ndata: {data}\n\n"
                     continue
-                data = json.dumps({"type": kind, "dialog_id": dialog_id})
+                data = json.dumps(fields)
                 yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
             idle = 0.0 if rows else idle + POLL
             unchecked += POLL

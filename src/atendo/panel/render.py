@@ -10,10 +10,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.core.errors import DomainError
 from atendo.core.messages.limits import SendLimits
 from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
 from atendo.kit.bidi import without_bidi_controls
+from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
+from atendo.panel.errors import error_text, reason_text
 from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -43,8 +46,19 @@ def render(
     tr = translations(language)
     settings = request.app.state.runtime.settings
 
-    def when(value: datetime | None, short: bool = False) -> str:
-        return local_time(value, language=language, tz=tz, short=short)
+    def when(value: datetime | None, short: bool = False, seconds: bool = False) -> str:
+        return local_time(value, language=language, tz=tz, short=short, seconds=seconds)
+
+    def since(value: datetime | None) -> str:
+        """How long ago, briefly: "5 min", "2 h", "3 d"."""
+        if value is None:
+            return ""
+        minutes = max(0, int((utcnow() - value).total_seconds() // 60))
+        if minutes < 60:
+            return tr.gettext("%(n)s min") % {"n": minutes}
+        if minutes < 48 * 60:
+            return tr.gettext("%(n)s h") % {"n": minutes // 60}
+        return tr.gettext("%(n)s d") % {"n": minutes // (24 * 60)}
 
     statuses = {
         "queued": tr.gettext("queued"),
@@ -55,6 +69,13 @@ def render(
         "bounced": tr.gettext("bounced"),
     }
     ctx: dict[str, Any] = {
+        "operator_statuses": [
+            ("working", tr.gettext("Working")),
+            ("busy", tr.gettext("Busy")),
+            ("break", tr.gettext("On a break")),
+            *(user.custom_statuses if user else ()),
+            ("offline", tr.gettext("Offline")),
+        ],
         "status_label": lambda value: statuses.get(value or "", value or ""),
         "request": request,
         "user": user,
@@ -64,11 +85,17 @@ def render(
         "html_lang": language.replace("_", "-"),
         "languages": LANGUAGES,
         "when": when,
+        "since": since,
+        "reason": lambda text: reason_text(str(text), tr.gettext),
         "csrf": user.csrf if user else "",
         "send_limits": SendLimits(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
         ),
         "max_recipients": settings.max_recipients_per_message,
+        "tag_colors": lambda tag: (
+            shown_color(tag.bg_color, DEFAULT_BG),
+            shown_color(tag.text_color, DEFAULT_TEXT),
+        ),
         "tag_style": lambda tag: (
             f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
             f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
@@ -83,8 +110,30 @@ def render(
     return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
+def language_of(request: Request) -> str:
+    user = getattr(request.state, "user", None)
+    return user.language if user else _browser_language(request)
+
+
+def _t(request: Request, text: str) -> str:
+    """``text`` (a msgid) in the language of whoever asked."""
+    return translations(language_of(request)).gettext(text)
+
+
+def say(request: Request, exc: DomainError) -> str:
+    """A domain error as a sentence in the language of whoever asked."""
+    language = language_of(request)
+    return error_text(exc, translations(language).gettext, language)
+
+
 def _browser_language(request: Request) -> str:
     accept = request.headers.get("accept-language", "").lower()
-    if accept.startswith("en"):
-        return "en"
+    for part in accept.split(","):
+        code = part.split(";")[0].strip()
+        if code.startswith("pt"):
+            return "pt_BR"
+        if code.startswith("es") and "es" in LANGUAGES:
+            return "es"
+        if code.startswith("en"):
+            return "en"
     return DEFAULT_LANGUAGE

@@ -8,8 +8,8 @@ dialog the operator may not see answers 404, the same as another company's dialo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,36 +20,67 @@ from atendo.core.channels.service import get_channel, list_channels
 from atendo.core.channels.signatures import render_signature
 from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import get_client, identities, is_blocked
+from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs
-from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs, unread_for
+from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.messages.limits import held_by_limit
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
-from atendo.core.operators.models import Operator
+from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
 from atendo.kit.html import allow_remote_images, sanitize_html, text_to_html
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser
+from atendo.panel.i18n import zone
 from atendo.transports import registry
 
 PAGE_SIZE = 25
 
 
+WHO = ("mine", "queue", "unassigned", "all")
+
+
 @dataclass(frozen=True)
 class ListFilters:
-    who: str = "all"  # mine | unassigned | all
+    who: str = "all"  # mine | queue (Novos chats) | unassigned | all
     state: str = "open"  # open | closed | "" (both)
     channel_id: int | None = None
     q: str = ""
+    sort: str = ""  # "" (newest first) | waiting (the client waiting longest first)
+    operator_id: int | None = None
+    group_id: int | None = None
+    tag_id: int | None = None
+    since: date | None = None  # last activity on or after this day (operator's zone)
+    until: date | None = None  # ... on or before this day
 
     def query(self) -> str:
         from urllib.parse import urlencode
 
         return urlencode(
-            {"who": self.who, "state": self.state, "channel": self.channel_id or "", "q": self.q}
+            {
+                "who": self.who,
+                "state": self.state,
+                "channel": self.channel_id or "",
+                "q": self.q,
+                "sort": self.sort,
+                "operator": self.operator_id or "",
+                "group": self.group_id or "",
+                "tag": self.tag_id or "",
+                "since": self.since.isoformat() if self.since else "",
+                "until": self.until.isoformat() if self.until else "",
+            }
+        )
+
+    @property
+    def extra(self) -> int:
+        """How many of the "more filters" are set (shown on their toggle)."""
+        return sum(
+            1
+            for v in (self.operator_id, self.group_id, self.tag_id, self.since, self.until)
+            if v is not None
         )
 
 
@@ -65,13 +96,119 @@ class DialogRow:
     state: str
     operator: str
     channel: str
+    mine: bool = False
+    queued: bool = False
+    waiting_since: datetime | None = None  # the client's last message waits for an answer
 
 
 def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
+    """The dialog if this operator may see it: supervisors and admins all; an operator theirs
+    and the unassigned ones (only theirs when marked "new chats unavailable")."""
     dialog = get_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
-    if not user.sees_all_dialogs and dialog.operator_id not in (None, user.id):
-        raise NotFound()
-    return dialog
+    if user.sees_all_dialogs or dialog.operator_id == user.id:
+        return dialog
+    if dialog.operator_id is None and not user.new_chats_unavailable:
+        return dialog
+    raise NotFound()
+
+
+def view_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
+    """The live counts beside Mine / New chats / Unassigned / All (with the list's other
+    filters)."""
+    page = Page(limit=1, offset=0)
+    return {
+        who: list_dialogs(
+            session,
+            page=page,
+            state=filters.state or None,
+            count_only=True,
+            **_list_kwargs(user, replace(filters, who=who)),
+        )[1]
+        for who in WHO
+    }
+
+
+def _list_kwargs(user: PanelUser, filters: ListFilters) -> dict[str, Any]:
+    tz = zone(user.timezone)
+    return {
+        "company_id": user.company_id,
+        "operator_id": user.id if filters.who == "mine" else filters.operator_id,
+        "unassigned": filters.who == "unassigned",
+        "queued": filters.who == "queue",
+        "visible_to_operator_id": None if user.sees_all_dialogs else user.id,
+        "only_own": user.new_chats_unavailable and not user.sees_all_dialogs,
+        "own_first_for": user.id if filters.who == "all" else None,
+        "order": "waiting" if filters.sort == "waiting" else "desc",
+        "channel_id": filters.channel_id,
+        "group_id": filters.group_id,
+        "tag_id": filters.tag_id,
+        "since": datetime.combine(filters.since, time(0), tzinfo=tz) if filters.since else None,
+        "until": (
+            datetime.combine(filters.until + timedelta(days=1), time(0), tzinfo=tz)
+            if filters.until
+            else None
+        ),
+        "search": filters.q or None,
+    }
+
+
+def state_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
+    """How many dialogs the other filters find, per state ("open", "closed", "" for both)."""
+    kwargs = _list_kwargs(user, filters)
+    page = Page(limit=1, offset=0)
+    counts = {
+        state: list_dialogs(session, page=page, state=state, count_only=True, **kwargs)[1]
+        for state in ("open", "closed")
+    }
+    counts[""] = counts["open"] + counts["closed"]
+    return counts
+
+
+def matching_dialog_ids(
+    session: Session, user: PanelUser, filters: ListFilters, *, limit: int = 5000
+) -> list[int]:
+    """Every dialog the list's filters find ("select all matching"), up to ``limit``."""
+    dialogs, _total = list_dialogs(
+        session,
+        page=Page(limit=limit, offset=0),
+        state=filters.state or None,
+        **_list_kwargs(user, filters),
+    )
+    return [d.id for d in dialogs]
+
+
+_PREVIEW_TYPES = (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
+
+
+def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[int, str]:
+    """The latest words of each conversation itself (internal notes and system lines are
+    never the preview), in two queries whatever the page's size."""
+    if not dialog_ids:
+        return {}
+    latest: dict[int, int] = dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Message.dialog_id, func.max(Message.id))
+            .where(
+                Message.company_id == company_id,
+                Message.dialog_id.in_(dialog_ids),
+                Message.type.in_(_PREVIEW_TYPES),
+            )
+            .group_by(Message.dialog_id)
+        ).all()
+    )
+    if not latest:
+        return {}
+    texts = dict(
+        session.execute(
+            select(Message.id, Message.text).where(
+                Message.company_id == company_id, Message.id.in_(set(latest.values()))
+            )
+        ).all()
+    )
+    return {
+        dialog_id: (texts.get(mid) or "").strip().replace("\n", " ")[:140]
+        for dialog_id, mid in latest.items()
+    }
 
 
 def dialog_rows(
@@ -79,15 +216,11 @@ def dialog_rows(
 ) -> tuple[list[DialogRow], int]:
     dialogs, total = list_dialogs(
         session,
-        company_id=user.company_id,
         page=Page(limit=limit, offset=offset),
-        operator_id=user.id if filters.who == "mine" else None,
-        unassigned=filters.who == "unassigned",
-        visible_to_operator_id=None if user.sees_all_dialogs else user.id,
         state=filters.state or None,
-        channel_id=filters.channel_id,
-        search=filters.q or None,
+        **_list_kwargs(user, filters),
     )
+    unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
     cid = user.company_id
     client_ids = {d.client_id for d in dialogs}
@@ -105,10 +238,12 @@ def dialog_rows(
     ):
         addresses.setdefault(client_id, address)
     last_ids = {d.last_message_id for d in dialogs if d.last_message_id}
-    previews: dict[int, str] = dict(
+    waiting: dict[int, datetime] = dict(
         session.execute(
-            select(Message.id, func.substr(Message.text, 1, 400)).where(
-                Message.company_id == cid, Message.id.in_(last_ids)
+            select(Message.id, Message.created).where(
+                Message.company_id == cid,
+                Message.id.in_(last_ids),
+                Message.type == MessageType.FROM_CLIENT,
             )
         ).all()
     )
@@ -130,10 +265,11 @@ def dialog_rows(
         if operator_ids
         else {}
     )
+    previews = _previews(session, cid, {d.id for d in dialogs})
     for d in dialogs:
         client = clients.get(d.client_id)
         address = addresses.get(d.client_id, "") if client else ""
-        preview = (previews.get(d.last_message_id or 0) or "").strip().replace("\n", " ")[:140]
+        preview = previews.get(d.id, "")
         rows.append(
             DialogRow(
                 id=d.id,
@@ -141,11 +277,14 @@ def dialog_rows(
                 address=address,
                 subject=d.subject,
                 preview=preview,
-                unread=d.unread or 0,
+                unread=unread.get(d.id, 0),
                 at=d.last_message_at or d.begin,
                 state=d.state,
                 operator=operators.get(d.operator_id or 0, ""),
                 channel=channels.get(d.channel_id, ""),
+                mine=d.operator_id == user.id,
+                queued=d.queued_at is not None and d.operator_id is None,
+                waiting_since=(waiting.get(d.last_message_id or 0) if d.state == "open" else None),
             )
         )
     return rows, total
@@ -244,6 +383,74 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
     return out
 
 
+@dataclass
+class TimelineEntry:
+    """A line of the dialog's timeline: who assigned, transferred, closed, reopened, tagged."""
+
+    id: int
+    kind: str
+    created: datetime
+    by: str  # the operator's name; "" for the API, "routing" for the router
+    to: str = ""
+    group: str = ""
+    comment: str = ""
+    label: str = ""
+    self_assigned: bool = False
+
+
+def timeline(session: Session, dialog: Dialog) -> list[TimelineEntry]:
+    entries, _total = list_audit(session, company_id=dialog.company_id, dialog_id=dialog.id)
+    names: dict[int, str] = {}
+    groups: dict[int, str] = {}
+
+    def name(op_id: Any) -> str:
+        if not isinstance(op_id, int):
+            return ""
+        if op_id not in names:
+            op = get_scoped(session, Operator, op_id, company_id=dialog.company_id)
+            names[op_id] = op.full_name if op else ""
+        return names[op_id]
+
+    def group_name(group_id: Any) -> str:
+        if not isinstance(group_id, int):
+            return ""
+        if group_id not in groups:
+            group = get_scoped(session, OperatorGroup, group_id, company_id=dialog.company_id)
+            groups[group_id] = group.name if group else ""
+        return groups[group_id]
+
+    out = []
+    for e in entries:
+        d = e.details or {}
+        by = "routing" if e.actor == "routing" else name(e.operator_id)
+        out.append(
+            TimelineEntry(
+                id=e.id,
+                kind=e.kind,
+                created=e.created,
+                by=by,
+                to=name(d.get("operator_id")),
+                group=group_name(d.get("group_id")),
+                comment=str(d.get("comment") or ""),
+                label=str(d.get("label") or ""),
+                self_assigned=e.operator_id is not None and d.get("operator_id") == e.operator_id,
+            )
+        )
+    return out
+
+
+def conversation(
+    messages: list[MessageView], entries: list[TimelineEntry]
+) -> list[tuple[str, MessageView | TimelineEntry]]:
+    """Messages and timeline lines in the order they happened."""
+    items: list[tuple[datetime, int, str, MessageView | TimelineEntry]] = [
+        (v.m.created, 0, "message", v) for v in messages
+    ]
+    items += [(e.created, 1, "event", e) for e in entries]
+    items.sort(key=lambda t: (t[0], t[1]))
+    return [(kind, item) for _at, _order, kind, item in items]
+
+
 def pending_outbound(views: list[MessageView]) -> bool:
     return any(
         v.m.delivery_status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING) for v in views
@@ -274,9 +481,17 @@ def client_card(session: Session, user: PanelUser, client_id: int) -> dict[str, 
 
 
 def chat_starting_channels(session: Session, user: PanelUser) -> list[Channel]:
-    """The company's channels whose transport can start a chat ("Novo ativo")."""
+    """The company's channels that can start a chat ("Novo ativo"): a transport that can, the
+    channel allowed to write first, and not disabled."""
     rows, _total = list_channels(session, company_id=user.company_id)
-    return [c for c in rows if (t := registry.find(c.transport)) is not None and t.can_start_chats]
+    return [
+        c
+        for c in rows
+        if (t := registry.find(c.transport)) is not None
+        and t.can_start_chats
+        and c.write_first
+        and c.status != ChannelStatus.DISABLED
+    ]
 
 
 def composer_fields(channel: Channel) -> tuple[str, ...]:

@@ -259,6 +259,8 @@ class BaseTransport:
             raise Invalid(
                 f"Unknown settings for a {self.name} channel: {', '.join(unknown)}",
                 {k: [f"not a setting of the {self.name} transport"] for k in unknown},
+                code="channel.unknown_settings",
+                params={"fields": ", ".join(unknown)},
             )
 
     def parse_settings(self, data: dict[str, Any]) -> BaseModel:
@@ -269,7 +271,11 @@ class BaseTransport:
         try:
             return self.settings_model.model_validate(clean)
         except ValidationError as exc:
-            raise Invalid("Invalid channel settings", self.settings_errors(exc)) from None
+            raise Invalid(
+                "Invalid channel settings",
+                self.settings_errors(exc),
+                code="channel.invalid_settings",
+            ) from None
 
     def settings_errors(self, exc: ValidationError) -> dict[str, list[str]]:
         """What was refused, per field (``prechat.name``…): pydantic's words by default; a
@@ -392,6 +398,7 @@ class BaseTransport:
         raise Invalid(
             f"New chats cannot be started on this channel ({self.name})",
             {"channel_id": [f"the {self.name} transport cannot start chats"]},
+            code="channel.cannot_start_chats",
         )
 
     # --- the panel's composer -----------------------------------------------------------

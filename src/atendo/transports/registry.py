@@ -44,7 +44,11 @@ def get(name: str) -> Transport:
     _load_builtins()
     found = _TRANSPORTS.get(name)
     if found is None:
-        raise Invalid("unsupported transport", {"transport": ["unsupported transport"]})
+        raise Invalid(
+            "unsupported transport",
+            {"transport": ["unsupported transport"]},
+            code="channel.unsupported_transport",
+        )
     return found
 
 

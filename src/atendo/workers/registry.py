@@ -27,6 +27,11 @@ LOOPS.extend(
     ]
 )
 
+# The team: routing new chats, operators going offline after inactivity (issue 13).
+from atendo.workers.routing import routing_loop  # noqa: E402
+
+LOOPS.append(("routing", routing_loop))
+
 # Automation: greetings, the self-service menu, auto-close, the quality survey (issue 16).
 from atendo.workers.automation import automation_loop  # noqa: E402
 

@@ -139,6 +139,8 @@ def test_every_settings_error_is_in_the_panels_catalogs() -> None:
     assert sorted(w for w in words if pt.gettext(w) == w) == []
     assert pt.gettext("Choose right or left.") == "Escolha direita ou esquerda."
     assert translations("en").gettext("Choose right or left.") == "Choose right or left."
+    es = translations("es")
+    assert sorted(w for w in words if es.gettext(w) == w) == []
 
 
 def test_offline_channel_must_be_an_email_channel_of_the_company(

@@ -25,6 +25,7 @@ from atendo.core.channels.service import (
     get_channel,
     list_channels,
     request_reconnect,
+    set_channel_group,
 )
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment
@@ -48,6 +49,9 @@ def _settings_params() -> list[Param]:
                     Param(extra.name, extra.type, extra.description, choices=extra.choices)
                 )
     params.append(Param("write_first", "boolean", "operators may start chats"))
+    params.append(
+        Param("group_id", "integer", "the group new chats go to (null: all operators)", ext=True)
+    )
     return params
 
 
@@ -70,7 +74,7 @@ def _data(ctx: ApiContext) -> dict[str, Any]:
 
 
 def channel_out(channel: Channel) -> dict[str, Any]:
-    return registry.get(channel.transport).channel_fields(channel)
+    return {**registry.get(channel.transport).channel_fields(channel), "group_id": channel.group_id}
 
 
 @router.get(
@@ -159,6 +163,18 @@ async def change(channel_id: int, ctx: ApiContext = Depends(api_context)) -> JSO
         existing = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
     data = _data(ctx)
     data.pop("transport", None)
+    if "group_id" in data:  # routing's default group: not a transport setting
+        data.pop("group_id")
+        group_id = ctx.params.integer("group_id")
+        with ctx.write() as session:
+            set_channel_group(
+                session, company_id=ctx.company_id, channel_id=existing.id, group_id=group_id
+            )
+    if not data:
+        with ctx.read() as session:
+            return ok(
+                channel_out(get_channel(session, company_id=ctx.company_id, channel_id=channel_id))
+            )
     transport = registry.get(existing.transport)
     updated = await transport.update(
         ctx.runtime, company_id=ctx.company_id, channel_id=existing.id, data=data

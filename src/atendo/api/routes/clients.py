@@ -32,6 +32,12 @@ router = APIRouter(tags=["clients"])
             Param("email", "string", "only the client with this e-mail address", ext=True),
             Param("tags", "integer[]", "only clients with these tags"),
             Param("search", "string", "name, phone or e-mail contains this", ext=True),
+            Param(
+                "q",
+                "string",
+                "name, address, phone or tag contains this (accents and case ignored)",
+                ext=True,
+            ),
             ORDER,
             *PAGING,
         ],
@@ -51,6 +57,7 @@ def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             tag_ids=ctx.params.integers("tags"),
             search=ctx.params.text("search"),
             order=ctx.params.text("order") or "asc",
+            q=ctx.params.text("q"),
         )
         return page(clients_out(session, rows), total=total, page=p)
 

@@ -10,13 +10,19 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, obj
 from atendo.api.serializers import messages_out
-from atendo.core.dialogs.service import assign_dialog
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.service import get_message, set_read
+from atendo.core.team.routing import transfer_dialog
 
 router = APIRouter(tags=["messages"])
 
-FORCE = Param("force_assign", "boolean", "accepted for compatibility")
+FORCE = Param(
+    "force_assign",
+    "boolean",
+    "true: assign even when the operator is offline or at their limit; to a group: hand it at"
+    " once to the member the group's rule picks (default: wait for an online member)",
+)
+COMMENT = Param("comment", "string", "a note for the timeline", ext=True, max_length=1000)
 TRANSFERRED = obj({"dialog_id": "integer", "operator_id": "integer?", "group_id": "integer?"})
 
 
@@ -39,16 +45,20 @@ def unread(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRespo
 def _transfer(
     ctx: ApiContext, message_id: int, operator_id: int | None, group_id: int | None
 ) -> JSONResponse:
+    force = bool(ctx.params.boolean("force_assign"))
+    comment = ctx.params.text("comment") or ""
     with ctx.write() as session:
         message = get_message(session, company_id=ctx.company_id, message_id=message_id)
         if message.dialog_id is None:
             raise NotFound("The message belongs to no dialog")
-        dialog = assign_dialog(
+        dialog = transfer_dialog(
             session,
             company_id=ctx.company_id,
             dialog_id=message.dialog_id,
             operator_id=operator_id,
             group_id=group_id,
+            comment=comment,
+            force=force,
         )
         return ok(
             {
@@ -63,7 +73,7 @@ def _transfer(
     "/v1/messages/{message_id}/transfer",
     **doc(
         "Transfer the message's dialog to an operator",
-        [Param("operator_id", "integer", "the new operator", required=True), FORCE],
+        [Param("operator_id", "integer", "the new operator", required=True), FORCE, COMMENT],
         data=TRANSFERRED,
     ),
 )
@@ -71,7 +81,6 @@ def transfer(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRes
     operator_id = ctx.params.integer("operator_id")
     if operator_id is None:
         raise Invalid("operator_id is required", {"operator_id": ["required"]})
-    ctx.params.boolean("force_assign")  # validated, then accepted: assignment always applies
     return _transfer(ctx, message_id, operator_id, None)
 
 
@@ -79,7 +88,7 @@ def transfer(message_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRes
     "/v1/messages/{message_id}/transfer_to_group",
     **doc(
         "Transfer the message's dialog to an operator group (unassigns the operator)",
-        [Param("group_id", "integer", "the group", required=True), FORCE],
+        [Param("group_id", "integer", "the group", required=True), FORCE, COMMENT],
         data=TRANSFERRED,
     ),
 )
@@ -87,5 +96,4 @@ def transfer_to_group(message_id: int, ctx: ApiContext = Depends(api_context)) -
     group_id = ctx.params.integer("group_id")
     if group_id is None:
         raise Invalid("group_id is required", {"group_id": ["required"]})
-    ctx.params.boolean("force_assign")
     return _transfer(ctx, message_id, None, group_id)

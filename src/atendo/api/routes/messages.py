@@ -25,6 +25,7 @@ FILTERS = [
     Param("start_date", "date", "created at or after (ISO 8601)"),
     Param("finish_date", "date", "created at or before (ISO 8601)"),
     Param("start_id", "integer", "ids from this one on"),
+    Param("q", "string", "subject or text contains this (accents and case ignored)", ext=True),
     Param(
         "include_hidden",
         "boolean",
@@ -41,6 +42,7 @@ FILTERS = [
 def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     params = ctx.params
+    ctx.index_for_search(params.text("q"))
     with ctx.read() as session:
         rows, total = list_messages(
             session,
@@ -57,6 +59,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             finish_date=params.date("finish_date"),
             start_id=params.integer("start_id"),
             order=params.text("order") or "desc",
+            q=params.text("q"),
             include_hidden=bool(params.boolean("include_hidden", False)),
         )
         return page(messages_out(session, rows), total=total, page=p)

@@ -19,11 +19,12 @@ from atendo.core.automation.service import rating_report
 from atendo.core.companies.service import regenerate_token
 from atendo.core.errors import Invalid
 from atendo.core.messages.service import STAT_REPORTS, statistics
+from atendo.core.team.statuses import time_per_status
 from atendo.kit.clock import utcnow
 
 router = APIRouter()
 
-REPORTS = (*STAT_REPORTS, "rating")
+REPORTS = (*STAT_REPORTS, "rating", "operator_events")
 
 STAT_ROW = {
     "type": "object",
@@ -71,7 +72,14 @@ def stats(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         day = datetime(now.year, now.month, now.day, tzinfo=UTC)
     p = ctx.page
     with ctx.read() as session:
-        if report in ("rating", "ratings"):
+        if report == "operator_events":  # [ext] seconds per operator and status that day
+            rows = time_per_status(
+                session,
+                company_id=ctx.company_id,
+                since=day,
+                until=min(day + timedelta(days=1), utcnow()),
+            )
+        elif report in ("rating", "ratings"):
             rows = rating_report(
                 session, company_id=ctx.company_id, start=day, end=day + timedelta(days=1)
             )

@@ -9,7 +9,7 @@ from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import PAGING, Param, doc
 from atendo.api.routes.shapes import OPERATOR, OPERATOR_GROUP
-from atendo.api.serializers import operator_out
+from atendo.api.serializers import group_out, operator_out
 from atendo.core.operators.service import get_operator, list_groups, list_operators
 
 router = APIRouter(tags=["operators"])
@@ -63,12 +63,6 @@ def operator(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONRe
 def groups(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     with ctx.read() as session:
         out = [
-            {
-                "id": g.id,
-                "name": g.name,
-                "operators": [{"id": m.operator_id, "skill": m.skill} for m in members],
-                "operator_ids": [m.operator_id for m in members],
-            }
-            for g, members in list_groups(session, company_id=ctx.company_id)
+            group_out(g, members) for g, members in list_groups(session, company_id=ctx.company_id)
         ]
         return ok(out, meta={"total": len(out), "limit": len(out), "offset": 0})

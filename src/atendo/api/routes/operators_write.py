@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok
+from atendo.api.params import to_integer
 from atendo.api.routes.apidoc import Param, doc
-from atendo.api.routes.shapes import OPERATOR
-from atendo.api.serializers import operator_out
-from atendo.core.enums import Role
-from atendo.core.errors import Invalid
-from atendo.core.operators.service import create_operator, update_operator
+from atendo.api.routes.shapes import OPERATOR, OPERATOR_GROUP
+from atendo.api.serializers import group_out, operator_out
+from atendo.core.enums import GroupRule, OperatorStatus, Role
+from atendo.core.errors import Invalid, NotFound
+from atendo.core.operators.service import (
+    UNSET,
+    Unset,
+    create_group,
+    create_operator,
+    list_groups,
+    update_group,
+    update_operator,
+)
+from atendo.core.team.statuses import parse_status, set_operator_status
 
 router = APIRouter(tags=["operators"])
 
@@ -76,6 +89,25 @@ CHANGE = doc(
         ROLE,
         Param("online", "boolean", "online status"),
         Param("password", "string", "a new password", ext=True),
+        Param(
+            "status",
+            "string",
+            "the operator's status: working (online, receives new chats), busy, break, offline,"
+            " or the key of a status the admin added (its own working flag says if it is online)",
+            ext=True,
+        ),
+        Param(
+            "max_open_dialogs",
+            "integer",
+            "the most open chats the router gives them (null or 0: no limit)",
+            ext=True,
+        ),
+        Param(
+            "new_chats_unavailable",
+            "boolean",
+            "true: the router gives them no new chats and they see only their own",
+            ext=True,
+        ),
     ],
     body=True,
     data=OPERATOR,
@@ -94,7 +126,115 @@ def change(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResp
             first_name=p.text("first_name"),
             last_name=p.text("last_name"),
             role=_role(p.text("role")),
-            online=p.boolean("online"),
             password=p.text("password"),
+            max_open_dialogs=_limit(ctx),
+            new_chats_unavailable=p.boolean("new_chats_unavailable"),
         )
+        status = p.text("status")
+        online = p.boolean("online")
+        if status:
+            op = set_operator_status(
+                session,
+                company_id=ctx.company_id,
+                operator_id=op.id,
+                status=parse_status(status),
+                source="api",
+            )
+        elif online is not None:  # Chat2Desk's switch: online is the working status
+            op = set_operator_status(
+                session,
+                company_id=ctx.company_id,
+                operator_id=op.id,
+                status=OperatorStatus.WORKING if online else OperatorStatus.OFFLINE,
+                source="api",
+            )
         return ok(operator_out(session, op))
+
+
+def _limit(ctx: ApiContext) -> int | Unset | None:
+    if "max_open_dialogs" not in ctx.params.names():
+        return UNSET
+    value = ctx.params.integer("max_open_dialogs")
+    return value or None
+
+
+def _members(ctx: ApiContext) -> dict[int, int] | None:
+    """``members``: a list of ``{operator_id, skill}`` (JSON, or JSON text in a form)."""
+    if not ctx.params.has("members"):
+        return None
+    out: dict[int, int] = {}
+    for item in ctx.params.items("members"):
+        if isinstance(item, str):
+            try:
+                item = json.loads(item)
+            except ValueError:
+                item = None
+        if not isinstance(item, dict) or "operator_id" not in item:
+            raise Invalid(
+                "members must be a list of {operator_id, skill}", {"members": ["invalid"]}
+            )
+        out[to_integer("operator_id", item["operator_id"])] = to_integer(
+            "skill", item.get("skill", 50)
+        )
+    return out
+
+
+GROUP_PARAMS = [
+    Param("name", "string", "the group's name", max_length=200),
+    Param(
+        "rule",
+        "string",
+        "how new chats are handed out: least_busy, most_skilled, probability",
+        choices=tuple(r.value for r in GroupRule),
+    ),
+    Param("members", "object", "[{operator_id, skill 1-100}]: the group's members (replaced)"),
+]
+
+
+@router.post(
+    "/v1/operators_groups",
+    **doc(
+        "Create an operator group",
+        GROUP_PARAMS,
+        body=True,
+        ext=True,
+        data=OPERATOR_GROUP,
+        status=201,
+    ),
+)
+def create_group_route(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    members = _members(ctx)
+    with ctx.write() as session:
+        group = create_group(
+            session,
+            company_id=ctx.company_id,
+            name=ctx.params.text("name") or "",
+            rule=ctx.params.text("rule") or GroupRule.LEAST_BUSY.value,
+            members=members,
+        )
+        return ok(_group(session, ctx.company_id, group.id), status_code=201)
+
+
+@router.put(
+    "/v1/operators_groups/{group_id}",
+    **doc("Change an operator group", GROUP_PARAMS, body=True, ext=True, data=OPERATOR_GROUP),
+)
+def change_group_route(group_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResponse:
+    members = _members(ctx)
+    with ctx.write() as session:
+        update_group(
+            session,
+            company_id=ctx.company_id,
+            group_id=group_id,
+            name=ctx.params.text("name"),
+            rule=ctx.params.text("rule"),
+            members=members,
+        )
+        return ok(_group(session, ctx.company_id, group_id))
+
+
+def _group(session: Session, company_id: int, group_id: int) -> dict[str, Any]:
+    for group, members in list_groups(session, company_id=company_id):
+        if group.id == group_id:
+            return group_out(group, members)
+    raise NotFound()

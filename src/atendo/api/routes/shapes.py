@@ -162,6 +162,17 @@ MESSAGE = obj(
     },
 )
 
+TIMELINE_EVENT_ITEM = obj(
+    {
+        "id": "integer",
+        "kind": "string",
+        "operator_id": "integer?",
+        "actor": "string",
+        "details": "object",
+        "created": "date",
+    }
+)
+
 DIALOG = obj(
     {
         "id": "integer",
@@ -181,6 +192,18 @@ DIALOG = obj(
     },
 )
 
+DIALOG_DETAIL: Schema = {
+    **DIALOG,
+    "properties": {
+        **DIALOG["properties"],
+        "events": {
+            "type": "array",
+            "items": TIMELINE_EVENT_ITEM,
+            "description": EXT + ": the timeline (assigned, transferred, closed, reopened, tagged)",
+        },
+    },
+}
+
 OPERATOR = obj(
     {
         "id": "integer",
@@ -191,7 +214,12 @@ OPERATOR = obj(
         "online": {"type": "integer", "enum": [0, 1]},
         "opened_dialogs": "integer",
         "last_visit": "date?",
-    }
+    },
+    ext={
+        "status": "string",
+        "max_open_dialogs": "integer?",
+        "new_chats_unavailable": "boolean",
+    },
 )
 
 OPERATOR_GROUP = obj(
@@ -200,7 +228,11 @@ OPERATOR_GROUP = obj(
         "name": "string",
         "operators": array(obj({"id": "integer", "skill": "integer"})),
         "operator_ids": "integer[]",
-    }
+    },
+    ext={
+        "rule": {"type": "string", "enum": ["least_busy", "most_skilled", "probability"]},
+        "members": array(obj({"operator_id": "integer", "skill": "integer"})),
+    },
 )
 
 TEMPLATE = obj(
@@ -219,6 +251,7 @@ CHANNEL = obj(
         "last_sync": "date?",
         "created": "date",
         "password_set": "boolean",
+        "group_id": "integer?",
     },
 )
 

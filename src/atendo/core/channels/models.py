@@ -58,6 +58,10 @@ class Channel(Base):
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The group new chats of this channel are routed to (None: all operators).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operator_groups.id", ondelete="SET NULL")
+    )
 
 
 class OperatorSignature(Base):

@@ -30,9 +30,13 @@ from atendo.kit.wake import channel_changed
 FAILURES_BEFORE_ERROR = 3
 
 
-def get_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+def get_channel(
+    session: Session, *, company_id: int, channel_id: int, include_deleted: bool = False
+) -> Channel:
+    """The company's channel; a deleted one only with ``include_deleted`` (its dialogs stay
+    readable)."""
     channel = get_scoped(session, Channel, channel_id, company_id=company_id)
-    if channel is None or channel.deleted:
+    if channel is None or (channel.deleted and not include_deleted):
         raise NotFound()
     return channel
 
@@ -176,6 +180,28 @@ def mark_failure(session: Session, *, channel: Channel, reason: str) -> None:
         _emit_status(session, channel)
 
 
+def disable_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+    """Stop syncing and sending; its dialogs stay readable; it starts no new chats."""
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if channel.status != ChannelStatus.DISABLED:
+        channel.status = ChannelStatus.DISABLED.value
+        session.flush()
+        _emit_status(session, channel)
+    return channel
+
+
+def enable_channel(session: Session, *, company_id: int, channel_id: int) -> Channel:
+    """Back to work: the workers connect it again."""
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if channel.status == ChannelStatus.DISABLED and not channel.deleted:
+        channel.status = ChannelStatus.CONNECTING.value
+        channel.failures = 0
+        channel.reconnect_requested = True
+        session.flush()
+        _emit_status(session, channel)
+    return channel
+
+
 def hold_sending(session: Session, *, channel_id: int, reason: str) -> None:
     """The sending server refused the channel's login: the channel shows ``error`` with the
     reason, and its queued messages wait (still interruptible) instead of spending their
@@ -282,3 +308,17 @@ def effective_signature_template(
     if channel.signatures_general_enabled and channel.signature_general.strip():
         return channel.signature_general
     return ""
+
+
+def set_channel_group(
+    session: Session, *, company_id: int, channel_id: int, group_id: int | None
+) -> Channel:
+    """The group the channel's new chats are routed to (None: every operator)."""
+    from atendo.core.operators.service import get_group
+
+    channel = get_channel(session, company_id=company_id, channel_id=channel_id)
+    if group_id is not None:
+        get_group(session, company_id=company_id, group_id=group_id)
+    channel.group_id = group_id
+    session.flush()
+    return channel

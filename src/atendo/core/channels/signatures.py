@@ -50,7 +50,10 @@ def clean_signature(text: str) -> str:
     text = _CONTROL.sub("", text).strip("\n")
     if len(text) > MAX_SIGNATURE_CHARS:
         raise Invalid(
-            "Signature is too long", {"signature": [f"at most {MAX_SIGNATURE_CHARS} characters"]}
+            "Signature is too long",
+            {"signature": [f"at most {MAX_SIGNATURE_CHARS} characters"]},
+            code="signature.too_long",
+            params={"limit": MAX_SIGNATURE_CHARS},
         )
     return text
 
@@ -131,6 +134,7 @@ def save_signatures(
             raise Invalid(
                 "Unknown operator in signatures",
                 {"operators": [f"not an operator of this company: {', '.join(bad)}"]},
+                code="not_found",
             )
         for oid, text in wanted.items():
             set_operator_signature(session, channel=channel, operator_id=oid, text=text)

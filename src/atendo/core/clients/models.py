@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -26,6 +26,8 @@ class Client(Base):
     extra_comment_3: Mapped[str] = mapped_column(Text, default="")
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     external_id: Mapped[str | None] = mapped_column(String(200))
+    # set when this client was merged into another (the survivor answers for its id)
+    merged_into_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Where the client was last seen on a site through a live chat (the widget): page_url,
     # page_title, referrer, browser, os, device, language, timezone, user_agent, seen.

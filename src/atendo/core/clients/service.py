@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,10 +28,83 @@ def normalise_address(transport: str, address: str) -> str:
 
 
 def get_client(session: Session, *, company_id: int, client_id: int) -> Client:
+    """The client; a merged one's id answers with the client it was merged into."""
     client = get_scoped(session, Client, client_id, company_id=company_id)
+    for _hop in range(10):
+        if client is None or client.merged_into_id is None:
+            break
+        client = get_scoped(session, Client, client.merged_into_id, company_id=company_id)
     if client is None:
         raise NotFound()
     return client
+
+
+def merge_clients(
+    session: Session, *, company_id: int, survivor_id: int, merged_id: int, actor: str
+) -> Client:
+    """One person, two client records: the merged one's addresses, dialogs, requests,
+    messages, tags and blocks move to the survivor; its id keeps answering with the survivor
+    (``get_client``). One audit entry."""
+    from atendo.core.companies.service import record_audit
+    from atendo.core.dialogs.models import Dialog, Request
+    from atendo.core.messages.models import Message
+
+    survivor = get_client(session, company_id=company_id, client_id=survivor_id)
+    merged = get_client(session, company_id=company_id, client_id=merged_id)
+    if survivor.id == merged.id:
+        raise Invalid(
+            "A client cannot be merged into itself",
+            {"client_id": ["same client"]},
+            code="client.merge_self",
+        )
+    for model in (ClientIdentity, Dialog, Request, Message, BlockEntry):
+        session.execute(
+            update(model)
+            .where(model.company_id == company_id, model.client_id == merged.id)
+            .values(client_id=survivor.id)
+        )
+    have = set(
+        session.scalars(
+            select(TagAssignment.tag_id).where(
+                TagAssignment.company_id == company_id,
+                TagAssignment.assignee_type == "client",
+                TagAssignment.assignee_id == survivor.id,
+            )
+        )
+    )
+    for row in session.scalars(
+        select(TagAssignment).where(
+            TagAssignment.company_id == company_id,
+            TagAssignment.assignee_type == "client",
+            TagAssignment.assignee_id == merged.id,
+        )
+    ):
+        if row.tag_id in have:
+            session.delete(row)
+        else:
+            row.assignee_id = survivor.id
+    for key in ("name", "phone", "comment", "assigned_name"):
+        if not getattr(survivor, key) and getattr(merged, key):
+            setattr(survivor, key, getattr(merged, key))
+    survivor.custom_fields = {**(merged.custom_fields or {}), **(survivor.custom_fields or {})}
+    merged.merged_into_id = survivor.id
+    session.flush()
+    from atendo.core.search.service import reindex_clients
+
+    reindex_clients(session, company_id, [survivor.id, merged.id])
+    record_audit(
+        session,
+        company_id=company_id,
+        actor=actor,
+        action=f"client {merged.id} merged into client {survivor.id}",
+    )
+    emit(
+        session,
+        company_id=company_id,
+        type=EventType.CLIENT_UPDATED,
+        payload={"client": client_payload(session, survivor), "merged_client_id": merged.id},
+    )
+    return survivor
 
 
 def find_by_identity(
@@ -146,7 +219,11 @@ def add_identity(
     owner = find_by_identity(session, company_id=company_id, transport=transport, address=normal)
     if owner is not None:
         if owner.id != client.id:
-            raise Invalid("This address belongs to another client", {"address": ["taken"]})
+            raise Invalid(
+                "This address belongs to another client",
+                {"address": ["taken"]},
+                code="client.address_taken",
+            )
         return
     session.add(
         ClientIdentity(
@@ -166,8 +243,15 @@ def list_clients(
     tag_ids: list[int] | None = None,
     search: str | None = None,
     order: str = "asc",
+    q: str | None = None,
 ) -> tuple[list[Client], int]:
-    stmt = select(Client).where(Client.company_id == company_id)
+    """``q``: accent- and case-insensitive over name, addresses, phone and tags
+    (:mod:`atendo.core.search.service`)."""
+    stmt = select(Client).where(Client.company_id == company_id, Client.merged_into_id.is_(None))
+    if q and q.strip():
+        from atendo.core.search.service import client_condition
+
+        stmt = stmt.where(client_condition(session, company_id=company_id, query=q))
     if phone:
         stmt = stmt.where(Client.phone == phone.strip())
     if email:
@@ -284,13 +368,13 @@ def block(
     expires_at: datetime | None = None,
 ) -> BlockEntry:
     if kind not in ("email", "domain", "client"):
-        raise Invalid("kind must be email, domain or client")
+        raise Invalid("kind must be email, domain or client", code="block.invalid_kind")
     if kind == "client":
         if client_id is None:
-            raise Invalid("client_id is required")
+            raise Invalid("client_id is required", code="block.client_required")
         get_client(session, company_id=company_id, client_id=client_id)
     elif not value.strip():
-        raise Invalid("value is required")
+        raise Invalid("value is required", code="block.value_required")
     entry = BlockEntry(
         company_id=company_id,
         kind=kind,
@@ -365,7 +449,11 @@ def create_or_get_client(
     """The client identified by ``email`` (transport e-mail) or ``phone``; created when new."""
     if email and email.strip():
         if "@" not in email:
-            raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+            raise Invalid(
+                "Invalid e-mail address",
+                {"email": ["invalid e-mail address"]},
+                code="client.invalid_email",
+            )
         return find_or_create_client(
             session, company_id=company_id, transport=EMAIL, address=email, name=nickname
         )
@@ -373,7 +461,11 @@ def create_or_get_client(
         return find_or_create_client(
             session, company_id=company_id, transport="phone", address=phone, name=nickname
         )
-    raise Invalid("phone or email is required", {"phone": ["phone or email is required"]})
+    raise Invalid(
+        "phone or email is required",
+        {"phone": ["phone or email is required"]},
+        code="client.contact_required",
+    )
 
 
 def custom_client_fields(session: Session, *, company_id: int) -> list[str]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import ApiToken, AuditEntry, Company
 from atendo.core.enums import Role
-from atendo.core.errors import NotFound
+from atendo.core.errors import Invalid, NotFound
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import create_operator
 from atendo.kit.clock import utcnow
@@ -111,5 +112,77 @@ def rename_company(session: Session, *, company_id: int, name: str) -> Company:
     return company
 
 
-def record_audit(session: Session, *, company_id: int, actor: str, action: str) -> None:
-    session.add(AuditEntry(company_id=company_id, actor=actor, action=action[:200]))
+def record_audit(
+    session: Session,
+    *,
+    company_id: int,
+    actor: str,
+    action: str,
+    kind: str = "",
+    operator_id: int | None = None,
+    dialog_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One line of the company's audit log. Named entries (``kind``) carry who acted
+    (``operator_id``; None: the API or the router, as ``actor`` says), the dialog they concern
+    and their details: they are the dialogs' timelines and the admins' "who did what"."""
+    session.add(
+        AuditEntry(
+            company_id=company_id,
+            actor=actor[:100],
+            action=action[:200],
+            kind=kind,
+            operator_id=operator_id,
+            dialog_id=dialog_id,
+            details=details or {},
+            created=utcnow(),
+        )
+    )
+
+
+def actor_of(operator_id: int | None, fallback: str = "api") -> str:
+    return f"operator:{operator_id}" if operator_id is not None else fallback
+
+
+def list_audit(
+    session: Session,
+    *,
+    company_id: int,
+    dialog_id: int | None = None,
+    named_only: bool = True,
+    limit: int = 200,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """Audit entries, newest first (a dialog's: oldest first, as a timeline reads)."""
+    stmt = select(AuditEntry).where(AuditEntry.company_id == company_id)
+    if named_only:
+        stmt = stmt.where(AuditEntry.kind != "")
+    if dialog_id is not None:
+        stmt = stmt.where(AuditEntry.dialog_id == dialog_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = AuditEntry.id.asc() if dialog_id is not None else AuditEntry.id.desc()
+    rows = session.scalars(stmt.order_by(order).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def update_team_settings(
+    session: Session,
+    *,
+    company_id: int,
+    inactivity_minutes: int | None = None,
+    requeue_on_offline: bool | None = None,
+) -> Company:
+    """The team's settings: minutes without activity before a panel status goes offline
+    (0: never, at most a day) and whether an operator's open chats return to the queue then."""
+    company = get_company(session, company_id)
+    if inactivity_minutes is not None:
+        if not 0 <= inactivity_minutes <= 24 * 60:
+            raise Invalid(
+                "The inactivity timeout is between 0 and 1440 minutes",
+                {"inactivity_minutes": ["0-1440"]},
+            )
+        company.inactivity_minutes = inactivity_minutes
+    if requeue_on_offline is not None:
+        company.requeue_on_offline = requeue_on_offline
+    session.flush()
+    return company

@@ -40,6 +40,8 @@ class Dialog(Base):
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     begin: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Waiting in the queue ("Novos chats") for the router since then; None once assigned.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class Request(Base):

@@ -6,16 +6,21 @@ the first client message after the previous one closed, and closes when the dial
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from atendo.core.clients.models import ClientIdentity
+from atendo.core.companies.models import AuditEntry
+from atendo.core.companies.service import actor_of, record_audit
 from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import NotFound
-from atendo.core.events.service import emit
+from atendo.core.events.service import emit, emit_rows, event_row
 from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, OperatorGroup
+from atendo.core.team.models import DialogRead
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
@@ -146,18 +151,22 @@ def touch_dialog(session: Session, *, dialog: Dialog, message: Message, flush: b
         session.flush()
 
 
-def close_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
+def close_dialog(
+    session: Session, *, company_id: int, dialog_id: int, by_operator_id: int | None = None
+) -> Dialog:
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     if dialog.state == DialogState.CLOSED:
         return dialog
     now = utcnow()
     dialog.state = DialogState.CLOSED.value
     dialog.end = now
+    dialog.queued_at = None
     request = current_request(session, dialog=dialog)
     if request is not None:
         request.state = DialogState.CLOSED.value
         request.end = now
     session.flush()
+    _timeline(session, dialog, "closed", by_operator_id)
     emit(
         session,
         company_id=company_id,
@@ -168,6 +177,7 @@ def close_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog
             "channel_id": dialog.channel_id,
             "operator_id": dialog.operator_id,
             "request_id": request.id if request else None,
+            "by_operator_id": by_operator_id,
         },
         channel_id=dialog.channel_id,
         dialog_id=dialog.id,
@@ -175,14 +185,52 @@ def close_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog
     return dialog
 
 
-def reopen_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
+def reopen_dialog(
+    session: Session, *, company_id: int, dialog_id: int, by_operator_id: int | None = None
+) -> Dialog:
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     if dialog.state != DialogState.OPEN:
         dialog.state = DialogState.OPEN.value
         dialog.begin = utcnow()
         dialog.end = None
         session.flush()
+        _timeline(session, dialog, "reopened", by_operator_id)
+        emit(
+            session,
+            company_id=company_id,
+            type=EventType.REOPEN_DIALOG,
+            payload={
+                "dialog_id": dialog.id,
+                "client_id": dialog.client_id,
+                "channel_id": dialog.channel_id,
+                "operator_id": dialog.operator_id,
+                "by_operator_id": by_operator_id,
+            },
+            channel_id=dialog.channel_id,
+            dialog_id=dialog.id,
+        )
     return dialog
+
+
+def _timeline(
+    session: Session,
+    dialog: Dialog,
+    kind: str,
+    by_operator_id: int | None,
+    details: dict[str, Any] | None = None,
+    actor: str = "api",
+) -> None:
+    """A named audit entry about the dialog: one line of its timeline."""
+    record_audit(
+        session,
+        company_id=dialog.company_id,
+        actor=actor_of(by_operator_id, actor),
+        action=f"{kind} dialog {dialog.id}",
+        kind=kind,
+        operator_id=by_operator_id,
+        dialog_id=dialog.id,
+        details=details,
+    )
 
 
 def close_request(session: Session, *, company_id: int, request_id: int) -> Request:
@@ -208,7 +256,13 @@ def assign_dialog(
     dialog_id: int,
     operator_id: int | None = None,
     group_id: int | None = None,
+    by_operator_id: int | None = None,
+    comment: str = "",
+    routed: bool = False,
 ) -> Dialog:
+    """Give the dialog to an operator, to a group (it then waits in the queue for one of the
+    group's members), or to nobody; written in the timeline with who did it and the comment
+    (``routed``: the router did it), and announced as ``dialog_transferred``."""
     dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
     if operator_id is not None:
         op = get_scoped(session, Operator, operator_id, company_id=company_id)
@@ -219,9 +273,33 @@ def assign_dialog(
         if group is None:
             raise NotFound("Group not found")
         dialog.group_id = group_id
+    comment = (comment or "").strip()[:1000]
     previous = dialog.operator_id
     dialog.operator_id = operator_id
+    if operator_id is not None:
+        dialog.queued_at = None
+    elif group_id is not None and dialog.state == DialogState.OPEN:
+        dialog.queued_at = utcnow()  # the router hands it to one of the group's members
+    else:
+        dialog.queued_at = None
     session.flush()
+    kind = "assigned" if previous is None and operator_id is not None else "transferred"
+    if operator_id is None and group_id is None:
+        kind = "unassigned"
+    _timeline(
+        session,
+        dialog,
+        kind,
+        by_operator_id,
+        {
+            "operator_id": operator_id,
+            "previous_operator_id": previous,
+            "group_id": group_id,
+            "comment": comment,
+            "routed": routed,
+        },
+        actor="routing" if routed else "api",
+    )
     emit(
         session,
         company_id=company_id,
@@ -233,6 +311,9 @@ def assign_dialog(
             "operator_id": operator_id,
             "previous_operator_id": previous,
             "group_id": dialog.group_id,
+            "comment": comment,
+            "routed": routed,
+            "by_operator_id": by_operator_id,
         },
         channel_id=dialog.channel_id,
         dialog_id=dialog.id,
@@ -240,19 +321,139 @@ def assign_dialog(
     return dialog
 
 
-def mark_dialog_read(session: Session, *, company_id: int, dialog_id: int) -> None:
-    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
-    session.execute(
-        update(Message)
-        .where(
-            Message.company_id == company_id,
-            Message.dialog_id == dialog.id,
-            Message.read.is_(False),
+def assign_routed(session: Session, *, company_id: int, pairs: list[tuple[Dialog, int]]) -> None:
+    """The router's assignments of one round, written together: each dialog to its operator
+    (queue left), its timeline line and its ``dialog_transferred`` event, as one UPDATE per
+    dialog in one flush and one INSERT each for the lines and the events. The same outcome as
+    ``assign_dialog(..., routed=True)`` per dialog, for the many a busy queue hands out."""
+    if not pairs:
+        return
+    now = utcnow()
+    audit_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    for dialog, operator_id in pairs:
+        if dialog.company_id != company_id:
+            raise NotFound()
+        previous = dialog.operator_id
+        dialog.operator_id = operator_id
+        dialog.queued_at = None
+        details = {
+            "operator_id": operator_id,
+            "previous_operator_id": previous,
+            "group_id": None,
+            "comment": "",
+            "routed": True,
+        }
+        audit_rows.append(
+            {
+                "company_id": company_id,
+                "actor": "routing",
+                "action": f"assigned dialog {dialog.id}",
+                "kind": "assigned" if previous is None else "transferred",
+                "operator_id": None,
+                "dialog_id": dialog.id,
+                "details": details,
+                "created": now,
+            }
         )
-        .values(read=True)
-    )
-    dialog.unread = 0
+        event_rows.append(
+            event_row(
+                company_id=company_id,
+                type=EventType.DIALOG_TRANSFERRED,
+                payload={
+                    "dialog_id": dialog.id,
+                    "client_id": dialog.client_id,
+                    "channel_id": dialog.channel_id,
+                    "operator_id": operator_id,
+                    "previous_operator_id": previous,
+                    "group_id": dialog.group_id,
+                    "comment": "",
+                    "routed": True,
+                    "by_operator_id": None,
+                },
+                channel_id=dialog.channel_id,
+                dialog_id=dialog.id,
+            )
+        )
     session.flush()
+    session.execute(insert(AuditEntry), audit_rows)
+    emit_rows(session, event_rows)
+
+
+def mark_dialog_read(
+    session: Session, *, company_id: int, dialog_id: int, operator_id: int | None = None
+) -> None:
+    """The dialog was read: by its assignee (or, unassigned, by anyone; or through the API,
+    ``operator_id`` None) its messages and its counter; by anyone else only their own read
+    position (``DialogRead``), so a supervisor looking in leaves the assignee's badge."""
+    dialog = get_dialog(session, company_id=company_id, dialog_id=dialog_id)
+    if operator_id is None or dialog.operator_id in (None, operator_id):
+        if dialog.unread:
+            session.execute(
+                update(Message)
+                .where(
+                    Message.company_id == company_id,
+                    Message.dialog_id == dialog.id,
+                    Message.read.is_(False),
+                )
+                .values(read=True)
+            )
+        dialog.unread = 0
+    if operator_id is not None:
+        seen = dialog.last_message_id or 0
+        row = session.scalar(
+            select(DialogRead).where(
+                DialogRead.company_id == company_id,
+                DialogRead.dialog_id == dialog.id,
+                DialogRead.operator_id == operator_id,
+            )
+        )
+        if row is None:
+            session.add(
+                DialogRead(
+                    company_id=company_id,
+                    dialog_id=dialog.id,
+                    operator_id=operator_id,
+                    last_read_message_id=seen,
+                )
+            )
+        elif row.last_read_message_id < seen:
+            row.last_read_message_id = seen
+    session.flush()
+
+
+def unread_for(session: Session, *, operator_id: int, dialogs: list[Dialog]) -> dict[int, int]:
+    """What each dialog shows as unread to this operator: the dialog's counter when it is
+    theirs (or nobody's); else the client's messages after their own read position (the
+    assignee's counter when they never opened it)."""
+    out = {d.id: d.unread or 0 for d in dialogs}
+    others = [d for d in dialogs if d.operator_id not in (None, operator_id)]
+    if not others:
+        return out
+    reads = dict(
+        session.execute(
+            select(DialogRead.dialog_id, DialogRead.last_read_message_id).where(
+                DialogRead.company_id == dialogs[0].company_id,
+                DialogRead.operator_id == operator_id,
+                DialogRead.dialog_id.in_([d.id for d in others]),
+            )
+        ).all()
+    )
+    for d in others:
+        if d.id in reads:
+            out[d.id] = (
+                session.scalar(
+                    select(func.count(Message.id)).where(
+                        Message.company_id == d.company_id,
+                        Message.dialog_id == d.id,
+                        Message.type == MessageType.FROM_CLIENT,
+                        Message.hidden.is_(False),
+                        Message.id > reads[d.id],
+                    )
+                )
+                or 0
+            )
+    return out
 
 
 def list_dialogs(
@@ -265,19 +466,33 @@ def list_dialogs(
     channel_id: int | None = None,
     client_id: int | None = None,
     unassigned: bool = False,
+    queued: bool = False,
     visible_to_operator_id: int | None = None,
+    only_own: bool = False,
+    own_first_for: int | None = None,
     search: str | None = None,
     unanswered: bool = False,
     order: str = "desc",
+    group_id: int | None = None,
+    tag_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    count_only: bool = False,
 ) -> tuple[list[Dialog], int]:
+    """The company's dialogs by any combination of filters (``search``: see
+    :mod:`atendo.core.search.service`), newest activity first; and how many there are."""
     stmt = select(Dialog).where(Dialog.company_id == company_id)
     if operator_id is not None:
         stmt = stmt.where(Dialog.operator_id == operator_id)
     if unassigned:
         stmt = stmt.where(Dialog.operator_id.is_(None))
+    if queued:
+        stmt = stmt.where(Dialog.queued_at.is_not(None), Dialog.operator_id.is_(None))
     if visible_to_operator_id is not None:
         stmt = stmt.where(
-            or_(Dialog.operator_id == visible_to_operator_id, Dialog.operator_id.is_(None))
+            Dialog.operator_id == visible_to_operator_id
+            if only_own
+            else or_(Dialog.operator_id == visible_to_operator_id, Dialog.operator_id.is_(None))
         )
     if state:
         stmt = stmt.where(Dialog.state == state)
@@ -292,35 +507,62 @@ def list_dialogs(
             .scalar_subquery()
         )
         stmt = stmt.where(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT)
-    if search:
-        like = f"%{search.strip().lower()}%"
-        from atendo.core.clients.models import Client
+    if group_id is not None:
+        stmt = stmt.where(Dialog.group_id == group_id)
+    if tag_id is not None:
+        stmt = stmt.where(_tagged(company_id, tag_id))
+    if since is not None:
+        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) >= since)
+    if until is not None:
+        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) < until)
+    if search and search.strip():
+        from atendo.core.search.service import dialog_condition
 
-        by_client = select(Client.id).where(
-            Client.company_id == company_id,
-            or_(func.lower(Client.name).like(like), func.lower(Client.assigned_name).like(like)),
-        )
-        by_address = select(ClientIdentity.client_id).where(
-            ClientIdentity.company_id == company_id, func.lower(ClientIdentity.address).like(like)
-        )
-        by_text = select(Message.dialog_id).where(
-            Message.company_id == company_id,
-            or_(func.lower(Message.text).like(like), func.lower(Message.subject).like(like)),
-        )
-        stmt = stmt.where(
-            or_(
-                Dialog.client_id.in_(by_client),
-                Dialog.client_id.in_(by_address),
-                Dialog.id.in_(by_text),
-            )
-        )
+        stmt = stmt.where(dialog_condition(session, company_id=company_id, query=search))
+    if count_only:
+        return [], session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    if order == "asc":
-        stmt = stmt.order_by(Dialog.last_message_at.asc(), Dialog.id.asc())
+    first = []
+    if own_first_for is not None:
+        first.append(case((Dialog.operator_id == own_first_for, 0), else_=1))
+    if queued:
+        stmt = stmt.order_by(*first, Dialog.queued_at.asc(), Dialog.id.asc())
+    elif order == "waiting":  # the client's oldest unanswered message first
+        last_type = (
+            select(Message.type)
+            .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
+            .scalar_subquery()
+        )
+        stmt = stmt.order_by(
+            *first,
+            case((last_type == MessageType.FROM_CLIENT, 0), else_=1),
+            Dialog.last_message_at.asc(),
+            Dialog.id.asc(),
+        )
+    elif order == "asc":
+        stmt = stmt.order_by(*first, Dialog.last_message_at.asc(), Dialog.id.asc())
     else:
-        stmt = stmt.order_by(Dialog.last_message_at.desc(), Dialog.id.desc())
+        stmt = stmt.order_by(*first, Dialog.last_message_at.desc(), Dialog.id.desc())
     rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
     return list(rows), total
+
+
+def _tagged(company_id: int, tag_id: int) -> ColumnElement[bool]:
+    """Dialogs whose client or one of whose requests carries the tag."""
+    from atendo.core.tags.models import TagAssignment
+
+    on = select(TagAssignment.assignee_id).where(
+        TagAssignment.company_id == company_id, TagAssignment.tag_id == tag_id
+    )
+    return or_(
+        Dialog.client_id.in_(on.where(TagAssignment.assignee_type == "client")),
+        Dialog.id.in_(
+            select(Request.dialog_id).where(
+                Request.company_id == company_id,
+                Request.id.in_(on.where(TagAssignment.assignee_type == "request")),
+            )
+        ),
+    )
 
 
 def close_requests(
@@ -348,7 +590,11 @@ def close_requests(
     else:
         from atendo.core.errors import Invalid
 
-        raise Invalid("request_id or client_id is required", {"request_id": ["required"]})
+        raise Invalid(
+            "request_id or client_id is required",
+            {"request_id": ["required"]},
+            code="request.target_required",
+        )
     for request in targets:
         dialog = get_dialog(session, company_id=company_id, dialog_id=request.dialog_id)
         if request.state == DialogState.OPEN and dialog.state == DialogState.OPEN:

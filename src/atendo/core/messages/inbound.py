@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import find_or_create_client, get_client
+from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
-from atendo.core.enums import EventType, MessageType
+from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message
@@ -84,7 +86,9 @@ def receive_client_message(
             name=sender.name,
         )
     else:
-        raise Invalid("the sender is unknown", {"from_client": ["required"]})
+        raise Invalid(
+            "the sender is unknown", {"from_client": ["required"]}, code="message.unknown_sender"
+        )
     dialog = open_dialog(session, company_id=company_id, client_id=client.id, channel_id=channel.id)
     request, new_request = ensure_request(session, dialog=dialog)
     message = Message(
@@ -163,3 +167,26 @@ def announce_arrivals(
                 )
             )
     emit_rows(session, rows)
+    queue_new_requests(
+        session,
+        arrivals[0].message.company_id,
+        [a.message.dialog_id for a in arrivals if a.new_request and a.message.dialog_id],
+    )
+
+
+def queue_new_requests(session: Session, company_id: int, dialog_ids: Sequence[int]) -> None:
+    """A new request in a dialog nobody has waits in the queue ("Novos chats") for the router
+    (``core.team.routing``), oldest first."""
+    if dialog_ids:
+        session.execute(
+            update(Dialog)
+            .where(
+                Dialog.company_id == company_id,
+                Dialog.id.in_(sorted(set(dialog_ids))),
+                Dialog.operator_id.is_(None),
+                Dialog.queued_at.is_(None),
+                Dialog.state == DialogState.OPEN,
+            )
+            .values(queued_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )

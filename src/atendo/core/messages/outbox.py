@@ -407,8 +407,12 @@ def interrupt_message(session: Session, *, company_id: int, message_id: int) -> 
     if result.rowcount != 1:  # type: ignore[attr-defined]
         state = message.delivery_status or "not an outgoing message"
         if state in (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.BOUNCED):
-            raise Conflict("Message has already been sent")
-        raise Conflict(f"Message cannot be interrupted: it is {state}")
+            raise Conflict("Message has already been sent", code="message.already_sent")
+        raise Conflict(
+            f"Message cannot be interrupted: it is {state}",
+            code="message.not_interruptible",
+            params={"state": state},
+        )
     record_status(session, message=message, status=DeliveryStatus.CANCELLED, detail="interrupted")
     emit_message_event(session, message=message, type=EventType.OUTBOX_STATUS)
     return message

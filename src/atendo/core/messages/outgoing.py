@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.service import get_channel
 from atendo.core.clients.models import Client
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, touch_dialog
+from atendo.core.dialogs.service import assign_dialog, current_request, get_dialog, touch_dialog
 from atendo.core.enums import DeliveryStatus, EventType, MessageType
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import emit_message_event, record_status
 from atendo.core.operators.models import Operator
+from atendo.core.team.mentions import announce_mentions
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
@@ -53,6 +54,8 @@ def check_attachment_size(attachments: Sequence[OutgoingAttachment], *, limit: i
         raise Invalid(
             "Attachments are too large",
             {"attachment": [f"at most {limit} bytes per message (got {total})"]},
+            code="message.attachments_too_large",
+            params={"limit": limit, "size": total},
         )
 
 
@@ -99,6 +102,19 @@ def enqueue(
     emit_message_event(
         session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
     )
+    if (
+        dialog.operator_id is None
+        and message.operator_id is not None
+        and message.type == MessageType.TO_CLIENT
+    ):
+        # Whoever answers a chat nobody has takes it.
+        assign_dialog(
+            session,
+            company_id=dialog.company_id,
+            dialog_id=dialog.id,
+            operator_id=message.operator_id,
+            by_operator_id=message.operator_id,
+        )
 
 
 def queue_message(
@@ -122,7 +138,7 @@ def queue_message(
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     check_operator(session, company_id=company_id, operator_id=operator_id)
     if not (text or "").strip() and not attachments:
-        raise Invalid("The message is empty", {"text": ["required"]})
+        raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=max_attachment_bytes)
     now = utcnow()
     request = current_request(session, dialog=dialog)
@@ -157,7 +173,7 @@ def add_comment(
     channel = get_channel(session, company_id=company_id, channel_id=dialog.channel_id)
     check_operator(session, company_id=company_id, operator_id=operator_id)
     if not (text or "").strip():
-        raise Invalid("The comment is empty", {"text": ["required"]})
+        raise Invalid("The comment is empty", {"text": ["required"]}, code="comment.empty")
     request = current_request(session, dialog=dialog)
     message = Message(
         company_id=company_id,
@@ -176,4 +192,5 @@ def add_comment(
     session.flush()
     touch_dialog(session, dialog=dialog, message=message)
     emit_message_event(session, message=message, type=EventType.OUTBOX)
+    announce_mentions(session, message=message)
     return message

@@ -107,9 +107,16 @@ def list_messages(
     include_hidden: bool = False,
     only_hidden: bool = False,
     order: str = "desc",
+    q: str | None = None,
 ) -> tuple[list[Message], int]:
+    """``q``: accent- and case-insensitive over subject and text, through the search index
+    (the edge calls ``search.service.catch_up`` first)."""
     stmt = select(Message).where(Message.company_id == company_id)
     filters: list[Any] = []
+    if q and q.strip():
+        from atendo.core.search.service import message_condition
+
+        filters.append(message_condition(session, company_id=company_id, query=q))
     if dialog_id is not None:
         filters.append(Message.dialog_id == dialog_id)
     if client_id is not None:

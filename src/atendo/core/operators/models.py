@@ -26,6 +26,17 @@ class Operator(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="America/Sao_Paulo")
     last_visit: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The team (issue 13): the chosen status (``core.team.statuses``; ``online`` mirrors
+    # whether it is a working one), who set it (``panel`` ones time out, ``api`` ones don't),
+    # the last real activity in the panel, and the routing limits.
+    status: Mapped[str] = mapped_column(String(40), default="offline")
+    status_source: Mapped[str] = mapped_column(String(10), default="panel")
+    status_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_activity: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_open_dialogs: Mapped[int | None] = mapped_column(Integer)
+    new_chats_unavailable: Mapped[bool] = mapped_column(Boolean, default=False)
+    notifications: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_filter: Mapped[str] = mapped_column(String(300), default="")
 
     @property
     def full_name(self) -> str:
@@ -40,6 +51,8 @@ class OperatorGroup(Base):
         ForeignKey("companies.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # How a new chat is handed out among the group's online members (core.team.routing).
+    rule: Mapped[str] = mapped_column(String(20), default="least_busy")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

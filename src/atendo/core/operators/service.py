@@ -6,11 +6,11 @@ import secrets
 from functools import cache
 from zoneinfo import available_timezones
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.dialogs.models import Dialog
-from atendo.core.enums import DialogState, Role
+from atendo.core.enums import DialogState, GroupRule, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.sessions import end_operator_sessions
@@ -20,10 +20,19 @@ from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 
 
+class Unset:
+    """A parameter that was not given (where None is a value: "no limit")."""
+
+
+UNSET = Unset()
+
+
 def _checked_hash(password: str) -> str:
     if len(password) < 8:
         raise Invalid(
-            "Password must have at least 8 characters", {"password": ["at least 8 characters"]}
+            "Password must have at least 8 characters",
+            {"password": ["at least 8 characters"]},
+            code="operator.password_too_short",
         )
     return hash_password(password)
 
@@ -31,7 +40,11 @@ def _checked_hash(password: str) -> str:
 def _normal_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or len(email) > 320:
-        raise Invalid("Invalid e-mail address", {"email": ["invalid e-mail address"]})
+        raise Invalid(
+            "Invalid e-mail address",
+            {"email": ["invalid e-mail address"]},
+            code="operator.invalid_email",
+        )
     return email
 
 
@@ -48,7 +61,11 @@ def create_operator(
     email = _normal_email(email)
     password_hash = _checked_hash(password)
     if session.scalar(select(Operator.id).where(Operator.email == email)) is not None:
-        raise Conflict("An operator with this e-mail already exists", {"email": ["taken"]})
+        raise Conflict(
+            "An operator with this e-mail already exists",
+            {"email": ["taken"]},
+            code="operator.email_taken",
+        )
     operator = Operator(
         company_id=company_id,
         email=email,
@@ -122,21 +139,52 @@ def update_operator(
     password: str | None = None,
     language: str | None = None,
     timezone: str | None = None,
+    max_open_dialogs: int | Unset | None = UNSET,
+    new_chats_unavailable: bool | None = None,
+    notifications: bool | None = None,
 ) -> Operator:
+    """Change an operator's profile and routing settings (``max_open_dialogs``: a positive
+    limit of open chats the router gives them, None for none; left alone when not given).
+    The status has its own verb, ``core.team.statuses.set_operator_status``."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
+    if not isinstance(max_open_dialogs, Unset):
+        if max_open_dialogs is not None and not 1 <= max_open_dialogs <= 10_000:
+            raise Invalid(
+                "max_open_dialogs must be between 1 and 10000 (or null for no limit)",
+                {"max_open_dialogs": ["between 1 and 10000"]},
+            )
+        op.max_open_dialogs = max_open_dialogs
+    if new_chats_unavailable is not None:
+        op.new_chats_unavailable = new_chats_unavailable
+    if notifications is not None:
+        op.notifications = notifications
     if first_name is not None:
         op.first_name = first_name
     if last_name is not None:
         op.last_name = last_name
     if timezone and timezone not in time_zones():
-        raise Invalid("Unknown time zone", {"timezone": ["unknown time zone"]})
+        raise Invalid(
+            "Unknown time zone",
+            {"timezone": ["unknown time zone"]},
+            code="operator.unknown_timezone",
+        )
     if role is not None:
+        if (
+            op.role == Role.ADMIN
+            and role != Role.ADMIN
+            and active_admins(session, company_id=company_id) <= 1
+        ):
+            raise Conflict(
+                "The company needs at least one active admin",
+                {"role": ["last admin"]},
+                code="operator.last_admin",
+            )
         op.role = role.value
     if online is not None:
         op.online = online
     if password:
         op.password_hash = _checked_hash(password)
-    if language in ("pt_BR", "en"):
+    if language in ("pt_BR", "en", "es"):
         op.language = language
     if timezone:
         op.timezone = timezone
@@ -160,7 +208,11 @@ def change_own_password(
     session ends (the one asking stays signed in)."""
     op = get_operator(session, company_id=company_id, operator_id=operator_id)
     if not verify_password(op.password_hash, current):
-        raise Invalid("The current password is wrong", {"current": ["wrong password"]})
+        raise Invalid(
+            "The current password is wrong",
+            {"current": ["wrong password"]},
+            code="operator.wrong_password",
+        )
     op.password_hash = _checked_hash(new)
     end_operator_sessions(
         session, company_id=op.company_id, operator_id=op.id, keep_session_id=keep_session_id
@@ -187,11 +239,154 @@ def authenticate_operator(session: Session, *, email: str, password: str) -> Ope
     return op
 
 
-def create_group(session: Session, *, company_id: int, name: str) -> OperatorGroup:
-    group = OperatorGroup(company_id=company_id, name=name.strip())
+def _rule(rule: str) -> str:
+    if rule not in tuple(r.value for r in GroupRule):
+        rules = ", ".join(r.value for r in GroupRule)
+        raise Invalid(f"rule must be one of {rules}", {"rule": ["invalid"]})
+    return rule
+
+
+def _group_name(session: Session, company_id: int, name: str, group_id: int | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise Invalid(
+            "A group needs a name (up to 200 characters)",
+            {"name": ["required"]},
+            code="group.name_required",
+        )
+    taken = session.scalar(
+        select(OperatorGroup.id).where(
+            OperatorGroup.company_id == company_id,
+            func.lower(OperatorGroup.name) == name.lower(),
+            OperatorGroup.id != (group_id or 0),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            "A group with this name already exists", {"name": ["taken"]}, code="group.name_taken"
+        )
+    return name
+
+
+def create_group(
+    session: Session,
+    *,
+    company_id: int,
+    name: str,
+    rule: str = GroupRule.LEAST_BUSY.value,
+    members: dict[int, int] | None = None,
+) -> OperatorGroup:
+    group = OperatorGroup(
+        company_id=company_id, name=_group_name(session, company_id, name, None), rule=_rule(rule)
+    )
     session.add(group)
     session.flush()
+    if members is not None:
+        set_group_members(session, company_id=company_id, group_id=group.id, members=members)
     return group
+
+
+def update_group(
+    session: Session,
+    *,
+    company_id: int,
+    group_id: int,
+    name: str | None = None,
+    rule: str | None = None,
+    members: dict[int, int] | None = None,
+) -> OperatorGroup:
+    """Rename the group, change its routing rule, or replace its members ({operator: skill})."""
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    if name is not None:
+        group.name = _group_name(session, company_id, name, group.id)
+    if rule is not None:
+        group.rule = _rule(rule)
+    if members is not None:
+        set_group_members(session, company_id=company_id, group_id=group.id, members=members)
+    session.flush()
+    return group
+
+
+def set_group_members(
+    session: Session, *, company_id: int, group_id: int, members: dict[int, int]
+) -> None:
+    """The group's members become exactly ``members`` (operator id → skill 1–100)."""
+    for operator_id, skill in members.items():
+        if not 1 <= skill <= 100:
+            raise Invalid("Skill must be between 1 and 100", {"members": ["skill 1-100"]})
+        found = session.scalar(
+            select(Operator.id).where(Operator.company_id == company_id, Operator.id == operator_id)
+        )
+        if found is None:
+            raise NotFound("Operator not found")
+    current = {
+        m.operator_id: m
+        for m in session.scalars(
+            select(GroupMember).where(
+                GroupMember.company_id == company_id, GroupMember.group_id == group_id
+            )
+        )
+    }
+    for operator_id, member in current.items():
+        if operator_id not in members:
+            session.delete(member)
+    for operator_id, skill in members.items():
+        if operator_id in current:
+            current[operator_id].skill = skill
+        else:
+            session.add(
+                GroupMember(
+                    company_id=company_id, group_id=group_id, operator_id=operator_id, skill=skill
+                )
+            )
+    session.flush()
+
+
+def delete_group(session: Session, *, company_id: int, group_id: int) -> int:
+    """Delete the group and its memberships; its dialogs keep their operator and lose the
+    group. Returns how many dialogs were in it."""
+    from atendo.core.dialogs.models import Dialog
+
+    group = get_group(session, company_id=company_id, group_id=group_id)
+    moved = session.execute(
+        update(Dialog)
+        .where(Dialog.company_id == company_id, Dialog.group_id == group.id)
+        .values(group_id=None)
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id, GroupMember.group_id == group.id
+        )
+    )
+    session.delete(group)
+    session.flush()
+    return int(moved or 0)
+
+
+def remove_group_member(
+    session: Session, *, company_id: int, group_id: int, operator_id: int
+) -> bool:
+    get_group(session, company_id=company_id, group_id=group_id)
+    gone = session.execute(
+        delete(GroupMember).where(
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    session.flush()
+    return bool(gone)
+
+
+def active_admins(session: Session, *, company_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Operator)
+            .where(Operator.company_id == company_id, Operator.role == Role.ADMIN)
+        )
+        or 0
+    )
 
 
 def get_group(session: Session, *, company_id: int, group_id: int) -> OperatorGroup:
@@ -207,10 +402,12 @@ def set_group_member(
     get_group(session, company_id=company_id, group_id=group_id)
     get_operator(session, company_id=company_id, operator_id=operator_id)
     if not 1 <= skill <= 100:
-        raise Invalid("Skill must be between 1 and 100")
+        raise Invalid("Skill must be between 1 and 100", code="operator.invalid_skill")
     member = session.scalar(
         select(GroupMember).where(
-            GroupMember.group_id == group_id, GroupMember.operator_id == operator_id
+            GroupMember.company_id == company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
         )
     )
     if member is None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
+from atendo.core.companies.service import actor_of, record_audit
 from atendo.core.dialogs.models import Request
 from atendo.core.enums import EventType
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import Tag, TagAssignment, TagGroup
 from atendo.kit.db import get_scoped
@@ -46,7 +47,11 @@ def create_tag_group(
     session: Session, *, company_id: int, name: str, order_show: int = 0, display: bool = True
 ) -> TagGroup:
     if not name.strip():
-        raise Invalid("tag_group_name is required", {"tag_group_name": ["required"]})
+        raise Invalid(
+            "tag_group_name is required",
+            {"tag_group_name": ["required"]},
+            code="tag.group_required",
+        )
     group = TagGroup(
         company_id=company_id, name=name.strip(), order_show=order_show, display=display
     )
@@ -71,6 +76,76 @@ def shown_color(value: str | None, default: str) -> str:
     return value if value and is_color(value) else default
 
 
+def _unique_label(
+    session: Session, company_id: int, label: str, group_id: int | None, tag_id: int | None
+) -> None:
+    taken = session.scalar(
+        select(Tag.id).where(
+            Tag.company_id == company_id,
+            func.lower(Tag.label) == label.strip().lower(),
+            Tag.group_id.is_(None) if group_id is None else Tag.group_id == group_id,
+            Tag.id != (tag_id or 0),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            "A tag with this label already exists in the group",
+            {"tag_label": ["taken"]},
+            code="tag.label_taken",
+            params={"label": label.strip()},
+        )
+
+
+def update_tag(
+    session: Session,
+    *,
+    company_id: int,
+    tag_id: int,
+    label: str,
+    bg_color: str | None = None,
+    text_color: str | None = None,
+) -> Tag:
+    tag = get_tag(session, company_id=company_id, tag_id=tag_id)
+    if not label.strip():
+        raise Invalid(
+            "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
+        )
+    _unique_label(session, company_id, label, tag.group_id, tag.id)
+    tag.label = label.strip()
+    if bg_color:
+        tag.bg_color = bg_color
+    if text_color:
+        tag.text_color = text_color
+    session.flush()
+    return tag
+
+
+def tag_uses(session: Session, *, company_id: int, tag_id: int) -> int:
+    """How many clients and requests carry the tag (said before deleting it)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(TagAssignment)
+            .where(TagAssignment.company_id == company_id, TagAssignment.tag_id == tag_id)
+        )
+        or 0
+    )
+
+
+def delete_tag(session: Session, *, company_id: int, tag_id: int) -> int:
+    """Delete the tag; it comes off every client and request. Returns how many it was on."""
+    tag = get_tag(session, company_id=company_id, tag_id=tag_id)
+    uses = tag_uses(session, company_id=company_id, tag_id=tag.id)
+    session.execute(
+        delete(TagAssignment).where(
+            TagAssignment.company_id == company_id, TagAssignment.tag_id == tag.id
+        )
+    )
+    session.delete(tag)
+    session.flush()
+    return uses
+
+
 def create_tag(
     session: Session,
     *,
@@ -83,7 +158,9 @@ def create_tag(
     order_show: int = 0,
 ) -> Tag:
     if not label.strip():
-        raise Invalid("tag_label is required", {"tag_label": ["required"]})
+        raise Invalid(
+            "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
+        )
     for field, value in (("tag_bg_color", bg_color), ("tag_text_color", text_color)):
         if value and not is_color(value):
             raise Invalid(f"{field} must be a colour like #1e88e5", {field: ["#rgb or #rrggbb"]})
@@ -91,6 +168,7 @@ def create_tag(
         group = get_scoped(session, TagGroup, group_id, company_id=company_id)
         if group is None:
             raise NotFound("Tag group not found")
+    _unique_label(session, company_id, label, group_id, None)
     tag = Tag(
         company_id=company_id,
         label=label.strip(),
@@ -115,9 +193,14 @@ def create_tag(
 
 def _check_assignee(
     session: Session, company_id: int, assignee_type: str, assignee_id: int
-) -> None:
+) -> int | None:
+    """Refuses a wrong assignee; returns the request's dialog (None for a client)."""
     if assignee_type not in ASSIGNEE_TYPES:
-        raise Invalid("assignee_type must be client or request", {"assignee_type": ["invalid"]})
+        raise Invalid(
+            "assignee_type must be client or request",
+            {"assignee_type": ["invalid"]},
+            code="tag.invalid_assignee",
+        )
     row: Client | Request | None = (
         get_scoped(session, Client, assignee_id, company_id=company_id)
         if assignee_type == "client"
@@ -125,12 +208,47 @@ def _check_assignee(
     )
     if row is None:
         raise NotFound(f"{assignee_type.capitalize()} not found")
+    return row.dialog_id if isinstance(row, Request) else None
+
+
+def _tag_timeline(
+    session: Session,
+    *,
+    company_id: int,
+    kind: str,
+    tag_id: int,
+    assignee_type: str,
+    dialog_id: int | None,
+    by_operator_id: int | None,
+) -> None:
+    if dialog_id is None:
+        return
+    tag = get_scoped(session, Tag, tag_id, company_id=company_id)
+    record_audit(
+        session,
+        company_id=company_id,
+        actor=actor_of(by_operator_id),
+        action=f"{kind} dialog {dialog_id}",
+        kind=kind,
+        operator_id=by_operator_id,
+        dialog_id=dialog_id,
+        details={"tag_id": tag_id, "label": tag.label if tag else "", "on": assignee_type},
+    )
 
 
 def assign_tags(
-    session: Session, *, company_id: int, tag_ids: list[int], assignee_type: str, assignee_id: int
+    session: Session,
+    *,
+    company_id: int,
+    tag_ids: list[int],
+    assignee_type: str,
+    assignee_id: int,
+    by_operator_id: int | None = None,
+    dialog_id: int | None = None,
 ) -> int:
-    _check_assignee(session, company_id, assignee_type, assignee_id)
+    """Tag a client or a request; the timeline of ``dialog_id`` (a request's: its own dialog)
+    says who did it."""
+    dialog_id = _check_assignee(session, company_id, assignee_type, assignee_id) or dialog_id
     added = 0
     for tag_id in dict.fromkeys(tag_ids):
         get_tag(session, company_id=company_id, tag_id=tag_id)
@@ -163,15 +281,32 @@ def assign_tags(
             company_id=company_id,
             type=event,
             payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+            dialog_id=dialog_id,
+        )
+        _tag_timeline(
+            session,
+            company_id=company_id,
+            kind="tagged",
+            tag_id=tag_id,
+            assignee_type=assignee_type,
+            dialog_id=dialog_id,
+            by_operator_id=by_operator_id,
         )
     session.flush()
     return added
 
 
 def remove_tag(
-    session: Session, *, company_id: int, tag_id: int, assignee_type: str, assignee_id: int
+    session: Session,
+    *,
+    company_id: int,
+    tag_id: int,
+    assignee_type: str,
+    assignee_id: int,
+    by_operator_id: int | None = None,
+    dialog_id: int | None = None,
 ) -> bool:
-    _check_assignee(session, company_id, assignee_type, assignee_id)
+    dialog_id = _check_assignee(session, company_id, assignee_type, assignee_id) or dialog_id
     get_tag(session, company_id=company_id, tag_id=tag_id)
     row = session.scalar(
         select(TagAssignment).where(
@@ -194,6 +329,16 @@ def remove_tag(
         company_id=company_id,
         type=event,
         payload={"tag_id": tag_id, f"{assignee_type}_id": assignee_id},
+        dialog_id=dialog_id,
+    )
+    _tag_timeline(
+        session,
+        company_id=company_id,
+        kind="untagged",
+        tag_id=tag_id,
+        assignee_type=assignee_type,
+        dialog_id=dialog_id,
+        by_operator_id=by_operator_id,
     )
     session.flush()
     return True

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from atendo.core.enums import EventType
+from atendo.core.enums import PANEL_ONLY_EVENTS, EventType
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.models import Event
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
@@ -54,10 +54,10 @@ GIVE_UP_AFTER = timedelta(hours=5)
 CLAIM_LEASE = timedelta(seconds=60)
 ENABLED = "enabled"
 DISABLED = "disabled"
-# channel_status and typing feed the panel (and live chats) only; they are not part of the
-# public webhook contract.
-PANEL_ONLY = (EventType.CHANNEL_STATUS, EventType.TYPING)
-WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY)
+# channel_status, typing and mentions feed the panel (and live chats) only; they are not part
+# of the public webhook contract.
+PANEL_ONLY = tuple(PANEL_ONLY_EVENTS)
+WEBHOOK_EVENTS = tuple(e.value for e in EventType if e not in PANEL_ONLY_EVENTS)
 LEGACY_NAME = "default"
 
 
@@ -71,11 +71,17 @@ def check_url_shape(url: str) -> tuple[str, int]:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid("url must be an http or https URL", {"url": ["http or https URL"]})
+        raise Invalid(
+            "url must be an http or https URL",
+            {"url": ["http or https URL"]},
+            code="webhook.invalid_url",
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise Invalid("url has an invalid port", {"url": ["invalid port"]}) from None
+        raise Invalid(
+            "url has an invalid port", {"url": ["invalid port"]}, code="webhook.invalid_port"
+        ) from None
     return parts.hostname, port
 
 
@@ -122,6 +128,8 @@ def _clean_events(events: list[Any]) -> list[str]:
         raise Invalid(
             f"Unknown events: {', '.join(unknown)}",
             {"events": [f"unknown: {e}" for e in unknown]},
+            code="webhook.invalid_events",
+            params={"events": ", ".join(unknown)},
         )
     return list(dict.fromkeys(out))
 
@@ -155,13 +163,22 @@ def create_webhook(
 ) -> tuple[Webhook, str]:
     """A new subscription and its secret (shown to the caller once, stored encrypted)."""
     if not url.strip():
-        raise Invalid("url is required", {"url": ["required"]})
+        raise Invalid("url is required", {"url": ["required"]}, code="webhook.url_required")
     count = session.scalar(select(func.count(Webhook.id)).where(Webhook.company_id == company_id))
     if (count or 0) >= MAX_WEBHOOKS:
-        raise Conflict(f"A company can have at most {MAX_WEBHOOKS} webhooks")
+        raise Conflict(
+            f"A company can have at most {MAX_WEBHOOKS} webhooks",
+            code="webhook.too_many",
+            params={"limit": MAX_WEBHOOKS},
+        )
     reason = refused_address(url, allow_private=allow_private, ports=ports)
     if reason:
-        raise Invalid(f"url refused: {reason}", {"url": [reason]})
+        raise Invalid(
+            f"url refused: {reason}",
+            {"url": [reason]},
+            code="webhook.url_refused",
+            params={"reason": reason},
+        )
     secret = new_secret()
     hook = Webhook(
         company_id=company_id,
@@ -195,7 +212,12 @@ def update_webhook(
     if url is not None and url.strip() != hook.url:
         reason = refused_address(url, allow_private=allow_private, ports=ports)
         if reason:
-            raise Invalid(f"url refused: {reason}", {"url": [reason]})
+            raise Invalid(
+                f"url refused: {reason}",
+                {"url": [reason]},
+                code="webhook.url_refused",
+                params={"reason": reason},
+            )
         hook.url = url.strip()
     if name is not None:
         hook.name = name.strip()
@@ -206,7 +228,11 @@ def update_webhook(
     if status is not None:
         normal = {"active": ENABLED, "inactive": DISABLED}.get(status, status)
         if normal not in (ENABLED, DISABLED):
-            raise Invalid("status must be enabled or disabled", {"status": ["invalid"]})
+            raise Invalid(
+                "status must be enabled or disabled",
+                {"status": ["invalid"]},
+                code="webhook.invalid_status",
+            )
         if normal == ENABLED and hook.status != ENABLED:
             # Re-enabled: the backlog is due now and the 5-hour clock starts afresh.
             hook.failing_since = None
@@ -289,7 +315,7 @@ def dispatch_events(
         if event.company_id not in hooks:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
         payload = dict(event.payload or {})
-        skip = event.type in PANEL_ONLY or (
+        skip = event.type in PANEL_ONLY_EVENTS or (
             event.type == EventType.OUTBOX and payload.get("transport") in outbox_delivered_by
         )
         if not skip:

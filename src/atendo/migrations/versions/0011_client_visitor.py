@@ -1,7 +1,7 @@
 """widget (issue 15): where a live-chat client was last seen on the site, structured
 
 Revision ID: 0011_client_visitor
-Revises: 0009_hardening
+Revises: 0010_panel
 Create Date: 2026-12-07 03:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_client_visitor"
-down_revision = "0009_hardening"
+down_revision = "0010_panel"
 branch_labels = None
 depends_on = None
 

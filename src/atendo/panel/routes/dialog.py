@@ -10,23 +10,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from atendo.core.channels.service import get_channel
 from atendo.core.dialogs.service import assign_dialog, close_dialog, ensure_request, reopen_dialog
-from atendo.core.enums import DeliveryStatus
-from atendo.core.errors import DomainError, Invalid
+from atendo.core.enums import DeliveryStatus, MessageType
+from atendo.core.errors import DomainError, Invalid, NotFound
 from atendo.core.messages.drafts import discard_draft, draft_attachments, get_draft, save_draft
-from atendo.core.messages.models import Draft
+from atendo.core.messages.models import Draft, Message
 from atendo.core.messages.outbox import interrupt_message
 from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
 from atendo.core.messages.service import attachments_of, get_message, status_history
+from atendo.core.operators.models import Operator
 from atendo.core.tags.service import assign_tags, remove_tag
+from atendo.core.team.routing import transfer_dialog
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
-from atendo.panel.routes.chats import dialog_messages, dialog_pane
+from atendo.panel.render import render, say
+from atendo.panel.routes.chats import dialog_head, dialog_messages
 from atendo.panel.views import email_html, visible_dialog
 from atendo.transports import registry
 from atendo.transports.base import Forward, Reply
@@ -82,6 +86,25 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
     text = str(form.get("text") or "")
     subject = str(form.get("subject") or "")
     mode = str(form.get("mode") or "reply")
+    seen = str(form.get("seen") or "")
+    if mode != "comment" and seen.isdigit() and not form.get("anyway") and text.strip():
+        with runtime_of(request).db.reading() as session:
+            visible_dialog(session, user, dialog_id)
+            who = sent_meanwhile(
+                session,
+                company_id=user.company_id,
+                dialog_id=dialog_id,
+                after=int(seen),
+                me=user.id,
+            )
+        if who:  # someone else answered since the operator's screen: ask first
+            return render(
+                request,
+                "_sent_meanwhile.html",
+                {"who": who},
+                status_code=409,
+                headers={"HX-Retarget": "#composer-note", "HX-Reswap": "innerHTML"},
+            )
     uploads = await _uploads(form)
     runtime = runtime_of(request)
 
@@ -137,11 +160,37 @@ async def send(request: Request, dialog_id: int, user: User) -> Response:
 
     try:
         await asyncio.to_thread(store)
+    except NotFound:
+        raise  # the chat is gone for this operator: the pane's notice says so (panel.app)
     except DomainError as exc:
-        return _note(request, _error_sentence(exc, _), status=exc.status_code)
+        return _note(request, _error_sentence(exc, _, say(request, exc)), status=exc.status_code)
     response = dialog_messages(request, dialog_id, user)
     response.headers["HX-Trigger"] = "sent"
     return response
+
+
+def sent_meanwhile(
+    session: Session, *, company_id: int, dialog_id: int, after: int, me: int
+) -> str:
+    """The name of another operator who answered the client after message ``after`` (what
+    the sender had on screen), or ""."""
+    row = session.execute(
+        select(Operator)
+        .join(
+            Message,
+            (Message.company_id == Operator.company_id) & (Message.operator_id == Operator.id),
+        )
+        .where(
+            Message.company_id == company_id,
+            Message.dialog_id == dialog_id,
+            Message.id > after,
+            Message.type == MessageType.TO_CLIENT,
+            Message.operator_id != me,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).scalar()
+    return row.full_name if row is not None else ""
 
 
 @router.post("/chats/{dialog_id}/typing")
@@ -187,7 +236,7 @@ _REFUSALS = {
 }
 
 
-def _error_sentence(exc: DomainError, _: Callable[[str], str]) -> str:
+def _error_sentence(exc: DomainError, _: Callable[[str], str], otherwise: str) -> str:
     errors = getattr(exc, "errors", None) or {}
     for name, msgid in _REFUSALS.items():
         if name in errors:
@@ -201,7 +250,7 @@ def _error_sentence(exc: DomainError, _: Callable[[str], str]) -> str:
                 else problems
             )
             return _(msgid) % {"problem": problem}
-    return exc.message
+    return otherwise
 
 
 @router.post("/chats/{dialog_id}/draft")
@@ -246,6 +295,7 @@ def assign(
     dialog_id: int,
     user: User,
     target: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
 ) -> Response:
     operator_id: int | None = None
     group_id: int | None = None
@@ -258,13 +308,24 @@ def assign(
         operator_id = user.id
     with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
-        assign_dialog(
-            session,
-            company_id=user.company_id,
-            dialog_id=dialog_id,
-            operator_id=operator_id,
-            group_id=group_id,
-        )
+        if operator_id is None and group_id is None:
+            assign_dialog(
+                session,
+                company_id=user.company_id,
+                dialog_id=dialog_id,
+                comment=comment,
+                by_operator_id=user.id,
+            )
+        else:
+            transfer_dialog(
+                session,
+                company_id=user.company_id,
+                dialog_id=dialog_id,
+                operator_id=operator_id,
+                group_id=group_id,
+                comment=comment,
+                by_operator_id=user.id,
+            )
     return _pane_or_redirect(request, dialog_id, user)
 
 
@@ -274,23 +335,35 @@ def _pane_or_redirect(request: Request, dialog_id: int, user: PanelUser) -> Resp
             visible_dialog(session, user, dialog_id)
         except DomainError:
             return Response(status_code=204, headers={"HX-Redirect": "/chats"})
-    return dialog_pane(request, dialog_id, user)
+    return _head(request, dialog_id, user)
+
+
+def _head(request: Request, dialog_id: int, user: PanelUser) -> Response:
+    """After an action in the header: the header again, and the messages told to merge in the
+    new timeline line (without re-rendering what the operator is reading)."""
+    response = dialog_head(request, dialog_id, user)
+    response.headers["HX-Trigger"] = "refresh-messages"
+    return response
 
 
 @router.post("/chats/{dialog_id}/close")
 def close(request: Request, dialog_id: int, user: User) -> Response:
     with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
-        close_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
-    return dialog_pane(request, dialog_id, user)
+        close_dialog(
+            session, company_id=user.company_id, dialog_id=dialog_id, by_operator_id=user.id
+        )
+    return _head(request, dialog_id, user)
 
 
 @router.post("/chats/{dialog_id}/reopen")
 def reopen(request: Request, dialog_id: int, user: User) -> Response:
     with write(request, user) as session:
         visible_dialog(session, user, dialog_id)
-        reopen_dialog(session, company_id=user.company_id, dialog_id=dialog_id)
-    return dialog_pane(request, dialog_id, user)
+        reopen_dialog(
+            session, company_id=user.company_id, dialog_id=dialog_id, by_operator_id=user.id
+        )
+    return _head(request, dialog_id, user)
 
 
 @router.post("/chats/{dialog_id}/tags")
@@ -316,6 +389,8 @@ def tags(
                 tag_id=tag_id,
                 assignee_type=assignee_type,
                 assignee_id=assignee_id,
+                by_operator_id=user.id,
+                dialog_id=dialog_id,
             )
         else:
             assign_tags(
@@ -324,16 +399,16 @@ def tags(
                 tag_ids=[tag_id],
                 assignee_type=assignee_type,
                 assignee_id=assignee_id,
+                by_operator_id=user.id,
+                dialog_id=dialog_id,
             )
-    return dialog_pane(request, dialog_id, user)
+    return _head(request, dialog_id, user)
 
 
 def _visible_message(request: Request, user: PanelUser, message_id: int) -> int:
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         if message.dialog_id is None:
-            from atendo.core.errors import NotFound
-
             raise NotFound()
         visible_dialog(session, user, message.dialog_id)
         return message.dialog_id
@@ -360,7 +435,7 @@ def interrupt(request: Request, message_id: int, user: User) -> Response:
         with write(request, user) as session:
             interrupt_message(session, company_id=user.company_id, message_id=message_id)
     except DomainError as exc:
-        error = exc.message
+        error = say(request, exc)
     with runtime_of(request).db.reading() as session:
         message = get_message(session, company_id=user.company_id, message_id=message_id)
         history = status_history(session, company_id=user.company_id, message_id=message.id)
@@ -445,7 +520,12 @@ def forward(
             )
     except DomainError as exc:
         return _forward_form(
-            request, user, message_id, to=to, note=note, error=_error_sentence(exc, _)
+            request,
+            user,
+            message_id,
+            to=to,
+            note=note,
+            error=_error_sentence(exc, _, say(request, exc)),
         )
     response = _forward_form(request, user, message_id, done=", ".join(addresses))
     response.headers["HX-Trigger"] = "refresh-messages"

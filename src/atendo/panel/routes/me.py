@@ -9,13 +9,22 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from atendo.core.channels.service import (
+    get_channel,
+    list_channels,
+    operator_signature,
+    set_operator_signature,
+)
+from atendo.core.channels.signatures import clean_signature
 from atendo.core.errors import DomainError
 from atendo.core.operators.service import change_own_password, time_zones, update_operator
 from atendo.core.operators.sessions import end_operator_sessions, end_own_session, list_sessions
+from atendo.core.team.statuses import note_activity, parse_status, set_operator_status
 from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser, clear_session, current_user, runtime_of, write
 from atendo.panel.i18n import LANGUAGES, translations, zone_choices
-from atendo.panel.render import render
+from atendo.panel.render import render, say
+from atendo.panel.views import composer_fields
 
 router = APIRouter()
 Me = Annotated[PanelUser, Depends(current_user)]
@@ -43,14 +52,25 @@ def _page(
 ) -> Response:
     with runtime_of(request).db.reading() as session:
         sessions = list_sessions(session, company_id=user.company_id, operator_id=user.id)
+        signatures = [
+            (
+                c,
+                operator_signature(
+                    session, company_id=user.company_id, channel_id=c.id, operator_id=user.id
+                ),
+            )
+            for c in list_channels(session, company_id=user.company_id)[0]
+            if "signature" in composer_fields(c)
+        ]
     now = utcnow()
     context = {
         "nav": "me",
         "error": error,
         "notice": notice,
         "now": now,
-        "zones": zone_choices(time_zones(), user.timezone, now),
+        "zones": zone_choices(time_zones(), user.timezone, now, user.language),
         "sessions": sessions,
+        "signatures": signatures,
         "device_label": device_label,
     }
     return render(request, "preferences.html", context, user=user, status_code=status)
@@ -152,3 +172,58 @@ def _signed_out() -> Response:
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
+
+
+@router.post("/me/status")
+def choose_status(request: Request, user: Me, status: Annotated[str, Form()] = "") -> Response:
+    """The status chooser in the header."""
+    with write(request, user) as session:
+        set_operator_status(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            status=parse_status(status),
+        )
+    if request.headers.get("hx-request"):
+        return Response(status_code=204)
+    return RedirectResponse(_back(request, "/chats"), status_code=303)
+
+
+@router.post("/me/activity")
+def activity(request: Request, user: Me) -> Response:
+    """The page saw the operator's hands (keys, clicks) since its last beat: the inactivity
+    timeout starts again."""
+    with runtime_of(request).db.transaction() as session:
+        note_activity(session, company_id=user.company_id, operator_id=user.id)
+    return Response(status_code=204)
+
+
+@router.post("/me/notifications")
+def notifications(request: Request, user: Me, enabled: Annotated[str, Form()] = "") -> Response:
+    with write(request, user) as session:
+        update_operator(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            notifications=enabled in ("1", "on", "true"),
+        )
+    return RedirectResponse("/me?done=saved", status_code=303)
+
+
+@router.post("/me/signatures")
+async def own_signatures(request: Request, user: Me) -> Response:
+    """The operator's own signature on each channel that signs (``signature:<channel id>``)."""
+    form = await request.form()
+    _ = translations(user.language).gettext
+    try:
+        with write(request, user) as session:
+            for key, value in form.multi_items():
+                if not key.startswith("signature:") or not key[10:].isdigit():
+                    continue
+                channel = get_channel(session, company_id=user.company_id, channel_id=int(key[10:]))
+                set_operator_signature(
+                    session, channel=channel, operator_id=user.id, text=clean_signature(str(value))
+                )
+    except DomainError as exc:
+        return _page(request, user, error=say(request, exc), status=exc.status_code)
+    return _page(request, user, notice=_("Your signatures were saved."))

@@ -13,7 +13,7 @@ from atendo.core.channels.service import get_channel
 from atendo.core.errors import DomainError
 from atendo.panel.auth import PanelUser, current_user, runtime_of, write
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 from atendo.panel.views import chat_starting_channels
 from atendo.transports import registry
 
@@ -84,8 +84,7 @@ async def new_chat(
     try:
         dialog_id = await asyncio.to_thread(store)
     except DomainError as exc:
-        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
-        return _form(request, user, f"{exc.message} {detail}".strip(), exc.status_code, values)
+        return _form(request, user, say(request, exc), exc.status_code, values)
     target = f"/chats/{dialog_id}"
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})

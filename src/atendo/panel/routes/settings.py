@@ -7,13 +7,17 @@ get 403 on every page here.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from atendo.core.channels.service import (
+    delete_channel,
+    disable_channel,
+    enable_channel,
     get_channel,
     get_signatures,
     list_channels,
@@ -22,25 +26,43 @@ from atendo.core.channels.service import (
 from atendo.core.channels.signatures import save_signatures
 from atendo.core.clients.service import block, list_blocks, unblock
 from atendo.core.companies.service import regenerate_token
+from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import Role
-from atendo.core.errors import DomainError
+from atendo.core.errors import DomainError, Invalid
 from atendo.core.messages.service import list_messages
 from atendo.core.operators.service import (
     create_group,
     create_operator,
+    delete_group,
     list_groups,
     list_operators,
+    remove_group_member,
     set_group_member,
+    update_group,
     update_operator,
 )
-from atendo.core.tags.service import create_tag, list_tags
-from atendo.core.templates.service import create_template, delete_template, list_templates
+from atendo.core.tags.service import (
+    create_tag,
+    delete_tag,
+    group_names,
+    list_tags,
+    tag_uses,
+    update_tag,
+)
+from atendo.core.templates.service import (
+    create_template,
+    delete_template,
+    fill_template,
+    list_templates,
+    update_template,
+)
 from atendo.core.webhooks.models import Webhook
+from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
 from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user, write
 from atendo.panel.model_form import LANGUAGES as MODEL_LANGUAGES
 from atendo.panel.model_form import form_data, form_fields, form_values, model_defaults
-from atendo.panel.render import render
+from atendo.panel.render import _t, render, say
 from atendo.transports import registry
 from atendo.transports.base import Transport
 
@@ -236,7 +258,7 @@ async def channel_create(request: Request, user: Admin) -> Response:
             request,
             values=data,
             errors=exc.errors or {},
-            message=exc.message,
+            message=say(request, exc),
             status=422,
             transport_name=name,
         )
@@ -269,10 +291,31 @@ async def channel_update(request: Request, channel_id: int, user: Admin) -> Resp
             channel=channel,
             values=data,
             errors=exc.errors or {},
-            message=exc.message,
+            message=say(request, exc),
             status=422,
         )
     return _hx_redirect(request, f"/settings/channels?connected={channel.id}")
+
+
+@router.post("/settings/channels/{channel_id}/disable")
+def channel_disable(request: Request, channel_id: int, user: Admin) -> Response:
+    with write(request, user) as session:
+        disable_channel(session, company_id=user.company_id, channel_id=channel_id)
+    return _hx_redirect(request, "/settings/channels")
+
+
+@router.post("/settings/channels/{channel_id}/enable")
+def channel_enable(request: Request, channel_id: int, user: Admin) -> Response:
+    with write(request, user) as session:
+        enable_channel(session, company_id=user.company_id, channel_id=channel_id)
+    return _hx_redirect(request, "/settings/channels")
+
+
+@router.post("/settings/channels/{channel_id}/delete")
+def channel_delete(request: Request, channel_id: int, user: Admin) -> Response:
+    with write(request, user) as session:
+        delete_channel(session, company_id=user.company_id, channel_id=channel_id)
+    return _hx_redirect(request, "/settings/channels")
 
 
 @router.post("/settings/channels/{channel_id}/reconnect")
@@ -339,10 +382,25 @@ def signatures_save(
 # --- Operadores e grupos -------------------------------------------------------------------
 
 
-def _operators_page(request: Request, user: PanelUser, error: str = "") -> Response:
+def _operators_page(
+    request: Request,
+    user: PanelUser,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 422,
+) -> Response:
     with runtime_of(request).db.reading() as session:
         operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
         groups = list_groups(session, company_id=user.company_id)
+        in_group = {
+            g.id: session.scalar(
+                select(func.count())
+                .select_from(Dialog)
+                .where(Dialog.company_id == user.company_id, Dialog.group_id == g.id)
+            )
+            or 0
+            for g, _members in groups
+        }
     names = {o.id: o.full_name for o in operators}
     return render(
         request,
@@ -350,12 +408,14 @@ def _operators_page(request: Request, user: PanelUser, error: str = "") -> Respo
         {
             "operators": operators,
             "groups": groups,
+            "in_group": in_group,
             "names": names,
             "roles": [r.value for r in Role],
             "error": error,
+            "values": values or {},
             "section": "operators",
         },
-        status_code=422 if error else 200,
+        status_code=status if error else 200,
     )
 
 
@@ -368,8 +428,8 @@ def operators_page(request: Request, user: Admin) -> Response:
 def operator_create(
     request: Request,
     user: Admin,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "operator",
 ) -> Response:
@@ -386,27 +446,79 @@ def operator_create(
                 last_name=last,
             )
     except DomainError as exc:
-        return _operators_page(request, user, exc.message)
+        values = {"name": name, "email": email, "role": role}
+        return _operators_page(request, user, say(request, exc), values, status=exc.status_code)
     return RedirectResponse("/settings/operators", status_code=303)
 
 
 @router.post("/settings/operators/{operator_id}/role")
 def operator_role(
-    request: Request, operator_id: int, user: Admin, role: Annotated[str, Form()]
+    request: Request, operator_id: int, user: Admin, role: Annotated[str, Form()] = ""
 ) -> Response:
     if role in [r.value for r in Role] and operator_id != user.id:
+        try:
+            with write(request, user) as session:
+                update_operator(
+                    session, company_id=user.company_id, operator_id=operator_id, role=Role(role)
+                )
+        except DomainError as exc:
+            return _operators_page(request, user, say(request, exc), status=exc.status_code)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/operators/{operator_id}")
+def operator_update(
+    request: Request,
+    operator_id: int,
+    user: Admin,
+    name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Rename, and with a password filled in, reset it (their sessions end)."""
+    first, _sep, last = name.strip().partition(" ")
+    try:
         with write(request, user) as session:
             update_operator(
-                session, company_id=user.company_id, operator_id=operator_id, role=Role(role)
+                session,
+                company_id=user.company_id,
+                operator_id=operator_id,
+                first_name=first if name.strip() else None,
+                last_name=last if name.strip() else None,
+                password=password or None,
             )
+    except DomainError as exc:
+        return _operators_page(request, user, say(request, exc), status=exc.status_code)
     return RedirectResponse("/settings/operators", status_code=303)
 
 
 @router.post("/settings/groups")
-def group_create(request: Request, user: Admin, name: Annotated[str, Form()]) -> Response:
-    if name.strip():
+def group_create(request: Request, user: Admin, name: Annotated[str, Form()] = "") -> Response:
+    try:
         with write(request, user) as session:
             create_group(session, company_id=user.company_id, name=name)
+    except DomainError as exc:
+        return _operators_page(
+            request, user, say(request, exc), {"group": name}, status=exc.status_code
+        )
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/groups/{group_id}")
+def group_rename(
+    request: Request, group_id: int, user: Admin, name: Annotated[str, Form()] = ""
+) -> Response:
+    try:
+        with write(request, user) as session:
+            update_group(session, company_id=user.company_id, group_id=group_id, name=name)
+    except DomainError as exc:
+        return _operators_page(request, user, say(request, exc), status=exc.status_code)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/groups/{group_id}/delete")
+def group_delete(request: Request, group_id: int, user: Admin) -> Response:
+    with write(request, user) as session:
+        delete_group(session, company_id=user.company_id, group_id=group_id)
     return RedirectResponse("/settings/operators", status_code=303)
 
 
@@ -415,61 +527,166 @@ def group_member(
     request: Request,
     group_id: int,
     user: Admin,
-    operator_id: Annotated[int, Form()],
-    skill: Annotated[int, Form()] = 50,
+    operator_id: Annotated[str, Form()] = "",
+    skill: Annotated[str, Form()] = "50",
 ) -> Response:
     try:
+        if not operator_id.isdigit() or not skill.strip().isdigit():
+            raise Invalid("Skill must be between 1 and 100", code="operator.invalid_skill")
         with write(request, user) as session:
             set_group_member(
                 session,
                 company_id=user.company_id,
                 group_id=group_id,
-                operator_id=operator_id,
-                skill=skill,
+                operator_id=int(operator_id),
+                skill=int(skill),
             )
     except DomainError as exc:
-        return _operators_page(request, user, exc.message)
+        return _operators_page(request, user, say(request, exc), status=exc.status_code)
+    return RedirectResponse("/settings/operators", status_code=303)
+
+
+@router.post("/settings/groups/{group_id}/members/{operator_id}/delete")
+def group_member_remove(request: Request, group_id: int, operator_id: int, user: Admin) -> Response:
+    with write(request, user) as session:
+        remove_group_member(
+            session, company_id=user.company_id, group_id=group_id, operator_id=operator_id
+        )
     return RedirectResponse("/settings/operators", status_code=303)
 
 
 # --- Tags, Modelos de respostas, Lista de bloqueios -------------------------------------------
 
 
+def _tags_page(
+    request: Request,
+    user: PanelUser,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 422,
+) -> Response:
+    with runtime_of(request).db.reading() as session:
+        tags, _n = list_tags(session, company_id=user.company_id, page=Page(500, 0))
+        uses = {t.id: tag_uses(session, company_id=user.company_id, tag_id=t.id) for t in tags}
+        groups = group_names(session, company_id=user.company_id)
+    return render(
+        request,
+        "settings/tags.html",
+        {
+            "tags": tags,
+            "uses": uses,
+            "tag_groups": groups,
+            "section": "tags",
+            "error": error,
+            "values": values or {},
+        },
+        status_code=status if error else 200,
+    )
+
+
 @router.get("/settings/tags")
 def tags_page(request: Request, user: Supervisor) -> Response:
-    with runtime_of(request).db.reading() as session:
-        tags, _n = list_tags(session, company_id=user.company_id, page=Page(200, 0))
-    return render(request, "settings/tags.html", {"tags": tags, "section": "tags"})
+    return _tags_page(request, user)
 
 
 @router.post("/settings/tags")
 def tag_create(
     request: Request,
     user: Supervisor,
-    label: Annotated[str, Form()],
+    label: Annotated[str, Form()] = "",
     bg_color: Annotated[str, Form()] = "#e0e7ff",
+    text_color: Annotated[str, Form()] = "#1e1b4b",
 ) -> Response:
     try:
         with write(request, user) as session:
-            create_tag(session, company_id=user.company_id, label=label, bg_color=bg_color)
-    except DomainError:
-        pass  # an empty label: the page simply shows the list again
+            create_tag(
+                session,
+                company_id=user.company_id,
+                label=label,
+                bg_color=_colour(bg_color, "#e0e7ff"),
+                text_color=_colour(text_color, "#1e1b4b"),
+            )
+    except DomainError as exc:
+        return _tags_page(
+            request, user, say(request, exc), {"label": label}, status=exc.status_code
+        )
     return RedirectResponse("/settings/tags", status_code=303)
+
+
+def _colour(value: str, default: str) -> str:
+    value = value.strip()
+    return value if re.fullmatch(r"#[0-9a-fA-F]{6}", value) else default
+
+
+@router.post("/settings/tags/{tag_id}")
+def tag_update(
+    request: Request,
+    tag_id: int,
+    user: Supervisor,
+    label: Annotated[str, Form()] = "",
+    bg_color: Annotated[str, Form()] = "",
+    text_color: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        with write(request, user) as session:
+            update_tag(
+                session,
+                company_id=user.company_id,
+                tag_id=tag_id,
+                label=label,
+                bg_color=_colour(bg_color, "") or None,
+                text_color=_colour(text_color, "") or None,
+            )
+    except DomainError as exc:
+        return _tags_page(request, user, say(request, exc), status=exc.status_code)
+    return RedirectResponse("/settings/tags", status_code=303)
+
+
+@router.post("/settings/tags/{tag_id}/delete")
+def tag_delete(request: Request, tag_id: int, user: Supervisor) -> Response:
+    with write(request, user) as session:
+        delete_tag(session, company_id=user.company_id, tag_id=tag_id)
+    return RedirectResponse("/settings/tags", status_code=303)
+
+
+def _templates_page(
+    request: Request,
+    user: PanelUser,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 422,
+) -> Response:
+    with runtime_of(request).db.reading() as session:
+        rows, _n = list_templates(session, company_id=user.company_id, page=Page(500, 0))
+    sample = _t(request, "Maria Silva")
+    previews = {
+        t.id: fill_template(t.text, client_name=sample, operator_name=user.name) for t in rows
+    }
+    return render(
+        request,
+        "settings/templates.html",
+        {
+            "rows": rows,
+            "previews": previews,
+            "section": "templates",
+            "error": error,
+            "values": values or {},
+        },
+        status_code=status if error else 200,
+    )
 
 
 @router.get("/settings/templates")
 def templates_page(request: Request, user: Supervisor) -> Response:
-    with runtime_of(request).db.reading() as session:
-        rows, _n = list_templates(session, company_id=user.company_id, page=Page(200, 0))
-    return render(request, "settings/templates.html", {"rows": rows, "section": "templates"})
+    return _templates_page(request, user)
 
 
 @router.post("/settings/templates")
 def template_create(
     request: Request,
     user: Supervisor,
-    name: Annotated[str, Form()],
-    text: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
     command: Annotated[str, Form()] = "",
 ) -> Response:
     try:
@@ -477,8 +694,33 @@ def template_create(
             create_template(
                 session, company_id=user.company_id, name=name, text=text, command=command
             )
-    except DomainError:
-        pass
+    except DomainError as exc:
+        values = {"name": name, "text": text, "command": command}
+        return _templates_page(request, user, say(request, exc), values, status=exc.status_code)
+    return RedirectResponse("/settings/templates", status_code=303)
+
+
+@router.post("/settings/templates/{template_id}")
+def template_update(
+    request: Request,
+    template_id: int,
+    user: Supervisor,
+    name: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    command: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        with write(request, user) as session:
+            update_template(
+                session,
+                company_id=user.company_id,
+                template_id=template_id,
+                name=name,
+                text=text,
+                command=command,
+            )
+    except DomainError as exc:
+        return _templates_page(request, user, say(request, exc), status=exc.status_code)
     return RedirectResponse("/settings/templates", status_code=303)
 
 
@@ -489,21 +731,56 @@ def template_delete(request: Request, template_id: int, user: Supervisor) -> Res
     return RedirectResponse("/settings/templates", status_code=303)
 
 
-@router.get("/settings/blocks")
-def blocks_page(request: Request, user: Supervisor) -> Response:
+def _blocks_page(
+    request: Request,
+    user: PanelUser,
+    error: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 422,
+) -> Response:
+    from atendo.core.clients.models import Client
+
     with runtime_of(request).db.reading() as session:
         rows = list_blocks(session, company_id=user.company_id)
-    return render(request, "settings/blocks.html", {"rows": rows, "section": "blocks"})
+        names = {}
+        for b in rows:
+            if b.client_id is not None:
+                client = get_scoped(session, Client, b.client_id, company_id=user.company_id)
+                names[b.client_id] = (client.display_name if client else "") or f"#{b.client_id}"
+    return render(
+        request,
+        "settings/blocks.html",
+        {
+            "rows": rows,
+            "names": names,
+            "section": "blocks",
+            "error": error,
+            "values": values or {},
+        },
+        status_code=status if error else 200,
+    )
+
+
+@router.get("/settings/blocks")
+def blocks_page(request: Request, user: Supervisor) -> Response:
+    return _blocks_page(request, user)
 
 
 @router.post("/settings/blocks")
 def block_add(
     request: Request,
     user: Supervisor,
-    value: Annotated[str, Form()],
+    value: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "email",
     reason: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
 ) -> Response:
+    from atendo.panel.routes.clients import end_of_day
+
+    values = {"value": value, "kind": kind, "reason": reason, "until": until}
+    expires = end_of_day(until, user.timezone)
+    if until and expires is None:
+        return _blocks_page(request, user, _t(request, "Pick a valid date."), values)
     try:
         with write(request, user) as session:
             block(
@@ -512,9 +789,10 @@ def block_add(
                 kind=kind if kind in ("email", "domain") else "email",
                 value=value,
                 reason=reason,
+                expires_at=expires,
             )
-    except DomainError:
-        pass
+    except DomainError as exc:
+        return _blocks_page(request, user, say(request, exc), values, status=exc.status_code)
     return RedirectResponse("/settings/blocks", status_code=303)
 
 

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from atendo.core.companies.service import any_company_exists, create_company
+from atendo.core.enums import OperatorStatus
 from atendo.core.errors import DomainError
 from atendo.core.operators.service import authenticate_operator
+from atendo.core.team.statuses import set_operator_status
 from atendo.panel.auth import (
     LOGIN_CSRF_COOKIE,
     PanelUser,
@@ -29,7 +31,7 @@ from atendo.panel.auth import (
     start_session,
 )
 from atendo.panel.i18n import translations
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 
 router = APIRouter()
 
@@ -119,7 +121,16 @@ async def login(request: Request) -> Response:
     def check() -> str | None:
         with runtime.db.transaction() as session:
             op = authenticate_operator(session, email=email, password=password)
-            return start_session(session, request, op) if op is not None else None
+            if op is None:
+                return None
+            if op.status == OperatorStatus.OFFLINE:  # signing in starts the working day
+                set_operator_status(
+                    session,
+                    company_id=op.company_id,
+                    operator_id=op.id,
+                    status=OperatorStatus.WORKING,
+                )
+            return start_session(session, request, op)
 
     cookie_value = await asyncio.to_thread(check)
     if cookie_value is None:
@@ -136,6 +147,13 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 def logout(request: Request, user: Annotated[PanelUser, Depends(current_user)]) -> Response:
     end_current_session(request)
+    with runtime_of(request).db.transaction() as session:
+        set_operator_status(
+            session,
+            company_id=user.company_id,
+            operator_id=user.id,
+            status=OperatorStatus.OFFLINE,
+        )
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
@@ -187,7 +205,7 @@ def setup(
             )
             cookie_value = start_session(session, request, new.admin)
     except DomainError as exc:
-        return _setup_page(request, error=exc.message, status=422)
+        return _setup_page(request, error=say(request, exc), status=422)
     response = RedirectResponse("/chats", status_code=303)
     set_session(response, request, cookie_value)
     return response

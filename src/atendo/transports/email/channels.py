@@ -74,7 +74,7 @@ async def _test_or_raise(
             errors["imap"] = [report.imap_error]
         if report.smtp_error:
             errors["smtp"] = [report.smtp_error]
-        raise Invalid("Connection failed", errors)
+        raise Invalid("Connection failed", errors, code="channel.connection_failed")
     return cfg
 
 
@@ -85,7 +85,9 @@ async def connect_email_channel(
     cfg = parse_settings(data)
     password = _text(data, "password") or ""
     if not password:
-        raise Invalid("Invalid channel settings", {"password": ["required"]})
+        raise Invalid(
+            "Invalid channel settings", {"password": ["required"]}, code="channel.invalid_settings"
+        )
     smtp_password = _text(data, "smtp_password") or None
     await _test_or_raise(runtime, data, password, smtp_password)
     secrets = {"password": password}
@@ -114,7 +116,11 @@ async def update_email_channel(
     with runtime.db.reading() as session:
         channel = get_channel(session, company_id=company_id, channel_id=channel_id)
         if channel.transport != TRANSPORT:
-            raise Invalid("unsupported transport", {"transport": ["not an e-mail channel"]})
+            raise Invalid(
+                "unsupported transport",
+                {"transport": ["not an e-mail channel"]},
+                code="channel.unsupported_transport",
+            )
         current = dict(channel.settings or {})
         stored = channel_secrets(channel, runtime.box)
     changes = {k: v for k, v in data.items() if v is not None and k not in ("transport", "id")}

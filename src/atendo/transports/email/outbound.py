@@ -178,11 +178,16 @@ def thread_subject(session: Session, dialog: Dialog) -> str:
 def check_can_send(channel: Channel) -> None:
     """Refused up front: a message on a disabled or deleted channel would never leave."""
     if channel.transport != EMAIL:
-        raise Invalid("This dialog is not an e-mail dialog", {"dialog_id": ["not e-mail"]})
+        raise Invalid(
+            "This dialog is not an e-mail dialog",
+            {"dialog_id": ["not e-mail"]},
+            code="chat.not_email",
+        )
     if channel.deleted or channel.status == ChannelStatus.DISABLED:
         raise Invalid(
             "The channel is disabled: nothing can be sent on it",
             {"channel_id": ["the channel is disabled"]},
+            code="channel.disabled",
         )
 
 
@@ -216,7 +221,7 @@ def queue_email_reply(
     check_operator(session, company_id=company_id, operator_id=operator_id)
     text = (text or "").replace("\r\n", "\n")
     if not text.strip() and not (html or "").strip() and not attachments:
-        raise Invalid("The message is empty", {"text": ["required"]})
+        raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
     recipients = resolve_recipients(session, dialog=dialog, to=to, cc=cc, bcc=bcc)
     check_recipients(
@@ -393,16 +398,22 @@ def start_outbound_chat(
         raise Invalid(
             "New chats can only be started on an e-mail channel",
             {"channel_id": ["not an e-mail channel"]},
+            code="channel.cannot_start_chats",
         )
     if not channel.write_first:
         raise Invalid(
             "This channel may not start conversations (write first is off)",
             {"channel_id": ["write_first is off for this channel"]},
+            code="channel.cannot_start_chats",
         )
     check_operator(session, company_id=company_id, operator_id=operator_id)
     has_text = bool((text or "").strip() or (html or "").strip())
     if has_text and not (subject or "").strip():
-        raise Invalid("A first e-mail needs a subject", {"subject": ["required"]})
+        raise Invalid(
+            "A first e-mail needs a subject",
+            {"subject": ["required"]},
+            code="chat.subject_required",
+        )
     addresses = normalise_addresses(emails)
     owner: Client | None = None
     if client_id is not None:
@@ -412,7 +423,11 @@ def start_outbound_chat(
                 session, company_id=company_id, client_id=owner.id, transport=EMAIL
             )[:1]
     if not addresses:
-        raise Invalid("At least one e-mail address is needed", {"emails": ["required"]})
+        raise Invalid(
+            "At least one e-mail address is needed",
+            {"emails": ["required"]},
+            code="chat.address_required",
+        )
     check_recipients(
         addresses, max_recipients=runtime.settings.max_recipients_per_message, field="emails"
     )

@@ -105,6 +105,8 @@ def normalise_addresses(addresses: Sequence[str], *, field: str = "emails") -> l
         raise Invalid(
             "Invalid e-mail address: " + ", ".join(bad),
             {field: [f"not a valid e-mail address: {b}" for b in bad]},
+            code="chat.invalid_address",
+            params={"addresses": ", ".join(bad)},
         )
     return out
 
@@ -214,5 +216,9 @@ def resolve_recipients(
     cc_list = _minus(cc_list, taken)
     bcc_list = _minus(bcc_list, taken)
     if not to_list and not cc_list:
-        raise Invalid("The message has no recipient", {"to": ["at least one address is needed"]})
+        raise Invalid(
+            "The message has no recipient",
+            {"to": ["at least one address is needed"]},
+            code="chat.no_recipient",
+        )
     return Recipients(to=to_list, cc=cc_list, bcc=bcc_list)

@@ -97,4 +97,4 @@ def parse_settings(data: dict[str, Any]) -> EmailChannelSettings:
             field = ".".join(str(p) for p in err["loc"]) or "settings"
             message = str(err["msg"]).removeprefix("Value error, ")
             errors.setdefault(field, []).append(message)
-        raise Invalid("Invalid channel settings", errors) from None
+        raise Invalid("Invalid channel settings", errors, code="channel.invalid_settings") from None

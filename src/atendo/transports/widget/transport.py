@@ -91,6 +91,7 @@ class WidgetTransport(BaseTransport):
             raise Invalid(
                 "Invalid channel settings",
                 {"offline_email_channel_id": [FIELD_WORDS["offline_email_channel_id"]]},
+                code="channel.invalid_settings",
             )
 
     async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
