@@ -136,7 +136,7 @@ def test_a_visitor_and_an_operator_chat_live(
         )
     words = {
         "pt-BR": ("Fale conosco", "Aguardando um atendente…", "Entregue", "Lida",
-                  "Ana está atendendo você", "Bia Souza está digitando…", "Ana está digitando…"),
+                  "Ana está atendendo você", "Bia Souza está escrevendo…", "Ana está digitando…"),
         "en": ("Chat with us", "Waiting for an agent…", "Delivered", "Read",
                "Ana is answering you", "Bia Souza is typing…", "Ana is typing…"),
     }[lang]  # fmt: skip
@@ -207,6 +207,18 @@ def test_a_visitor_and_an_operator_chat_live(
     shot(operator, f"widget-operator-{lang}-1280x800")
     expect(mine.first.get_by_test_id("widget-mark")).to_have_text(words[3], timeout=10_000)
     shot(visitor, f"widget-visitor-{lang}-{width}x{height}")
+
+    # Where the visitor is, as the widget told it, on the client's card.
+    operator.get_by_test_id("client-card-link").click()
+    page_link = operator.get_by_test_id("client-visitor-page")
+    expect(page_link).to_have_text("Loja Exemplo")
+    expect(page_link).to_have_attribute("href", f"{site}/{pid}.html")
+    expect(operator.get_by_test_id("client-visitor-browser")).to_contain_text("Chrome")
+    expect(operator.get_by_test_id("client-card")).to_contain_text(
+        "No site" if lang == "pt-BR" else "On the site"
+    )
+    shot(operator, f"widget-client-card-{lang}-1280x800")
+    operator.keyboard.press("Escape")
 
     # A file from the visitor reaches the operator.
     chat.get_by_test_id("widget-file").set_input_files(
