@@ -229,9 +229,10 @@ def test_a_visitor_and_an_operator_chat_live(
 
     # A reload keeps the history (the signed visitor token in the frame's storage).
     visitor.reload()
-    visitor.get_by_test_id("widget-launcher").click() if not visitor.locator(
-        '[data-testid="widget-frame"]'
-    ).is_visible() else None
+    # (the loader opens the chat again itself when it was open: wait until it has run)
+    expect(visitor.get_by_test_id("widget-launcher")).to_have_count(1)
+    if not visitor.locator('[data-testid="widget-frame"]').is_visible():
+        visitor.get_by_test_id("widget-launcher").click()
     chat = visitor.frame_locator('[data-testid="widget-frame"]')
     every = chat.get_by_test_id("widget-message")
     expect(every).to_have_count(3)
