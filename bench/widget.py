@@ -350,13 +350,14 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
         "ATENDO_WIDGET_IP_MESSAGES_PER_MINUTE": "100000000",
     }
     port, echo_port = free_port(), free_port()
+    log = (data_dir / "serve.log").open("wb")  # read it when a run fails
     (data_dir / "echo_app.py").write_text(ECHO_APP)
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [
@@ -409,6 +410,9 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
                 args.steady,
             )
         )
+    except Exception:
+        print(f"the server's log: {data_dir / 'serve.log'}", file=sys.stderr)
+        raise
     finally:
         for server in servers:
             server.terminate()

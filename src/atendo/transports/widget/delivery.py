@@ -25,6 +25,7 @@ from atendo.kit.clock import utcnow
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
 from atendo.transports.widget.hub import changed
+from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import TRANSPORT
 
 log = logging.getLogger("atendo.widget")
@@ -71,7 +72,7 @@ async def widget_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
         while not stop.is_set():
             wake.event.clear()
             try:
-                count = await asyncio.to_thread(deliver_widget_messages, runtime)
+                count = await in_thread(deliver_widget_messages, runtime)
             except Exception:
                 log.exception("widget delivery round failed")
                 count = 0

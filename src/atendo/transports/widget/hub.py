@@ -36,6 +36,7 @@ from atendo.core.messages.models import Message
 from atendo.kit.db import get_scoped
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
+from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import FOLLOWED, IDENTITY, messages_out, shown_messages
 
 log = logging.getLogger("atendo.widget")
@@ -163,7 +164,7 @@ class Hub:
         self._loop = loop
         self._starting = starting = loop.create_future()
         try:
-            self.cursor = await asyncio.to_thread(self._last_id)
+            self.cursor = await in_thread(self._last_id)
             self._seen = {}
             self._listener = WakeListener(self.runtime.db.url, topic=TOPIC)
             self._task = loop.create_task(self._run(self._listener), name="atendo:widget-hub")
@@ -213,10 +214,10 @@ class Hub:
     async def _round(self) -> None:
         channels = sorted(self.channels)
         if not channels:
-            self.cursor = await asyncio.to_thread(self._last_id)
+            self.cursor = await in_thread(self._last_id)
             return
         low = max(0, self.cursor - self.lookback)
-        rows = await asyncio.to_thread(self._read, low, channels)
+        rows = await in_thread(self._read, low, channels)
         followed = []
         for event_id, company_id, type_, channel_id, payload in rows:
             self.cursor = max(self.cursor, event_id)
@@ -233,7 +234,7 @@ class Hub:
         for _e, company_id, _t, _ch, _cl, payload, _s in followed:
             if isinstance(payload.get("message_id"), int):
                 wanted.setdefault(company_id, []).append(payload["message_id"])
-        items = await asyncio.to_thread(self._items, wanted) if wanted else {}
+        items = await in_thread(self._items, wanted) if wanted else {}
         for event_id, _c, type_, channel_id, client_id, payload, subs in followed:
             owner, item = items.get(payload.get("message_id") or 0, ((0, None), None))
             note = Note(event_id, type_, channel_id, client_id, payload, item, owner)
@@ -290,7 +291,7 @@ class Hub:
         waiting = self.connections(channel_id, None)
         if not waiting:
             return
-        visitor_id = await asyncio.to_thread(self._visitor_of, company_id, client_id)
+        visitor_id = await in_thread(self._visitor_of, company_id, client_id)
         for sub in waiting:
             if visitor_id and sub.visitor_id == visitor_id:
                 self.set_client(sub, client_id)
@@ -307,7 +308,7 @@ class Hub:
         wanted = sorted({i for s in subs for i in s.unread})[:5000]
         if not wanted:
             return
-        read = set(await asyncio.to_thread(self._read_ids, wanted))
+        read = set(await in_thread(self._read_ids, wanted))
         if not read:
             return
         for sub in subs:

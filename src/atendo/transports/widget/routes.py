@@ -42,6 +42,7 @@ from atendo.transports.widget.hub import Hub, Note, changed, hub_for
 from atendo.transports.widget.i18n import language_of, texts
 from atendo.transports.widget.limits import Limits
 from atendo.transports.widget.settings import WidgetSettings, normalise_origin
+from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import (
     MAX_TEXT,
     TokenRefused,
@@ -316,8 +317,8 @@ def build_router() -> APIRouter:
         identify = body.get("identify")
         verified: bool | None = None
         if isinstance(identify, dict) and identify.get("id"):
-            verified = await asyncio.to_thread(_identify, runtime, channel, visitor, identify)
-        state = await asyncio.to_thread(_snapshot, runtime, channel, visitor)
+            verified = await in_thread(_identify, runtime, channel, visitor, identify)
+        state = await in_thread(_snapshot, runtime, channel, visitor)
         return JSONResponse(
             {"token": token, "verified": verified, **state},
             headers={"Cache-Control": "no-store"},
@@ -497,7 +498,7 @@ def build_router() -> APIRouter:
         limits = _limits(request)
         if not limits.new_chat(ip=_ip(request)):
             return _error("rate_chats", 429, language)
-        await asyncio.to_thread(_leave_message, runtime, channel, cfg, visitor, email, name, text)
+        await in_thread(_leave_message, runtime, channel, cfg, visitor, email, name, text)
         return JSONResponse(
             {"ok": True, "message": texts(language)["offline_done"] % {"email": email}}
         )
@@ -588,12 +589,12 @@ class Connection:
         return {"t": "error", "code": code, "text": text % values if values else text}
 
     async def run(self, after: int, send: Any, receive: Any) -> None:
-        self.client_id = await asyncio.to_thread(self._client_id)
+        self.client_id = await in_thread(self._client_id)
         self.sub = await self.hub.subscribe(
             self.channel.id, self.client_id, self.visitor.visitor_id
         )
         try:
-            for frame in await asyncio.to_thread(self._catch_up, after):
+            for frame in await in_thread(self._catch_up, after):
                 await send(frame)
             reader = asyncio.create_task(receive())
             try:
@@ -691,7 +692,7 @@ class Connection:
         if "message_id" in note.payload:  # the hub read the message for every connection
             mine = note.owner == (self.channel.id, self.client_id) and note.item is not None
             return self._item_frames([note.item] if mine and note.item else [], note.id)
-        return await asyncio.to_thread(self._note_frames, note)
+        return await in_thread(self._note_frames, note)
 
     def _note_frames(self, note: Note) -> list[dict[str, Any]]:
         with self.runtime.db.reading() as session:
@@ -708,7 +709,7 @@ class Connection:
             if self.client_id is not None and now - self.typed > TYPING_EVERY:
                 self.typed = now
                 client_id = self.client_id
-                await asyncio.to_thread(self._typing, client_id)
+                await in_thread(self._typing, client_id)
             return []
         if kind != "msg":
             return []
@@ -723,7 +724,7 @@ class Connection:
             return [self.problem("rate_chats")]
         meta = frame.get("meta") if isinstance(frame.get("meta"), dict) else {}
         try:
-            message_id, client_id = await asyncio.to_thread(
+            message_id, client_id = await in_thread(
                 self._store, text, str(frame.get("key") or "")[:60], meta or {}, uploads or []
             )
         except DomainError:
