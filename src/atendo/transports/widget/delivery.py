@@ -24,6 +24,7 @@ from atendo.core.messages.outbox import Accepted, claim_due_messages, record_out
 from atendo.kit.clock import utcnow
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
+from atendo.transports.widget import threads
 from atendo.transports.widget.hub import changed
 from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import TRANSPORT
@@ -68,6 +69,7 @@ def queued(session: Session) -> None:
 
 
 async def widget_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
+    threads.setup(runtime.db.is_postgres)
     async with WakeListener(runtime.db.url, topic=TOPIC) as wake:
         while not stop.is_set():
             wake.event.clear()

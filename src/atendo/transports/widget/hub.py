@@ -36,6 +36,7 @@ from atendo.core.messages.models import Message
 from atendo.kit.db import get_scoped
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
+from atendo.transports.widget import threads
 from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import FOLLOWED, IDENTITY, messages_out, shown_messages
 
@@ -93,6 +94,7 @@ class Hub:
         self.cursor = 0
         self.lookback = 0 if runtime.db.url.startswith("sqlite") else LOOKBACK
         self.tick = runtime.settings.widget_hub_tick
+        threads.setup(runtime.db.is_postgres)
         self._task: asyncio.Task[None] | None = None
         self._listener: WakeListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

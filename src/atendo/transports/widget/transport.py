@@ -72,7 +72,10 @@ class WidgetTransport(BaseTransport):
         return settings_errors(exc)
 
     def web_router(self, runtime: Runtime) -> APIRouter:
+        from atendo.transports.widget import threads
         from atendo.transports.widget.routes import build_router
+
+        threads.setup(runtime.db.is_postgres)
 
         self.public_url = runtime.settings.public_url or (
             f"http://{runtime.settings.host}:{runtime.settings.port}"
