@@ -136,7 +136,7 @@ def test_a_visitor_and_an_operator_chat_live(
         )
     words = {
         "pt-BR": ("Fale conosco", "Aguardando um atendente…", "Entregue", "Lida",
-                  "Ana está atendendo você", "Bia Souza está escrevendo…", "Ana está digitando…"),
+                  "Ana está atendendo você", "Bia Souza está digitando…", "Ana está digitando…"),
         "en": ("Chat with us", "Waiting for an agent…", "Delivered", "Read",
                "Ana is answering you", "Bia Souza is typing…", "Ana is typing…"),
     }[lang]  # fmt: skip
