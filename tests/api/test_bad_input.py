@@ -111,3 +111,15 @@ def test_urls_the_parsers_refuse_are_invalid(api: TestClient) -> None:
             "/v1/messages", json={"dialog_id": sent["dialog_id"], "text": "x", "attachment": url}
         )
         assert_error(r, 422, "attachment")
+
+
+def test_numbers_beyond_64_bits_in_an_object_are_invalid(api: TestClient) -> None:
+    client = api.post("/v1/clients", json={"phone": "+5511999990002"}).json()["data"]
+    for fields in ({"plan": 2**64}, {"plan": [1, -(2**63) - 1]}, {"a": {"b": 2**63}}):
+        r = api.put(f"/v1/clients/{client['id']}", json={"custom_fields": fields})
+        assert_error(r, 422, "custom_fields")
+    assert api.get(f"/v1/clients/{client['id']}").json()["data"]["custom_fields"] == {}
+    edge = {"low": -(2**63), "high": 2**63 - 1, "yes": True}
+    r = api.put(f"/v1/clients/{client['id']}", json={"custom_fields": edge})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["custom_fields"] == edge

@@ -135,16 +135,15 @@ class Params:
         value = self.raw(key)
         if value is None:
             return None
-        if isinstance(value, dict):
-            return value
         if isinstance(value, str):
             try:
-                parsed = json.loads(value)
+                value = json.loads(value)
             except ValueError:
                 raise Invalid(f"{key} must be an object", {key: ["object"]}) from None
-            if isinstance(parsed, dict):
-                return parsed
-        raise Invalid(f"{key} must be an object", {key: ["object"]})
+        if not isinstance(value, dict):
+            raise Invalid(f"{key} must be an object", {key: ["object"]})
+        _storable(key, value)
+        return value
 
     def upload(self, key: str) -> UploadFile | None:
         value = self.raw(key)
@@ -167,10 +166,18 @@ def to_integer(key: str, value: Any) -> int:
     return number
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _storable(key: str, value: Any) -> Any:
     """Refuse what no database text can hold: NUL characters (PostgreSQL fails on them) and
-    lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape; not encodable as UTF-8)."""
-    if isinstance(value, str):
+    lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape; not encodable as UTF-8); and numbers
+    past 64 bits (no database column or JSON encoder here holds them)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            reason = "numbers within the 64-bit range"
+            raise Invalid(f"{key} must hold {reason}", {key: [reason]})
+    elif isinstance(value, str):
         if _UNSTORABLE.search(value):
             reason = "NUL characters or lone surrogates"
             raise Invalid(f"{key} must not contain {reason}", {key: [reason]})
