@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
+from atendo.transports.base import SessionEnded
 from atendo.transports.email.connection import MailError, close_imap, open_imap, plain_reason
 from atendo.transports.email.ingest import (
     Incoming,
@@ -92,7 +93,7 @@ _LITERAL = re.compile(rb"\{(\d+)\}$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-class LeaseLost(Exception):
+class LeaseLost(SessionEnded):
     """This worker no longer holds the mailbox's lease: the session stops, nothing commits."""
 
 
