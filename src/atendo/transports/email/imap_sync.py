@@ -387,8 +387,6 @@ class MailboxSync:
             if transport is not None:
                 transport.close()
             return
-        if client.has_pending_idle():
-            client.idle_done()  # LOGOUT would otherwise wait behind the IDLE until its limit
         await close_imap(client)
 
     async def _uid_search(self, *criteria: str) -> list[int]:
