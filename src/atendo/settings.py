@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     imap_idle_timeout: float = 25 * 60  # re-issue IDLE before the RFC 2177 29-minute limit
     connect_timeout: float = 10.0
     max_attachment_bytes: int = 20 * 1024 * 1024
+    # The largest message stored whole: a bigger incoming mail is kept raw (the original to
+    # download) and shown as too large, its body and attachments not read; a bigger outgoing
+    # message (text, HTML and attachments) is refused with a 413.
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     api_rate_limit_per_minute: int = 600
     # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
     # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
@@ -70,6 +74,19 @@ class Settings(BaseSettings):
     widget_visitor_messages_per_minute: int = 20
     widget_ip_messages_per_minute: int = 60
     widget_ip_chats_per_hour: int = 10
+    # OAuth 2.0 mailboxes (Gmail / Google Workspace, Outlook / Microsoft 365): the client id
+    # and secret this installation registered at each provider (README, "OAuth mailboxes").
+    # The endpoints are settings too, so that a test (or a proxy) can stand in for them.
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: str = ""
+    oauth_google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_google_token_url: str = "https://oauth2.googleapis.com/token"
+    oauth_microsoft_client_id: str = ""
+    oauth_microsoft_client_secret: str = ""
+    # "common" (any work or personal account), "organizations", "consumers" or a tenant id.
+    oauth_microsoft_tenant: str = "common"
+    oauth_microsoft_authorize_url: str = ""  # default: from the tenant
+    oauth_microsoft_token_url: str = ""  # default: from the tenant
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
     # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
     # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.

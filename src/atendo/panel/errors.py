@@ -52,6 +52,10 @@ SENTENCES: dict[str, str] = {
     "message.attachments_too_large": N_(
         "The attachments are too large: at most %(limit)s per message (these have %(size)s)."
     ),
+    "message.too_large": N_(
+        "The message is too large: at most %(limit)s with its files (this one: %(size)s)."
+    ),
+    "too_long": N_("A text is too long: at most %(limit)s characters. Nothing was saved."),
     "message.already_sent": N_("This message has already been sent."),
     "message.not_interruptible": N_("This message can no longer be interrupted."),
     "message.unknown_sender": N_("The sender is unknown."),
@@ -72,6 +76,7 @@ SENTENCES: dict[str, str] = {
     "tag.label_required": N_("Give the tag a name."),
     "tag.label_taken": N_("A tag named %(label)s already exists in this group."),
     "tag.invalid_assignee": N_("Tags go on clients or requests."),
+    "tag.invalid_color": N_("Pick the tag's colours from the palette (like #1e88e5)."),
     "client.address_taken": N_("This address belongs to another client."),
     "client.invalid_email": N_("Enter a valid e-mail address."),
     "client.contact_required": N_("Enter a phone or an e-mail address."),
@@ -90,6 +95,24 @@ SENTENCES: dict[str, str] = {
     "webhook.url_refused": N_("This address cannot be used: %(reason)s."),
     "webhook.invalid_status": N_("Pick enabled or disabled."),
     "webhook.invalid_events": N_("Unknown events: %(events)s."),
+    "channel.oauth_only": N_("Use the Google or Microsoft sign-in to connect this mailbox."),
+    "channel.auth_fixed": N_("How a mailbox signs in changes only by connecting it again."),
+    "oauth.unknown_provider": N_("Sign-in is available with Google or Microsoft."),
+    "oauth.not_configured": N_(
+        "Sign-in with %(provider)s is not set up on this installation "
+        "(see the README, OAuth mailboxes)."
+    ),
+    "oauth.state": N_("The sign-in could not be checked: start it again."),
+    "oauth.expired": N_("The sign-in took too long: start it again."),
+    "oauth.browser": N_("The sign-in was started in another browser: start it again here."),
+    "oauth.denied": N_("Access to the mailbox was not granted at the provider."),
+    "oauth.code": N_("The provider refused the sign-in: start it again."),
+    "oauth.provider": N_("The provider's sign-in service did not answer: try again in a moment."),
+    "oauth.no_refresh": N_(
+        "The provider did not grant lasting access: remove Atendo from the account's "
+        "connected apps and connect again."
+    ),
+    "oauth.no_address": N_("The provider did not say which mailbox signed in."),
 }
 
 # Short reasons from below the panel: (pattern, msgid); named groups become params.
@@ -109,6 +132,16 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^connection refused$"), N_("connection refused")),
     (re.compile(r"^timed out$"), N_("timed out")),
     (re.compile(r"^connection closed by the server$"), N_("connection closed by the server")),
+    # the sentences of a refused login a provider explained, and of OAuth mailboxes
+    *((re.compile(f"^{re.escape(sentence)}$"), sentence) for sentence in (
+        N_("the provider asks for an app password for this account (two-step verification)"),
+        N_("IMAP access is turned off for this account"),
+        N_("authenticated SMTP is turned off for this account"),
+        N_("the provider no longer accepts passwords for this account: sign in with OAuth"),
+        N_("TLS handshake failed: the port expects another security setting"),
+        N_("the account's authorization was revoked or has expired: reconnect the account"),
+        N_("the provider's sign-in service did not answer"),
+    )),
     (re.compile(r"^TLS handshake failed: (?P<detail>.*)$"),
      N_("secure connection (TLS) failed: %(detail)s")),
     (re.compile(r"^the IMAP server does not offer STARTTLS$"),
@@ -127,7 +160,7 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
 ]  # fmt: skip
 
 
-def _size(value: object, language: str) -> str:
+def size_text(value: object, language: str) -> str:
     """Bytes as the operator reads them ("25 MB", "1,5 MB")."""
     if not isinstance(value, int):
         return str(value)
@@ -144,8 +177,8 @@ def error_text(exc: DomainError, gettext: Gettext, language: str = "pt_BR") -> s
         SENTENCES["invalid"],
     )
     params: dict[str, object] = dict(exc.params)
-    if exc.code == "message.attachments_too_large":
-        params = {k: _size(v, language) for k, v in params.items()}
+    if exc.code in ("message.attachments_too_large", "message.too_large"):
+        params = {k: size_text(v, language) for k, v in params.items()}
     try:
         return gettext(sentence) % params if "%(" in sentence else gettext(sentence)
     except (KeyError, ValueError, TypeError):

@@ -7,7 +7,6 @@ get 403 on every page here.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -63,6 +62,7 @@ from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user
 from atendo.panel.model_form import LANGUAGES as MODEL_LANGUAGES
 from atendo.panel.model_form import form_data, form_fields, form_values, model_defaults
 from atendo.panel.render import _t, render, say
+from atendo.panel.routes.oauth import oauth_notice
 from atendo.transports import registry
 from atendo.transports.base import Transport
 
@@ -107,7 +107,12 @@ def channels_page(request: Request, user: Admin) -> Response:
     return render(
         request,
         "settings/channels.html",
-        {"groups": groups, "section": "channels", "kinds": kinds},
+        {
+            "groups": groups,
+            "section": "channels",
+            "kinds": kinds,
+            "oauth": oauth_notice(request),  # a Google/Microsoft sign-in that came back
+        },
     )
 
 
@@ -175,6 +180,7 @@ def _channel_form(
             "message": message,
             "section": "channels",
             "tab": "config",
+            "oauth_setup": transport.oauth_setup(runtime_of(request)),
         },
         status_code=status,
     )
@@ -614,8 +620,9 @@ def tag_create(
 
 
 def _colour(value: str, default: str) -> str:
-    value = value.strip()
-    return value if re.fullmatch(r"#[0-9a-fA-F]{6}", value) else default
+    """The form's colour as given (the tags service refuses anything but a colour, with a
+    sentence), the default when none was given."""
+    return value.strip() or default
 
 
 @router.post("/settings/tags/{tag_id}")

@@ -117,6 +117,7 @@
     if (fresh.dataset.pending) current.dataset.pending = "1"; else delete current.dataset.pending;
     var seenInput = document.querySelector("#composer [name=seen]");
     if (seenInput && fromMe) seenInput.value = fresh.dataset.lastId;
+    if (window.htmx) htmx.process(current);  // the new messages' buttons (details, forward)
     init(current);
     if (fromMe || wasAtBottom) { scrollToEnd(); }
     else if (appended) { var pill = document.getElementById("new-pill"); if (pill) pill.hidden = false; }
@@ -799,9 +800,8 @@
     var xhr = e.detail.xhr;
     if (e.detail.successful) {
       mergeMessages(xhr.responseText, true);
-      form.reset();
+      composerSent(form);  // the draft's text is the textarea's default: cleared too
       form.querySelector("[name=anyway]").value = "";
-      document.getElementById("composer-note").textContent = "";
       document.querySelectorAll("[data-put-back]").forEach(function (b) { b.remove(); });
       lastTyped = 0;
     } else if (xhr && xhr.status === 409) {
@@ -912,6 +912,22 @@
       }
       if (status) { status.textContent = words.join(" "); status.hidden = false; }
     }).catch(function () {});
+  });
+
+  // "Connect with Google / Microsoft": the link carries what the form holds (address, name,
+  // servers), so the channel the provider's sign-in connects uses them.
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a[data-oauth-start]");
+    if (!link || !link.closest("form")) return;
+    var form = link.closest("form");
+    var params = new URLSearchParams();
+    ["email", "name", "sender_name", "imap_host", "imap_port", "imap_security", "smtp_host",
+     "smtp_port", "smtp_security", "send_delay", "import_days"].forEach(function (name) {
+      var field = form.querySelector("[name=" + name + "]");
+      if (field && field.value.trim()) params.set(name, field.value.trim());
+    });
+    e.preventDefault();
+    window.location.href = link.getAttribute("href") + "?" + params.toString();
   });
 
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });

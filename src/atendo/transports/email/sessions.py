@@ -11,16 +11,24 @@ from atendo.core.channels.service import channel_secrets
 from atendo.runtime import Runtime
 from atendo.transports.base import SessionEnded, SessionHooks
 from atendo.transports.email.imap_sync import MailboxSync
+from atendo.transports.email.oauth_sasl import Secret
+from atendo.transports.email.oauth_tokens import oauth_token
 from atendo.transports.email.settings import EmailChannelSettings
 
 
-def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, str]:
+def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, Secret]:
     with runtime.db.reading() as session:
         channel = session.get(Channel, channel_id)
         if channel is None or channel.deleted:
             raise SessionEnded("channel gone")
         cfg = EmailChannelSettings.model_validate(channel.settings or {})
-        return cfg, channel_secrets(channel, runtime.box).get("password", "")
+        token = oauth_token(
+            runtime,
+            company_id=channel.company_id,
+            channel_id=channel_id,
+            settings=channel.settings or {},
+        )  # an OAuth mailbox
+        return cfg, token or channel_secrets(channel, runtime.box).get("password", "")
 
 
 async def run_mailbox_session(runtime: Runtime, channel_id: int, hooks: SessionHooks) -> None:
