@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     widget_visitor_messages_per_minute: int = 20
     widget_ip_messages_per_minute: int = 60
     widget_ip_chats_per_hour: int = 10
+    # The widget's live hub and delivery loop wake on every change (LISTEN/NOTIFY on
+    # PostgreSQL); without a wake-up they look anyway every so many seconds.
+    widget_hub_tick: float = Field(default=1.0, gt=0)
+    widget_delivery_poll: float = Field(default=1.0, gt=0)
     # OAuth 2.0 mailboxes (Gmail / Google Workspace, Outlook / Microsoft 365): the client id
     # and secret this installation registered at each provider (README, "OAuth mailboxes").
     # The endpoints are settings too, so that a test (or a proxy) can stand in for them.

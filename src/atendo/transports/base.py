@@ -397,13 +397,20 @@ class BaseTransport:
         try:
             return self.settings_model.model_validate(clean)
         except ValidationError as exc:
-            errors: dict[str, list[str]] = {}
-            for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]) or "settings"
-                errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
             raise Invalid(
-                "Invalid channel settings", errors, code="channel.invalid_settings"
+                "Invalid channel settings",
+                self.settings_errors(exc),
+                code="channel.invalid_settings",
             ) from None
+
+    def settings_errors(self, exc: ValidationError) -> dict[str, list[str]]:
+        """What was refused, per field (``prechat.name``…): pydantic's words by default; a
+        transport may word them from the catalogs."""
+        errors: dict[str, list[str]] = {}
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
+        return errors
 
     # --- a channel's life -------------------------------------------------------------------
 

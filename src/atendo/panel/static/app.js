@@ -490,6 +490,9 @@
     if (!list.length) return;
     var at = list.indexOf(document.activeElement);
     if (at === -1) at = list.indexOf(document.querySelector("[data-testid=dialog-item].active"));
+    if (at === -1 && openDialogId()) {  // the list was refreshed under us: the open chat
+      at = list.indexOf(document.querySelector("[data-testid=dialog-item][data-dialog-id='" + openDialogId() + "']"));
+    }
     var next = at === -1 ? 0 : Math.max(0, Math.min(list.length - 1, at + delta));
     focusItem(list[next], open);
   }
