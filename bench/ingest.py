@@ -456,6 +456,10 @@ def atendo_serve(data_dir: Path, database_url: str) -> Iterator[str]:
         "ATENDO_SECRET_KEY": SECRET,
         "ATENDO_API_RATE_LIMIT_PER_MINUTE": "1000000",
         "ATENDO_LOG_LEVEL": "WARNING",
+        # The bench's Dovecot and SMTP server listen on loopback at ports the system picks,
+        # which the installation's defaults refuse (the network guard, issue 18).
+        "ATENDO_MAIL_ALLOW_PRIVATE_NETWORKS": "true",
+        "ATENDO_MAIL_EXTRA_PORTS": "1024-65535",
     }
     cmd = [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below

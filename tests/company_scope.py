@@ -126,7 +126,7 @@ ALLOWED: dict[str, str] = {
     "atendo.workers.mailbox_sync.MailboxSupervisor._scan": (
         "the mailbox supervisor scans every company's channels and their leases"
     ),
-    "atendo.workers.mailbox_sync._load": (
+    "atendo.transports.email.sessions._load": (
         "the mailbox sync reads a channel it found across companies, by id (lease work)"
     ),
     "atendo.workers.mailbox_sync._record": (

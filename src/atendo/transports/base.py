@@ -24,6 +24,13 @@ The edges (``api/``, ``panel/``, ``workers/``) know transports only through this
   opens: e-mail's To/Cc/Bcc chips and derived subject);
 * ``forward`` — an operator forwards a stored message to any address (``Forward``);
 * ``loops`` — its background loops, run by the worker set;
+* ``holds_sessions`` / ``run_session`` — a channel that keeps a long-lived session of its own
+  (e-mail: the IMAP sync of its mailbox): the workers' session supervisor
+  (``workers/mailbox_sync``) leases each such channel to one worker and runs
+  ``run_session(runtime, channel_id, hooks)`` there until it lets the channel go
+  (:class:`SessionHooks`: the lease's fence, the "synced" report, the connection gate);
+  ``session_failure`` says in plain words why a session failed, ``warm_up`` prepares what the
+  sessions share when the supervisor starts;
 * ``accepts_inbox`` — client messages may be injected with ``POST /v1/messages/inbox``;
 * ``typing`` — an operator is typing in one of its dialogs (a live chat shows it; others
   ignore it);
@@ -131,6 +138,25 @@ class DeliveryJob:
     extra: dict[str, Any] = field(default_factory=dict)  # what the transport's prepare added
 
 
+class SessionEnded(Exception):
+    """A channel's session ends for good (its lease was lost, the channel is gone): the
+    supervisor does not start it again."""
+
+
+@dataclass(frozen=True)
+class SessionHooks:
+    """What the workers' session supervisor gives the session of a channel it holds.
+
+    ``fence(session)``: called inside the transaction that commits the session's progress,
+    True while the lease is still this worker's (False: raise :class:`SessionEnded`, commit
+    nothing). ``on_synced()``: the session is connected and up to date. ``connect_gate``: held
+    while connecting (a cap on connections opened at once)."""
+
+    fence: Callable[[Session], bool]
+    on_synced: Callable[[], Awaitable[None]]
+    connect_gate: asyncio.Semaphore | None = None
+
+
 # The cookie that binds an OAuth flow to the browser that started it (the API's start and the
 # panel's set it, the callback at ``/oauth/callback`` reads it).
 OAUTH_COOKIE = "atendo_oauth"
@@ -216,6 +242,15 @@ class Transport(Protocol):
 
     @property
     def accepts_inbox(self) -> bool: ...
+
+    @property
+    def holds_sessions(self) -> bool: ...
+
+    async def run_session(self, runtime: Runtime, channel_id: int, hooks: SessionHooks) -> None: ...
+
+    def session_failure(self, exc: BaseException) -> str: ...
+
+    async def warm_up(self) -> None: ...
 
     def accepted_fields(self) -> frozenset[str]: ...
 
@@ -318,10 +353,25 @@ class BaseTransport:
     composer_fields: tuple[str, ...] = ()
     api_params: tuple[ApiParam, ...] = ()
     loops: tuple[tuple[str, Loop], ...] = ()
+    holds_sessions = False
     own_delivery = False
     outbox_by_webhook = False
     can_start_chats = False
     accepts_inbox = False
+
+    # --- a session per channel (holds_sessions) ----------------------------------------------
+
+    async def run_session(self, runtime: Runtime, channel_id: int, hooks: SessionHooks) -> None:
+        """Run the channel's session until cancelled; raise to have it started again after a
+        pause, :class:`SessionEnded` to end it."""
+        raise NotImplementedError(f"the {self.name} transport holds no sessions")
+
+    def session_failure(self, exc: BaseException) -> str:
+        """Why a session failed, in plain words (recorded on the channel)."""
+        return "the session failed"
+
+    async def warm_up(self) -> None:
+        """Prepare what every session shares (the supervisor starts it, never waits for it)."""
 
     # --- settings --------------------------------------------------------------------------
 

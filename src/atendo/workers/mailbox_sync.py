@@ -1,4 +1,6 @@
-"""The mailbox sync worker: one asyncio task per e-mail channel this worker holds, supervised.
+"""The channel sessions of the workers: one asyncio task per channel this worker holds, for
+every transport whose channels keep a session (the seam's ``holds_sessions``; e-mail: the IMAP
+sync of a mailbox, reached only through ``Transport.run_session``), supervised.
 
 The supervisor (:class:`MailboxSupervisor`) scans the active e-mail channels every
 ``SCAN_INTERVAL`` seconds, and at once when a channel is created, reconnected or deleted
@@ -7,7 +9,8 @@ for a channel it newly holds, cancels the task of a deleted/disabled one, and re
 task of a channel whose ``reconnect_requested`` flag is set (admin "reconnect", changed
 settings).
 
-Each channel task runs :class:`~atendo.transports.email.imap_sync.MailboxSync` in a loop. On a
+Each channel task runs its transport's ``run_session`` (e-mail:
+:mod:`atendo.transports.email.sessions`) in a loop. On a
 failure it records the reason in plain words (``mark_failure``: ``connecting`` while retrying,
 ``error`` after a few failures in a row) and retries after an exponential backoff capped at
 ``BACKOFF_MAX``; a successful sync marks it ``connected`` with ``last_sync``. A failing
@@ -52,7 +55,7 @@ from sqlalchemy.orm import Session
 
 import atendo.core.models  # noqa: F401 - every mapper, so relationships resolve in a bare worker
 from atendo.core.channels.models import Channel
-from atendo.core.channels.service import channel_secrets, mark_connected, mark_failure
+from atendo.core.channels.service import mark_connected, mark_failure
 from atendo.core.leases.service import (
     LeaseView,
     fair_share,
@@ -66,18 +69,13 @@ from atendo.core.leases.service import (
 from atendo.kit.clock import utcnow
 from atendo.kit.wake import WakeListener
 from atendo.runtime import Runtime
-from atendo.transports.email.connection import plain_reason
-from atendo.transports.email.imap_sync import LeaseLost, MailboxSync
-from atendo.transports.email.oauth_sasl import Secret
-from atendo.transports.email.oauth_tokens import oauth_token
-from atendo.transports.email.parse_pool import warm_up
-from atendo.transports.email.settings import EmailChannelSettings
+from atendo.transports import registry as transports
+from atendo.transports.base import SessionEnded, SessionHooks, Transport
 from atendo.workers.heartbeat import lease_times
 from atendo.workers.runner import sleep_or_stop
 
 log = logging.getLogger("atendo.workers.mailbox_sync")
 
-TRANSPORT = "email"
 T = TypeVar("T")
 
 # Tunables (module-level so tests can shorten them; the environment can too).
@@ -108,21 +106,6 @@ async def stop_sessions(tasks: list[asyncio.Task[None]]) -> None:
             task.exception()  # retrieved: it was logged where it happened
 
 
-def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, Secret]:
-    with runtime.db.reading() as session:
-        channel = session.get(Channel, channel_id)
-        if channel is None or channel.deleted:
-            raise LookupError("channel gone")
-        cfg = EmailChannelSettings.model_validate(channel.settings or {})
-        token = oauth_token(
-            runtime,
-            company_id=channel.company_id,
-            channel_id=channel_id,
-            settings=channel.settings or {},
-        )  # an OAuth mailbox
-        return cfg, token or channel_secrets(channel, runtime.box).get("password", "")
-
-
 def _record(runtime: Runtime, channel_id: int, reason: str | None) -> None:
     with runtime.db.transaction() as session:
         channel = session.get(Channel, channel_id)
@@ -136,16 +119,18 @@ def _record(runtime: Runtime, channel_id: int, reason: str | None) -> None:
 
 async def run_channel(
     runtime: Runtime,
+    transport: Transport,
     channel_id: int,
     *,
     token: int | None = None,
     gate: asyncio.Semaphore | None = None,
     jitter: float = 0.0,
 ) -> None:
-    """Sync one mailbox until cancelled: reconnect with exponential backoff on every failure.
+    """Run one channel's session until cancelled: start it again with exponential backoff
+    on every failure.
 
     ``token``: the lease's fencing token (None: no lease, SQLite); the task ends when a commit
-    finds the lease lost."""
+    finds the lease lost (:class:`SessionEnded`)."""
     worker_id = runtime.worker_id
 
     def fence(session: Session) -> bool:
@@ -158,8 +143,6 @@ async def run_channel(
         await asyncio.sleep(random.uniform(0, jitter))
     while True:
         try:
-            cfg, password = await asyncio.to_thread(_load, runtime, channel_id)
-
             recorded_at: float | None = None
 
             async def synced() -> None:
@@ -173,23 +156,16 @@ async def run_channel(
                     recorded_at = now
                     await asyncio.to_thread(_record, runtime, channel_id, None)
 
-            await MailboxSync(
-                runtime,
-                channel_id=channel_id,
-                cfg=cfg,
-                password=password,
-                on_synced=synced,
-                fence=fence,
-                connect_gate=gate,
-            ).run()
+            hooks = SessionHooks(fence=fence, on_synced=synced, connect_gate=gate)
+            await transport.run_session(runtime, channel_id, hooks)
         except asyncio.CancelledError:
             raise
-        except (LookupError, LeaseLost) as exc:
-            log.info("mailbox of channel %s: stopping (%s)", channel_id, exc)
+        except SessionEnded as exc:
+            log.info("session of channel %s: stopping (%s)", channel_id, exc)
             return
         except Exception as exc:
-            reason = plain_reason(exc)
-            log.warning("mailbox of channel %s: %s; retrying in %.0f s", channel_id, reason, delay)
+            reason = transport.session_failure(exc)
+            log.warning("session of channel %s: %s; retrying in %.0f s", channel_id, reason, delay)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_record, runtime, channel_id, reason)
         await asyncio.sleep(delay * random.uniform(0.8, 1.2))
@@ -207,8 +183,11 @@ class Plan:
 
 
 class MailboxSupervisor:
-    def __init__(self, runtime: Runtime) -> None:
+    """The sessions of one transport's channels (e-mail: one IMAP sync per mailbox)."""
+
+    def __init__(self, runtime: Runtime, transport: Transport) -> None:
         self.runtime = runtime
+        self.transport = transport
         self.leased = runtime.db.is_postgres
         self.times = lease_times(runtime)
         self.tasks: dict[int, asyncio.Task[None]] = {}
@@ -230,7 +209,7 @@ class MailboxSupervisor:
 
     def _scan(self) -> tuple[list[LeaseView], int]:
         with self.runtime.db.reading() as session:
-            views = lease_views(session, transport=TRANSPORT)
+            views = lease_views(session, transport=self.transport.name)
             live = len(live_workers(session, lapse=self.times.lapse)) if self.leased else 1
         return views, max(live, 1)
 
@@ -317,8 +296,10 @@ class MailboxSupervisor:
 
     def _start(self, cid: int, token: int | None, jitter: float) -> None:
         self.tasks[cid] = asyncio.create_task(
-            run_channel(self.runtime, cid, token=token, gate=self.gate, jitter=jitter),
-            name=f"atendo:mailbox:{cid}",
+            run_channel(
+                self.runtime, self.transport, cid, token=token, gate=self.gate, jitter=jitter
+            ),
+            name=f"atendo:session:{self.transport.name}:{cid}",
         )
 
     async def scan_once(self) -> None:
@@ -378,7 +359,9 @@ class MailboxSupervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         renewing = asyncio.create_task(self._renew_loop(), name="atendo:mailbox-leases")
-        warming = asyncio.create_task(warm_up(), name="atendo:parse-warm-up")
+        warming = asyncio.create_task(
+            self.transport.warm_up(), name=f"atendo:warm-up:{self.transport.name}"
+        )
         try:
             async with WakeListener(self.runtime.db.url) as wake:
                 while not stop.is_set():
@@ -417,4 +400,11 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) ->
 
 
 async def mailbox_sync_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    await MailboxSupervisor(runtime).run(stop)
+    """A session supervisor for every transport whose channels hold sessions (the seam's
+    ``holds_sessions``: e-mail's mailboxes)."""
+    supervisors = [
+        MailboxSupervisor(runtime, t).run(stop)
+        for t in transports.all_transports()
+        if getattr(t, "holds_sessions", False)
+    ]
+    await asyncio.gather(*supervisors)

@@ -31,6 +31,7 @@ from atendo.core.messages.models import Message
 from atendo.kit.netguard import TargetRefused
 from atendo.panel.failure_words import failure_words
 from atendo.runtime import Runtime
+from atendo.transports import registry
 from atendo.transports.email import oauth, oauth_tokens
 from atendo.transports.email.connection import MailError, close_imap, open_imap
 from atendo.transports.email.network import MailNetwork
@@ -388,7 +389,8 @@ async def test_mail_is_received_and_sent_with_xoauth2(
     channel = await asyncio.to_thread(connect, api, bed)
     monkeypatch.setattr(mailbox_sync, "BACKOFF_START", 0.3)
     monkeypatch.setattr(mailbox_sync, "BACKOFF_MAX", 1.0)
-    task = asyncio.create_task(mailbox_sync.run_channel(runtime, channel["id"]))
+    email = registry.get("email")
+    task = asyncio.create_task(mailbox_sync.run_channel(runtime, email, channel["id"]))
     try:
         await asyncio.to_thread(oauth_dovecot.deliver, account, mail("first", account))
         await wait_for("the first mail", lambda: has_mail(runtime, channel["id"], "first"))

@@ -17,7 +17,8 @@ Per folder we keep ``MailboxFolder(uidvalidity, last_uid)`` (RFC 3501 §2.3.1.1)
   per-channel dedup key (Message-ID, else SHA-256) skips what we already hold.
 * steady state: ``UID SEARCH UID n:*`` (filtered to ``>= n``: ``n:*`` always matches the
   last message even when its UID is below n), then ``UID FETCH`` in batches with
-  ``BODY.PEEK[]`` — ``\\Seen`` is never read nor changed.
+  ``BODY.PEEK[]`` — ``\\Seen`` is never read nor changed. A batch is at most ``FETCH_BATCH``
+  mails and ``FETCH_BATCH_BYTES`` bytes (their ``RFC822.SIZE``, asked first in one command).
 
 Each fetched batch is committed in one transaction together with ``last_uid`` (see
 :mod:`atendo.transports.email.ingest`), so a kill -9 at any instant loses and doubles nothing;
@@ -62,6 +63,7 @@ from sqlalchemy.orm import Session
 from atendo.core.channels.models import Channel, MailboxFolder
 from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
+from atendo.transports.base import SessionEnded
 from atendo.transports.email.connection import MailError, close_imap, open_imap, plain_reason
 from atendo.transports.email.ingest import (
     Incoming,
@@ -79,15 +81,20 @@ log = logging.getLogger("atendo.email.imap")
 FOLDER = "INBOX"
 FETCH_BATCH = 100
 FIRST_BATCH = 25
+# A batch also holds at most this many bytes of mail (RFC822.SIZE): a hundred 20 MB mails are
+# never on the wire, in the parser and in memory at once. A larger mail goes in a batch alone.
+FETCH_BATCH_BYTES = 8 * 1024 * 1024
+SIZES_PER_COMMAND = 200
 RESYNC_WINDOW = 500
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
 _FETCH_UID = re.compile(rb"UID (\d+)")
+_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-class LeaseLost(Exception):
+class LeaseLost(SessionEnded):
     """This worker no longer holds the mailbox's lease: the session stops, nothing commits."""
 
 
@@ -148,6 +155,57 @@ def parse_fetch(lines: list[bytes | bytearray]) -> list[tuple[int, bytes]]:
     if pending_uid is not None and pending_raw is not None:
         out.append((pending_uid, pending_raw))
     return out
+
+
+def parse_sizes(lines: list[bytes | bytearray]) -> dict[int, int]:
+    """UID → size from a ``UID FETCH (UID RFC822.SIZE)`` response."""
+    sizes: dict[int, int] = {}
+    for item in lines:
+        line = bytes(item)
+        uid, size = _FETCH_UID.search(line), _FETCH_SIZE.search(line)
+        if uid and size:
+            sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def uid_set(uids: list[int]) -> str:
+    """An IMAP sequence set of exactly ``uids`` (sorted), runs written as ranges: 1:3,7,9:10."""
+    parts: list[str] = []
+    for _, run in itertools.groupby(enumerate(uids), key=lambda pair: pair[1] - pair[0]):
+        numbers = [uid for _, uid in run]
+        parts.append(str(numbers[0]) if len(numbers) == 1 else f"{numbers[0]}:{numbers[-1]}")
+    return ",".join(parts)
+
+
+def fetch_batches(
+    uids: list[int],
+    sizes: dict[int, int],
+    *,
+    first: int | None = None,
+    count: int | None = None,
+    max_bytes: int | None = None,
+) -> list[list[int]]:
+    """``uids`` cut into batches of at most ``count`` mails (``first`` for the first: a new
+    mailbox's first mail is visible sooner) and at most ``max_bytes`` of mail; a mail larger
+    than ``max_bytes`` is a batch of its own. A size not known counts as 0. Defaults: the
+    module's ``FIRST_BATCH``, ``FETCH_BATCH`` and ``FETCH_BATCH_BYTES`` at the time of the
+    call."""
+    count = FETCH_BATCH if count is None else count
+    max_bytes = FETCH_BATCH_BYTES if max_bytes is None else max_bytes
+    limit = FIRST_BATCH if first is None else first
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= limit or total + size > max_bytes):
+            batches.append(batch)
+            batch, total, limit = [], 0, count
+        batch.append(uid)
+        total += size
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _announces_mail(resp: aioimaplib.Response) -> bool:
@@ -330,8 +388,6 @@ class MailboxSync:
             if transport is not None:
                 transport.close()
             return
-        if client.has_pending_idle():
-            client.idle_done()  # LOGOUT would otherwise wait behind the IDLE until its limit
         await close_imap(client)
 
     async def _uid_search(self, *criteria: str) -> list[int]:
@@ -351,9 +407,9 @@ class MailboxSync:
         """
         if not uids:
             return
-        # A small first batch: the first mail of a new mailbox is visible sooner.
-        bounds = [0, *range(min(FIRST_BATCH, len(uids)), len(uids), FETCH_BATCH), len(uids)]
-        chunks = [uids[start:end] for start, end in itertools.pairwise(bounds)]
+        # Batches bounded in count and in bytes (one mail needs no sizes: one batch).
+        sizes = await self._sizes(uids) if len(uids) > 1 else {}
+        chunks = fetch_batches(uids, sizes)
         committing: asyncio.Future[int] | None = None
         fetching: asyncio.Future[list[tuple[int, bytes]]] | None = None
         try:
@@ -382,6 +438,19 @@ class MailboxSync:
                     await asyncio.wait({pending})
                 if pending is not None and pending.done() and not pending.cancelled():
                     pending.exception()  # the error already propagating is the one to report
+
+    async def _sizes(self, uids: list[int]) -> dict[int, int]:
+        """The sizes of ``uids``, asked ``SIZES_PER_COMMAND`` UIDs at a time: aioimaplib
+        parses the lines of one read recursively, one frame per line, and thousands of
+        one-line answers in one read exceed Python's recursion limit."""
+        assert self.client is not None
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), SIZES_PER_COMMAND):
+            part = uids[start : start + SIZES_PER_COMMAND]
+            resp = await self.client.uid("fetch", uid_set(part), "(UID RFC822.SIZE)")
+            _check(resp, "UID FETCH RFC822.SIZE")
+            sizes.update(parse_sizes(resp.lines))
+        return sizes
 
     async def _fetch_chunk(self, chunk: list[int]) -> list[tuple[int, bytes]]:
         assert self.client is not None

@@ -1,7 +1,9 @@
 """The e-mail transport on the seam (:mod:`atendo.transports.base`): what the edges reach
 through the registry. The work itself lives beside it: connecting (:mod:`.channels`),
 replies and new chats (:mod:`.outbound`), the SMTP delivery loop (:mod:`.smtp_delivery`);
-inbound mail comes through the mailbox sync (``workers/mailbox_sync`` → :mod:`.ingest`)."""
+inbound mail comes through its channel sessions (:mod:`.sessions`: the IMAP sync of each
+mailbox, which the workers' session supervisor runs where the channel's lease is held) →
+:mod:`.ingest`."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from atendo.transports.base import (
     OAuthSetup,
     OAuthStart,
     Reply,
+    SessionHooks,
 )
 from atendo.transports.email.channels import (
     TRANSPORT,
@@ -33,7 +36,7 @@ from atendo.transports.email.channels import (
     email_channel_out,
     update_email_channel,
 )
-from atendo.transports.email.connection import check_connection
+from atendo.transports.email.connection import check_connection, plain_reason
 from atendo.transports.email.discovery import Network, NotAnAddress, discover
 from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.oauth import (
@@ -50,7 +53,9 @@ from atendo.transports.email.outbound import (
     start_outbound_chat,
     thread_subject,
 )
+from atendo.transports.email.parse_pool import warm_up
 from atendo.transports.email.recipients import reply_all
+from atendo.transports.email.sessions import run_mailbox_session
 from atendo.transports.email.settings import SECRET_FIELDS, EmailChannelSettings, parse_settings
 from atendo.transports.email.smtp_delivery import smtp_delivery_loop
 
@@ -64,6 +69,7 @@ class EmailTransport(BaseTransport):
     settings_template = "settings/channel_form.html"
     composer_fields = ("to", "cc", "bcc", "subject", "files", "signature", "forward")
     loops = (("smtp_delivery", smtp_delivery_loop),)
+    holds_sessions = True
     own_delivery = True
     can_start_chats = True
     api_params = (
@@ -87,6 +93,15 @@ class EmailTransport(BaseTransport):
         ApiParam("reply_to", "string", "a Reply-To address"),
         ApiParam("tls_verify", "boolean", "verify the servers' certificates (default true)"),
     )
+
+    async def run_session(self, runtime: Runtime, channel_id: int, hooks: SessionHooks) -> None:
+        await run_mailbox_session(runtime, channel_id, hooks)
+
+    def session_failure(self, exc: BaseException) -> str:
+        return plain_reason(exc)
+
+    async def warm_up(self) -> None:
+        await warm_up()
 
     async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
         self.check_fields(data)
