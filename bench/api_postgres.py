@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.channels.models import Channel
@@ -55,6 +56,9 @@ from atendo.transports.external import create_external_channel
 from bench.api import wait_healthy
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# Conversations written per transaction (the services run as they do for a request; one
+# commit per 50 conversations instead of one each).
+PER_TRANSACTION = 50
 SERVE = [sys.executable, "-m", "atendo", "serve", "--no-workers"]
 
 # Columns shifted per copy: ids by the table's own span, references by the span of the table
@@ -83,34 +87,57 @@ def base_set(runtime: Runtime, dialogs: int, per_dialog: int) -> tuple[int, int,
         )
         channel_id, token = channel.id, new.api_token
     transport = registry.get("external")
-    for n in range(dialogs):
+    for start in range(0, dialogs, PER_TRANSACTION):
         with runtime.db.transaction() as session:
             ch = session.get(Channel, channel_id)
             assert ch is not None
-            sender = Sender(kind="phone", address=f"+5511{n:09d}", name=f"Client {n:06d}")
-            arrival = receive_client_message(session, channel=ch, sender=sender, text="Oi!")
-            dialog_id = arrival.message.dialog_id
-            client_id = arrival.message.client_id
-            assert dialog_id is not None and client_id is not None
-            for k in range(1, per_dialog):
-                if k % 2:
-                    transport.queue_reply(
-                        session,
-                        runtime=runtime,
-                        company_id=company_id,
-                        dialog_id=dialog_id,
-                        reply=Reply(
-                            text=f"answer {k}: " + "lorem ipsum " * 6, operator_id=admin_id
-                        ),
-                    )
-                else:
-                    receive_client_message(
-                        session,
-                        channel=ch,
-                        sender=Sender(client_id=client_id),
-                        text=f"question {k}: " + "dolor sit amet " * 5,
-                    )
+            _conversations(
+                session,
+                runtime,
+                ch,
+                range(start, min(dialogs, start + PER_TRANSACTION)),
+                per_dialog=per_dialog,
+                company_id=company_id,
+                admin_id=admin_id,
+                transport=transport,
+            )
     return company_id, channel_id, token
+
+
+def _conversations(
+    session: Session,
+    runtime: Runtime,
+    ch: Channel,
+    numbers: range,
+    *,
+    per_dialog: int,
+    company_id: int,
+    admin_id: int,
+    transport: Any,
+) -> None:
+    """Conversations ``numbers`` of the base set, through the services, in one transaction."""
+    for n in numbers:
+        sender = Sender(kind="phone", address=f"+5511{n:09d}", name=f"Client {n:06d}")
+        arrival = receive_client_message(session, channel=ch, sender=sender, text="Oi!")
+        dialog_id = arrival.message.dialog_id
+        client_id = arrival.message.client_id
+        assert dialog_id is not None and client_id is not None
+        for k in range(1, per_dialog):
+            if k % 2:
+                transport.queue_reply(
+                    session,
+                    runtime=runtime,
+                    company_id=company_id,
+                    dialog_id=dialog_id,
+                    reply=Reply(text=f"answer {k}: " + "lorem ipsum " * 6, operator_id=admin_id),
+                )
+            else:
+                receive_client_message(
+                    session,
+                    channel=ch,
+                    sender=Sender(client_id=client_id),
+                    text=f"question {k}: " + "dolor sit amet " * 5,
+                )
 
 
 def copy_up(runtime: Runtime, copies: int) -> None:

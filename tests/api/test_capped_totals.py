@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import CompanyFixture
 from tests.factories import client_message, external_channel
+from tests.panel.test_chat_list_rows import counted
 
 from atendo.kit import pagination
 from atendo.runtime import Runtime
@@ -78,3 +79,21 @@ def test_the_clients_search_finds_by_name_assigned_name_or_address(
     assert body["meta"]["total"] == 3
     body = api.get("/v1/clients", params={"search": "MARIA"}).json()
     assert [c["id"] for c in body["data"]] == [named]
+
+
+@pytest.mark.parametrize("path", ["/v1/dialogs", "/v1/messages", "/v1/clients"])
+def test_a_page_that_is_not_full_tells_the_total_without_counting(
+    runtime: Runtime, company: CompanyFixture, api: TestClient, path: str
+) -> None:
+    _twelve(runtime, company)
+    with counted(runtime) as statements:
+        body = api.get(path, params={"limit": 5, "offset": 10}).json()
+    assert body["meta"] == {"total": 12, "limit": 5, "offset": 10}
+    assert len(body["data"]) == 2
+    assert not [s for s in statements if "count(" in s.lower()]
+    # past the end the page is empty: then it counts
+    with counted(runtime) as statements:
+        body = api.get(path, params={"limit": 5, "offset": 20}).json()
+    assert body["meta"] == {"total": 12, "limit": 5, "offset": 20}
+    assert body["data"] == []
+    assert len([s for s in statements if "count(" in s.lower()]) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from sqlalchemy import case, select
+
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import list_dialogs
 from atendo.core.enums import Role
@@ -134,3 +136,54 @@ def test_the_grouped_counts_equal_counting_each_list_alone(
                 f"state:{k}": v for k, v in states.items() if k
             } == alone, (user.id, filters)
             assert total == alone[f"who:{filters.who}"]
+
+
+def test_own_dialogs_first_reads_the_same_pages_as_one_sort(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """The "All" tab's order (the operator's own dialogs first, then by last activity), now
+    read as two lists, gives every page that one ``ORDER BY CASE …`` gives, ties and missing
+    times included."""
+    admin, _operator = _setup(runtime, company)
+    with runtime.db.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(Dialog.id).where(Dialog.company_id == company.id).order_by(Dialog.id)
+            )
+        )
+        for n, dialog_id in enumerate(ids):
+            d = get_scoped(session, Dialog, dialog_id, company_id=company.id)
+            assert d is not None
+            d.state = "open"
+            # pairs of equal times (the id breaks the tie); one dialog without any
+            d.last_message_at = None if n == 4 else datetime(2026, 12, 1 + n // 2, tzinfo=UTC)
+    for ascending in (False, True):
+        ordering = (
+            (Dialog.last_message_at.asc(), Dialog.id.asc())
+            if ascending
+            else (Dialog.last_message_at.desc(), Dialog.id.desc())
+        )
+        with runtime.db.reading() as session:
+            expected = list(
+                session.scalars(
+                    select(Dialog.id)
+                    .where(Dialog.company_id == company.id)
+                    .order_by(case((Dialog.operator_id == admin.id, 0), else_=1), *ordering)
+                )
+            )
+            assert len(expected) == len(SHAPES)
+            for limit in (1, 2, 3, 25):
+                for offset in range(len(SHAPES) + 1):
+                    rows, total = list_dialogs(
+                        session,
+                        company_id=company.id,
+                        page=Page(limit, offset),
+                        own_first_for=admin.id,
+                        order="asc" if ascending else "desc",
+                    )
+                    assert [d.id for d in rows] == expected[offset : offset + limit], (
+                        ascending,
+                        limit,
+                        offset,
+                    )
+                    assert total == len(SHAPES)

@@ -48,8 +48,14 @@ def count_capped(session: Session, stmt: Select[Any], page: Page) -> int:
     return session.scalar(select(func.count()).select_from(sub)) or 0
 
 
-def count_total(session: Session, stmt: Select[Any], page: Page, *, capped: bool) -> int:
-    """How many rows ``stmt`` finds: exactly, or up to the bound when ``capped``."""
+def count_total(
+    session: Session, stmt: Select[Any], page: Page, *, capped: bool, shown: int | None = None
+) -> int:
+    """How many rows ``stmt`` finds: exactly, or up to the bound when ``capped``. ``shown``:
+    the length of the page already read — a page that is not full and not past the end tells
+    the total itself, without counting."""
+    if shown is not None and shown < page.limit and (shown > 0 or page.offset == 0):
+        return page.offset + shown
     if capped:
         return count_capped(session, stmt, page)
     return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

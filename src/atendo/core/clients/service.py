@@ -287,10 +287,9 @@ def list_clients(
             ),
         )
         stmt = stmt.where(Client.id.in_(found.scalar_subquery()))
-    total = count_total(session, stmt, page, capped=capped)
     ordering = Client.id.desc() if order == "desc" else Client.id.asc()
-    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    return list(rows), total
+    rows = list(session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset)))
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
 
 
 UPDATABLE = (

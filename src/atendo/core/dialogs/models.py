@@ -26,6 +26,10 @@ class Dialog(Base):
         Index(
             "ix_dialogs_company_state_operator", "company_id", "state", "operator_id", "queued_at"
         ),
+        # An operator's own dialogs first ("All"): theirs by last activity.
+        Index(
+            "ix_dialogs_company_operator_last", "company_id", "operator_id", "last_message_at", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

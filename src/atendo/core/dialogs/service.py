@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import AuditEntry
@@ -561,30 +561,76 @@ def list_dialogs(
     stmt = select(Dialog).where(*dialog_conditions(session, company_id=company_id, **filters))
     if count_only:
         return [], count_total(session, stmt, page, capped=False)
-    total = count_total(session, stmt, page, capped=capped) if with_total else -1
-    first = []
-    if own_first_for is not None:
-        first.append(case((Dialog.operator_id == own_first_for, 0), else_=1))
     if queued:
-        stmt = stmt.order_by(*first, Dialog.queued_at.asc(), Dialog.id.asc())
+        rows = _page(session, stmt, page, own_first_for, Dialog.queued_at.asc(), Dialog.id.asc())
     elif order == "waiting":  # the client's oldest unanswered message first
         last_type = (
             select(Message.type)
             .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
             .scalar_subquery()
         )
-        stmt = stmt.order_by(
-            *first,
+        rows = _page(
+            session,
+            stmt,
+            page,
+            own_first_for,
             case((last_type == MessageType.FROM_CLIENT, 0), else_=1),
             Dialog.last_message_at.asc(),
             Dialog.id.asc(),
         )
     elif order == "asc":
-        stmt = stmt.order_by(*first, Dialog.last_message_at.asc(), Dialog.id.asc())
+        rows = _own_first(session, stmt, page, own_first_for, ascending=True)
     else:
-        stmt = stmt.order_by(*first, Dialog.last_message_at.desc(), Dialog.id.desc())
-    rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
-    return list(rows), total
+        rows = _own_first(session, stmt, page, own_first_for, ascending=False)
+    if not with_total:
+        return rows, -1
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+
+
+def _page(
+    session: Session,
+    stmt: Select[Dialog],
+    page: Page,
+    own_first_for: int | None,
+    *ordering: ColumnElement[Any],
+) -> list[Dialog]:
+    first = (
+        [] if own_first_for is None else [case((Dialog.operator_id == own_first_for, 0), else_=1)]
+    )
+    return list(
+        session.scalars(stmt.order_by(*first, *ordering).limit(page.limit).offset(page.offset))
+    )
+
+
+def _own_first(
+    session: Session,
+    stmt: Select[Dialog],
+    page: Page,
+    own_first_for: int | None,
+    *,
+    ascending: bool,
+) -> list[Dialog]:
+    """A page by last activity; with ``own_first_for``, that operator's dialogs before the
+    others'. Read as two index-ordered lists (theirs, the rest), each up to the page's end, and
+    joined here: one ``ORDER BY CASE …`` would sort every dialog of the company for a page."""
+    ordering = (
+        (Dialog.last_message_at.asc(), Dialog.id.asc())
+        if ascending
+        else (Dialog.last_message_at.desc(), Dialog.id.desc())
+    )
+    if own_first_for is None:
+        return _page(session, stmt, page, None, *ordering)
+    end = page.offset + page.limit
+    own = list(
+        session.scalars(
+            stmt.where(Dialog.operator_id == own_first_for).order_by(*ordering).limit(end)
+        )
+    )
+    rest: list[Dialog] = []
+    if len(own) < end:
+        others = or_(Dialog.operator_id != own_first_for, Dialog.operator_id.is_(None))
+        rest = list(session.scalars(stmt.where(others).order_by(*ordering).limit(end - len(own))))
+    return (own + rest)[page.offset : end]
 
 
 def _tagged(company_id: int, tag_id: int) -> ColumnElement[bool]:

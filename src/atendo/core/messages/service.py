@@ -147,10 +147,9 @@ def list_messages(
         filters.append(Message.hidden.is_(False))
     if filters:
         stmt = stmt.where(and_(*filters))
-    total = count_total(session, stmt, page, capped=capped)
     ordering = Message.id.asc() if order == "asc" else Message.id.desc()
-    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    return list(rows), total
+    rows = list(session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset)))
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
 
 
 def set_read(session: Session, *, company_id: int, message_id: int, read: bool) -> Message:

@@ -3,6 +3,9 @@ for (docs/scaling.md, ``bench/api.py --postgres``).
 
 - ``dialogs (company_id, state, operator_id, queued_at)``: the chat list's counts (each tab's
   and each state's, one grouped query) read from the index alone.
+- ``dialogs (company_id, operator_id, last_message_at, id)``: the chat list's "All" tab puts
+  the operator's own dialogs first, read as two index-ordered lists (theirs, then the rest)
+  instead of sorting every dialog for a page.
 - On PostgreSQL with ``pg_trgm``: trigram GIN indexes for ``GET /v1/clients?search=`` (a
   substring of the lowered name, assigned name or address), which no B-tree serves.
 
@@ -34,6 +37,12 @@ def upgrade() -> None:
         ["company_id", "state", "operator_id", "queued_at"],
         unique=False,
     )
+    op.create_index(
+        "ix_dialogs_company_operator_last",
+        "dialogs",
+        ["company_id", "operator_id", "last_message_at", "id"],
+        unique=False,
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
@@ -60,4 +69,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name, _table, _expr in TRIGRAM:
             op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.drop_index("ix_dialogs_company_operator_last", table_name="dialogs")
     op.drop_index("ix_dialogs_company_state_operator", table_name="dialogs")
