@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     imap_idle_timeout: float = 25 * 60  # re-issue IDLE before the RFC 2177 29-minute limit
     connect_timeout: float = 10.0
     max_attachment_bytes: int = 20 * 1024 * 1024
+    # The largest message stored whole: a bigger incoming mail is kept raw (the original to
+    # download) and shown as too large, its body and attachments not read; a bigger outgoing
+    # message (text, HTML and attachments) is refused with a 413.
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     api_rate_limit_per_minute: int = 600
     # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
     # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).

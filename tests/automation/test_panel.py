@@ -71,8 +71,8 @@ def test_a_refusal_names_the_fields_in_the_operators_language(
     bad = {**FORM, "holidays": "amanhã", "timeout_minutes": "0"}
     r = panel.post(f"/settings/channels/{chat}/automation", bad)
     assert r.status_code == 422  # type: ignore[attr-defined]
-    assert ("A alteração não foi salva. Verifique: Feriados, Tempo limite (minutos)."
-            in r.text)  # type: ignore[attr-defined]  # fmt: skip
+    assert "Feriados: “amanhã” não é uma data (AAAA-MM-DD ou DD/MM/AAAA)." in r.text  # type: ignore[attr-defined]
+    assert "Tempo limite (minutos): um número inteiro de 1 a 1440." in r.text  # type: ignore[attr-defined]
     with runtime.db.reading() as session:  # nothing saved
         assert (
             automation_settings(session, company_id=company.id, channel_id=chat).menu.enabled
@@ -94,7 +94,7 @@ def test_menu_items_are_added_as_a_tree_and_deleted(
     )  # type: ignore[attr-defined]
     refused = panel.post(url, {"command": "1", "name": "Outra"})
     assert refused.status_code == 422  # type: ignore[attr-defined]
-    assert "Verifique: Comando." in refused.text  # type: ignore[attr-defined]
+    assert "O comando “1” já é usado neste nível." in refused.text  # type: ignore[attr-defined]
     page = panel.http.get(url).text
     assert page.index("Vendas") < page.index("Novos")
     assert 'class="indent depth-1">1<' in page
@@ -110,9 +110,10 @@ def test_surveys_and_their_report(
     panel = signin(company.admin_email, company.admin_password)
     r = panel.post("/settings/ratings", {
         "name": "CSAT", "question": "Como foi?", "channel_ids": str(chat),
-        "scale": "1 | 1, ruim | Sentimos muito\n5 | 5, ótimo | Obrigado!",
-        "min_interval_hours": "12",
-    })  # fmt: skip
+        "score_value": ["1", "5"], "score_answers": ["1, ruim", "5, ótimo"],
+        "score_thanks": ["Sentimos muito", "Obrigado!"], "score_tag": ["", ""],
+        "min_interval_hours": "12", "enabled": "on",
+    })  # type: ignore[dict-item]  # fmt: skip
     assert r.status_code == 303  # type: ignore[attr-defined]
     with runtime.db.reading() as session:
         (rating,) = list_ratings(session, company_id=company.id)
@@ -120,8 +121,10 @@ def test_surveys_and_their_report(
             {"value": 1, "answers": ["1", "ruim"], "thanks": "Sentimos muito", "tag_id": None},
             {"value": 5, "answers": ["5", "ótimo"], "thanks": "Obrigado!", "tag_id": None},
         ]
-    refused = panel.post("/settings/ratings", {"name": "X", "question": "Q", "scale": "cinco | 5"})
-    assert refused.status_code == 422 and "Verifique: Escala." in refused.text  # type: ignore[attr-defined]
+    bad = {"name": "X", "question": "Q", "score_value": "cinco", "score_answers": "5"}
+    refused = panel.post("/settings/ratings", bad)
+    assert refused.status_code == 422  # type: ignore[attr-defined]
+    assert "Nota 1: “cinco” não é um número inteiro." in refused.text  # type: ignore[attr-defined]
     arrived = client_message(runtime, company.id, chat)
     queued_reply(runtime, company.id, arrived.dialog_id, operator_id=company.admin_id)
     from atendo.core.dialogs.service import assign_dialog

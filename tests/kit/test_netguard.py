@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atendo.kit.netguard import TargetRefused, is_public_ip, vetted_addresses
+from atendo.kit.netguard import WEB_PORTS, PortSet, TargetRefused, is_public_ip, vetted_addresses
 
 pytestmark = pytest.mark.dbless
 
@@ -121,3 +121,19 @@ def test_unresolvable_and_empty_answers_are_refused() -> None:
 def test_the_system_resolver_sees_localhost_as_loopback() -> None:
     with pytest.raises(TargetRefused, match=r"^localhost resolves to a private, [a-z -]+$"):
         vetted_addresses("localhost", 80, allow_private=False)
+
+
+def test_webhook_ports_are_80_and_443_plus_the_configured_list() -> None:
+    """Issue 18: a tenant may not knock on any port: the port is checked before any lookup."""
+    ports = PortSet.parse(WEB_PORTS, "8443, 9000-9100")
+    assert [p in ports for p in (80, 443, 8443, 9000, 9050, 9100)] == [True] * 6
+    assert [p in ports for p in (22, 25, 3306, 8080, 8999, 9101)] == [False] * 6
+    answers = Answers({"hooks.test": ["8.8.8.8"]})
+    for port in (22, 3306, 8080):
+        with pytest.raises(TargetRefused, match=rf"^port {port} is not allowed"):
+            vetted_addresses("hooks.test", port, allow_private=False, resolve=answers, ports=ports)
+    assert answers.asked == []  # refused before asking the DNS anything
+    got = vetted_addresses("hooks.test", 8443, allow_private=False, resolve=answers, ports=ports)
+    assert got == ["8.8.8.8"]
+    with pytest.raises(ValueError, match="not a port or port range"):
+        PortSet.parse(WEB_PORTS, "70000")

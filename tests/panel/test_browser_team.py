@@ -2,7 +2,7 @@
 ``atendo serve`` (workers in-process: the router hands out new chats):
 
 routing to the group's online member and the notification it brings (toast, tab title);
-presence ("está vendo" / "está escrevendo"); per-operator unread; the reading position kept
+presence ("está vendo" / "está digitando"); per-operator unread; the reading position kept
 while messages of other clients arrive (nothing re-rendered) and the "new messages" pill for
 this chat's own; an @mention notification; a transfer with a comment that becomes a timeline
 line for one and a friendly notice (draft kept) for the other; a forbidden direct link as a
@@ -105,7 +105,7 @@ def test_two_operators_work_a_day_together(server: str, browser: Any, tmp_path: 
     expect(b.get_by_test_id("presence-viewing")).to_have_text("Ana está vendo", timeout=2_500)
     expect(ana.get_by_test_id("presence-viewing")).to_have_text("Bruno está vendo", timeout=2_500)
     ana.get_by_test_id("composer-text").press_sequentially("Oi Bia", delay=40)
-    expect(b.get_by_test_id("presence-typing")).to_have_text("Ana está escrevendo…", timeout=2_500)
+    expect(b.get_by_test_id("presence-typing")).to_have_text("Ana está digitando…", timeout=2_500)
     ana.get_by_test_id("composer-text").fill("")
 
     # 3. Per-operator unread: a new message while Bruno is elsewhere; Ana (supervisor) reads it.

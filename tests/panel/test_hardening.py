@@ -138,6 +138,41 @@ def test_tag_colours_must_be_colours_and_old_rows_render_safely(
     assert "position" not in page.text
 
 
+def test_the_tag_form_answers_an_invalid_colour_with_a_sentence(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    """The panel's tag forms (new and edit) refuse what is not a colour in the operator's
+    words, saving nothing, instead of putting a default in its place without a word."""
+    from sqlalchemy import select
+
+    from atendo.core.tags.models import Tag
+
+    def tags() -> list[tuple[str, str, str]]:
+        with runtime.db.reading() as session:
+            rows = session.execute(
+                select(Tag.label, Tag.bg_color, Tag.text_color)
+                .where(Tag.company_id == company.id)
+                .order_by(Tag.id)
+            )
+            return [tuple(row) for row in rows]
+
+    client = signin(company.admin_email, company.admin_password)
+    sentence = "Escolha as cores da tag na paleta (como #1e88e5)."
+    for bad in ("red;position:fixed", "url(//evil.example)", "#12345"):
+        r = client.post("/settings/tags", {"label": "VIP", "bg_color": bad})
+        assert r.status_code == 422, bad  # type: ignore[attr-defined]
+        assert sentence in r.text  # type: ignore[attr-defined]
+    assert tags() == []
+    r = client.post("/settings/tags", {"label": "VIP", "bg_color": "#1e88e5"})
+    assert r.status_code == 303  # type: ignore[attr-defined]
+    assert tags() == [("VIP", "#1e88e5", "#1e1b4b")]
+    with runtime.db.reading() as session:
+        tag_id = session.scalar(select(Tag.id).where(Tag.company_id == company.id))
+    r = client.post(f"/settings/tags/{tag_id}", {"label": "VIP", "text_color": "blue"})
+    assert r.status_code == 422 and sentence in r.text  # type: ignore[attr-defined]
+    assert tags() == [("VIP", "#1e88e5", "#1e1b4b")]
+
+
 def test_bidi_overrides_leave_download_names_and_names_render_isolated(
     runtime: Runtime, company: CompanyFixture, signin: Signin
 ) -> None:

@@ -159,3 +159,28 @@ def test_the_limiter_grows_delays_and_forgets_within_bounds() -> None:
         throttle.attempt(f"user{i}-" + "x" * 300 + "@acme.example", f"10.0.{i // 256}.{i % 256}")
     assert len(throttle) == 100
     assert max(len(key[1]) for key in throttle._entries) <= 320
+
+
+def test_an_unknown_email_costs_one_password_check_like_a_known_one(
+    runtime: Runtime, company: CompanyFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same work whoever exists (a dummy hash for unknown e-mails): counted, not timed."""
+    from atendo.core.operators import service
+    from atendo.core.operators.service import authenticate_operator
+
+    checked: list[str] = []
+    real = service.verify_password
+
+    def counting(stored: str, password: str) -> bool:
+        checked.append("$".join(stored.split("$")[1:4]))  # algorithm, version, cost
+        return real(stored, password)
+
+    monkeypatch.setattr(service, "verify_password", counting)
+    with runtime.db.transaction() as session:
+        known = authenticate_operator(session, email=company.admin_email, password="wrong one")
+        unknown = authenticate_operator(session, email="nobody@acme.example", password="wrong")
+        right = authenticate_operator(
+            session, email=company.admin_email, password=company.admin_password
+        )
+    assert known is None and unknown is None and right is not None
+    assert len(checked) == 3 and len(set(checked)) == 1  # one check each, at the same cost

@@ -74,7 +74,7 @@ def test_presence_heartbeat_shows_who_else_is_on_the_chat(
     assert b.post(f"/chats/{dialog_id}/presence", {"state": "viewing"}).text == ""  # type: ignore[attr-defined]
     seen = admin.post(f"/chats/{dialog_id}/presence", {"state": "typing"})
     assert "Bruno está vendo" in seen.text  # type: ignore[attr-defined]
-    assert "está escrevendo" in b.post(f"/chats/{dialog_id}/presence", {}).text  # type: ignore[attr-defined]
+    assert "está digitando" in b.post(f"/chats/{dialog_id}/presence", {}).text  # type: ignore[attr-defined]
     admin.post(f"/chats/{dialog_id}/presence", {"state": "left"})
     assert b.post(f"/chats/{dialog_id}/presence", {}).text == ""  # type: ignore[attr-defined]
     assert bruno

@@ -85,5 +85,9 @@ class BlobStore:
     def get(self, sha: str) -> bytes:
         return self._path(sha).read_bytes()
 
+    def path(self, sha: str) -> Path:
+        """Where the blob lives (to stream a big one instead of reading it whole)."""
+        return self._path(sha)
+
     def exists(self, sha: str) -> bool:
         return self._path(sha).exists()

@@ -14,11 +14,12 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from atendo.core.errors import DomainError
+from atendo.core.lengths import TooLong
 from atendo.kit.throttle import AttemptThrottle
 from atendo.panel import live
 from atendo.panel.auth import CsrfFailed, Forbidden, LoginRequired, read_session
 from atendo.panel.headers import SecurityHeaders
-from atendo.panel.render import render
+from atendo.panel.render import render, say
 from atendo.panel.routes import (
     automation,
     bulk,
@@ -98,6 +99,14 @@ def install_panel(app: FastAPI) -> None:
             return await _delegate(api_domain, request, exc)
         return panel_error(request, exc.status_code, exc.message)
 
+    @app.exception_handler(TooLong)
+    async def too_long(request: Request, exc: TooLong) -> Response:
+        """Text longer than its column, refused before the database on both (a form whose
+        route does not answer it itself): the operator reads the limit."""
+        if _is_api(request) and api_domain is not None:
+            return await _delegate(api_domain, request, exc)
+        return panel_error(request, exc.status_code, exc.message, sentence=say(request, exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request) and api_http is not None:
@@ -118,9 +127,10 @@ def _is_api(request: Request) -> bool:
     return path.startswith(("v1/", "gateway/")) or path.rstrip("/") in API_PATHS
 
 
-def panel_error(request: Request, status: int, message: str) -> Response:
+def panel_error(request: Request, status: int, message: str, sentence: str = "") -> Response:
     """An error of the panel as the operator reads it: a page, or (for HTMX) a notice in the
-    open dialog (``#pane-notice``; the composer keeps its draft)."""
+    open dialog (``#pane-notice``; the composer keeps its draft). ``sentence``: the error's
+    own, in the operator's language, instead of the status's."""
     user = read_session(request)
     if user is not None:
         request.state.user = user
@@ -128,9 +138,10 @@ def panel_error(request: Request, status: int, message: str) -> Response:
         return render(
             request,
             "_notice.html",
-            {"code": status},
+            {"code": status, "sentence": sentence},
             user=user,
             status_code=status,
             headers={"HX-Retarget": "#pane-notice", "HX-Reswap": "innerHTML"},
         )
-    return render(request, "error.html", {"code": status}, user=user, status_code=status)
+    context = {"code": status, "sentence": sentence}
+    return render(request, "error.html", context, user=user, status_code=status)

@@ -52,6 +52,10 @@ SENTENCES: dict[str, str] = {
     "message.attachments_too_large": N_(
         "The attachments are too large: at most %(limit)s per message (these have %(size)s)."
     ),
+    "message.too_large": N_(
+        "The message is too large: at most %(limit)s with its files (this one: %(size)s)."
+    ),
+    "too_long": N_("A text is too long: at most %(limit)s characters. Nothing was saved."),
     "message.already_sent": N_("This message has already been sent."),
     "message.not_interruptible": N_("This message can no longer be interrupted."),
     "message.unknown_sender": N_("The sender is unknown."),
@@ -72,6 +76,7 @@ SENTENCES: dict[str, str] = {
     "tag.label_required": N_("Give the tag a name."),
     "tag.label_taken": N_("A tag named %(label)s already exists in this group."),
     "tag.invalid_assignee": N_("Tags go on clients or requests."),
+    "tag.invalid_color": N_("Pick the tag's colours from the palette (like #1e88e5)."),
     "client.address_taken": N_("This address belongs to another client."),
     "client.invalid_email": N_("Enter a valid e-mail address."),
     "client.contact_required": N_("Enter a phone or an e-mail address."),
@@ -127,7 +132,7 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
 ]  # fmt: skip
 
 
-def _size(value: object, language: str) -> str:
+def size_text(value: object, language: str) -> str:
     """Bytes as the operator reads them ("25 MB", "1,5 MB")."""
     if not isinstance(value, int):
         return str(value)
@@ -144,8 +149,8 @@ def error_text(exc: DomainError, gettext: Gettext, language: str = "pt_BR") -> s
         SENTENCES["invalid"],
     )
     params: dict[str, object] = dict(exc.params)
-    if exc.code == "message.attachments_too_large":
-        params = {k: _size(v, language) for k, v in params.items()}
+    if exc.code in ("message.attachments_too_large", "message.too_large"):
+        params = {k: size_text(v, language) for k, v in params.items()}
     try:
         return gettext(sentence) % params if "%(" in sentence else gettext(sentence)
     except (KeyError, ValueError, TypeError):

@@ -16,7 +16,7 @@ from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
 from atendo.kit.bidi import without_bidi_controls
 from atendo.kit.clock import utcnow
 from atendo.panel.auth import PanelUser
-from atendo.panel.errors import error_text, reason_text
+from atendo.panel.errors import error_text, reason_text, size_text
 from atendo.panel.failure_words import failure_words
 from atendo.panel.i18n import DEFAULT_LANGUAGE, LANGUAGES, local_time, translations
 
@@ -100,6 +100,7 @@ def render(
             f"background: {shown_color(tag.bg_color, DEFAULT_BG)}; "
             f"color: {shown_color(tag.text_color, DEFAULT_TEXT)}"
         ),
+        "size_text": lambda value: size_text(value, language),
         "failure_words": lambda text, channel=False: failure_words(
             text, tr.gettext, channel=channel
         ),

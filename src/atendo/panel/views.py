@@ -31,7 +31,7 @@ from atendo.core.dialogs.service import (
 )
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
-from atendo.core.messages.limits import held_by_limit
+from atendo.core.messages.limits import held_by_limit, too_large
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import attachments_of, list_messages
 from atendo.core.operators.models import Operator, OperatorGroup
@@ -329,6 +329,7 @@ class MessageView:
     held: bool = False  # overdue in the queue: the channel's sending limit holds it
     truncated: bool = False  # body_text is the start of a longer text ("show all" loads it)
     html_deferred: bool = False  # an HTML body too big to send on every refresh
+    too_large: tuple[int, int] | None = None  # (size, limit): kept raw, its body not read
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -400,6 +401,7 @@ def message_views(session: Session, dialog: Dialog, *, images_for: set[int]) -> 
                 held=held_by_limit(m, now),
                 truncated=truncated,
                 html_deferred=deferred,
+                too_large=too_large(m.parse_error),
             )
         )
     return out

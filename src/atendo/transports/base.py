@@ -363,6 +363,7 @@ class BaseTransport:
             session,
             blobs=runtime.blobs,
             max_attachment_bytes=runtime.settings.max_attachment_bytes,
+            max_message_bytes=runtime.settings.max_message_bytes,
             company_id=company_id,
             dialog_id=dialog_id,
             operator_id=reply.operator_id,

@@ -22,6 +22,16 @@ renewed in one UPDATE every quarter of its length, and a lease the renewal does 
 cancels its mailbox task at once. The fencing token is checked in the transaction that
 advances the folder's last UID, so a worker that lost its lease cannot commit. SQLite means
 one process: every channel is held, without leases.
+
+One session per mailbox at any time: a mailbox's session is closed (its task has ended, its
+socket is closed) before its lease is given up — explicitly (released) or by letting it expire.
+So the leases are renewed until every session is closed, also while the worker stops; the
+session of a lost lease is stopped beside the renewals, never in their way (a renewal waiting
+for a slow LOGOUT would let every other lease expire); and a mailbox whose session is still
+stopping is not taken again. A cancelled session that is still running is cancelled again
+(:func:`stop_sessions`): aioimaplib runs every command under ``asyncio.wait_for``, which on
+Python 3.11 swallows a ``cancel()`` that arrives together with the server's answer, and the
+session would go on holding the mailbox after the worker let it go.
 """
 
 from __future__ import annotations
@@ -78,6 +88,22 @@ JITTER_MAX = float(os.environ.get("ATENDO_MAILBOX_JITTER_MAX", "5"))
 JITTER_PER_MAILBOX = 0.005
 # While connected, ``last_sync`` is refreshed at most this often (seconds).
 LAST_SYNC_EVERY = 300.0
+# A stopped session still running after this long is cancelled again (see stop_sessions).
+RECANCEL_EVERY = 1.0
+
+
+async def stop_sessions(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and return once every one has ended, cancelling again each
+    ``RECANCEL_EVERY`` seconds the ones still running: a ``cancel()`` swallowed by
+    ``asyncio.wait_for`` (Python 3.11) must not leave a session open."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_EVERY)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: it was logged where it happened
 
 
 def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, str]:
@@ -179,6 +205,10 @@ class MailboxSupervisor:
         self.times = lease_times(runtime)
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.tokens: dict[int, int] = {}  # channel → fencing token (leased mode)
+        # Sessions of lost leases being stopped beside the renewals (not taken again meanwhile).
+        self.stopping: dict[int, asyncio.Task[None]] = {}
+        # The renewals go on until every session is closed, also while the worker stops.
+        self._sessions_closed = asyncio.Event()
         self.gate = asyncio.Semaphore(max(1, runtime.settings.worker_connect_concurrency))
         # Leases are read and renewed on a thread of their own: never queued behind the
         # mailboxes' database work (a thousand mailboxes starting at once fill the shared
@@ -230,7 +260,8 @@ class MailboxSupervisor:
 
     def plan(self, views: list[LeaseView], live: int) -> Plan:
         plan = Plan()
-        wanted = {v.channel_id: v for v in views}
+        # A mailbox whose session is still stopping is neither held nor free yet.
+        wanted = {v.channel_id: v for v in views if v.channel_id not in self.stopping}
         held = [cid for cid in self.tasks if cid in wanted]
         plan.stop = [cid for cid in self.tasks if cid not in wanted]
         plan.restart = [cid for cid in held if wanted[cid].reconnect]
@@ -256,10 +287,25 @@ class MailboxSupervisor:
     # --- acting ------------------------------------------------------------------------------
 
     async def _stop_tasks(self, ids: list[int]) -> None:
-        tasks = [self.tasks.pop(cid) for cid in ids if cid in self.tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_sessions([self.tasks.pop(cid) for cid in ids if cid in self.tasks])
+
+    def _stop_lost(self, ids: list[int]) -> None:
+        """Stop the sessions of lost leases in the background, then give back what is still
+        ours (a renewal that failed altogether may have kept it)."""
+        for cid in ids:
+            task = self.tasks.pop(cid, None)
+            if task is not None and cid not in self.stopping:
+                self.stopping[cid] = asyncio.create_task(
+                    self._stop_then_release(cid, task), name=f"atendo:mailbox-stop:{cid}"
+                )
+
+    async def _stop_then_release(self, cid: int, task: asyncio.Task[None]) -> None:
+        try:
+            await stop_sessions([task])
+            with contextlib.suppress(Exception):
+                await self._in_lease_thread(self._release, [cid])
+        finally:
+            self.stopping.pop(cid, None)
 
     def _start(self, cid: int, token: int | None, jitter: float) -> None:
         self.tasks[cid] = asyncio.create_task(
@@ -316,14 +362,14 @@ class MailboxSupervisor:
             log.warning("mailbox leases lost: %s", lost)
             for cid in lost:
                 self.tokens.pop(cid, None)
-            await self._stop_tasks(lost)
+            self._stop_lost(lost)
 
-    async def _renew_loop(self, stop: asyncio.Event) -> None:
-        while not await sleep_or_stop(stop, self.times.renew):
+    async def _renew_loop(self) -> None:
+        while not await sleep_or_stop(self._sessions_closed, self.times.renew):
             await self.renew_once()
 
     async def run(self, stop: asyncio.Event) -> None:
-        renewing = asyncio.create_task(self._renew_loop(stop), name="atendo:mailbox-leases")
+        renewing = asyncio.create_task(self._renew_loop(), name="atendo:mailbox-leases")
         warming = asyncio.create_task(warm_up(), name="atendo:parse-warm-up")
         try:
             async with WakeListener(self.runtime.db.url) as wake:
@@ -336,11 +382,14 @@ class MailboxSupervisor:
                     await _wait_any(stop, wake.event, SCAN_INTERVAL)
         finally:
             warming.cancel()
-            renewing.cancel()
-            with contextlib.suppress(BaseException):
-                await renewing
+            # Sessions first, with the leases still renewed: a lease that expired while its
+            # session was logging out would let another worker in beside it.
             ids = list(self.tasks)
             await self._stop_tasks(ids)
+            await asyncio.gather(*self.stopping.values(), return_exceptions=True)
+            self._sessions_closed.set()
+            with contextlib.suppress(BaseException):
+                await renewing
             with contextlib.suppress(Exception):
                 await self._in_lease_thread(self._release, [c for c in ids if c in self.tokens])
             self.tokens.clear()

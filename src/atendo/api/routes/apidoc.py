@@ -16,7 +16,8 @@ from fastapi.security import APIKeyHeader
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.params import INT_MAX, INT_MIN
-from atendo.core.errors import Invalid, NotFound
+from atendo.core.errors import NotFound
+from atendo.core.lengths import TooLong
 
 Schema = dict[str, Any]
 
@@ -164,7 +165,7 @@ def _length_check(fields: list[Param]) -> list[Any]:
             else:
                 values = [ctx.params.text(name) or ""]
             if any(len(v) > limit for v in values):
-                raise Invalid(f"{name} is too long", {name: [f"at most {limit} characters"]})
+                raise TooLong(field=name, limit=limit)
 
     return [Depends(lengths)]
 

@@ -15,7 +15,7 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import array, obj
 from atendo.core.automation.engine import dialog_state, enter_item
-from atendo.core.automation.models import MenuItem
+from atendo.core.automation.models import MenuItem, Rating
 from atendo.core.automation.service import (
     automation_settings,
     create_menu_item,
@@ -35,6 +35,7 @@ from atendo.core.clients.service import get_client
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import MessageType
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.lengths import column_length
 from atendo.kit.pagination import Page
 from atendo.transports import registry
 from atendo.transports.base import Reply
@@ -45,7 +46,11 @@ SECTIONS = ("working_hours", "greetings", "menu", "auto_close")
 AUTOMATION = obj(
     {
         "working_hours": obj(
-            {"timezone": "string", "week": array({"type": "object"}), "holidays": "string[]"}
+            {
+                "timezone": "string",
+                "week": array(obj({"day": "integer", "start": "string", "end": "string"})),
+                "holidays": "string[]",
+            }
         ),
         "greetings": obj(
             {
@@ -231,16 +236,31 @@ def menu_items(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 
 MENU_PARAMS = [
     Param("parent_id", "integer", "the item above (none: the first level)"),
-    Param("command", "string", "what the client types (unique among siblings)", max_length=40),
-    Param("name", "string", "the item's name (at most 20 characters)", max_length=20),
+    Param(
+        "command",
+        "string",
+        "what the client types (unique among siblings)",
+        max_length=column_length(MenuItem.command),
+    ),
+    Param(
+        "name",
+        "string",
+        "the item's name (at most 20 characters)",
+        max_length=column_length(MenuItem.name),
+    ),
     Param("text", "string", "the reply text"),
     Param("assign_id", "integer", "assign the request to this group"),
     Param("tag_id", "integer", "put this tag on the request"),
-    Param("url", "string", "fetch the reply text from this URL", max_length=2000),
+    Param(
+        "url",
+        "string",
+        "fetch the reply text from this URL",
+        max_length=column_length(MenuItem.url),
+    ),
     Param("url_enabled", "boolean", "use the URL"),
     Param("close", "boolean", "close the request", ext=True),
     Param("position", "integer", "order among siblings"),
-    Param("image", "string", "a picture's URL", max_length=1000),
+    Param("image", "string", "a picture's URL", max_length=column_length(MenuItem.image)),
 ]
 
 
@@ -372,7 +392,7 @@ def send_menu_item(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 # --- quality-survey definitions [ext] --------------------------------------------------------
 
 RATING_PARAMS = [
-    Param("name", "string", "the survey's name", max_length=100),
+    Param("name", "string", "the survey's name", max_length=column_length(Rating.name)),
     Param("question", "string", "the question sent on close"),
     Param("channel_ids", "integer[]", "its channels (empty: all)"),
     Param("tag_ids", "integer[]", "trigger tags (empty: every request)"),

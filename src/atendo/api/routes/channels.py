@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from atendo.api.context import ApiContext, api_context
 from atendo.api.envelope import ok, page
@@ -28,6 +28,7 @@ from atendo.core.channels.service import (
     set_channel_group,
 )
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.lengths import column_length
 from atendo.core.messages.models import Attachment
 from atendo.core.messages.service import get_message
 from atendo.kit.bidi import without_bidi_controls
@@ -39,7 +40,7 @@ router = APIRouter(tags=["channels"])
 
 def _settings_params() -> list[Param]:
     """``name``, ``write_first`` and every registered transport's own parameters."""
-    params = [Param("name", "string", "the channel's name", max_length=200)]
+    params = [Param("name", "string", "the channel's name", max_length=column_length(Channel.name))]
     seen = {"name"}
     for transport in registry.all_transports():
         for extra in transport.api_params:
@@ -248,12 +249,11 @@ def raw_message(message_id: int, ctx: ApiContext = Depends(api_context)) -> Resp
     with ctx.read() as session:
         message = get_message(session, company_id=ctx.company_id, message_id=message_id)
         sha = message.raw_sha
-    if not sha:
+    if not sha or not ctx.runtime.blobs.exists(sha):
         raise NotFound()
     headers = {
         **SAFE_HEADERS,
         "Content-Disposition": _disposition("attachment", f"message-{message_id}.eml"),
     }
-    return Response(
-        content=ctx.runtime.blobs.get(sha), media_type="message/rfc822", headers=headers
-    )
+    # Streamed from disk: a mail kept raw for its size may be larger than the message limit.
+    return FileResponse(ctx.runtime.blobs.path(sha), media_type="message/rfc822", headers=headers)

@@ -13,11 +13,13 @@ from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import CLIENT, extend, obj
 from atendo.api.serializers import clients_out
 from atendo.core.channels.service import get_channel
+from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import (
     create_or_get_client,
     custom_client_fields,
     update_client,
 )
+from atendo.core.lengths import column_length
 
 router = APIRouter(tags=["clients"])
 
@@ -30,12 +32,21 @@ CREATED_CLIENT = extend(CLIENT, {"created_now": "boolean"})
         "Create a client, or return the one with this phone or e-mail",
         [
             Param(
-                "phone", "string", "the client's phone (phone-identified clients)", max_length=50
+                "phone",
+                "string",
+                "the client's phone (phone-identified clients)",
+                max_length=column_length(Client.phone),
             ),
-            Param("email", "string", "the client's e-mail address", ext=True, max_length=320),
+            Param(
+                "email",
+                "string",
+                "the client's e-mail address",
+                ext=True,
+                max_length=column_length(ClientIdentity.address),
+            ),
             Param("transport", "string", "transport of the identity (email, external, …)"),
             Param("channel_id", "integer", "channel the client belongs to"),
-            Param("nickname", "string", "the client's name", max_length=300),
+            Param("nickname", "string", "the client's name", max_length=column_length(Client.name)),
         ],
         body=True,
         data=CREATED_CLIENT,
@@ -64,15 +75,31 @@ def create_client(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Change a client",
         [
-            Param("nickname", "string", "the name operators see (assigned_name)", max_length=300),
-            Param("name", "string", "the client's own name", ext=True, max_length=300),
+            Param(
+                "nickname",
+                "string",
+                "the name operators see (assigned_name)",
+                max_length=column_length(Client.assigned_name),
+            ),
+            Param(
+                "name",
+                "string",
+                "the client's own name",
+                ext=True,
+                max_length=column_length(Client.name),
+            ),
             Param("comment", "string", "comment"),
             Param("extra_comment_1", "string", "extra comment 1"),
             Param("extra_comment_2", "string", "extra comment 2"),
             Param("extra_comment_3", "string", "extra comment 3"),
             Param("custom_fields", "object", "custom fields, merged into the stored ones"),
-            Param("external_id", "string", "the client's id in your system", max_length=200),
-            Param("phone", "string", "phone", max_length=50),
+            Param(
+                "external_id",
+                "string",
+                "the client's id in your system",
+                max_length=column_length(Client.external_id),
+            ),
+            Param("phone", "string", "phone", max_length=column_length(Client.phone)),
         ],
         body=True,
         data=CLIENT,

@@ -11,8 +11,10 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import obj
 from atendo.core.channels.service import list_channels
+from atendo.core.companies.models import Company
 from atendo.core.companies.service import get_company, rename_company, requests_this_month
 from atendo.core.errors import Invalid
+from atendo.core.lengths import column_length
 from atendo.core.webhooks.service import webhook_by_name
 
 router = APIRouter(tags=["companies"])
@@ -56,7 +58,15 @@ def api_info(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     "/v1/companies",
     **doc(
         "Rename the company",
-        [Param("name", "string", "the new name", required=True, max_length=200)],
+        [
+            Param(
+                "name",
+                "string",
+                "the new name",
+                required=True,
+                max_length=column_length(Company.name),
+            )
+        ],
         body=True,
         data=obj({"id": "integer", "name": "string"}),
     ),

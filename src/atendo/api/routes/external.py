@@ -13,13 +13,17 @@ from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, extend
 from atendo.api.serializers import messages_out
 from atendo.core.channels.service import get_channel
+from atendo.core.clients.models import Client
 from atendo.core.errors import Invalid
+from atendo.core.lengths import column_length
 from atendo.core.messages.inbound import Sender, receive_client_message
+from atendo.core.messages.limits import check_message_size
+from atendo.core.messages.models import Message
 from atendo.transports import registry
 
 router = APIRouter(tags=["messages"])
 
-PHONE_MAX, NICKNAME_MAX = 50, 300  # the clients table's columns
+PHONE_MAX, NICKNAME_MAX = column_length(Client.phone), column_length(Client.name)
 PHONE = "phone"  # the identity kind of an injected client
 INJECTED = extend(MESSAGE, {"message_id": "integer"})
 
@@ -37,7 +41,12 @@ INJECTED = extend(MESSAGE, {"message_id": "integer"})
                 "{id} or {phone, nickname}: exactly one of id or phone",
                 required=True,
             ),
-            Param("external_id", "string", "the message's id in your system", max_length=200),
+            Param(
+                "external_id",
+                "string",
+                "the message's id in your system",
+                max_length=column_length(Message.external_id),
+            ),
         ],
         body=True,
         data=INJECTED,
@@ -61,6 +70,7 @@ def inbox(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
         raise Invalid("from_client is too long", {"from_client": [reason]})
     phone_text = str(phone).strip() if phone not in (None, "") else ""
     text = p.text("body") or p.text("text") or ""
+    check_message_size(text=text, limit=ctx.runtime.settings.max_message_bytes)
     with ctx.write() as session:
         channel = get_channel(session, company_id=ctx.company_id, channel_id=channel_id)
         if not registry.get(channel.transport).accepts_inbox:

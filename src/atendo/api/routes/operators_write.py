@@ -18,6 +18,8 @@ from atendo.api.routes.shapes import OPERATOR, OPERATOR_GROUP
 from atendo.api.serializers import group_out, operator_out
 from atendo.core.enums import GroupRule, OperatorStatus, Role
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.lengths import column_length
+from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.operators.service import (
     UNSET,
     Unset,
@@ -51,9 +53,17 @@ def _role(value: str | None) -> Role | None:
     **doc(
         "Create an operator",
         [
-            Param("email", "string", "login e-mail", required=True, max_length=320),
-            Param("first_name", "string", "first name", max_length=100),
-            Param("last_name", "string", "last name", max_length=100),
+            Param(
+                "email",
+                "string",
+                "login e-mail",
+                required=True,
+                max_length=column_length(Operator.email),
+            ),
+            Param(
+                "first_name", "string", "first name", max_length=column_length(Operator.first_name)
+            ),
+            Param("last_name", "string", "last name", max_length=column_length(Operator.last_name)),
             ROLE,
             Param("password", "string", "at least 8 characters; a random one when omitted"),
         ],
@@ -84,8 +94,8 @@ def create(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
 CHANGE = doc(
     "Change an operator",
     [
-        Param("first_name", "string", "first name", max_length=100),
-        Param("last_name", "string", "last name", max_length=100),
+        Param("first_name", "string", "first name", max_length=column_length(Operator.first_name)),
+        Param("last_name", "string", "last name", max_length=column_length(Operator.last_name)),
         ROLE,
         Param("online", "boolean", "online status"),
         Param("password", "string", "a new password", ext=True),
@@ -180,7 +190,7 @@ def _members(ctx: ApiContext) -> dict[int, int] | None:
 
 
 GROUP_PARAMS = [
-    Param("name", "string", "the group's name", max_length=200),
+    Param("name", "string", "the group's name", max_length=column_length(OperatorGroup.name)),
     Param(
         "rule",
         "string",

@@ -23,6 +23,7 @@ from atendo.api.routes.shapes import DELETED, DIALOG, MESSAGE, SENT, obj
 from atendo.api.serializers import dialogs_out, messages_out
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import get_channel
+from atendo.core.clients.models import ClientIdentity
 from atendo.core.clients.service import get_client
 from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import (
@@ -35,12 +36,16 @@ from atendo.core.dialogs.service import (
 )
 from atendo.core.enums import DialogState, MessageType
 from atendo.core.errors import Invalid, NotFound
-from atendo.core.messages.models import Message
+from atendo.core.lengths import column_length
+from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outbox import interrupt_message, interrupt_queued
 from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
 from atendo.kit.guarded_fetch import FetchFailed, FetchTooLarge, guarded_fetch
 from atendo.transports import registry
 from atendo.transports.base import Reply
+
+# An e-mail address: as wide as the column that keeps one.
+ADDRESS = column_length(ClientIdentity.address)
 
 router = APIRouter(tags=["messages"])
 
@@ -107,10 +112,15 @@ async def attachments_from(ctx: ApiContext) -> list[OutgoingAttachment]:
         "Start a new outbound e-mail chat [ext]",
         [
             Param("channel_id", "integer", "an e-mail channel with write_first on", required=True),
-            Param("emails", "string[]", "one or more client addresses", max_length=320),
+            Param("emails", "string[]", "one or more client addresses", max_length=ADDRESS),
             Param("client_id", "integer", "an existing client"),
             Param("operator_id", "integer", "the operator writing"),
-            Param("subject", "string", "required when text is given", max_length=1000),
+            Param(
+                "subject",
+                "string",
+                "required when text is given",
+                max_length=column_length(Dialog.subject),
+            ),
             Param("text", "string", "the first message (optional)"),
             Param("html", "string", "its HTML alternative (optional)"),
         ],
@@ -279,15 +289,25 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
             Param("channel_id", "integer", "the channel"),
             Param("operator_id", "integer", "the operator writing"),
             Param("open_dialog", "boolean", "reopen a closed dialog (default true)"),
-            Param("external_id", "string", "your id for the message", max_length=200),
+            Param(
+                "external_id",
+                "string",
+                "your id for the message",
+                max_length=column_length(Message.external_id),
+            ),
             Param("attachment", "file", "a URL to attach, or the file itself (multipart)"),
-            Param("attachment_filename", "string", "the attachment's name", max_length=500),
+            Param(
+                "attachment_filename",
+                "string",
+                "the attachment's name",
+                max_length=column_length(Attachment.filename),
+            ),
             Param(
                 "subject",
                 "string",
                 "e-mail subject (default Re: the thread's)",
                 ext=True,
-                max_length=1000,
+                max_length=column_length(Message.subject),
             ),
             Param("html", "string", "e-mail HTML (default built from text)", ext=True),
             Param("dialog_id", "integer", "the dialog", ext=True),
@@ -296,21 +316,21 @@ def _post_message(ctx: ApiContext, attachments: list[OutgoingAttachment]) -> dic
                 "string[]",
                 "e-mail To addresses (default: reply-all's To, the client's Reply-To or From)",
                 ext=True,
-                max_length=320,
+                max_length=ADDRESS,
             ),
             Param(
                 "cc",
                 "string[]",
                 "e-mail Cc addresses (default: reply-all's, the client's To and Cc minus ours)",
                 ext=True,
-                max_length=320,
+                max_length=ADDRESS,
             ),
             Param(
                 "bcc",
                 "string[]",
                 "e-mail Bcc addresses (never in the headers)",
                 ext=True,
-                max_length=320,
+                max_length=ADDRESS,
             ),
         ],
         body=True,

@@ -11,6 +11,8 @@ from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import DELETED, TAG, TAG_GROUP, obj
 from atendo.api.serializers import tag_out
 from atendo.core.errors import Invalid
+from atendo.core.lengths import column_length
+from atendo.core.tags.models import Tag, TagGroup
 from atendo.core.tags.service import (
     assign_tags,
     create_tag,
@@ -28,10 +30,19 @@ router = APIRouter(tags=["tags"])
         "Create a tag",
         [
             Param("tag_group_id", "integer", "group of the tag"),
-            Param("tag_label", "string", "label", required=True, max_length=200),
+            Param(
+                "tag_label", "string", "label", required=True, max_length=column_length(Tag.label)
+            ),
             Param("tag_description", "string", "description"),
-            Param("tag_bg_color", "string", "background colour", max_length=20),
-            Param("tag_text_color", "string", "text colour", max_length=20),
+            Param(
+                "tag_bg_color",
+                "string",
+                "background colour",
+                max_length=column_length(Tag.bg_color),
+            ),
+            Param(
+                "tag_text_color", "string", "text colour", max_length=column_length(Tag.text_color)
+            ),
             Param("order_show", "integer", "position"),
         ],
         body=True,
@@ -60,7 +71,13 @@ def new_tag(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     **doc(
         "Create a tag group",
         [
-            Param("tag_group_name", "string", "name", required=True, max_length=200),
+            Param(
+                "tag_group_name",
+                "string",
+                "name",
+                required=True,
+                max_length=column_length(TagGroup.name),
+            ),
             Param("order_show", "integer", "position"),
             Param("display", "boolean", "shown in the panel"),
         ],

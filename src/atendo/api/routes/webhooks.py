@@ -10,6 +10,8 @@ from atendo.api.envelope import ok
 from atendo.api.params import Params
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import DELETED, WEBHOOK, extend, obj
+from atendo.core.lengths import column_length
+from atendo.core.webhooks.models import Webhook
 from atendo.core.webhooks.service import (
     LEGACY_NAME,
     WEBHOOK_EVENTS,
@@ -24,12 +26,14 @@ from atendo.core.webhooks.service import (
 
 router = APIRouter(tags=["webhooks"])
 
-URL = Param("url", "string", "http(s) URL receiving signed POSTs", max_length=2000)
+URL = Param(
+    "url", "string", "http(s) URL receiving signed POSTs", max_length=column_length(Webhook.url)
+)
 EVENTS = Param(
     "events", "string[]", "events to receive (all when empty): " + ", ".join(WEBHOOK_EVENTS)
 )
 FIELDS = [
-    Param("name", "string", "a name", max_length=200),
+    Param("name", "string", "a name", max_length=column_length(Webhook.name)),
     EVENTS,
     Param("channels", "integer[]", "only events of these channels (all when empty)"),
 ]

@@ -11,15 +11,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.automation.models import ChannelAutomation, MenuItem, Rating, RequestRating
-from atendo.core.automation.settings import AutomationSettings, parse_settings
+from atendo.core.automation.settings import (
+    AutomationSettings,
+    parse_settings,
+    schedule_problems,
+)
 from atendo.core.channels.service import get_channel
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.lengths import column_length
 from atendo.core.operators.models import OperatorGroup
 from atendo.core.tags.models import Tag
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.db import get_scoped
 
-MAX_NAME = 20
+MAX_NAME = column_length(MenuItem.name)
 RESERVED_COMMANDS = ("00", "000")
 
 
@@ -63,6 +68,14 @@ def save_automation_settings(
             raise Invalid(f"{section} must be an object", {section: ["an object"]})
         merged[section] = {**merged[section], **value}
     settings = parse_settings(merged)
+    if data.get("working_hours") is not None:
+        problems = schedule_problems(settings.working_hours.week)
+        if problems:
+            raise Invalid(
+                "Invalid working hours",
+                {"working_hours.week": [p.english() for p in problems]},
+            )
+        settings.working_hours = settings.working_hours.normalised()
     group_id = settings.menu.default_group_id
     if group_id is not None:
         _check_group(session, company_id, group_id, "menu.default_group_id")
@@ -158,6 +171,25 @@ def update_menu_item(
     return item
 
 
+def move_menu_item(session: Session, *, company_id: int, item_id: int, offset: int) -> MenuItem:
+    """Move an item ``offset`` places among its siblings (-1 up, 1 down; clamped at the ends).
+
+    The siblings' positions become 0, 1, 2, … in their new order (equal positions, as the API
+    may leave them, are ordered by id first, as the menu shows them)."""
+    item = get_menu_item(session, company_id=company_id, item_id=item_id)
+    siblings = list_menu_items(
+        session, company_id=company_id, channel_id=item.channel_id, parent_id=item.parent_id,
+        only_parent=True,
+    )  # fmt: skip
+    index = next(i for i, s in enumerate(siblings) if s.id == item.id)
+    target = min(max(index + offset, 0), len(siblings) - 1)
+    siblings.insert(target, siblings.pop(index))
+    for position, sibling in enumerate(siblings):
+        sibling.position = position
+    session.flush()
+    return item
+
+
 def delete_menu_item(session: Session, *, company_id: int, item_id: int) -> None:
     item = get_menu_item(session, company_id=company_id, item_id=item_id)
     for child in list_menu_items(
@@ -201,8 +233,8 @@ def _apply_menu_fields(
         errors["name"] = [f"at most {MAX_NAME} characters"]
     command = values.get("command")
     if isinstance(command, str):
-        if len(command) > 40:
-            errors["command"] = ["at most 40 characters"]
+        if len(command) > (width := column_length(MenuItem.command)):
+            errors["command"] = [f"at most {width} characters"]
         elif command in RESERVED_COMMANDS:
             errors["command"] = ["00 and 000 are reserved"]
     if values.get("assign_group_id") is not None:
@@ -218,13 +250,17 @@ def _apply_menu_fields(
     image = values.get("image")
     if image:
         image = str(image).strip()
-        if not image.lower().startswith(("http://", "https://")) or len(image) > 1000:
+        if not image.lower().startswith(("http://", "https://")) or len(image) > column_length(
+            MenuItem.image
+        ):
             errors["image"] = ["an http(s) URL"]
         values["image"] = image
     url = values.get("url")
     if url:
         url = str(url).strip()
-        if not url.lower().startswith(("http://", "https://")) or len(url) > 2000:
+        if not url.lower().startswith(("http://", "https://")) or len(url) > column_length(
+            MenuItem.url
+        ):
             errors["url"] = ["an http(s) URL"]
         values["url"] = url
     if errors:
@@ -293,8 +329,9 @@ def save_rating(
     errors: dict[str, list[str]] = {}
     if "name" in data or rating_id is None:
         name = str(data.get("name") or "").strip()
-        if not name or len(name) > 100:
-            errors["name"] = ["required, at most 100 characters"]
+        width = column_length(Rating.name)
+        if not name or len(name) > width:
+            errors["name"] = [f"required, at most {width} characters"]
         rating.name = name
     if "question" in data or rating_id is None:
         question = str(data.get("question") or "").strip()

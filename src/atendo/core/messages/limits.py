@@ -10,10 +10,16 @@
   own rate limit sees too.
 * :func:`held_by_limit` -- whether a queued message is overdue because of those limits (what
   the operator sees beside it).
+* :func:`check_message_size` -- an outgoing message (text, HTML, attachments) over the stored
+  message size (``ATENDO_MAX_MESSAGE_BYTES``) is refused with :class:`MessageTooLarge` (413).
+* :func:`too_large_note` / :func:`too_large` -- an incoming mail over that size is kept raw and
+  stored without its body: its ``parse_error`` says so in a fixed form, read back by the panel
+  and the API (``too_large``) to show its size and the limit beside the original to download.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +28,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import DeliveryStatus
-from atendo.core.errors import Invalid
+from atendo.core.errors import DomainError, Invalid
 from atendo.core.messages.models import Message
 
 MINUTE = timedelta(minutes=1)
@@ -37,6 +43,44 @@ def check_recipients(addresses: Sequence[str], *, max_recipients: int, field: st
             f"At most {max_recipients} recipients per message",
             {field: [f"at most {max_recipients} recipients per message, {len(addresses)} given"]},
         )
+
+
+class MessageTooLarge(DomainError):
+    status_code = 413
+    code = "message.too_large"
+
+    def __init__(self, *, size: int, limit: int, field: str = "message") -> None:
+        super().__init__(
+            "The message is too large",
+            {field: [f"at most {limit} bytes per message, {size} given"]},
+        )
+        self.params = {"size": size, "limit": limit}
+
+
+def check_message_size(
+    *, text: str = "", html: str | None = "", attachment_bytes: int = 0, limit: int
+) -> None:
+    """Refuse an outgoing message whose text, HTML and attachments together exceed ``limit``
+    bytes (what would be stored for it)."""
+    size = attachment_bytes + sum(
+        len(part.encode("utf-8", "surrogatepass")) for part in (text, html or "")
+    )
+    if size > limit:
+        raise MessageTooLarge(size=size, limit=limit)
+
+
+_TOO_LARGE = re.compile(r"^too large: (\d+) bytes, over the limit of (\d+)$")
+
+
+def too_large_note(size: int, limit: int) -> str:
+    """The ``parse_error`` of an incoming mail kept raw because it is over ``limit`` bytes."""
+    return f"too large: {size} bytes, over the limit of {limit}"
+
+
+def too_large(parse_error: str | None) -> tuple[int, int] | None:
+    """(size, limit) of a mail stored without its body for its size, else None."""
+    found = _TOO_LARGE.match(parse_error or "")
+    return (int(found[1]), int(found[2])) if found else None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import assign_dialog, current_request, get_dialog, touch_dialog
 from atendo.core.enums import DeliveryStatus, EventType, MessageType
 from atendo.core.errors import Invalid, NotFound
+from atendo.core.messages.limits import check_message_size
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.service import emit_message_event, record_status
 from atendo.core.operators.models import Operator
@@ -130,6 +131,7 @@ def queue_message(
     external_id: str | None = None,
     attachments: Sequence[OutgoingAttachment] = (),
     buttons: Sequence[str] = (),
+    max_message_bytes: int | None = None,
 ) -> Message:
     """A to-client message queued for its transport's sender now (``send_at`` = now).
 
@@ -140,6 +142,12 @@ def queue_message(
     if not (text or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=max_attachment_bytes)
+    if max_message_bytes is not None:
+        check_message_size(
+            text=text,
+            attachment_bytes=sum(len(a.data) for a in attachments),
+            limit=max_message_bytes,
+        )
     now = utcnow()
     request = current_request(session, dialog=dialog)
     message = Message(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, GroupRule, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
+from atendo.core.lengths import check_length, column_length
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.sessions import end_operator_sessions
 from atendo.kit.clock import utcnow
@@ -39,7 +40,7 @@ def _checked_hash(password: str) -> str:
 
 def _normal_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 320:
+    if "@" not in email or len(email) > column_length(Operator.email):
         raise Invalid(
             "Invalid e-mail address",
             {"email": ["invalid e-mail address"]},
@@ -248,12 +249,9 @@ def _rule(rule: str) -> str:
 
 def _group_name(session: Session, company_id: int, name: str, group_id: int | None) -> str:
     name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise Invalid(
-            "A group needs a name (up to 200 characters)",
-            {"name": ["required"]},
-            code="group.name_required",
-        )
+    if not name:
+        raise Invalid("A group needs a name", {"name": ["required"]}, code="group.name_required")
+    check_length(OperatorGroup.name, name)
     taken = session.scalar(
         select(OperatorGroup.id).where(
             OperatorGroup.company_id == company_id,

@@ -76,6 +76,18 @@ def shown_color(value: str | None, default: str) -> str:
     return value if value and is_color(value) else default
 
 
+def check_colors(*, bg_color: str | None, text_color: str | None) -> None:
+    """Refuse anything but a plain hex colour (None or "": keep what is there)."""
+    for field, value in (("tag_bg_color", bg_color), ("tag_text_color", text_color)):
+        if value and not is_color(value):
+            raise Invalid(
+                f"{field} must be a colour like #1e88e5",
+                {field: ["#rgb or #rrggbb"]},
+                code="tag.invalid_color",
+                params={"value": value[:40]},
+            )
+
+
 def _unique_label(
     session: Session, company_id: int, label: str, group_id: int | None, tag_id: int | None
 ) -> None:
@@ -110,6 +122,7 @@ def update_tag(
         raise Invalid(
             "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
         )
+    check_colors(bg_color=bg_color, text_color=text_color)
     _unique_label(session, company_id, label, tag.group_id, tag.id)
     tag.label = label.strip()
     if bg_color:
@@ -161,9 +174,7 @@ def create_tag(
         raise Invalid(
             "tag_label is required", {"tag_label": ["required"]}, code="tag.label_required"
         )
-    for field, value in (("tag_bg_color", bg_color), ("tag_text_color", text_color)):
-        if value and not is_color(value):
-            raise Invalid(f"{field} must be a colour like #1e88e5", {field: ["#rgb or #rrggbb"]})
+    check_colors(bg_color=bg_color, text_color=text_color)
     if group_id is not None:
         group = get_scoped(session, TagGroup, group_id, company_id=company_id)
         if group is None:

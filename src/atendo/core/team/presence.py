@@ -1,4 +1,4 @@
-"""Who is on a chat now ("Ana está vendo" / "Ana está escrevendo").
+"""Who is on a chat now ("Ana está vendo" / "Ana está digitando").
 
 The panel refreshes its operator's row about every second while a chat is open (``viewing``,
 or ``typing`` while the composer changes) and deletes it on leaving; a row not refreshed for

@@ -29,6 +29,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, EventType, OperatorStatus, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
+from atendo.core.lengths import check_length
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import get_operator
 from atendo.core.team.models import CustomStatus, StatusSpan
@@ -78,8 +79,9 @@ def create_status(session: Session, *, company_id: int, name: str, working: bool
     """An admin's status ("Reunião", "Treinamento"…); its key is made from the name."""
     name = (name or "").strip()
     key = _slug(name)
-    if not name or len(name) > 100 or not key:
-        raise Invalid("The status needs a name (up to 100 characters)", {"name": ["required"]})
+    if not name or not key:
+        raise Invalid("The status needs a name", {"name": ["required"]})
+    check_length(CustomStatus.name, name)
     taken = {s.key for s in list_statuses(session, company_id=company_id)}
     if key in taken:
         raise Conflict("A status with this name already exists", {"name": ["taken"]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from atendo.core.errors import NotFound
 from atendo.core.messages.models import Attachment
@@ -67,8 +67,8 @@ def original(
         sha = message.raw_sha
     if not sha or not runtime.blobs.exists(sha):
         raise NotFound()
-    return Response(
-        runtime.blobs.get(sha),
+    return FileResponse(  # streamed: a mail kept raw for its size may be very large
+        runtime.blobs.path(sha),
         media_type="message/rfc822",
         headers={
             "Content-Disposition": f'attachment; filename="message-{message_id}.eml"',

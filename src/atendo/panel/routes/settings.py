@@ -7,7 +7,6 @@ get 403 on every page here.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -614,8 +613,9 @@ def tag_create(
 
 
 def _colour(value: str, default: str) -> str:
-    value = value.strip()
-    return value if re.fullmatch(r"#[0-9a-fA-F]{6}", value) else default
+    """The form's colour as given (the tags service refuses anything but a colour, with a
+    sentence), the default when none was given."""
+    return value.strip() or default
 
 
 @router.post("/settings/tags/{tag_id}")

@@ -117,6 +117,7 @@
     if (fresh.dataset.pending) current.dataset.pending = "1"; else delete current.dataset.pending;
     var seenInput = document.querySelector("#composer [name=seen]");
     if (seenInput && fromMe) seenInput.value = fresh.dataset.lastId;
+    if (window.htmx) htmx.process(current);  // the new messages' buttons (details, forward)
     init(current);
     if (fromMe || wasAtBottom) { scrollToEnd(); }
     else if (appended) { var pill = document.getElementById("new-pill"); if (pill) pill.hidden = false; }
@@ -799,9 +800,8 @@
     var xhr = e.detail.xhr;
     if (e.detail.successful) {
       mergeMessages(xhr.responseText, true);
-      form.reset();
+      composerSent(form);  // the draft's text is the textarea's default: cleared too
       form.querySelector("[name=anyway]").value = "";
-      document.getElementById("composer-note").textContent = "";
       document.querySelectorAll("[data-put-back]").forEach(function (b) { b.remove(); });
       lastTyped = 0;
     } else if (xhr && xhr.status === 409) {

@@ -13,12 +13,16 @@ it for download).
 * at most :data:`MAX_ADDRESSES` To and Cc addresses each;
 * a mail without a usable From (no headers at all, random bytes) gets a recognisable unknown
   sender, so it opens a dialog the operators can see (one whose parse failed is shown as
-  "could not be read" with the original to download, as any unreadable mail).
+  "could not be read" with the original to download, as any unreadable mail);
+* a mail over the stored message size (``ATENDO_MAX_MESSAGE_BYTES``) is read for its headers
+  only (:func:`headers_only`): it threads and shows who sent it, its body and attachments stay
+  in the raw message, and its ``parse_error`` says how big it was (``too_large``).
 """
 
 from __future__ import annotations
 
-from atendo.transports.email.parse import Address, ParsedMail
+from atendo.core.messages.limits import too_large_note
+from atendo.transports.email.parse import Address, ParsedMail, parse_message
 
 NAME = 300
 ADDRESS = 320
@@ -28,6 +32,8 @@ REFERENCES_HEAD = 10
 REFERENCES_TAIL = 40
 MAX_ADDRESSES = 500
 UNKNOWN_SENDER = "unknown-sender@atendo.invalid"  # RFC 2606: .invalid never resolves
+# The headers of a mail too large to read are looked for in its first bytes only.
+HEADER_SCAN = 256 * 1024
 
 
 def _address(a: Address) -> Address:
@@ -56,4 +62,20 @@ def bound_for_columns(parsed: ParsedMail) -> ParsedMail:
     parsed.references = refs
     parsed.bounce_original_message_id = bounded_id(parsed.bounce_original_message_id)
     parsed.bounce_recipients = [r[:ADDRESS] for r in parsed.bounce_recipients[:MAX_ADDRESSES]]
+    return parsed
+
+
+def headers_only(raw: bytes, *, limit: int) -> ParsedMail:
+    """A mail of more than ``limit`` bytes, read for its header section only (at most
+    :data:`HEADER_SCAN` bytes of it): sender, recipients, subject and threading, no body, no
+    attachments, and a ``parse_error`` that says how big it was."""
+    head = raw[:HEADER_SCAN]
+    ends = [at for at in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if at >= 0]
+    head = head[: min(ends)] if ends else head[: head.rfind(b"\n") + 1]
+    parsed = parse_message(head + b"\r\n\r\n")
+    parsed.text = parsed.full_text = parsed.quoted_text = parsed.signature = ""
+    parsed.html = None
+    parsed.attachments = []
+    parsed.is_bounce = False  # its report, if it is one, is in the part not read
+    parsed.parse_error = too_large_note(len(raw), limit)
     return parsed

@@ -90,6 +90,19 @@ class LeaseLost(Exception):
     """This worker no longer holds the mailbox's lease: the session stops, nothing commits."""
 
 
+def honour_cancel() -> None:
+    """Raise ``CancelledError`` when this task was cancelled and went on anyway.
+
+    aioimaplib runs every command under ``asyncio.wait_for``, which on Python 3.11 returns the
+    command's answer and drops the ``cancel()`` when both arrive in the same loop iteration:
+    the session would go on (into IDLE, for as long as the poll interval) after the worker let
+    its mailbox go. The task still counts the request (``Task.cancelling``); it is honoured at
+    each step of the session."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 Fence = Callable[[Session], bool]
 
 
@@ -288,6 +301,7 @@ class MailboxSync:
         network = MailNetwork.from_settings(self.runtime.settings)
         async with self.connect_gate or contextlib.nullcontext():
             self.client = await open_imap(self.cfg, self.password, timeout=timeout, network=network)
+        honour_cancel()
         self._lost = asyncio.get_running_loop().create_future()
         # aioimaplib reports a closed socket only through this callback; waits race against it.
         self.client.protocol.conn_lost_cb = self._connection_lost
@@ -315,6 +329,8 @@ class MailboxSync:
             if transport is not None:
                 transport.close()
             return
+        if client.has_pending_idle():
+            client.idle_done()  # LOGOUT would otherwise wait behind the IDLE until its limit
         await close_imap(client)
 
     async def _uid_search(self, *criteria: str) -> list[int]:
@@ -413,6 +429,7 @@ class MailboxSync:
                     continue
                 break
             await self._fetch(new, folder_id=folder.id, imported=False)
+            honour_cancel()
             start = max(new) + 1
         self._folder = FolderState(folder.id, uidvalidity, start - 1)
         if self.on_synced is not None:
@@ -430,6 +447,7 @@ class MailboxSync:
         # Staggered: a thousand mailboxes that started together do not renew IDLE together.
         idle_limit = min(interval, self.runtime.settings.imap_idle_timeout)
         idle_limit *= random.uniform(0.85, 1.0)
+        honour_cancel()
         if not self.client.has_capability("IDLE"):
             await self._sleep_unless_lost(interval)
             _check(await self.client.noop(), "NOOP")
@@ -488,6 +506,7 @@ class MailboxSync:
             await self.sync_once(uidvalidity, uidnext)
             while True:
                 await self.wait_for_news()
+                honour_cancel()
                 await self.sync_once(uidvalidity, None)
         finally:
             await self.close()

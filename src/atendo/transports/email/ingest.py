@@ -61,13 +61,15 @@ from atendo.core.dialogs.service import (
 from atendo.core.enums import DialogState, EventType, HiddenReason, MessageType
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.inbound import Arrival, announce_arrivals
+from atendo.core.messages.limits import too_large
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
 from atendo.kit.db import get_scoped
-from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns
+from atendo.settings import get_settings
+from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns, headers_only
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
@@ -111,14 +113,24 @@ class Incoming:
         return [self.raw_sha, *self.attachment_shas]
 
 
-def prepare(blobs: BlobStore, raw: bytes, *, uid: int | None = None, sync: bool = True) -> Incoming:
+def prepare(
+    blobs: BlobStore,
+    raw: bytes,
+    *,
+    uid: int | None = None,
+    sync: bool = True,
+    max_bytes: int | None = None,
+) -> Incoming:
     """Store the raw bytes, then parse and store the attachments (no database work).
 
     With ``sync=False`` the caller must ``blobs.sync(incoming.blob_shas)`` before committing.
+    A mail over ``max_bytes`` (default: ``ATENDO_MAX_MESSAGE_BYTES``) is kept raw and read for
+    its headers only (:func:`~atendo.transports.email.bounds.headers_only`).
     """
     raw_sha = blobs.put(raw, sync=sync)
+    limit = get_settings().max_message_bytes if max_bytes is None else max_bytes
     try:
-        parsed = parse_message(raw)
+        parsed = headers_only(raw, limit=limit) if len(raw) > limit else parse_message(raw)
     except Exception as exc:  # parse_message promises not to raise; never trust that blindly
         log.exception("parser raised on blob %s", raw_sha)
         parsed = ParsedMail(parse_error=f"{type(exc).__name__}: {exc}")
@@ -252,9 +264,10 @@ def ingest_raw(
     imported: bool = False,
     folder_id: int | None = None,
     uid: int | None = None,
+    max_bytes: int | None = None,
 ) -> Message | None:
     """Store one raw mail on ``channel``; returns the new message, None for a duplicate."""
-    incoming = prepare(blobs, raw, uid=uid)
+    incoming = prepare(blobs, raw, uid=uid, max_bytes=max_bytes)
     return ingest_prepared(
         session, box=box, channel=channel, incoming=incoming, imported=imported,
         folder_id=folder_id,
@@ -385,7 +398,11 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
     sender = parsed.from_.email if parsed.from_ else None
     text = parsed.text
     nothing = not text.strip() and not parsed.html and not parsed.attachments
-    if nothing and (parsed.parse_error or sender == UNKNOWN_SENDER):
+    if (
+        nothing
+        and (parsed.parse_error or sender == UNKNOWN_SENDER)
+        and not too_large(parsed.parse_error)
+    ):
         text = UNREADABLE  # an empty mail of nobody: shown as unreadable, never blank
     return Message(
         company_id=channel.company_id,

@@ -42,7 +42,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.dialogs.service import current_request, get_dialog, merge_recipients, open_dialog
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import Invalid
-from atendo.core.messages.limits import check_recipients
+from atendo.core.messages.limits import check_message_size, check_recipients
 from atendo.core.messages.models import Message
 from atendo.core.messages.outgoing import (
     OutgoingAttachment,
@@ -223,6 +223,12 @@ def queue_email_reply(
     if not text.strip() and not (html or "").strip() and not attachments:
         raise Invalid("The message is empty", {"text": ["required"]}, code="message.empty")
     check_attachment_size(attachments, limit=runtime.settings.max_attachment_bytes)
+    check_message_size(
+        text=text,
+        html=html,
+        attachment_bytes=sum(len(a.data) for a in attachments),
+        limit=runtime.settings.max_message_bytes,
+    )
     recipients = resolve_recipients(session, dialog=dialog, to=to, cc=cc, bcc=bcc)
     check_recipients(
         [*recipients.to, *recipients.cc, *recipients.bcc],

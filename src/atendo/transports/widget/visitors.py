@@ -302,7 +302,7 @@ def assigned_operator(session: Session, *, channel: Channel, client_id: int) -> 
     )
     if dialog is None or dialog.operator_id is None:
         return ""
-    op = session.get(Operator, dialog.operator_id)
+    op = get_scoped(session, Operator, dialog.operator_id, company_id=channel.company_id)
     return (op.first_name or op.last_name) if op is not None else ""
 
 
