@@ -210,7 +210,9 @@ def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
         event.remove(conn, "before_cursor_execute", grab)
 
 
-def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id: int) -> None:
+def explain_reads(
+    runtime: Runtime, company_id: int, dialog_id: int, operator_id: int, base: int
+) -> None:
     """The EXPLAIN ANALYZE of each statement the benchmarked reads run."""
     from atendo.panel.auth import PanelUser
     from atendo.panel.views import ListFilters, dialog_rows
@@ -258,7 +260,11 @@ def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id
             lambda s: clients_out(
                 s,
                 list_clients(
-                    s, company_id=company_id, page=page, search="client 000123", capped=True
+                    s,
+                    company_id=company_id,
+                    page=page,
+                    search=f"client {base // 8:06d}",
+                    capped=True,
                 )[0],
             ),
         ),
@@ -267,7 +273,11 @@ def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id
             lambda s: dialogs_out(
                 s,
                 list_dialogs(
-                    s, company_id=company_id, page=page, search="client 000123", capped=True
+                    s,
+                    company_id=company_id,
+                    page=page,
+                    search=f"client {base // 8:06d}",
+                    capped=True,
                 )[0],
             ),
         ),
@@ -328,8 +338,16 @@ async def _load(
 
 
 async def _run_load(
-    bases: list[str], token: str, cookie: str, dialogs: int, seconds: float, concurrency: int
+    bases: list[str],
+    token: str,
+    cookie: str,
+    dialogs: int,
+    seconds: float,
+    concurrency: int,
+    base: int,
 ) -> None:
+    """``base``: the conversations made by the services (the searches look for their
+    clients' names: each found once per copy)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     clients = [
         httpx.AsyncClient(
@@ -352,11 +370,13 @@ async def _run_load(
         ("GET /v1/clients?limit=20", lambda c: c.get("/v1/clients", params={"limit": 20})),
         (
             "GET /v1/clients?search=… (a search)",
-            lambda c: c.get("/v1/clients", params={"search": f"client {rnd.randint(0, 999):06d}"}),
+            lambda c: c.get(
+                "/v1/clients", params={"search": f"client {rnd.randint(0, base - 1):06d}"}
+            ),
         ),
         (
             "GET /v1/dialogs?q=… (pg_trgm search)",
-            lambda c: c.get("/v1/dialogs", params={"q": f"client {rnd.randint(0, 999):06d}"}),
+            lambda c: c.get("/v1/dialogs", params={"q": f"client {rnd.randint(0, base - 1):06d}"}),
         ),
         ("panel chat list GET /chats/list", lambda c: c.get("/chats/list")),
     ]
@@ -419,7 +439,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
             op = session.get(Operator, admin)
             assert op is not None
             cookie = open_session(session, operator=op, user_agent="bench").token
-        explain_reads(runtime, company_id, rnd_dialog(counts["dialogs"]), admin)
+        explain_reads(runtime, company_id, rnd_dialog(counts["dialogs"]), admin, base_dialogs)
         runtime.close()
         env = {
             **os.environ,
@@ -459,6 +479,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
                     counts["dialogs"],
                     args.seconds_per_endpoint,
                     args.concurrency,
+                    base_dialogs,
                 )
             )
         finally:
