@@ -8,17 +8,23 @@ them, divided by N), round trips p50/p99 and the server's CPU during the exchang
 * Atendo, visitor → operator: a visitor's message over its socket until its ``ack`` (stored and
   committed through ``receive_client_message``, the operator's panel can read it).
 * Atendo, operator → visitor: ``POST /v1/messages`` (an operator's answer, queued in the outbox)
-  until the visitor's socket shows it (the shared outbox worker delivers it, the hub carries
-  the committed event to the connection).
+  until the visitor's socket shows it (the widget's delivery loop records it sent, the hub
+  carries the committed event to the connection).
 * Echo: a text frame until it comes back.
 
-    .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200]
+Two loads on the same connections: bursts (``--concurrency`` exchanges at once, the next
+burst when the last is answered) and a steady open load (``--rate`` exchanges started per
+second, each by a visitor of its own, whether or not the earlier ones are answered).
+
+    .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200] [--concurrency 50]
+                                     [--rate 20] [--steady 400] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,7 @@ from atendo.runtime import Runtime
 from atendo.settings import Settings
 
 SITE = "http://127.0.0.1:9"
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 ECHO_APP = textwrap.dedent(
     """
@@ -106,6 +114,8 @@ def report(
         f"({before / 1024:.0f} → {after / 1024:.0f} MiB)"
     )
     for label, values in rtts.items():
+        if not values:
+            continue
         print(
             f"  {label}: n={len(values)}  p50 {pct(values, 0.5) * 1000:.1f} ms  "
             f"p99 {pct(values, 0.99) * 1000:.1f} ms  max {max(values) * 1000:.1f} ms"
@@ -123,7 +133,16 @@ async def frame(sock: Any, kind: str, **match: Any) -> dict[str, Any]:
             return data
 
 
-async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, conc: int) -> None:
+async def bench_atendo(
+    base: str,
+    pid: int,
+    token: str,
+    n: int,
+    exchanges: int,
+    conc: int,
+    rate: float,
+    steady_count: int,
+) -> None:
     origin = base
     ws_base = base.replace("http", "ws", 1)
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -155,9 +174,16 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
         inbound: list[float] = []
         outbound: list[float] = []
         posted: list[float] = []
+        steady_in: list[float] = []
+        steady_out: list[float] = []
         cpu0, t0 = cpu_seconds(pid), time.perf_counter()
 
-        async def one(i: int) -> None:
+        async def one(
+            i: int,
+            inbound: list[float] = inbound,
+            outbound: list[float] = outbound,
+            posted: list[float] | None = posted,
+        ) -> None:
             sock = socks[i]
             start = time.perf_counter()
             await sock.send(json.dumps({"t": "msg", "text": f"pergunta {i}", "key": f"q{i}"}))
@@ -171,7 +197,8 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
                 json={"dialog_id": dialog_id, "text": f"resposta {i}"},
                 headers={"Authorization": token},
             )
-            posted.append(time.perf_counter() - start)
+            if posted is not None:
+                posted.append(time.perf_counter() - start)
             await frame(sock, "msg", author="operator", text=f"resposta {i}")
             outbound.append(time.perf_counter() - start)
 
@@ -179,9 +206,18 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
             await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(pid) - cpu0
+        # then a steady load: other visitors start an exchange every 1/rate seconds
+        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        await steady(
+            lambda i: one(exchanges + i, steady_in, steady_out, None),
+            min(steady_count, n - exchanges),
+            rate,
+        )
+        steady_wall = time.perf_counter() - t1
+        steady_cpu = cpu_seconds(pid) - cpu1
         await asyncio.gather(*(s.close() for s in socks))
     report(
-        "atendo serve (widget)",
+        f"atendo serve (widget), bursts of {conc} exchanges at once",
         n,
         before,
         after,
@@ -193,9 +229,36 @@ async def bench_atendo(base: str, pid: int, token: str, n: int, exchanges: int, 
         cpu,
         wall,
     )
+    report(
+        f"atendo serve (widget), steady {rate:g} exchanges/s",
+        n,
+        before,
+        after,
+        {
+            "visitor → operator (stored, ack)": steady_in,
+            "operator → visitor (API → outbox → socket)": steady_out,
+        },
+        steady_cpu,
+        steady_wall,
+    )
 
 
-async def bench_echo(base: str, pid: int, n: int, exchanges: int, conc: int) -> None:
+async def steady(start: Callable[[int], Awaitable[None]], count: int, rate: float) -> None:
+    """``count`` tasks started every ``1 / rate`` seconds (whether or not earlier ones are
+    done: an open load, as visitors write), then awaited."""
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(start(i)))
+    await asyncio.gather(*tasks)
+
+
+async def bench_echo(
+    base: str, pid: int, n: int, exchanges: int, conc: int, rate: float, steady_count: int
+) -> None:
     url = base.replace("http", "ws", 1) + "/echo"
     before = rss_kib(pid)
     socks = []
@@ -216,13 +279,22 @@ async def bench_echo(base: str, pid: int, n: int, exchanges: int, conc: int) -> 
         await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
     wall = time.perf_counter() - t0
     cpu = cpu_seconds(pid) - cpu0
+    steady_rtts: list[float] = []
+
+    async def timed(i: int) -> None:
+        start = time.perf_counter()
+        await socks[i].send(f"ping {i}")
+        await socks[i].recv()
+        steady_rtts.append(time.perf_counter() - start)
+
+    await steady(timed, min(steady_count, n), rate)
     await asyncio.gather(*(s.close() for s in socks))
     report(
         "bare WebSocket echo (uvicorn + Starlette)",
         n,
         before,
         after,
-        {"echo": rtts},
+        {"echo, bursts": rtts, f"echo, steady {rate:g}/s": steady_rtts},
         cpu,
         max(wall, 1e-6),
     )
@@ -233,11 +305,33 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=1000)
     parser.add_argument("--exchanges", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50, help="exchanges at a time")
+    parser.add_argument("--rate", type=float, default=20.0, help="steady exchanges per second")
+    parser.add_argument("--steady", type=int, default=400, help="exchanges at the steady rate")
+    parser.add_argument(
+        "--postgres", action="store_true", help="on a new database of 127.0.0.1:5432 (not SQLite)"
+    )
     args = parser.parse_args()
+    if args.exchanges + args.steady > args.visitors:
+        parser.error(
+            "each exchange needs a visitor of its own: --exchanges + --steady ≤ --visitors"
+        )
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.visitors)), hard))
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if args.postgres:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests.servers.postgres import TemporaryDatabase
+
+            database_url = stack.enter_context(
+                TemporaryDatabase(PG_BASE, prefix="atendo_bench_widget")
+            )
+        return run(args, database_url)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-widget-"))
-    settings = Settings(data_dir=data_dir, secret_key="bench-secret")
+    settings = Settings(data_dir=data_dir, secret_key="bench-secret", database_url=database_url)
     upgrade(settings.resolved_database_url)
     runtime = Runtime.from_settings(settings)
     with runtime.db.transaction() as session:
@@ -249,19 +343,21 @@ def main() -> int:
         **os.environ,
         "ATENDO_DATA_DIR": str(data_dir),
         "ATENDO_SECRET_KEY": "bench-secret",
+        "ATENDO_DATABASE_URL": settings.resolved_database_url,
         "ATENDO_LOG_LEVEL": "WARNING",
         "ATENDO_API_RATE_LIMIT_PER_MINUTE": "100000000",
         "ATENDO_WIDGET_IP_CHATS_PER_HOUR": "100000000",
         "ATENDO_WIDGET_IP_MESSAGES_PER_MINUTE": "100000000",
     }
     port, echo_port = free_port(), free_port()
+    log = (data_dir / "serve.log").open("wb")  # read it when a run fails
     (data_dir / "echo_app.py").write_text(ECHO_APP)
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [
@@ -286,8 +382,9 @@ def main() -> int:
         wait_up(f"http://127.0.0.1:{echo_port}/")
         print(
             f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
-            f"{args.concurrency} at a time, "
-            f"{os.cpu_count()} CPUs (shared), one server process each",
+            f"{args.concurrency} at a time, then {args.steady} at {args.rate:g} per second, "
+            f"{os.cpu_count()} CPUs (shared), one server process each, Atendo on "
+            f"{'PostgreSQL' if database_url else 'SQLite'}",
             flush=True,
         )
         asyncio.run(
@@ -298,6 +395,8 @@ def main() -> int:
                 args.visitors,
                 args.exchanges,
                 args.concurrency,
+                args.rate,
+                args.steady,
             )
         )
         asyncio.run(
@@ -307,8 +406,13 @@ def main() -> int:
                 args.visitors,
                 args.exchanges,
                 args.concurrency,
+                args.rate,
+                args.steady,
             )
         )
+    except Exception:
+        print(f"the server's log: {data_dir / 'serve.log'}", file=sys.stderr)
+        raise
     finally:
         for server in servers:
             server.terminate()

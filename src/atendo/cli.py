@@ -58,11 +58,14 @@ def serve(
     _setup_logging()
     runtime = _runtime()
     settings = runtime.settings
+    # What is derived from the served address (the OAuth redirect URI, the widget's snippet,
+    # without ATENDO_PUBLIC_URL) must name the address actually served.
+    settings.host, settings.port = host or settings.host, port or settings.port
     application = create_app(runtime, workers=workers)
     uvicorn.run(
         application,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_level=settings.log_level.lower(),
         # X-Forwarded-For is honoured by the app itself, from ATENDO_TRUSTED_PROXIES only.
         proxy_headers=False,

@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     widget_visitor_messages_per_minute: int = 20
     widget_ip_messages_per_minute: int = 60
     widget_ip_chats_per_hour: int = 10
+    # The widget's live hub and delivery loop wake on every change (LISTEN/NOTIFY on
+    # PostgreSQL); without a wake-up they look anyway every so many seconds.
+    widget_hub_tick: float = Field(default=1.0, gt=0)
+    widget_delivery_poll: float = Field(default=1.0, gt=0)
+    # OAuth 2.0 mailboxes (Gmail / Google Workspace, Outlook / Microsoft 365): the client id
+    # and secret this installation registered at each provider (README, "OAuth mailboxes").
+    # The endpoints are settings too, so that a test (or a proxy) can stand in for them.
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: str = ""
+    oauth_google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_google_token_url: str = "https://oauth2.googleapis.com/token"
+    oauth_microsoft_client_id: str = ""
+    oauth_microsoft_client_secret: str = ""
+    # "common" (any work or personal account), "organizations", "consumers" or a tenant id.
+    oauth_microsoft_tenant: str = "common"
+    oauth_microsoft_authorize_url: str = ""  # default: from the tenant
+    oauth_microsoft_token_url: str = ""  # default: from the tenant
     worker_tick: float = Field(default=1.0, description="Seconds between send-queue scans.")
     # A worker holds a mailbox for this long and renews the lease (and its heartbeat) every
     # quarter of it; a worker silent for three renewals is dead: its claims go back to queued.

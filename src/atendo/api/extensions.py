@@ -36,6 +36,9 @@ def register(app: FastAPI) -> None:
         webhooks,
     ):
         app.include_router(module.router)
+    from atendo.api.routes import oauth  # issue 17: OAuth mailboxes (before /v1/channels/{id})
+
+    app.include_router(oauth.router)
     from atendo.api.routes import channels as email_channels  # issue 3: channels [ext], files
 
     app.include_router(email_channels.router)

@@ -82,6 +82,7 @@ def clients_out(session: Session, clients: list[Client]) -> list[dict[str, Any]]
                 "extra_comment_3": c.extra_comment_3,
                 "custom_fields": c.custom_fields or {},
                 "external_id": c.external_id,
+                "visitor": c.visitor or None,
                 "tags": [tag_out(t) for t in tags.get(c.id, [])],
                 "channels": [
                     {"id": ch, "transports": [transports[ch]]}

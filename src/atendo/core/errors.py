@@ -77,6 +77,18 @@ CODES: dict[str, str] = {
     "webhook.url_refused": "the network guard refused the address",
     "webhook.invalid_status": "status must be enabled or disabled",
     "webhook.invalid_events": "unknown event names",
+    "channel.oauth_only": "an OAuth mailbox is connected through its provider's sign-in",
+    "channel.auth_fixed": "how a mailbox signs in changes only by connecting it again",
+    "oauth.unknown_provider": "no such OAuth provider",
+    "oauth.not_configured": "the installation has no client id for the provider",
+    "oauth.state": "the flow's state could not be opened",
+    "oauth.expired": "the flow came back too late",
+    "oauth.browser": "the flow came back in another browser",
+    "oauth.denied": "the provider did not grant access",
+    "oauth.code": "the provider refused the authorization code",
+    "oauth.provider": "the provider's token endpoint did not answer",
+    "oauth.no_refresh": "the provider gave no refresh token",
+    "oauth.no_address": "the id_token named no address",
 }
 
 

@@ -18,6 +18,13 @@ from enum import StrEnum
 
 
 class FailureKind(StrEnum):
+    OAUTH_REVOKED = "oauth_revoked"  # an OAuth mailbox's grant is gone: connect it again
+    # A refused login the provider explained (connection.py turns them into fixed sentences):
+    APP_PASSWORD = "app_password"  # two-step verification on: an app password is needed
+    IMAP_DISABLED = "imap_disabled"  # the account's IMAP access is turned off
+    SMTP_AUTH_DISABLED = "smtp_auth_disabled"  # Microsoft 365: SMTP AUTH off for the account
+    PASSWORDS_REFUSED = "passwords_refused"  # the provider takes no passwords: use OAuth
+    TLS_MISMATCH = "tls_mismatch"  # SSL/TLS against a STARTTLS or plain port (or the reverse)
     LOGIN_REFUSED = "login_refused"  # the sending (SMTP) server
     RECEIVE_LOGIN_REFUSED = "receive_login_refused"  # the mailbox (IMAP) server
     CLOSED = "closed"
@@ -51,6 +58,56 @@ _PREFIXES = re.compile(r"^(?:retrying|gave up after \d+ attempts|waiting for the
 _HOST_PORT = re.compile(r"connecting to (\S*)\s*on port (\d+)", re.IGNORECASE)
 _ADDRESS = re.compile(r"<?([^\s<>:;,]+@[^\s<>:;,]+?)>?(?=[\s:;,]|$)")
 _RULES: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
+    (
+        # the OAuth mailboxes' words (transports/email/oauth.py) and RFC 6749's error code
+        FailureKind.OAUTH_REVOKED,
+        re.compile(r"authorization was revoked|reconnect the account|invalid_grant", re.I),
+    ),
+    # Providers' own words for a refused login, and ours for each (network.py). Google:
+    # https://support.google.com/accounts/answer/185833 (app passwords), "534-5.7.9
+    # Application-specific password required … InvalidSecondFactor", "[ALERT] Your account is
+    # not enabled for IMAP use", "534-5.7.14 … Please log in via your web browser"; Microsoft:
+    # "535 5.7.139 Authentication unsuccessful, basic authentication is disabled" and
+    # "… SmtpClientAuthentication is disabled for the Tenant"
+    # (https://learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission).
+    (
+        FailureKind.TLS_MISMATCH,
+        re.compile(
+            r"WRONG_VERSION_NUMBER|wrong version number|expects another security setting", re.I
+        ),
+    ),
+    (
+        FailureKind.SMTP_AUTH_DISABLED,
+        re.compile(
+            r"SmtpClientAuthentication\s+is\s+disabled|SMTP\s+AUTH\s+is\s+disabled"
+            r"|authenticated SMTP is turned off",
+            re.I,
+        ),
+    ),
+    (
+        FailureKind.PASSWORDS_REFUSED,
+        re.compile(
+            r"basic\s+authentication\s+is\s+disabled|BasicAuthBlocked|log\s+in\s+via\s+your"
+            r"\s+web\s+browser|\b5\.7\.14\b|no longer accepts passwords",
+            re.I,
+        ),
+    ),
+    (
+        FailureKind.APP_PASSWORD,
+        re.compile(
+            r"application-specific\s+password|InvalidSecondFactor|\b5\.7\.9\b|asks for an app"
+            r"\s+password",
+            re.I,
+        ),
+    ),
+    (
+        FailureKind.IMAP_DISABLED,
+        re.compile(
+            r"not\s+enabled\s+for\s+IMAP|IMAP\s+(?:access\s+)?is\s+(?:disabled|turned off)"
+            r"|authenticated\s+but\s+not\s+connected",
+            re.I,
+        ),
+    ),
     (
         FailureKind.LOGIN_REFUSED,
         re.compile(

@@ -1,17 +1,22 @@
 """Waking a worker when a channel changes (created, reconnected, deleted), instead of letting
-it find out at its next scan.
+it find out at its next scan; and, the same way, any other listener of a topic (the widget's
+live hubs: an answer committed in one ``atendo serve`` process reaches a visitor connected to
+another at once).
 
-:func:`channel_changed` is called inside the transaction that changes the channel; the wake-up
-goes out only if that transaction commits:
+:func:`channel_changed` (topic ``atendo_channels``) and :func:`notify` (any topic) are called
+inside the transaction that changes something; the wake-up goes out only if that transaction
+commits:
 
-* PostgreSQL: ``pg_notify('atendo_channels', id)``, which PostgreSQL delivers at commit to
-  every session that LISTENs, in any process;
+* PostgreSQL: ``pg_notify(topic, payload)``, which PostgreSQL delivers at commit to every
+  session that LISTENs, in any process (several in one transaction arrive once);
 * SQLite (one process): the session's ``after_commit`` hook sets the event of every
-  :class:`WakeListener` of this process (thread-safe: the commit may run in a thread).
+  :class:`WakeListener` of that topic in this process (thread-safe: the commit may run in a
+  thread).
 
 A worker opens a :class:`WakeListener` and waits on :attr:`WakeListener.event` beside its
 scan interval. On PostgreSQL the listener keeps its own connection (psycopg, autocommit,
-LISTEN), reconnecting after a pause if it drops.
+LISTEN), reconnecting after a pause if it drops (and sets the event when it listens again:
+what was sent meanwhile was missed).
 """
 
 from __future__ import annotations
@@ -38,19 +43,32 @@ _listeners_lock = threading.Lock()
 
 def channel_changed(session: Session, channel_id: int) -> None:
     """Wake the workers once this transaction commits."""
+    notify(session, CHANNEL, str(channel_id))
+
+
+def notify(session: Session, topic: str, payload: str = "") -> None:
+    """Wake the listeners of ``topic`` once this transaction commits (a rollback sends
+    nothing). ``topic`` is an SQL identifier of ours (letters, digits, ``_``)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                        {"channel": CHANNEL, "payload": str(channel_id)})  # fmt: skip
+                        {"channel": topic, "payload": payload})  # fmt: skip
         return
-    if not session.info.get("atendo_wake"):
-        session.info["atendo_wake"] = True
+    topics: set[str] | None = session.info.get("atendo_wake")
+    if topics is None:
+        topics = session.info["atendo_wake"] = set()
         event.listen(session, "after_commit", _wake_in_process, once=True)
+        event.listen(session, "after_rollback", _forget, once=True)
+    topics.add(topic)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop("atendo_wake", None)
 
 
 def _wake_in_process(session: Session) -> None:
-    session.info.pop("atendo_wake", None)
+    topics = session.info.pop("atendo_wake", None) or set()
     with _listeners_lock:
-        listeners = list(_listeners)
+        listeners = [listener for listener in _listeners if listener.topic in topics]
     for listener in listeners:
         listener.poke()
 
@@ -63,8 +81,11 @@ class WakeListener:
     """``async with WakeListener(database_url) as wake: ... await wake.event.wait()``; clear
     the event before each scan so a wake-up during the scan is not lost."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, topic: str = CHANNEL) -> None:
+        if not topic.replace("_", "").isalnum():
+            raise ValueError(f"not a topic name: {topic!r}")
         self.database_url = database_url
+        self.topic = topic
         self.event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -75,12 +96,21 @@ class WakeListener:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.event.set)
 
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Until a wake-up, ``stop`` or ``seconds``, whichever comes first."""
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.event.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
     async def __aenter__(self) -> WakeListener:
         self._loop = asyncio.get_running_loop()
         with _listeners_lock:
             _listeners.add(self)
         if make_url(self.database_url).get_backend_name() == "postgresql":
-            self._task = asyncio.create_task(self._listen(), name="atendo:wake")
+            self._task = asyncio.create_task(self._listen(), name=f"atendo:wake:{self.topic}")
         return self
 
     async def __aexit__(
@@ -105,12 +135,12 @@ class WakeListener:
                     _libpq_url(self.database_url), autocommit=True
                 )
                 async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {self.topic}")
                     self.event.set()  # anything missed while not listening: scan now
                     async for _note in conn.notifies():
                         self.event.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("channel wake-ups: %s; listening again soon", exc)
+                log.warning("wake-ups (%s): %s; listening again soon", self.topic, exc)
             await asyncio.sleep(RECONNECT_PAUSE)

@@ -95,6 +95,24 @@ SENTENCES: dict[str, str] = {
     "webhook.url_refused": N_("This address cannot be used: %(reason)s."),
     "webhook.invalid_status": N_("Pick enabled or disabled."),
     "webhook.invalid_events": N_("Unknown events: %(events)s."),
+    "channel.oauth_only": N_("Use the Google or Microsoft sign-in to connect this mailbox."),
+    "channel.auth_fixed": N_("How a mailbox signs in changes only by connecting it again."),
+    "oauth.unknown_provider": N_("Sign-in is available with Google or Microsoft."),
+    "oauth.not_configured": N_(
+        "Sign-in with %(provider)s is not set up on this installation "
+        "(see the README, OAuth mailboxes)."
+    ),
+    "oauth.state": N_("The sign-in could not be checked: start it again."),
+    "oauth.expired": N_("The sign-in took too long: start it again."),
+    "oauth.browser": N_("The sign-in was started in another browser: start it again here."),
+    "oauth.denied": N_("Access to the mailbox was not granted at the provider."),
+    "oauth.code": N_("The provider refused the sign-in: start it again."),
+    "oauth.provider": N_("The provider's sign-in service did not answer: try again in a moment."),
+    "oauth.no_refresh": N_(
+        "The provider did not grant lasting access: remove Atendo from the account's "
+        "connected apps and connect again."
+    ),
+    "oauth.no_address": N_("The provider did not say which mailbox signed in."),
 }
 
 # Short reasons from below the panel: (pattern, msgid); named groups become params.
@@ -114,6 +132,16 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^connection refused$"), N_("connection refused")),
     (re.compile(r"^timed out$"), N_("timed out")),
     (re.compile(r"^connection closed by the server$"), N_("connection closed by the server")),
+    # the sentences of a refused login a provider explained, and of OAuth mailboxes
+    *((re.compile(f"^{re.escape(sentence)}$"), sentence) for sentence in (
+        N_("the provider asks for an app password for this account (two-step verification)"),
+        N_("IMAP access is turned off for this account"),
+        N_("authenticated SMTP is turned off for this account"),
+        N_("the provider no longer accepts passwords for this account: sign in with OAuth"),
+        N_("TLS handshake failed: the port expects another security setting"),
+        N_("the account's authorization was revoked or has expired: reconnect the account"),
+        N_("the provider's sign-in service did not answer"),
+    )),
     (re.compile(r"^TLS handshake failed: (?P<detail>.*)$"),
      N_("secure connection (TLS) failed: %(detail)s")),
     (re.compile(r"^the IMAP server does not offer STARTTLS$"),

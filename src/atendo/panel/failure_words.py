@@ -17,6 +17,30 @@ def _(message: str) -> str:
 
 # msgids with %(host)s / %(port)s / %(address)s placeholders.
 SENTENCES: dict[FailureKind, str] = {
+    FailureKind.OAUTH_REVOKED: _(
+        "The mailbox's sign-in (Google or Microsoft) was revoked or has expired: "
+        "connect the account again"
+    ),
+    FailureKind.APP_PASSWORD: _(
+        "This account uses two-step verification: create an app password at the provider "
+        "and use it here, or connect with Google or Microsoft"
+    ),
+    FailureKind.IMAP_DISABLED: _(
+        "IMAP is turned off for this mailbox: turn it on in the mailbox's settings "
+        "(Gmail: Settings, Forwarding and POP/IMAP)"
+    ),
+    FailureKind.SMTP_AUTH_DISABLED: _(
+        "Sending with a login (SMTP AUTH) is turned off for this account: the Microsoft "
+        "365 administrator can turn it on, or connect with Microsoft"
+    ),
+    FailureKind.PASSWORDS_REFUSED: _(
+        "The provider no longer accepts this account's password: connect with Google or "
+        "Microsoft instead"
+    ),
+    FailureKind.TLS_MISMATCH: _(
+        "The security setting does not fit the port: use SSL/TLS with ports 993 and 465, "
+        "STARTTLS with 143 and 587"
+    ),
     FailureKind.LOGIN_REFUSED: _("The sending server refused the user name or the password"),
     FailureKind.RECEIVE_LOGIN_REFUSED: _(
         "The receiving server (IMAP) refused the user name or the password"

@@ -29,6 +29,8 @@ The edges (``api/``, ``panel/``, ``workers/``) know transports only through this
   ignore it);
 * ``web_router`` — the HTTP endpoints of its own (a widget's visitors, a provider's inbound
   webhook), mounted by the composition root; None when it has none;
+* ``oauth_start`` / ``oauth_finish`` — connecting an account by OAuth 2.0 (e-mail: Google and
+  Microsoft mailboxes): the provider's authorization URL, then the redirect URI's work;
 * ``outbox_by_webhook`` — its sender posts the ``outbox`` event to the company's webhooks
   itself, so the ordinary webhook dispatch skips those events (no second copy).
 
@@ -44,7 +46,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
@@ -129,6 +131,57 @@ class DeliveryJob:
     extra: dict[str, Any] = field(default_factory=dict)  # what the transport's prepare added
 
 
+# The cookie that binds an OAuth flow to the browser that started it (the API's start and the
+# panel's set it, the callback at ``/oauth/callback`` reads it).
+OAUTH_COOKIE = "atendo_oauth"
+OAUTH_COOKIE_PATH = "/oauth"
+OAUTH_COOKIE_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class OAuthStart:
+    """Where to send the admin's browser, and the cookie that binds the flow to it."""
+
+    authorize_url: str
+    binding: str
+    redirect_uri: str
+
+
+def set_oauth_cookie(response: Response, started: OAuthStart, *, secure: bool) -> None:
+    """The cookie the callback checks (the API's start and the panel's set it alike)."""
+    response.set_cookie(
+        OAUTH_COOKIE,
+        started.binding,
+        max_age=OAUTH_COOKIE_SECONDS,
+        path=OAUTH_COOKIE_PATH,
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us
+        secure=secure,
+    )
+
+
+@dataclass(frozen=True)
+class OAuthSetup:
+    """What the panel offers: the providers this installation has a client for, and the
+    redirect URI to register at them."""
+
+    providers: tuple[str, ...]
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class OAuthDone:
+    """How a flow ended at the redirect URI: the channel connected (``error`` None), or why
+    not (``error``: a short reason code, ``problem`` the error to answer an API caller);
+    ``return_to``: the path of this site the flow asked to go back to (None: answer JSON)."""
+
+    channel: Channel | None
+    return_to: str | None
+    created: bool = False
+    error: str | None = None
+    problem: Invalid | None = None
+
+
 @runtime_checkable
 class Transport(Protocol):
     @property
@@ -179,6 +232,29 @@ class Transport(Protocol):
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None: ...
 
     async def discover(self, runtime: Runtime, address: str) -> dict[str, Any] | None: ...
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup | None: ...
+
+    def oauth_start(
+        self,
+        runtime: Runtime,
+        *,
+        company_id: int,
+        provider: str,
+        data: dict[str, Any],
+        channel_id: int | None = None,
+        return_to: str | None = None,
+    ) -> OAuthStart: ...
+
+    async def oauth_finish(
+        self,
+        runtime: Runtime,
+        *,
+        state: str,
+        code: str | None,
+        error: str | None,
+        binding: str | None,
+    ) -> OAuthDone: ...
 
     def channel_fields(self, channel: Channel) -> dict[str, Any]: ...
 
@@ -271,13 +347,20 @@ class BaseTransport:
         try:
             return self.settings_model.model_validate(clean)
         except ValidationError as exc:
-            errors: dict[str, list[str]] = {}
-            for err in exc.errors():
-                name = ".".join(str(p) for p in err["loc"]) or "settings"
-                errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
             raise Invalid(
-                "Invalid channel settings", errors, code="channel.invalid_settings"
+                "Invalid channel settings",
+                self.settings_errors(exc),
+                code="channel.invalid_settings",
             ) from None
+
+    def settings_errors(self, exc: ValidationError) -> dict[str, list[str]]:
+        """What was refused, per field (``prechat.name``…): pydantic's words by default; a
+        transport may word them from the catalogs."""
+        errors: dict[str, list[str]] = {}
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            errors.setdefault(name, []).append(str(err["msg"]).removeprefix("Value error, "))
+        return errors
 
     # --- a channel's life -------------------------------------------------------------------
 
@@ -333,6 +416,37 @@ class BaseTransport:
         from the address alone; None when the transport has no such lookup or found nothing.
         Raises :class:`~atendo.core.errors.Invalid` when ``address`` is not one."""
         return None
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup | None:
+        """None: this transport's channels are not connected by OAuth."""
+        return None
+
+    def oauth_start(
+        self,
+        runtime: Runtime,
+        *,
+        company_id: int,
+        provider: str,
+        data: dict[str, Any],
+        channel_id: int | None = None,
+        return_to: str | None = None,
+    ) -> OAuthStart:
+        raise Invalid(
+            f"A {self.name} channel is not connected by OAuth",
+            {"transport": [f"the {self.name} transport has no OAuth sign-in"]},
+            code="oauth.unknown_provider",
+        )
+
+    async def oauth_finish(
+        self,
+        runtime: Runtime,
+        *,
+        state: str,
+        code: str | None,
+        error: str | None,
+        binding: str | None,
+    ) -> OAuthDone:
+        return OAuthDone(None, None, error="state")
 
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         settings = {

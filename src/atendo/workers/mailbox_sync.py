@@ -68,6 +68,8 @@ from atendo.kit.wake import WakeListener
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import plain_reason
 from atendo.transports.email.imap_sync import LeaseLost, MailboxSync
+from atendo.transports.email.oauth_sasl import Secret
+from atendo.transports.email.oauth_tokens import oauth_token
 from atendo.transports.email.parse_pool import warm_up
 from atendo.transports.email.settings import EmailChannelSettings
 from atendo.workers.heartbeat import lease_times
@@ -106,13 +108,19 @@ async def stop_sessions(tasks: list[asyncio.Task[None]]) -> None:
             task.exception()  # retrieved: it was logged where it happened
 
 
-def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, str]:
+def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, Secret]:
     with runtime.db.reading() as session:
         channel = session.get(Channel, channel_id)
         if channel is None or channel.deleted:
             raise LookupError("channel gone")
         cfg = EmailChannelSettings.model_validate(channel.settings or {})
-        return cfg, channel_secrets(channel, runtime.box).get("password", "")
+        token = oauth_token(
+            runtime,
+            company_id=channel.company_id,
+            channel_id=channel_id,
+            settings=channel.settings or {},
+        )  # an OAuth mailbox
+        return cfg, token or channel_secrets(channel, runtime.box).get("password", "")
 
 
 def _record(runtime: Runtime, channel_id: int, reason: str | None) -> None:

@@ -99,13 +99,22 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
     }
     r = client.post("/v1/channels", json={"transport": "widget", **bad}, headers=company.headers)
     assert r.status_code == 422, r.text
-    assert set(r.json()["errors"]) == {
-        "allowed_origins",
-        "color",
-        "prechat.name",
-        "position",
-        "max_upload_bytes",
+    # one sentence of the catalogs per field, never pydantic's English
+    assert r.json()["errors"] == {
+        "allowed_origins": [
+            "Write each site as https://host or https://host:port, one per line (1 to 20 sites)."
+        ],
+        "color": ["Write the colour as #rrggbb, for example #1f6feb."],
+        "prechat.name": ["Each pre-chat field is off, optional or required."],
+        "position": ["Choose right or left."],
+        "max_upload_bytes": ["A size in bytes from 1024 to 20971520 (20 MB)."],
     }
+    r = client.post(
+        "/v1/channels",
+        json={"transport": "widget", "allowed_origins": [SITE], "prechat": {"fax": "required"}},
+        headers=company.headers,
+    )
+    assert r.json()["errors"] == {"prechat.fax": ["This is not a setting of a widget channel."]}
     r = client.post(
         "/v1/channels",
         json={"transport": "widget", "allowed_origins": [SITE], "imap_host": "x"},
@@ -118,6 +127,20 @@ def test_settings_are_validated_and_the_channel_has_a_snippet(
     assert (r.json()["data"]["position"], r.json()["data"]["public_id"]) == ("left", pid)
     r = client.put(f"/v1/channels/{data['id']}", json={"color": "#12"}, headers=company.headers)
     assert r.status_code == 422 and list(r.json()["errors"]) == ["color"]
+
+
+def test_every_settings_error_is_in_the_panels_catalogs() -> None:
+    """What an admin reads when a widget setting is refused is translated in the panel."""
+    from atendo.panel.i18n import translations
+    from atendo.transports.widget.settings import CHECK, FIELD_WORDS, NOT_A_SETTING
+
+    words = {*FIELD_WORDS.values(), NOT_A_SETTING, CHECK}
+    pt = translations("pt_BR")
+    assert sorted(w for w in words if pt.gettext(w) == w) == []
+    assert pt.gettext("Choose right or left.") == "Escolha direita ou esquerda."
+    assert translations("en").gettext("Choose right or left.") == "Choose right or left."
+    es = translations("es")
+    assert sorted(w for w in words if es.gettext(w) == w) == []
 
 
 def test_offline_channel_must_be_an_email_channel_of_the_company(
@@ -183,10 +206,11 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         ack = frames_until(sock, "ack")[-1]
         assert ack["key"] == "k1"
         echoed = frames_until(sock, "msg")[-1]["m"]
-        assert (echoed["id"], echoed["author"], echoed["text"]) == (
+        assert (echoed["id"], echoed["author"], echoed["text"], echoed["key"]) == (
             ack["id"],
             "visitor",
             "Olá, <b>preciso</b> de ajuda",
+            "k1",  # the browser matches the echo to its pending message even before the ack
         )
         got = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()["data"]
         assert (got["type"], got["transport"], got["text"]) == (
@@ -197,7 +221,8 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
         dialog_id = got["dialog_id"]
         card = client.get(f"/v1/clients/{got['client_id']}", headers=company.headers).json()
         assert card["data"]["name"] == "Bia"
-        assert f"{SITE}/produto" in card["data"]["comment"]
+        assert card["data"]["visitor"]["page_url"] == f"{SITE}/produto"
+        assert card["data"]["comment"] == ""  # the operator's own field stays theirs
         # an operator's note never reaches the visitor; the answer does, once delivered
         note = client.post(
             "/v1/messages",
@@ -217,9 +242,10 @@ def test_messages_both_ways_through_the_core_and_the_outbox(
             frames_until(again, "hello")
             again.send_text(json.dumps({"t": "msg", "text": "alô?", "key": "k2"}))
             history = frames_until(again, "ack")
-        assert [f["m"]["text"] for f in history if f["t"] == "msg"] == [
-            "Olá, <b>preciso</b> de ajuda"
-        ]
+        # (the echo of "alô?" itself may come before or after its ack)
+        assert [
+            f["m"]["text"] for f in history if f["t"] == "msg" and f["m"]["text"] != "alô?"
+        ] == ["Olá, <b>preciso</b> de ajuda"]
         deliver_widget_messages(runtime)
         answer = frames_until(sock, "msg")[-1]
         while answer["m"]["author"] != "operator":
@@ -545,3 +571,99 @@ def test_the_sse_fallback_carries_the_same_frames(
     assert (frames[-1]["m"]["text"], frames[-1]["m"]["author"]) == ("pelo POST", "visitor")
     refused = client.get(f"/widget/{pid}/events", params={"token": "1.x.y"})
     assert refused.status_code == 401
+
+
+ANDROID_CHROME = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Mobile Safari/537.36"
+)
+WINDOWS_EDGE = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86"
+)
+
+
+def test_where_the_visitor_is_is_kept_structured_on_the_client(
+    client: TestClient, company: CompanyFixture, runtime: Runtime
+) -> None:
+    """Page, title, referrer, browser, system, device, language and timezone go to the
+    client's ``visitor`` (not its comment); written again only when they change."""
+    pid = make_widget(client, company)["public_id"]
+    token = session_for(client, pid)["token"]
+    meta = {
+        "name": "Bia",
+        "page": f"{SITE}/produto?id=7",
+        "title": "  Tênis   azul ",
+        "referrer": "https://www.google.com/",
+        "browser": ANDROID_CHROME,
+        "language": "pt-BR",
+        "timezone": "America/Sao_Paulo",
+    }
+
+    def updates(client_id: int) -> int:
+        from sqlalchemy import func, select
+
+        from atendo.core.events.models import Event
+
+        with runtime.db.reading() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).where(
+                        Event.company_id == company.id,
+                        Event.type == "client_updated",
+                        Event.payload["client"]["id"].as_integer() == client_id,
+                    )
+                )
+                or 0
+            )
+
+    with ws(client, pid, token) as sock:
+        frames_until(sock, "hello")
+        sock.send_text(json.dumps({"t": "msg", "text": "oi", "key": "w1", "meta": meta}))
+        ack = frames_until(sock, "ack")[-1]
+        got = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()["data"]
+        client_id = got["client_id"]
+        card = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        seen = card["visitor"].pop("seen")
+        assert card["visitor"] == {
+            "page_url": f"{SITE}/produto?id=7",
+            "page_title": "Tênis azul",
+            "referrer": "https://www.google.com/",
+            "browser": "Chrome 156",
+            "os": "Android 14",
+            "device": "phone",
+            "language": "pt-BR",
+            "timezone": "America/Sao_Paulo",
+            "user_agent": ANDROID_CHROME,
+        }
+        assert seen and card["comment"] == ""
+        first = updates(client_id)
+        # the same page again: nothing written
+        sock.send_text(json.dumps({"t": "msg", "text": "alô", "key": "w2", "meta": meta}))
+        frames_until(sock, "ack")
+        assert updates(client_id) == first
+        again = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        assert again["visitor"]["seen"] == seen
+        # another page, another browser; a javascript: address is never kept
+        moved = {
+            **meta,
+            "page": f"{SITE}/carrinho",
+            "title": "Carrinho",
+            "referrer": "javascript:alert(1)",
+            "browser": WINDOWS_EDGE,
+        }
+        sock.send_text(json.dumps({"t": "msg", "text": "e o frete?", "key": "w3", "meta": moved}))
+        frames_until(sock, "ack")
+        assert updates(client_id) == first + 1
+        card = client.get(f"/v1/clients/{client_id}", headers=company.headers).json()["data"]
+        card["visitor"].pop("seen")
+        assert card["visitor"] == {
+            "page_url": f"{SITE}/carrinho",
+            "page_title": "Carrinho",
+            "browser": "Edge 131",
+            "os": "Windows 10/11",
+            "device": "desktop",
+            "language": "pt-BR",
+            "timezone": "America/Sao_Paulo",
+            "user_agent": WINDOWS_EDGE,
+        }

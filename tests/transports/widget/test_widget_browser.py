@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,28 +25,11 @@ from sqlalchemy import update
 from atendo.core.operators.models import Operator
 from atendo.runtime import Runtime
 from tests.conftest import make_company
-from tests.panel.test_browser import _free_port, browser, shot  # noqa: F401 (fixtures)
+from tests.panel.test_browser import browser, shot  # noqa: F401 (fixtures)
+from tests.transports.widget.processes import serving
 
 pytestmark = pytest.mark.browser
 ADMIN_PASSWORD = "correct horse battery"
-
-
-def _serve(tmp: Path, database_url: str, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ATENDO_DATA_DIR": str(tmp / "data"),
-        "ATENDO_DATABASE_URL": database_url,
-        "ATENDO_SECRET_KEY": "widget-browser-secret",
-        "ATENDO_LOG_LEVEL": "WARNING",
-        "ATENDO_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    log = (tmp / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
-    )  # fmt: skip
-    return proc, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -59,27 +38,8 @@ def two_servers(
 ) -> Iterator[tuple[str, str]]:
     """Two ``atendo serve`` processes on the same database: (visitors' one, operators' one)."""
     tmp = tmp_path_factory.mktemp("widget-serve")
-    procs = [_serve(tmp, database_url, "a"), _serve(tmp, database_url, "b")]
-    try:
-        for proc, base in procs:
-            for _ in range(300):
-                if proc.poll() is not None:
-                    pytest.fail("atendo serve exited: " + (tmp / "a.log").read_text()[-3000:])
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail("atendo serve did not start")
-        yield procs[0][1], procs[1][1]
-    finally:
-        for proc, _base in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serving(tmp, database_url, {"a": (), "b": ()}) as bases:
+        yield bases["a"], bases["b"]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -248,6 +208,18 @@ def test_a_visitor_and_an_operator_chat_live(
     expect(mine.first.get_by_test_id("widget-mark")).to_have_text(words[3], timeout=10_000)
     shot(visitor, f"widget-visitor-{lang}-{width}x{height}")
 
+    # Where the visitor is, as the widget told it, on the client's card.
+    operator.get_by_test_id("client-card-link").click()
+    page_link = operator.get_by_test_id("client-visitor-page")
+    expect(page_link).to_have_text("Loja Exemplo")
+    expect(page_link).to_have_attribute("href", f"{site}/{pid}.html")
+    expect(operator.get_by_test_id("client-visitor-browser")).to_contain_text("Chrome")
+    expect(operator.get_by_test_id("client-card")).to_contain_text(
+        "No site" if lang == "pt-BR" else "On the site"
+    )
+    shot(operator, f"widget-client-card-{lang}-1280x800")
+    operator.keyboard.press("Escape")
+
     # A file from the visitor reaches the operator.
     chat.get_by_test_id("widget-file").set_input_files(
         files=[{"name": "nota.txt", "mimeType": "text/plain", "buffer": b"pedido 1234"}]
@@ -257,9 +229,10 @@ def test_a_visitor_and_an_operator_chat_live(
 
     # A reload keeps the history (the signed visitor token in the frame's storage).
     visitor.reload()
-    visitor.get_by_test_id("widget-launcher").click() if not visitor.locator(
-        '[data-testid="widget-frame"]'
-    ).is_visible() else None
+    # (the loader opens the chat again itself when it was open: wait until it has run)
+    expect(visitor.get_by_test_id("widget-launcher")).to_have_count(1)
+    if not visitor.locator('[data-testid="widget-frame"]').is_visible():
+        visitor.get_by_test_id("widget-launcher").click()
     chat = visitor.frame_locator('[data-testid="widget-frame"]')
     every = chat.get_by_test_id("widget-message")
     expect(every).to_have_count(3)

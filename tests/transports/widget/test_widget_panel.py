@@ -50,7 +50,9 @@ def test_an_admin_creates_a_widget_channel_and_gets_the_snippet(
     bad = panel.post("/settings/channels/new", {**FORM, "allowed_origins": "ftp://x"})
     assert bad.status_code == 422  # type: ignore[attr-defined]
     assert 'data-testid="channel-error"' in bad.text  # type: ignore[attr-defined]
-    assert "not a site origin" in bad.text  # type: ignore[attr-defined]
+    # in the admin's language (pt-BR), from the catalogs: never pydantic's English
+    assert "Escreva cada site como https://host ou https://host:porta" in bad.text  # type: ignore[attr-defined]
+    assert "not a site origin" not in bad.text  # type: ignore[attr-defined]
     created = panel.post("/settings/channels/new", FORM)
     assert created.status_code == 303, created.text  # type: ignore[attr-defined]
     location = created.headers["location"]  # type: ignore[attr-defined]
@@ -94,7 +96,20 @@ def test_an_operator_answers_a_visitor_from_the_panel(
     token = app_client.post(f"/widget/{pid}/session", json={}, headers=own).json()["token"]
     with app_client.websocket_connect(f"/widget/{pid}/ws?token={token}", headers=own) as sock:
         assert json.loads(sock.receive_text())["t"] == "hello"
-        sock.send_text(json.dumps({"t": "msg", "text": "<script>alert(1)</script>", "key": "x"}))
+        meta = {
+            "page": "http://127.0.0.1:8765/tenis?cor=azul",
+            "title": "Tênis <b>azul</b>",
+            "referrer": "https://busca.example/?q=tenis",
+            "browser": (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+                "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+            ),
+            "language": "pt-BR",
+            "timezone": "America/Recife",
+        }
+        sock.send_text(
+            json.dumps({"t": "msg", "text": "<script>alert(1)</script>", "key": "x", "meta": meta})
+        )
         while (frame := json.loads(sock.receive_text()))["t"] != "ack":
             pass
         message = app_client.get(f"/v1/messages/{frame['id']}", headers=company.headers).json()
@@ -104,6 +119,20 @@ def test_an_operator_answers_a_visitor_from_the_panel(
         assert "<script>alert(1)</script>" not in pane.text  # escaped in the panel
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pane.text
         assert 'data-testid="composer-subject"' not in pane.text
+        # where the visitor is, on the client's card (in the operator's language)
+        card = panel.http.get(
+            f"/clients/{message['data']['client_id']}", headers={"hx-request": "true"}
+        ).text
+        assert 'data-testid="client-visitor"' in card and "No site" in card
+        assert (
+            '<a href="http://127.0.0.1:8765/tenis?cor=azul" target="_blank" '
+            'rel="noopener noreferrer" data-testid="client-visitor-page">'
+            "Tênis &lt;b&gt;azul&lt;/b&gt;</a>"
+        ) in card
+        assert (
+            '<dd data-testid="client-visitor-browser">Safari 17 · iOS 17.4 · celular</dd>' in card
+        )
+        assert "https://busca.example/?q=tenis" in card and "America/Recife" in card
         sent = panel.post(f"/chats/{dialog_id}/send", {"text": "Olá! Em que posso ajudar?"})
         assert sent.status_code == 200, sent.text  # type: ignore[attr-defined]
         deliver_widget_messages(runtime)

@@ -100,7 +100,7 @@ CLIENT = obj(
         "tags": array(TAG),
         "channels": array(obj({"id": "integer", "transports": "string[]"})),
     },
-    ext={"emails": "string[]", "created": "date"},
+    ext={"emails": "string[]", "created": "date", "visitor": "object?"},
 )
 
 ATTACHMENT = obj(

@@ -29,6 +29,9 @@ class Client(Base):
     # set when this client was merged into another (the survivor answers for its id)
     merged_into_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the client was last seen on a site through a live chat (the widget): page_url,
+    # page_title, referrer, browser, os, device, language, timezone, user_agent, seen.
+    visitor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     @property
     def display_name(self) -> str:

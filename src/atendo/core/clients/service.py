@@ -317,6 +317,8 @@ def update_client(
             setattr(client, key, str(changes[key]))
     if isinstance(changes.get("custom_fields"), dict):
         client.custom_fields = {**client.custom_fields, **changes["custom_fields"]}
+    if isinstance(changes.get("visitor"), dict):  # written by a live-chat transport only
+        client.visitor = changes["visitor"]
     session.flush()
     emit(
         session,

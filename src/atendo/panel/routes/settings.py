@@ -62,6 +62,7 @@ from atendo.panel.auth import PanelUser, admin_user, runtime_of, supervisor_user
 from atendo.panel.model_form import LANGUAGES as MODEL_LANGUAGES
 from atendo.panel.model_form import form_data, form_fields, form_values, model_defaults
 from atendo.panel.render import _t, render, say
+from atendo.panel.routes.oauth import oauth_notice
 from atendo.transports import registry
 from atendo.transports.base import Transport
 
@@ -106,7 +107,12 @@ def channels_page(request: Request, user: Admin) -> Response:
     return render(
         request,
         "settings/channels.html",
-        {"groups": groups, "section": "channels", "kinds": kinds},
+        {
+            "groups": groups,
+            "section": "channels",
+            "kinds": kinds,
+            "oauth": oauth_notice(request),  # a Google/Microsoft sign-in that came back
+        },
     )
 
 
@@ -174,6 +180,7 @@ def _channel_form(
             "message": message,
             "section": "channels",
             "tab": "config",
+            "oauth_setup": transport.oauth_setup(runtime_of(request)),
         },
         status_code=status,
     )

@@ -490,6 +490,9 @@
     if (!list.length) return;
     var at = list.indexOf(document.activeElement);
     if (at === -1) at = list.indexOf(document.querySelector("[data-testid=dialog-item].active"));
+    if (at === -1 && openDialogId()) {  // the list was refreshed under us: the open chat
+      at = list.indexOf(document.querySelector("[data-testid=dialog-item][data-dialog-id='" + openDialogId() + "']"));
+    }
     var next = at === -1 ? 0 : Math.max(0, Math.min(list.length - 1, at + delta));
     focusItem(list[next], open);
   }
@@ -912,6 +915,22 @@
       }
       if (status) { status.textContent = words.join(" "); status.hidden = false; }
     }).catch(function () {});
+  });
+
+  // "Connect with Google / Microsoft": the link carries what the form holds (address, name,
+  // servers), so the channel the provider's sign-in connects uses them.
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a[data-oauth-start]");
+    if (!link || !link.closest("form")) return;
+    var form = link.closest("form");
+    var params = new URLSearchParams();
+    ["email", "name", "sender_name", "imap_host", "imap_port", "imap_security", "smtp_host",
+     "smtp_port", "smtp_security", "send_delay", "import_days"].forEach(function (name) {
+      var field = form.querySelector("[name=" + name + "]");
+      if (field && field.value.trim()) params.set(name, field.value.trim());
+    });
+    e.preventDefault();
+    window.location.href = link.getAttribute("href") + "?" + params.toString();
   });
 
   document.addEventListener("htmx:oobAfterSwap", function () { init(document); });

@@ -24,6 +24,8 @@ from atendo.kit.wake import channel_changed
 from atendo.runtime import Runtime
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.network import MailNetwork
+from atendo.transports.email.oauth_sasl import Secret
+from atendo.transports.email.oauth_tokens import oauth_token
 from atendo.transports.email.settings import (
     CONNECTION_FIELDS,
     EmailChannelSettings,
@@ -62,9 +64,11 @@ def _text(data: dict[str, Any], key: str) -> str | None:
     return str(value)
 
 
-async def _test_or_raise(
-    runtime: Runtime, data: dict[str, Any], password: str, smtp: str | None
+async def test_or_raise(
+    runtime: Runtime, data: dict[str, Any], password: Secret, smtp: str | None
 ) -> EmailChannelSettings:
+    """Validate and test IMAP and SMTP for real; ``Invalid("Connection failed")`` with one
+    plain reason per failing side."""
     cfg = parse_settings(data)
     network = MailNetwork.from_settings(runtime.settings)
     report = await check_connection(cfg, password, smtp, runtime.settings.connect_timeout, network)
@@ -83,13 +87,19 @@ async def connect_email_channel(
 ) -> Channel:
     """Validate, test for real, then save in one transaction (nothing saved on failure)."""
     cfg = parse_settings(data)
+    if cfg.auth == "oauth":
+        raise Invalid(
+            "An OAuth mailbox is connected through its provider's sign-in",
+            {"auth": ["use POST /v1/channels/oauth"]},
+            code="channel.oauth_only",
+        )
     password = _text(data, "password") or ""
     if not password:
         raise Invalid(
             "Invalid channel settings", {"password": ["required"]}, code="channel.invalid_settings"
         )
     smtp_password = _text(data, "smtp_password") or None
-    await _test_or_raise(runtime, data, password, smtp_password)
+    await test_or_raise(runtime, data, password, smtp_password)
     secrets = {"password": password}
     if smtp_password:
         secrets["smtp_password"] = smtp_password
@@ -129,6 +139,12 @@ async def update_email_channel(
     new_password = _text(changes, "password") or None
     new_smtp_password = _text(changes, "smtp_password") or None
     before = parse_settings(current).public() if current else {}
+    if cfg.auth != before.get("auth", "password"):
+        raise Invalid(
+            "How a mailbox signs in changes only by connecting it again",
+            {"auth": ["cannot be changed"]},
+            code="channel.auth_fixed",
+        )
     connection_changed = (
         any(cfg.public().get(f) != before.get(f) for f in CONNECTION_FIELDS)
         or new_password is not None
@@ -137,7 +153,10 @@ async def update_email_channel(
     if connection_changed:
         password = new_password or stored.get("password", "")
         smtp_password = new_smtp_password or stored.get("smtp_password") or None
-        await _test_or_raise(runtime, merged, password, smtp_password)
+        token = oauth_token(
+            runtime, company_id=company_id, channel_id=channel_id, settings=cfg.public()
+        )  # an OAuth mailbox: XOAUTH2
+        await test_or_raise(runtime, merged, token or password, smtp_password)
     secrets: dict[str, str] = {}
     if new_password:
         secrets["password"] = new_password

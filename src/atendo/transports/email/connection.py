@@ -32,6 +32,7 @@ from atendo.transports.email.network import (
     require_smtp_auth,
     vet_mail_server,
 )
+from atendo.transports.email.oauth_sasl import Secret, imap_sign_in, smtp_sign_in
 from atendo.transports.email.settings import EmailChannelSettings
 
 
@@ -72,7 +73,7 @@ def plain_reason(exc: BaseException) -> str:
         if isinstance(current, MailError | MailTargetRefused):
             return str(current)
         if isinstance(current, aiosmtplib.SMTPAuthenticationError):
-            return net.WRONG_LOGIN
+            return net.login_refusal(str(current.message))
         if isinstance(current, socket.gaierror):
             return net.HOST_NOT_FOUND
         if isinstance(current, ConnectionRefusedError):
@@ -80,7 +81,8 @@ def plain_reason(exc: BaseException) -> str:
         if isinstance(current, ssl.SSLCertVerificationError):
             return net.TLS_UNTRUSTED
         if isinstance(current, ssl.SSLError):
-            return net.TLS_FAILED
+            mismatch = current.reason == "WRONG_VERSION_NUMBER"  # TLS to a plain port
+            return net.TLS_MISMATCH if mismatch else net.TLS_FAILED
         if isinstance(current, TimeoutError | aiosmtplib.SMTPTimeoutError):
             return net.TIMED_OUT
         if isinstance(
@@ -117,7 +119,7 @@ async def starttls_imap(client: aioimaplib.IMAP4, host: str, ctx: ssl.SSLContext
 
 async def open_imap(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - aioimaplib applies it per command
     network: MailNetwork | None = None,
@@ -134,7 +136,7 @@ async def open_imap(
         await client.wait_hello_from_server()
         if cfg.imap_security == "starttls":
             await starttls_imap(client, cfg.imap_host, ctx)
-        resp = await client.login(cfg.login, password)
+        resp = await imap_sign_in(client, cfg.login, password)  # a password or OAuth
     except MailError:
         close_socket(client)
         raise
@@ -146,7 +148,8 @@ async def open_imap(
         raise
     if resp.result != "OK":
         await close_imap(client)
-        raise MailError(net.WRONG_LOGIN)
+        words = b" ".join(bytes(line) for line in resp.lines).decode("utf-8", "replace")
+        raise MailError(net.login_refusal(words))
     return client
 
 
@@ -179,7 +182,7 @@ async def close_imap(client: aioimaplib.IMAP4) -> None:
 
 async def check_imap(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - applied per command
     network: MailNetwork | None = None,
@@ -219,7 +222,7 @@ def smtp_client(
 
 async def check_smtp(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     *,
     timeout: float,  # noqa: ASYNC109 - aiosmtplib applies it per command
     network: MailNetwork | None = None,
@@ -238,7 +241,7 @@ async def check_smtp(
         offers_auth = client.supports_extension("auth")
         require_smtp_auth(target, offers_auth=offers_auth, has_login=bool(password))
         if offers_auth and password:
-            await client.login(cfg.smtp_login, password)
+            await smtp_sign_in(client, cfg.smtp_login, password)
     except Exception as exc:
         raise MailError(plain_reason(exc)) from exc
     finally:
@@ -251,7 +254,7 @@ async def check_smtp(
 
 async def check_connection(
     cfg: EmailChannelSettings,
-    password: str,
+    password: Secret,
     smtp_password: str | None,
     timeout: float,  # noqa: ASYNC109 - per side and per command, not for the whole check
     network: MailNetwork | None = None,

@@ -70,6 +70,7 @@ from atendo.transports.email.ingest import (
     ingest_prepared,
 )
 from atendo.transports.email.network import MailNetwork
+from atendo.transports.email.oauth_sasl import Secret
 from atendo.transports.email.parse_pool import prepare_all, prepare_batch
 from atendo.transports.email.settings import EmailChannelSettings
 
@@ -173,7 +174,7 @@ class MailboxSync:
         *,
         channel_id: int,
         cfg: EmailChannelSettings,
-        password: str,
+        password: Secret,  # or an OAuth mailbox's access token (XOAUTH2)
         on_synced: Callable[[], Awaitable[None]] | None = None,
         fence: Fence | None = None,
         connect_gate: asyncio.Semaphore | None = None,

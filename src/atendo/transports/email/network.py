@@ -31,6 +31,7 @@ from typing import Any
 import aioimaplib
 
 from atendo.core.messages.limits import SendLimits
+from atendo.kit.failures import FailureKind, classify
 from atendo.kit.netguard import (
     PortSet,
     Resolver,
@@ -64,7 +65,25 @@ SMTP_NO_AUTH = (
     "the SMTP server does not ask for a login; sending without one is allowed only through "
     "a server on a private network of an installation that allows it"
 )
+# A refused login the provider explained, or a security setting that does not fit the port
+# (recognised by atendo.kit.failures; the server's own words are still never repeated).
+APP_PASSWORD = "the provider asks for an app password for this account (two-step verification)"
+IMAP_DISABLED = "IMAP access is turned off for this account"
+SMTP_AUTH_DISABLED = "authenticated SMTP is turned off for this account"
+PASSWORDS_REFUSED = "the provider no longer accepts passwords for this account: sign in with OAuth"
+TLS_MISMATCH = "TLS handshake failed: the port expects another security setting"
+REFUSALS = {
+    FailureKind.APP_PASSWORD: APP_PASSWORD,
+    FailureKind.IMAP_DISABLED: IMAP_DISABLED,
+    FailureKind.SMTP_AUTH_DISABLED: SMTP_AUTH_DISABLED,
+    FailureKind.PASSWORDS_REFUSED: PASSWORDS_REFUSED,
+}
 SENTENCES = (
+    APP_PASSWORD,
+    IMAP_DISABLED,
+    SMTP_AUTH_DISABLED,
+    PASSWORDS_REFUSED,
+    TLS_MISMATCH,
     NOT_A_MAIL_PORT,
     PRIVATE_NETWORK,
     HOST_NOT_FOUND,
@@ -80,6 +99,12 @@ SENTENCES = (
     NO_INBOX,
     SMTP_NO_AUTH,
 )
+
+
+def login_refusal(server_words: str) -> str:
+    """The sentence for a refused login: what the provider explained (an app password
+    needed, IMAP turned off, …) when its words say so, else :data:`WRONG_LOGIN`."""
+    return REFUSALS.get(classify(server_words).kind, WRONG_LOGIN)
 
 
 def send_limits(settings: Settings) -> SendLimits:

@@ -21,6 +21,7 @@ import aioimaplib
 
 from atendo.transports.email.connection import MailError, close_imap, open_imap
 from atendo.transports.email.network import MailNetwork
+from atendo.transports.email.oauth_sasl import AccessToken, Secret
 from atendo.transports.email.settings import EmailChannelSettings, Security
 
 DEFAULT_FOLDER = "Sent"
@@ -37,7 +38,7 @@ class ImapAccount:
     port: int
     security: str  # ssl | starttls | none
     login: str
-    password: str
+    password: Secret  # an OAuth mailbox's is its access token (XOAUTH2)
     tls_verify: bool = True
     timeout: float = 15.0
     tls_context: ssl.SSLContext | None = None
@@ -50,6 +51,7 @@ class ImapAccount:
         secrets: dict[str, str],
         *,
         network: MailNetwork | None = None,
+        token: AccessToken | None = None,
     ) -> ImapAccount:
         security = str(settings.get("imap_security") or "ssl")
         return cls(
@@ -57,7 +59,7 @@ class ImapAccount:
             port=int(settings.get("imap_port") or (993 if security == "ssl" else 143)),
             security=security,
             login=str(settings.get("login") or settings.get("email") or ""),
-            password=secrets.get("password", ""),
+            password=token or secrets.get("password", ""),
             tls_verify=bool(settings.get("tls_verify", True)),
             network=network or MailNetwork(),
         )

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from atendo.core.errors import Invalid
 
 Security = Literal["ssl", "starttls", "none"]
+# How the mailbox signs in: its password, or an OAuth 2.0 grant (XOAUTH2, :mod:`.oauth`).
+Auth = Literal["password", "oauth"]
+OAuthProviderName = Literal["google", "microsoft"]
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
@@ -31,6 +34,8 @@ CONNECTION_FIELDS = (
     "login",
     "smtp_login",
     "tls_verify",
+    "auth",
+    "oauth_provider",
 )
 SECRET_FIELDS = ("password", "smtp_password")
 
@@ -55,6 +60,8 @@ class EmailChannelSettings(BaseModel):
     reply_to: str | None = None
     # Verify the servers' TLS certificates (turn off only for self-signed test servers).
     tls_verify: bool = True
+    auth: Auth = "password"
+    oauth_provider: OAuthProviderName | None = None
 
     @field_validator("email", "reply_to")
     @classmethod

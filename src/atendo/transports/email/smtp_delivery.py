@@ -73,6 +73,7 @@ from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.email.compose import build_mime
 from atendo.transports.email.network import MailNetwork, send_limits
+from atendo.transports.email.oauth_tokens import oauth_token
 from atendo.transports.email.sent_copy import ImapAccount, SentFolderSessions
 from atendo.transports.email.smtp_send import SmtpAccount, SmtpPool
 
@@ -340,8 +341,11 @@ class SmtpDelivery:
             dict.fromkeys([*(message.to or []), *(message.cc or []), *(message.bcc or [])])
         )
         network = MailNetwork.from_settings(self.runtime.settings)
+        token = oauth_token(
+            self.runtime, company_id=channel.company_id, channel_id=channel.id, settings=settings
+        )  # an OAuth mailbox: XOAUTH2
         copy = (
-            ImapAccount.from_settings(settings, secrets, network=network)
+            ImapAccount.from_settings(settings, secrets, network=network, token=token)
             if settings.get("copy_to_sent") and settings.get("imap_host")
             else None
         )
@@ -353,7 +357,7 @@ class SmtpDelivery:
             recipients=recipients,
             raw=raw,
             account=SmtpAccount.from_settings(
-                settings, secrets, timeout=self.config.smtp_timeout, network=network
+                settings, secrets, timeout=self.config.smtp_timeout, network=network, token=token
             ),
             copy_to=copy,
         )

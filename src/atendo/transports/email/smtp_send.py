@@ -41,6 +41,7 @@ from atendo.transports.email.network import (
     require_smtp_auth,
     vet_mail_server,
 )
+from atendo.transports.email.oauth_sasl import AccessToken, smtp_sign_in
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -57,6 +58,8 @@ class SmtpAccount:
     tls_context: ssl.SSLContext | None = None
     # The installation's rules for mail servers (strict unless the caller says otherwise).
     network: MailNetwork = field(default_factory=MailNetwork)
+    # An OAuth mailbox signs in with XOAUTH2 and this token instead of the password.
+    token: AccessToken | None = None
 
     @classmethod
     def from_settings(
@@ -66,6 +69,7 @@ class SmtpAccount:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         network: MailNetwork | None = None,
+        token: AccessToken | None = None,
     ) -> SmtpAccount:
         security = str(settings.get("smtp_security") or "starttls")
         default_port = {"ssl": 465, "starttls": 587}.get(security, 25)
@@ -80,6 +84,7 @@ class SmtpAccount:
             tls_verify=bool(settings.get("tls_verify", True)),
             timeout=timeout,
             network=network or MailNetwork(),
+            token=token,
         )
 
 
@@ -213,11 +218,12 @@ class SmtpConnection:
                     await client.helo()
             # AUTH (RFC 4954) is required, except through a relay on a private network
             # (reachable only when the installation allows private networks).
-            has_login = bool(self.account.login and self.account.password)
+            secret = self.account.token or self.account.password
+            has_login = bool(self.account.login and secret)
             offers_auth = client.supports_extension("auth")
             require_smtp_auth(target, offers_auth=offers_auth, has_login=has_login)
             if has_login and offers_auth:
-                await client.login(self.account.login, self.account.password)
+                await smtp_sign_in(client, self.account.login, secret)
         except BaseException:
             await self.close()  # never reuse a session that is not logged in
             raise

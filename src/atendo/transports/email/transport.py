@@ -17,7 +17,16 @@ from atendo.core.enums import MessageType
 from atendo.core.errors import Invalid
 from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
-from atendo.transports.base import ApiParam, BaseTransport, ComposerField, Forward, Reply
+from atendo.transports.base import (
+    ApiParam,
+    BaseTransport,
+    ComposerField,
+    Forward,
+    OAuthDone,
+    OAuthSetup,
+    OAuthStart,
+    Reply,
+)
 from atendo.transports.email.channels import (
     TRANSPORT,
     connect_email_channel,
@@ -27,6 +36,14 @@ from atendo.transports.email.channels import (
 from atendo.transports.email.connection import check_connection
 from atendo.transports.email.discovery import Network, NotAnAddress, discover
 from atendo.transports.email.network import MailNetwork
+from atendo.transports.email.oauth import (
+    FlowRefused,
+    finish_flow,
+    open_state,
+    redirect_uri,
+    start_flow,
+)
+from atendo.transports.email.oauth_tokens import configured_providers, oauth_token
 from atendo.transports.email.outbound import (
     forward_email,
     queue_email_reply,
@@ -85,9 +102,15 @@ class EmailTransport(BaseTransport):
 
     async def verify(self, runtime: Runtime, channel: Channel) -> str | None:
         secrets = channel_secrets(channel, runtime.box)
+        token = oauth_token(
+            runtime,
+            company_id=channel.company_id,
+            channel_id=channel.id,
+            settings=dict(channel.settings or {}),
+        )
         report = await check_connection(
             parse_settings(dict(channel.settings or {})),
-            secrets.get("password", ""),
+            token or secrets.get("password", ""),
             secrets.get("smtp_password") or None,
             runtime.settings.connect_timeout,
             MailNetwork.from_settings(runtime.settings),
@@ -107,6 +130,53 @@ class EmailTransport(BaseTransport):
                 "email is not an e-mail address", {"email": ["not an e-mail address"]}
             ) from None
         return None if found is None else found.as_dict()
+
+    def oauth_setup(self, runtime: Runtime) -> OAuthSetup:
+        return OAuthSetup(
+            tuple(configured_providers(runtime.settings)), redirect_uri(runtime.settings)
+        )
+
+    def oauth_start(
+        self,
+        runtime: Runtime,
+        *,
+        company_id: int,
+        provider: str,
+        data: dict[str, Any],
+        channel_id: int | None = None,
+        return_to: str | None = None,
+    ) -> OAuthStart:
+        started = start_flow(
+            runtime,
+            company_id=company_id,
+            provider=provider,
+            data=data,
+            channel_id=channel_id,
+            return_to=return_to,
+        )
+        return OAuthStart(started.authorize_url, started.binding, redirect_uri(runtime.settings))
+
+    async def oauth_finish(
+        self,
+        runtime: Runtime,
+        *,
+        state: str,
+        code: str | None,
+        error: str | None,
+        binding: str | None,
+    ) -> OAuthDone:
+        try:
+            flow = open_state(runtime, state, binding)
+        except FlowRefused as exc:
+            return OAuthDone(None, None, error=exc.reason, problem=exc)
+        return_to = flow.get("r")
+        try:
+            done = await finish_flow(runtime, state=state, code=code, error=error, binding=binding)
+        except FlowRefused as exc:
+            return OAuthDone(None, return_to, error=exc.reason, problem=exc)
+        except Invalid as exc:
+            return OAuthDone(None, return_to, error="connection", problem=exc)
+        return OAuthDone(done.channel, done.return_to, created=done.created)
 
     def channel_fields(self, channel: Channel) -> dict[str, Any]:
         return email_channel_out(channel)

@@ -4,11 +4,16 @@ A single task per process reads the ``events`` table (the transactional outbox e
 writes to) for the event types a visitor follows, on the widget channels that have someone
 connected here, and hands each event to the connections of its client. Reading the table is
 what carries an answer written by one ``atendo serve`` process (an operator's panel) to a
-visitor connected to another. ``nudge()`` wakes the reader at once (a message stored or
-delivered in this process), so a reply does not wait for the next tick.
+visitor connected to another.
 
-Typing indicators are not domain events: they pass through :meth:`Hub.typing` between the
-connections of this process only.
+The reader wakes when something a visitor follows is committed, in any process:
+:func:`changed` (called in the writing transaction) notifies the topic ``atendo_widget``
+through :mod:`atendo.kit.wake` (PostgreSQL LISTEN/NOTIFY across processes; in-process after
+commit on SQLite). Without a wake-up it still reads every ``widget_hub_tick`` seconds (events
+written by code that does not notify: an operator's transfer in the panel).
+
+Typing indicators of the operator are ``typing`` events like the rest; the read marks of the
+visitors' messages are checked every ``READ_EVERY`` seconds in one query for all of them.
 """
 
 from __future__ import annotations
@@ -16,22 +21,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from atendo.core.channels.models import Channel
 from atendo.core.clients.models import ClientIdentity
 from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
+from atendo.kit.db import get_scoped
+from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
-from atendo.transports.widget.visitors import FOLLOWED, IDENTITY
+from atendo.transports.widget import threads
+from atendo.transports.widget.threads import in_thread
+from atendo.transports.widget.visitors import FOLLOWED, IDENTITY, messages_out, shown_messages
 
 log = logging.getLogger("atendo.widget")
-TICK = 0.25
+TOPIC = "atendo_widget"
+# Ids are taken before commit on PostgreSQL: a transaction that commits late shows an id below
+# ones already read, so the reader looks again at a window behind its cursor (ids seen are
+# skipped). SQLite has one writer at a time: ids become visible in order.
 LOOKBACK = 200
-READ_EVERY = 8  # rounds between read-mark checks
+READ_EVERY = 1.0  # seconds between read-mark checks
+
+
+def changed(session: Session) -> None:
+    """Something a visitor follows changes in this transaction: every process's hub reads
+    the events once it commits."""
+    notify(session, TOPIC)
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,13 @@ class Note:
     channel_id: int
     client_id: int
     payload: dict[str, Any]
+    # The event's message as the widget shows it, read once for every connection (None: no
+    # message, or one the visitor does not see), and its (channel id, client id).
+    item: dict[str, Any] | None = None
+    owner: tuple[int, int | None] = (0, None)
+
+
+Key = tuple[int, int | None]  # (channel id, client id: None while the visitor is anonymous)
 
 
 @dataclass(eq=False)
@@ -53,17 +81,27 @@ class Subscription:
     queue: asyncio.Queue[Note | dict[str, Any]] = field(default_factory=asyncio.Queue)
     unread: set[int] = field(default_factory=set)  # the visitor's messages not read yet
 
+    @property
+    def key(self) -> Key:
+        return (self.channel_id, self.client_id)
+
 
 class Hub:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.subs: set[Subscription] = set()
+        self.subs: dict[Key, set[Subscription]] = {}
+        self.channels: dict[int, int] = {}  # channel id → connections here
         self.cursor = 0
+        self.lookback = 0 if runtime.db.url.startswith("sqlite") else LOOKBACK
+        self.tick = runtime.settings.widget_hub_tick
+        threads.setup(runtime.db.is_postgres)
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._listener: WakeListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._starting: asyncio.Future[None] | None = None
         self._seen: dict[int, None] = {}
-        self._rounds = 0
+        self._marks_at = 0.0
+        self._public_ids: dict[int, str] = {}  # a channel's public id never changes
 
     # --- connections ---------------------------------------------------------------------
 
@@ -72,25 +110,49 @@ class Hub:
     ) -> Subscription:
         await self._ensure_running()
         sub = Subscription(channel_id, client_id, visitor_id)
-        self.subs.add(sub)
+        self.subs.setdefault(sub.key, set()).add(sub)
+        self.channels[channel_id] = self.channels.get(channel_id, 0) + 1
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
-        self.subs.discard(sub)
+        found = self.subs.get(sub.key)
+        if found is None or sub not in found:
+            return
+        found.discard(sub)
+        if not found:
+            del self.subs[sub.key]
+        left = self.channels.get(sub.channel_id, 0) - 1
+        if left > 0:
+            self.channels[sub.channel_id] = left
+        else:
+            self.channels.pop(sub.channel_id, None)
+
+    def set_client(self, sub: Subscription, client_id: int) -> None:
+        """An anonymous visitor's first message made them a client."""
+        if sub.client_id == client_id:
+            return
+        found = self.subs.get(sub.key)
+        if found is not None and sub in found:
+            found.discard(sub)
+            if not found:
+                del self.subs[sub.key]
+            sub.client_id = client_id
+            self.subs.setdefault(sub.key, set()).add(sub)
+        else:
+            sub.client_id = client_id
+
+    def connections(self, channel_id: int, client_id: int | None) -> list[Subscription]:
+        return list(self.subs.get((channel_id, client_id), ()))
 
     def typing(self, *, channel_id: int, client_id: int, frame: dict[str, Any]) -> None:
         """A typing indicator for the connections of one visitor (this process only)."""
-        for sub in list(self.subs):
-            if sub.channel_id == channel_id and sub.client_id == client_id:
-                sub.queue.put_nowait(frame)
+        for sub in self.connections(channel_id, client_id):
+            sub.queue.put_nowait(frame)
 
     def nudge(self) -> None:
         """Read the events table now (thread-safe: workers call it from their threads)."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wake.set)
+        if self._listener is not None:
+            self._listener.poke()
 
     # --- the reader ----------------------------------------------------------------------
 
@@ -98,88 +160,143 @@ class Hub:
         loop = asyncio.get_running_loop()
         if self._task is not None and not self._task.done() and self._loop is loop:
             return
+        if self._starting is not None and self._loop is loop:
+            await asyncio.shield(self._starting)  # another connection is starting the reader
+            return
         self._loop = loop
-        self._wake = asyncio.Event()
-        self.cursor = await asyncio.to_thread(self._last_id)
-        self._seen = {}
-        self._task = loop.create_task(self._run())
+        self._starting = starting = loop.create_future()
+        try:
+            self.cursor = await in_thread(self._last_id)
+            self._seen = {}
+            self._listener = WakeListener(self.runtime.db.url, topic=TOPIC)
+            self._task = loop.create_task(self._run(self._listener), name="atendo:widget-hub")
+        finally:
+            self._starting = None
+            starting.set_result(None)
 
     def _last_id(self) -> int:
         with self.runtime.db.reading() as session:
             return int(session.scalar(select(func.max(Event.id))) or 0)
 
-    def _read(self, after: int, channels: list[int]) -> list[Event]:
+    def _read(
+        self, low: int, channels: list[int]
+    ) -> list[tuple[int, int, str, int, dict[str, Any]]]:
+        """The followed events after ``low`` on these channels that this hub has not handed
+        out yet: their ids first (a light read of the window), then the new ones' rows."""
         with self.runtime.db.reading() as session:
-            stmt = (
-                select(Event)
-                .where(Event.id > after, Event.type.in_(FOLLOWED), Event.channel_id.in_(channels))
+            ids = session.scalars(
+                select(Event.id)
+                .where(Event.id > low, Event.type.in_(FOLLOWED), Event.channel_id.in_(channels))
                 .order_by(Event.id)
-                .limit(1000)
+                .limit(2000)
             )
-            rows = list(session.scalars(stmt))
-            session.expunge_all()
-            return rows
+            fresh = [i for i in ids if i not in self._seen]
+            if not fresh:
+                return []
+            rows = session.execute(
+                select(Event.id, Event.company_id, Event.type, Event.channel_id, Event.payload)
+                .where(Event.id.in_(fresh))
+                .order_by(Event.id)
+            )
+            return [(r[0], r[1], r[2], r[3], r[4] or {}) for r in rows]
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._round()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("widget hub round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK)
-            self._wake.clear()
+    async def _run(self, listener: WakeListener) -> None:
+        async with listener:
+            while True:
+                listener.event.clear()
+                try:
+                    await self._round()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("widget hub round failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(listener.event.wait(), self.tick)
 
     async def _round(self) -> None:
-        channels = sorted({s.channel_id for s in self.subs})
+        channels = sorted(self.channels)
         if not channels:
-            self.cursor = await asyncio.to_thread(self._last_id)
+            self.cursor = await in_thread(self._last_id)
             return
-        # Ids are taken before commit: a transaction that commits late shows an id below ones
-        # already read. Re-reading a window behind the cursor (seen ids skipped) catches it.
-        rows = await asyncio.to_thread(self._read, max(0, self.cursor - LOOKBACK), channels)
-        for event in rows:
-            self.cursor = max(self.cursor, event.id)
-            if event.id in self._seen:
-                continue
-            self._seen[event.id] = None
-            if len(self._seen) > 4 * LOOKBACK:
-                for old in list(self._seen)[: len(self._seen) - 2 * LOOKBACK]:
-                    del self._seen[old]
-            payload = event.payload or {}
+        low = max(0, self.cursor - self.lookback)
+        rows = await in_thread(self._read, low, channels)
+        followed = []
+        for event_id, company_id, type_, channel_id, payload in rows:
+            self.cursor = max(self.cursor, event_id)
+            self._seen[event_id] = None
             client_id = payload.get("client_id")
-            if not isinstance(client_id, int) or event.channel_id is None:
+            if not isinstance(client_id, int) or channel_id is None:
                 continue
-            await self._learn_client(event, client_id)
-            note = Note(event.id, event.type, event.channel_id, client_id, payload)
-            for sub in list(self.subs):
-                if sub.channel_id == event.channel_id and sub.client_id == client_id:
-                    sub.queue.put_nowait(note)
-        self._rounds += 1
-        if self._rounds % READ_EVERY == 0:
+            if payload.get("is_new_client"):
+                await self._learn_client(company_id, channel_id, client_id)
+            subs = self.connections(channel_id, client_id)
+            if subs:
+                followed.append((event_id, company_id, type_, channel_id, client_id, payload, subs))
+        wanted: dict[int, list[int]] = {}
+        for _e, company_id, _t, _ch, _cl, payload, _s in followed:
+            if isinstance(payload.get("message_id"), int):
+                wanted.setdefault(company_id, []).append(payload["message_id"])
+        items = await in_thread(self._items, wanted) if wanted else {}
+        for event_id, _c, type_, channel_id, client_id, payload, subs in followed:
+            owner, item = items.get(payload.get("message_id") or 0, ((0, None), None))
+            note = Note(event_id, type_, channel_id, client_id, payload, item, owner)
+            for sub in subs:
+                sub.queue.put_nowait(note)
+        if len(self._seen) > 4 * LOOKBACK + 2000:
+            for old in list(self._seen)[: len(self._seen) - 2 * LOOKBACK]:
+                del self._seen[old]
+        now = time.monotonic()
+        if now - self._marks_at >= READ_EVERY:
+            self._marks_at = now
             await self._read_marks()
 
-    def _visitor_of(self, client_id: int) -> str:
+    def _items(
+        self, wanted: dict[int, list[int]]
+    ) -> dict[int, tuple[tuple[int, int | None], dict[str, Any]]]:
+        """The messages of a round's events as the widget shows them, by id, with their
+        (channel id, client id): one read for all the connections they go to."""
+        out: dict[int, tuple[tuple[int, int | None], dict[str, Any]]] = {}
+        with self.runtime.db.reading() as session:
+            for company_id, ids in wanted.items():
+                by_channel: dict[int, list[Message]] = {}
+                for m in shown_messages(session, company_id=company_id, ids=ids):
+                    by_channel.setdefault(m.channel_id, []).append(m)
+                for channel_id, messages in by_channel.items():
+                    public_id = self._public_id(session, company_id, channel_id)
+                    shown = messages_out(session, messages, public_id=public_id)
+                    for m, item in zip(messages, shown, strict=True):
+                        out[m.id] = ((channel_id, m.client_id), item)
+        return out
+
+    def _public_id(self, session: Session, company_id: int, channel_id: int) -> str:
+        found = self._public_ids.get(channel_id)
+        if found is None:
+            channel = get_scoped(session, Channel, channel_id, company_id=company_id)
+            found = str(((channel.settings if channel else None) or {}).get("public_id", ""))
+            self._public_ids[channel_id] = found
+        return found
+
+    def _visitor_of(self, company_id: int, client_id: int) -> str:
         with self.runtime.db.reading() as session:
             address = session.scalar(
                 select(ClientIdentity.address).where(
-                    ClientIdentity.client_id == client_id, ClientIdentity.transport == IDENTITY
+                    ClientIdentity.company_id == company_id,
+                    ClientIdentity.client_id == client_id,
+                    ClientIdentity.transport == IDENTITY,
                 )
             )
             return address or ""
 
-    async def _learn_client(self, event: Event, client_id: int) -> None:
+    async def _learn_client(self, company_id: int, channel_id: int, client_id: int) -> None:
         """A new client on a channel where anonymous visitors wait: the one whose first message
         it is (written from another tab, or another process) learns its client id."""
-        waiting = [s for s in self.subs if s.client_id is None and s.channel_id == event.channel_id]
-        if not waiting or not (event.payload or {}).get("is_new_client"):
+        waiting = self.connections(channel_id, None)
+        if not waiting:
             return
-        visitor_id = await asyncio.to_thread(self._visitor_of, client_id)
+        visitor_id = await in_thread(self._visitor_of, company_id, client_id)
         for sub in waiting:
             if visitor_id and sub.visitor_id == visitor_id:
-                sub.client_id = client_id
+                self.set_client(sub, client_id)
 
     def _read_ids(self, ids: list[int]) -> list[int]:
         with self.runtime.db.reading() as session:
@@ -189,13 +306,14 @@ class Hub:
 
     async def _read_marks(self) -> None:
         """One query for every connected visitor's unread messages; "read" marks to each."""
-        wanted = sorted({i for s in self.subs for i in s.unread})[:5000]
+        subs = [sub for group in self.subs.values() for sub in group if sub.unread]
+        wanted = sorted({i for s in subs for i in s.unread})[:5000]
         if not wanted:
             return
-        read = set(await asyncio.to_thread(self._read_ids, wanted))
+        read = set(await in_thread(self._read_ids, wanted))
         if not read:
             return
-        for sub in list(self.subs):
+        for sub in subs:
             done = sub.unread & read
             if done:
                 sub.unread -= done

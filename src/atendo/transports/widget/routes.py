@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import channel_secrets, get_channel
+from atendo.core.clients.models import Client
 from atendo.core.clients.service import add_identity, update_client
 from atendo.core.errors import DomainError
 from atendo.core.events.service import last_event_id
@@ -37,10 +38,11 @@ from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outgoing import OutgoingAttachment
 from atendo.kit.db import get_scoped
 from atendo.runtime import Runtime
-from atendo.transports.widget.hub import Hub, Note, hub_for
+from atendo.transports.widget.hub import Hub, Note, changed, hub_for
 from atendo.transports.widget.i18n import language_of, texts
 from atendo.transports.widget.limits import Limits
 from atendo.transports.widget.settings import WidgetSettings, normalise_origin
+from atendo.transports.widget.threads import in_thread
 from atendo.transports.widget.visitors import (
     MAX_TEXT,
     TokenRefused,
@@ -55,10 +57,12 @@ from atendo.transports.widget.visitors import (
     operators_online,
     read_token,
     receive_visitor_message,
+    shown_messages,
     visible_messages,
     visitor_client,
     visitor_typing,
 )
+from atendo.transports.widget.whereabouts import updated, whereabouts
 
 STATIC = Path(__file__).parent / "static"
 MAX_FRAME = 16 * 1024
@@ -313,8 +317,8 @@ def build_router() -> APIRouter:
         identify = body.get("identify")
         verified: bool | None = None
         if isinstance(identify, dict) and identify.get("id"):
-            verified = await asyncio.to_thread(_identify, runtime, channel, visitor, identify)
-        state = await asyncio.to_thread(_snapshot, runtime, channel, visitor)
+            verified = await in_thread(_identify, runtime, channel, visitor, identify)
+        state = await in_thread(_snapshot, runtime, channel, visitor)
         return JSONResponse(
             {"token": token, "verified": verified, **state},
             headers={"Cache-Control": "no-store"},
@@ -494,8 +498,7 @@ def build_router() -> APIRouter:
         limits = _limits(request)
         if not limits.new_chat(ip=_ip(request)):
             return _error("rate_chats", 429, language)
-        await asyncio.to_thread(_leave_message, runtime, channel, cfg, visitor, email, name, text)
-        hub_for(runtime).nudge()
+        await in_thread(_leave_message, runtime, channel, cfg, visitor, email, name, text)
         return JSONResponse(
             {"ok": True, "message": texts(language)["offline_done"] % {"email": email}}
         )
@@ -586,12 +589,12 @@ class Connection:
         return {"t": "error", "code": code, "text": text % values if values else text}
 
     async def run(self, after: int, send: Any, receive: Any) -> None:
-        self.client_id = await asyncio.to_thread(self._client_id)
+        self.client_id = await in_thread(self._client_id)
         self.sub = await self.hub.subscribe(
             self.channel.id, self.client_id, self.visitor.visitor_id
         )
         try:
-            for frame in await asyncio.to_thread(self._catch_up, after):
+            for frame in await in_thread(self._catch_up, after):
                 await send(frame)
             reader = asyncio.create_task(receive())
             try:
@@ -647,8 +650,14 @@ class Connection:
         self, session: Any, rows: list[Message], event_id: int
     ) -> list[dict[str, Any]]:
         fresh = [m for m in rows if m.id not in self.sent]
+        return self._item_frames(messages_out(session, fresh, public_id=self.public_id), event_id)
+
+    def _item_frames(self, items: list[dict[str, Any]], event_id: int) -> list[dict[str, Any]]:
+        """``msg`` frames for messages as the widget shows them, each once per connection."""
         out = []
-        for item in messages_out(session, fresh, public_id=self.public_id):
+        for item in items:
+            if int(item["id"]) in self.sent:
+                continue
             self.sent.add(int(item["id"]))
             if item["author"] == "visitor" and not item["read"] and self.sub is not None:
                 self.sub.unread.add(int(item["id"]))
@@ -665,18 +674,11 @@ class Connection:
         message_id = payload.get("message_id")
         if not isinstance(message_id, int):
             return []
-        message = get_scoped(session, Message, message_id, company_id=self.channel.company_id)
-        if (
-            message is None
-            or message.client_id != self.client_id
-            or (message.channel_id != self.channel.id)
-        ):
-            return []
-        from atendo.transports.widget.visitors import VISIBLE, _shown
-
-        if message.type not in VISIBLE or message.hidden or not _shown(message):
-            return []
-        return self._message_frames(session, [message], event_id)
+        shown = shown_messages(session, company_id=self.channel.company_id, ids=[message_id])
+        mine = [
+            m for m in shown if (m.channel_id, m.client_id) == (self.channel.id, self.client_id)
+        ]
+        return self._message_frames(session, mine, event_id)
 
     async def _frames_for(self, note: Note | dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(note, dict):
@@ -687,7 +689,10 @@ class Connection:
             return [{"t": "typing", "on": True, "name": str(note.payload.get("name") or "")}]
         if self.client_id is None:  # the hub learnt this visitor's client (another tab wrote)
             self.client_id = note.client_id
-        return await asyncio.to_thread(self._note_frames, note)
+        if "message_id" in note.payload:  # the hub read the message for every connection
+            mine = note.owner == (self.channel.id, self.client_id) and note.item is not None
+            return self._item_frames([note.item] if mine and note.item else [], note.id)
+        return await in_thread(self._note_frames, note)
 
     def _note_frames(self, note: Note) -> list[dict[str, Any]]:
         with self.runtime.db.reading() as session:
@@ -704,7 +709,7 @@ class Connection:
             if self.client_id is not None and now - self.typed > TYPING_EVERY:
                 self.typed = now
                 client_id = self.client_id
-                await asyncio.to_thread(self._typing, client_id)
+                await in_thread(self._typing, client_id)
             return []
         if kind != "msg":
             return []
@@ -719,7 +724,7 @@ class Connection:
             return [self.problem("rate_chats")]
         meta = frame.get("meta") if isinstance(frame.get("meta"), dict) else {}
         try:
-            message_id, client_id = await asyncio.to_thread(
+            message_id, client_id = await in_thread(
                 self._store, text, str(frame.get("key") or "")[:60], meta or {}, uploads or []
             )
         except DomainError:
@@ -727,8 +732,7 @@ class Connection:
         if self.client_id is None:
             self.client_id = client_id
             if self.sub is not None:
-                self.sub.client_id = client_id
-        self.hub.nudge()
+                self.hub.set_client(self.sub, client_id)
         return [{"t": "ack", "key": frame.get("key"), "id": message_id}]
 
     def _typing(self, client_id: int) -> None:
@@ -738,7 +742,7 @@ class Connection:
     def _store(
         self, text: str, key: str, meta: dict[str, Any], uploads: list[OutgoingAttachment]
     ) -> tuple[int, int]:
-        prechat = _prechat(meta)
+        prechat, seen = _prechat(meta), whereabouts(meta)
         with self.runtime.db.transaction() as session:
             channel = get_channel(
                 session, company_id=self.channel.company_id, channel_id=self.channel.id
@@ -753,8 +757,9 @@ class Connection:
                 )
             )
             if arrival is not None and message.client_id is not None:
-                _apply_prechat(session, channel, message.client_id, prechat)
+                _apply_prechat(session, channel, message.client_id, prechat, seen)
             assert message.client_id is not None
+            changed(session)  # the visitor's other tabs, in any process
             return message.id, message.client_id
 
 
@@ -786,12 +791,17 @@ def _with_files(
     return arrival.message, arrival
 
 
+PRECHAT = ("name", "email", "phone")
+META = (*PRECHAT, "page", "title", "referrer", "browser", "language", "timezone")
+
+
 def _prechat(meta: dict[str, Any]) -> dict[str, str]:
+    """The pre-chat answers the widget sent (a bad e-mail or phone left out)."""
     out: dict[str, str] = {}
-    for key in ("name", "email", "phone", "page", "browser"):
+    for key in PRECHAT:
         value = meta.get(key)
         if isinstance(value, str) and value.strip():
-            out[key] = value.strip()[: 1000 if key == "page" else MAX_FIELD]
+            out[key] = value.strip()[:MAX_FIELD]
     if "email" in out:
         try:
             out["email"] = validate_email(out["email"], check_deliverability=False).normalized
@@ -802,21 +812,27 @@ def _prechat(meta: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _apply_prechat(session: Any, channel: Channel, client_id: int, prechat: dict[str, str]) -> None:
-    """The pre-chat answers on the client (name, e-mail, phone) and where the visitor is (the
-    page and the browser, in the client's comment), for the operator."""
+def _apply_prechat(
+    session: Any,
+    channel: Channel,
+    client_id: int,
+    prechat: dict[str, str],
+    seen: dict[str, str] | None = None,
+) -> None:
+    """The pre-chat answers on the client (name, phone, e-mail) and where the visitor is
+    (``Client.visitor``, see :mod:`.whereabouts`), for the operator; written only when they
+    change (most messages change nothing)."""
+    client = get_scoped(session, Client, client_id, company_id=channel.company_id)
+    if client is None:
+        return
     fields: dict[str, Any] = {}
-    if prechat.get("name"):
+    if prechat.get("name") and prechat["name"] != client.name:
         fields["name"] = prechat["name"]
-    if prechat.get("phone"):
+    if prechat.get("phone") and prechat["phone"] != client.phone:
         fields["phone"] = prechat["phone"]
-    where = "\n".join(
-        f"{label}: {prechat[key]}"
-        for key, label in (("page", "URL"), ("browser", "UA"))
-        if prechat.get(key)
-    )
-    if where:
-        fields["comment"] = where
+    visitor = updated(client.visitor, seen or {})
+    if visitor is not None:
+        fields["visitor"] = visitor
     if fields:
         with contextlib.suppress(DomainError):
             update_client(
@@ -893,6 +909,7 @@ def _leave_message(
             )
             return
         message, _arrival = receive_visitor_message(session, channel, visitor, text=text, name=name)
+        changed(session)
         if message.client_id is not None:
             _apply_prechat(session, channel, message.client_id, {"email": email, "name": name})
 
@@ -932,9 +949,7 @@ def _int(value: str | None) -> int:
 
 
 def _meta(form: Any) -> dict[str, str]:
-    return {
-        k: str(form.get(k)) for k in ("name", "email", "phone", "page", "browser") if form.get(k)
-    }
+    return {k: str(form.get(k)) for k in META if form.get(k)}
 
 
 def _size(n: int) -> str:

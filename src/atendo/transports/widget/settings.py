@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 LANGUAGES = ("pt-BR", "en", "es")
 MAX_UPLOAD_CEILING = 20 * 1024 * 1024
@@ -132,3 +132,43 @@ class WidgetSettings(BaseModel):
     @classmethod
     def _long_texts(cls, value: Any) -> dict[str, str]:
         return _localized(value, 1000)
+
+
+def _(message: str) -> str:
+    """Marks a msgid of the panel's catalog (the panel's form shows it translated)."""
+    return message
+
+
+# What an admin reads when a setting is refused: one sentence per field, saying what it takes
+# (pydantic's own words are English and name its types).
+NOT_A_SETTING = _("This is not a setting of a widget channel.")
+CHECK = _("Check this value.")
+FIELD_WORDS = {
+    "allowed_origins": _(
+        "Write each site as https://host or https://host:port, one per line (1 to 20 sites)."
+    ),
+    "color": _("Write the colour as #rrggbb, for example #1f6feb."),
+    "position": _("Choose right or left."),
+    "title": _("At most 200 characters in each language (pt-BR, en, es)."),
+    "greeting": _("At most 200 characters in each language (pt-BR, en, es)."),
+    "away_text": _("At most 1000 characters in each language (pt-BR, en, es)."),
+    "consent_text": _("At most 1000 characters in each language (pt-BR, en, es)."),
+    "prechat": _("Each pre-chat field is off, optional or required."),
+    "uploads": _("Choose yes or no."),
+    "max_upload_bytes": _("A size in bytes from 1024 to 20971520 (20 MB)."),
+    "offline_email_channel_id": _("Choose one of this company's e-mail channels."),
+}
+
+
+def settings_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """pydantic's complaints → one sentence of the catalogs per field (``prechat.name``…)."""
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            words = NOT_A_SETTING
+        else:
+            words = FIELD_WORDS.get(name.split(".")[0], CHECK)
+        if words not in errors.setdefault(name, []):
+            errors[name].append(words)
+    return errors

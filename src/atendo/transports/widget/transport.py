@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -22,12 +23,13 @@ from atendo.core.dialogs.service import get_dialog
 from atendo.core.enums import ChannelStatus
 from atendo.core.errors import Invalid
 from atendo.core.events.service import signal_typing
+from atendo.core.messages.models import Message
 from atendo.core.messages.outbox import Accepted, Outcome
 from atendo.runtime import Runtime
-from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, _flag
-from atendo.transports.widget.delivery import widget_delivery_loop
-from atendo.transports.widget.hub import nudge_all
-from atendo.transports.widget.settings import WidgetSettings
+from atendo.transports.base import ApiParam, BaseTransport, DeliveryJob, Reply, _flag
+from atendo.transports.widget.delivery import queued, widget_delivery_loop
+from atendo.transports.widget.hub import changed, nudge_all
+from atendo.transports.widget.settings import FIELD_WORDS, WidgetSettings, settings_errors
 from atendo.transports.widget.visitors import TRANSPORT, new_public_id
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -65,8 +67,15 @@ class WidgetTransport(BaseTransport):
     def __init__(self) -> None:
         self.public_url = DEFAULT_PUBLIC_URL
 
+    def settings_errors(self, exc: ValidationError) -> dict[str, list[str]]:
+        """In the catalogs' words, not pydantic's (:func:`.settings.settings_errors`)."""
+        return settings_errors(exc)
+
     def web_router(self, runtime: Runtime) -> APIRouter:
+        from atendo.transports.widget import threads
         from atendo.transports.widget.routes import build_router
+
+        threads.setup(runtime.db.is_postgres)
 
         self.public_url = runtime.settings.public_url or (
             f"http://{runtime.settings.host}:{runtime.settings.port}"
@@ -84,7 +93,8 @@ class WidgetTransport(BaseTransport):
         if target.transport != "email":
             raise Invalid(
                 "Invalid channel settings",
-                {"offline_email_channel_id": ["not an e-mail channel of this company"]},
+                {"offline_email_channel_id": [FIELD_WORDS["offline_email_channel_id"]]},
+                code="channel.invalid_settings",
             )
 
     async def connect(self, runtime: Runtime, *, company_id: int, data: dict[str, Any]) -> Channel:
@@ -138,6 +148,16 @@ class WidgetTransport(BaseTransport):
         out["snippet"] = snippet(self.public_url, public_id)
         return out
 
+    def queue_reply(
+        self, session: Session, *, runtime: Runtime, company_id: int, dialog_id: int, reply: Reply
+    ) -> Message:
+        """Queued like any answer; the widget's delivery loops look as soon as it commits."""
+        message = super().queue_reply(
+            session, runtime=runtime, company_id=company_id, dialog_id=dialog_id, reply=reply
+        )
+        queued(session)
+        return message
+
     def typing(
         self, runtime: Runtime, *, company_id: int, dialog_id: int, operator_name: str
     ) -> None:
@@ -153,7 +173,7 @@ class WidgetTransport(BaseTransport):
                 by="operator",
                 name=operator_name,
             )
-        nudge_all()
+            changed(session)
 
     # --- outbound ---------------------------------------------------------------------------
 

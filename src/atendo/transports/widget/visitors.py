@@ -189,6 +189,17 @@ def visible_messages(
     return rows[::-1]
 
 
+def shown_messages(session: Session, *, company_id: int, ids: list[int]) -> list[Message]:
+    """Of these messages, the ones a visitor sees now (their own; answers once delivered;
+    never a note or a hidden message), in id order."""
+    stmt = (
+        select(Message)
+        .where(Message.company_id == company_id, Message.id.in_(ids))
+        .order_by(Message.id)
+    )
+    return [m for m in session.scalars(stmt) if m.type in VISIBLE and not m.hidden and _shown(m)]
+
+
 def _shown(message: Message) -> bool:
     if message.type == MessageType.FROM_CLIENT.value:
         return True
@@ -226,6 +237,8 @@ def message_out(
         "author": "visitor" if visitor else "operator",
         "name": "" if visitor else names.get(m.operator_id or 0, ""),
         "text": m.text,
+        # The browser's own id for a message it sent: its echo may come before its ack.
+        "key": (m.external_id or "").removeprefix("widget:") if visitor else "",
         # Choices offered with an automatic message (the self-service menu, the survey's
         # scale): buttons that send their text.
         "buttons": list(m.buttons or []),

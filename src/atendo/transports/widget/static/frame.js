@@ -109,7 +109,9 @@
     return "";
   }
   function meta() {
-    var m = { page: page.url || "", browser: navigator.userAgent };
+    var m = { page: page.url || "", title: page.title || "", referrer: page.referrer || "",
+      browser: navigator.userAgent, language: navigator.language || "" };
+    try { m.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (x) { /* old browser */ }
     for (var k in preInputs) if (preInputs[k].value.trim()) m[k] = preInputs[k].value.trim();
     var saved = JSON.parse(localStorage.getItem(store + ":meta") || "{}");
     for (var s in saved) if (!m[s]) m[s] = saved[s];
@@ -195,7 +197,8 @@
     } else if (f.t === "msg") {
       if (shown[f.m.id] && f.m.author === "visitor") return;
       known = true; if (off) { off.remove(); off = null; form.hidden = false; }
-      var k = Object.keys(pendingOut).filter(function (x) { return pendingOut[x].id === f.m.id; })[0];
+      var k = f.m.key && pendingOut[f.m.key] ? f.m.key :
+        Object.keys(pendingOut).filter(function (x) { return pendingOut[x].id === f.m.id; })[0];
       show(f.m, k); if (k) delete pendingOut[k];
       if (f.m.author === "operator") {
         typing.hidden = true;
@@ -333,7 +336,8 @@
   window.addEventListener("message", function (e) {
     if (e.source !== parent) return;
     var d = e.data || {};
-    if (d.atendo === "page") page = { url: String(d.url || "").slice(0, 1000), title: String(d.title || "").slice(0, 200) };
+    if (d.atendo === "page") page = { url: String(d.url || "").slice(0, 1000), title: String(d.title || "").slice(0, 200),
+      referrer: String(d.referrer || "").slice(0, 1000) };
     if (d.atendo === "identify") { identify = d.identify; start(); }
     if (d.atendo === "opened") input.focus();
   });

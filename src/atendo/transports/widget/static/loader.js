@@ -58,7 +58,7 @@
       encodeURIComponent(cfg.lang) + "&site=" + encodeURIComponent(location.origin);
     frame.addEventListener("load", function () {
       frame._loaded = true;
-      send({ atendo: "page", url: location.href, title: document.title });
+      send({ atendo: "page", url: location.href, title: document.title, referrer: document.referrer });
       while (pending.length) send(pending.shift());
     });
     box.appendChild(frame);

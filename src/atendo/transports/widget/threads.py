@@ -1,0 +1,40 @@
+"""The widget's own threads for its blocking work (database reads and writes).
+
+asyncio's default executor has ``cpu_count + 4`` threads for the whole process: on a 2-CPU
+machine six, shared with the workers. On PostgreSQL each unit of work waits on the network
+most of its time, and a few hundred visitors writing at once queued behind those six threads
+for seconds: there the widget's calls get a pool of their own, sized for waiting (it never
+holds more database connections than it has threads: 8, under half the engine's pool of 20,
+which the API and the workers share).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+THREADS = 8
+_pool: ThreadPoolExecutor | None = None
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def setup(postgres: bool) -> None:
+    """Choose the threads once the database is known: a pool of the widget's own on
+    PostgreSQL; on SQLite (one writer at a time, a small connection pool) asyncio's default
+    threads, since more threads there only wait longer for the write lock and connections."""
+    global _pool
+    if postgres and _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="atendo-widget")
+
+
+async def in_thread(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``asyncio.to_thread`` on the widget's threads (the caller's context variables kept)."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_pool, call)
