@@ -10,7 +10,7 @@ for (docs/scaling.md, ``bench/api.py --postgres``).
   substring of the lowered name, assigned name or address), which no B-tree serves.
 
 Revision ID: 0013_api_indexes
-Revises: 0010_panel
+Revises: 0011_client_visitor
 Create Date: 2026-12-07 04:30:00
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_api_indexes"
-down_revision = "0010_panel"
+down_revision = "0011_client_visitor"
 branch_labels = None
 depends_on = None
 
