@@ -22,11 +22,11 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
-    union,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.dialogs.models import Dialog, Request
@@ -283,16 +283,12 @@ def dialog_condition(session: Session, *, company_id: int, query: str) -> Column
             )
         ),
     )
-    by_client = select(_found.id).where(
-        _found.company_id == company_id, _found.client_id.in_(client_ids)
+    # the subject is searched where it was written: in the messages (their index has it)
+    return or_(
+        Dialog.client_id.in_(client_ids),
+        Dialog.id.in_(by_text),
+        Dialog.id.in_(by_request_tag),
     )
-    # the subject is searched where it was written: in the messages (their index has it).
-    # One id list (a union), not an OR of three IN conditions: PostgreSQL runs such an OR as
-    # hashed subplans over every dialog of the company; the union's few ids are looked up.
-    return Dialog.id.in_(union(by_client, by_text, by_request_tag).scalar_subquery())
-
-
-_found = aliased(Dialog)  # the dialogs a search finds (not correlated with the list's)
 
 
 def _tags(company_id: int, like: str) -> ColumnElement[int]:
