@@ -7,9 +7,14 @@ dialogs (each a new client writing ``--per-dialog`` / 2 messages through
 transport's ``queue_reply``), then copied by ``INSERT … SELECT`` (ids, addresses, names and
 times shifted per copy) until there are ``--dialogs`` dialogs. Then ``VACUUM ANALYZE``.
 
+Then the search index is brought up to date by its own service (``catch_up``, as the edges do
+before a search). ``--dialogs 10000`` is a quick run (a minute or two); the full size takes
+several minutes, most of it in ``catch_up`` folding a million messages.
+
 Prints, per endpoint, p50/p99 beside ``/healthz`` (a constant endpoint on the same two
-processes, measured in the same run), and the ``EXPLAIN ANALYZE`` of every statement each read
-runs (captured from the services the endpoints call).
+processes, measured in the same run) with the load average at the end of each, and the
+``EXPLAIN (ANALYZE, BUFFERS)`` of every statement each read runs (captured from the services
+the endpoints call). The machine is shared: the figures are upper bounds under that load.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.channels.models import Channel
@@ -39,6 +45,7 @@ from atendo.core.messages.inbound import Sender, receive_client_message
 from atendo.core.messages.service import list_messages
 from atendo.core.operators.models import Operator
 from atendo.core.operators.sessions import open_session
+from atendo.core.search.service import catch_up
 from atendo.kit.pagination import Page
 from atendo.migrations import upgrade
 from atendo.runtime import Runtime
@@ -49,6 +56,9 @@ from atendo.transports.external import create_external_channel
 from bench.api import wait_healthy
 
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# Conversations written per transaction (the services run as they do for a request; one
+# commit per 50 conversations instead of one each).
+PER_TRANSACTION = 50
 SERVE = [sys.executable, "-m", "atendo", "serve", "--no-workers"]
 
 # Columns shifted per copy: ids by the table's own span, references by the span of the table
@@ -77,34 +87,57 @@ def base_set(runtime: Runtime, dialogs: int, per_dialog: int) -> tuple[int, int,
         )
         channel_id, token = channel.id, new.api_token
     transport = registry.get("external")
-    for n in range(dialogs):
+    for start in range(0, dialogs, PER_TRANSACTION):
         with runtime.db.transaction() as session:
             ch = session.get(Channel, channel_id)
             assert ch is not None
-            sender = Sender(kind="phone", address=f"+5511{n:09d}", name=f"Client {n:06d}")
-            arrival = receive_client_message(session, channel=ch, sender=sender, text="Oi!")
-            dialog_id = arrival.message.dialog_id
-            client_id = arrival.message.client_id
-            assert dialog_id is not None and client_id is not None
-            for k in range(1, per_dialog):
-                if k % 2:
-                    transport.queue_reply(
-                        session,
-                        runtime=runtime,
-                        company_id=company_id,
-                        dialog_id=dialog_id,
-                        reply=Reply(
-                            text=f"answer {k}: " + "lorem ipsum " * 6, operator_id=admin_id
-                        ),
-                    )
-                else:
-                    receive_client_message(
-                        session,
-                        channel=ch,
-                        sender=Sender(client_id=client_id),
-                        text=f"question {k}: " + "dolor sit amet " * 5,
-                    )
+            _conversations(
+                session,
+                runtime,
+                ch,
+                range(start, min(dialogs, start + PER_TRANSACTION)),
+                per_dialog=per_dialog,
+                company_id=company_id,
+                admin_id=admin_id,
+                transport=transport,
+            )
     return company_id, channel_id, token
+
+
+def _conversations(
+    session: Session,
+    runtime: Runtime,
+    ch: Channel,
+    numbers: range,
+    *,
+    per_dialog: int,
+    company_id: int,
+    admin_id: int,
+    transport: Any,
+) -> None:
+    """Conversations ``numbers`` of the base set, through the services, in one transaction."""
+    for n in numbers:
+        sender = Sender(kind="phone", address=f"+5511{n:09d}", name=f"Client {n:06d}")
+        arrival = receive_client_message(session, channel=ch, sender=sender, text="Oi!")
+        dialog_id = arrival.message.dialog_id
+        client_id = arrival.message.client_id
+        assert dialog_id is not None and client_id is not None
+        for k in range(1, per_dialog):
+            if k % 2:
+                transport.queue_reply(
+                    session,
+                    runtime=runtime,
+                    company_id=company_id,
+                    dialog_id=dialog_id,
+                    reply=Reply(text=f"answer {k}: " + "lorem ipsum " * 6, operator_id=admin_id),
+                )
+            else:
+                receive_client_message(
+                    session,
+                    channel=ch,
+                    sender=Sender(client_id=client_id),
+                    text=f"question {k}: " + "dolor sit amet " * 5,
+                )
 
 
 def copy_up(runtime: Runtime, copies: int) -> None:
@@ -177,7 +210,9 @@ def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
         event.remove(conn, "before_cursor_execute", grab)
 
 
-def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id: int) -> None:
+def explain_reads(
+    runtime: Runtime, company_id: int, dialog_id: int, operator_id: int, base: int
+) -> None:
     """The EXPLAIN ANALYZE of each statement the benchmarked reads run."""
     from atendo.panel.auth import PanelUser
     from atendo.panel.views import ListFilters, dialog_rows
@@ -201,22 +236,49 @@ def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id
     reads: list[tuple[str, Callable[[Any], object]]] = [
         (
             "GET /v1/dialogs?limit=20",
-            lambda s: dialogs_out(s, list_dialogs(s, company_id=company_id, page=page)[0]),
+            lambda s: dialogs_out(
+                s, list_dialogs(s, company_id=company_id, page=page, capped=True)[0]
+            ),
         ),
         (
             "GET /v1/messages?dialog_id=…",
             lambda s: messages_out(
-                s, list_messages(s, company_id=company_id, page=page, dialog_id=dialog_id)[0]
+                s,
+                list_messages(
+                    s, company_id=company_id, page=page, dialog_id=dialog_id, capped=True
+                )[0],
             ),
         ),
         (
             "GET /v1/clients?limit=20",
-            lambda s: clients_out(s, list_clients(s, company_id=company_id, page=page)[0]),
+            lambda s: clients_out(
+                s, list_clients(s, company_id=company_id, page=page, capped=True)[0]
+            ),
         ),
         (
             "GET /v1/clients?search=…",
             lambda s: clients_out(
-                s, list_clients(s, company_id=company_id, page=page, search="client 000123")[0]
+                s,
+                list_clients(
+                    s,
+                    company_id=company_id,
+                    page=page,
+                    search=f"client {base // 8:06d}",
+                    capped=True,
+                )[0],
+            ),
+        ),
+        (
+            "GET /v1/dialogs?q=… (pg_trgm search)",
+            lambda s: dialogs_out(
+                s,
+                list_dialogs(
+                    s,
+                    company_id=company_id,
+                    page=page,
+                    search=f"client {base // 8:06d}",
+                    capped=True,
+                )[0],
             ),
         ),
     ]
@@ -227,14 +289,16 @@ def explain_reads(runtime: Runtime, company_id: int, dialog_id: int, operator_id
         )
     )
     for name, read in reads:
-        print(f"\n-- EXPLAIN ANALYZE: {name}", flush=True)
+        print(f"\n-- EXPLAIN (ANALYZE, BUFFERS): {name}", flush=True)
         with runtime.db.reading() as session:
             conn = session.connection()
             with captured(conn) as statements:
                 read(session)
             for statement, params in statements:
                 print("   " + " ".join(statement.split())[:300])
-                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params)
+                plan = conn.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + statement, params
+                )
                 for (line,) in plan:
                     print("      " + line)
 
@@ -265,16 +329,25 @@ async def _load(
     lat = sorted(latencies)
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    load = os.getloadavg()[0]
     print(
-        f"{name:<36} {len(lat) / elapsed:7.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
-        f"   ({len(lat)} requests, {errors} errors)",
+        f"{name:<40} {len(lat) / elapsed:7.0f} req/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+        f"   ({len(lat)} requests, {errors} errors; load average {load:.1f})",
         flush=True,
     )
 
 
 async def _run_load(
-    bases: list[str], token: str, cookie: str, dialogs: int, seconds: float, concurrency: int
+    bases: list[str],
+    token: str,
+    cookie: str,
+    dialogs: int,
+    seconds: float,
+    concurrency: int,
+    base: int,
 ) -> None:
+    """``base``: the conversations made by the services (the searches look for their
+    clients' names: each found once per copy)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     clients = [
         httpx.AsyncClient(
@@ -297,7 +370,13 @@ async def _run_load(
         ("GET /v1/clients?limit=20", lambda c: c.get("/v1/clients", params={"limit": 20})),
         (
             "GET /v1/clients?search=… (a search)",
-            lambda c: c.get("/v1/clients", params={"search": f"client {rnd.randint(0, 999):06d}"}),
+            lambda c: c.get(
+                "/v1/clients", params={"search": f"client {rnd.randint(0, base - 1):06d}"}
+            ),
+        ),
+        (
+            "GET /v1/dialogs?q=… (pg_trgm search)",
+            lambda c: c.get("/v1/dialogs", params={"q": f"client {rnd.randint(0, base - 1):06d}"}),
         ),
         ("panel chat list GET /chats/list", lambda c: c.get("/chats/list")),
     ]
@@ -333,6 +412,15 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
         )
         copy_up(runtime, copies)
         t2 = time.perf_counter()
+        with runtime.db.transaction() as session:
+            indexed = catch_up(session, company_id=company_id)
+        t3 = time.perf_counter()
+        print(
+            f"copied {copies} times by INSERT … SELECT in {t2 - t1:.1f} s; search index "
+            f"(catch_up) {indexed:,} messages in {t3 - t2:.1f} s",
+            flush=True,
+        )
+        t2 = t3
         vacuum(url)
         with runtime.db.reading() as session:
             counts = {
@@ -343,8 +431,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
                 text("SELECT id FROM operators WHERE company_id = :c"), {"c": company_id}
             )
         print(
-            f"copied {copies} times by INSERT … SELECT in {t2 - t1:.1f} s, VACUUM ANALYZE in "
-            f"{time.perf_counter() - t2:.1f} s: {counts['dialogs']:,} dialogs, "
+            f"VACUUM ANALYZE in {time.perf_counter() - t2:.1f} s: {counts['dialogs']:,} dialogs, "
             f"{counts['messages']:,} messages, {counts['clients']:,} clients",
             flush=True,
         )
@@ -352,7 +439,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
             op = session.get(Operator, admin)
             assert op is not None
             cookie = open_session(session, operator=op, user_agent="bench").token
-        explain_reads(runtime, company_id, rnd_dialog(counts["dialogs"]), admin)
+        explain_reads(runtime, company_id, rnd_dialog(counts["dialogs"]), admin, base_dialogs)
         runtime.close()
         env = {
             **os.environ,
@@ -392,6 +479,7 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
                     counts["dialogs"],
                     args.seconds_per_endpoint,
                     args.concurrency,
+                    base_dialogs,
                 )
             )
         finally:

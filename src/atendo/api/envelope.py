@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse
 
-from atendo.kit.pagination import Page
+from atendo.kit.pagination import Page, total_is_exact
 
 
 class FastJSONResponse(JSONResponse):
@@ -24,8 +24,14 @@ def ok(data: Any = None, *, status_code: int = 200, **extra: Any) -> JSONRespons
     return FastJSONResponse(body, status_code=status_code)
 
 
-def page(data: list[Any], *, total: int, page: Page) -> JSONResponse:
-    return ok(data, meta={"total": total, "limit": page.limit, "offset": page.offset})
+def page(data: list[Any], *, total: int, page: Page, capped: bool = False) -> JSONResponse:
+    """A list's envelope. ``capped``: ``total`` was counted by
+    :func:`atendo.kit.pagination.count_capped`; when it stopped at its bound the meta adds
+    ``"total_exact": false`` [ext]."""
+    meta: dict[str, Any] = {"total": total, "limit": page.limit, "offset": page.offset}
+    if capped and not total_is_exact(total, page):
+        meta["total_exact"] = False
+    return ok(data, meta=meta)
 
 
 _CODE_BY_STATUS = {

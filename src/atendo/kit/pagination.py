@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.orm import Session
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -18,3 +22,40 @@ class Page:
         lim = DEFAULT_LIMIT if limit is None else max(1, min(MAX_LIMIT, limit))
         off = 0 if offset is None else max(0, offset)
         return cls(lim, off)
+
+
+# ``meta.total`` of the API lists is exact while the matches are at most this many past the
+# page's end; beyond, counting stops there (``total`` is then that bound + 1 and the meta says
+# ``"total_exact": false``). Counting a company's 100,000 dialogs for every page cost more than
+# reading the page itself; a client paging through with ``offset < total`` still reaches the
+# end, since the bound moves with the offset.
+TOTAL_CAP = 10_000
+
+
+def total_bound(page: Page) -> int:
+    """The largest ``total`` counted exactly for this page."""
+    return page.offset + page.limit + TOTAL_CAP
+
+
+def total_is_exact(total: int, page: Page) -> bool:
+    return total <= total_bound(page)
+
+
+def count_capped(session: Session, stmt: Select[Any], page: Page) -> int:
+    """How many rows ``stmt`` finds, counted up to :func:`total_bound` + 1."""
+    bound = total_bound(page)
+    sub = stmt.with_only_columns(literal(1)).order_by(None).limit(bound + 1).subquery()
+    return session.scalar(select(func.count()).select_from(sub)) or 0
+
+
+def count_total(
+    session: Session, stmt: Select[Any], page: Page, *, capped: bool, shown: int | None = None
+) -> int:
+    """How many rows ``stmt`` finds: exactly, or up to the bound when ``capped``. ``shown``:
+    the length of the page already read — a page that is not full and not past the end tells
+    the total itself, without counting."""
+    if shown is not None and shown < page.limit and (shown > 0 or page.offset == 0):
+        return page.offset + shown
+    if capped:
+        return count_capped(session, stmt, page)
+    return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -22,7 +22,13 @@ from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.clients.service import get_client, identities, is_blocked
 from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import current_request, get_dialog, list_dialogs, unread_for
+from atendo.core.dialogs.service import (
+    count_dialogs,
+    current_request,
+    get_dialog,
+    list_dialogs,
+    unread_for,
+)
 from atendo.core.enums import ChannelStatus, DeliveryStatus, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.messages.limits import held_by_limit, too_large
@@ -115,17 +121,37 @@ def visible_dialog(session: Session, user: PanelUser, dialog_id: int) -> Dialog:
 def view_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
     """The live counts beside Mine / New chats / Unassigned / All (with the list's other
     filters)."""
-    page = Page(limit=1, offset=0)
-    return {
-        who: list_dialogs(
-            session,
-            page=page,
-            state=filters.state or None,
-            count_only=True,
-            **_list_kwargs(user, replace(filters, who=who)),
-        )[1]
-        for who in WHO
-    }
+    counts = _counts(session, user, filters)
+    return {who: counts[("who", who)] for who in WHO}
+
+
+# The filters that tell the tabs (and the list's own total) apart; the rest are shared.
+_BUCKET_KEYS = ("operator_id", "unassigned", "queued", "state")
+_ORDER_KEYS = ("own_first_for", "order")
+
+
+def _counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[tuple[str, str], int]:
+    """Every count the chat list shows — each tab's, each state's — in one grouped query,
+    kept for the rest of the unit of work (the list, its tabs and its summary ask in turn)."""
+    key = ("panel-counts", user.id, filters)
+    cached: dict[tuple[str, str], int] | None = session.info.get(key)
+    if cached is not None:
+        return cached
+    kwargs = _list_kwargs(user, filters)
+    common = {k: v for k, v in kwargs.items() if k not in _BUCKET_KEYS + _ORDER_KEYS}
+    buckets: dict[str, dict[str, Any]] = {}
+    for who in WHO:
+        tab = _list_kwargs(user, replace(filters, who=who))
+        buckets[f"who:{who}"] = {k: tab[k] for k in _BUCKET_KEYS[:3]} | {
+            "state": filters.state or None
+        }
+    for state in ("open", "closed"):
+        buckets[f"state:{state}"] = {k: kwargs[k] for k in _BUCKET_KEYS[:3]} | {"state": state}
+    found = count_dialogs(session, buckets=buckets, **common)
+    counts = {tuple(name.split(":", 1)): n for name, n in found.items()}
+    counts[("state", "")] = counts[("state", "open")] + counts[("state", "closed")]
+    session.info[key] = counts
+    return counts  # type: ignore[return-value]
 
 
 def _list_kwargs(user: PanelUser, filters: ListFilters) -> dict[str, Any]:
@@ -154,14 +180,8 @@ def _list_kwargs(user: PanelUser, filters: ListFilters) -> dict[str, Any]:
 
 def state_counts(session: Session, user: PanelUser, filters: ListFilters) -> dict[str, int]:
     """How many dialogs the other filters find, per state ("open", "closed", "" for both)."""
-    kwargs = _list_kwargs(user, filters)
-    page = Page(limit=1, offset=0)
-    counts = {
-        state: list_dialogs(session, page=page, state=state, count_only=True, **kwargs)[1]
-        for state in ("open", "closed")
-    }
-    counts[""] = counts["open"] + counts["closed"]
-    return counts
+    counts = _counts(session, user, filters)
+    return {state: counts[("state", state)] for state in ("open", "closed", "")}
 
 
 def matching_dialog_ids(
@@ -214,12 +234,14 @@ def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[i
 def dialog_rows(
     session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
 ) -> tuple[list[DialogRow], int]:
-    dialogs, total = list_dialogs(
+    dialogs, _none = list_dialogs(
         session,
         page=Page(limit=limit, offset=offset),
         state=filters.state or None,
+        with_total=False,
         **_list_kwargs(user, filters),
     )
+    total = _counts(session, user, filters)[("who", filters.who)]
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
     cid = user.company_id

@@ -95,7 +95,14 @@ ERROR: Schema = {
 META: Schema = {
     "type": "object",
     "required": ["total", "limit", "offset"],
-    "properties": {k: {"type": "integer"} for k in ("total", "limit", "offset")},
+    "properties": {
+        **{k: {"type": "integer"} for k in ("total", "limit", "offset")},
+        "total_exact": {
+            "type": "boolean",
+            "description": "[ext] present (false) when counting stopped 10,000 past the page:"
+            " total is then a lower bound",
+        },
+    },
 }
 
 

@@ -58,8 +58,9 @@ def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             search=ctx.params.text("search"),
             order=ctx.params.text("order") or "asc",
             q=ctx.params.text("q"),
+            capped=True,
         )
-        return page(clients_out(session, rows), total=total, page=p)
+        return page(clients_out(session, rows), total=total, page=p, capped=True)
 
 
 @router.get("/v1/clients/{client_id}", **doc("One client", data=CLIENT))

@@ -62,8 +62,9 @@ def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
             unanswered=unanswered,
             order=ctx.params.text("order") or "desc",
             search=ctx.params.text("q"),
+            capped=True,
         )
-        return page(dialogs_out(session, rows), total=total, page=p)
+        return page(dialogs_out(session, rows), total=total, page=p, capped=True)
 
 
 @router.get(

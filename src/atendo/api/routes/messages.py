@@ -61,8 +61,9 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
             order=params.text("order") or "desc",
             q=params.text("q"),
             include_hidden=bool(params.boolean("include_hidden", False)),
+            capped=True,
         )
-        return page(messages_out(session, rows), total=total, page=p)
+        return page(messages_out(session, rows), total=total, page=p, capped=True)
 
 
 @router.get("/v1/messages/{message_id}", **doc("One message", data=MESSAGE))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,7 +17,7 @@ from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
-from atendo.kit.pagination import Page
+from atendo.kit.pagination import Page, count_total
 
 EMAIL = "email"
 
@@ -244,9 +244,11 @@ def list_clients(
     search: str | None = None,
     order: str = "asc",
     q: str | None = None,
+    capped: bool = False,
 ) -> tuple[list[Client], int]:
     """``q``: accent- and case-insensitive over name, addresses, phone and tags
-    (:mod:`atendo.core.search.service`)."""
+    (:mod:`atendo.core.search.service`). ``capped``: the total is counted by
+    :func:`atendo.kit.pagination.count_capped` (the API's lists)."""
     stmt = select(Client).where(Client.company_id == company_id, Client.merged_into_id.is_(None))
     if q and q.strip():
         from atendo.core.search.service import client_condition
@@ -270,20 +272,24 @@ def list_clients(
         stmt = stmt.where(Client.id.in_(sub))
     if search:
         like = f"%{search.strip().lower()}%"
-        sub = select(ClientIdentity.client_id).where(
-            ClientIdentity.company_id == company_id, func.lower(ClientIdentity.address).like(like)
+        # One id list per column (a union, not an OR over a join): on PostgreSQL each is a
+        # bitmap scan of its trigram index (migration 0013).
+        found = union(
+            select(Client.id).where(
+                Client.company_id == company_id, func.lower(Client.name).like(like)
+            ),
+            select(Client.id).where(
+                Client.company_id == company_id, func.lower(Client.assigned_name).like(like)
+            ),
+            select(ClientIdentity.client_id).where(
+                ClientIdentity.company_id == company_id,
+                func.lower(ClientIdentity.address).like(like),
+            ),
         )
-        stmt = stmt.where(
-            or_(
-                func.lower(Client.name).like(like),
-                func.lower(Client.assigned_name).like(like),
-                Client.id.in_(sub),
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        stmt = stmt.where(Client.id.in_(found.scalar_subquery()))
     ordering = Client.id.desc() if order == "desc" else Client.id.asc()
-    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    return list(rows), total
+    rows = list(session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset)))
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
 
 
 UPDATABLE = (

@@ -22,6 +22,14 @@ class Dialog(Base):
         Index("ix_dialogs_client_channel", "client_id", "channel_id"),
         # A client's dialogs, read with the company (and a shard's natural prefix).
         Index("ix_dialogs_company_client", "company_id", "client_id", "channel_id"),
+        # The chat list's counts per tab and state, from the index alone.
+        Index(
+            "ix_dialogs_company_state_operator", "company_id", "state", "operator_id", "queued_at"
+        ),
+        # An operator's own dialogs first ("All"): theirs by last activity.
+        Index(
+            "ix_dialogs_company_operator_last", "company_id", "operator_id", "last_message_at", "id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import AuditEntry
@@ -23,7 +23,7 @@ from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.team.models import DialogRead
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
-from atendo.kit.pagination import Page
+from atendo.kit.pagination import Page, count_total
 
 
 def get_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
@@ -456,11 +456,10 @@ def unread_for(session: Session, *, operator_id: int, dialogs: list[Dialog]) -> 
     return out
 
 
-def list_dialogs(
+def dialog_conditions(
     session: Session,
     *,
     company_id: int,
-    page: Page,
     operator_id: int | None = None,
     state: str | None = None,
     channel_id: int | None = None,
@@ -469,82 +468,169 @@ def list_dialogs(
     queued: bool = False,
     visible_to_operator_id: int | None = None,
     only_own: bool = False,
-    own_first_for: int | None = None,
     search: str | None = None,
     unanswered: bool = False,
-    order: str = "desc",
     group_id: int | None = None,
     tag_id: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    count_only: bool = False,
-) -> tuple[list[Dialog], int]:
-    """The company's dialogs by any combination of filters (``search``: see
-    :mod:`atendo.core.search.service`), newest activity first; and how many there are."""
-    stmt = select(Dialog).where(Dialog.company_id == company_id)
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of :func:`list_dialogs` (the company's first)."""
+    where: list[ColumnElement[bool]] = [Dialog.company_id == company_id]
     if operator_id is not None:
-        stmt = stmt.where(Dialog.operator_id == operator_id)
+        where.append(Dialog.operator_id == operator_id)
     if unassigned:
-        stmt = stmt.where(Dialog.operator_id.is_(None))
+        where.append(Dialog.operator_id.is_(None))
     if queued:
-        stmt = stmt.where(Dialog.queued_at.is_not(None), Dialog.operator_id.is_(None))
+        where.append(and_(Dialog.queued_at.is_not(None), Dialog.operator_id.is_(None)))
     if visible_to_operator_id is not None:
-        stmt = stmt.where(
+        where.append(
             Dialog.operator_id == visible_to_operator_id
             if only_own
             else or_(Dialog.operator_id == visible_to_operator_id, Dialog.operator_id.is_(None))
         )
     if state:
-        stmt = stmt.where(Dialog.state == state)
+        where.append(Dialog.state == state)
     if channel_id is not None:
-        stmt = stmt.where(Dialog.channel_id == channel_id)
+        where.append(Dialog.channel_id == channel_id)
     if client_id is not None:
-        stmt = stmt.where(Dialog.client_id == client_id)
+        where.append(Dialog.client_id == client_id)
     if unanswered:
         last_type = (
             select(Message.type)
             .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
             .scalar_subquery()
         )
-        stmt = stmt.where(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT)
+        where.append(and_(Dialog.state == DialogState.OPEN, last_type == MessageType.FROM_CLIENT))
     if group_id is not None:
-        stmt = stmt.where(Dialog.group_id == group_id)
+        where.append(Dialog.group_id == group_id)
     if tag_id is not None:
-        stmt = stmt.where(_tagged(company_id, tag_id))
+        where.append(_tagged(company_id, tag_id))
     if since is not None:
-        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) >= since)
+        where.append(func.coalesce(Dialog.last_message_at, Dialog.begin) >= since)
     if until is not None:
-        stmt = stmt.where(func.coalesce(Dialog.last_message_at, Dialog.begin) < until)
+        where.append(func.coalesce(Dialog.last_message_at, Dialog.begin) < until)
     if search and search.strip():
         from atendo.core.search.service import dialog_condition
 
-        stmt = stmt.where(dialog_condition(session, company_id=company_id, query=search))
+        where.append(dialog_condition(session, company_id=company_id, query=search))
+    return where
+
+
+def count_dialogs(
+    session: Session,
+    *,
+    company_id: int,
+    buckets: dict[str, dict[str, Any]],
+    **common: Any,
+) -> dict[str, int]:
+    """How many dialogs each bucket finds, in one query: a bucket is the filters of
+    :func:`dialog_conditions` it adds to ``common`` (the filters all buckets share)."""
+    if not buckets:
+        return {}
+    names = list(buckets)
+    counts = [
+        func.count()
+        .filter(and_(*dialog_conditions(session, company_id=company_id, **buckets[name])))
+        .label(f"b{i}")
+        for i, name in enumerate(names)
+    ]
+    row = session.execute(
+        select(*counts).where(*dialog_conditions(session, company_id=company_id, **common))
+    ).one()
+    return {name: int(row[i] or 0) for i, name in enumerate(names)}
+
+
+def list_dialogs(
+    session: Session,
+    *,
+    company_id: int,
+    page: Page,
+    own_first_for: int | None = None,
+    order: str = "desc",
+    count_only: bool = False,
+    capped: bool = False,
+    with_total: bool = True,
+    **filters: Any,
+) -> tuple[list[Dialog], int]:
+    """The company's dialogs by any combination of the filters of :func:`dialog_conditions`
+    (``search``: see :mod:`atendo.core.search.service`), newest activity first; and how many
+    there are (``capped``: counted by :func:`atendo.kit.pagination.count_capped`, the API's
+    lists; ``with_total=False``: not counted, -1)."""
+    queued = bool(filters.get("queued"))
+    stmt = select(Dialog).where(*dialog_conditions(session, company_id=company_id, **filters))
     if count_only:
-        return [], session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    first = []
-    if own_first_for is not None:
-        first.append(case((Dialog.operator_id == own_first_for, 0), else_=1))
+        return [], count_total(session, stmt, page, capped=False)
     if queued:
-        stmt = stmt.order_by(*first, Dialog.queued_at.asc(), Dialog.id.asc())
+        rows = _page(session, stmt, page, own_first_for, Dialog.queued_at.asc(), Dialog.id.asc())
     elif order == "waiting":  # the client's oldest unanswered message first
         last_type = (
             select(Message.type)
             .where(Message.company_id == company_id, Message.id == Dialog.last_message_id)
             .scalar_subquery()
         )
-        stmt = stmt.order_by(
-            *first,
+        rows = _page(
+            session,
+            stmt,
+            page,
+            own_first_for,
             case((last_type == MessageType.FROM_CLIENT, 0), else_=1),
             Dialog.last_message_at.asc(),
             Dialog.id.asc(),
         )
     elif order == "asc":
-        stmt = stmt.order_by(*first, Dialog.last_message_at.asc(), Dialog.id.asc())
+        rows = _own_first(session, stmt, page, own_first_for, ascending=True)
     else:
-        stmt = stmt.order_by(*first, Dialog.last_message_at.desc(), Dialog.id.desc())
-    rows = session.scalars(stmt.limit(page.limit).offset(page.offset))
-    return list(rows), total
+        rows = _own_first(session, stmt, page, own_first_for, ascending=False)
+    if not with_total:
+        return rows, -1
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+
+
+def _page(
+    session: Session,
+    stmt: Select[Dialog],
+    page: Page,
+    own_first_for: int | None,
+    *ordering: ColumnElement[Any],
+) -> list[Dialog]:
+    first = (
+        [] if own_first_for is None else [case((Dialog.operator_id == own_first_for, 0), else_=1)]
+    )
+    return list(
+        session.scalars(stmt.order_by(*first, *ordering).limit(page.limit).offset(page.offset))
+    )
+
+
+def _own_first(
+    session: Session,
+    stmt: Select[Dialog],
+    page: Page,
+    own_first_for: int | None,
+    *,
+    ascending: bool,
+) -> list[Dialog]:
+    """A page by last activity; with ``own_first_for``, that operator's dialogs before the
+    others'. Read as two index-ordered lists (theirs, the rest), each up to the page's end, and
+    joined here: one ``ORDER BY CASE …`` would sort every dialog of the company for a page."""
+    ordering = (
+        (Dialog.last_message_at.asc(), Dialog.id.asc())
+        if ascending
+        else (Dialog.last_message_at.desc(), Dialog.id.desc())
+    )
+    if own_first_for is None:
+        return _page(session, stmt, page, None, *ordering)
+    end = page.offset + page.limit
+    own = list(
+        session.scalars(
+            stmt.where(Dialog.operator_id == own_first_for).order_by(*ordering).limit(end)
+        )
+    )
+    rest: list[Dialog] = []
+    if len(own) < end:
+        others = or_(Dialog.operator_id != own_first_for, Dialog.operator_id.is_(None))
+        rest = list(session.scalars(stmt.where(others).order_by(*ordering).limit(end - len(own))))
+    return (own + rest)[page.offset : end]
 
 
 def _tagged(company_id: int, tag_id: int) -> ColumnElement[bool]:

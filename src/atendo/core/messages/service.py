@@ -20,7 +20,7 @@ from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.db import get_scoped
-from atendo.kit.pagination import Page
+from atendo.kit.pagination import Page, count_total
 
 
 def get_message(session: Session, *, company_id: int, message_id: int) -> Message:
@@ -108,9 +108,11 @@ def list_messages(
     only_hidden: bool = False,
     order: str = "desc",
     q: str | None = None,
+    capped: bool = False,
 ) -> tuple[list[Message], int]:
     """``q``: accent- and case-insensitive over subject and text, through the search index
-    (the edge calls ``search.service.catch_up`` first)."""
+    (the edge calls ``search.service.catch_up`` first). ``capped``: the total is counted by
+    :func:`atendo.kit.pagination.count_capped` (the API's lists)."""
     stmt = select(Message).where(Message.company_id == company_id)
     filters: list[Any] = []
     if q and q.strip():
@@ -145,10 +147,9 @@ def list_messages(
         filters.append(Message.hidden.is_(False))
     if filters:
         stmt = stmt.where(and_(*filters))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     ordering = Message.id.asc() if order == "asc" else Message.id.desc()
-    rows = session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    return list(rows), total
+    rows = list(session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset)))
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
 
 
 def set_read(session: Session, *, company_id: int, message_id: int, read: bool) -> Message:

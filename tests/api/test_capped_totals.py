@@ -1,0 +1,99 @@
+"""``meta.total`` of the big lists (dialogs, messages, clients) is counted up to a bound past
+the page (``atendo.kit.pagination.TOTAL_CAP``): exact below it, a lower bound marked
+``total_exact: false`` beyond — and a client paging with ``offset < total`` still reaches the
+end. Runs on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import CompanyFixture
+from tests.factories import client_message, external_channel
+from tests.panel.test_chat_list_rows import counted
+
+from atendo.kit import pagination
+from atendo.runtime import Runtime
+
+
+def _twelve(runtime: Runtime, company: CompanyFixture) -> None:
+    channel = external_channel(runtime, company.id)
+    for n in range(12):
+        client_message(runtime, company.id, channel, phone=f"+55119300000{n:02d}")
+
+
+@pytest.mark.parametrize("path", ["/v1/dialogs", "/v1/messages", "/v1/clients"])
+def test_below_the_cap_the_total_is_exact(
+    runtime: Runtime, company: CompanyFixture, api: TestClient, path: str
+) -> None:
+    _twelve(runtime, company)
+    body = api.get(path, params={"limit": 5, "offset": 5}).json()
+    assert body["meta"] == {"total": 12, "limit": 5, "offset": 5}
+    assert len(body["data"]) == 5
+
+
+@pytest.mark.parametrize("path", ["/v1/dialogs", "/v1/messages", "/v1/clients"])
+def test_past_the_cap_the_total_is_a_marked_lower_bound_that_pages_to_the_end(
+    runtime: Runtime,
+    company: CompanyFixture,
+    api: TestClient,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _twelve(runtime, company)
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 3)
+    first = api.get(path, params={"limit": 2}).json()
+    # counted up to 0 + 2 + 3 = 5, one more seen: "more than 5"
+    assert first["meta"] == {"total": 6, "limit": 2, "offset": 0, "total_exact": False}
+    # exactly at the bound it is still exact
+    at = api.get(path, params={"limit": 2, "offset": 7}).json()
+    assert at["meta"] == {"total": 12, "limit": 2, "offset": 7}
+    seen: list[int] = []
+    offset, total = 0, first["meta"]["total"]
+    while offset < total:
+        body = api.get(path, params={"limit": 2, "offset": offset}).json()
+        seen += [row["id"] for row in body["data"]]
+        offset += 2
+        total = body["meta"]["total"]
+    assert len(seen) == len(set(seen)) == 12
+    assert total == 12
+
+
+def test_the_clients_search_finds_by_name_assigned_name_or_address(
+    runtime: Runtime, company: CompanyFixture, api: TestClient
+) -> None:
+    channel = external_channel(runtime, company.id)
+    by_address = client_message(runtime, company.id, channel, phone="+5511977712345").client_id
+    named = client_message(runtime, company.id, channel, phone="+5511900000101").client_id
+    assigned = client_message(runtime, company.id, channel, phone="+5511900000102").client_id
+    client_message(runtime, company.id, channel, phone="+5511900000103")
+    assert api.put(f"/v1/clients/{named}", json={"nickname": "Maria 7771"}).status_code == 200
+    with runtime.db.transaction() as session:
+        from atendo.core.clients.models import Client
+        from atendo.kit.db import get_scoped
+
+        row = get_scoped(session, Client, assigned, company_id=company.id)
+        assert row is not None
+        row.assigned_name = "Zé do 777"
+    body = api.get("/v1/clients", params={"search": "777"}).json()
+    assert sorted(c["id"] for c in body["data"]) == sorted([by_address, named, assigned])
+    assert body["meta"]["total"] == 3
+    body = api.get("/v1/clients", params={"search": "MARIA"}).json()
+    assert [c["id"] for c in body["data"]] == [named]
+
+
+@pytest.mark.parametrize("path", ["/v1/dialogs", "/v1/messages", "/v1/clients"])
+def test_a_page_that_is_not_full_tells_the_total_without_counting(
+    runtime: Runtime, company: CompanyFixture, api: TestClient, path: str
+) -> None:
+    _twelve(runtime, company)
+    with counted(runtime) as statements:
+        body = api.get(path, params={"limit": 5, "offset": 10}).json()
+    assert body["meta"] == {"total": 12, "limit": 5, "offset": 10}
+    assert len(body["data"]) == 2
+    assert not [s for s in statements if "count(" in s.lower()]
+    # past the end the page is empty: then it counts
+    with counted(runtime) as statements:
+        body = api.get(path, params={"limit": 5, "offset": 20}).json()
+    assert body["meta"] == {"total": 12, "limit": 5, "offset": 20}
+    assert body["data"] == []
+    assert len([s for s in statements if "count(" in s.lower()]) == 1
