@@ -189,6 +189,12 @@ def test_the_client_card_edits_and_merges(
             "Prefere e-mail",
         )
         assert client.custom_fields == {"CPF": "123"}
+    # A name longer than its column is refused in words, never cut short in silence.
+    too_long = {**data, "name": "N" * 301, "new_field": ""}
+    r = admin.http.post(f"/clients/{home.client_id}", data=too_long, headers=hx)
+    assert "Um texto está longo demais: no máximo 300 caracteres. Nada foi salvo." in r.text
+    with runtime.db.reading() as session:
+        assert session.get(Client, home.client_id).name == "Ana Araújo"  # type: ignore[union-attr]
     merge = {"csrf": admin.csrf, "other": "ana@trabalho.example"}
     r = admin.http.post(f"/clients/{home.client_id}/merge", data=merge, headers=hx)
     assert r.status_code == 200 and "Clientes unidos." in r.text

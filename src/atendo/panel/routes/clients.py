@@ -109,8 +109,8 @@ async def edit_client(request: Request, client_id: int, user: User) -> Response:
     if new_field:
         custom[new_field] = str(form.get("new_value", "")).strip()
     changes = {
-        "name": str(form.get("name", "")).strip()[:300],
-        "phone": str(form.get("phone", "")).strip()[:50],
+        "name": str(form.get("name", "")).strip(),
+        "phone": str(form.get("phone", "")).strip(),
         "comment": str(form.get("comment", "")).strip(),
         "custom_fields": custom,
     }
