@@ -4,27 +4,14 @@ success, for a bad token and for bad input."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
-
-import pytest
 from fastapi.testclient import TestClient
 
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.automation.helpers import Clock, autoreplies, close, run
 from tests.conftest import CompanyFixture
 from tests.factories import client_message, external_channel, queued_reply
 
 BAD = {"Authorization": "not-a-token"}
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 def _data(response: object, status: int = 200) -> object:

@@ -5,10 +5,8 @@ interval; triggers handled exactly once with two workers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from atendo.core.automation.models import DialogAutomation, RequestRating
@@ -18,20 +16,11 @@ from atendo.core.events.models import Event
 from atendo.core.messages.models import Message
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.workers.automation import automation_round
 from tests.automation.helpers import Clock, autoreplies, close, configure, run
 from tests.conftest import CompanyFixture, make_company
 from tests.factories import client_message, external_channel, queued_reply
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 def _dialog(runtime: Runtime, dialog_id: int) -> Dialog:

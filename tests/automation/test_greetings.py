@@ -3,12 +3,10 @@ client in the interval; never to automatic mail (RFC 3834), never between two in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.automation.helpers import Clock, autoreplies, close, configure, run
 from tests.conftest import CompanyFixture
@@ -29,14 +27,6 @@ HOURS = {
 MONDAY_NOON = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 SUNDAY_NOON = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
 CHRISTMAS_NOON = datetime(2026, 12, 25, 15, 0, tzinfo=UTC)  # a Friday, a holiday
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(MONDAY_NOON)
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 def test_new_client_in_hours_is_greeted_once_per_request(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,7 +20,6 @@ from atendo.core.messages.models import Attachment, Message
 from atendo.core.operators.service import create_group
 from atendo.core.tags.models import TagAssignment
 from atendo.core.tags.service import create_tag
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.automation.helpers import Clock, autoreplies, configure, run
 from tests.conftest import CompanyFixture
@@ -28,14 +27,6 @@ from tests.factories import client_message, external_channel, queued_reply
 
 INVITATION = "Como podemos ajudar?"
 ROOT = f"{INVITATION}\n\n1 - Vendas\n2 - Peças\n3 - Preços"
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(datetime(2026, 12, 7, 15, 0, tzinfo=UTC))
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 def last_buttons(runtime: Runtime, dialog_id: int) -> list[str] | None:

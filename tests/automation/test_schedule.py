@@ -4,7 +4,7 @@ client gets (in hours or out of hours)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from atendo.core.automation.service import automation_settings
 from atendo.core.automation.settings import WorkingHours, schedule_problems
 from atendo.core.operators.service import update_operator
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from tests.automation.helpers import Clock, autoreplies, configure, run
 from tests.conftest import CompanyFixture
@@ -122,14 +121,6 @@ def test_schedule_problems_name_each_bad_span() -> None:
 # --- the greeting follows the spans -----------------------------------------------------------
 
 GREETINGS = {"new_in_hours": "Estamos aqui.", "new_out_of_hours": "Voltamos logo."}
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock(_utc(2026, 12, 7, 15, 0))
-    set_clock(c)
-    yield c
-    set_clock(None)
 
 
 @pytest.mark.parametrize(

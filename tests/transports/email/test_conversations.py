@@ -33,19 +33,13 @@ from atendo.transports.email.subjects import base_subject, reply_subject
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail
 from tests.servers.smtp import SmtpServer
+from tests.transports.email.conftest import FrozenClock
 from tests.transports.email.test_outbound import (
-    FrozenClock,
     email_channel,
-    frozen_clock,
     reply,
     tidy_company,
 )
 from tests.transports.email.test_send import load, sender
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    yield from frozen_clock()
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ The helpers at the top are shared by the other outbound test modules (send, API,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,37 +22,15 @@ from atendo.core.events.models import Event
 from atendo.core.messages.models import Attachment, Message
 from atendo.core.messages.outbox import interrupt_queued
 from atendo.core.messages.outgoing import OutgoingAttachment, add_comment
-from atendo.kit.clock import set_clock
 from atendo.runtime import Runtime
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.outbound import queue_email_reply, start_outbound_chat
 from atendo.transports.email.subjects import reply_subject
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail, mail
+from tests.transports.email.conftest import FrozenClock
 
 # --- shared helpers --------------------------------------------------------------------------
-
-
-@dataclass
-class FrozenClock:
-    now: datetime
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now = self.now + timedelta(**kwargs)
-        return self.now
-
-
-def frozen_clock() -> Iterator[FrozenClock]:
-    """Body of the ``clock`` fixture (each outbound test module defines it from this)."""
-    frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    set_clock(lambda: frozen.now)
-    yield frozen
-    set_clock(None)
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    yield from frozen_clock()
 
 
 def email_channel(

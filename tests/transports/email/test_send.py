@@ -27,20 +27,14 @@ from atendo.transports.email.smtp_delivery import SmtpDelivery, SmtpDeliveryConf
 from tests.conftest import CompanyFixture
 from tests.servers.fixtures import Mailbox
 from tests.servers.smtp import SmtpServer
+from tests.transports.email.conftest import FrozenClock
 from tests.transports.email.test_outbound import (
-    FrozenClock,
     client_message,
     email_channel,
     email_dialog,
-    frozen_clock,
     reply,
     tidy_company,
 )
-
-
-@pytest.fixture
-def clock() -> Iterator[FrozenClock]:
-    yield from frozen_clock()
 
 
 @pytest.fixture
