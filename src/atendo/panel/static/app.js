@@ -802,8 +802,7 @@
     if (!form || form.id !== "composer") return;
     var xhr = e.detail.xhr;
     if (e.detail.successful) {
-      mergeMessages(xhr.responseText, true);
-      composerSent(form);  // the draft's text is the textarea's default: cleared too
+      mergeMessages(xhr.responseText, true);  // composerSent (data-reset-after-send) clears it
       form.querySelector("[name=anyway]").value = "";
       document.querySelectorAll("[data-put-back]").forEach(function (b) { b.remove(); });
       lastTyped = 0;
