@@ -271,6 +271,23 @@ class DovecotServer:
                     parts.append(f"--- {path.name}\n" + "\n".join(text))
         return "\n".join(parts) or "(no log output)"
 
+    def wait_for_log(self, needle: str, timeout: float = 10.0) -> str:
+        """Dovecot's log once it holds ``needle``.
+
+        The login process hands its line to the log process, which writes it a moment after
+        the client already has its answer; reading the file at once races that write.
+        Raises ``AssertionError`` with the log tail when the line never comes.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError):
+                text = self.log_path.read_text(errors="replace")
+                if needle in text:
+                    return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{needle!r} not in Dovecot's log\n{self.log_tail()}")
+            time.sleep(0.05)
+
     def start(self, timeout: float = 10.0) -> None:
         """Start the master (``dovecot -F -c conf``) and wait for the ``* OK`` IMAP greeting.
 

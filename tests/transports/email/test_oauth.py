@@ -368,12 +368,12 @@ async def test_oauthbearer_where_xoauth2_is_not_offered(
         network = MailNetwork.from_settings(runtime.settings)
         client = await open_imap(cfg, token, timeout=5, network=network)
         await close_imap(client)
-        assert f"user=<{account}>, method=OAUTHBEARER" in bearer_only.log_path.read_text()
+        await asyncio.to_thread(bearer_only.wait_for_log, f"user=<{account}>, method=OAUTHBEARER")
         # and XOAUTH2 where it is offered (what Google and Microsoft document)
         cfg.imap_port = oauth_dovecot.imap_port
         client = await open_imap(cfg, token, timeout=5, network=network)
         await close_imap(client)
-        assert f"user=<{account}>, method=XOAUTH2" in oauth_dovecot.log_path.read_text()
+        await asyncio.to_thread(oauth_dovecot.wait_for_log, f"user=<{account}>, method=XOAUTH2")
     finally:
         await asyncio.to_thread(bearer_only.close)
 
