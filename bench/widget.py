@@ -3,7 +3,9 @@ workers in-process) exchanging messages with operators, beside a bare WebSocket 
 on the same stack (uvicorn + Starlette, one process) measured in the same run.
 
 Prints, for each: memory added per open connection (the server's RSS before and after opening
-them, divided by N), round trips p50/p99 and the server's CPU during the exchange.
+them, divided by N), round trips p50/p99 and the server's CPU during the exchange, with how
+long its threads were ready to run but waited for a CPU (the machine is shared: what other
+programs took from it) and the load average.
 
 * Atendo, visitor → operator: a visitor's message over its socket until its ``ack`` (stored and
   committed through ``receive_client_message``, the operator's panel can read it).
@@ -85,6 +87,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_wait_seconds(pid: int) -> float:
+    """Seconds the process's threads were ready to run but waited for a CPU (the kernel's
+    schedstat run-queue time): on a shared machine, what other programs took from it."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -108,6 +124,8 @@ def report(
     rtts: dict[str, list[float]],
     cpu: float,
     wall: float,
+    waited: float | None = None,
+    load: str = "",
 ) -> None:
     print(
         f"{name}: {n} open connections, +{(after - before) / n:.1f} KiB RSS per connection "
@@ -123,6 +141,8 @@ def report(
     print(
         f"  server CPU during the exchange: {cpu:.2f} s in {wall:.1f} s "
         f"({100 * cpu / wall:.0f}% of one core)"
+        + (f"; its threads ready but waiting for a CPU: {waited:.2f} s in all" if waited else "")
+        + (f"; load average at the end {load}" if load else "")
     )
 
 
@@ -176,7 +196,7 @@ async def bench_atendo(
         posted: list[float] = []
         steady_in: list[float] = []
         steady_out: list[float] = []
-        cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+        cpu0, t0, wait0 = cpu_seconds(pid), time.perf_counter(), cpu_wait_seconds(pid)
 
         async def one(
             i: int,
@@ -206,8 +226,9 @@ async def bench_atendo(
             await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(pid) - cpu0
+        waited, load = cpu_wait_seconds(pid) - wait0, load_average()
         # then a steady load: other visitors start an exchange every 1/rate seconds
-        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        cpu1, t1, wait1 = cpu_seconds(pid), time.perf_counter(), cpu_wait_seconds(pid)
         await steady(
             lambda i: one(exchanges + i, steady_in, steady_out, None),
             min(steady_count, n - exchanges),
@@ -215,6 +236,7 @@ async def bench_atendo(
         )
         steady_wall = time.perf_counter() - t1
         steady_cpu = cpu_seconds(pid) - cpu1
+        steady_waited, steady_load = cpu_wait_seconds(pid) - wait1, load_average()
         await asyncio.gather(*(s.close() for s in socks))
     report(
         f"atendo serve (widget), bursts of {conc} exchanges at once",
@@ -228,6 +250,8 @@ async def bench_atendo(
         },
         cpu,
         wall,
+        waited,
+        load,
     )
     report(
         f"atendo serve (widget), steady {rate:g} exchanges/s",
@@ -240,6 +264,8 @@ async def bench_atendo(
         },
         steady_cpu,
         steady_wall,
+        steady_waited,
+        steady_load,
     )
 
 
@@ -267,7 +293,7 @@ async def bench_echo(
     await asyncio.sleep(2)
     after = rss_kib(pid)
     rtts: list[float] = []
-    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    cpu0, t0, wait0 = cpu_seconds(pid), time.perf_counter(), cpu_wait_seconds(pid)
 
     async def one(i: int) -> None:
         start = time.perf_counter()
@@ -279,6 +305,7 @@ async def bench_echo(
         await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
     wall = time.perf_counter() - t0
     cpu = cpu_seconds(pid) - cpu0
+    waited, load = cpu_wait_seconds(pid) - wait0, load_average()
     steady_rtts: list[float] = []
 
     async def timed(i: int) -> None:
@@ -297,6 +324,8 @@ async def bench_echo(
         {"echo, bursts": rtts, f"echo, steady {rate:g}/s": steady_rtts},
         cpu,
         max(wall, 1e-6),
+        waited,
+        load,
     )
 
 
@@ -384,7 +413,7 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
             f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
             f"{args.concurrency} at a time, then {args.steady} at {args.rate:g} per second, "
             f"{os.cpu_count()} CPUs (shared), one server process each, Atendo on "
-            f"{'PostgreSQL' if database_url else 'SQLite'}",
+            f"{'PostgreSQL' if database_url else 'SQLite'}; load average {load_average()}",
             flush=True,
         )
         asyncio.run(

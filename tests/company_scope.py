@@ -168,10 +168,8 @@ ALLOWED: dict[str, str] = {
         "the widget hub starts from the newest event of all (one hub per process)"
     ),
     "atendo.transports.widget.hub.Hub._read": (
-        "the widget hub reads new events of every followed widget channel, any company"
-    ),
-    "atendo.transports.widget.hub.Hub._read_ids": (
-        "the widget hub checks read marks of messages it announced, any company"
+        "the widget hub reads new events of every followed widget channel, any company, and"
+        " the read marks of messages it announced"
     ),
     "atendo.transports.widget.delivery._any_due": (
         "the widget sender looks for any company's due widget messages"

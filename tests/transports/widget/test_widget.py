@@ -301,6 +301,50 @@ def test_reconnecting_resumes_without_loss_or_doubles(
     assert sorted(m["text"] for m in rows) == ["primeira", "resposta 1", "resposta 2"]
 
 
+def test_a_second_tab_learns_who_the_visitor_is_and_gets_answers_and_read_marks(
+    client: TestClient, company: CompanyFixture, runtime: Runtime
+) -> None:
+    """Two tabs of one visitor, both anonymous when they connect: the first message makes the
+    visitor a client, and the hub tells the other tab (it learns the client from the round's
+    one query for the new clients), which then gets the answer and the read mark too."""
+    pid = make_widget(client, company)["public_id"]
+    token = session_for(client, pid)["token"]
+    with ws(client, pid, token) as one, ws(client, pid, token) as two:
+        frames_until(one, "hello")
+        frames_until(two, "hello")
+        one.send_text(json.dumps({"t": "msg", "text": "oi, de uma aba", "key": "t1"}))
+        ack = frames_until(one, "ack")[-1]
+        seen = frames_until(two, "msg")[-1]["m"]
+        assert (seen["id"], seen["author"], seen["text"], seen["read"]) == (
+            ack["id"],
+            "visitor",
+            "oi, de uma aba",
+            False,
+        )
+        dialog_id = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()[
+            "data"
+        ]["dialog_id"]
+        r = client.post(
+            "/v1/messages",
+            json={"dialog_id": dialog_id, "text": "Olá nas duas abas"},
+            headers=company.headers,
+        )
+        assert r.status_code == 200, r.text
+        deliver_widget_messages(runtime)
+        for tab in (one, two):
+            answer = frames_until(tab, "msg")[-1]["m"]
+            while answer["author"] != "operator":
+                answer = frames_until(tab, "msg")[-1]["m"]
+            assert (answer["id"], answer["text"]) == (
+                r.json()["data"]["message_id"],
+                "Olá nas duas abas",
+            )
+        read = client.get(f"/v1/messages/{ack['id']}/read", headers=company.headers)
+        assert read.status_code == 200, read.text
+        for tab in (one, two):
+            assert frames_until(tab, "read")[-1] == {"t": "read", "ids": [ack["id"]]}
+
+
 def test_tokens_and_origins_are_checked(
     client: TestClient, company: CompanyFixture, runtime: Runtime
 ) -> None:

@@ -70,6 +70,16 @@ class Note:
     owner: tuple[int, int | None] = (0, None)
 
 
+@dataclass
+class Round:
+    """What one round of the reader read (:meth:`Hub._read`)."""
+
+    events: list[tuple[int, int, str, int, dict[str, Any]]] = field(default_factory=list)
+    visitors: dict[int, str] = field(default_factory=dict)  # new client id → visitor id
+    items: dict[int, tuple[tuple[int, int | None], dict[str, Any]]] = field(default_factory=dict)
+    read: set[int] = field(default_factory=set)  # of the unread messages asked about
+
+
 Key = tuple[int, int | None]  # (channel id, client id: None while the visitor is anonymous)
 
 
@@ -178,11 +188,12 @@ class Hub:
         with self.runtime.db.reading() as session:
             return int(session.scalar(select(func.max(Event.id))) or 0)
 
-    def _read(
-        self, low: int, channels: list[int]
-    ) -> list[tuple[int, int, str, int, dict[str, Any]]]:
-        """The followed events after ``low`` on these channels that this hub has not handed
-        out yet: their ids first (a light read of the window), then the new ones' rows."""
+    def _read(self, low: int, channels: list[int], unread: list[int]) -> Round:
+        """One round's reads, in one session: the followed events after ``low`` on these
+        channels that this hub has not handed out yet (their ids first, a light read of the
+        window, then the new ones' rows), the visitor ids of the clients they created, the
+        messages they name as the widget shows them, and which of ``unread`` are read now."""
+        out = Round()
         with self.runtime.db.reading() as session:
             ids = session.scalars(
                 select(Event.id)
@@ -191,14 +202,29 @@ class Hub:
                 .limit(2000)
             )
             fresh = [i for i in ids if i not in self._seen]
-            if not fresh:
-                return []
-            rows = session.execute(
-                select(Event.id, Event.company_id, Event.type, Event.channel_id, Event.payload)
-                .where(Event.id.in_(fresh))
-                .order_by(Event.id)
-            )
-            return [(r[0], r[1], r[2], r[3], r[4] or {}) for r in rows]
+            if fresh:
+                rows = session.execute(
+                    select(Event.id, Event.company_id, Event.type, Event.channel_id, Event.payload)
+                    .where(Event.id.in_(fresh))
+                    .order_by(Event.id)
+                )
+                out.events = [(r[0], r[1], r[2], r[3], r[4] or {}) for r in rows]
+            new_clients: dict[int, list[int]] = {}
+            messages: dict[int, list[int]] = {}
+            for _e, company_id, _t, _ch, payload in out.events:
+                if payload.get("is_new_client") and isinstance(payload.get("client_id"), int):
+                    new_clients.setdefault(company_id, []).append(payload["client_id"])
+                if isinstance(payload.get("message_id"), int):
+                    messages.setdefault(company_id, []).append(payload["message_id"])
+            for company_id, client_ids in new_clients.items():
+                out.visitors.update(self._visitors_of(session, company_id, client_ids))
+            if messages:
+                out.items = self._items(session, messages)
+            if unread:
+                out.read = set(
+                    session.scalars(select(Message.id).where(Message.id.in_(unread), Message.read))
+                )
+        return out
 
     async def _run(self, listener: WakeListener) -> None:
         async with listener:
@@ -214,58 +240,64 @@ class Hub:
                     await asyncio.wait_for(listener.event.wait(), self.tick)
 
     async def _round(self) -> None:
+        """Read (one call in a thread, one session), then hand out on the event loop: the
+        connections an event goes to are looked up after the read, so a connection that
+        subscribed meanwhile is not passed over (it caught up from the database after it
+        subscribed; what it saw twice, it shows once)."""
         channels = sorted(self.channels)
         if not channels:
             self.cursor = await in_thread(self._last_id)
             return
         low = max(0, self.cursor - self.lookback)
-        rows = await in_thread(self._read, low, channels)
-        followed = []
-        for event_id, company_id, type_, channel_id, payload in rows:
+        now = time.monotonic()
+        marks = now - self._marks_at >= READ_EVERY
+        unread_subs = (
+            [sub for group in self.subs.values() for sub in group if sub.unread] if marks else []
+        )
+        unread = sorted({i for s in unread_subs for i in s.unread})[:5000]
+        if marks:
+            self._marks_at = now
+        found = await in_thread(self._read, low, channels, unread)
+        for event_id, _company_id, type_, channel_id, payload in found.events:
             self.cursor = max(self.cursor, event_id)
             self._seen[event_id] = None
             client_id = payload.get("client_id")
             if not isinstance(client_id, int) or channel_id is None:
                 continue
             if payload.get("is_new_client"):
-                await self._learn_client(company_id, channel_id, client_id)
+                self._learn_client(channel_id, client_id, found.visitors.get(client_id, ""))
             subs = self.connections(channel_id, client_id)
-            if subs:
-                followed.append((event_id, company_id, type_, channel_id, client_id, payload, subs))
-        wanted: dict[int, list[int]] = {}
-        for _e, company_id, _t, _ch, _cl, payload, _s in followed:
-            if isinstance(payload.get("message_id"), int):
-                wanted.setdefault(company_id, []).append(payload["message_id"])
-        items = await in_thread(self._items, wanted) if wanted else {}
-        for event_id, _c, type_, channel_id, client_id, payload, subs in followed:
-            owner, item = items.get(payload.get("message_id") or 0, ((0, None), None))
+            if not subs:
+                continue
+            owner, item = found.items.get(payload.get("message_id") or 0, ((0, None), None))
             note = Note(event_id, type_, channel_id, client_id, payload, item, owner)
             for sub in subs:
                 sub.queue.put_nowait(note)
         if len(self._seen) > 4 * LOOKBACK + 2000:
             for old in list(self._seen)[: len(self._seen) - 2 * LOOKBACK]:
                 del self._seen[old]
-        now = time.monotonic()
-        if now - self._marks_at >= READ_EVERY:
-            self._marks_at = now
-            await self._read_marks()
+        if found.read:
+            for sub in unread_subs:
+                done = sub.unread & found.read
+                if done:
+                    sub.unread -= done
+                    sub.queue.put_nowait({"t": "read", "ids": sorted(done)})
 
     def _items(
-        self, wanted: dict[int, list[int]]
+        self, session: Session, wanted: dict[int, list[int]]
     ) -> dict[int, tuple[tuple[int, int | None], dict[str, Any]]]:
         """The messages of a round's events as the widget shows them, by id, with their
         (channel id, client id): one read for all the connections they go to."""
         out: dict[int, tuple[tuple[int, int | None], dict[str, Any]]] = {}
-        with self.runtime.db.reading() as session:
-            for company_id, ids in wanted.items():
-                by_channel: dict[int, list[Message]] = {}
-                for m in shown_messages(session, company_id=company_id, ids=ids):
-                    by_channel.setdefault(m.channel_id, []).append(m)
-                for channel_id, messages in by_channel.items():
-                    public_id = self._public_id(session, company_id, channel_id)
-                    shown = messages_out(session, messages, public_id=public_id)
-                    for m, item in zip(messages, shown, strict=True):
-                        out[m.id] = ((channel_id, m.client_id), item)
+        for company_id, ids in wanted.items():
+            by_channel: dict[int, list[Message]] = {}
+            for m in shown_messages(session, company_id=company_id, ids=ids):
+                by_channel.setdefault(m.channel_id, []).append(m)
+            for channel_id, messages in by_channel.items():
+                public_id = self._public_id(session, company_id, channel_id)
+                shown = messages_out(session, messages, public_id=public_id)
+                for m, item in zip(messages, shown, strict=True):
+                    out[m.id] = ((channel_id, m.client_id), item)
         return out
 
     def _public_id(self, session: Session, company_id: int, channel_id: int) -> str:
@@ -276,48 +308,27 @@ class Hub:
             self._public_ids[channel_id] = found
         return found
 
-    def _visitor_of(self, company_id: int, client_id: int) -> str:
-        with self.runtime.db.reading() as session:
-            address = session.scalar(
-                select(ClientIdentity.address).where(
-                    ClientIdentity.company_id == company_id,
-                    ClientIdentity.client_id == client_id,
-                    ClientIdentity.transport == IDENTITY,
-                )
+    def _visitors_of(
+        self, session: Session, company_id: int, client_ids: list[int]
+    ) -> dict[int, str]:
+        """The visitor id of each of these clients (one query)."""
+        rows = session.execute(
+            select(ClientIdentity.client_id, ClientIdentity.address).where(
+                ClientIdentity.company_id == company_id,
+                ClientIdentity.client_id.in_(sorted(set(client_ids))),
+                ClientIdentity.transport == IDENTITY,
             )
-            return address or ""
+        )
+        return {client_id: address for client_id, address in rows}
 
-    async def _learn_client(self, company_id: int, channel_id: int, client_id: int) -> None:
+    def _learn_client(self, channel_id: int, client_id: int, visitor_id: str) -> None:
         """A new client on a channel where anonymous visitors wait: the one whose first message
         it is (written from another tab, or another process) learns its client id."""
-        waiting = self.connections(channel_id, None)
-        if not waiting:
+        if not visitor_id:
             return
-        visitor_id = await in_thread(self._visitor_of, company_id, client_id)
-        for sub in waiting:
-            if visitor_id and sub.visitor_id == visitor_id:
+        for sub in self.connections(channel_id, None):
+            if sub.visitor_id == visitor_id:
                 self.set_client(sub, client_id)
-
-    def _read_ids(self, ids: list[int]) -> list[int]:
-        with self.runtime.db.reading() as session:
-            return list(
-                session.scalars(select(Message.id).where(Message.id.in_(ids), Message.read))
-            )
-
-    async def _read_marks(self) -> None:
-        """One query for every connected visitor's unread messages; "read" marks to each."""
-        subs = [sub for group in self.subs.values() for sub in group if sub.unread]
-        wanted = sorted({i for s in subs for i in s.unread})[:5000]
-        if not wanted:
-            return
-        read = set(await in_thread(self._read_ids, wanted))
-        if not read:
-            return
-        for sub in subs:
-            done = sub.unread & read
-            if done:
-                sub.unread -= done
-                sub.queue.put_nowait({"t": "read", "ids": sorted(done)})
 
 
 _hubs: dict[int, Hub] = {}
