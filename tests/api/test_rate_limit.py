@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.conftest import CompanyFixture
 
 from atendo.api.usage import ApiUsage, RateLimited
+from atendo.core.companies.models import ApiRateWindow
 from atendo.kit.clock import set_clock
 from atendo.kit.db import Database
 from atendo.runtime import Runtime
@@ -101,3 +104,34 @@ def test_over_http_two_apps_count_as_one_on_postgresql_and_apart_on_sqlite(
         "message": "Number of API requests exceeded",
         "code": "rate_limited",
     }
+
+
+def test_the_shared_count_commits_as_it_runs_on_postgresql(
+    runtime: Runtime, company: CompanyFixture, clock: list[datetime]
+) -> None:
+    """Every request of a token adds to one row: its upsert runs in autocommit (committed at
+    the server before it answers), so the row's lock is never held while this process gets
+    round to sending a COMMIT; the lookup and the count are the request's only statements."""
+    if not runtime.db.is_postgres:
+        pytest.skip("SQLite counts in memory")
+    from sqlalchemy import event
+
+    db = Database(runtime.settings.resolved_database_url, pool_size=2)
+    seen: list[tuple[bool, str]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append((bool(conn.connection.dbapi_connection.autocommit), statement.split()[0]))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        usage = ApiUsage(LIMIT, db)
+        assert usage.authenticate(company.token) == company.id
+        usage.hit(company.id, company.token)
+    finally:
+        db.dispose()
+    assert seen == [(True, "SELECT"), (True, "WITH"), (True, "WITH")]
+    with runtime.db.reading() as session:
+        hits = session.scalars(
+            select(ApiRateWindow.hits).where(ApiRateWindow.company_id == company.id)
+        ).all()
+    assert hits == [2]

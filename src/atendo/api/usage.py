@@ -41,14 +41,16 @@ class ApiUsage:
 
     def authenticate(self, token: str) -> int | None:
         """The company of ``token`` (None: unknown), counting the request; raises RateLimited
-        over the limit. On PostgreSQL the lookup and the count share one transaction."""
+        over the limit. On PostgreSQL the lookup and the count are two statements in autocommit:
+        the count's upsert commits at the server as it runs, so the shared row's lock is never
+        held across a round trip to this process (every request of the token waits on it)."""
         if not self.shared:
             with self.db.reading() as session:
                 company_id = company_for_token(session, token)
             if company_id is not None:
                 self._count_in_memory(company_id, token)
             return company_id
-        with self.db.transaction() as session:
+        with self.db.autocommit() as session:
             company_id = company_for_token(session, token)
             if company_id is None:
                 return None
@@ -61,7 +63,7 @@ class ApiUsage:
         if not self.shared:
             self._count_in_memory(company_id, token)
             return
-        with self.db.transaction() as session:
+        with self.db.autocommit() as session:
             allowed = self._count_shared(session, company_id, token)
         self._record(company_id, allowed)
 

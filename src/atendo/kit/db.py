@@ -174,5 +174,16 @@ class Database:
         with self.read_sessionmaker() as session:
             yield session  # closing the session rolls the read transaction back
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Session]:
+        """Each statement commits by itself, at the server, before its answer (PostgreSQL): for
+        a lone counting upsert on a row many requests share, whose lock must not wait for the
+        client's next round trip (a COMMIT sent by a thread that is waiting for the GIL)."""
+        with (
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
