@@ -321,9 +321,9 @@ def test_a_second_tab_learns_who_the_visitor_is_and_gets_answers_and_read_marks(
             "oi, de uma aba",
             False,
         )
-        dialog_id = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()[
-            "data"
-        ]["dialog_id"]
+        dialog_id = client.get(f"/v1/messages/{ack['id']}", headers=company.headers).json()["data"][
+            "dialog_id"
+        ]
         r = client.post(
             "/v1/messages",
             json={"dialog_id": dialog_id, "text": "Olá nas duas abas"},
