@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from tests.conftest import CompanyFixture
 from tests.factories import client_message, external_channel
+from tests.panel.conftest import PanelClient, panel_app, signin  # noqa: F401 (fixtures)
 
 from atendo.core.team.routing import route_queue
 from atendo.core.team.statuses import create_status
@@ -177,3 +178,24 @@ def test_operator_events_report_time_per_status(api: TestClient, company: Compan
     ]
     assert all(r["seconds"] >= 0 for r in rows)
     refused(api.get("/v1/statistics", params={"report": "nope"}), 422, "report")
+
+
+def test_an_operators_panel_language_is_set_through_the_api(
+    api: TestClient,
+    company: CompanyFixture,
+    signin: Any,  # noqa: F811
+) -> None:
+    """``language`` [ext] on PUT /v1/operators/{id} switches the operator's panel (before, the
+    API took no such field and answered 200 leaving it as it was); one the panel has not is
+    a 422 naming the field."""
+    panel: PanelClient = signin(company.admin_email, company.admin_password)
+    assert '<html lang="pt-BR"' in panel.http.get("/chats").text
+    changed = data(api.put(f"/v1/operators/{company.admin_id}", json={"language": "en"}))
+    assert changed["language"] == "en"
+    assert '<html lang="en"' in panel.http.get("/chats").text
+    refused(api.put(f"/v1/operators/{company.admin_id}", json={"language": "fr"}), 422, "language")
+    assert data(api.get(f"/v1/operators/{company.admin_id}"))["language"] == "en"
+    assert (
+        data(api.put(f"/v1/operators/{company.admin_id}", json={"first_name": "Ana"}))["language"]
+        == "en"
+    )  # left alone when not given

@@ -204,6 +204,7 @@ def operator_out(session: Session, op: Operator) -> dict[str, Any]:
         "status": op.status,
         "max_open_dialogs": op.max_open_dialogs,
         "new_chats_unavailable": op.new_chats_unavailable,
+        "language": op.language,
     }
 
 

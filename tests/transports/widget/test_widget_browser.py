@@ -20,9 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
-from atendo.core.operators.models import Operator
 from atendo.runtime import Runtime
 from tests.conftest import make_company
 from tests.panel.test_browser import browser, shot  # noqa: F401 (fixtures)
@@ -126,14 +124,12 @@ def test_a_visitor_and_an_operator_chat_live(
     pid = r.json()["data"]["public_id"]
     snippet = r.json()["data"]["snippet"].replace(operators, visitors)
     _page(site_dir, f"{pid}.html", lang, snippet)
-    r = api.put(f"/v1/operators/{company.admin_id}", json={"first_name": "Ana"})
+    # the operator's name and the language of their panel
+    r = api.put(
+        f"/v1/operators/{company.admin_id}",
+        json={"first_name": "Ana", "language": "pt_BR" if lang == "pt-BR" else "en"},
+    )
     assert r.status_code == 200, r.text
-    with runtime.db.transaction() as session:  # the operator's own panel language
-        session.execute(
-            update(Operator)
-            .where(Operator.id == company.admin_id)
-            .values(language="pt_BR" if lang == "pt-BR" else "en")
-        )
     words = {
         "pt-BR": ("Fale conosco", "Aguardando um atendente…", "Entregue", "Lida",
                   "Ana está atendendo você", "Bia Souza está digitando…", "Ana está digitando…"),
@@ -218,6 +214,10 @@ def test_a_visitor_and_an_operator_chat_live(
         "No site" if lang == "pt-BR" else "On the site"
     )
     shot(operator, f"widget-client-card-{lang}-1280x800")
+    operator.set_viewport_size({"width": 390, "height": 844})
+    expect(operator.get_by_test_id("client-visitor-page")).to_be_visible()
+    shot(operator, f"widget-client-card-{lang}-390x844")
+    operator.set_viewport_size({"width": 1280, "height": 800})
     operator.keyboard.press("Escape")
 
     # A file from the visitor reaches the operator.

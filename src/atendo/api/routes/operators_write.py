@@ -21,6 +21,9 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.lengths import column_length
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.operators.service import (
+    LANGUAGES as OPERATOR_LANGUAGES,
+)
+from atendo.core.operators.service import (
     UNSET,
     Unset,
     create_group,
@@ -118,6 +121,13 @@ CHANGE = doc(
             "true: the router gives them no new chats and they see only their own",
             ext=True,
         ),
+        Param(
+            "language",
+            "string",
+            "the language of their panel: pt_BR, en or es",
+            choices=OPERATOR_LANGUAGES,
+            ext=True,
+        ),
     ],
     body=True,
     data=OPERATOR,
@@ -139,6 +149,7 @@ def change(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResp
             password=p.text("password"),
             max_open_dialogs=_limit(ctx),
             new_chats_unavailable=p.boolean("new_chats_unavailable"),
+            language=_language(p.text("language")),
         )
         status = p.text("status")
         online = p.boolean("online")
@@ -159,6 +170,17 @@ def change(operator_id: int, ctx: ApiContext = Depends(api_context)) -> JSONResp
                 source="api",
             )
         return ok(operator_out(session, op))
+
+
+def _language(value: str | None) -> str | None:
+    """The panel language asked for (None: unchanged); one the panel has not, a 422."""
+    if value is None or value == "":
+        return None
+    if value not in OPERATOR_LANGUAGES:
+        raise Invalid(
+            f"language must be one of {', '.join(OPERATOR_LANGUAGES)}", {"language": ["invalid"]}
+        )
+    return value
 
 
 def _limit(ctx: ApiContext) -> int | Unset | None:

@@ -219,6 +219,7 @@ OPERATOR = obj(
         "status": "string",
         "max_open_dialogs": "integer?",
         "new_chats_unavailable": "boolean",
+        "language": "string",
     },
 )
 

@@ -128,6 +128,10 @@ def time_zones() -> tuple[str, ...]:
     return tuple(sorted(available_timezones() - _NOT_ZONES))
 
 
+# The languages an operator's panel speaks (its catalogs).
+LANGUAGES = ("pt_BR", "en", "es")
+
+
 def update_operator(
     session: Session,
     *,
@@ -185,7 +189,7 @@ def update_operator(
         op.online = online
     if password:
         op.password_hash = _checked_hash(password)
-    if language in ("pt_BR", "en", "es"):
+    if language in LANGUAGES:
         op.language = language
     if timezone:
         op.timezone = timezone
