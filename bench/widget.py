@@ -18,8 +18,12 @@ Two loads on the same connections: bursts (``--concurrency`` exchanges at once, 
 burst when the last is answered) and a steady open load (``--rate`` exchanges started per
 second, each by a visitor of its own, whether or not the earlier ones are answered).
 
+``--split`` (with ``--postgres``) is the issue's set-up of several processes: the visitors'
+sockets on one ``atendo serve --no-workers``, the operators' API and the workers on another;
+an answer crosses from one to the other by LISTEN/NOTIFY.
+
     .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200] [--concurrency 50]
-                                     [--rate 20] [--steady 400] [--postgres]
+                                     [--rate 20] [--steady 400] [--postgres [--split]]
 """
 
 from __future__ import annotations
@@ -97,6 +101,14 @@ def cpu_wait_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def waits_of(pids: list[int]) -> float:
+    return sum(cpu_wait_seconds(pid) for pid in pids)
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -157,6 +169,7 @@ async def bench_atendo(
     base: str,
     pid: int,
     token: str,
+    api: tuple[str, int] | None,
     n: int,
     exchanges: int,
     conc: int,
@@ -165,8 +178,14 @@ async def bench_atendo(
 ) -> None:
     origin = base
     ws_base = base.replace("http", "ws", 1)
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        channel = await http.post(
+    # --split: the operators' API (and the workers) on a process of their own
+    api_base, api_pid = api or (base, None)
+    pids = [pid] if api_pid is None else [pid, api_pid]
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+        httpx.AsyncClient(base_url=api_base, timeout=60) as operators,
+    ):
+        channel = await operators.post(
             "/v1/channels",
             json={"transport": "widget", "name": "Bench", "allowed_origins": [SITE]},
             headers={"Authorization": token},
@@ -196,7 +215,7 @@ async def bench_atendo(
         posted: list[float] = []
         steady_in: list[float] = []
         steady_out: list[float] = []
-        cpu0, t0, wait0 = cpu_seconds(pid), time.perf_counter(), cpu_wait_seconds(pid)
+        cpu0, t0, wait0 = cpu_of(pids), time.perf_counter(), waits_of(pids)
 
         async def one(
             i: int,
@@ -209,10 +228,10 @@ async def bench_atendo(
             await sock.send(json.dumps({"t": "msg", "text": f"pergunta {i}", "key": f"q{i}"}))
             ack = await frame(sock, "ack")
             inbound.append(time.perf_counter() - start)
-            r = await http.get(f"/v1/messages/{ack['id']}", headers={"Authorization": token})
+            r = await operators.get(f"/v1/messages/{ack['id']}", headers={"Authorization": token})
             dialog_id = r.json()["data"]["dialog_id"]
             start = time.perf_counter()
-            await http.post(
+            await operators.post(
                 "/v1/messages",
                 json={"dialog_id": dialog_id, "text": f"resposta {i}"},
                 headers={"Authorization": token},
@@ -225,18 +244,18 @@ async def bench_atendo(
         for i in range(0, exchanges, conc):
             await asyncio.gather(*(one(j) for j in range(i, min(i + conc, exchanges))))
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds(pid) - cpu0
-        waited, load = cpu_wait_seconds(pid) - wait0, load_average()
+        cpu = cpu_of(pids) - cpu0
+        waited, load = waits_of(pids) - wait0, load_average()
         # then a steady load: other visitors start an exchange every 1/rate seconds
-        cpu1, t1, wait1 = cpu_seconds(pid), time.perf_counter(), cpu_wait_seconds(pid)
+        cpu1, t1, wait1 = cpu_of(pids), time.perf_counter(), waits_of(pids)
         await steady(
             lambda i: one(exchanges + i, steady_in, steady_out, None),
             min(steady_count, n - exchanges),
             rate,
         )
         steady_wall = time.perf_counter() - t1
-        steady_cpu = cpu_seconds(pid) - cpu1
-        steady_waited, steady_load = cpu_wait_seconds(pid) - wait1, load_average()
+        steady_cpu = cpu_of(pids) - cpu1
+        steady_waited, steady_load = waits_of(pids) - wait1, load_average()
         await asyncio.gather(*(s.close() for s in socks))
     report(
         f"atendo serve (widget), bursts of {conc} exchanges at once",
@@ -339,7 +358,15 @@ def main() -> int:
     parser.add_argument(
         "--postgres", action="store_true", help="on a new database of 127.0.0.1:5432 (not SQLite)"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="with --postgres: the visitors' sockets on one `atendo serve --no-workers` process, "
+        "the operators' API and the workers on another (answers cross by LISTEN/NOTIFY)",
+    )
     args = parser.parse_args()
+    if args.split and not args.postgres:
+        parser.error("--split needs --postgres (processes share PostgreSQL only)")
     if args.exchanges + args.steady > args.visitors:
         parser.error(
             "each exchange needs a visitor of its own: --exchanges + --steady ≤ --visitors"
@@ -378,12 +405,13 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
         "ATENDO_WIDGET_IP_CHATS_PER_HOUR": "100000000",
         "ATENDO_WIDGET_IP_MESSAGES_PER_MINUTE": "100000000",
     }
-    port, echo_port = free_port(), free_port()
+    port, echo_port, api_port = free_port(), free_port(), free_port()
     log = (data_dir / "serve.log").open("wb")  # read it when a run fails
     (data_dir / "echo_app.py").write_text(ECHO_APP)
+    serve = [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port"]
     servers = [
         subprocess.Popen(
-            [sys.executable, "-m", "atendo", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*serve, str(port), *(["--no-workers"] if args.split else [])],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -406,13 +434,26 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
             stderr=subprocess.DEVNULL,
         ),
     ]
+    if args.split:
+        servers.append(
+            subprocess.Popen([*serve, str(api_port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
+        if args.split:
+            wait_up(f"http://127.0.0.1:{api_port}/healthz")
         wait_up(f"http://127.0.0.1:{echo_port}/")
         print(
             f"{args.visitors} visitors, {args.exchanges} exchanged messages each way, "
             f"{args.concurrency} at a time, then {args.steady} at {args.rate:g} per second, "
-            f"{os.cpu_count()} CPUs (shared), one server process each, Atendo on "
+            f"{os.cpu_count()} CPUs (shared), "
+            + (
+                "Atendo on two processes (visitors' sockets; operators' API and workers; CPU "
+                "is both), the echo on one, "
+                if args.split
+                else "one server process each, "
+            )
+            + "Atendo on "
             f"{'PostgreSQL' if database_url else 'SQLite'}; load average {load_average()}",
             flush=True,
         )
@@ -421,6 +462,7 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
                 f"http://127.0.0.1:{port}",
                 servers[0].pid,
                 token,
+                (f"http://127.0.0.1:{api_port}", servers[2].pid) if args.split else None,
                 args.visitors,
                 args.exchanges,
                 args.concurrency,
