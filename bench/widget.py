@@ -181,10 +181,13 @@ async def bench_atendo(
     # --split: the operators' API (and the workers) on a process of their own
     api_base, api_pid = api or (base, None)
     pids = [pid] if api_pid is None else [pid, api_pid]
+    # (idle connections dropped before uvicorn's 5 s keep-alive closes them under our feet)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0)
     async with (
-        httpx.AsyncClient(base_url=base, timeout=60) as http,
-        httpx.AsyncClient(base_url=api_base, timeout=60) as operators,
+        httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http,
+        httpx.AsyncClient(base_url=api_base, timeout=60, limits=limits) as api_client,
     ):
+        operators = api_client if api is not None else http
         channel = await operators.post(
             "/v1/channels",
             json={"transport": "widget", "name": "Bench", "allowed_origins": [SITE]},
