@@ -99,14 +99,29 @@ def test_two_operators_work_a_day_together(server: str, browser: Any, tmp_path: 
     expect(b).to_have_title(re.compile(r"^\(2\) "))
     shot(b, "team-notification-pt-1280x800")
 
-    # 2. Presence: both open Bia's chat; each sees the other within 2 seconds.
+    # 2. Presence, pushed over the live stream (the server fixture's panels say "still here"
+    #    only once an hour, ATENDO_PANEL_PRESENCE_KEEPALIVE, so no beat can explain what
+    #    arrives): both open Bia's chat; each sees the other within 2 seconds; Ana's typing
+    #    shows and clears; her leaving for another chat, and coming back, too.
     b.goto(f"{server}/chats/{dialog_id}")
     ana.goto(f"{server}/chats/{dialog_id}")
+    presence = b.get_by_test_id("presence")
     expect(b.get_by_test_id("presence-viewing")).to_have_text("Ana está vendo", timeout=2_500)
     expect(ana.get_by_test_id("presence-viewing")).to_have_text("Bruno está vendo", timeout=2_500)
     ana.get_by_test_id("composer-text").press_sequentially("Oi Bia", delay=40)
-    expect(b.get_by_test_id("presence-typing")).to_have_text("Ana está digitando…", timeout=2_500)
+    expect(presence).to_have_text("Ana está digitando…", timeout=2_500)
+    # She stops: three seconds after her last key she is only viewing again.
+    expect(presence).to_have_text("Ana está vendo", timeout=3_000 + 2_500)
     ana.get_by_test_id("composer-text").fill("")
+    expect(presence).to_have_text("Ana está digitando…", timeout=2_500)  # clearing is typing too
+    ana.get_by_test_id("composer-send").focus()
+    expect(presence).to_have_text("Ana está vendo", timeout=3_000 + 2_500)
+    # Ana opens another chat in the list (no page load), then comes back with a page load.
+    ana.locator(f"[data-testid=dialog-item][data-dialog-id='{new_chat['dialog_id']}']").click()
+    expect(ana.locator(f"[data-dialog-pane='{new_chat['dialog_id']}']")).to_be_visible()
+    expect(presence).to_have_text("", timeout=2_500)
+    ana.goto(f"{server}/chats/{dialog_id}")
+    expect(presence).to_have_text("Ana está vendo", timeout=2_500)
 
     # 3. Per-operator unread: a new message while Bruno is elsewhere; Ana (supervisor) reads it.
     b.goto(f"{server}/chats/{new_chat['dialog_id']}")
