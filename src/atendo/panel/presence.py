@@ -13,7 +13,8 @@ without saying goodbye stops being shown); never on a timer of its own otherwise
 Only an operator who is on the chat (whose panel said so, which it may only for a chat they
 may see) and who may still see it gets anything: supervisors every chat, an operator theirs
 and the unassigned ones (not those when marked "new chats unavailable"), like
-``panel.views.visible_dialog``; and only within their company.
+``panel.views.visible_dialog``; and only within their company. One who can no longer see it
+(the chat went to someone else) gets the empty list once, and nothing after.
 """
 
 from __future__ import annotations
@@ -155,12 +156,13 @@ class PresenceHub:
         }
         for dialog_id in sorted(mine):
             here = on[(user.company_id, dialog_id)]
-            if not may_see(user, here[0].assignee_id):
-                watcher.sent.pop(dialog_id, None)
-                continue
             others = in_order(
                 [Presence(r.operator_id, r.name, r.state) for r in here if r.operator_id != user.id]
             )
+            if not may_see(user, here[0].assignee_id):
+                if not watcher.sent.get(dialog_id):
+                    continue  # nothing of it, not even that it is empty
+                others = []  # no longer theirs: what they were shown goes
             key = tuple((p.operator_id, p.name, p.state) for p in others)
             if watcher.sent.get(dialog_id) != key:
                 watcher.sent[dialog_id] = key
