@@ -266,6 +266,10 @@ def test_team_screens_in_both_languages_and_sizes(
     expect(ana.get_by_test_id("timeline-entry").first).to_be_visible()
     tag = f"{'pt' if lang == 'pt_BR' else 'en'}-{width}x{height}"
     shot(ana, f"team-chat-{tag}")
+    b.get_by_test_id("composer-text").press_sequentially("Vou ver", delay=40)
+    typing = "Bruno is typing…" if lang == "en" else "Bruno está digitando…"
+    expect(ana.get_by_test_id("presence-typing")).to_have_text(typing, timeout=2_500)
+    shot(ana, f"presence-typing-{tag}")
     ana.goto(f"{server}/chats?who=queue")
     expect(ana.get_by_test_id("count-all")).to_have_text("2")
     shot(ana, f"team-views-{tag}")

@@ -136,7 +136,10 @@ def test_each_stream_gets_the_others_on_its_chat_as_they_change(
         assert await _next(ana_w) == (chat, [("Bruno", "typing"), ("Carla", "viewing")])
         assert await _next(bruno_w) == (chat, [])
         assert await asyncio.to_thread(on, ana, chat, "viewing")
-        assert await _next(carla_w) == (chat, [("Bruno", "typing"), ("Ana", "viewing")])  # typing first
+        assert await _next(carla_w) == (
+            chat,
+            [("Bruno", "typing"), ("Ana", "viewing")],
+        )  # typing first
         await _settle()
         assert bruno_w.queue.empty()
 
