@@ -122,6 +122,16 @@ def test_two_operators_work_a_day_together(server: str, browser: Any, tmp_path: 
     expect(presence).to_have_text("", timeout=2_500)
     ana.goto(f"{server}/chats/{dialog_id}")
     expect(presence).to_have_text("Ana está vendo", timeout=2_500)
+    # A second tab of Ana's on the chat is closed (it says she left): her first tab, still on
+    # the chat, hears that she is no longer there and says she is, so Bruno still sees her.
+    second = ana.context.new_page()
+    second.goto(f"{server}/chats/{dialog_id}")
+    expect(second.get_by_test_id("presence-viewing")).to_have_text("Bruno está vendo")
+    again = f"{server}/chats/{dialog_id}/presence"
+    with ana.expect_response(lambda r: r.url == again and r.request.method == "POST"):
+        second.close(run_before_unload=True)
+    b.reload()  # what the server knows now
+    expect(presence).to_have_text("Ana está vendo")
 
     # 3. Per-operator unread: a new message while Bruno is elsewhere; Ana (supervisor) reads it.
     b.goto(f"{server}/chats/{new_chat['dialog_id']}")

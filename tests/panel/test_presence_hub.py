@@ -1,6 +1,7 @@
 """The panel's presence hub (``atendo.panel.presence``) without a browser, on both databases:
 what each live stream is handed as operators open a chat, type, keep alive, lose the chat to
-someone else, and vanish without a word; and that another company's stream gets none of it.
+someone else, vanish without a word and leave; and that another company's stream gets none
+of it.
 
 The hub reads only when woken (a committed change: LISTEN/NOTIFY on PostgreSQL, in-process on
 SQLite), when a stream starts, and when the oldest row expires.
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import create_operator
-from atendo.core.team.presence import see_chat
+from atendo.core.team.presence import leave_chat, see_chat
 from atendo.core.team.routing import transfer_dialog
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
@@ -60,12 +61,12 @@ def _admin(runtime: Runtime, company: CompanyFixture, name: str) -> PanelUser:
         return _user(op, "admin")
 
 
-def _shown(item: Shown) -> tuple[int, list[tuple[str, str]]]:
+def _shown(item: Shown) -> tuple[int, list[tuple[str, str]] | None]:
     dialog_id, others = item
-    return dialog_id, [(p.name, p.state) for p in others]
+    return dialog_id, None if others is None else [(p.name, p.state) for p in others]
 
 
-async def _next(watcher: Watcher) -> tuple[int, list[tuple[str, str]]]:
+async def _next(watcher: Watcher) -> tuple[int, list[tuple[str, str]] | None]:
     return _shown(await asyncio.wait_for(watcher.queue.get(), WAIT))
 
 
@@ -143,17 +144,30 @@ def test_each_stream_gets_the_others_on_its_chat_as_they_change(
         await _settle()
         assert bruno_w.queue.empty()
 
-        # Bruno's browser vanishes: his last word stays his row's time. Ana and Carla keep
+        # Bruno's browser vanishes: his last word stays his row's time. Ana, Carla (and Zé) keep
         # theirs alive (a keep-alive: no news); once his row is older than the hub's
         # freshness it is gone, and nothing but the expiry told the hub.
         assert not await asyncio.to_thread(on, bruno, chat, "typing")
         later = utcnow() + timedelta(hours=1)
         assert not await asyncio.to_thread(on, ana, chat, "viewing", now=later)
         assert not await asyncio.to_thread(on, carla, chat, "viewing", now=later)
+        assert not await asyncio.to_thread(on, ze, elsewhere, "viewing", now=later)
         hub.fresh = timedelta(seconds=3)
         hub.nudge()
         assert await _next(carla_w) == (chat, [("Ana", "viewing")])
         assert await _next(ana_w) == (chat, [("Carla", "viewing")])
+
+        # Carla leaves (her last tab closed): Ana's line empties, and Carla's stream hears that
+        # she is no longer on the chat (a tab of hers still showing it would say it is).
+        def carla_leaves() -> bool:
+            with runtime.db.transaction() as session:
+                return leave_chat(
+                    session, company_id=company.id, dialog_id=chat, operator_id=carla.id
+                )
+
+        assert await asyncio.to_thread(carla_leaves)
+        assert await _next(ana_w) == (chat, [])
+        assert await _next(carla_w) == (chat, None)
 
         # Zé, in another company, got his own chat's (empty) line and nothing else.
         await _settle()

@@ -83,11 +83,13 @@ async def live(
     def presence(shown: Shown) -> str:
         dialog_id, others = shown
         labels = {"typing": typing_label, "viewing": viewing_label}
-        data = {
-            "dialog_id": dialog_id,
-            "others": [{"state": p.state, "label": labels[p.state] % {"name": p.name}}
-                       for p in others],
-        }  # fmt: skip
+        data: dict[str, Any] = {"dialog_id": dialog_id}
+        if others is None:  # this operator is no longer on it (another tab of theirs left)
+            data["gone"] = True
+        else:
+            data["others"] = [
+                {"state": p.state, "label": labels[p.state] % {"name": p.name}} for p in others
+            ]
         return f"event: presence\ndata: {json.dumps(data)}\n\n"
 
     def start() -> int:

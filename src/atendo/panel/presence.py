@@ -45,7 +45,10 @@ EXPIRY_GAP = 1.0  # at least this many seconds between two reads that only look 
 RETRY = 5.0  # after a failed read
 SWEEP = 60.0  # seconds between two deletions of rows nobody refreshes any more
 
-Shown = tuple[int, list[Presence]]  # a dialog id, and the others on it now
+# A dialog id, and the others on it now; None: the stream's operator is no longer on it (a
+# tab of theirs left it, or their row expired), which a tab still showing the chat answers by
+# saying it is there.
+Shown = tuple[int, list[Presence] | None]
 Key = tuple[tuple[int, str, str], ...]
 
 
@@ -170,6 +173,7 @@ class PresenceHub:
         for dialog_id in list(watcher.sent):
             if dialog_id not in mine:
                 del watcher.sent[dialog_id]
+                watcher.give((dialog_id, None))
 
 
 _hubs: dict[int, PresenceHub] = {}

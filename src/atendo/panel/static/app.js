@@ -225,7 +225,12 @@
     if (myState === "typing") tell("viewing");
   }
   function presencePushed(detail) {
-    if (String(detail.dialog_id) !== openDialogId() || document.querySelector(".dialog.lost")) return;
+    var id = String(detail.dialog_id);
+    if (id !== openDialogId() || document.querySelector(".dialog.lost")) return;
+    if (detail.gone) {  // another tab of ours left this chat (or we were silent too long)
+      if (id === presenceFor) tell(myState || "viewing");
+      return;
+    }
     pushed += 1;
     showPresence(detail.others || []);
   }
