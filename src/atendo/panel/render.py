@@ -94,6 +94,7 @@ def render(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
         ),
         "max_recipients": settings.max_recipients_per_message,
+        "presence_keepalive": settings.panel_presence_keepalive,
         "tag_colors": lambda tag: (
             shown_color(tag.bg_color, DEFAULT_BG),
             shown_color(tag.text_color, DEFAULT_TEXT),
