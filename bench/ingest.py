@@ -395,9 +395,16 @@ async def end_to_end(
     """(c): the worker's code path (MailboxSync: connect + first sync) on a fresh database."""
     upgrade(database_url)
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-ingest-"))
-    runtime = Runtime.from_settings(
-        Settings(data_dir=data_dir, database_url=database_url, secret_key=SECRET)
+    # The bench's Dovecot listens on loopback at a port the system picks, which the
+    # installation's defaults refuse (the network guard, issue 18): as in atendo_serve.
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_key=SECRET,
+        mail_allow_private_networks=True,
+        mail_extra_ports="1024-65535",
     )
+    runtime = Runtime.from_settings(settings)
     try:
         company_id, _ = _new_company(runtime, label.split()[0].lower())
         # Seeded mail has today's INTERNALDATE; a long window imports all of it.
