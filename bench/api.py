@@ -218,6 +218,13 @@ def main() -> int:
         "--base-dialogs", type=int, default=1_000, help="--postgres: dialogs made by the services"
     )
     parser.add_argument("--per-dialog", type=int, default=10, help="--postgres: messages each")
+    parser.add_argument(
+        "--keep-database",
+        metavar="NAME",
+        default=None,
+        help="--postgres: fill database NAME once and keep it; a later run with the same NAME "
+        "and sizes measures without filling again",
+    )
     args = parser.parse_args()
     if args.postgres:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -22,24 +22,27 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text
+import psycopg
+from psycopg import sql
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.channels.models import Channel
 from atendo.core.clients.service import list_clients
-from atendo.core.companies.service import create_company
+from atendo.core.companies.service import create_company, regenerate_token
 from atendo.core.dialogs.service import list_dialogs
 from atendo.core.messages.inbound import Sender, receive_client_message
 from atendo.core.messages.service import list_messages
@@ -397,31 +400,20 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
         return 1
     base_dialogs = min(args.base_dialogs, args.dialogs)
     copies = max(0, args.dialogs // base_dialogs - 1)
-    with TemporaryDatabase(PG_BASE, prefix="atendo_bench_api") as url:
+    database: AbstractContextManager[str] = TemporaryDatabase(PG_BASE, prefix="atendo_bench_api")
+    if args.keep_database:
+        database = kept_database(args.keep_database)
+    with database as url:
         data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"atendo-bench-api-pg-{os.getpid()}"
         settings = Settings(data_dir=data_dir, secret_key="bench-secret", database_url=url)
         upgrade(url)
         runtime = Runtime.from_settings(settings)
-        t0 = time.perf_counter()
-        company_id, _channel_id, token = base_set(runtime, base_dialogs, args.per_dialog)
-        t1 = time.perf_counter()
-        print(
-            f"base set through the services: {base_dialogs:,} dialogs, "
-            f"{base_dialogs * args.per_dialog:,} messages in {t1 - t0:.1f} s",
-            flush=True,
-        )
-        copy_up(runtime, copies)
-        t2 = time.perf_counter()
-        with runtime.db.transaction() as session:
-            indexed = catch_up(session, company_id=company_id)
-        t3 = time.perf_counter()
-        print(
-            f"copied {copies} times by INSERT … SELECT in {t2 - t1:.1f} s; search index "
-            f"(catch_up) {indexed:,} messages in {t3 - t2:.1f} s",
-            flush=True,
-        )
-        t2 = t3
-        vacuum(url)
+        filled = already_filled(runtime, args.dialogs * args.per_dialog)
+        if filled is not None:
+            company_id, token = filled
+            print(f"database {args.keep_database} kept from an earlier run: not filled again")
+        else:
+            company_id, token = fill(runtime, base_dialogs, copies, args.per_dialog)
         with runtime.db.reading() as session:
             counts = {
                 t: session.scalar(text(f"SELECT count(*) FROM {t}"))
@@ -431,8 +423,8 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
                 text("SELECT id FROM operators WHERE company_id = :c"), {"c": company_id}
             )
         print(
-            f"VACUUM ANALYZE in {time.perf_counter() - t2:.1f} s: {counts['dialogs']:,} dialogs, "
-            f"{counts['messages']:,} messages, {counts['clients']:,} clients",
+            f"{counts['dialogs']:,} dialogs, {counts['messages']:,} messages, "
+            f"{counts['clients']:,} clients",
             flush=True,
         )
         with runtime.db.transaction() as session:
@@ -488,6 +480,60 @@ def main(args: Any, free_port: Callable[[], int]) -> int:
             for server in servers:
                 server.wait(timeout=30)
     return 0
+
+
+def fill(runtime: Runtime, base_dialogs: int, copies: int, per_dialog: int) -> tuple[int, str]:
+    """The base set through the services, its copies, the search index, VACUUM ANALYZE;
+    returns (company id, API token)."""
+    t0 = time.perf_counter()
+    company_id, _channel_id, token = base_set(runtime, base_dialogs, per_dialog)
+    t1 = time.perf_counter()
+    print(
+        f"base set through the services: {base_dialogs:,} dialogs, "
+        f"{base_dialogs * per_dialog:,} messages in {t1 - t0:.1f} s",
+        flush=True,
+    )
+    copy_up(runtime, copies)
+    t2 = time.perf_counter()
+    with runtime.db.transaction() as session:
+        indexed = catch_up(session, company_id=company_id)
+    t3 = time.perf_counter()
+    print(
+        f"copied {copies} times by INSERT … SELECT in {t2 - t1:.1f} s; search index "
+        f"(catch_up) {indexed:,} messages in {t3 - t2:.1f} s",
+        flush=True,
+    )
+    t2 = t3
+    vacuum(str(runtime.settings.database_url))
+    vacuum_done = time.perf_counter()
+    print(f"VACUUM ANALYZE in {vacuum_done - t2:.1f} s", flush=True)
+    return company_id, token
+
+
+def already_filled(runtime: Runtime, messages: int) -> tuple[int, str] | None:
+    """(company id, a fresh API token) when the database holds the bench's company with
+    ``messages`` messages already (a kept database); None when it must be filled."""
+    with runtime.db.transaction() as session:
+        company_id = session.scalar(text("SELECT id FROM companies WHERE name = 'Bench'"))
+        if company_id is None:
+            return None
+        if session.scalar(text("SELECT count(*) FROM messages")) != messages:
+            raise SystemExit("the kept database holds another size: drop it or pick another name")
+        return company_id, regenerate_token(session, company_id=company_id)
+
+
+@contextmanager
+def kept_database(name: str) -> Iterator[str]:
+    """Database ``name`` on the local server, created when missing and never dropped."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", name):
+        raise SystemExit(f"bad database name: {name!r}")
+    url = make_url(PG_BASE)
+    with psycopg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield url.set(database=name).render_as_string(hide_password=False)
 
 
 def rnd_dialog(dialogs: int) -> int:

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # PostgreSQL); without a wake-up they look anyway every so many seconds.
     widget_hub_tick: float = Field(default=1.0, gt=0)
     widget_delivery_poll: float = Field(default=1.0, gt=0)
+    # The panel tells the server at once when its operator opens a chat, starts or stops
+    # typing, or leaves; otherwise it only says "still here" every so many seconds, and an
+    # operator not heard of for two and a half of them (a closed laptop) is no longer shown.
+    panel_presence_keepalive: float = Field(default=10.0, gt=0)
     # OAuth 2.0 mailboxes (Gmail / Google Workspace, Outlook / Microsoft 365): the client id
     # and secret this installation registered at each provider (README, "OAuth mailboxes").
     # The endpoints are settings too, so that a test (or a proxy) can stand in for them.

@@ -60,6 +60,9 @@ def server(tmp_path: Path) -> Iterator[str]:
         "ATENDO_WORKER_TICK": "0.5",
         "ATENDO_CONNECT_TIMEOUT": "15",
         "ATENDO_LOG_LEVEL": "WARNING",
+        # Presence on a chat travels only as it changes (the panel's "still here" an hour
+        # apart): what a browser test sees of it was pushed.
+        "ATENDO_PANEL_PRESENCE_KEEPALIVE": "3600",
         # the test's Dovecot and SMTP servers listen on loopback
         "ATENDO_MAIL_ALLOW_PRIVATE_NETWORKS": "true",
     }

@@ -99,14 +99,39 @@ def test_two_operators_work_a_day_together(server: str, browser: Any, tmp_path: 
     expect(b).to_have_title(re.compile(r"^\(2\) "))
     shot(b, "team-notification-pt-1280x800")
 
-    # 2. Presence: both open Bia's chat; each sees the other within 2 seconds.
+    # 2. Presence, pushed over the live stream (the server fixture's panels say "still here"
+    #    only once an hour, ATENDO_PANEL_PRESENCE_KEEPALIVE, so no beat can explain what
+    #    arrives): both open Bia's chat; each sees the other within 2 seconds; Ana's typing
+    #    shows and clears; her leaving for another chat, and coming back, too.
     b.goto(f"{server}/chats/{dialog_id}")
     ana.goto(f"{server}/chats/{dialog_id}")
+    presence = b.get_by_test_id("presence")
     expect(b.get_by_test_id("presence-viewing")).to_have_text("Ana está vendo", timeout=2_500)
     expect(ana.get_by_test_id("presence-viewing")).to_have_text("Bruno está vendo", timeout=2_500)
     ana.get_by_test_id("composer-text").press_sequentially("Oi Bia", delay=40)
-    expect(b.get_by_test_id("presence-typing")).to_have_text("Ana está digitando…", timeout=2_500)
+    expect(presence).to_have_text("Ana está digitando…", timeout=2_500)
+    # She stops: three seconds after her last key she is only viewing again.
+    expect(presence).to_have_text("Ana está vendo", timeout=3_000 + 2_500)
     ana.get_by_test_id("composer-text").fill("")
+    expect(presence).to_have_text("Ana está digitando…", timeout=2_500)  # clearing is typing too
+    ana.get_by_test_id("composer-send").focus()
+    expect(presence).to_have_text("Ana está vendo", timeout=3_000 + 2_500)
+    # Ana opens another chat in the list (no page load), then comes back with a page load.
+    ana.locator(f"[data-testid=dialog-item][data-dialog-id='{new_chat['dialog_id']}']").click()
+    expect(ana.locator(f"[data-dialog-pane='{new_chat['dialog_id']}']")).to_be_visible()
+    expect(presence).to_have_text("", timeout=2_500)
+    ana.goto(f"{server}/chats/{dialog_id}")
+    expect(presence).to_have_text("Ana está vendo", timeout=2_500)
+    # A second tab of Ana's on the chat is closed (it says she left): her first tab, still on
+    # the chat, hears that she is no longer there and says she is, so Bruno still sees her.
+    second = ana.context.new_page()
+    second.goto(f"{server}/chats/{dialog_id}")
+    expect(second.get_by_test_id("presence-viewing")).to_have_text("Bruno está vendo")
+    again = f"{server}/chats/{dialog_id}/presence"
+    with ana.expect_response(lambda r: r.url == again and r.request.method == "POST"):
+        second.close(run_before_unload=True)
+    b.reload()  # what the server knows now
+    expect(presence).to_have_text("Ana está vendo")
 
     # 3. Per-operator unread: a new message while Bruno is elsewhere; Ana (supervisor) reads it.
     b.goto(f"{server}/chats/{new_chat['dialog_id']}")
@@ -251,6 +276,10 @@ def test_team_screens_in_both_languages_and_sizes(
     expect(ana.get_by_test_id("timeline-entry").first).to_be_visible()
     tag = f"{'pt' if lang == 'pt_BR' else 'en'}-{width}x{height}"
     shot(ana, f"team-chat-{tag}")
+    b.get_by_test_id("composer-text").press_sequentially("Vou ver", delay=40)
+    typing = "Bruno is typing…" if lang == "en" else "Bruno está digitando…"
+    expect(ana.get_by_test_id("presence-typing")).to_have_text(typing, timeout=2_500)
+    shot(ana, f"presence-typing-{tag}")
     ana.goto(f"{server}/chats?who=queue")
     expect(ana.get_by_test_id("count-all")).to_have_text("2")
     shot(ana, f"team-views-{tag}")

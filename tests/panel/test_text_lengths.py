@@ -13,12 +13,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from atendo.core.companies.service import list_audit
+from atendo.core.dialogs.models import Dialog
+from atendo.core.dialogs.service import TRANSFER_COMMENT_MAX
 from atendo.core.lengths import TooLong, column_length
 from atendo.core.operators.models import OperatorGroup
 from atendo.core.tags.models import Tag
 from atendo.core.tags.service import create_tag
 from atendo.runtime import Runtime
 from tests.conftest import CompanyFixture
+from tests.factories import client_message, external_channel
 from tests.panel.conftest import PanelClient
 
 Signin = Callable[[str, str], PanelClient]
@@ -133,3 +137,31 @@ def test_a_form_that_does_not_answer_it_gets_the_sentence_as_a_page_or_a_notice(
     assert notice.status_code == 422  # type: ignore[attr-defined]
     assert notice.headers["HX-Retarget"] == "#pane-notice"  # type: ignore[attr-defined]
     assert sentence in notice.text  # type: ignore[attr-defined]
+
+
+def test_a_transfer_comment_over_its_limit_is_refused_not_cut(
+    runtime: Runtime, company: CompanyFixture, signin: Signin
+) -> None:
+    """The comment lives in the audit's details (no column): its limit is the core's
+    ``TRANSFER_COMMENT_MAX``, which the API documents and the panel's field carries."""
+    channel = external_channel(runtime, company.id)
+    dialog_id = client_message(runtime, company.id, channel).dialog_id
+    client = signin(company.admin_email, company.admin_password)
+    r = client.post(f"/chats/{dialog_id}/assign", {"target": "me", "comment": "c" * 1001})
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert (
+        "Um texto está longo demais: no máximo 1000 caracteres. Nada foi salvo." in r.text  # type: ignore[attr-defined]
+    )
+    with runtime.db.reading() as session:
+        owner = session.scalar(select(Dialog.operator_id).where(Dialog.id == dialog_id))
+        entries, _n = list_audit(session, company_id=company.id, dialog_id=dialog_id)
+    assert owner is None and [e.kind for e in entries] == []
+    r = client.post(f"/chats/{dialog_id}/assign", {"target": "me", "comment": "c" * 1000})
+    assert r.status_code == 200  # type: ignore[attr-defined]
+    with runtime.db.reading() as session:
+        entries, _n = list_audit(session, company_id=company.id, dialog_id=dialog_id)
+    assert [(e.kind, (e.details or {}).get("comment")) for e in entries] == [
+        ("assigned", "c" * 1000)
+    ]
+    page = client.http.get(f"/chats/{dialog_id}")
+    assert f'maxlength="{TRANSFER_COMMENT_MAX}" placeholder' in page.text

@@ -9,6 +9,11 @@ of dialogs the operator may not open are not sent at all (not even their type an
 Each event also carries what is this operator's own (``notices``): a notification for
 them, their status when it changed, and their unread count.
 
+Presence on a chat (who else is viewing or typing) is not in the events table: the process's
+presence hub (``atendo.panel.presence``) pushes it here as soon as it changes, in any process,
+and the stream passes it on between its reads (``event: presence``, with the words in the
+operator's language).
+
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
 again whether the session still stands, and ends once it was signed out, expired or revoked.
 """
@@ -34,6 +39,7 @@ from atendo.core.operators.sessions import session_alive
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.i18n import translations
 from atendo.panel.notices import notice_for, unread_total
+from atendo.panel.presence import Shown, hub_for
 
 TYPING = EventType.TYPING.value
 
@@ -70,7 +76,21 @@ async def live(
     runtime = runtime_of(request)
     tr = translations(user.language)
     typing_label = tr.gettext("%(name)s is typing…")
+    viewing_label = tr.gettext("%(name)s is viewing")
     client_word = tr.gettext("The client")
+    hub = hub_for(runtime)
+
+    def presence(shown: Shown) -> str:
+        dialog_id, others = shown
+        labels = {"typing": typing_label, "viewing": viewing_label}
+        data: dict[str, Any] = {"dialog_id": dialog_id}
+        if others is None:  # this operator is no longer on it (another tab of theirs left)
+            data["gone"] = True
+        else:
+            data["others"] = [
+                {"state": p.state, "label": labels[p.state] % {"name": p.name}} for p in others
+            ]
+        return f"event: presence\ndata: {json.dumps(data)}\n\n"
 
     def start() -> int:
         with runtime.db.reading() as session:
@@ -105,7 +125,16 @@ async def live(
 
     async def stream() -> AsyncIterator[str]:
         after = await asyncio.to_thread(start)
+        watcher = await hub.watch(user)
+        try:
+            async for chunk in changes(after, watcher.queue):
+                yield chunk
+        finally:
+            hub.unwatch(watcher)
+
+    async def changes(after: int, pushed: asyncio.Queue[Shown]) -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
+        loop = asyncio.get_running_loop()
         idle = unchecked = 0.0
         while not await request.is_disconnected():
             after, rows = await asyncio.to_thread(newer, after)
@@ -127,7 +156,13 @@ async def live(
             if idle >= KEEPALIVE:
                 idle = 0.0
                 yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL)
+            until = loop.time() + POLL  # presence as it comes, until the next read
+            while (left := until - loop.time()) > 0:
+                try:
+                    shown = await asyncio.wait_for(pushed.get(), left)
+                except TimeoutError:
+                    break
+                yield presence(shown)
 
     return StreamingResponse(
         stream(),

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from atendo.core.dialogs.service import TRANSFER_COMMENT_MAX
 from atendo.core.errors import DomainError
 from atendo.core.messages.limits import SendLimits
 from atendo.core.tags.service import DEFAULT_BG, DEFAULT_TEXT, shown_color
@@ -29,6 +30,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters["nobidi"] = without_bidi_controls
+env.globals["transfer_comment_max"] = TRANSFER_COMMENT_MAX
 
 
 def render(
@@ -92,6 +94,7 @@ def render(
             per_minute=settings.channel_send_per_minute, per_hour=settings.channel_send_per_hour
         ),
         "max_recipients": settings.max_recipients_per_message,
+        "presence_keepalive": settings.panel_presence_keepalive,
         "tag_colors": lambda tag: (
             shown_color(tag.bg_color, DEFAULT_BG),
             shown_color(tag.text_color, DEFAULT_TEXT),

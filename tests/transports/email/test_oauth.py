@@ -485,6 +485,14 @@ async def test_a_revoked_grant_holds_the_channel_until_it_is_connected_again(
         True,
         oauth_tokens.GRANT_REVOKED,
     )
+    # the revoked tokens are forgotten: the sync's retries ask the provider nothing more
+    refreshes = provider.refreshes()
+    token = oauth_tokens.ChannelToken(runtime, company_id=company.id, channel_id=channel["id"])
+    for _ in range(3):
+        with pytest.raises(oauth_tokens.GrantGone):
+            await token.get()
+    assert provider.refreshes() == refreshes
+    assert set(stored(runtime, channel["id"])) & oauth_tokens.OAUTH_TOKEN_KEYS == set()
     # the operator reads what happened and what to do
     words = failure_words(row.last_error, lambda s: s, channel=True)
     assert words.kind == "oauth_revoked"

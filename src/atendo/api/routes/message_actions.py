@@ -10,6 +10,7 @@ from atendo.api.envelope import ok
 from atendo.api.routes.apidoc import Param, doc
 from atendo.api.routes.shapes import MESSAGE, obj
 from atendo.api.serializers import messages_out
+from atendo.core.dialogs.service import TRANSFER_COMMENT_MAX
 from atendo.core.errors import Invalid, NotFound
 from atendo.core.messages.service import get_message, set_read
 from atendo.core.team.routing import transfer_dialog
@@ -22,7 +23,13 @@ FORCE = Param(
     "true: assign even when the operator is offline or at their limit; to a group: hand it at"
     " once to the member the group's rule picks (default: wait for an online member)",
 )
-COMMENT = Param("comment", "string", "a note for the timeline", ext=True, max_length=1000)
+COMMENT = Param(
+    "comment",
+    "string",
+    "a note for the timeline",
+    ext=True,
+    max_length=TRANSFER_COMMENT_MAX,
+)
 TRANSFERRED = obj({"dialog_id": "integer", "operator_id": "integer?", "group_id": "integer?"})
 
 

@@ -121,6 +121,14 @@ def update_channel(
     return channel
 
 
+def forget_secrets(session: Session, *, channel: Channel, keys: set[str], box: SecretBox) -> None:
+    """Drop secrets that can no longer serve (a refresh token the provider revoked), so that
+    nothing keeps presenting them; connecting the channel again stores new ones."""
+    kept = {k: v for k, v in channel_secrets(channel, box).items() if k not in keys}
+    channel.secrets = box.encrypt(json.dumps(kept))
+    session.flush()
+
+
 def delete_channel(session: Session, *, company_id: int, channel_id: int) -> None:
     """Soft delete: its dialogs and messages stay readable; the workers stop syncing it."""
     channel = get_channel(session, company_id=company_id, channel_id=channel_id)

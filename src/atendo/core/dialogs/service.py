@@ -18,12 +18,15 @@ from atendo.core.dialogs.models import Dialog, Request
 from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import NotFound
 from atendo.core.events.service import emit, emit_rows, event_row
+from atendo.core.lengths import TooLong
 from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.team.models import DialogRead
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page, count_total
+
+TRANSFER_COMMENT_MAX = 1000  # a transfer's note in the timeline (kept in the audit's details)
 
 
 def get_dialog(session: Session, *, company_id: int, dialog_id: int) -> Dialog:
@@ -172,12 +175,8 @@ def close_dialog(
         company_id=company_id,
         type=EventType.CLOSE_DIALOG,
         payload={
-            "dialog_id": dialog.id,
-            "client_id": dialog.client_id,
-            "channel_id": dialog.channel_id,
-            "operator_id": dialog.operator_id,
+            **_dialog_payload(dialog, by_operator_id),
             "request_id": request.id if request else None,
-            "by_operator_id": by_operator_id,
         },
         channel_id=dialog.channel_id,
         dialog_id=dialog.id,
@@ -199,17 +198,22 @@ def reopen_dialog(
             session,
             company_id=company_id,
             type=EventType.REOPEN_DIALOG,
-            payload={
-                "dialog_id": dialog.id,
-                "client_id": dialog.client_id,
-                "channel_id": dialog.channel_id,
-                "operator_id": dialog.operator_id,
-                "by_operator_id": by_operator_id,
-            },
+            payload=_dialog_payload(dialog, by_operator_id),
             channel_id=dialog.channel_id,
             dialog_id=dialog.id,
         )
     return dialog
+
+
+def _dialog_payload(dialog: Dialog, by_operator_id: int | None) -> dict[str, Any]:
+    """What a close or reopen event says of its dialog (the webhooks' payload)."""
+    return {
+        "dialog_id": dialog.id,
+        "client_id": dialog.client_id,
+        "channel_id": dialog.channel_id,
+        "operator_id": dialog.operator_id,
+        "by_operator_id": by_operator_id,
+    }
 
 
 def _timeline(
@@ -273,7 +277,9 @@ def assign_dialog(
         if group is None:
             raise NotFound("Group not found")
         dialog.group_id = group_id
-    comment = (comment or "").strip()[:1000]
+    comment = (comment or "").strip()
+    if len(comment) > TRANSFER_COMMENT_MAX:
+        raise TooLong(field="comment", limit=TRANSFER_COMMENT_MAX)
     previous = dialog.operator_id
     dialog.operator_id = operator_id
     if operator_id is not None:

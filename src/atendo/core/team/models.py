@@ -46,8 +46,9 @@ class DialogRead(Base):
 
 
 class ChatPresence(Base):
-    """An operator looking at (or typing in) a chat, refreshed by the panel every second or
-    so; a row older than ``core.team.presence.FRESH`` is gone."""
+    """An operator looking at (or typing in) a chat, kept alive by the panel now and then
+    (``panel_presence_keepalive``); a row older than ``core.team.presence.fresh_for`` that
+    is gone."""
 
     __tablename__ = "chat_presence"
     __table_args__ = (UniqueConstraint("dialog_id", "operator_id"),)

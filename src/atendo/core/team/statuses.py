@@ -29,7 +29,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, EventType, OperatorStatus, Role
 from atendo.core.errors import Conflict, Invalid, NotFound
 from atendo.core.events.service import emit
-from atendo.core.lengths import check_length
+from atendo.core.lengths import check_length, column_length
 from atendo.core.operators.models import Operator
 from atendo.core.operators.service import get_operator
 from atendo.core.team.models import CustomStatus, StatusSpan
@@ -72,7 +72,7 @@ def list_statuses(session: Session, *, company_id: int) -> list[StatusChoice]:
 
 def _slug(name: str) -> str:
     plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")[:40]
+    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")[: column_length(CustomStatus.key)]
 
 
 def create_status(session: Session, *, company_id: int, name: str, working: bool) -> CustomStatus:

@@ -21,7 +21,7 @@ from atendo.core.operators.service import list_groups, list_operators
 from atendo.core.search.service import catch_up
 from atendo.core.tags.service import list_tags, tags_of
 from atendo.core.team.mentions import handle
-from atendo.core.team.presence import leave_chat, others_on_chat, see_chat
+from atendo.core.team.presence import fresh_for, leave_chat, others_on_chat, see_chat
 from atendo.core.templates.service import list_templates
 from atendo.kit.db import get_scoped
 from atendo.kit.pagination import Page
@@ -155,7 +155,11 @@ def _pane_context(
             {"handle": handle(o), "name": o.full_name} for o in visible_ops if o.id != user.id
         ],
         "others": others_on_chat(
-            session, company_id=user.company_id, dialog_id=dialog.id, operator_id=user.id
+            session,
+            company_id=user.company_id,
+            dialog_id=dialog.id,
+            operator_id=user.id,
+            fresh=fresh_for(runtime.settings.panel_presence_keepalive),
         ),
         "dialog": dialog,
         "client": client,
@@ -304,25 +308,33 @@ def dialog_head(request: Request, dialog_id: int, user: User) -> Response:
 def presence(
     request: Request, dialog_id: int, user: User, state: Annotated[str, Form()] = "viewing"
 ) -> Response:
-    """The panel's heartbeat on an open chat: records this operator there (``viewing`` or
-    ``typing``; ``left`` removes them) and answers who else is on it."""
+    """The panel on an open chat says what its operator does there: opened it or stopped
+    typing (``viewing``), ``typing``, or ``left`` (their row goes, even from a chat they may
+    no longer see); the same state again is a keep-alive. A change reaches the others on the
+    chat over their live streams; the answer is who else is on it now (the panel's first
+    picture of a chat it opens)."""
     runtime = runtime_of(request)
-    with runtime.db.transaction() as session:
-        visible_dialog(session, user, dialog_id)
-        if state == "left":
+    if state == "left":
+        with runtime.db.transaction() as session:
             leave_chat(
                 session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
             )
-        else:
-            see_chat(
-                session,
-                company_id=user.company_id,
-                dialog_id=dialog_id,
-                operator_id=user.id,
-                state=state,
-            )
+        return Response(status_code=204)
+    with runtime.db.transaction() as session:
+        visible_dialog(session, user, dialog_id)
+        see_chat(
+            session,
+            company_id=user.company_id,
+            dialog_id=dialog_id,
+            operator_id=user.id,
+            state=state,
+        )
     with runtime.db.reading() as session:
         others = others_on_chat(
-            session, company_id=user.company_id, dialog_id=dialog_id, operator_id=user.id
+            session,
+            company_id=user.company_id,
+            dialog_id=dialog_id,
+            operator_id=user.id,
+            fresh=fresh_for(runtime.settings.panel_presence_keepalive),
         )
     return render(request, "_presence.html", {"others": others})

@@ -44,6 +44,9 @@
       if (typeof detail.unread === "number") setUnread(detail.unread);
       if (detail.my_status) showStatus(detail.my_status);
     });
+    source.addEventListener("presence", function (e) {
+      try { presencePushed(JSON.parse(e.data)); } catch (_) { /* keep going */ }
+    });
     source.addEventListener("typing", function (e) {
       var detail = {};
       try { detail = JSON.parse(e.data); } catch (_) { return; }
@@ -60,6 +63,9 @@
   function paneLost(html) {
     var presence = document.getElementById("presence");
     if (presence) presence.innerHTML = "";
+    leave(presenceFor);  // kept as presenceFor: a new pane (even of this chat) tells again
+    myState = "";
+    clearTimeout(typingStop);
     var notice = document.getElementById("pane-notice");
     if (notice) notice.innerHTML = html;
     var pane = document.querySelector("[data-dialog-pane]");
@@ -150,29 +156,83 @@
   }
 
   // --- Presence: "Ana está vendo / escrevendo" ------------------------------------------------
+  // The server is told when this operator opens a chat, starts or stops typing and leaves it
+  // (and, every data-presence-keepalive seconds, only that they are still there); who else is
+  // on the chat arrives over the live stream ("presence" events) when it changes, in whatever
+  // process it changed. Nothing here asks the server who else is on the chat again.
 
-  var lastTyped = 0;
-  var presenceFor = "";
-  function beat(state) {
+  var presenceFor = "";  // the chat the server was told we are on
+  var myState = "";
+  var typingStop = 0;
+  var pushed = 0;  // presence events for the open chat: a POST's answer sent before one is stale
+
+  function showPresence(others) {
+    var box = document.getElementById("presence");
+    if (!box) return;
+    box.textContent = "";
+    others.forEach(function (p) {
+      var span = document.createElement("span");
+      span.className = "who-here " + (p.state === "typing" ? "typing" : "viewing");
+      span.dataset.testid = "presence-" + (p.state === "typing" ? "typing" : "viewing");
+      span.textContent = p.label;
+      box.appendChild(span);
+    });
+  }
+  function presenceBody(state) {
+    var body = new FormData();
+    body.append("state", state);
+    return body;
+  }
+  function tell(state) {
     var id = openDialogId();
     if (!id || document.querySelector(".dialog.lost")) return;
-    var body = new FormData();
-    body.append("state", state || (Date.now() - lastTyped < 3000 ? "typing" : "viewing"));
-    fetchFragment("/chats/" + id + "/presence", { method: "POST", body: body }).then(function (html) {
+    myState = state;
+    var seen = pushed;
+    fetchFragment("/chats/" + id + "/presence", { method: "POST", body: presenceBody(state) }).then(function (html) {
       var box = document.getElementById("presence");
-      if (box && openDialogId() === id) box.innerHTML = html;
-    }).catch(function () { /* next beat */ });
+      if (box && openDialogId() === id && seen === pushed) box.innerHTML = html;
+    }).catch(function () { /* paneLost said why, or the keep-alive tells again */ });
+  }
+  function keepAlive() {
+    var id = openDialogId();
+    if (!id || id !== presenceFor || !myState || document.querySelector(".dialog.lost")) return;
+    // Its answer is not read: the live stream brings who else is here.
+    fetchFragment("/chats/" + id + "/presence", { method: "POST", body: presenceBody(myState) })
+      .catch(function () { /* the next keep-alive */ });
   }
   function leave(id) {
     if (!id) return;
-    var body = new FormData();
-    body.append("state", "left");
+    var body = presenceBody("left");
     body.append("csrf", csrfToken());
     if (navigator.sendBeacon) navigator.sendBeacon("/chats/" + id + "/presence", body);
   }
-  function watchPresence() {
+  function watchPresence(force) {
     var id = openDialogId();
-    if (id !== presenceFor) { leave(presenceFor); presenceFor = id; if (id) beat(); }
+    if (id === presenceFor && !force) return;
+    if (presenceFor && presenceFor !== id) leave(presenceFor);
+    presenceFor = id;
+    myState = "";
+    clearTimeout(typingStop);
+    if (id) tell("viewing");
+  }
+  function typed() {
+    if (myState !== "typing") tell("typing");
+    clearTimeout(typingStop);
+    typingStop = setTimeout(function () { if (myState === "typing") tell("viewing"); }, 3000);
+  }
+  function stoppedTyping() {
+    clearTimeout(typingStop);
+    if (myState === "typing") tell("viewing");
+  }
+  function presencePushed(detail) {
+    var id = String(detail.dialog_id);
+    if (id !== openDialogId() || document.querySelector(".dialog.lost")) return;
+    if (detail.gone) {  // another tab of ours left this chat (or we were silent too long)
+      if (id === presenceFor) tell(myState || "viewing");
+      return;
+    }
+    pushed += 1;
+    showPresence(detail.others || []);
   }
 
   // --- Notifications, the title and the favicon ---------------------------------------------
@@ -791,10 +851,7 @@
   }, true);
 
   document.addEventListener("input", function (e) {
-    if (!e.target.closest("#composer [name=text]")) return;
-    var idle = Date.now() - lastTyped >= 3000;
-    lastTyped = Date.now();
-    if (idle) beat("typing");  // the others learn at their next beat, not ours
+    if (e.target.closest("#composer [name=text]")) typed();
   });
 
   document.addEventListener("htmx:afterRequest", function (e) {
@@ -805,7 +862,7 @@
       mergeMessages(xhr.responseText, true);  // composerSent (data-reset-after-send) clears it
       form.querySelector("[name=anyway]").value = "";
       document.querySelectorAll("[data-put-back]").forEach(function (b) { b.remove(); });
-      lastTyped = 0;
+      stoppedTyping();
     } else if (xhr && xhr.status === 409) {
       form.querySelector("[name=anyway]").value = "1";
       refreshMessages();
@@ -836,7 +893,7 @@
   document.addEventListener("htmx:afterSwap", function (e) {
     init(document);
     if (e.detail.target && e.detail.target.id === "dialog-list") restorePicks();
-    if (e.detail.target && e.detail.target.id === "pane") { scrollToEnd(); watchPresence(); }
+    if (e.detail.target && e.detail.target.id === "pane") { scrollToEnd(); watchPresence(true); }
   });
   // Extra parameters of the live refreshes (computed here: no hx-vals "js:" under the CSP).
   document.addEventListener("htmx:configRequest", function (e) {
@@ -948,12 +1005,18 @@
     startLive();
     setInterval(tickCountdowns, 1000);
     setInterval(function () { if (document.querySelector("#messages[data-pending]")) refreshMessages(); }, 2000);
-    setInterval(function () { watchPresence(); if (openDialogId()) beat(); }, 1500);
+    setInterval(function () { watchPresence(false); }, 1000);  // asks nothing unless the chat changed
+    var keep = parseFloat(document.body.dataset.presenceKeepalive || "10") || 10;
+    setInterval(keepAlive, Math.min(keep * 1000, 2147483000));
     setInterval(activityBeat, 60000);
-    watchPresence();
+    watchPresence(false);
     askPermission();
     var unread = document.body.dataset.unread;
     if (unread) setUnread(parseInt(unread, 10) || 0);
   });
-  window.addEventListener("pagehide", function () { leave(presenceFor); });
+  window.addEventListener("pagehide", function () { leave(presenceFor); presenceFor = ""; });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) watchPresence(true); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") keepAlive();  // back from a sleep: still here
+  });
 })();

@@ -7,6 +7,7 @@ The flow that obtains the grant is :mod:`.oauth`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -17,7 +18,12 @@ import httpcore
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
-from atendo.core.channels.service import channel_secrets, hold_sending, update_channel
+from atendo.core.channels.service import (
+    channel_secrets,
+    forget_secrets,
+    hold_sending,
+    update_channel,
+)
 from atendo.core.errors import Invalid
 from atendo.kit.db import get_scoped
 from atendo.kit.netguard import WEB_PORTS, PortSet, TargetRefused
@@ -127,6 +133,9 @@ def configured_providers(settings: Settings) -> list[str]:
             continue
         found.append(name)
     return found
+
+
+OAUTH_TOKEN_KEYS = {"oauth_refresh_token", "oauth_access_token", "oauth_expires"}
 
 
 def secrets_of(tokens: dict[str, Any], refresh: str | None = None) -> dict[str, str]:
@@ -243,10 +252,16 @@ class ChannelToken:
             if channel is not None:
                 update_channel(session, channel=channel, secrets=stored, box=self.runtime.box)
 
-    def _hold(self) -> None:
+    def _hold(self, *, revoked: bool = False) -> None:
+        """Hold the channel (its sync and sending wait for a reconnect); a revoked grant's
+        tokens are forgotten, so that the retries that follow ask the provider nothing."""
         with self.runtime.db.transaction() as session:
             channel = self._channel(session)  # kept: hold_sending finds it in the session
             if channel is not None:
+                if revoked:
+                    forget_secrets(
+                        session, channel=channel, keys=OAUTH_TOKEN_KEYS, box=self.runtime.box
+                    )
                 hold_sending(session, channel_id=channel.id, reason=GRANT_REVOKED)
 
     async def get(self, *, refused: str | None = None) -> str:
@@ -271,7 +286,7 @@ class ChannelToken:
                 {"grant_type": "refresh_token", "refresh_token": refresh},
             )
         except GrantRevoked:
-            await asyncio.to_thread(self._hold)
+            await asyncio.to_thread(functools.partial(self._hold, revoked=True))
             raise GrantGone from None
         await asyncio.to_thread(self._store, secrets_of(tokens, refresh))
         return str(tokens["access_token"])
