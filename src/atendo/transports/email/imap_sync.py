@@ -25,8 +25,9 @@ Each fetched batch is committed in one transaction together with ``last_uid`` (s
 that transaction first checks the worker's lease on the mailbox (``fence``: same owner, same
 fencing token, the channel row locked), and a lost lease ends the session (:class:`LeaseLost`)
 without committing;
-a batch that fails is rolled back and retried one message per transaction. Batch k+1 is
-stored and parsed (:mod:`atendo.transports.email.parse_pool`) while batch k commits.
+a batch that fails is rolled back and retried one message per transaction. The next batches
+are fetched, stored and parsed (:mod:`atendo.transports.email.parse_pool`) while batch k
+commits (``MailboxSync._fetch``).
 
 IDLE ends at once on ``* BYE`` or a closed socket (aioimaplib's connection-lost callback):
 :class:`MailError` is raised and the worker reconnects with its usual backoff.
@@ -46,7 +47,9 @@ and measured ~1.6x faster at fetching here. Its pitfalls: after EXAMINE, SEARCH/
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -54,7 +57,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import aioimaplib
 from sqlalchemy import select
@@ -73,7 +76,7 @@ from atendo.transports.email.ingest import (
 )
 from atendo.transports.email.network import MailNetwork
 from atendo.transports.email.oauth_sasl import Secret
-from atendo.transports.email.parse_pool import prepare_all, prepare_batch
+from atendo.transports.email.parse_pool import HELPERS, prepare_all, prepare_batch
 from atendo.transports.email.settings import EmailChannelSettings
 
 log = logging.getLogger("atendo.email.imap")
@@ -85,6 +88,9 @@ FIRST_BATCH = 25
 # never on the wire, in the parser and in memory at once. A larger mail goes in a batch alone.
 FETCH_BATCH_BYTES = 8 * 1024 * 1024
 SIZES_PER_COMMAND = 200
+# Batches prepared (or being prepared) ahead of the one committing: one per parsing helper, at
+# least two, so a helper never waits for the commit before it can start on the next batch.
+PREPARE_AHEAD = max(2, HELPERS)
 RESYNC_WINDOW = 500
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _UIDNEXT = re.compile(rb"UIDNEXT (\d+)")
@@ -297,9 +303,16 @@ class MailboxSync:
         return self._commit_batch(prepared, folder_id=folder_id, imported=imported)
 
     def _commit_batch(
-        self, prepared: list[Incoming], *, folder_id: int | None, imported: bool
+        self,
+        prepared: list[Incoming],
+        *,
+        folder_id: int | None,
+        imported: bool,
+        synced: bool = False,
     ) -> int:
-        self.runtime.blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
+        """Commit prepared mail; ``synced``: its blobs are already durable (``_prepare``)."""
+        if not synced:
+            self.runtime.blobs.sync(sha for incoming in prepared for sha in incoming.blob_shas)
         try:
             with self.runtime.db.transaction() as session:
                 self._check_fence(session)
@@ -397,43 +410,65 @@ class MailboxSync:
         self._announced = _announces_mail(resp)
         return _search_uids(resp)
 
-    async def _fetch(self, uids: list[int], *, folder_id: int | None, imported: bool) -> None:
-        """Fetch and ingest ``uids`` in batches, a three-stage pipeline: batch k+2 is on the
-        wire while k+1 is prepared (parsed) and k commits.
+    async def _prepare(self, items: list[tuple[int, bytes]]) -> list[Incoming]:
+        """A fetched batch's raw bytes and attachments stored and made durable, and parsed."""
+        prepared = await prepare_batch(self.runtime.blobs, items)
+        shas = [sha for incoming in prepared for sha in incoming.blob_shas]
+        await asyncio.to_thread(self.runtime.blobs.sync, shas)
+        return prepared
 
-        Commits stay strictly one after another in UID order (``last_uid`` only moves
-        forward); on any error the fetch and the commit in flight are awaited before the error
+    async def _fetch(self, uids: list[int], *, folder_id: int | None, imported: bool) -> None:
+        """Fetch and ingest ``uids`` in batches, a pipeline: one batch on the wire, up to
+        ``PREPARE_AHEAD`` batches being prepared (stored raw, parsed, fsync-ed: in the parsing
+        helpers, side by side), one committing.
+
+        Each stage moves as soon as it can (the first batch commits while the next ones are
+        still on the wire or in the parser). Commits stay strictly one after another in UID
+        order (``last_uid`` only moves forward), each after its batch's blobs are durable; on
+        any error every fetch, preparation and commit in flight is awaited before the error
         propagates, so a reconnect never races them.
         """
         if not uids:
             return
         # Batches bounded in count and in bytes (one mail needs no sizes: one batch).
         sizes = await self._sizes(uids) if len(uids) > 1 else {}
-        chunks = fetch_batches(uids, sizes)
+        chunks = iter(fetch_batches(uids, sizes))
+
+        def fetch_next() -> asyncio.Future[list[tuple[int, bytes]]] | None:
+            chunk = next(chunks, None)
+            return None if chunk is None else asyncio.ensure_future(self._fetch_chunk(chunk))
+
+        def commit(prepared: list[Incoming]) -> asyncio.Future[int]:
+            work = functools.partial(
+                self._commit_batch, prepared, folder_id=folder_id, imported=imported, synced=True
+            )
+            return asyncio.ensure_future(asyncio.to_thread(work))
+
+        fetching = fetch_next()
+        preparing: collections.deque[asyncio.Future[list[Incoming]]] = collections.deque()
         committing: asyncio.Future[int] | None = None
-        fetching: asyncio.Future[list[tuple[int, bytes]]] | None = None
         try:
-            fetching = asyncio.ensure_future(self._fetch_chunk(chunks[0]))
-            for k in range(len(chunks)):
-                assert fetching is not None
-                items = await fetching
-                fetching = (
-                    asyncio.ensure_future(self._fetch_chunk(chunks[k + 1]))
-                    if k + 1 < len(chunks)
-                    else None
-                )
-                prepared = await prepare_batch(self.runtime.blobs, items)
+            while fetching is not None or preparing or committing is not None:
+                waits: set[asyncio.Future[Any]] = set()
+                if fetching is not None and len(preparing) < PREPARE_AHEAD:
+                    waits.add(fetching)
                 if committing is not None:
-                    await committing
-                committing = asyncio.ensure_future(
-                    asyncio.to_thread(
-                        self._commit_batch, prepared, folder_id=folder_id, imported=imported
-                    )
-                )
-            if committing is not None:
-                await committing
+                    waits.add(committing)
+                elif preparing:
+                    waits.add(preparing[0])
+                assert waits
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if committing is not None and committing.done():
+                    committing.result()  # an error ends the whole fetch here
+                    committing = None
+                if fetching is not None and fetching.done() and len(preparing) < PREPARE_AHEAD:
+                    items = fetching.result()
+                    fetching = fetch_next()
+                    preparing.append(asyncio.ensure_future(self._prepare(items)))
+                if committing is None and preparing and preparing[0].done():
+                    committing = commit(preparing.popleft().result())
         finally:
-            for pending in (fetching, committing):
+            for pending in (fetching, *preparing, committing):
                 if pending is not None and not pending.done():
                     await asyncio.wait({pending})
                 if pending is not None and pending.done() and not pending.cancelled():

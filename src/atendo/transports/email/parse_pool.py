@@ -123,13 +123,17 @@ async def prepare_batch(blobs: BlobStore, items: list[tuple[int, bytes]]) -> lis
 
 
 async def warm_up() -> None:
-    """Start the helper now (a worker's start), so that a new mailbox's first batch does not
-    wait for a process to spawn and import the parser."""
+    """Start the helpers now (a worker's start), so that a new mailbox's first batches do not
+    wait for a process to spawn and import the parser: one task per helper, side by side (the
+    pool starts a process for a task that finds no idle one)."""
     pool = _get_pool()
     if pool is None:
         return
+    loop = asyncio.get_running_loop()
     try:
-        await asyncio.get_running_loop().run_in_executor(pool, prepare_all, "", [])
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, prepare_all, "", []) for _ in range(HELPERS))
+        )
     except (BrokenProcessPool, RuntimeError):
         _discard(pool)
 
