@@ -150,8 +150,9 @@ ALLOWED: dict[str, str] = {
     "atendo.workers.automation._pending": (
         "the automation worker finds every company's events that still owe a reaction"
     ),
-    "atendo.workers.automation.handle_event": (
-        "the automation worker reacts to an event it found across companies, by id"
+    "atendo.workers.automation.handle_event.<locals>.preview": (
+        "the automation worker reads what an event found across companies needs fetched"
+        " (in a thread)"
     ),
     "atendo.workers.automation.handle_event.<locals>.work": (
         "the automation worker's reaction to an event found across companies (in a thread)"

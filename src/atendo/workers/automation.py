@@ -125,13 +125,17 @@ async def fetch_file(runtime: Runtime, url: str) -> OutgoingAttachment | None:
 
 async def handle_event(runtime: Runtime, event_id: int) -> bool:
     """One trigger; True when this worker handled it."""
-    with runtime.db.reading() as session:
-        item = item_to_fetch(session, event_id=event_id)
-        wanted = (
-            (item.id, item.url if item.url_enabled else None, item.image)
-            if item is not None
-            else None
-        )
+
+    def preview() -> tuple[int, str | None, str | None] | None:
+        with runtime.db.reading() as session:
+            item = item_to_fetch(session, event_id=event_id)
+            return (
+                (item.id, item.url if item.url_enabled else None, item.image)
+                if item is not None
+                else None
+            )
+
+    wanted = await asyncio.to_thread(preview)
     fetched = Fetched()
     if wanted is not None:
         item_id, url, image = wanted
