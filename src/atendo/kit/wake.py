@@ -149,10 +149,15 @@ class WakeListener:
         """Until a wake-up, ``stop`` or ``seconds``, whichever comes first."""
         await wait_for_either(self.event, stop, seconds)
 
-    async def __aenter__(self) -> WakeListener:
+    def attach(self) -> None:
+        """Take this process's wake-ups in the running loop from now on (the in-process ones
+        at once: ``async with`` may start a moment later)."""
         self._loop = asyncio.get_running_loop()
         with _listeners_lock:
             _listeners.add(self)
+
+    async def __aenter__(self) -> WakeListener:
+        self.attach()
         if make_url(self.database_url).get_backend_name() == "postgresql":
             self._task = asyncio.create_task(self._listen(), name=f"atendo:wake:{self.topic}")
         return self
@@ -264,6 +269,7 @@ class Fanout:
             return
         self._loop = loop
         listener = WakeListener(self.database_url, self.topic, on_note=self._hand_out)
+        listener.attach()  # before the waiter reads: a commit from now on wakes it
         self._task = loop.create_task(self._listen(listener), name=f"atendo:fanout:{self.topic}")
 
     @staticmethod
