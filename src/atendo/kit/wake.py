@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger("atendo.wake")
 
@@ -62,7 +62,9 @@ def notify(session: Session, topic: str, payload: str = "") -> None:
     sent: set[tuple[str, str]] | None = session.info.get("atendo_notified")
     if sent is None:
         sent = session.info["atendo_notified"] = set()
-        event.listen(session, "after_transaction_end", _end_of_transaction, once=True)
+        if not session.info.get("atendo_notify_hooked"):
+            session.info["atendo_notify_hooked"] = True
+            event.listen(session, "after_transaction_end", _end_of_transaction)
     elif (topic, payload) in sent:
         return
     sent.add((topic, payload))
@@ -78,10 +80,12 @@ def notify(session: Session, topic: str, payload: str = "") -> None:
     topics.setdefault(topic, set()).add(payload)
 
 
-def _end_of_transaction(session: Session, _transaction: Any) -> None:
-    # Any transaction's end, a savepoint's too (whose rollback takes its pg_notify with it):
-    # the next notify is sent again rather than trusted to an earlier one.
-    session.info.pop("atendo_notified", None)
+def _end_of_transaction(session: Session, transaction: SessionTransaction) -> None:
+    # The transaction's end, or a savepoint's (whose rollback takes its pg_notify with it):
+    # the next notify is sent again rather than trusted to an earlier one. Not a flush's own
+    # inner span, which ends with every flush.
+    if transaction.parent is None or transaction.nested:
+        session.info.pop("atendo_notified", None)
 
 
 def _forget(session: Session) -> None:
