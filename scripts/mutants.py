@@ -448,11 +448,18 @@ MUTANTS += [
     # The wake-ups (issues 13 and 20): an event, a delivery or a queued message wakes its
     # readers; with the timers an hour long, only the notify brings them.
     Mutant(
-        "events wake nobody",
+        "events written by emit_rows wake nobody",
         "src/atendo/core/events/service.py",
         '        for company_id in {row["company_id"] for row in rows}:\n            notify(',
         "        for company_id in ():\n            notify(",
-        ("tests/panel/test_live_wake.py", "tests/core/test_events_wake.py"),
+        ("tests/core/test_events_wake.py",),
+    ),
+    Mutant(
+        "an event written by emit wakes nobody",
+        "src/atendo/core/events/service.py",
+        "    notify(session, TOPIC, str(company_id))\n    return event",
+        "    return event",
+        ("tests/core/test_events_wake.py",),
     ),
     Mutant(
         "webhook deliveries wake no sender",

@@ -1,7 +1,7 @@
-"""Writing events wakes this process's :class:`atendo.kit.wake.Fanout` of ``atendo_events``
-with the company's id, on both databases: the waiters of that company and those of every
-company, not the others'; once per transaction and company however many events it writes; a
-rollback wakes nobody.
+"""Writing events (``emit``, ``emit_rows``) wakes this process's
+:class:`atendo.kit.wake.Fanout` of ``atendo_events`` with the company's id, on both databases:
+the waiters of that company and those of every company, not the others'; once per transaction
+and company however many events it writes; a rollback wakes nobody.
 
 Wake-ups arrive in commit order (one listening connection on PostgreSQL, one loop's callbacks
 in-process), so a last notify of a key nobody else waits for closes each step: once its waiter
@@ -38,12 +38,16 @@ def test_events_wake_the_waiters_of_their_company_once_per_transaction(
         if "pg_notify" in statement:
             notifies.append(statement)
 
-    def write(company_id: int, *, commit: bool = True) -> dict[str, set[str]]:
-        """Three events of the company in one transaction (two ways of writing them)."""
+    def write(
+        company_id: int, *, commit: bool = True, ways: tuple[str, ...] = ("emit", "rows")
+    ) -> dict[str, set[str]]:
+        """Events of the company in one transaction: two by ``emit``, two by ``emit_rows``."""
         with runtime.db.transaction() as session:
-            emit(session, company_id=company_id, type=EventType.NEW_TAG, payload={})
-            emit(session, company_id=company_id, type=EventType.NEW_TAG, payload={})
-            emit_rows(session, [_tag_event(company_id)])
+            if "emit" in ways:
+                emit(session, company_id=company_id, type=EventType.NEW_TAG, payload={})
+                emit(session, company_id=company_id, type=EventType.NEW_TAG, payload={})
+            if "rows" in ways:
+                emit_rows(session, [_tag_event(company_id), _tag_event(company_id)])
             pending = dict(session.info.get("atendo_wake") or {})
             if not commit:
                 session.rollback()
@@ -70,7 +74,7 @@ def test_events_wake_the_waiters_of_their_company_once_per_transaction(
         await woken(last)
         assert [w.event.is_set() for w in waiters] == [True, False, True, True]
         if runtime.db.is_postgres:
-            assert len(notifies) == 2  # the company's (three events), then the closing one
+            assert len(notifies) == 2  # the company's (four events), then the closing one
         else:
             assert pending == {TOPIC: {one}}
         for waiter in waiters:
@@ -84,10 +88,16 @@ def test_events_wake_the_waiters_of_their_company_once_per_transaction(
         assert [w.event.is_set() for w in waiters] == [False, False, True, True]
         every.event.clear()
         last.event.clear()
-        await asyncio.to_thread(write, other_company.id)
+        await asyncio.to_thread(write, other_company.id, ways=("rows",))
         await asyncio.to_thread(closing, "closing")
         await woken(last)
         assert [w.event.is_set() for w in waiters] == [False, True, True, True]
+        for waiter in waiters:
+            waiter.event.clear()
+        await asyncio.to_thread(write, company.id, ways=("emit",))
+        await asyncio.to_thread(closing, "closing")
+        await woken(last)
+        assert [w.event.is_set() for w in waiters] == [True, False, True, True]
         for waiter in waiters:
             fan.unwatch(waiter)
         assert fan._task is not None
@@ -100,4 +110,6 @@ def test_events_wake_the_waiters_of_their_company_once_per_transaction(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     if runtime.db.is_postgres:
-        assert len(notifies) == 2 + 2 + 2  # the rolled-back one was sent, and dropped by PostgreSQL
+        assert (
+            len(notifies) == 2 + 2 + 2 + 2
+        )  # the rolled-back one was sent (PostgreSQL dropped it)
