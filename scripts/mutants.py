@@ -445,6 +445,36 @@ MUTANTS += [
         "    message.hidden_reason = None",
         CONV_PANEL_TESTS,
     ),
+    # The wake-ups (issues 13 and 20): an event, a delivery or a queued message wakes its
+    # readers; with the timers an hour long, only the notify brings them.
+    Mutant(
+        "events written by emit_rows wake nobody",
+        "src/atendo/core/events/service.py",
+        '        for company_id in {row["company_id"] for row in rows}:\n            notify(',
+        "        for company_id in ():\n            notify(",
+        ("tests/core/test_events_wake.py",),
+    ),
+    Mutant(
+        "an event written by emit wakes nobody",
+        "src/atendo/core/events/service.py",
+        "    notify(session, TOPIC, str(company_id))\n    return event",
+        "    return event",
+        ("tests/core/test_events_wake.py",),
+    ),
+    Mutant(
+        "webhook deliveries wake no sender",
+        "src/atendo/core/webhooks/service.py",
+        "    if added:\n        notify(",
+        "    if False:\n        notify(",
+        ("tests/api/test_webhooks.py",),
+    ),
+    Mutant(
+        "a queued message wakes no outbox worker",
+        "src/atendo/core/messages/outgoing.py",
+        "    notify(session, QUEUED_TOPIC, message.transport)",
+        "    pass",
+        ("tests/api/test_webhooks.py",),
+    ),
 ]
 
 

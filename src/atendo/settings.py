@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # typing, or leaves; otherwise it only says "still here" every so many seconds, and an
     # operator not heard of for two and a half of them (a closed laptop) is no longer shown.
     panel_presence_keepalive: float = Field(default=10.0, gt=0)
+    # A panel's live stream reads the events table when an event of its company is committed
+    # (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite); without a wake-up, after this many
+    # seconds anyway (a notify missed while the listener reconnected).
+    panel_live_fallback: float = Field(default=10.0, gt=0)
     # OAuth 2.0 mailboxes (Gmail / Google Workspace, Outlook / Microsoft 365): the client id
     # and secret this installation registered at each provider (README, "OAuth mailboxes").
     # The endpoints are settings too, so that a test (or a proxy) can stand in for them.

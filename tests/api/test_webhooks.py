@@ -28,6 +28,9 @@ from atendo.workers.http_delivery import new_poster
 from atendo.workers.outbox_delivery import deliver_due as deliver_outbox
 from atendo.workers.webhook_delivery import deliver_due, dispatch_once
 
+WAKE_WAIT = 30.0  # a bound for a broken build: a woken worker takes milliseconds
+SETTLE = 1.0  # lets the loops finish the rounds after a busy one and wait again
+
 
 @dataclass
 class Receiver:
@@ -349,3 +352,57 @@ def test_open_external_channel_for_the_channels_router(
 
     ch = asyncio.run(open_external_channel(runtime, company_id=company.id, data={"name": "CRM"}))
     assert ch.transport == "external" and ch.status == "connected" and ch.name == "CRM"
+
+
+def test_the_workers_are_woken_not_left_to_their_intervals(
+    app_client: TestClient,
+    runtime: Runtime,
+    company: CompanyFixture,
+    receiver: Receiver,
+    private_ok: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the dispatcher's, the webhook sender's and the outbox's intervals an hour long, an
+    inbox message committed while they wait is dispatched and delivered, and an answer queued
+    is posted, all within ``WAKE_WAIT``: committing wakes them (``atendo.kit.wake``). Each
+    step first waits for one delivery (a loop's round after a busy one may take it without a
+    wake-up) and lets the loops settle into their wait."""
+    from atendo.workers import event_dispatch, outbox_delivery, webhook_delivery
+
+    for module in (event_dispatch, webhook_delivery, outbox_delivery):
+        monkeypatch.setattr(module, "POLL_SECONDS", 3600.0)
+    h = company.headers
+    ch = external_channel(runtime, company.id)
+    make_hook(app_client, h, url=receiver.url, events=["inbox", "outbox"], channels=[ch])
+    asyncio.run(dispatch_all(runtime))  # what earlier tests left
+
+    def hook_types() -> list[tuple[str, str]]:
+        return [(p["hook_type"], p["client"]["phone"]) for p in receiver.payloads()]
+
+    async def delivered(count: int) -> None:
+        for _ in range(int(WAKE_WAIT / 0.05)):  # a bound for a broken build, not a measure
+            if len(receiver.hits) >= count:
+                return
+            await asyncio.sleep(0.05)
+        pytest.fail(f"{count} deliveries expected within {WAKE_WAIT} s; got {hook_types()}")
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        loops = (event_dispatch.dispatch_loop, webhook_delivery.delivery_loop,
+                 outbox_delivery.outbox_delivery_loop)  # fmt: skip
+        tasks = [asyncio.create_task(loop(runtime, stop)) for loop in loops]
+        try:
+            await asyncio.to_thread(inbox, app_client, h, ch, phone="+800")
+            await delivered(1)
+            await asyncio.sleep(SETTLE)  # every loop waits now: only a wake-up brings more
+            second = await asyncio.to_thread(inbox, app_client, h, ch, phone="+801")
+            await delivered(2)
+            await asyncio.sleep(SETTLE)
+            await asyncio.to_thread(queued_reply, runtime, company.id, second["dialog_id"])
+            await delivered(3)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert hook_types() == [("inbox", "+800"), ("inbox", "+801"), ("outbox", "+801")]

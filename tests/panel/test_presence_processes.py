@@ -22,7 +22,7 @@ import pytest
 from atendo.runtime import Runtime
 from tests.conftest import make_company
 from tests.panel.test_browser import browser  # noqa: F401 (fixture)
-from tests.transports.widget.processes import serving
+from tests.transports.widget.processes import serving_on_postgres
 
 pytestmark = pytest.mark.browser
 PASSWORD = "uma senha longa"
@@ -32,12 +32,9 @@ STOPS = 3_000  # ms: the panel says "stopped typing" three seconds after the las
 
 @pytest.fixture(scope="module")
 def servers(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    if not runtime.db.is_postgres:
-        pytest.skip("several atendo serve processes share PostgreSQL only (the PostgreSQL pass)")
-    tmp = tmp_path_factory.mktemp("presence-processes")
-    with serving(
-        tmp,
-        runtime.settings.resolved_database_url,
+    with serving_on_postgres(
+        runtime,
+        tmp_path_factory,
         {"one": ("--no-workers",), "two": ("--no-workers",)},
         ATENDO_PANEL_PRESENCE_KEEPALIVE="3600",
     ) as bases:

@@ -233,7 +233,6 @@ def test_a_live_stream_ends_once_its_session_is_revoked(
             end_operator_sessions(other, company_id=company.id, operator_id=company.admin_id)
         return real_check(session, company_id=company_id, session_id=session_id)
 
-    monkeypatch.setattr(live, "POLL", 0.01)
     monkeypatch.setattr(live, "RECHECK", 0.0)
     monkeypatch.setattr(live, "session_alive", revoked_meanwhile)
     # The test client returns once the app has finished the response: that the call returns

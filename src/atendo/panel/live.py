@@ -1,13 +1,20 @@
 """Server-Sent Events: the page's live updates.
 
-Each connection remembers the last event id it has seen and, every ``POLL`` seconds, reads the
-newer committed rows of the ``events`` table for the operator's company. Reading the table (not
-an in-process queue) is what makes it work when the API and the workers run in different
-processes. The browser only learns *that* something changed (type, dialog id); it then asks
-for the list and the dialog again, and the server applies the operator's visibility. Events
-of dialogs the operator may not open are not sent at all (not even their type and id).
-Each event also carries what is this operator's own (``notices``): a notification for
-them, their status when it changed, and their unread count.
+Each connection remembers the last event id it has seen and reads the newer committed rows of
+the ``events`` table for the operator's company when one is committed: writing an event
+notifies ``core.events.service.TOPIC`` with its company id (:mod:`atendo.kit.wake`:
+LISTEN/NOTIFY on PostgreSQL, across processes; in-process after commit on SQLite), and this
+process's one :class:`atendo.kit.wake.Fanout` of that topic (one listening connection per
+process, however many streams) wakes the streams of that company. Without a wake-up a stream
+reads anyway every ``panel_live_fallback`` seconds (``ATENDO_PANEL_LIVE_FALLBACK``: a notify
+missed while the listener reconnected; the listener also wakes every stream when it listens
+again). The wake-up is cleared before each read, so an event committed during the read wakes
+the next one. Reading the table (not an in-process queue) is what makes it work when the API
+and the workers run in different processes. The browser only learns *that* something changed
+(type, dialog id); it then asks for the list and the dialog again, and the server applies the
+operator's visibility. Events of dialogs the operator may not open are not sent at all (not
+even their type and id). Each event also carries what is this operator's own (``notices``): a
+notification for them, their status when it changed, and their unread count.
 
 Presence on a chat (who else is viewing or typing) is not in the events table: the process's
 presence hub (``atendo.panel.presence``) pushes it here as soon as it changes, in any process,
@@ -15,7 +22,9 @@ and the stream passes it on between its reads (``event: presence``, with the wor
 operator's language).
 
 A stream outlives the request that checked the session, so every ``RECHECK`` seconds it asks
-again whether the session still stands, and ends once it was signed out, expired or revoked.
+again whether the session still stands, and ends once it was signed out, expired or revoked;
+it sends a comment after ``KEEPALIVE`` seconds without news, and looks every ``TICK`` seconds
+whether the browser went away (neither reads the events table).
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from sqlalchemy.orm import Session
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import EventType
 from atendo.core.events.models import Event
-from atendo.core.events.service import events_after, last_event_id
+from atendo.core.events.service import TOPIC, events_after, last_event_id
 from atendo.core.operators.sessions import session_alive
+from atendo.kit.wake import Waiter, fanout
 from atendo.panel.auth import PanelUser, current_user, runtime_of
 from atendo.panel.i18n import translations
 from atendo.panel.notices import notice_for, unread_total
@@ -44,7 +54,8 @@ from atendo.panel.presence import Shown, hub_for
 TYPING = EventType.TYPING.value
 
 router = APIRouter()
-POLL = 0.5
+TICK = 1.0
+BATCH = 100  # events read at once (a full batch: read again at once)
 KEEPALIVE = 15.0
 RECHECK = 15.0
 
@@ -96,10 +107,13 @@ async def live(
         with runtime.db.reading() as session:
             return last_event_id(session, company_id=user.company_id)
 
-    def newer(after: int) -> tuple[int, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
-        """The last event id read, and the events this operator may see (with their notices)."""
+    def newer(
+        after: int,
+    ) -> tuple[int, bool, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
+        """The last event id read, whether there may be more, and the events this operator may
+        see (with their notices)."""
         with runtime.db.reading() as session:
-            rows = events_after(session, company_id=user.company_id, after_id=after)
+            rows = events_after(session, company_id=user.company_id, after_id=after, limit=BATCH)
             last = rows[-1].id if rows else after
             out: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
             for e in visible_events(session, user, rows):
@@ -117,55 +131,76 @@ async def live(
             changes = [o for o in out if o[1] != TYPING]
             if changes:
                 changes[-1][2]["unread"] = unread_total(session, user)
-            return last, out
+            return last, len(rows) == BATCH, out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
             return session_alive(session, company_id=user.company_id, session_id=user.session_id)
 
     async def stream() -> AsyncIterator[str]:
-        after = await asyncio.to_thread(start)
         watcher = await hub.watch(user)
+        events = fanout(runtime.db.url, TOPIC)
+        wake = events.watch(str(user.company_id))  # before the first read: nothing slips by
         try:
-            async for chunk in changes(after, watcher.queue):
+            after = await asyncio.to_thread(start)
+            async for chunk in changes(after, watcher.queue, wake):
                 yield chunk
         finally:
+            events.unwatch(wake)
             hub.unwatch(watcher)
 
-    async def changes(after: int, pushed: asyncio.Queue[Shown]) -> AsyncIterator[str]:
+    async def changes(after: int, pushed: asyncio.Queue[Shown], wake: Waiter) -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         loop = asyncio.get_running_loop()
-        idle = unchecked = 0.0
+        fallback = runtime.settings.panel_live_fallback
+        read_at = news_at = checked_at = loop.time()
         while not await request.is_disconnected():
-            after, rows = await asyncio.to_thread(newer, after)
-            for event_id, kind, fields, payload in rows:
-                if kind == TYPING:
-                    if payload.get("by") == "client":
-                        label = typing_label % {"name": payload.get("name") or client_word}
-                        data = json.dumps({"dialog_id": fields["dialog_id"], "label": label})
-                        yield f"event: typing\ndata: {data}\n\n"
-                    continue
-                data = json.dumps(fields)
-                yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
-            idle = 0.0 if rows else idle + POLL
-            unchecked += POLL
-            if unchecked >= RECHECK:
-                unchecked = 0.0
+            if wake.event.is_set() or loop.time() >= read_at:
+                wake.event.clear()  # before reading: what commits meanwhile wakes the next read
+                after, more, rows = await asyncio.to_thread(newer, after)
+                read_at = loop.time() + (0 if more else fallback)
+                for event_id, kind, fields, payload in rows:
+                    if kind == TYPING:
+                        if payload.get("by") == "client":
+                            label = typing_label % {"name": payload.get("name") or client_word}
+                            data = json.dumps({"dialog_id": fields["dialog_id"], "label": label})
+                            yield f"event: typing\ndata: {data}\n\n"
+                        continue
+                    data = json.dumps(fields)
+                    yield f"id: {event_id}\nevent: change\ndata: {data}\n\n"
+                if rows:
+                    news_at = loop.time()
+            if loop.time() - checked_at >= RECHECK:
+                checked_at = loop.time()
                 if not await asyncio.to_thread(alive):
                     return
-            if idle >= KEEPALIVE:
-                idle = 0.0
+            if loop.time() - news_at >= KEEPALIVE:
+                news_at = loop.time()
                 yield ": keep-alive\n\n"
-            until = loop.time() + POLL  # presence as it comes, until the next read
-            while (left := until - loop.time()) > 0:
-                try:
-                    shown = await asyncio.wait_for(pushed.get(), left)
-                except TimeoutError:
-                    break
-                yield presence(shown)
+            # Presence as it comes, until a wake-up, the fallback read or the next tick.
+            until = min(loop.time() + TICK, read_at)
+            while not wake.event.is_set() and (left := until - loop.time()) > 0:
+                shown = await _pushed_or_woken(pushed, wake, left)
+                if shown is not None:
+                    yield presence(shown)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def _pushed_or_woken(
+    pushed: asyncio.Queue[Shown], wake: Waiter, seconds: float
+) -> Shown | None:
+    """The next presence pushed, or None once woken or after ``seconds``."""
+    got = asyncio.ensure_future(pushed.get())
+    woken = asyncio.ensure_future(wake.event.wait())
+    try:
+        await asyncio.wait((got, woken), timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        if not got.done():
+            got.cancel()  # the queue keeps what this getter did not take
+    return got.result() if got.done() and not got.cancelled() else None

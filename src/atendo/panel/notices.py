@@ -22,6 +22,7 @@ from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import DialogState, EventType
 from atendo.core.events.models import Event
 from atendo.core.operators.models import GroupMember, Operator
+from atendo.kit.db import get_scoped
 from atendo.panel.auth import PanelUser
 from atendo.panel.i18n import translations
 
@@ -35,7 +36,7 @@ class Notice:
 
 
 def _client_name(session: Session, dialog: Dialog) -> str:
-    client = session.get(Client, dialog.client_id)
+    client = get_scoped(session, Client, dialog.client_id, company_id=dialog.company_id)
     if client is not None and client.display_name:
         return client.display_name
     addresses = identities(session, company_id=dialog.company_id, client_id=dialog.client_id)
@@ -45,13 +46,15 @@ def _client_name(session: Session, dialog: Dialog) -> str:
 def _in_group_of(session: Session, dialog: Dialog, operator_id: int) -> bool:
     group_id = dialog.group_id
     if group_id is None:
-        channel = session.get(Channel, dialog.channel_id)
+        channel = get_scoped(session, Channel, dialog.channel_id, company_id=dialog.company_id)
         group_id = channel.group_id if channel else None
     if group_id is None:
         return False
     found = session.scalar(
         select(GroupMember.id).where(
-            GroupMember.group_id == group_id, GroupMember.operator_id == operator_id
+            GroupMember.company_id == dialog.company_id,
+            GroupMember.group_id == group_id,
+            GroupMember.operator_id == operator_id,
         )
     )
     return found is not None
@@ -62,8 +65,8 @@ def notice_for(session: Session, user: PanelUser, event: Event) -> Notice | None
     payload: dict[str, Any] = event.payload or {}
     if event.dialog_id is None:
         return None
-    dialog = session.get(Dialog, event.dialog_id)
-    if dialog is None or dialog.company_id != user.company_id:
+    dialog = get_scoped(session, Dialog, event.dialog_id, company_id=user.company_id)
+    if dialog is None:
         return None
     _ = translations(user.language).gettext
     name = _client_name(session, dialog)
@@ -87,7 +90,9 @@ def notice_for(session: Session, user: PanelUser, event: Event) -> Notice | None
         return None
     if event.type == EventType.MENTION:
         if user.id in (payload.get("operator_ids") or []):
-            by = session.get(Operator, payload.get("by_operator_id") or 0)
+            by = get_scoped(
+                session, Operator, payload.get("by_operator_id") or 0, company_id=user.company_id
+            )
             who = by.full_name if by else ""
             return Notice("mention", _("%(name)s mentioned you") % {"name": who}, name, dialog.id)
         return None

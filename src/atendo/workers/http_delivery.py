@@ -1,6 +1,7 @@
 """The round both webhook-posting workers run (``webhook_delivery`` and ``external_sender``):
 claim due work in one transaction, POST each piece concurrently with ``SignedPoster``, record
-each outcome in its own transaction; repeat, pausing only when a round found nothing."""
+each outcome in its own transaction; repeat, pausing only when a round found nothing — until
+``idle_seconds`` pass or its topic is notified (:mod:`atendo.kit.wake`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TypeVar
 from atendo.kit.netguard import Resolver, system_resolver
 from atendo.kit.signed_post import SignedPoster
 from atendo.runtime import Runtime
-from atendo.workers.runner import sleep_or_stop
+from atendo.workers.runner import woken_rounds
 
 Round = Callable[[Runtime, SignedPoster], Awaitable[int]]
 Job = TypeVar("Job")
@@ -51,14 +52,16 @@ async def poll_rounds(
     *,
     idle_seconds: float,
     log: logging.Logger,
+    topic: str,
 ) -> None:
-    """Run ``step`` until ``stop``; a failed round is logged and counts as an empty one."""
+    """Run ``step`` with one poster until ``stop`` (:func:`atendo.workers.runner.woken_rounds`:
+    woken by ``topic``, else every ``idle_seconds``)."""
     async with new_poster(runtime) as poster:
-        while not stop.is_set():
-            try:
-                count = await step(runtime, poster)
-            except Exception:
-                log.exception("round failed")
-                count = 0
-            if not count and await sleep_or_stop(stop, idle_seconds):
-                return
+        await woken_rounds(
+            runtime,
+            stop,
+            lambda: step(runtime, poster),
+            topic=topic,
+            idle_seconds=idle_seconds,
+            log=log,
+        )

@@ -8,6 +8,10 @@ outcomes in one transaction with :func:`atendo.core.messages.outbox.record_outco
 or requeued on the outbox's one retry schedule, or failed). A transport that raises counts
 as a temporary failure. Messages left in ``sending`` by a crash are requeued by
 ``recover_stale_sending`` (run by e-mail's delivery loop for every transport).
+
+A message queued in any process wakes it (``core.messages.outgoing.QUEUED_TOPIC``, this
+process's one :class:`atendo.kit.wake.Fanout` of it); otherwise it looks every
+``POLL_SECONDS`` (messages whose send delay or retry comes due, requeued claims).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from atendo.core.messages.outbox import (
     claim_due_messages,
     record_outcomes,
 )
+from atendo.core.messages.outgoing import QUEUED_TOPIC
 from atendo.core.messages.service import message_event_payloads
 from atendo.runtime import Runtime
 from atendo.transports import registry
 from atendo.transports.base import DeliveryJob, Transport
-from atendo.workers.runner import sleep_or_stop
+from atendo.workers.runner import woken_rounds
 
 log = logging.getLogger("atendo.outbox")
 
@@ -81,11 +86,11 @@ async def deliver_due(runtime: Runtime) -> int:
 
 
 async def outbox_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            count = await deliver_due(runtime)
-        except Exception:
-            log.exception("outbox delivery round failed")
-            count = 0
-        if not count and await sleep_or_stop(stop, POLL_SECONDS):
-            return
+    await woken_rounds(
+        runtime,
+        stop,
+        lambda: deliver_due(runtime),
+        topic=QUEUED_TOPIC,
+        idle_seconds=POLL_SECONDS,
+        log=log,
+    )

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from atendo.kit.wake import fanout
 from atendo.runtime import Runtime
 
 log = logging.getLogger("atendo.workers")
@@ -69,3 +70,28 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def woken_rounds(
+    runtime: Runtime,
+    stop: asyncio.Event,
+    step: Callable[[], Awaitable[int]],
+    *,
+    topic: str,
+    idle_seconds: float,
+    log: logging.Logger,
+) -> None:
+    """Run ``step`` (a round: how much it did) until ``stop``, again at once after a round that
+    did something; after an empty one (or a failed one, logged), when ``topic`` is notified
+    in any process (this process's one :class:`atendo.kit.wake.Fanout` of it) or after
+    ``idle_seconds``, whichever comes first."""
+    async with fanout(runtime.db.url, topic).watching(None) as wake:
+        while not stop.is_set():
+            wake.event.clear()  # before the round: what is notified during it wakes the next
+            try:
+                count = await step()
+            except Exception:
+                log.exception("round failed")
+                count = 0
+            if not count:
+                await wake.wait(stop, idle_seconds)

@@ -1,6 +1,8 @@
 """Webhook delivery: POSTs each webhook's head delivery, signed (Standard Webhooks), one in
 flight per endpoint (see ``atendo.core.webhooks.service`` for the schedule and
-``atendo.kit.signed_post`` for the signature and the SSRF guard at connect time).
+``atendo.kit.signed_post`` for the signature and the SSRF guard at connect time). It looks
+again as soon as the dispatcher of any process writes deliveries (``DELIVERIES_TOPIC``),
+else every ``POLL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from atendo.core.webhooks.models import Webhook, WebhookDelivery
 from atendo.core.webhooks.service import (
+    DELIVERIES_TOPIC,
     claim_next_deliveries,
     dispatch_events,
     record_delivery_result,
@@ -86,4 +89,6 @@ async def dispatch_once(runtime: Runtime) -> int:
 
 
 async def delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    await poll_rounds(runtime, stop, deliver_due, idle_seconds=POLL_SECONDS, log=log)
+    await poll_rounds(
+        runtime, stop, deliver_due, idle_seconds=POLL_SECONDS, log=log, topic=DELIVERIES_TOPIC
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atendo.runtime import Runtime
 from tests.panel.test_browser import _free_port
 
 
@@ -66,3 +67,19 @@ def serving(
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def serving_on_postgres(
+    runtime: Runtime,
+    tmp_path_factory: pytest.TempPathFactory,
+    flags: dict[str, tuple[str, ...]],
+    **env: str,
+) -> Iterator[dict[str, str]]:
+    """:func:`serving` on the test module's database; the test is skipped on SQLite (one
+    process: several processes share PostgreSQL only)."""
+    if not runtime.db.is_postgres:
+        pytest.skip("several atendo serve processes share PostgreSQL only (the PostgreSQL pass)")
+    tmp = tmp_path_factory.mktemp("serving")
+    with serving(tmp, runtime.settings.resolved_database_url, flags, **env) as bases:
+        yield bases

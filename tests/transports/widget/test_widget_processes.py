@@ -21,7 +21,7 @@ import websockets
 
 from atendo.runtime import Runtime
 from tests.conftest import make_company
-from tests.transports.widget.processes import serving
+from tests.transports.widget.processes import serving_on_postgres
 
 HOUR = "3600"
 WAIT = 60.0  # a limit for a broken build, not a measure: the answer comes in milliseconds
@@ -30,12 +30,9 @@ WAIT = 60.0  # a limit for a broken build, not a measure: the answer comes in mi
 @pytest.fixture(scope="module")
 def servers(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """``operators``: an ``atendo serve`` with its workers; ``visitors``: one without."""
-    if not runtime.db.is_postgres:
-        pytest.skip("several atendo serve processes share PostgreSQL only (the PostgreSQL pass)")
-    tmp = tmp_path_factory.mktemp("widget-processes")
-    with serving(
-        tmp,
-        runtime.settings.resolved_database_url,
+    with serving_on_postgres(
+        runtime,
+        tmp_path_factory,
         {"operators": (), "visitors": ("--no-workers",)},
         ATENDO_WIDGET_HUB_TICK=HOUR,
         ATENDO_WIDGET_DELIVERY_POLL=HOUR,

@@ -5,7 +5,9 @@
   queued``) for its transport's sender; a transport that needs more on the row (e-mail: a
   subject, headers, a signature) builds the row itself and hands it to :func:`enqueue`.
 * :func:`enqueue` — the shared tail: store the row and its attachments, its first status,
-  the dialog's last message and the ``outbox`` event, built from the rows in hand.
+  the dialog's last message and the ``outbox`` event, built from the rows in hand; and
+  notify :data:`QUEUED_TOPIC` (payload: the transport), which wakes the shared outbox
+  worker of every process once the transaction commits (:mod:`atendo.kit.wake`).
 
 They only flush; the edge commits. See :mod:`atendo.core.messages.outbox` for what happens
 to a queued row afterwards.
@@ -32,6 +34,9 @@ from atendo.core.team.mentions import announce_mentions
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.db import get_scoped
+from atendo.kit.wake import notify
+
+QUEUED_TOPIC = "atendo_outbox"
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ def enqueue(
     emit_message_event(
         session, message=message, type=EventType.OUTBOX, attachments=stored, client=client
     )
+    notify(session, QUEUED_TOPIC, message.transport)
     if (
         dialog.operator_id is None
         and message.operator_id is not None

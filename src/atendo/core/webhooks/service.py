@@ -16,7 +16,9 @@ if the worker dies mid-request the row becomes due again after the lease, with n
 
 The HTTP side (signing, the SSRF guard at connect time, sending) lives in
 ``atendo.kit.signed_post``, run by ``atendo.workers.webhook_delivery``; this module only
-decides what to send, to whom and when.
+decides what to send, to whom and when. The workers are woken rather than left to their
+timers: writing an event notifies ``core.events.service.TOPIC`` (the dispatcher), and
+:func:`dispatch_events` writing deliveries notifies :data:`DELIVERIES_TOPIC` (the senders).
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from atendo.kit.netguard import (
     system_resolver,
     vetted_addresses,
 )
+from atendo.kit.wake import notify
 
 MAX_WEBHOOKS = 20
+DELIVERIES_TOPIC = "atendo_webhook_deliveries"  # notified when deliveries are written
 MAX_LAST_ERRORS = 10
 RETRY_DELAYS = (timedelta(seconds=10), timedelta(minutes=5), timedelta(hours=2))
 GIVE_UP_AFTER = timedelta(hours=5)
@@ -311,6 +315,7 @@ def dispatch_events(
         stmt = stmt.with_for_update(skip_locked=True)
     events = list(session.scalars(stmt))
     hooks: dict[int, list[Webhook]] = {}
+    added = False
     for event in events:
         if event.company_id not in hooks:
             hooks[event.company_id] = list_webhooks(session, company_id=event.company_id)
@@ -321,6 +326,7 @@ def dispatch_events(
         if not skip:
             for hook in hooks[event.company_id]:
                 if hook_wants(hook, event.type, event.channel_id):
+                    added = True
                     session.add(
                         WebhookDelivery(
                             company_id=event.company_id,
@@ -334,6 +340,8 @@ def dispatch_events(
                     )
         event.dispatched = True
     session.flush()
+    if added:
+        notify(session, DELIVERIES_TOPIC)  # the delivery workers of every process look now
     return len(events)
 
 

@@ -23,18 +23,41 @@
     return pane ? pane.dataset.dialogPane : "";
   }
 
+  // The list (and the channels page) refresh on "live" at most once per LIVE_EVERY ms, but an
+  // event within that time is never dropped: it brings one more refresh at the window's end.
+  // (htmx's own throttle drops it: a change pushed right after the stream opened, whose
+  // refresh had just read the list, would never show.)
+  var LIVE_EVERY = 400;
+  var liveAt = 0;
+  var liveLater = null;
+
+  function liveRefresh(detail) {
+    if (!window.htmx) return;
+    var wait = liveAt + LIVE_EVERY - Date.now();
+    if (wait <= 0 && !liveLater) {
+      liveAt = Date.now();
+      htmx.trigger(document.body, "live", detail);
+    } else if (!liveLater) {
+      liveLater = setTimeout(function () {
+        liveLater = null;
+        liveAt = Date.now();
+        htmx.trigger(document.body, "live", {});
+      }, Math.max(wait, 0));
+    }
+  }
+
   function startLive() {
     if (!document.body.dataset.live || !window.EventSource) return;
     var source = new EventSource("/live");
     // The stream starts at the newest event when it connects: whatever changed between the
     // page's render and that moment is fetched once now (and after each reconnection).
     source.addEventListener("open", function () {
-      if (window.htmx) htmx.trigger(document.body, "live", {});
+      liveRefresh({});
     });
     source.addEventListener("change", function (e) {
       var detail = {};
       try { detail = JSON.parse(e.data); } catch (_) { /* keep going */ }
-      if (window.htmx) htmx.trigger(document.body, "live", detail);
+      liveRefresh(detail);
       var open = openDialogId();
       if (open && String(detail.dialog_id) === open) {
         refreshMessages();
