@@ -13,11 +13,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from tests.conftest import CompanyFixture
 
 from atendo.core.enums import EventType
-from atendo.core.events.service import TOPIC, emit, emit_rows, event_row
+from atendo.core.events.service import (
+    LOOKBACK,
+    TOPIC,
+    EventCursor,
+    emit,
+    emit_rows,
+    event_row,
+)
 from atendo.kit.wake import Fanout, Waiter, notify
 from atendo.runtime import Runtime
 
@@ -113,3 +121,54 @@ def test_events_wake_the_waiters_of_their_company_once_per_transaction(
         assert (
             len(notifies) == 2 + 2 + 2 + 2
         )  # the rolled-back one was sent (PostgreSQL dropped it)
+
+
+def _cursor_for(runtime: Runtime, company_id: int) -> EventCursor:
+    lookback = LOOKBACK if runtime.db.is_postgres else 0
+    with runtime.db.reading() as session:
+        return EventCursor.at_end(session, company_id=company_id, lookback=lookback)
+
+
+def _read(runtime: Runtime, cursor: EventCursor, company_id: int) -> list[int]:
+    with runtime.db.reading() as session:
+        return [e.id for e in cursor.read(session, company_id=company_id)]
+
+
+def _emit_one(session: Any, company_id: int) -> int:
+    return emit(session, company_id=company_id, type=EventType.NEW_TAG, payload={}).id
+
+
+def test_the_live_cursor_reads_each_committed_event_once_and_not_another_companys(
+    runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture
+) -> None:
+    with runtime.db.transaction() as session:
+        _emit_one(session, company.id)  # before the stream: not for it
+    cursor = _cursor_for(runtime, company.id)
+    with runtime.db.transaction() as session:
+        first = [_emit_one(session, company.id), _emit_one(session, company.id)]
+        _emit_one(session, other_company.id)
+    assert _read(runtime, cursor, company.id) == first
+    assert _read(runtime, cursor, company.id) == []
+    with runtime.db.transaction() as session:
+        third = _emit_one(session, company.id)
+    assert _read(runtime, cursor, company.id) == [third]
+    assert _read(runtime, cursor, company.id) == []
+
+
+def test_an_event_committed_after_a_later_one_still_reaches_the_live_cursor(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """PostgreSQL takes an event's id at insert, before commit: a transaction that commits
+    after a later one shows an id the reader has already passed (SQLite has one writer at a
+    time, so this can only happen on PostgreSQL)."""
+    if not runtime.db.is_postgres:
+        pytest.skip("concurrent writers: PostgreSQL only (SQLite has one writer at a time)")
+    cursor = _cursor_for(runtime, company.id)
+    with runtime.db.transaction() as slow:
+        late = _emit_one(slow, company.id)  # id taken, not committed yet
+        with runtime.db.transaction() as quick:
+            early = _emit_one(quick, company.id)
+        assert late < early
+        assert _read(runtime, cursor, company.id) == [early]
+    assert _read(runtime, cursor, company.id) == [late]
+    assert _read(runtime, cursor, company.id) == []

@@ -1,7 +1,9 @@
 """Server-Sent Events: the page's live updates.
 
-Each connection remembers the last event id it has seen and reads the newer committed rows of
-the ``events`` table for the operator's company when one is committed: writing an event
+Each connection keeps a :class:`atendo.core.events.service.EventCursor` (the last event id it
+has read and, on PostgreSQL, the ids read just behind it: an id is taken before commit, so a
+transaction that commits late shows an id below ones already read, and the cursor looks back
+for those) and reads the committed rows not read yet of the ``events`` table for the operator's company when one is committed: writing an event
 notifies ``core.events.service.TOPIC`` with its company id (:mod:`atendo.kit.wake`:
 LISTEN/NOTIFY on PostgreSQL, across processes; in-process after commit on SQLite), and this
 process's one :class:`atendo.kit.wake.Fanout` of that topic (one listening connection per
@@ -43,7 +45,7 @@ from sqlalchemy.orm import Session
 from atendo.core.dialogs.models import Dialog
 from atendo.core.enums import EventType
 from atendo.core.events.models import Event
-from atendo.core.events.service import TOPIC, events_after, last_event_id
+from atendo.core.events.service import LOOKBACK, TOPIC, EventCursor
 from atendo.core.operators.sessions import session_alive
 from atendo.kit.wake import Waiter, fanout
 from atendo.panel.auth import PanelUser, current_user, runtime_of
@@ -103,18 +105,18 @@ async def live(
             ]
         return f"event: presence\ndata: {json.dumps(data)}\n\n"
 
-    def start() -> int:
+    def start() -> EventCursor:
+        lookback = LOOKBACK if runtime.db.is_postgres else 0
         with runtime.db.reading() as session:
-            return last_event_id(session, company_id=user.company_id)
+            return EventCursor.at_end(session, company_id=user.company_id, lookback=lookback)
 
     def newer(
-        after: int,
-    ) -> tuple[int, bool, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
-        """The last event id read, whether there may be more, and the events this operator may
-        see (with their notices)."""
+        cursor: EventCursor,
+    ) -> tuple[bool, list[tuple[int, str, dict[str, Any], dict[str, Any]]]]:
+        """Whether there may be more, and the events not read yet that this operator may see
+        (with their notices); the cursor moves past them."""
         with runtime.db.reading() as session:
-            rows = events_after(session, company_id=user.company_id, after_id=after, limit=BATCH)
-            last = rows[-1].id if rows else after
+            rows = cursor.read(session, company_id=user.company_id, limit=BATCH)
             out: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
             for e in visible_events(session, user, rows):
                 payload = e.payload or {}
@@ -131,7 +133,7 @@ async def live(
             changes = [o for o in out if o[1] != TYPING]
             if changes:
                 changes[-1][2]["unread"] = unread_total(session, user)
-            return last, len(rows) == BATCH, out
+            return len(rows) == BATCH, out
 
     def alive() -> bool:
         with runtime.db.reading() as session:
@@ -142,14 +144,16 @@ async def live(
         events = fanout(runtime.db.url, TOPIC)
         wake = events.watch(str(user.company_id))  # before the first read: nothing slips by
         try:
-            after = await asyncio.to_thread(start)
-            async for chunk in changes(after, watcher.queue, wake):
+            cursor = await asyncio.to_thread(start)
+            async for chunk in changes(cursor, watcher.queue, wake):
                 yield chunk
         finally:
             events.unwatch(wake)
             hub.unwatch(watcher)
 
-    async def changes(after: int, pushed: asyncio.Queue[Shown], wake: Waiter) -> AsyncIterator[str]:
+    async def changes(
+        cursor: EventCursor, pushed: asyncio.Queue[Shown], wake: Waiter
+    ) -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         loop = asyncio.get_running_loop()
         fallback = runtime.settings.panel_live_fallback
@@ -157,7 +161,7 @@ async def live(
         while not await request.is_disconnected():
             if wake.event.is_set() or loop.time() >= read_at:
                 wake.event.clear()  # before reading: what commits meanwhile wakes the next read
-                after, more, rows = await asyncio.to_thread(newer, after)
+                more, rows = await asyncio.to_thread(newer, cursor)
                 read_at = loop.time() + (0 if more else fallback)
                 for event_id, kind, fields, payload in rows:
                     if kind == TYPING:

@@ -8,6 +8,7 @@ timer."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -114,6 +115,53 @@ def events_after(
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+# Ids are taken before commit on PostgreSQL: a transaction that commits late shows an id below
+# ones a reader has already passed. A reader therefore looks again at a window of ids behind its
+# cursor and skips those it has seen. SQLite has one writer at a time: ids appear in order.
+LOOKBACK = 200
+
+
+@dataclass
+class EventCursor:
+    """Where a reader of one company's events is (the panel's live stream): the highest id read
+    and, on PostgreSQL, the ids read within ``lookback`` of it."""
+
+    last: int
+    lookback: int = 0
+    seen: dict[int, None] = field(default_factory=dict)
+
+    @classmethod
+    def at_end(cls, session: Session, *, company_id: int, lookback: int) -> EventCursor:
+        """A cursor past every event committed now (those within the window counted as read,
+        so only what commits from now on is read)."""
+        last = last_event_id(session, company_id=company_id)
+        cursor = cls(last, lookback)
+        if lookback:
+            ids = session.scalars(
+                select(Event.id).where(Event.company_id == company_id, Event.id > last - lookback)
+            )
+            cursor.seen = dict.fromkeys(ids)
+        return cursor
+
+    def read(self, session: Session, *, company_id: int, limit: int = 100) -> list[Event]:
+        """The committed events not read yet, in id order (late commits behind the cursor
+        included), at most ``limit``; the cursor moves past them."""
+        low = max(0, self.last - self.lookback)
+        conditions = [Event.company_id == company_id, Event.id > low]
+        skip = [i for i in self.seen if i > low]
+        if skip:
+            conditions.append(Event.id.not_in(skip))
+        rows = list(
+            session.scalars(select(Event).where(*conditions).order_by(Event.id).limit(limit))
+        )
+        if rows:
+            self.last = max(self.last, rows[-1].id)
+        if self.lookback:
+            floor = self.last - self.lookback
+            self.seen = {i: None for i in [*self.seen, *(e.id for e in rows)] if i > floor}
+        return rows
 
 
 def last_event_id(session: Session, *, company_id: int) -> int:
