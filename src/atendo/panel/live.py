@@ -4,8 +4,8 @@ Each connection keeps a :class:`atendo.core.events.service.EventCursor` (the las
 has read and, on PostgreSQL, the ids read just behind it: an id is taken before commit, so a
 transaction that commits late shows an id below ones already read, and the cursor looks back
 for those) and reads the committed rows not read yet of the ``events`` table for the
-operator's company when one is committed: writing an event notifies ``core.events.service.TOPIC`` with its company id (:mod:`atendo.kit.wake`:
-LISTEN/NOTIFY on PostgreSQL, across processes; in-process after commit on SQLite), and this
+operator's company when one is committed: writing an event notifies
+``core.events.service.TOPIC`` with its company id (:mod:`atendo.kit.wake`: LISTEN/NOTIFY on PostgreSQL, across processes; in-process after commit on SQLite), and this
 process's one :class:`atendo.kit.wake.Fanout` of that topic (one listening connection per
 process, however many streams) wakes the streams of that company. Without a wake-up a stream
 reads anyway every ``panel_live_fallback`` seconds (``ATENDO_PANEL_LIVE_FALLBACK``: a notify
