@@ -2,21 +2,22 @@
 
 Each connection keeps a :class:`atendo.core.events.service.EventCursor` (the last event id it
 has read and, on PostgreSQL, the ids read just behind it: an id is taken before commit, so a
-transaction that commits late shows an id below ones already read, and the cursor looks back
-for those) and reads the committed rows not read yet of the ``events`` table for the
-operator's company when one is committed: writing an event notifies
-``core.events.service.TOPIC`` with its company id (:mod:`atendo.kit.wake`: LISTEN/NOTIFY on PostgreSQL, across processes; in-process after commit on SQLite), and this
-process's one :class:`atendo.kit.wake.Fanout` of that topic (one listening connection per
-process, however many streams) wakes the streams of that company. Without a wake-up a stream
-reads anyway every ``panel_live_fallback`` seconds (``ATENDO_PANEL_LIVE_FALLBACK``: a notify
-missed while the listener reconnected; the listener also wakes every stream when it listens
-again). The wake-up is cleared before each read, so an event committed during the read wakes
-the next one. Reading the table (not an in-process queue) is what makes it work when the API
-and the workers run in different processes. The browser only learns *that* something changed
-(type, dialog id); it then asks for the list and the dialog again, and the server applies the
-operator's visibility. Events of dialogs the operator may not open are not sent at all (not
-even their type and id). Each event also carries what is this operator's own (``notices``): a
-notification for them, their status when it changed, and their unread count.
+transaction that commits late shows an id below ones already read, and the cursor looks back for
+those) and reads the committed rows not read yet of the ``events`` table for the operator's
+company when one is committed: writing an event notifies ``core.events.service.TOPIC`` with its
+company id (:mod:`atendo.kit.wake`: LISTEN/NOTIFY on PostgreSQL, across processes; in-process
+after commit on SQLite), and this process's one :class:`atendo.kit.wake.Fanout` of that topic
+(one listening connection per process, however many streams) wakes the streams of that company.
+Without a wake-up a stream reads anyway every ``panel_live_fallback`` seconds
+(``ATENDO_PANEL_LIVE_FALLBACK``: a notify missed while the listener reconnected; the listener
+also wakes every stream when it listens again). The wake-up is cleared before each read, so an
+event committed during the read wakes the next one. Reading the table (not an in-process queue)
+is what makes it work when the API and the workers run in different processes. The browser only
+learns *that* something changed (type, dialog id); it then asks for the list and the dialog
+again, and the server applies the operator's visibility. Events of dialogs the operator may not
+open are not sent at all (not even their type and id). Each event also carries what is this
+operator's own (``notices``): a notification for them, their status when it changed, and their
+unread count.
 
 Presence on a chat (who else is viewing or typing) is not in the events table: the process's
 presence hub (``atendo.panel.presence``) pushes it here as soon as it changes, in any process,
