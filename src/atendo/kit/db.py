@@ -8,12 +8,15 @@ worker job) opens a session and commits; services only flush.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import (
     DateTime,
     Engine,
@@ -91,6 +94,31 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# An integer literal of 19 digits or more: orjson reads one beyond 64 bits as a float, where
+# the standard library keeps it exact.
+_LONG_INTEGER = re.compile(rb"[0-9]{19}")
+_LONG_INTEGER_TEXT = re.compile(r"[0-9]{19}")
+
+
+def json_loads(raw: str | bytes) -> Any:
+    """A JSON column's value as the standard library reads it, in a fraction of its time: the
+    empty list and object (most of a message's eight JSON columns) without parsing, the rest
+    by orjson, and by ``json.loads`` whatever orjson would read otherwise (an integer beyond
+    64 bits, an infinite number, a lone surrogate). A page of 20 messages parses 160 values."""
+    if len(raw) == 2:
+        if raw in (b"[]", "[]"):
+            return []
+        if raw in (b"{}", "{}"):
+            return {}
+    long = _LONG_INTEGER_TEXT.search(raw) if isinstance(raw, str) else _LONG_INTEGER.search(raw)
+    if long is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 # The PostgreSQL connections one process may hold (``ATENDO_DB_POOL_SIZE``). The formula:
 #     processes × pool_size ≤ max_connections − margin
 # (every `atendo serve` and `atendo worker` process counts; the margin leaves room for
@@ -106,7 +134,11 @@ def make_engine(
     url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
 ) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_deserializer=json_loads,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -132,7 +164,12 @@ def make_engine(
 
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
+        json_deserializer=json_loads,
     )
 
 
