@@ -11,7 +11,7 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Row,
     Select,
     create_engine,
     delete,
@@ -60,6 +61,23 @@ def get_scoped(session: Session, model: type[RowT], row_id: int, *, company_id: 
     columns = model.__table__.c
     stmt = select(model).where(columns.id == row_id, columns.company_id == company_id)
     return session.scalars(stmt).one_or_none()
+
+
+# How a list reads its page: :func:`entities` or :func:`table_rows`.
+Fetch = Callable[[Session, Select[Any]], list[Any]]
+
+
+def entities(session: Session, stmt: Select[Any]) -> list[Any]:
+    """The ORM objects a ``select(Model)`` finds (what a list returns to be worked on)."""
+    return list(session.scalars(stmt))
+
+
+def table_rows(session: Session, stmt: Select[Any]) -> list[Row[Any]]:
+    """What a ``select(Model)`` finds as plain rows of its table's columns (``row.name``):
+    for a list only serialised, at a fraction of the CPU of building ORM objects (no identity
+    map, no instance state, no instrumented attribute reads)."""
+    model = stmt.column_descriptions[0]["entity"]
+    return list(session.execute(stmt.with_only_columns(*model.__table__.c)))
 
 
 def delete_selected(session: Session, model: type[Base], ids: Select[int]) -> int:
