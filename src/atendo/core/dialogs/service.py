@@ -9,7 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from atendo.core.companies.models import AuditEntry
@@ -24,7 +40,7 @@ from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.team.models import DialogRead
 from atendo.kit.clock import utcnow
 from atendo.kit.db import Fetch, entities, get_scoped, table_rows
-from atendo.kit.pagination import Page, count_total
+from atendo.kit.pagination import Page, count_total, total_bound
 
 TRANSFER_COMMENT_MAX = 1000  # a transfer's note in the timeline (kept in the audit's details)
 
@@ -616,7 +632,12 @@ def _list_dialogs(
     filters: dict[str, Any],
 ) -> tuple[list[Any], int]:
     queued = bool(filters.get("queued"))
-    stmt = select(Dialog).where(*dialog_conditions(session, company_id=company_id, **filters))
+    searched = _searched(session, company_id, page, filters) if capped else None
+    if searched is not None:
+        stmt, known_total = searched
+    else:
+        stmt = select(Dialog).where(*dialog_conditions(session, company_id=company_id, **filters))
+        known_total = None
     if count_only:
         return [], count_total(session, stmt, page, capped=False)
     rows: list[Any]
@@ -646,7 +667,38 @@ def _list_dialogs(
         rows = _own_first(session, stmt, page, own_first_for, fetch, ascending=False)
     if not with_total:
         return rows, -1
+    if known_total is not None:
+        return rows, known_total
     return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+
+
+def _searched(
+    session: Session, company_id: int, page: Page, filters: dict[str, Any]
+) -> tuple[Select[Dialog], int] | None:
+    """A searched list counted up to its bound (the API's ``q``), on PostgreSQL: the ids of the
+    dialogs found (with every other filter), read first — a ``UNION`` of the search's branches,
+    each by its own index (a client's dialogs, a message's, a request's), up to the bound + 1 —
+    then (the statement of the page, the total). The page is read among those ids, and their
+    number is the total: no ``COUNT``. (The ``OR`` of the branches is one sequential scan of
+    the company's dialogs to count, and walks their index by activity until a page is found.)
+    Past the bound, the ``OR`` form reads the page and the total is the bound + 1. None: not a
+    search, or not PostgreSQL (``= ANY`` of an array)."""
+    search = filters.get("search")
+    if not (search and search.strip()) or session.get_bind().dialect.name != "postgresql":
+        return None
+    from atendo.core.search.service import dialog_branches
+
+    branches = dialog_branches(session, company_id=company_id, query=search)
+    if branches is None:
+        return None
+    rest = dialog_conditions(session, company_id=company_id, **{**filters, "search": None})
+    found = union(*(select(Dialog.id).where(*rest, branch) for branch in branches)).subquery()
+    bound = total_bound(page)
+    ids = list(session.scalars(select(found.c.id).limit(bound + 1)))
+    if len(ids) > bound:
+        return select(Dialog).where(*rest, or_(*branches)), bound + 1
+    among = Dialog.id == any_(bindparam("found_ids", ids, type_=ARRAY(Integer)))
+    return select(Dialog).where(Dialog.company_id == company_id, among), len(ids)
 
 
 def _page(
