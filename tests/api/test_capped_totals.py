@@ -143,3 +143,43 @@ def test_the_dialogs_search_pages_and_counts_as_the_list_does(
         "ids": open_ids[2:5],
         "meta": {"total": 9, "limit": 3, "offset": 2, "total_exact": False},
     }
+
+
+@pytest.mark.parametrize("param", ["search", "q"])
+def test_the_clients_search_pages_and_counts_as_the_list_does(
+    runtime: Runtime,
+    company: CompanyFixture,
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    param: str,
+) -> None:
+    """A search of the clients on PostgreSQL reads the ids found first and pages among them
+    (no ``COUNT``); past the bound the plain form: the same pages and totals as the list
+    without the search when every client matches."""
+    _twelve(runtime, company)
+    # (``q`` reads the search index, which /v1/clients does not bring up to date itself: a
+    # search of the dialogs does)
+    assert api.get("/v1/dialogs", params={"q": "anything"}).status_code == 200
+    ids = [c["id"] for c in api.get("/v1/clients", params={"limit": 50}).json()["data"]]
+
+    def page(**params: object) -> dict[str, object]:
+        body = api.get("/v1/clients", params={param: "9300000", **params}).json()
+        return {"ids": [c["id"] for c in body["data"]], "meta": body["meta"]}
+
+    assert page(limit=5, offset=5) == {
+        "ids": ids[5:10],
+        "meta": {"total": 12, "limit": 5, "offset": 5},
+    }
+    assert page(limit=50, order="desc")["ids"] == ids[::-1]
+    # the other filters are kept
+    assert page(limit=3, phone="+5511930000004")["ids"] == [ids[4]]
+    assert page(limit=3, phone="+5511999999999")["ids"] == []
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 3)
+    assert page(limit=2) == {
+        "ids": ids[:2],
+        "meta": {"total": 6, "limit": 2, "offset": 0, "total_exact": False},
+    }
+    assert page(limit=2, offset=7) == {
+        "ids": ids[7:9],
+        "meta": {"total": 12, "limit": 2, "offset": 7},
+    }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, Select, any_, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -59,3 +60,22 @@ def count_total(
     if capped:
         return count_capped(session, stmt, page)
     return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def among_found(
+    session: Session,
+    stmt: Select[Any],
+    page: Page,
+    *,
+    key: ColumnElement[int] | QueryableAttribute[int],
+    base: Select[Any],
+) -> tuple[Select[Any], int]:
+    """A search's page without a ``COUNT`` (PostgreSQL): the keys ``stmt`` finds are read
+    first, up to :func:`total_bound` + 1 — the search runs once — and then (``base`` narrowed
+    to those keys: the statement of the page, read by primary key; their number, the total).
+    Past the bound: (``stmt`` itself, the bound + 1), as :func:`count_capped` would say."""
+    bound = total_bound(page)
+    keys = list(session.scalars(stmt.with_only_columns(key).order_by(None).limit(bound + 1)))
+    if len(keys) > bound:
+        return stmt, bound + 1
+    return base.where(key == any_(bindparam("found_keys", keys, type_=ARRAY(Integer)))), len(keys)
