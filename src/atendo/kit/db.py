@@ -215,6 +215,11 @@ class Database:
         self.read_sessionmaker = sessionmaker(
             self.engine.execution_options(atendo_readonly=True), expire_on_commit=False
         )
+        # The sessions of :meth:`quick_reading` (bound to an autocommit connection each time);
+        # their guards are registered once here, not per session (each registration costs).
+        self.quick_sessionmaker = sessionmaker(expire_on_commit=False, autoflush=False)
+        event.listen(self.quick_sessionmaker, "do_orm_execute", _refuse_writes)
+        event.listen(self.quick_sessionmaker, "before_flush", _refuse_flush)
         # SQLite has one writer at a time, and a writer that finds the lock taken polls it in
         # growing sleeps (up to 100 ms each): under contention a write waits far longer than
         # the write ahead of it takes. Writers of this process queue on a lock of ours
@@ -254,10 +259,10 @@ class Database:
             with self.reading() as session:
                 yield session
             return
-        with self.autocommit() as session:
-            session.autoflush = False
-            event.listen(session, "do_orm_execute", _refuse_writes)
-            event.listen(session, "before_flush", _refuse_flush)
+        with (
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            self.quick_sessionmaker(bind=connection) as session,
+        ):
             yield session
 
     @contextmanager
