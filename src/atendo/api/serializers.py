@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -24,7 +24,7 @@ from atendo.core.tags.models import Tag
 from atendo.core.tags.service import tags_of
 from atendo.core.templates.models import Template
 from atendo.kit.clock import iso
-from atendo.kit.db import table_rows
+from atendo.kit.db import Record, table_rows
 
 
 def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, An
     }
 
 
-def clients_out(session: Session, clients: Sequence[Client | Row[Any]]) -> list[dict[str, Any]]:
+def clients_out(session: Session, clients: Sequence[Client | Record]) -> list[dict[str, Any]]:
     """The clients (of one company), with three queries for all of them: their e-mail
     addresses, the channels they talk on and their tags."""
     if not clients:
@@ -100,7 +100,7 @@ def clients_out(session: Session, clients: Sequence[Client | Row[Any]]) -> list[
     return out
 
 
-def attachment_out(att: Attachment | Row[Any]) -> dict[str, Any]:
+def attachment_out(att: Attachment | Record) -> dict[str, Any]:
     return {
         "id": att.id,
         "name": att.filename,
@@ -112,14 +112,14 @@ def attachment_out(att: Attachment | Row[Any]) -> dict[str, Any]:
     }
 
 
-def messages_out(session: Session, messages: Sequence[Message | Row[Any]]) -> list[dict[str, Any]]:
+def messages_out(session: Session, messages: Sequence[Message | Record]) -> list[dict[str, Any]]:
     if not messages:
         return []
     atts = attachment_rows_of(session, [m.id for m in messages], company_id=messages[0].company_id)
     return [message_out(m, atts.get(m.id, [])) for m in messages]
 
 
-def message_out(m: Message | Row[Any], atts: Sequence[Attachment | Row[Any]]) -> dict[str, Any]:
+def message_out(m: Message | Record, atts: Sequence[Attachment | Record]) -> dict[str, Any]:
     return {
         "id": m.id,
         "text": m.text,
@@ -165,9 +165,9 @@ def message_out(m: Message | Row[Any], atts: Sequence[Attachment | Row[Any]]) ->
     }
 
 
-def dialogs_out(session: Session, dialogs: Sequence[Dialog | Row[Any]]) -> list[dict[str, Any]]:
+def dialogs_out(session: Session, dialogs: Sequence[Dialog | Record]) -> list[dict[str, Any]]:
     last_ids = [d.last_message_id for d in dialogs if d.last_message_id]
-    last: dict[int, Row[Any]] = {}
+    last: dict[int, Record] = {}
     if last_ids:
         stmt = select(Message).where(
             Message.company_id == dialogs[0].company_id, Message.id.in_(last_ids)

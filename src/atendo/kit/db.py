@@ -21,7 +21,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
-    Row,
     Select,
     create_engine,
     delete,
@@ -72,12 +71,26 @@ def entities(session: Session, stmt: Select[Any]) -> list[Any]:
     return list(session.scalars(stmt))
 
 
-def table_rows(session: Session, stmt: Select[Any]) -> list[Row[Any]]:
-    """What a ``select(Model)`` finds as plain rows of its table's columns (``row.name``):
+class Record:
+    """A row of a table's columns, read by attribute (``row.name``) as fast as an object's own
+    attribute (a SQLAlchemy ``Row``'s read by name costs several times more: a page of messages
+    reads 40 fields of each)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__ = values
+
+    def __getattr__(self, name: str) -> Any:  # only for a name that is not a column
+        raise AttributeError(name)
+
+
+def table_rows(session: Session, stmt: Select[Any]) -> list[Record]:
+    """What a ``select(Model)`` finds as plain records of its table's columns (``row.name``):
     for a list only serialised, at a fraction of the CPU of building ORM objects (no identity
     map, no instance state, no instrumented attribute reads)."""
     model = stmt.column_descriptions[0]["entity"]
-    return list(session.execute(stmt.with_only_columns(*model.__table__.c)))
+    result = session.execute(stmt.with_only_columns(*model.__table__.c))
+    keys = list(result.keys())
+    return [Record(dict(zip(keys, row, strict=True))) for row in result]
 
 
 def delete_selected(session: Session, model: type[Base], ids: Select[int]) -> int:

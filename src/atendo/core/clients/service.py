@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, or_, select, union, update
+from sqlalchemy import Select, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
-from atendo.kit.db import Fetch, entities, get_scoped, table_rows
+from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
 from atendo.kit.pagination import Page, among_found, count_total
 
 EMAIL = "email"
@@ -257,7 +257,7 @@ def list_client_rows(
     order: str = "asc",
     capped: bool = False,
     **filters: Any,
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Record], int]:
     """:func:`list_clients` as plain rows of the ``clients`` columns, for a list that is only
     serialised (the API's): a fraction of the CPU of building ORM objects."""
     stmt = clients_select(session, company_id=company_id, **filters)

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
     Select,
     and_,
     any_,
@@ -39,7 +38,7 @@ from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator, OperatorGroup
 from atendo.core.team.models import DialogRead
 from atendo.kit.clock import utcnow
-from atendo.kit.db import Fetch, entities, get_scoped, table_rows
+from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
 from atendo.kit.pagination import Page, count_total, total_bound
 
 TRANSFER_COMMENT_MAX = 1000  # a transfer's note in the timeline (kept in the audit's details)
@@ -601,7 +600,7 @@ def list_dialog_rows(
     order: str = "desc",
     capped: bool = False,
     **filters: Any,
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Record], int]:
     """:func:`list_dialogs` as plain rows of the ``dialogs`` columns, for a list that is only
     serialised (the API's): a fraction of the CPU of building ORM objects."""
     return _list_dialogs(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, insert, select
+from sqlalchemy import Select, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
@@ -19,7 +19,7 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
-from atendo.kit.db import Fetch, entities, get_scoped, table_rows
+from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
 from atendo.kit.pagination import Page, count_total
 
 
@@ -38,7 +38,7 @@ def attachments_of(
 
 def attachment_rows_of(
     session: Session, message_ids: Sequence[int], *, company_id: int
-) -> dict[int, list[Row[Any]]]:
+) -> dict[int, list[Record]]:
     """:func:`attachments_of` as plain rows of the ``attachments`` columns (a list that is
     only serialised)."""
     return _attachments_of(session, message_ids, company_id=company_id, fetch=table_rows)
@@ -127,7 +127,7 @@ def list_message_rows(
     order: str = "desc",
     capped: bool = False,
     **filters: Any,
-) -> tuple[list[Row[Any]], int]:
+) -> tuple[list[Record], int]:
     """:func:`list_messages` as plain rows of the ``messages`` columns, for a list that is only
     serialised (the API's): a fraction of the CPU of building ORM objects."""
     stmt = messages_select(session, company_id=company_id, **filters)
