@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,25 @@ def count_total(
     if capped:
         return count_capped(session, stmt, page)
     return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def read_page(
+    session: Session,
+    stmt: Select[Any],
+    page: Page,
+    *,
+    ordering: ColumnElement[Any],
+    capped: bool,
+    fetch: Callable[[Session, Select[Any]], list[Any]],
+    total: int | None = None,
+) -> tuple[list[Any], int]:
+    """The page of ``stmt`` in ``ordering``, read by ``fetch`` (ORM objects or plain rows:
+    ``atendo.kit.db.entities`` / ``table_rows``), and how many rows ``stmt`` finds
+    (:func:`count_total`; ``total`` when already known)."""
+    rows = fetch(session, stmt.order_by(ordering).limit(page.limit).offset(page.offset))
+    if total is not None:
+        return rows, total
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
 
 
 def among_found(

@@ -16,8 +16,8 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
-from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
-from atendo.kit.pagination import Page, among_found, count_total
+from atendo.kit.db import Record, entities, get_scoped, table_rows
+from atendo.kit.pagination import Page, among_found, read_page
 
 EMAIL = "email"
 
@@ -246,7 +246,8 @@ def list_clients(
     oldest first, and how many there are (``capped``: counted by
     :func:`atendo.kit.pagination.count_capped`, the API's lists)."""
     stmt = clients_select(session, company_id=company_id, **filters)
-    return _clients_page(session, stmt, page, order=order, capped=capped, fetch=entities)
+    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=entities)
 
 
 def list_client_rows(
@@ -261,32 +262,16 @@ def list_client_rows(
     """:func:`list_clients` as plain rows of the ``clients`` columns, for a list that is only
     serialised (the API's): a fraction of the CPU of building ORM objects."""
     stmt = clients_select(session, company_id=company_id, **filters)
+    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
     searched = bool(filters.get("search") or filters.get("q"))
     if capped and searched and session.get_bind().dialect.name == "postgresql":
         # A search: its trigram scans run once (for the ids), not once more for a COUNT.
         base = select(Client).where(Client.company_id == company_id)
         stmt, total = among_found(session, stmt, page, key=Client.id, base=base)
-        return _clients_page(
-            session, stmt, page, order=order, capped=capped, fetch=table_rows, total=total
+        return read_page(
+            session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows, total=total
         )
-    return _clients_page(session, stmt, page, order=order, capped=capped, fetch=table_rows)
-
-
-def _clients_page(
-    session: Session,
-    stmt: Select[Client],
-    page: Page,
-    *,
-    order: str,
-    capped: bool,
-    fetch: Fetch,
-    total: int | None = None,
-) -> tuple[list[Any], int]:
-    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
-    rows = fetch(session, stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    if total is not None:
-        return rows, total
-    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows)
 
 
 def clients_select(

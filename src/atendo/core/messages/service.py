@@ -20,7 +20,7 @@ from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
 from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
-from atendo.kit.pagination import Page, count_total
+from atendo.kit.pagination import Page, read_page
 
 
 def get_message(session: Session, *, company_id: int, message_id: int) -> Message:
@@ -116,7 +116,8 @@ def list_messages(
     asc: oldest), and how many there are (``capped``: counted by
     :func:`atendo.kit.pagination.count_capped`, the API's lists)."""
     stmt = messages_select(session, company_id=company_id, **filters)
-    return _messages_page(session, stmt, page, order=order, capped=capped, fetch=entities)
+    ordering = Message.id.asc() if order == "asc" else Message.id.desc()
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=entities)
 
 
 def list_message_rows(
@@ -131,21 +132,8 @@ def list_message_rows(
     """:func:`list_messages` as plain rows of the ``messages`` columns, for a list that is only
     serialised (the API's): a fraction of the CPU of building ORM objects."""
     stmt = messages_select(session, company_id=company_id, **filters)
-    return _messages_page(session, stmt, page, order=order, capped=capped, fetch=table_rows)
-
-
-def _messages_page(
-    session: Session,
-    stmt: Select[Message],
-    page: Page,
-    *,
-    order: str,
-    capped: bool,
-    fetch: Fetch,
-) -> tuple[list[Any], int]:
     ordering = Message.id.asc() if order == "asc" else Message.id.desc()
-    rows = fetch(session, stmt.order_by(ordering).limit(page.limit).offset(page.offset))
-    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows)
 
 
 def messages_select(
