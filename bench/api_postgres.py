@@ -41,11 +41,11 @@ from sqlalchemy.orm import Session
 
 from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.channels.models import Channel
-from atendo.core.clients.service import list_clients
+from atendo.core.clients.service import list_client_rows
 from atendo.core.companies.service import create_company, regenerate_token
-from atendo.core.dialogs.service import list_dialogs
+from atendo.core.dialogs.service import list_dialog_rows
 from atendo.core.messages.inbound import Sender, receive_client_message
-from atendo.core.messages.service import list_messages
+from atendo.core.messages.service import list_message_rows
 from atendo.core.operators.models import Operator
 from atendo.core.operators.sessions import open_session
 from atendo.core.search.service import catch_up
@@ -216,7 +216,8 @@ def captured(conn: Connection) -> Iterator[list[tuple[str, Any]]]:
 def explain_reads(
     runtime: Runtime, company_id: int, dialog_id: int, operator_id: int, base: int
 ) -> None:
-    """The EXPLAIN ANALYZE of each statement the benchmarked reads run."""
+    """The EXPLAIN ANALYZE of each statement the benchmarked reads run (the API's own list
+    functions: ``list_*_rows``)."""
     from atendo.panel.auth import PanelUser
     from atendo.panel.views import ListFilters, dialog_rows
 
@@ -240,14 +241,14 @@ def explain_reads(
         (
             "GET /v1/dialogs?limit=20",
             lambda s: dialogs_out(
-                s, list_dialogs(s, company_id=company_id, page=page, capped=True)[0]
+                s, list_dialog_rows(s, company_id=company_id, page=page, capped=True)[0]
             ),
         ),
         (
             "GET /v1/messages?dialog_id=…",
             lambda s: messages_out(
                 s,
-                list_messages(
+                list_message_rows(
                     s, company_id=company_id, page=page, dialog_id=dialog_id, capped=True
                 )[0],
             ),
@@ -255,14 +256,14 @@ def explain_reads(
         (
             "GET /v1/clients?limit=20",
             lambda s: clients_out(
-                s, list_clients(s, company_id=company_id, page=page, capped=True)[0]
+                s, list_client_rows(s, company_id=company_id, page=page, capped=True)[0]
             ),
         ),
         (
             "GET /v1/clients?search=…",
             lambda s: clients_out(
                 s,
-                list_clients(
+                list_client_rows(
                     s,
                     company_id=company_id,
                     page=page,
@@ -275,7 +276,7 @@ def explain_reads(
             "GET /v1/dialogs?q=… (pg_trgm search)",
             lambda s: dialogs_out(
                 s,
-                list_dialogs(
+                list_dialog_rows(
                     s,
                     company_id=company_id,
                     page=page,

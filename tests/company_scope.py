@@ -51,6 +51,10 @@ ALLOWED: dict[str, str] = {
     "atendo.core.companies.service.company_for_token": (
         "an API token is looked up by its hash before its company is known"
     ),
+    "atendo.core.companies.ratelimit.authenticate_and_count": (
+        "an API token is looked up by its hash (and its request counted under the company "
+        "found) before its company is known"
+    ),
     "atendo.core.operators.sessions.find_session": (
         "a panel session is looked up by its cookie token before its company is known"
     ),

@@ -97,3 +97,89 @@ def test_a_page_that_is_not_full_tells_the_total_without_counting(
     assert body["meta"] == {"total": 12, "limit": 5, "offset": 20}
     assert body["data"] == []
     assert len([s for s in statements if "count(" in s.lower()]) == 1
+
+
+def test_the_dialogs_search_pages_and_counts_as_the_list_does(
+    runtime: Runtime, company: CompanyFixture, api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``q`` on PostgreSQL reads the ids found first and pages among them (no ``COUNT``), and
+    past the bound falls back to the plain form: the same pages, totals and order as the list
+    without ``q`` when every dialog matches, with the other filters kept."""
+    _twelve(runtime, company)
+    ids = [d["id"] for d in api.get("/v1/dialogs", params={"limit": 50}).json()["data"]]
+    closed = ids[3:5]
+    r = api.put("/v1/dialogs", json={"dialog_ids": closed, "state": "closed"})
+    assert r.status_code == 200, r.text
+
+    def page(**params: object) -> dict[str, object]:
+        body = api.get("/v1/dialogs", params={"q": "9300000", **params}).json()
+        return {"ids": [d["id"] for d in body["data"]], "meta": body["meta"]}
+
+    assert page(limit=5, offset=5) == {
+        "ids": ids[5:10],
+        "meta": {"total": 12, "limit": 5, "offset": 5},
+    }
+    assert page(limit=50, order="asc")["ids"] == ids[::-1]
+    open_ids = [i for i in ids if i not in closed]
+    assert page(limit=4, state="open") == {
+        "ids": open_ids[:4],
+        "meta": {"total": 10, "limit": 4, "offset": 0},
+    }
+    assert page(limit=50, state="closed")["ids"] == closed
+    assert page(q="nobody by this name") == {
+        "ids": [],
+        "meta": {"total": 0, "limit": 20, "offset": 0},
+    }
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 3)
+    assert page(limit=2) == {
+        "ids": ids[:2],
+        "meta": {"total": 6, "limit": 2, "offset": 0, "total_exact": False},
+    }
+    assert page(limit=2, offset=7) == {
+        "ids": ids[7:9],
+        "meta": {"total": 12, "limit": 2, "offset": 7},
+    }
+    assert page(limit=3, offset=2, state="open") == {
+        "ids": open_ids[2:5],
+        "meta": {"total": 9, "limit": 3, "offset": 2, "total_exact": False},
+    }
+
+
+@pytest.mark.parametrize("param", ["search", "q"])
+def test_the_clients_search_pages_and_counts_as_the_list_does(
+    runtime: Runtime,
+    company: CompanyFixture,
+    api: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    param: str,
+) -> None:
+    """A search of the clients on PostgreSQL reads the ids found first and pages among them
+    (no ``COUNT``); past the bound the plain form: the same pages and totals as the list
+    without the search when every client matches."""
+    _twelve(runtime, company)
+    # (``q`` reads the search index, which /v1/clients does not bring up to date itself: a
+    # search of the dialogs does)
+    assert api.get("/v1/dialogs", params={"q": "anything"}).status_code == 200
+    ids = [c["id"] for c in api.get("/v1/clients", params={"limit": 50}).json()["data"]]
+
+    def page(**params: object) -> dict[str, object]:
+        body = api.get("/v1/clients", params={param: "9300000", **params}).json()
+        return {"ids": [c["id"] for c in body["data"]], "meta": body["meta"]}
+
+    assert page(limit=5, offset=5) == {
+        "ids": ids[5:10],
+        "meta": {"total": 12, "limit": 5, "offset": 5},
+    }
+    assert page(limit=50, order="desc")["ids"] == ids[::-1]
+    # the other filters are kept
+    assert page(limit=3, phone="+5511930000004")["ids"] == [ids[4]]
+    assert page(limit=3, phone="+5511999999999")["ids"] == []
+    monkeypatch.setattr(pagination, "TOTAL_CAP", 3)
+    assert page(limit=2) == {
+        "ids": ids[:2],
+        "meta": {"total": 6, "limit": 2, "offset": 0, "total_exact": False},
+    }
+    assert page(limit=2, offset=7) == {
+        "ids": ids[7:9],
+        "meta": {"total": 12, "limit": 2, "offset": 7},
+    }

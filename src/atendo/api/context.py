@@ -80,7 +80,9 @@ class ApiContext:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.runtime.db.reading() as session:
+        """The request's reads (PostgreSQL: in autocommit, no BEGIN/ROLLBACK round trips; see
+        :meth:`atendo.kit.db.Database.quick_reading`)."""
+        with self.runtime.db.quick_reading() as session:
             yield session
 
     @property

@@ -1,7 +1,12 @@
-"""Domain rows → the API's JSON shapes (Chat2Desk field names, [ext] e-mail fields)."""
+"""Domain rows → the API's JSON shapes (Chat2Desk field names, [ext] e-mail fields).
+
+Each serialiser takes an ORM object or a plain row of its table's columns (``table_rows``:
+what the lists read, at a fraction of the CPU); the attribute names are the column names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -12,13 +17,14 @@ from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.companies.models import AuditEntry
 from atendo.core.dialogs.models import Dialog
 from atendo.core.messages.models import Attachment, Message
-from atendo.core.messages.service import attachments_of
+from atendo.core.messages.service import attachment_rows_of
 from atendo.core.operators.models import GroupMember, Operator, OperatorGroup
 from atendo.core.operators.service import opened_dialogs_count
 from atendo.core.tags.models import Tag
 from atendo.core.tags.service import tags_of
 from atendo.core.templates.models import Template
 from atendo.kit.clock import iso
+from atendo.kit.db import Record, table_rows
 
 
 def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -34,7 +40,7 @@ def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, An
     }
 
 
-def clients_out(session: Session, clients: list[Client]) -> list[dict[str, Any]]:
+def clients_out(session: Session, clients: Sequence[Client | Record]) -> list[dict[str, Any]]:
     """The clients (of one company), with three queries for all of them: their e-mail
     addresses, the channels they talk on and their tags."""
     if not clients:
@@ -94,7 +100,7 @@ def clients_out(session: Session, clients: list[Client]) -> list[dict[str, Any]]
     return out
 
 
-def attachment_out(att: Attachment) -> dict[str, Any]:
+def attachment_out(att: Attachment | Record) -> dict[str, Any]:
     return {
         "id": att.id,
         "name": att.filename,
@@ -106,14 +112,14 @@ def attachment_out(att: Attachment) -> dict[str, Any]:
     }
 
 
-def messages_out(session: Session, messages: list[Message]) -> list[dict[str, Any]]:
+def messages_out(session: Session, messages: Sequence[Message | Record]) -> list[dict[str, Any]]:
     if not messages:
         return []
-    atts = attachments_of(session, [m.id for m in messages], company_id=messages[0].company_id)
+    atts = attachment_rows_of(session, [m.id for m in messages], company_id=messages[0].company_id)
     return [message_out(m, atts.get(m.id, [])) for m in messages]
 
 
-def message_out(m: Message, atts: list[Attachment]) -> dict[str, Any]:
+def message_out(m: Message | Record, atts: Sequence[Attachment | Record]) -> dict[str, Any]:
     return {
         "id": m.id,
         "text": m.text,
@@ -159,14 +165,14 @@ def message_out(m: Message, atts: list[Attachment]) -> dict[str, Any]:
     }
 
 
-def dialogs_out(session: Session, dialogs: list[Dialog]) -> list[dict[str, Any]]:
+def dialogs_out(session: Session, dialogs: Sequence[Dialog | Record]) -> list[dict[str, Any]]:
     last_ids = [d.last_message_id for d in dialogs if d.last_message_id]
-    last: dict[int, Message] = {}
+    last: dict[int, Record] = {}
     if last_ids:
         stmt = select(Message).where(
             Message.company_id == dialogs[0].company_id, Message.id.in_(last_ids)
         )
-        last = {m.id: m for m in session.scalars(stmt)}
+        last = {m.id: m for m in table_rows(session, stmt)}
     out = []
     for d in dialogs:
         msg = last.get(d.last_message_id or 0)

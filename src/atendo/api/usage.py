@@ -14,7 +14,11 @@ from collections import defaultdict, deque
 
 from sqlalchemy.orm import Session
 
-from atendo.core.companies.ratelimit import forget_old_windows, within_limit
+from atendo.core.companies.ratelimit import (
+    authenticate_and_count,
+    forget_old_windows,
+    within_limit,
+)
 from atendo.core.companies.service import add_api_requests, company_for_token
 from atendo.core.errors import DomainError
 from atendo.kit.clock import utcnow
@@ -41,9 +45,10 @@ class ApiUsage:
 
     def authenticate(self, token: str) -> int | None:
         """The company of ``token`` (None: unknown), counting the request; raises RateLimited
-        over the limit. On PostgreSQL the lookup and the count are two statements in autocommit:
-        the count's upsert commits at the server as it runs, so the shared row's lock is never
-        held across a round trip to this process (every request of the token waits on it)."""
+        over the limit. On PostgreSQL the lookup and the count are one statement in autocommit
+        (one round trip): the count's upsert commits at the server as it runs, so the shared
+        row's lock is never held across a round trip to this process (every request of the
+        token waits on it)."""
         if not self.shared:
             with self.db.reading() as session:
                 company_id = company_for_token(session, token)
@@ -51,10 +56,12 @@ class ApiUsage:
                 self._count_in_memory(company_id, token)
             return company_id
         with self.db.autocommit() as session:
-            company_id = company_for_token(session, token)
-            if company_id is None:
-                return None
-            allowed = self._count_shared(session, company_id, token)
+            found = authenticate_and_count(
+                session, token=token, limit=self.per_minute, now=utcnow()
+            )
+        if found is None:
+            return None
+        company_id, allowed = found
         self._record(company_id, allowed)
         return company_id
 

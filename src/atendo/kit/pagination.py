@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, Select, any_, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
@@ -59,3 +61,41 @@ def count_total(
     if capped:
         return count_capped(session, stmt, page)
     return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def read_page(
+    session: Session,
+    stmt: Select[Any],
+    page: Page,
+    *,
+    ordering: ColumnElement[Any],
+    capped: bool,
+    fetch: Callable[[Session, Select[Any]], list[Any]],
+    total: int | None = None,
+) -> tuple[list[Any], int]:
+    """The page of ``stmt`` in ``ordering``, read by ``fetch`` (ORM objects or plain rows:
+    ``atendo.kit.db.entities`` / ``table_rows``), and how many rows ``stmt`` finds
+    (:func:`count_total`; ``total`` when already known)."""
+    rows = fetch(session, stmt.order_by(ordering).limit(page.limit).offset(page.offset))
+    if total is not None:
+        return rows, total
+    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+
+
+def among_found(
+    session: Session,
+    stmt: Select[Any],
+    page: Page,
+    *,
+    key: ColumnElement[int] | QueryableAttribute[int],
+    base: Select[Any],
+) -> tuple[Select[Any], int]:
+    """A search's page without a ``COUNT`` (PostgreSQL): the keys ``stmt`` finds are read
+    first, up to :func:`total_bound` + 1 — the search runs once — and then (``base`` narrowed
+    to those keys: the statement of the page, read by primary key; their number, the total).
+    Past the bound: (``stmt`` itself, the bound + 1), as :func:`count_capped` would say."""
+    bound = total_bound(page)
+    keys = list(session.scalars(stmt.with_only_columns(key).order_by(None).limit(bound + 1)))
+    if len(keys) > bound:
+        return stmt, bound + 1
+    return base.where(key == any_(bindparam("found_keys", keys, type_=ARRAY(Integer)))), len(keys)

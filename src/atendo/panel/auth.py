@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from atendo.core.companies.service import record_audit
@@ -182,8 +183,10 @@ async def check_csrf(request: Request, user: PanelUser) -> None:
 
 
 async def current_user(request: Request) -> PanelUser:
-    """FastAPI dependency: a signed-in operator (and a valid CSRF token on unsafe requests)."""
-    user = read_session(request)
+    """FastAPI dependency: a signed-in operator (and a valid CSRF token on unsafe requests).
+    The session is read in a worker thread: its two or three queries on the event loop stalled
+    every other request of the process meanwhile."""
+    user = await run_in_threadpool(read_session, request)
     if user is None:
         raise LoginRequired()
     await check_csrf(request, user)

@@ -13,7 +13,7 @@ from atendo.api.serializers import clients_out, dialogs_out, messages_out
 from atendo.core.clients.service import (
     client_identities,
     get_client,
-    list_clients,
+    list_client_rows,
 )
 from atendo.core.dialogs.service import list_dialogs
 from atendo.core.enums import MessageType
@@ -48,7 +48,7 @@ router = APIRouter(tags=["clients"])
 def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
     with ctx.read() as session:
-        rows, total = list_clients(
+        rows, total = list_client_rows(
             session,
             company_id=ctx.company_id,
             page=p,

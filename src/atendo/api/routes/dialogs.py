@@ -12,7 +12,7 @@ from atendo.api.routes.shapes import DIALOG, DIALOG_DETAIL, array, kind, obj
 from atendo.api.serializers import dialogs_out, timeline_out
 from atendo.core.companies.service import list_audit
 from atendo.core.dialogs.bulk import BulkAction, apply_bulk
-from atendo.core.dialogs.service import get_dialog, list_dialogs
+from atendo.core.dialogs.service import get_dialog, list_dialog_rows
 from atendo.core.errors import Invalid
 
 router = APIRouter(tags=["dialogs"])
@@ -51,7 +51,7 @@ def _list(ctx: ApiContext, *, unanswered: bool) -> JSONResponse:
     p = ctx.page
     ctx.index_for_search(ctx.params.text("q"))
     with ctx.read() as session:
-        rows, total = list_dialogs(
+        rows, total = list_dialog_rows(
             session,
             company_id=ctx.company_id,
             page=p,

@@ -10,7 +10,7 @@ from atendo.api.envelope import ok, page
 from atendo.api.routes.apidoc import ORDER, PAGING, Param, doc
 from atendo.api.routes.shapes import MESSAGE
 from atendo.api.serializers import messages_out
-from atendo.core.messages.service import get_message, list_messages
+from atendo.core.messages.service import get_message, list_message_rows
 
 router = APIRouter(tags=["messages"])
 
@@ -44,7 +44,7 @@ def messages(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     params = ctx.params
     ctx.index_for_search(params.text("q"))
     with ctx.read() as session:
-        rows, total = list_messages(
+        rows, total = list_message_rows(
             session,
             company_id=ctx.company_id,
             page=p,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, union, update
+from sqlalchemy import Select, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,8 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
-from atendo.kit.db import get_scoped
-from atendo.kit.pagination import Page, count_total
+from atendo.kit.db import Record, entities, get_scoped, table_rows
+from atendo.kit.pagination import Page, among_found, read_page
 
 EMAIL = "email"
 
@@ -238,17 +238,55 @@ def list_clients(
     *,
     company_id: int,
     page: Page,
+    order: str = "asc",
+    capped: bool = False,
+    **filters: Any,
+) -> tuple[list[Client], int]:
+    """The company's clients (merged ones left out) by the filters of :func:`clients_select`,
+    oldest first, and how many there are (``capped``: counted by
+    :func:`atendo.kit.pagination.count_capped`, the API's lists)."""
+    stmt = clients_select(session, company_id=company_id, **filters)
+    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=entities)
+
+
+def list_client_rows(
+    session: Session,
+    *,
+    company_id: int,
+    page: Page,
+    order: str = "asc",
+    capped: bool = False,
+    **filters: Any,
+) -> tuple[list[Record], int]:
+    """:func:`list_clients` as plain rows of the ``clients`` columns, for a list that is only
+    serialised (the API's): a fraction of the CPU of building ORM objects."""
+    stmt = clients_select(session, company_id=company_id, **filters)
+    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
+    searched = bool(filters.get("search") or filters.get("q"))
+    if capped and searched and session.get_bind().dialect.name == "postgresql":
+        # A search: its trigram scans run once (for the ids), not once more for a COUNT.
+        base = select(Client).where(Client.company_id == company_id)
+        stmt, total = among_found(session, stmt, page, key=Client.id, base=base)
+        return read_page(
+            session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows, total=total
+        )
+    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows)
+
+
+def clients_select(
+    session: Session,
+    *,
+    company_id: int,
     phone: str | None = None,
     email: str | None = None,
     tag_ids: list[int] | None = None,
     search: str | None = None,
-    order: str = "asc",
     q: str | None = None,
-    capped: bool = False,
-) -> tuple[list[Client], int]:
-    """``q``: accent- and case-insensitive over name, addresses, phone and tags
-    (:mod:`atendo.core.search.service`). ``capped``: the total is counted by
-    :func:`atendo.kit.pagination.count_capped` (the API's lists)."""
+) -> Select[Client]:
+    """The company's clients (merged ones left out) by any combination of these filters.
+    ``q``: accent- and case-insensitive over name, addresses, phone and tags
+    (:mod:`atendo.core.search.service`)."""
     stmt = select(Client).where(Client.company_id == company_id, Client.merged_into_id.is_(None))
     if q and q.strip():
         from atendo.core.search.service import client_condition
@@ -287,9 +325,7 @@ def list_clients(
             ),
         )
         stmt = stmt.where(Client.id.in_(found.scalar_subquery()))
-    ordering = Client.id.desc() if order == "desc" else Client.id.asc()
-    rows = list(session.scalars(stmt.order_by(ordering).limit(page.limit).offset(page.offset)))
-    return rows, count_total(session, stmt, page, capped=capped, shown=len(rows))
+    return stmt
 
 
 UPDATABLE = (

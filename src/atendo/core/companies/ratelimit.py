@@ -19,12 +19,14 @@ On SQLite there is one process, and the API counts in memory instead (``atendo.a
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, String, bindparam, delete, func, literal, select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from atendo.core.companies.models import ApiRateWindow
+from atendo.core.companies.models import ApiRateWindow, ApiToken
 from atendo.kit.crypto import hash_token
 
 
@@ -74,3 +76,58 @@ def forget_old_windows(session: Session, *, company_ids: list[int], now: datetim
                 ApiRateWindow.window_start < int(now.timestamp() // 60) - 1,
             )
         )
+
+
+@cache
+def _sign_in_and_count() -> Any:
+    """The statement of :func:`authenticate_and_count`, built once (building it is a good part
+    of what it costs in Python; its parameters are bound at each execution)."""
+    key = bindparam("key", type_=String)
+    minute = bindparam("minute", type_=Integer)
+    token = select(ApiToken.company_id).where(ApiToken.token_hash == key).cte("token")
+    hit = (
+        insert(ApiRateWindow)
+        .from_select(
+            ["company_id", "token_hash", "window_start", "hits"],
+            select(token.c.company_id, key, minute, literal(1)),
+        )
+        .on_conflict_do_update(
+            index_elements=["company_id", "token_hash", "window_start"],
+            set_={"hits": ApiRateWindow.hits + 1},
+        )
+        .returning(ApiRateWindow.hits)
+        .cte("hit")
+    )
+    previous = (
+        select(ApiRateWindow.hits)
+        .where(
+            ApiRateWindow.company_id == token.c.company_id,
+            ApiRateWindow.token_hash == key,
+            ApiRateWindow.window_start == minute - 1,
+        )
+        .scalar_subquery()
+    )
+    return select(
+        token.c.company_id,
+        hit.c.hits,
+        previous,
+        func.set_config("synchronous_commit", "off", True),
+    ).select_from(token.outerjoin(hit, true()))
+
+
+def authenticate_and_count(
+    session: Session, *, token: str, limit: int, now: datetime
+) -> tuple[int, bool] | None:
+    """Sign-in by API token and :func:`within_limit` in one statement (one round trip): the
+    token's company and whether this request is within ``limit``/minute; None for an unknown
+    token (not counted)."""
+    seconds = now.timestamp()
+    minute = int(seconds // 60)
+    row = session.execute(
+        _sign_in_and_count(), {"key": hash_token(token), "minute": minute}
+    ).first()
+    if row is None:
+        return None
+    company_id, hits, previous, _async = row
+    carried = min(previous or 0, limit) * (1.0 - (seconds % 60) / 60)
+    return company_id, bool(hits + carried <= limit)

@@ -265,9 +265,19 @@ def _folded(column: Any) -> ColumnElement[str]:
 
 def dialog_condition(session: Session, *, company_id: int, query: str) -> ColumnElement[bool]:
     """A WHERE condition on ``Dialog``: the dialogs the query finds."""
+    branches = dialog_branches(session, company_id=company_id, query=query)
+    return Dialog.id.is_not(None) if branches is None else or_(*branches)
+
+
+def dialog_branches(
+    session: Session, *, company_id: int, query: str
+) -> list[ColumnElement[bool]] | None:
+    """The conditions :func:`dialog_condition` is the ``OR`` of (by the client, by a message's
+    text or subject, by a request's tag), each served by an index of its own; None when the
+    query finds everything."""
     like = pattern(query)
     if like is None:
-        return Dialog.id.is_not(None)
+        return None
     table = _search_table(session)
     by_text = select(table.c.dialog_id).where(
         table.c.body.like(like), table.c.company_id == company_id
@@ -284,11 +294,11 @@ def dialog_condition(session: Session, *, company_id: int, query: str) -> Column
         ),
     )
     # the subject is searched where it was written: in the messages (their index has it)
-    return or_(
+    return [
         Dialog.client_id.in_(client_ids),
         Dialog.id.in_(by_text),
         Dialog.id.in_(by_request_tag),
-    )
+    ]
 
 
 def _tags(company_id: int, like: str) -> ColumnElement[int]:
