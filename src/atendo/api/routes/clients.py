@@ -47,6 +47,7 @@ router = APIRouter(tags=["clients"])
 )
 def clients(ctx: ApiContext = Depends(api_context)) -> JSONResponse:
     p = ctx.page
+    ctx.index_for_search(ctx.params.text("q"))
     with ctx.read() as session:
         rows, total = list_client_rows(
             session,
