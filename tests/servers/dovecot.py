@@ -61,6 +61,7 @@ from tests.servers.tls import client_ssl_context, write_self_signed_cert
 __all__ = [
     "DovecotError",
     "DovecotServer",
+    "ManySessionsDovecot",
     "dovecot_available",
     "free_port",
     "sweep_stale_run_dirs",
@@ -698,3 +699,20 @@ class DovecotServer:
             os.rename(tmp, dest_dir / (name + (":2,S" if seen else "")))
         self.message_count(user, folder)  # sync now so the first client SELECT is fast
         return count
+
+
+class ManySessionsDovecot(DovecotServer):
+    """The test bed's Dovecot with its limits raised for thousands of IMAP sessions (one
+    ``imap`` process each): the worker's memory tests and ``bench/mailboxes.py``. Its master
+    inherits the caller's open-files limit: raise ``RLIMIT_NOFILE`` first."""
+
+    def _render_config(self) -> None:
+        super()._render_config()
+        text = self.config_path.read_text()
+        text = text.replace("  process_limit = 256\n", "  process_limit = 5000\n")
+        text += (
+            "\ndefault_process_limit = 5000\ndefault_client_limit = 10000\n"
+            "service anvil {\n  client_limit = 12000\n}\n"
+            "service auth {\n  client_limit = 12000\n}\n"
+        )
+        self.config_path.write_text(text)
