@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # so that ``tests.servers`` imports
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
@@ -380,6 +381,13 @@ def atendo(
             back_seconds = time.perf_counter() - t_restart
             time.sleep(SETTLE)
             rss_after_restart = _rss_kb(worker.pid)
+    except SystemExit:
+        # What the worker and the API said: a failed run's only witness (the folder goes).
+        for name in ("worker.log", "serve.log"):
+            with contextlib.suppress(OSError):
+                tail = (data_dir / name).read_text(errors="replace").splitlines()[-30:]
+                print(f"--- {name} (last lines)", *tail, sep="\n", file=sys.stderr)
+        raise
     finally:
         runtime.close()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -440,7 +448,11 @@ def _under_load(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--mailboxes", type=int, default=100)
-    n = parser.parse_args().mailboxes
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip (a), the bare client (to look into (b))"
+    )
+    args = parser.parse_args()
+    n = args.mailboxes
     reason = dovecot_available()
     if reason:
         print(f"skipped: {reason}", file=sys.stderr)
@@ -460,7 +472,8 @@ def main() -> int:
         users = [(f"box{i}@bench.example", f"pw-{i}") for i in range(n)]
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda up: server.add_user(*up), users))
-        bare = bare_client(server, users)
+        nothing = {"rss_total_mb": 0.0, "kb_per": 0.0, "cpu": 0.0, "load": 0.0, "p50": 0.0}
+        bare = {**nothing, "p95": 0.0} if args.no_baseline else bare_client(server, users)
         print("baseline measured; now Atendo", flush=True)
         if db == "PostgreSQL":
             with TemporaryDatabase(PG_BASE, prefix="atendo_bench") as url:
