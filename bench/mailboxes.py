@@ -1,7 +1,9 @@
 """Idle mailboxes: what each costs a worker, and how fast new mail reaches the API.
 
-One run, one private Dovecot (tests.servers.dovecot, its process limits raised in this
-bench's own copy of the configuration), N mailboxes (100 by default; ``-n 1000``):
+One run, one private Dovecot (tests.servers.dovecot.ManySessionsDovecot: its process limits
+raised, an idle mailbox checked every second past the 128 inotify instances Linux gives one
+user, mail stored as ``nobody``), N mailboxes (100 by default; ``-n 1000``), the open-files
+limit raised to the hard limit:
 
 (a) the baseline: a bare aioimaplib client in a process of its own, holding the same N
     mailboxes in IDLE (LOGIN, SELECT, IDLE — nothing else): RSS per connection, idle CPU,
@@ -18,7 +20,8 @@ bench's own copy of the configuration), N mailboxes (100 by default; ``-n 1000``
     and the worker's RSS before and after.
 
 The two sides run one after the other (not together), so Dovecot serves N sessions at a time.
-Run on a shared machine, the figures carry its load; the ratio to the baseline is the point.
+Run on a shared machine, the figures carry its load (the load average is printed beside each
+side); the ratio to the baseline is the point.
 
     .venv/bin/python bench/mailboxes.py            # -n 1000 if the machine allows
 """
