@@ -293,8 +293,11 @@ class MailboxSync:
     ) -> None:
         self.runtime = runtime
         self.channel_id = channel_id
-        self.cfg = cfg
-        self.password = password
+        # Needed to connect; ``run`` lets them go once connected (a reconnection is a new
+        # session): an idle mailbox keeps only what it reads again.
+        self.cfg: EmailChannelSettings | None = cfg
+        self.password: Secret | None = password
+        self.import_days = cfg.import_days
         self.on_synced = on_synced
         self.fence = fence
         self.connect_gate = connect_gate
@@ -421,6 +424,8 @@ class MailboxSync:
         timeout = self.runtime.settings.connect_timeout
         network = MailNetwork.from_settings(self.runtime.settings)
         async with self.connect_gate or contextlib.nullcontext():
+            if self.cfg is None or self.password is None:
+                raise MailError("this session has already connected once")
             self.client = await open_imap(self.cfg, self.password, timeout=timeout, network=network)
         honour_cancel()
         # aioimaplib reports a closed socket only through this callback; it wakes the wait.
@@ -558,11 +563,11 @@ class MailboxSync:
             folder = await asyncio.to_thread(self._load_folder)
         if folder.uidvalidity != uidvalidity:
             first = folder.uidvalidity is None
-            window = set(await self._uid_search("SINCE", self._since(self.cfg.import_days)))
+            window = set(await self._uid_search("SINCE", self._since(self.import_days)))
             if not first:
                 every = await self._uid_search("ALL")
                 window.update(every[-RESYNC_WINDOW:])
-            elif self.cfg.import_days <= 0:
+            elif self.import_days <= 0:
                 window = set()
             # Window messages commit without moving last_uid (it belongs to the OLD
             # UIDVALIDITY); a crash here just redoes the window, deduplicated.
@@ -662,6 +667,7 @@ class MailboxSync:
     async def run(self) -> None:
         try:
             uidvalidity, uidnext = await self.connect()
+            self.cfg = self.password = None
             await self.sync_once(uidvalidity, uidnext)
             while True:
                 await self.wait_for_news()
