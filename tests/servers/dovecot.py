@@ -55,12 +55,14 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tests.servers.tls import client_ssl_context, write_self_signed_cert
 
 __all__ = [
     "DovecotError",
     "DovecotServer",
+    "ManySessionsDovecot",
     "dovecot_available",
     "free_port",
     "sweep_stale_run_dirs",
@@ -698,3 +700,37 @@ class DovecotServer:
             os.rename(tmp, dest_dir / (name + (":2,S" if seen else "")))
         self.message_count(user, folder)  # sync now so the first client SELECT is fast
         return count
+
+
+class ManySessionsDovecot(DovecotServer):
+    """The test bed's Dovecot with its limits raised for thousands of IMAP sessions (one
+    ``imap`` process each): the worker's memory tests and ``bench/mailboxes.py``. Its master
+    inherits the caller's open-files limit: raise ``RLIMIT_NOFILE`` first.
+
+    Each ``imap`` process in IDLE takes an inotify instance of its user, and Linux allows 128
+    per user (``fs.inotify.max_user_instances``); past them Dovecot checks the mailbox every
+    ``mailbox_idle_check_interval`` (30 s by default: mail took up to 30 s to be announced).
+    So here the check runs every second, and the mail is stored as ``nobody``, not ``mail``:
+    the hundreds of sessions do not take the instances of every other Dovecot on the machine
+    (the test bed's, anyone's), whose IDLE would then wait for that check too."""
+
+    MAIL_USER = ("nobody", "nogroup")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if os.geteuid() == 0:
+            shutil.chown(self.mail_dir, *self.MAIL_USER)
+
+    def _render_config(self) -> None:
+        super()._render_config()
+        user, group = self.MAIL_USER
+        text = self.config_path.read_text()
+        text = text.replace("  process_limit = 256\n", "  process_limit = 5000\n")
+        text = text.replace("uid=mail gid=mail", f"uid={user} gid={group}")
+        text += (
+            "\ndefault_process_limit = 5000\ndefault_client_limit = 10000\n"
+            "mailbox_idle_check_interval = 1 secs\n"
+            "service anvil {\n  client_limit = 20000\n}\n"
+            "service auth {\n  client_limit = 20000\n}\n"
+        )
+        self.config_path.write_text(text)

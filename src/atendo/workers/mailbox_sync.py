@@ -15,7 +15,8 @@ failure it records the reason in plain words (``mark_failure``: ``connecting`` w
 ``error`` after a few failures in a row) and retries after an exponential backoff capped at
 ``BACKOFF_MAX``; a successful sync marks it ``connected`` with ``last_sync``. A failing
 mailbox only ever sleeps in its own task: the others never notice. Connections are opened
-with jitter and at most ``worker_connect_concurrency`` at once, so a start or a mail-server
+with jitter and at most ``worker_connect_concurrency`` at once, and a retry is spread over a
+window that grows with the mailboxes held (:func:`retry_delay`), so a start or a mail-server
 restart does not become a storm.
 
 On PostgreSQL several worker processes share the mailboxes through leases
@@ -92,6 +93,20 @@ LAST_SYNC_EVERY = 300.0
 RECANCEL_EVERY = 1.0
 
 
+def retry_delay(delay: float, window: float, rng: random.Random | None = None) -> float:
+    """Seconds before a failed session starts again: its backoff ``delay`` (±20 %) plus a
+    share of ``window`` drawn at random. A mail-server restart fails every session of the
+    worker in the same instant; ``window`` (a few milliseconds per session the worker holds,
+    as for the first connections) keeps their retries from coming back all together."""
+    uniform = rng.uniform if rng is not None else random.uniform
+    return delay * uniform(0.8, 1.2) + uniform(0, max(window, 0.0))
+
+
+def spread_window(sessions: int) -> float:
+    """The window new connections of ``sessions`` mailboxes are spread over (seconds)."""
+    return min(JITTER_MAX, JITTER_PER_MAILBOX * sessions)
+
+
 async def stop_sessions(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel ``tasks`` and return once every one has ended, cancelling again each
     ``RECANCEL_EVERY`` seconds the ones still running: a ``cancel()`` swallowed by
@@ -125,12 +140,14 @@ async def run_channel(
     token: int | None = None,
     gate: asyncio.Semaphore | None = None,
     jitter: float = 0.0,
+    window: Callable[[], float] | None = None,
 ) -> None:
     """Run one channel's session until cancelled: start it again with exponential backoff
     on every failure.
 
     ``token``: the lease's fencing token (None: no lease, SQLite); the task ends when a commit
-    finds the lease lost (:class:`SessionEnded`)."""
+    finds the lease lost (:class:`SessionEnded`). ``window``: the seconds a retry is spread
+    over on top of the backoff (:func:`retry_delay`; the worker's: by how many it holds)."""
     worker_id = runtime.worker_id
 
     def fence(session: Session) -> bool:
@@ -168,7 +185,7 @@ async def run_channel(
             log.warning("session of channel %s: %s; retrying in %.0f s", channel_id, reason, delay)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(_record, runtime, channel_id, reason)
-        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+        await asyncio.sleep(retry_delay(delay, window() if window is not None else 0.0))
         delay = min(delay * 2, BACKOFF_MAX)
 
 
@@ -294,10 +311,19 @@ class MailboxSupervisor:
         finally:
             self.stopping.pop(cid, None)
 
+    def _window(self) -> float:
+        return spread_window(len(self.tasks))
+
     def _start(self, cid: int, token: int | None, jitter: float) -> None:
         self.tasks[cid] = asyncio.create_task(
             run_channel(
-                self.runtime, self.transport, cid, token=token, gate=self.gate, jitter=jitter
+                self.runtime,
+                self.transport,
+                cid,
+                token=token,
+                gate=self.gate,
+                jitter=jitter,
+                window=self._window,
             ),
             name=f"atendo:session:{self.transport.name}:{cid}",
         )
@@ -323,7 +349,7 @@ class MailboxSupervisor:
                 self._start(cid, self.tokens.get(cid), 0.0)
         if not plan.take:
             return
-        jitter = min(JITTER_MAX, JITTER_PER_MAILBOX * len(plan.take))
+        jitter = spread_window(len(plan.take))
         if not self.leased:
             for cid in plan.take:
                 self._start(cid, None, jitter)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from atendo.transports.email.connection import check_connection
+from atendo.transports.email.connection import check_connection, close_imap, open_imap
 from atendo.transports.email.settings import parse_settings
 from tests.factories import LOOPBACK_MAIL
 from tests.servers.fixtures import Mailbox
@@ -58,3 +58,30 @@ def test_errors_in_plain_words(mailbox: Mailbox, make_smtp_server: object) -> No
     cfg = _cfg(mailbox, smtp, tls_verify=True)
     report = asyncio.run(check_connection(cfg, mailbox.password, None, 5, LOOPBACK_MAIL))  # type: ignore[arg-type]
     assert report.imap_error is not None and report.imap_error.startswith("TLS handshake failed")
+
+
+def test_sessions_on_one_server_share_its_capabilities(mailbox: Mailbox, make_mailbox) -> None:  # type: ignore[no-untyped-def]
+    """A thousand sessions on one provider keep its capability words once, not a thousand
+    times (issue 19): every logged-in session holds the same set, still the server's."""
+    other: Mailbox = make_mailbox()
+
+    async def sign_in_both() -> list[frozenset[str]]:
+        sets = []
+        for box in (mailbox, other):
+            data = {
+                "email": box.email, "imap_host": box.host, "imap_port": box.imap_port,
+                "imap_security": "none", "smtp_host": box.host, "smtp_security": "none",
+            }  # fmt: skip
+            client = await open_imap(
+                parse_settings(data), box.password, timeout=5, network=LOOPBACK_MAIL
+            )
+            try:
+                assert client.has_capability("IDLE")
+                sets.append(client.protocol.capabilities)
+            finally:
+                await close_imap(client)
+        return sets
+
+    first, second = asyncio.run(sign_in_both())
+    assert first is second
+    assert {"IMAP4rev1", "IDLE", "UIDPLUS"} <= first

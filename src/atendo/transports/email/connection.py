@@ -63,6 +63,23 @@ def tls_context(verify: bool) -> ssl.SSLContext:
     return ctx
 
 
+# The capabilities each server announced last, one frozenset per server shared by all its
+# sessions: aioimaplib keeps a set of its own per connection (Dovecot's ~40 words after LOGIN:
+# ~4 KB each, a thousand mailboxes on one provider 4 MB of the same words). One entry per
+# server (host, port) any channel uses; replaced when the server announces another list.
+_CAPABILITIES: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def share_capabilities(client: aioimaplib.IMAP4, host: str, port: int) -> None:
+    """Swap the session's capability set for the one shared by the server's sessions."""
+    protocol = client.protocol
+    own = frozenset(protocol.capabilities)
+    shared = _CAPABILITIES.get((host, port))
+    if shared != own:
+        shared = _CAPABILITIES[(host, port)] = own
+    protocol.capabilities = shared
+
+
 def plain_reason(exc: BaseException) -> str:
     """Say what went wrong the way an admin would say it: always one of the fixed sentences
     of :mod:`.network`, never text that came from the remote side (a banner, a greeting)."""
@@ -134,6 +151,7 @@ async def open_imap(
             target, timeout=timeout, ssl_context=ctx if cfg.imap_security == "ssl" else None
         )
         await client.wait_hello_from_server()
+        del client._client_task  # done: it only kept the connection's (transport, protocol)
         if cfg.imap_security == "starttls":
             await starttls_imap(client, cfg.imap_host, ctx)
         resp = await imap_sign_in(client, cfg.login, password)  # a password or OAuth
@@ -150,6 +168,7 @@ async def open_imap(
         await close_imap(client)
         words = b" ".join(bytes(line) for line in resp.lines).decode("utf-8", "replace")
         raise MailError(net.login_refusal(words))
+    share_capabilities(client, cfg.imap_host, cfg.imap_port)
     return client
 
 

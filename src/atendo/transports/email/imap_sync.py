@@ -57,7 +57,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 import aioimaplib
 from sqlalchemy import select
@@ -118,6 +118,54 @@ def honour_cancel() -> None:
 
 
 Fence = Callable[[Session], bool]
+
+
+class Pushes:
+    """What IDLE pushed, in place of aioimaplib's ``protocol.idle_queue``, and the session's
+    one waiter.
+
+    aioimaplib's queue is an ``asyncio.Queue`` (four deques and an event: ~3 KB per
+    connection) read through ``wait_server_push``, which wraps every read in a task and a
+    timeout; racing it against a dropped connection took one more task and a future. Here a
+    push (``put_nowait``, called by aioimaplib's IDLE command; ``put`` by its renewal timer),
+    the connection's loss, the IDLE command's end or a poll's timer all wake the same single
+    future, and the session reads the pushes itself."""
+
+    __slots__ = ("_waiter", "items")
+
+    def __init__(self) -> None:
+        self.items: list[object] = []  # a list: a deque alone is ~600 bytes
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: object) -> None:
+        self.items.append(item)
+        self.wake()
+
+    async def put(self, item: object) -> None:
+        self.put_nowait(item)
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def wake_on(self, _: object) -> None:
+        self.wake()
+
+    async def wait(self) -> None:
+        """Until the next :meth:`wake` (one waiter at a time: the session's)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
 
 @dataclass
@@ -245,13 +293,17 @@ class MailboxSync:
     ) -> None:
         self.runtime = runtime
         self.channel_id = channel_id
-        self.cfg = cfg
-        self.password = password
+        # Needed to connect; ``run`` lets them go once connected (a reconnection is a new
+        # session): an idle mailbox keeps only what it reads again.
+        self.cfg: EmailChannelSettings | None = cfg
+        self.password: Secret | None = password
+        self.import_days = cfg.import_days
         self.on_synced = on_synced
         self.fence = fence
         self.connect_gate = connect_gate
         self.client: aioimaplib.IMAP4 | None = None
-        self._lost: asyncio.Future[str] | None = None  # set to the reason when the socket closes
+        self._lost: str | None = None  # the reason, once the socket has closed
+        self._pushes = Pushes()
         self._folder: FolderState | None = None
         self._announced = False  # the last SEARCH's answer carried an EXISTS
         self.imported = 0
@@ -372,11 +424,14 @@ class MailboxSync:
         timeout = self.runtime.settings.connect_timeout
         network = MailNetwork.from_settings(self.runtime.settings)
         async with self.connect_gate or contextlib.nullcontext():
+            if self.cfg is None or self.password is None:
+                raise MailError("this session has already connected once")
             self.client = await open_imap(self.cfg, self.password, timeout=timeout, network=network)
         honour_cancel()
-        self._lost = asyncio.get_running_loop().create_future()
-        # aioimaplib reports a closed socket only through this callback; waits race against it.
+        # aioimaplib reports a closed socket only through this callback; it wakes the wait.
         self.client.protocol.conn_lost_cb = self._connection_lost
+        # IDLE's pushes come to our box, read by the wait itself (see Pushes).
+        self.client.protocol.idle_queue = self._pushes
         resp = await self.client.select(FOLDER)  # never EXAMINE: aioimaplib then fails SEARCH
         _check(resp, "SELECT INBOX")
         text = b" ".join(_lines(resp))
@@ -387,15 +442,15 @@ class MailboxSync:
         return int(validity.group(1)), int(uidnext.group(1)) if uidnext else None
 
     def _connection_lost(self, exc: Exception | None) -> None:
-        if self._lost is not None and not self._lost.done():
-            reason = plain_reason(exc) if exc is not None else "connection closed by the server"
-            self._lost.set_result(reason)
+        if self._lost is None:
+            self._lost = plain_reason(exc) if exc is not None else "connection closed by the server"
+            self._pushes.wake()
 
     async def close(self) -> None:
         client, self.client = self.client, None
         if client is None:
             return
-        if self._lost is not None and self._lost.done():
+        if self._lost is not None:
             # Nothing to log out from: LOGOUT would only wait for its timeout.
             transport = client.protocol.transport
             if transport is not None:
@@ -508,11 +563,11 @@ class MailboxSync:
             folder = await asyncio.to_thread(self._load_folder)
         if folder.uidvalidity != uidvalidity:
             first = folder.uidvalidity is None
-            window = set(await self._uid_search("SINCE", self._since(self.cfg.import_days)))
+            window = set(await self._uid_search("SINCE", self._since(self.import_days)))
             if not first:
                 every = await self._uid_search("ALL")
                 window.update(every[-RESYNC_WINDOW:])
-            elif self.cfg.import_days <= 0:
+            elif self.import_days <= 0:
                 window = set()
             # Window messages commit without moving last_uid (it belongs to the OLD
             # UIDVALIDITY); a crash here just redoes the window, deduplicated.
@@ -546,6 +601,10 @@ class MailboxSync:
         Raises :class:`MailError` at once when the server says ``* BYE`` or the connection
         drops, so the worker reconnects with its usual backoff instead of waiting out the poll
         interval and a command timeout.
+
+        While idling a mailbox holds aioimaplib's IDLE command task, its renewal timer and one
+        future (:class:`Pushes`): a thousand idle mailboxes are a thousand of each, nothing
+        more (no task nor timer per wait).
         """
         assert self.client is not None
         interval = self.runtime.settings.imap_poll_interval
@@ -557,10 +616,12 @@ class MailboxSync:
             await self._sleep_unless_lost(interval)
             _check(await self.client.noop(), "NOOP")
             return
+        # aioimaplib's timer pushes STOP_WAIT_SERVER_PUSH once ``idle_limit`` has passed.
         idle = await self.client.idle_start(timeout=idle_limit)
+        idle.add_done_callback(self._pushes.wake_on)  # the server ended IDLE by itself
         try:
             while True:
-                push = await self._next_push(idle_limit + 5)
+                push = await self._next_push(idle)
                 if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
                 lines = [bytes(x) for x in push] if isinstance(push, list) else []
@@ -575,39 +636,38 @@ class MailboxSync:
             idle.cancel()  # the server will never answer it now
             raise
         finally:
-            if self.client.has_pending_idle() and not self._is_lost():
+            idle.remove_done_callback(self._pushes.wake_on)
+            if self.client.has_pending_idle() and self._lost is None:
                 self.client.idle_done()
         resp = await asyncio.wait_for(idle, self.runtime.settings.connect_timeout)
         _check(resp, "IDLE")
 
-    def _is_lost(self) -> bool:
-        return self._lost is not None and self._lost.done()
-
-    def _raise_lost(self) -> NoReturn:
-        assert self._lost is not None
-        raise MailError(self._lost.result())
-
-    async def _next_push(self, timeout: float) -> object:  # noqa: ASYNC109 - per push
-        """The next IDLE push, unless the connection drops first."""
-        assert self.client is not None and self._lost is not None
-        if self._is_lost():
-            self._raise_lost()
-        push = asyncio.ensure_future(self.client.wait_server_push(timeout=timeout))
-        await asyncio.wait({push, self._lost}, return_when=asyncio.FIRST_COMPLETED)
-        if push.done():
-            return push.result()  # a BYE line arrives here before the close is seen
-        push.cancel()
-        self._raise_lost()
+    async def _next_push(self, idle: asyncio.Future[Any]) -> object:
+        """The next IDLE push (pushes already received first: a ``* BYE`` line arrives before
+        the close is seen); raises :class:`MailError` once the connection is lost. Ends
+        with ``STOP_WAIT_SERVER_PUSH`` when the IDLE command has ended without one."""
+        while not self._pushes.items:
+            if self._lost is not None:
+                raise MailError(self._lost)
+            if idle.done():
+                return aioimaplib.STOP_WAIT_SERVER_PUSH
+            await self._pushes.wait()
+        return self._pushes.items.pop(0)
 
     async def _sleep_unless_lost(self, seconds: float) -> None:
-        assert self._lost is not None
-        await asyncio.wait({self._lost}, timeout=seconds)
-        if self._is_lost():
-            self._raise_lost()
+        if self._lost is None:
+            timer = asyncio.get_running_loop().call_later(seconds, self._pushes.wake)
+            try:
+                await self._pushes.wait()
+            finally:
+                timer.cancel()
+        if self._lost is not None:
+            raise MailError(self._lost)
 
     async def run(self) -> None:
         try:
             uidvalidity, uidnext = await self.connect()
+            self.cfg = self.password = None
             await self.sync_once(uidvalidity, uidnext)
             while True:
                 await self.wait_for_news()

@@ -34,7 +34,7 @@ def _load(runtime: Runtime, channel_id: int) -> tuple[EmailChannelSettings, Secr
 async def run_mailbox_session(runtime: Runtime, channel_id: int, hooks: SessionHooks) -> None:
     """Sync the channel's mailbox until cancelled (raises on a failure)."""
     cfg, password = await asyncio.to_thread(_load, runtime, channel_id)
-    await MailboxSync(
+    sync = MailboxSync(
         runtime,
         channel_id=channel_id,
         cfg=cfg,
@@ -42,4 +42,6 @@ async def run_mailbox_session(runtime: Runtime, channel_id: int, hooks: SessionH
         on_synced=hooks.on_synced,
         fence=hooks.fence,
         connect_gate=hooks.connect_gate,
-    ).run()
+    )
+    del cfg, password  # held by the session until it has connected, not by this frame
+    await sync.run()
