@@ -1,6 +1,7 @@
 """Routing benchmark: 1,000 new requests arriving over 10 seconds to a group of 50 online
 operators with limits, handed out by the router's own loop (``atendo.workers.routing``)
-running in this process, on SQLite (or PostgreSQL with ``ATENDO_BENCH_DATABASE_URL``).
+running in this process, on SQLite (or PostgreSQL with ``ATENDO_BENCH_DATABASE_URL``: a
+database of its own is created on that server and dropped at the end).
 
 Checks that every request was assigned exactly once and no operator went over their limit,
 and prints the time from a request's arrival (its message stored and committed) to its
@@ -15,16 +16,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import set_channel_group
@@ -106,7 +111,31 @@ async def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="atendo-bench-routing-"))
-    url = os.environ.get("ATENDO_BENCH_DATABASE_URL") or f"sqlite:///{folder / 'bench.db'}"
+    server = os.environ.get("ATENDO_BENCH_DATABASE_URL")
+    if server:  # a database of its own on that server, dropped at the end
+        with scratch_database(server) as url:
+            await run(url, folder, args)
+    else:
+        await run(f"sqlite:///{folder / 'bench.db'}", folder, args)
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A new database on the server of ``server_url`` (left as it was: the benchmark's tables
+    never land in the database it names), dropped afterwards."""
+    name = f"atendo_bench_routing_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+async def run(url: str, folder: Path, args: argparse.Namespace) -> None:
     upgrade(url)
     runtime = Runtime.from_settings(
         Settings(data_dir=folder, database_url=url, secret_key="bench-secret")
