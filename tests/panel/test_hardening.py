@@ -215,7 +215,7 @@ def test_live_events_only_of_dialogs_the_operator_may_open(
 ) -> None:
     from atendo.core.dialogs.service import assign_dialog
     from atendo.core.enums import Role
-    from atendo.core.events.service import events_after
+    from atendo.core.events.service import EventCursor
     from atendo.core.operators.service import create_operator
     from atendo.panel.auth import PanelUser
     from atendo.panel.live import visible_events
@@ -247,7 +247,7 @@ def test_live_events_only_of_dialogs_the_operator_may_open(
         language="en", timezone="UTC", csrf="", session_id=0,
     )  # fmt: skip
     with runtime.db.reading() as session:
-        events = events_after(session, company_id=company.id, after_id=start, limit=1000)
+        events = EventCursor(start).read(session, company_id=company.id, limit=1000)
         shown = {e.dialog_id for e in visible_events(session, user, events)}
         every = {e.dialog_id for e in events}
     assert theirs[1] in every and theirs[1] not in shown

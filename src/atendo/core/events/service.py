@@ -104,19 +104,6 @@ def emit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             notify(session, TOPIC, str(company_id))
 
 
-def events_after(
-    session: Session, *, company_id: int, after_id: int, limit: int = 100
-) -> list[Event]:
-    """Committed events newer than ``after_id`` (the panel's live stream reads this)."""
-    stmt = (
-        select(Event)
-        .where(Event.company_id == company_id, Event.id > after_id)
-        .order_by(Event.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
 # Ids are taken before commit on PostgreSQL: a transaction that commits late shows an id below
 # ones a reader has already passed. A reader therefore looks again at a window of ids behind its
 # cursor and skips those it has seen. SQLite has one writer at a time: ids appear in order.
