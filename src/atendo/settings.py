@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = 600
     # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
     # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
-    db_pool_size: int = Field(default=20, ge=1)
+    db_pool_size: int = Field(default=15, ge=1)
     # Events and webhook deliveries are kept this many days once done, then pruned.
     event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024

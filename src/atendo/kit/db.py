@@ -150,14 +150,19 @@ def json_loads(raw: str | bytes) -> Any:
     return json.loads(raw)
 
 
-# The PostgreSQL connections one process may hold (``ATENDO_DB_POOL_SIZE``). The formula:
-#     processes × pool_size ≤ max_connections − margin
-# (every `atendo serve` and `atendo worker` process counts; the margin leaves room for
-# migrations, psql and monitoring). The default, 20, fits four processes on a default
-# PostgreSQL (max_connections = 100, of which 3 are reserved for superusers): 4 × 20 = 80,
-# leaving a margin of 17. The pool never overflows: a request that finds every connection
-# busy waits for one (``POOL_TIMEOUT`` seconds) instead of opening the 101st.
-DEFAULT_POOL_SIZE = 20
+# The PostgreSQL connections one process may hold (``ATENDO_DB_POOL_SIZE``). Beside its pool a
+# process holds one listening connection per wake-up topic it uses (``atendo.kit.wake``): up to
+# 3 for a web process, up to 5 for a worker. The formula (docs/scaling.md):
+#     web processes × (pool_size + 3) + worker processes × (pool_size + 5)
+#         ≤ max_connections − margin
+# (the margin leaves room for migrations, psql and monitoring). The default, 15, fits four
+# processes on a default PostgreSQL (max_connections = 100, of which 3 are reserved for
+# superusers): 2 web + 2 workers = 2 × 18 + 2 × 20 = 76, a margin of 21; four workers = 80.
+# The pool never overflows: a request that finds every connection busy waits for one
+# (``POOL_TIMEOUT`` seconds) instead of opening the 101st.
+DEFAULT_POOL_SIZE = 15
+WEB_LISTENERS = 3
+WORKER_LISTENERS = 5
 POOL_TIMEOUT = 30.0
 
 
