@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aioimaplib
 import pytest
 from sqlalchemy import func, select
 
@@ -105,7 +106,7 @@ def _held(worker: WorkerThread, runtime: Runtime) -> dict[str, int]:
     return {
         "MailboxSync": kinds["MailboxSync"],
         "in IDLE": sum(1 for s in syncs if s.client is not None and s.client.has_pending_idle()),
-        "IMAP4ClientProtocol": kinds["IMAP4ClientProtocol"],
+        "IMAP protocols": sum(1 for o in objects if isinstance(o, aioimaplib.IMAP4ClientProtocol)),
         "_SelectorSocketTransport": kinds["_SelectorSocketTransport"],
         "tasks of the mailboxes": asyncio.run_coroutine_threadsafe(tasks(), worker.loop).result(30),
         "database connections in use": runtime.db.engine.pool.checkedout(),  # type: ignore[attr-defined]
@@ -125,7 +126,7 @@ SUPERVISOR_TASKS = {
 IDLE_STATE = {
     "MailboxSync": MAILBOXES,
     "in IDLE": MAILBOXES,
-    "IMAP4ClientProtocol": MAILBOXES,
+    "IMAP protocols": MAILBOXES,
     "_SelectorSocketTransport": MAILBOXES,
     "tasks of the mailboxes": 2 * MAILBOXES,
     "database connections in use": 0,  # an idle mailbox holds none

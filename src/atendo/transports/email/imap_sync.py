@@ -35,7 +35,9 @@ Only INBOX is synced: our own sent mail lives in the database, never imported fr
 
 No late mail: after each fetch the sync searches again for UIDs above the last one stored,
 until a search finds none, before going back to IDLE — mail that arrived during a fetch was
-announced (``EXISTS``) while the FETCH ran and would not be announced again.
+announced (``EXISTS``) while the FETCH ran and would not be announced again. A search that
+finds none but was followed by an ``EXISTS`` (mail that came in just before it, which its
+answer could not include yet: :mod:`.imap_protocol`) is run once more.
 
 New mail: IMAP IDLE (RFC 2177) when offered, re-issued every ``imap_poll_interval`` (well
 under the 29-minute limit) which also proves the connection is alive; otherwise NOOP polling.
@@ -68,6 +70,7 @@ from atendo.kit.clock import utcnow
 from atendo.runtime import Runtime
 from atendo.transports.base import SessionEnded
 from atendo.transports.email.connection import MailError, close_imap, open_imap, plain_reason
+from atendo.transports.email.imap_protocol import announced
 from atendo.transports.email.ingest import (
     Incoming,
     advance_folder,
@@ -262,11 +265,6 @@ def fetch_batches(
     return batches
 
 
-def _announces_mail(resp: aioimaplib.Response) -> bool:
-    """An untagged ``* n EXISTS`` inside a command's answer: mail arrived while it ran."""
-    return any(line.upper().endswith(b" EXISTS") for line in _lines(resp))
-
-
 def _search_uids(resp: aioimaplib.Response) -> list[int]:
     uids: list[int] = []
     for line in _lines(resp):
@@ -305,7 +303,6 @@ class MailboxSync:
         self._lost: str | None = None  # the reason, once the socket has closed
         self._pushes = Pushes()
         self._folder: FolderState | None = None
-        self._announced = False  # the last SEARCH's answer carried an EXISTS
         self.imported = 0
 
     # ---- database side (sync SQLAlchemy, run in a thread so IMAP I/O keeps flowing) ------
@@ -462,7 +459,6 @@ class MailboxSync:
         assert self.client is not None
         resp = await self.client.uid_search(*criteria, charset=None)
         _check(resp, "UID SEARCH")
-        self._announced = _announces_mail(resp)
         return _search_uids(resp)
 
     async def _prepare(self, items: list[tuple[int, bytes]]) -> list[Incoming]:
@@ -580,12 +576,14 @@ class MailboxSync:
         start = folder.last_uid + 1
         quiet = 0
         while True:  # again after each fetch: what arrived meanwhile is not announced again
+            before = announced(self.client)
             new = [u for u in await self._uid_search("UID", f"{start}:*") if u >= start]
             if not new:
-                # An EXISTS inside the SEARCH's own answer (mail that arrived just after the
-                # search ran) is not repeated in IDLE: search once more before idling.
+                # Mail that arrived before the search but after the view's last update is not
+                # in its answer: it is announced (EXISTS) at the search's end, never again, and
+                # not in IDLE: search once more before idling (imap_protocol).
                 quiet += 1
-                if self._announced and quiet < 3:
+                if announced(self.client) != before and quiet < 3:
                     continue
                 break
             await self._fetch(new, folder_id=folder.id, imported=False)

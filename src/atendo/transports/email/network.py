@@ -41,6 +41,7 @@ from atendo.kit.netguard import (
     vetted_addresses,
 )
 from atendo.settings import Settings
+from atendo.transports.email.imap_protocol import AnnouncingProtocol
 
 MAIL_PORTS = frozenset({25, 143, 465, 587, 993, 2525})
 
@@ -205,7 +206,7 @@ class VettedIMAP4(aioimaplib.IMAP4):  # type: ignore[misc]  # untyped library
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         local_loop = loop if loop is not None else asyncio.get_running_loop()
-        protocol = aioimaplib.IMAP4ClientProtocol(local_loop, conn_lost_cb)
+        protocol = AnnouncingProtocol(local_loop, conn_lost_cb)
         self.protocol = protocol
         extra: dict[str, Any] = {}
         if ssl_context is not None:
