@@ -48,3 +48,26 @@ def test_the_warm_up_starts_every_helper(no_helpers: None, monkeypatch: pytest.M
     assert _helpers() == 0
     asyncio.run(parse_pool.warm_up())
     assert _helpers() == 2
+
+
+def test_the_helper_sends_back_only_what_committing_reads(tmp_path: Path) -> None:
+    """The parent unpickles what the helper returns: no attachment bytes (in the blob store),
+    no whole plain text, no raw headers; everything the commit reads is there."""
+    from atendo.kit.blobs import BlobStore
+    from tests.transports.email.test_ingest_batch import _bench_mail
+
+    raws = _bench_mail(40)
+    mine = parse_pool.prepare_all(str(tmp_path), list(enumerate(raws, start=1)))
+    sent = parse_pool._prepare_for_parent(str(tmp_path), list(enumerate(raws, start=1)))
+    assert any(item.parsed.attachments for item in sent)
+    assert any(item.parsed.full_text and item.parsed.headers for item in mine)
+    blobs = BlobStore(tmp_path)
+    for full, slim in zip(mine, sent, strict=True):
+        assert all(att.data == b"" for att in slim.parsed.attachments)
+        assert slim.parsed.full_text == "" and slim.parsed.headers == {}
+        for sha, att in zip(full.attachment_shas, full.parsed.attachments, strict=True):
+            assert blobs.get(sha) == att.data
+        full.parsed.full_text, full.parsed.headers = "", {}
+        for att in full.parsed.attachments:
+            att.data = b""
+        assert slim == full  # the rest: all of it, unchanged

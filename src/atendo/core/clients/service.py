@@ -16,7 +16,7 @@ from atendo.core.errors import Invalid, NotFound
 from atendo.core.events.service import emit
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
-from atendo.kit.db import Record, entities, get_scoped, table_rows
+from atendo.kit.db import Record, entities, flush_new, get_scoped, table_rows
 from atendo.kit.pagination import Page, among_found, read_page
 
 EMAIL = "email"
@@ -164,7 +164,7 @@ def create_clients(
         if transport == "phone":
             client.phone = normalise_address(transport, address)
     session.add_all(clients)
-    session.flush()
+    flush_new(session)
     session.add_all(
         ClientIdentity(
             company_id=company_id,
