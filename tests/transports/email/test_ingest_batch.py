@@ -279,9 +279,9 @@ def test_a_batch_writes_each_tables_new_rows_with_one_insert(
     from tests.factories import mail
 
     channel_id = email_channel(runtime, company.id)
-    sync, folder_id = _sync(runtime, channel_id)
     senders = [f"new{i}@clients.example" for i in range(5)]
     raws = [mail(sender=senders[i % 5], subject=f"s{i}", body=f"m{i}") for i in range(10)]
+    items = [ingest.prepare(runtime.blobs, raw, uid=uid) for uid, raw in enumerate(raws, 1)]
     inserts: dict[str, int] = {}
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -292,11 +292,16 @@ def test_a_batch_writes_each_tables_new_rows_with_one_insert(
     engine = runtime.db.engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        stored = sync._ingest_batch(list(enumerate(raws, start=1)), folder_id=folder_id,
-                                    imported=False)  # fmt: skip
+        # Called directly, not through the sync's commit, so that the company-scope guard
+        # watches every statement of the batch.
+        with runtime.db.transaction() as session:
+            channel = session.get(Channel, channel_id)
+            assert channel is not None
+            inserts.clear()
+            stored = ingest.ingest_batch(session, box=runtime.box, channel=channel, items=items)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert stored == 10
+    assert len(stored) == 10
     assert inserts == {
         "messages": 1, "clients": 1, "client_identities": 1, "dialogs": 1, "requests": 1,
         "events": 1,

@@ -11,27 +11,16 @@ from pathlib import Path
 import pytest
 
 from atendo.transports.email import parse_pool
+from tests.servers.processes import family, process_table
 
 
 def _helpers() -> int:
     """Processes under this one that run the fork server's code, less the fork server."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue  # gone meanwhile
-        table[int(entry.name)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), cmdline)
-    mine = {os.getpid()}
-    grew = True
-    while grew:
-        found = {pid for pid, (parent, _) in table.items() if parent in mine}
-        grew = not found <= mine
-        mine |= found
-    servers = [pid for pid in mine if "multiprocessing.forkserver" in table.get(pid, (0, ""))[1]]
+    table = process_table()
+    mine = family(table, os.getpid())
+    servers = [
+        pid for pid in mine if pid in table and "multiprocessing.forkserver" in table[pid].cmdline
+    ]
     return max(0, len(servers) - 1)
 
 
