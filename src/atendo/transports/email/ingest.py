@@ -173,6 +173,7 @@ class _Lookups:
     events: list[dict[str, Any]] = field(default_factory=list)
     unclaimed: set[int] = field(default_factory=set)  # ids of requests created, owed an event
     evidence: list[tuple[int, int, str]] | None = None  # stored_evidence for the whole batch
+    held: list[Dialog] = field(default_factory=list)  # the dialogs it names, kept in session
 
     def owners(self) -> dict[str, int]:
         """Address → client id for every sender of the batch: the clients it read for all
@@ -264,18 +265,20 @@ def _load_open_dialogs(session: Session, *, channel: Channel, lookups: _Lookups)
         lookups.requests[request.dialog_id] = request
 
 
-def _load_dialogs(session: Session, *, channel: Channel, ids: set[int]) -> None:
+def _load_dialogs(session: Session, *, channel: Channel, ids: set[int]) -> list[Dialog]:
     """The dialogs the batch's replies may thread into, read with one query into the
-    session (threading then finds them there instead of reading them one by one)."""
-    held = {d.id for d in session.identity_map.values() if isinstance(d, Dialog)}
-    wanted = sorted(ids - held)
+    session (threading then finds them there instead of reading them one by one). The
+    caller keeps the list: the session holds its rows only as long as someone does."""
+    found = [d for d in session.identity_map.values() if isinstance(d, Dialog) and d.id in ids]
+    wanted = sorted(ids - {d.id for d in found})
     for start in range(0, len(wanted), EVIDENCE_CHUNK):
-        session.scalars(
+        found += session.scalars(
             select(Dialog).where(
                 Dialog.company_id == channel.company_id,
                 Dialog.id.in_(wanted[start : start + EVIDENCE_CHUNK]),
             )
-        ).all()
+        )
+    return found
 
 
 def ingest_raw(
@@ -359,7 +362,9 @@ def ingest_batch(
     lookups.evidence = stored_evidence(
         session, channel_id=channel.id, company_id=channel.company_id, forms=forms
     )
-    _load_dialogs(session, channel=channel, ids={d for _id, d, _mid in lookups.evidence})
+    lookups.held = _load_dialogs(
+        session, channel=channel, ids={d for _id, d, _mid in lookups.evidence}
+    )
     stored: list[Message] = []
     placed: list[tuple[Message, Dialog | None, bool, Incoming]] = []
     # Lookups below see the batch's unflushed messages in memory (thread_dialog's pending).
