@@ -20,7 +20,9 @@ throw-away PostgreSQL database. The same messages are measured four ways in the 
     raw path on the same mailbox in the same run, measured right before and right after each
     database's run (the load of a shared machine drifts): aioimaplib ``UID FETCH`` + stdlib
     ``message_from_bytes(compat32)``. Goal: at least half the raw path's rate (both of its
-    runs together). The load average is printed beside each figure.
+    runs together). The load average is printed beside each figure, and the CPU-seconds
+    spent meanwhile by ``atendo serve`` and by its helper processes (the parsing helper)
+    beside the raw path's own.
 
     .venv/bin/python bench/ingest.py            # -n 500 (or BENCH_INGEST_N=500) for a quick try
 """
