@@ -20,7 +20,9 @@ throw-away PostgreSQL database. The same messages are measured four ways in the 
     raw path on the same mailbox in the same run, measured right before and right after each
     database's run (the load of a shared machine drifts): aioimaplib ``UID FETCH`` + stdlib
     ``message_from_bytes(compat32)``. Goal: at least half the raw path's rate (both of its
-    runs together). The load average is printed beside each figure.
+    runs together). The load average is printed beside each figure, and the CPU-seconds
+    spent meanwhile by ``atendo serve`` and by its helper processes (the parsing helper)
+    beside the raw path's own.
 
     .venv/bin/python bench/ingest.py            # -n 500 (or BENCH_INGEST_N=500) for a quick try
 """
@@ -61,6 +63,7 @@ import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from tests.servers.dovecot import DovecotServer, dovecot_available  # noqa: E402
 from tests.servers.postgres import TemporaryDatabase, postgres_available  # noqa: E402
+from tests.servers.processes import family, process_table  # noqa: E402
 from tests.servers.smtp import SmtpServer  # noqa: E402
 
 import atendo.core.models  # noqa: E402,F401 - every mapper, as in a bare worker
@@ -313,6 +316,7 @@ class Figure:
     label: str
     count: int
     seconds: float
+    cpu: float | None = None  # CPU-seconds of this process, where measured
 
     @property
     def rate(self) -> float:
@@ -455,8 +459,22 @@ def _probe(i: int) -> bytes:
     ).encode()
 
 
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU-seconds (user + system) used so far by process ``pid`` and by its descendants
+    still alive (the parsing helper, the fork server)."""
+    table = process_table()
+    own = table[pid].cpu if pid in table else 0.0
+    return own, sum(table[p].cpu for p in family(table, pid) if p != pid and p in table)
+
+
+@dataclass
+class Served:
+    base: str
+    pid: int
+
+
 @contextmanager
-def atendo_serve(data_dir: Path, database_url: str) -> Iterator[str]:
+def atendo_serve(data_dir: Path, database_url: str) -> Iterator[Served]:
     port = _free_port()
     env = {
         **os.environ,
@@ -483,7 +501,7 @@ def atendo_serve(data_dir: Path, database_url: str) -> Iterator[str]:
                 return False
 
         _wait("atendo serve to answer /healthz", up, 60)
-        yield base
+        yield Served(base, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -511,8 +529,8 @@ def latency(server: DovecotServer) -> list[float]:
     samples: list[float] = []
     try:
         with (
-            atendo_serve(data_dir, database_url) as base,
-            httpx.Client(base_url=base, headers={"Authorization": token}, timeout=10) as api,
+            atendo_serve(data_dir, database_url) as served,
+            httpx.Client(base_url=served.base, headers={"Authorization": token}, timeout=10) as api,
         ):
 
             def connected() -> bool:
@@ -540,19 +558,22 @@ def latency(server: DovecotServer) -> list[float]:
 
 async def raw_path(server: DovecotServer, user: str, password: str) -> Figure:
     """(e)'s baseline: UID FETCH with aioimaplib and the stdlib parse, nothing stored."""
+    cpu0 = time.process_time()
     fetch, raws = await raw_fetch(server.host, server.imap_port, user, password)
     t0 = time.perf_counter()
     for raw in raws:
         email.message_from_bytes(raw, policy=compat32)
     seconds = fetch.seconds + time.perf_counter() - t0
-    return Figure("(e) raw path: UID FETCH + compat32 parse", len(raws), seconds)
+    cpu = time.process_time() - cpu0
+    return Figure("(e) raw path: UID FETCH + compat32 parse", len(raws), seconds, cpu)
 
 
 def channel_to_api(
     label: str, database_url: str, server: DovecotServer, user: str, password: str, n: int
-) -> tuple[Figure, float]:
-    """(e): POST /v1/channels → GET /v1/messages counts ``n``; returns the figure and the
-    seconds until the first 100 were visible."""
+) -> tuple[Figure, float, tuple[float, float]]:
+    """(e): POST /v1/channels → GET /v1/messages counts ``n``; returns the figure, the
+    seconds until the first 100 were visible and the CPU-seconds used meanwhile by the
+    ``atendo serve`` process and by its helpers (the parsing helper)."""
     data_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-fresh-"))
     upgrade(database_url)
     runtime = Runtime.from_settings(
@@ -565,8 +586,8 @@ def channel_to_api(
     smtp = SmtpServer().start()
     try:
         with (
-            atendo_serve(data_dir, database_url) as base,
-            httpx.Client(base_url=base, headers={"Authorization": token}, timeout=30) as api,
+            atendo_serve(data_dir, database_url) as served,
+            httpx.Client(base_url=served.base, headers={"Authorization": token}, timeout=30) as api,
         ):
             body = {
                 "transport": "email", "email": user, "password": password,
@@ -575,6 +596,7 @@ def channel_to_api(
                 "import_days": 3650,
             }  # fmt: skip
             first_100 = 0.0
+            cpu0 = tree_cpu(served.pid)
             t0 = time.perf_counter()
             created = api.post("/v1/channels", json=body)
             if created.status_code not in (200, 201):
@@ -590,10 +612,13 @@ def channel_to_api(
                     raise SystemExit(f"{label}: {count} of {n} visible after {WAIT_LIMIT:.0f} s")
                 time.sleep(0.05)
             seconds = time.perf_counter() - t0
+            cpu1 = tree_cpu(served.pid)
     finally:
         smtp.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    return Figure(f"(e) POST /v1/channels -> API counts all, {label}", count, seconds), first_100
+    cpu = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])
+    figure = Figure(f"(e) POST /v1/channels -> API counts all, {label}", count, seconds)
+    return figure, first_100, cpu
 
 
 # ---------------------------------------------------------------------------------------------
@@ -608,6 +633,7 @@ class Fresh:
     first_100: float
     raw_after: Figure
     load: tuple[float, float, float]  # os.getloadavg() right after the Atendo run
+    cpu: tuple[float, float]  # CPU-seconds of atendo serve and of its helpers in the run
 
     @property
     def raw_rate(self) -> float:
@@ -625,10 +651,12 @@ def new_channel(server: DovecotServer) -> list[Fresh]:
 
     def measured(label: str, url: str) -> Fresh:
         before = asyncio.run(raw_path(server, fresh_user, fresh_password))
-        fig, first_100 = channel_to_api(label, url, server, fresh_user, fresh_password, FRESH_N)
+        fig, first_100, cpu = channel_to_api(
+            label, url, server, fresh_user, fresh_password, FRESH_N
+        )
         load = os.getloadavg()
         after = asyncio.run(raw_path(server, fresh_user, fresh_password))
-        return Fresh(before, fig, first_100, after, load)
+        return Fresh(before, fig, first_100, after, load, cpu)
 
     fresh: list[Fresh] = []
     fresh_dir = Path(tempfile.mkdtemp(prefix="atendo-bench-fresh-db-"))
@@ -645,7 +673,10 @@ def new_channel(server: DovecotServer) -> list[Fresh]:
 def print_new_channel(fresh: list[Fresh]) -> None:
     for run in fresh:
         for raw in (run.raw_before, run.raw_after):
-            print(f"{raw.label:<46} {raw.count:>9,} {raw.seconds:>8.2f} {raw.rate:>9,.0f}")
+            print(
+                f"{raw.label:<46} {raw.count:>9,} {raw.seconds:>8.2f} {raw.rate:>9,.0f}"
+                f"  CPU-seconds {raw.cpu or 0:.2f}"
+            )
         fig = run.figure
         ratio = fig.rate / run.raw_rate
         print(
@@ -653,6 +684,7 @@ def print_new_channel(fresh: list[Fresh]) -> None:
             f"{ratio:.2f} of the raw path ({run.raw_rate:,.0f} msg/s before+after) — goal >= 0.5 "
             f"{'OK' if ratio >= 0.5 else 'MISSED'}; first 100 visible after {run.first_100:.2f} s"
             f"; load average {run.load[0]:.2f} {run.load[1]:.2f} {run.load[2]:.2f}"
+            f"; CPU-seconds: atendo serve {run.cpu[0]:.2f}, its helpers {run.cpu[1]:.2f}"
         )
 
 

@@ -268,3 +268,50 @@ def test_one_bad_mail_spoils_neither_its_batch_nor_the_folder_position(
     assert folder is not None and folder.last_uid == 6
     for raw in raws:  # the bad mail's bytes are kept all the same, as the others'
         assert runtime.blobs.get(hashlib.sha256(raw).hexdigest()) == raw
+
+
+def test_a_batch_writes_each_tables_new_rows_with_one_insert(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """Ten mails of five new senders: one INSERT per table for the whole batch, on SQLite as
+    on PostgreSQL (SQLite's rows are numbered before the flush, ``kit.db.flush_new``), and
+    the messages numbered in the order of their UIDs."""
+    from tests.factories import mail
+
+    channel_id = email_channel(runtime, company.id)
+    senders = [f"new{i}@clients.example" for i in range(5)]
+    raws = [mail(sender=senders[i % 5], subject=f"s{i}", body=f"m{i}") for i in range(10)]
+    items = [ingest.prepare(runtime.blobs, raw, uid=uid) for uid, raw in enumerate(raws, 1)]
+    inserts: dict[str, int] = {}
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO "):
+            table = statement.split()[2]
+            inserts[table] = inserts.get(table, 0) + 1
+
+    engine = runtime.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        # Called directly, not through the sync's commit, so that the company-scope guard
+        # watches every statement of the batch.
+        with runtime.db.transaction() as session:
+            channel = session.get(Channel, channel_id)
+            assert channel is not None
+            inserts.clear()
+            stored = ingest.ingest_batch(session, box=runtime.box, channel=channel, items=items)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(stored) == 10
+    assert inserts == {
+        "messages": 1, "clients": 1, "client_identities": 1, "dialogs": 1, "requests": 1,
+        "events": 1,
+    }  # fmt: skip
+    with runtime.db.reading() as session:
+        texts = list(
+            session.scalars(
+                select(Message.text).where(Message.channel_id == channel_id).order_by(Message.id)
+            )
+        )
+        dialogs = session.scalar(select(func.count()).where(Dialog.channel_id == channel_id))
+    assert texts == [f"m{i}" for i in range(10)]
+    assert dialogs == 5

@@ -11,27 +11,16 @@ from pathlib import Path
 import pytest
 
 from atendo.transports.email import parse_pool
+from tests.servers.processes import family, process_table
 
 
 def _helpers() -> int:
     """Processes under this one that run the fork server's code, less the fork server."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue  # gone meanwhile
-        table[int(entry.name)] = (int(stat[stat.rindex(")") + 2 :].split()[1]), cmdline)
-    mine = {os.getpid()}
-    grew = True
-    while grew:
-        found = {pid for pid, (parent, _) in table.items() if parent in mine}
-        grew = not found <= mine
-        mine |= found
-    servers = [pid for pid in mine if "multiprocessing.forkserver" in table.get(pid, (0, ""))[1]]
+    table = process_table()
+    mine = family(table, os.getpid())
+    servers = [
+        pid for pid in mine if pid in table and "multiprocessing.forkserver" in table[pid].cmdline
+    ]
     return max(0, len(servers) - 1)
 
 
@@ -48,3 +37,26 @@ def test_the_warm_up_starts_every_helper(no_helpers: None, monkeypatch: pytest.M
     assert _helpers() == 0
     asyncio.run(parse_pool.warm_up())
     assert _helpers() == 2
+
+
+def test_the_helper_sends_back_only_what_committing_reads(tmp_path: Path) -> None:
+    """The parent unpickles what the helper returns: no attachment bytes (in the blob store),
+    no whole plain text, no raw headers; everything the commit reads is there."""
+    from atendo.kit.blobs import BlobStore
+    from tests.transports.email.test_ingest_batch import _bench_mail
+
+    raws = _bench_mail(40)
+    mine = parse_pool.prepare_all(str(tmp_path), list(enumerate(raws, start=1)))
+    sent = parse_pool._prepare_for_parent(str(tmp_path), list(enumerate(raws, start=1)))
+    assert any(item.parsed.attachments for item in sent)
+    assert any(item.parsed.full_text and item.parsed.headers for item in mine)
+    blobs = BlobStore(tmp_path)
+    for full, slim in zip(mine, sent, strict=True):
+        assert all(att.data == b"" for att in slim.parsed.attachments)
+        assert slim.parsed.full_text == "" and slim.parsed.headers == {}
+        for sha, att in zip(full.attachment_shas, full.parsed.attachments, strict=True):
+            assert blobs.get(sha) == att.data
+        full.parsed.full_text, full.parsed.headers = "", {}
+        for att in full.parsed.attachments:
+            att.data = b""
+        assert slim == full  # the rest: all of it, unchanged

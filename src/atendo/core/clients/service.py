@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from atendo.core.clients.models import BlockEntry, Client, ClientIdentity
 from atendo.core.enums import EventType
 from atendo.core.errors import Invalid, NotFound
-from atendo.core.events.service import emit
+from atendo.core.events.service import emit, event_row
 from atendo.core.tags.models import TagAssignment
 from atendo.kit.clock import utcnow
-from atendo.kit.db import Record, entities, get_scoped, table_rows
+from atendo.kit.db import Record, entities, flush_new, get_scoped, table_rows
 from atendo.kit.pagination import Page, among_found, read_page
 
 EMAIL = "email"
@@ -124,12 +124,20 @@ def find_by_identity(
 
 
 def find_or_create_client(
-    session: Session, *, company_id: int, transport: str, address: str, name: str = ""
+    session: Session,
+    *,
+    company_id: int,
+    transport: str,
+    address: str,
+    name: str = "",
+    events: list[dict[str, Any]] | None = None,
 ) -> tuple[Client, bool]:
     """The client with this identity, created when new; returns (client, created).
 
     A concurrent creator may win the unique (company, transport, address) key: we then
-    re-read inside a savepoint instead of failing the caller's transaction.
+    re-read inside a savepoint instead of failing the caller's transaction. The
+    ``new_client`` event is written now, or appended to ``events`` (rows of
+    :func:`~atendo.core.events.service.event_row`) for the caller to write with its others.
     """
     found = find_by_identity(session, company_id=company_id, transport=transport, address=address)
     if found is not None:
@@ -149,7 +157,10 @@ def find_or_create_client(
         if again is None:
             raise
         return again, False
-    emit(session, company_id=company_id, type=EventType.NEW_CLIENT, payload=payload)
+    if events is None:
+        emit(session, company_id=company_id, type=EventType.NEW_CLIENT, payload=payload)
+    else:
+        events.append(event_row(company_id=company_id, type=EventType.NEW_CLIENT, payload=payload))
     return client, True
 
 
@@ -164,7 +175,7 @@ def create_clients(
         if transport == "phone":
             client.phone = normalise_address(transport, address)
     session.add_all(clients)
-    session.flush()
+    flush_new(session)
     session.add_all(
         ClientIdentity(
             company_id=company_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import EventType
@@ -95,11 +95,18 @@ def event_row(
     }
 
 
+_EVENTS: Table = Event.__table__  # type: ignore[assignment]  # a mapped class's own table
+
+
 def emit_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Events for a batch (e.g. the sender's outcomes): one INSERT, no ORM objects, since
     nobody reads their ids back."""
     if rows:
-        session.execute(insert(Event), list(rows))
+        # Into the table, not the ORM entity: the ORM's bulk INSERT leaves out each row's
+        # None columns and sends one statement per run of rows with the same columns (a
+        # batch's new_client, inbox and new_request rows alternate); the table takes them
+        # all as one statement (every row of event_row has the same keys).
+        session.execute(insert(_EVENTS), list(rows))
         for company_id in {row["company_id"] for row in rows}:
             notify(session, TOPIC, str(company_id))
 

@@ -25,7 +25,8 @@ from atendo.core.channels.models import Channel
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import find_or_create_client, get_client
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import ensure_request, open_dialog, touch_dialog
+from atendo.core.dialogs.service import ensure_request, new_dialog, open_dialog, touch_dialog
+from atendo.core.dialogs.service import new_request as new_open_request
 from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.service import emit_rows, event_row
@@ -75,6 +76,7 @@ def receive_client_message(
     company_id = channel.company_id
     new_client = False
     client: Client
+    events: list[dict[str, Any]] = []  # the new_client event, written with the inbox one
     if sender.client_id is not None:
         client = get_client(session, company_id=company_id, client_id=sender.client_id)
     elif sender.kind and sender.address:
@@ -84,13 +86,24 @@ def receive_client_message(
             transport=sender.kind,
             address=sender.address,
             name=sender.name,
+            events=events,
         )
     else:
         raise Invalid(
             "the sender is unknown", {"from_client": ["required"]}, code="message.unknown_sender"
         )
-    dialog = open_dialog(session, company_id=company_id, client_id=client.id, channel_id=channel.id)
-    request, new_request = ensure_request(session, dialog=dialog)
+    if new_client:  # made just now: no dialog nor request of its own to look up anywhere
+        dialog = new_dialog(company_id, client.id, channel.id, [], "")
+        session.add(dialog)
+        session.flush()
+        request, new_request = new_open_request(dialog), True
+        session.add(request)
+        session.flush()
+    else:
+        dialog = open_dialog(
+            session, company_id=company_id, client_id=client.id, channel_id=channel.id
+        )
+        request, new_request = ensure_request(session, dialog=dialog)
     message = Message(
         company_id=company_id,
         channel_id=channel.id,
@@ -113,7 +126,7 @@ def receive_client_message(
     )
     touch_dialog(session, dialog=dialog, message=message)
     arrival = Arrival(message, new_request, stored, new_client)
-    announce_arrivals(session, [arrival], clients=[client])
+    announce_arrivals(session, [arrival], first=events, clients=[client])
     return arrival
 
 

@@ -67,12 +67,13 @@ from atendo.core.messages.outbox import mark_bounced
 from atendo.kit.blobs import BlobStore
 from atendo.kit.clock import utcnow
 from atendo.kit.crypto import SecretBox
-from atendo.kit.db import get_scoped
+from atendo.kit.db import flush_new, get_scoped
 from atendo.settings import get_settings
 from atendo.transports.email.bounds import UNKNOWN_SENDER, bound_for_columns, headers_only
 from atendo.transports.email.message_ids import is_our_message_id
 from atendo.transports.email.parse import ParsedMail, parse_message
 from atendo.transports.email.threading import (
+    EVIDENCE_CHUNK,
     id_forms,
     normalise_message_id,
     reply_forms,
@@ -102,10 +103,14 @@ class Incoming:
     attachment_sizes: list[int]
     uid: int | None = None
 
-    def without_attachment_bytes(self) -> Incoming:
-        """Drop the attachments' bytes (they are in the blob store) before crossing processes."""
+    def for_commit(self) -> Incoming:
+        """Only what committing reads, before crossing processes (the parent unpickles it):
+        the attachments' bytes are in the blob store, and the whole plain text and the raw
+        headers are read by nothing after parsing."""
         for att in self.parsed.attachments:
             att.data = b""
+        self.parsed.full_text = ""
+        self.parsed.headers = {}
         return self
 
     @property
@@ -168,6 +173,12 @@ class _Lookups:
     events: list[dict[str, Any]] = field(default_factory=list)
     unclaimed: set[int] = field(default_factory=set)  # ids of requests created, owed an event
     evidence: list[tuple[int, int, str]] | None = None  # stored_evidence for the whole batch
+    held: list[Dialog] = field(default_factory=list)  # the dialogs it names, kept in session
+
+    def owners(self) -> dict[str, int]:
+        """Address → client id for every sender of the batch: the clients it read for all
+        of them (a sender it did not find has no client, until one is made and added)."""
+        return {address: client.id for address, client in self.clients.items()}
 
     def blocked(self, address: str | None, client_id: int | None) -> bool:
         assert self.blocks is not None
@@ -254,6 +265,22 @@ def _load_open_dialogs(session: Session, *, channel: Channel, lookups: _Lookups)
         lookups.requests[request.dialog_id] = request
 
 
+def _load_dialogs(session: Session, *, channel: Channel, ids: set[int]) -> list[Dialog]:
+    """The dialogs the batch's replies may thread into, read with one query into the
+    session (threading then finds them there instead of reading them one by one). The
+    caller keeps the list: the session holds its rows only as long as someone does."""
+    found = [d for d in session.identity_map.values() if isinstance(d, Dialog) and d.id in ids]
+    wanted = sorted(ids - {d.id for d in found})
+    for start in range(0, len(wanted), EVIDENCE_CHUNK):
+        found += session.scalars(
+            select(Dialog).where(
+                Dialog.company_id == channel.company_id,
+                Dialog.id.in_(wanted[start : start + EVIDENCE_CHUNK]),
+            )
+        )
+    return found
+
+
 def ingest_raw(
     session: Session,
     *,
@@ -335,6 +362,9 @@ def ingest_batch(
     lookups.evidence = stored_evidence(
         session, channel_id=channel.id, company_id=channel.company_id, forms=forms
     )
+    lookups.held = _load_dialogs(
+        session, channel=channel, ids={d for _id, d, _mid in lookups.evidence}
+    )
     stored: list[Message] = []
     placed: list[tuple[Message, Dialog | None, bool, Incoming]] = []
     # Lookups below see the batch's unflushed messages in memory (thread_dialog's pending).
@@ -352,7 +382,7 @@ def ingest_batch(
             session.add(message)
             stored.append(message)
             placed.append((message, dialog, created, incoming))
-    session.flush()
+    flush_new(session)
     owed: list[Arrival] = []
     for message, dialog, created, incoming in placed:
         inbox = _finish(
@@ -361,7 +391,7 @@ def ingest_batch(
         )  # fmt: skip
         if inbox is not None:
             owed.append(inbox)
-    session.flush()
+    flush_new(session)
     announce_arrivals(session, owed, first=lookups.events)
     uids = [item.uid for item in items if item.uid is not None]
     advance_folder(session, folder_id=folder_id, uid=max(uids, default=None))
@@ -428,6 +458,7 @@ def _new_message(channel: Channel, incoming: Incoming, *, imported: bool) -> Mes
         to=[a.email for a in parsed.to],
         cc=[a.email for a in parsed.cc],
         reply_to=[a.email for a in parsed.reply_to if a.email],
+        bcc=[],  # given (it has a server default): the batch's rows then need nothing back
         dedup_key=incoming.key,
         raw_sha=incoming.raw_sha,
         parse_error=parsed.parse_error,
@@ -600,10 +631,10 @@ def _open_for_clients(
         for client, (sender, parsed) in zip(clients, mails.items(), strict=True)
     ]
     session.add_all(dialogs)
-    session.flush()
+    flush_new(session)
     requests = [new_request(dialog) for dialog in dialogs]
     session.add_all(requests)
-    session.flush()
+    flush_new(session)
     for client, dialog, request, sender in zip(clients, dialogs, requests, mails, strict=True):
         lookups.clients[sender] = client
         lookups.dialogs[client.id] = dialog
@@ -633,6 +664,7 @@ def _client_dialog(
         box=box,
         pending=pending,
         stored=lookups.evidence,
+        owners=lookups.owners() if lookups.batch else None,
     )
     if dialog is not None:
         if dialog.state != DialogState.OPEN:

@@ -48,9 +48,9 @@ def prepare_all(root: str, items: list[tuple[int, bytes]]) -> list[Incoming]:
 
 
 def _prepare_for_parent(root: str, items: list[tuple[int, bytes]]) -> list[Incoming]:
-    # Attachments are already in the blob store: sending their bytes back would only cost the
-    # worker's process time to unpickle them.
-    return [incoming.without_attachment_bytes() for incoming in prepare_all(root, items)]
+    # Attachments are already in the blob store: sending their bytes (or what nothing reads
+    # after parsing) back would only cost the worker's process time to unpickle them.
+    return [incoming.for_commit() for incoming in prepare_all(root, items)]
 
 
 def _watch_parent(pid: int) -> None:

@@ -15,7 +15,7 @@ Otherwise the caller falls back to the sender's own dialog on the channel (or a 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -42,12 +42,24 @@ def normalise_message_id(mid: str | None) -> str | None:
     return bare[:900] or None
 
 
-def is_participant(session: Session, *, dialog: Dialog, address: str | None) -> bool:
+def is_participant(
+    session: Session,
+    *,
+    dialog: Dialog,
+    address: str | None,
+    owners: Mapping[str, int] | None = None,
+) -> bool:
+    """The address is one of the dialog's recipients or of its client's addresses.
+
+    ``owners``: address → id of the client it belongs to, complete for ``address`` (a batch
+    read the clients of all of its senders): the client's addresses are then not read."""
     if not address:
         return False
     address = address.strip().lower()
     if address in {a.lower() for a in (dialog.recipients or [])}:
         return True
+    if owners is not None:
+        return owners.get(address) == dialog.client_id
     return address in identities(
         session, company_id=dialog.company_id, client_id=dialog.client_id, transport="email"
     )
@@ -107,12 +119,14 @@ def thread_dialog(
     box: SecretBox,
     pending: Sequence[Message] = (),
     stored: Sequence[tuple[int, int, str]] | None = None,
+    owners: Mapping[str, int] | None = None,
 ) -> Dialog | None:
     """The dialog this mail replies to, when the sender takes part in it; else None.
 
     A batch passes its messages so far as ``pending`` (newest last; searched in memory as the
     newest evidence, so it needs no flush before each lookup) and may pass ``stored``, the
-    :func:`stored_evidence` it read for all of its mails before placing any of them.
+    :func:`stored_evidence` it read for all of its mails before placing any of them, and
+    ``owners`` (see :func:`is_participant`).
     """
     forms = reply_forms(in_reply_to, references, box)
     if not forms:
@@ -130,6 +144,8 @@ def thread_dialog(
             continue
         seen.add(dialog_id)
         dialog = get_scoped(session, Dialog, dialog_id, company_id=company_id)
-        if dialog is not None and is_participant(session, dialog=dialog, address=sender):
+        if dialog is not None and is_participant(
+            session, dialog=dialog, address=sender, owners=owners
+        ):
             return dialog
     return None
