@@ -219,7 +219,7 @@ def explain_reads(
     """The EXPLAIN ANALYZE of each statement the benchmarked reads run (the API's own list
     functions: ``list_*_rows``)."""
     from atendo.panel.auth import PanelUser
-    from atendo.panel.views import ListFilters, dialog_rows
+    from atendo.panel.views import ListFilters, dialog_rows, list_page
 
     page = Page(20, 0)
     with runtime.db.reading() as session:
@@ -289,6 +289,12 @@ def explain_reads(
     reads.append(
         (
             "panel chat list (GET /chats/list)",
+            lambda s: list_page(s, user, ListFilters(), offset=0, limit=25),
+        )
+    )
+    reads.append(
+        (
+            "panel chat list, htmx (+ tab counts)",
             lambda s: dialog_rows(s, user, ListFilters(), offset=0, limit=25),
         )
     )
@@ -383,6 +389,10 @@ async def _run_load(
             lambda c: c.get("/v1/dialogs", params={"q": f"client {rnd.randint(0, base - 1):06d}"}),
         ),
         ("panel chat list GET /chats/list", lambda c: c.get("/chats/list")),
+        (
+            "panel chat list, htmx (+ tab counts)",
+            lambda c: c.get("/chats/list", headers={"HX-Request": "true"}),
+        ),
     ]
     try:
         for name, call in calls:

@@ -29,7 +29,9 @@ class Unauthorized(DomainError):
         super().__init__("You need to auth")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """``async``: FastAPI calls it inline; a plain ``def`` dependency is sent to the thread pool
+    (a hand-over to another thread and back, for an attribute read)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -92,9 +94,11 @@ class ApiContext:
 
 def api_context(  # a plain def: FastAPI runs it in a thread, off the event loop
     request: Request,
-    runtime: Runtime = Depends(get_runtime),
     params: Params = Depends(get_params),
 ) -> ApiContext:
+    """The signed-in company's context (401 without a known token). The one step of an API
+    request, beside its handler, that runs in the thread pool: the sign-in reads the database."""
+    runtime: Runtime = request.app.state.runtime
     token = token_from(request)
     usage: ApiUsage = request.app.state.usage
     company_id = usage.authenticate(token) if token else None

@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -250,14 +252,42 @@ def make_engine(
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=pool_timeout,
         json_deserializer=json_loads,
     )
+    ping_when_idle(engine, idle_seconds=PING_IDLE_SECONDS)
+    return engine
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out.
+PING_IDLE_SECONDS = 2.0
+
+
+def ping_when_idle(engine: Engine, *, idle_seconds: float) -> None:
+    """Ping a pooled connection on checkout only when it sat idle in the pool for more than
+    ``idle_seconds``; a dead one is replaced (the pool retries with a new connection) before a
+    request sees it. ``pool_pre_ping`` pings on every checkout: a round trip per request (two
+    for an API request: its sign-in and its reads), while a connection handed back a moment
+    ago is as alive as the ping would prove. A server restarted while connections were busy
+    is seen by the first statement of each (SQLAlchemy then invalidates the whole pool)."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["atendo_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("atendo_idle_since")
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return  # new, or handed back a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: the connection is not usable
+            raise DisconnectionError("the pooled connection did not answer a ping") from exc
 
 
 class WriteInReadOnly(RuntimeError):

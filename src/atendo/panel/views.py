@@ -234,6 +234,26 @@ def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[i
 def dialog_rows(
     session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
 ) -> tuple[list[DialogRow], int]:
+    """A page of the chat list and how many dialogs the list holds (counted with the tabs'
+    and the states' counts, one query)."""
+    dialogs = _dialogs(session, user, filters, offset=offset, limit=limit)
+    total = _counts(session, user, filters)[("who", filters.who)]
+    return _rows_of(session, user, dialogs), total
+
+
+def list_page(
+    session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
+) -> tuple[list[DialogRow], bool]:
+    """A page of the chat list and whether more follow, without counting anything: one dialog
+    past the page is read instead (a page whose counts are not shown: "load more", a
+    refresh of the list alone)."""
+    dialogs = _dialogs(session, user, filters, offset=offset, limit=limit + 1)
+    return _rows_of(session, user, dialogs[:limit]), len(dialogs) > limit
+
+
+def _dialogs(
+    session: Session, user: PanelUser, filters: ListFilters, *, offset: int, limit: int
+) -> list[Dialog]:
     dialogs, _none = list_dialogs(
         session,
         page=Page(limit=limit, offset=offset),
@@ -241,7 +261,12 @@ def dialog_rows(
         with_total=False,
         **_list_kwargs(user, filters),
     )
-    total = _counts(session, user, filters)[("who", filters.who)]
+    return dialogs
+
+
+def _rows_of(session: Session, user: PanelUser, dialogs: list[Dialog]) -> list[DialogRow]:
+    """What the list shows of each dialog: its client, address, channel, operator, unread
+    count, waiting time and preview, each read for the whole page at once."""
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
     cid = user.company_id
@@ -309,7 +334,7 @@ def dialog_rows(
                 waiting_since=(waiting.get(d.last_message_id or 0) if d.state == "open" else None),
             )
         )
-    return rows, total
+    return rows
 
 
 # Characters of a message body sent with the dialog (and each of its live refreshes).

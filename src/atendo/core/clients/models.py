@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atendo.kit.clock import utcnow
@@ -13,7 +13,17 @@ from atendo.kit.db import Base, UTCDateTime
 class Client(Base):
     __tablename__ = "clients"
     # The list: a company's clients in id order (the page without a sort).
-    __table_args__ = (Index("ix_clients_company_id_id", "company_id", "id"),)
+    __table_args__ = (
+        Index("ix_clients_company_id_id", "company_id", "id"),
+        # The API's list and its count (merged clients left out), from the index alone.
+        Index(
+            "ix_clients_company_unmerged",
+            "company_id",
+            "id",
+            postgresql_where=text("merged_into_id IS NULL"),
+            sqlite_where=text("merged_into_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

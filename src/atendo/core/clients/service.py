@@ -282,7 +282,10 @@ def list_client_rows(
         return read_page(
             session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows, total=total
         )
-    return read_page(session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows)
+    # Counted in id order: read from ``ix_clients_company_unmerged`` alone (migration 0014).
+    return read_page(
+        session, stmt, page, ordering=ordering, capped=capped, fetch=table_rows, count_in_order=True
+    )
 
 
 def clients_select(

@@ -35,6 +35,7 @@ from atendo.panel.views import (
     composer_fields,
     conversation,
     dialog_rows,
+    list_page,
     message_views,
     pending_outbound,
     signature_preview,
@@ -97,7 +98,12 @@ def index_for_search(request: Request, user: PanelUser, filters: ListFilters) ->
             catch_up(session, company_id=user.company_id)
 
 
-def _list_context(session: Session, user: PanelUser, request: Request) -> dict[str, Any]:
+def _list_context(
+    session: Session, user: PanelUser, request: Request, *, page: bool = True
+) -> dict[str, Any]:
+    """The list's context. ``page``: for the whole chats page (the filters' choices, the tabs'
+    and the states' counts); else for the list fragment, which counts only when it shows the
+    counts (:func:`shows_counts`) and reads no choices (its filters are on the page already)."""
     remembered = session.scalar(
         select(Operator.last_filter).where(
             Operator.company_id == user.company_id, Operator.id == user.id
@@ -106,21 +112,32 @@ def _list_context(session: Session, user: PanelUser, request: Request) -> dict[s
     filters = list_filters(request.query_params, remembered or "")
     offset = _int(request, "offset", 0)
     limit = _int(request, "limit", PAGE_SIZE, 200) or PAGE_SIZE
-    rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
-    operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
-    tags, _t = list_tags(session, company_id=user.company_id, page=Page(500, 0))
-    return {
-        "rows": rows,
-        "total": total,
-        "filters": filters,
-        "counts": state_counts(session, user, filters),
-        "view_counts": view_counts(session, user, filters),
-        "next_offset": offset + len(rows) if offset + len(rows) < total else None,
-        "channels": list_channels(session, company_id=user.company_id)[0],
-        "filter_operators": [o for o in operators if o.role != "disabled"],
-        "filter_groups": [g for g, _members in list_groups(session, company_id=user.company_id)],
-        "filter_tags": tags,
-    }
+    ctx: dict[str, Any] = {"filters": filters, "show_counts": page or shows_counts(request)}
+    if ctx["show_counts"]:
+        rows, total = dialog_rows(session, user, filters, offset=offset, limit=limit)
+        more = offset + len(rows) < total
+        ctx["total"] = total
+        ctx["counts"] = state_counts(session, user, filters)
+        ctx["view_counts"] = view_counts(session, user, filters)
+    else:
+        rows, more = list_page(session, user, filters, offset=offset, limit=limit)
+    ctx["rows"] = rows
+    ctx["next_offset"] = offset + len(rows) if more else None
+    if page:
+        operators, _n = list_operators(session, company_id=user.company_id, page=Page(200, 0))
+        tags, _t = list_tags(session, company_id=user.company_id, page=Page(500, 0))
+        groups = list_groups(session, company_id=user.company_id)
+        ctx["channels"] = list_channels(session, company_id=user.company_id)[0]
+        ctx["filter_operators"] = [o for o in operators if o.role != "disabled"]
+        ctx["filter_groups"] = [g for g, _members in groups]
+        ctx["filter_tags"] = tags
+    return ctx
+
+
+def shows_counts(request: Request) -> bool:
+    """Whether the list fragment brings the tabs' counts and the summary along: the first
+    page asked by the panel itself (htmx), never "load more"."""
+    return not request.query_params.get("offset") and bool(request.headers.get("hx-request"))
 
 
 def _pane_context(
@@ -240,7 +257,7 @@ def chats_list(request: Request, user: User) -> Response:
             remember_filter(session, user, filters.query())
     index_for_search(request, user, filters)
     with runtime.db.reading() as session:
-        ctx = _list_context(session, user, request)
+        ctx = _list_context(session, user, request, page=False)
     return render(request, "_dialog_items.html", {**ctx, "oob": True})
 
 
