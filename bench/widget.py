@@ -24,6 +24,12 @@ an answer crosses from one to the other by LISTEN/NOTIFY.
 
     .venv/bin/python bench/widget.py [--visitors 1000] [--exchanges 200] [--concurrency 50]
                                      [--rate 20] [--steady 400] [--postgres [--split]]
+                                     [--profile DIR]
+
+``--profile DIR`` samples the Atendo processes with py-spy (``pip install py-spy``) while the
+messages are exchanged (bursts and steady), only the stacks holding the GIL, and writes one
+collapsed-stack file per process there (``serve-<pid>.txt``), with the ten functions most
+often on them printed (their own time and their time with callees).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ import contextlib
 import json
 import os
 import resource
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -158,6 +166,73 @@ def report(
     )
 
 
+@contextlib.contextmanager
+def profiling(pids: list[int], folder: Path | None) -> Any:
+    """py-spy on each of ``pids`` for the span of the block (nothing without ``folder``)."""
+    if folder is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = [folder / f"serve-{pid}.txt" for pid in pids]
+    spies = [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-p",
+                str(pid),
+                "-f",
+                "raw",
+                "-g",
+                "-r",
+                "50",
+                "--nonblocking",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid, out in zip(pids, outputs, strict=True)
+    ]
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        for one in spies:
+            one.send_signal(signal.SIGINT)
+        for one in spies:
+            one.wait(timeout=60)
+        for out in outputs:
+            print_profile(out)
+
+
+def print_profile(path: Path, top: int = 10) -> None:
+    """The functions most often on the sampled stacks: own samples and with callees."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    if not path.exists():
+        print(f"profile {path}: nothing written")
+        return
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for name in set(frames):
+            total[name] = total.get(name, 0) + n
+    print(f"profile {path} ({samples} samples holding the GIL, 50 a second):")
+    for title, table in (("own", own), ("with callees", total)):
+        print(f"  most {title}:")
+        for name, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"    {100 * n / max(samples, 1):5.1f}%  {name}")
+
+
 async def frame(sock: Any, kind: str, **match: Any) -> dict[str, Any]:
     while True:
         data: dict[str, Any] = json.loads(await sock.recv())
@@ -175,6 +250,7 @@ async def bench_atendo(
     conc: int,
     rate: float,
     steady_count: int,
+    profile: Path | None = None,
 ) -> None:
     origin = base
     ws_base = base.replace("http", "ws", 1)
@@ -218,6 +294,8 @@ async def bench_atendo(
         posted: list[float] = []
         steady_in: list[float] = []
         steady_out: list[float] = []
+        spied = contextlib.ExitStack()
+        spied.enter_context(profiling(pids, profile))
         cpu0, t0, wait0 = cpu_of(pids), time.perf_counter(), waits_of(pids)
 
         async def one(
@@ -259,6 +337,7 @@ async def bench_atendo(
         steady_wall = time.perf_counter() - t1
         steady_cpu = cpu_of(pids) - cpu1
         steady_waited, steady_load = waits_of(pids) - wait1, load_average()
+        spied.close()
         await asyncio.gather(*(s.close() for s in socks))
     report(
         f"atendo serve (widget), bursts of {conc} exchanges at once",
@@ -358,6 +437,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="exchanges at a time")
     parser.add_argument("--rate", type=float, default=20.0, help="steady exchanges per second")
     parser.add_argument("--steady", type=int, default=400, help="exchanges at the steady rate")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the Atendo processes with py-spy during the exchange; files in this folder",
+    )
     parser.add_argument(
         "--postgres", action="store_true", help="on a new database of 127.0.0.1:5432 (not SQLite)"
     )
@@ -471,6 +555,7 @@ def run(args: argparse.Namespace, database_url: str | None) -> int:
                 args.concurrency,
                 args.rate,
                 args.steady,
+                args.profile,
             )
         )
         asyncio.run(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import ColumnElement, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.enums import EventType
@@ -118,13 +118,39 @@ LOOKBACK = 200
 
 
 @dataclass
-class EventCursor:
-    """Where a reader of one company's events is (the panel's live stream): the highest id read
-    and, on PostgreSQL, the ids read within ``lookback`` of it."""
+class ReadWindow:
+    """Where a reader of the events table is: the highest id read and, on PostgreSQL
+    (``lookback`` > 0), the ids read within ``lookback`` of it. :meth:`unread` is the condition
+    on ``Event.id`` for what is not read yet (late commits behind the cursor included, those
+    read skipped by the database); :meth:`passed` records what a read returned. The panel's
+    live stream (:class:`EventCursor`, one company) and the widget's hub (several channels of
+    any company, in one query) read through it."""
 
     last: int
     lookback: int = 0
     seen: dict[int, None] = field(default_factory=dict)
+
+    def unread(self) -> list[ColumnElement[bool]]:
+        low = max(0, self.last - self.lookback)
+        conditions = [Event.id > low]
+        skip = [i for i in self.seen if i > low]
+        if skip:
+            conditions.append(Event.id.not_in(skip))
+        return conditions
+
+    def passed(self, ids: Sequence[int]) -> None:
+        """These ids were read: the cursor moves past the highest, and the window keeps the ids
+        read within ``lookback`` of it."""
+        if ids:
+            self.last = max(self.last, *ids)
+        if self.lookback:
+            floor = self.last - self.lookback
+            self.seen = {i: None for i in [*self.seen, *ids] if i > floor}
+
+
+@dataclass
+class EventCursor(ReadWindow):
+    """Where a reader of one company's events is (the panel's live stream)."""
 
     @classmethod
     def at_end(cls, session: Session, *, company_id: int, lookback: int) -> EventCursor:
@@ -142,19 +168,9 @@ class EventCursor:
     def read(self, session: Session, *, company_id: int, limit: int = 100) -> list[Event]:
         """The committed events not read yet, in id order (late commits behind the cursor
         included), at most ``limit``; the cursor moves past them."""
-        low = max(0, self.last - self.lookback)
-        conditions = [Event.company_id == company_id, Event.id > low]
-        skip = [i for i in self.seen if i > low]
-        if skip:
-            conditions.append(Event.id.not_in(skip))
-        rows = list(
-            session.scalars(select(Event).where(*conditions).order_by(Event.id).limit(limit))
-        )
-        if rows:
-            self.last = max(self.last, rows[-1].id)
-        if self.lookback:
-            floor = self.last - self.lookback
-            self.seen = {i: None for i in [*self.seen, *(e.id for e in rows)] if i > floor}
+        stmt = select(Event).where(Event.company_id == company_id, *self.unread())
+        rows = list(session.scalars(stmt.order_by(Event.id).limit(limit)))
+        self.passed([e.id for e in rows])
         return rows
 
 

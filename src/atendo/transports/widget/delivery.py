@@ -24,9 +24,8 @@ from atendo.core.messages.outbox import Accepted, claim_due_messages, record_out
 from atendo.kit.clock import utcnow
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
-from atendo.transports.widget import threads
 from atendo.transports.widget.hub import changed
-from atendo.transports.widget.threads import in_thread
+from atendo.transports.widget.threads import Lane
 from atendo.transports.widget.visitors import TRANSPORT
 
 log = logging.getLogger("atendo.widget")
@@ -69,15 +68,24 @@ def queued(session: Session) -> None:
 
 
 async def widget_delivery_loop(runtime: Runtime, stop: asyncio.Event) -> None:
-    threads.setup(runtime.db.is_postgres)
-    async with WakeListener(runtime.db.url, topic=TOPIC) as wake:
-        while not stop.is_set():
-            wake.event.clear()
-            try:
-                count = await in_thread(deliver_widget_messages, runtime)
-            except Exception:
-                log.exception("widget delivery round failed")
-                count = 0
-            if count:
-                continue
-            await wake.wait(stop, runtime.settings.widget_delivery_poll)
+    lane = Lane("atendo-widget-delivery")
+    try:
+        async with WakeListener(runtime.db.url, topic=TOPIC) as wake:
+            await _deliver_until(runtime, stop, wake, lane)
+    finally:
+        lane.close()
+
+
+async def _deliver_until(
+    runtime: Runtime, stop: asyncio.Event, wake: WakeListener, lane: Lane
+) -> None:
+    while not stop.is_set():
+        wake.event.clear()
+        try:
+            count = await lane.run(deliver_widget_messages, runtime)
+        except Exception:
+            log.exception("widget delivery round failed")
+            count = 0
+        if count:
+            continue
+        await wake.wait(stop, runtime.settings.widget_delivery_poll)

@@ -26,26 +26,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
 from atendo.core.clients.models import ClientIdentity
 from atendo.core.events.models import Event
+from atendo.core.events.service import LOOKBACK, ReadWindow
 from atendo.core.messages.models import Message
 from atendo.kit.db import get_scoped
 from atendo.kit.wake import WakeListener, notify
 from atendo.runtime import Runtime
 from atendo.transports.widget import threads
-from atendo.transports.widget.threads import in_thread
+from atendo.transports.widget.threads import Lane
 from atendo.transports.widget.visitors import FOLLOWED, IDENTITY, messages_out, shown_messages
 
 log = logging.getLogger("atendo.widget")
 TOPIC = "atendo_widget"
-# Ids are taken before commit on PostgreSQL: a transaction that commits late shows an id below
-# ones already read, so the reader looks again at a window behind its cursor (ids seen are
-# skipped). SQLite has one writer at a time: ids become visible in order.
-LOOKBACK = 200
+ROUND_LIMIT = 2000  # events read in one round at most (the next round follows at once)
 READ_EVERY = 1.0  # seconds between read-mark checks
 
 
@@ -100,17 +98,23 @@ class Hub:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.subs: dict[Key, set[Subscription]] = {}
+        # the anonymous ones again by (channel id, visitor id): a new client finds its own
+        # without a pass over every visitor waiting on the channel
+        self.anonymous: dict[tuple[int, str], set[Subscription]] = {}
         self.channels: dict[int, int] = {}  # channel id → connections here
-        self.cursor = 0
-        self.lookback = 0 if runtime.db.url.startswith("sqlite") else LOOKBACK
+        # what it has read: on PostgreSQL the ids read within a window behind the newest are
+        # kept, and a late commit there is read once (core.events.service.ReadWindow)
+        self.lookback = LOOKBACK if runtime.db.is_postgres else 0
+        self.window = ReadWindow(0, self.lookback)
         self.tick = runtime.settings.widget_hub_tick
         threads.setup(runtime.db.is_postgres)
+        self._lane = Lane("atendo-widget-hub")  # its reads, never behind visitors' writes
         self._task: asyncio.Task[None] | None = None
         self._listener: WakeListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting: asyncio.Future[None] | None = None
-        self._seen: dict[int, None] = {}
         self._marks_at = 0.0
+        self._more = False  # the last round stopped at ROUND_LIMIT: read again at once
         self._public_ids: dict[int, str] = {}  # a channel's public id never changes
 
     # --- connections ---------------------------------------------------------------------
@@ -121,6 +125,8 @@ class Hub:
         await self._ensure_running()
         sub = Subscription(channel_id, client_id, visitor_id)
         self.subs.setdefault(sub.key, set()).add(sub)
+        if client_id is None:
+            self.anonymous.setdefault((channel_id, visitor_id), set()).add(sub)
         self.channels[channel_id] = self.channels.get(channel_id, 0) + 1
         return sub
 
@@ -131,6 +137,7 @@ class Hub:
         found.discard(sub)
         if not found:
             del self.subs[sub.key]
+        self._named(sub)
         left = self.channels.get(sub.channel_id, 0) - 1
         if left > 0:
             self.channels[sub.channel_id] = left
@@ -141,6 +148,7 @@ class Hub:
         """An anonymous visitor's first message made them a client."""
         if sub.client_id == client_id:
             return
+        self._named(sub)
         found = self.subs.get(sub.key)
         if found is not None and sub in found:
             found.discard(sub)
@@ -150,6 +158,15 @@ class Hub:
             self.subs.setdefault(sub.key, set()).add(sub)
         else:
             sub.client_id = client_id
+
+    def _named(self, sub: Subscription) -> None:
+        """``sub`` leaves the anonymous index (it left, or it knows its client now)."""
+        key = (sub.channel_id, sub.visitor_id)
+        found = self.anonymous.get(key)
+        if found is not None:
+            found.discard(sub)
+            if not found:
+                del self.anonymous[key]
 
     def connections(self, channel_id: int, client_id: int | None) -> list[Subscription]:
         return list(self.subs.get((channel_id, client_id), ()))
@@ -176,8 +193,7 @@ class Hub:
         self._loop = loop
         self._starting = starting = loop.create_future()
         try:
-            self.cursor = await in_thread(self._last_id)
-            self._seen = {}
+            self.window = ReadWindow(await self._lane.run(self._last_id), self.lookback)
             self._listener = WakeListener(self.runtime.db.url, topic=TOPIC)
             self._task = loop.create_task(self._run(self._listener), name="atendo:widget-hub")
         finally:
@@ -188,27 +204,22 @@ class Hub:
         with self.runtime.db.reading() as session:
             return int(session.scalar(select(func.max(Event.id))) or 0)
 
-    def _read(self, low: int, channels: list[int], unread: list[int]) -> Round:
-        """One round's reads, in one session: the followed events after ``low`` on these
-        channels that this hub has not handed out yet (their ids first, a light read of the
-        window, then the new ones' rows), the visitor ids of the clients they created, the
-        messages they name as the widget shows them, and which of ``unread`` are read now."""
+    def _read(
+        self, not_read: list[ColumnElement[bool]], channels: list[int], unread: list[int]
+    ) -> Round:
+        """One round's reads, in one session: the followed events on these channels that this
+        hub has not handed out yet (``not_read``: its window's condition, so the database
+        skips what was read), the visitor ids of the clients they created, the messages they
+        name as the widget shows them, and which of ``unread`` are read now."""
         out = Round()
         with self.runtime.db.reading() as session:
-            ids = session.scalars(
-                select(Event.id)
-                .where(Event.id > low, Event.type.in_(FOLLOWED), Event.channel_id.in_(channels))
+            rows = session.execute(
+                select(Event.id, Event.company_id, Event.type, Event.channel_id, Event.payload)
+                .where(*not_read, Event.type.in_(FOLLOWED), Event.channel_id.in_(channels))
                 .order_by(Event.id)
-                .limit(2000)
+                .limit(ROUND_LIMIT)
             )
-            fresh = [i for i in ids if i not in self._seen]
-            if fresh:
-                rows = session.execute(
-                    select(Event.id, Event.company_id, Event.type, Event.channel_id, Event.payload)
-                    .where(Event.id.in_(fresh))
-                    .order_by(Event.id)
-                )
-                out.events = [(r[0], r[1], r[2], r[3], r[4] or {}) for r in rows]
+            out.events = [(r[0], r[1], r[2], r[3], r[4] or {}) for r in rows]
             new_clients: dict[int, list[int]] = {}
             messages: dict[int, list[int]] = {}
             for _e, company_id, _t, _ch, payload in out.events:
@@ -227,17 +238,22 @@ class Hub:
         return out
 
     async def _run(self, listener: WakeListener) -> None:
-        async with listener:
-            while True:
-                listener.event.clear()
-                try:
-                    await self._round()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("widget hub round failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(listener.event.wait(), self.tick)
+        try:
+            async with listener:
+                while True:
+                    listener.event.clear()
+                    try:
+                        await self._round()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("widget hub round failed")
+                    if self._more:
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(listener.event.wait(), self.tick)
+        finally:
+            self._lane.close()
 
     async def _round(self) -> None:
         """Read (one call in a thread, one session), then hand out on the event loop: the
@@ -246,9 +262,8 @@ class Hub:
         subscribed; what it saw twice, it shows once)."""
         channels = sorted(self.channels)
         if not channels:
-            self.cursor = await in_thread(self._last_id)
+            self.window.last = await self._lane.run(self._last_id)
             return
-        low = max(0, self.cursor - self.lookback)
         now = time.monotonic()
         marks = now - self._marks_at >= READ_EVERY
         unread_subs = (
@@ -257,10 +272,10 @@ class Hub:
         unread = sorted({i for s in unread_subs for i in s.unread})[:5000]
         if marks:
             self._marks_at = now
-        found = await in_thread(self._read, low, channels, unread)
+        found = await self._lane.run(self._read, self.window.unread(), channels, unread)
+        self.window.passed([event[0] for event in found.events])
+        self._more = len(found.events) == ROUND_LIMIT
         for event_id, _company_id, type_, channel_id, payload in found.events:
-            self.cursor = max(self.cursor, event_id)
-            self._seen[event_id] = None
             client_id = payload.get("client_id")
             if not isinstance(client_id, int) or channel_id is None:
                 continue
@@ -273,9 +288,6 @@ class Hub:
             note = Note(event_id, type_, channel_id, client_id, payload, item, owner)
             for sub in subs:
                 sub.queue.put_nowait(note)
-        if len(self._seen) > 4 * LOOKBACK + 2000:
-            for old in list(self._seen)[: len(self._seen) - 2 * LOOKBACK]:
-                del self._seen[old]
         if found.read:
             for sub in unread_subs:
                 done = sub.unread & found.read
@@ -326,9 +338,8 @@ class Hub:
         it is (written from another tab, or another process) learns its client id."""
         if not visitor_id:
             return
-        for sub in self.connections(channel_id, None):
-            if sub.visitor_id == visitor_id:
-                self.set_client(sub, client_id)
+        for sub in list(self.anonymous.get((channel_id, visitor_id), ())):
+            self.set_client(sub, client_id)
 
 
 _hubs: dict[int, Hub] = {}

@@ -6,6 +6,11 @@ most of its time, and a few hundred visitors writing at once queued behind those
 for seconds: there the widget's calls get a pool of their own, sized for waiting (it never
 holds more database connections than it has threads: 8, under half the engine's pool of 20,
 which the API and the workers share).
+
+The hub's reads and the delivery loop's rounds do not queue there: each loop runs its calls,
+one at a time anyway, on a :class:`Lane`, a thread of its own. Behind a burst of visitors'
+messages (50 writes queued before it, each waiting for SQLite's write lock or for a
+connection) an answer waited seconds to be claimed and read.
 """
 
 from __future__ import annotations
@@ -31,6 +36,28 @@ def setup(postgres: bool) -> None:
     global _pool
     if postgres and _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="atendo-widget")
+
+
+class Lane:
+    """One thread of its own for a loop that makes one blocking call at a time: started on the
+    first call, ended by :meth:`close` (the loop's end)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        """The thread ends once its call in flight (if any) returns."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 async def in_thread(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
