@@ -209,6 +209,8 @@ _BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
 
 def _clean_str(text: str) -> str:
     """Drop NULs and lone surrogates (PostgreSQL text and UTF-8 both reject them)."""
+    if text.isascii():  # O(1): an ASCII string holds no surrogate, only maybe a NUL
+        return text.replace("\x00", "") if "\x00" in text else text
     return _BAD_CHARS_RE.sub("", text) if _BAD_CHARS_RE.search(text) else text
 
 
