@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atendo.transports.email.parse import _clean_str
+from atendo.transports.email.parse import Address, _clean_str, parse_message
 from atendo.transports.email.quotes import split_reply
 from atendo.transports.email.reply_signature import signature_start
 from atendo.transports.email.reply_structure import clean
@@ -56,3 +56,31 @@ def test_split_reply_without_quotes_keeps_the_signature_apart() -> None:
         "Abraços,\n\u200bMaria Souza",
         "",
     )
+
+
+def _mail(to: str) -> bytes:
+    return (
+        "From: =?utf-8?q?Jo=C3=A3o?= <Joao@Example.COM>\r\n"
+        f"To: {to}\r\n"
+        "Subject: oi\r\n\r\ncorpo\r\n"
+    ).encode()
+
+
+def test_addresses_read_again_are_new_objects_with_the_same_values() -> None:
+    first = parse_message(_mail("Atendimento <atendimento@loja.example>, b@loja.example"))
+    assert first.from_ == Address(name="João", email="joao@example.com")
+    assert first.to == [
+        Address(name="Atendimento", email="atendimento@loja.example"),
+        Address(name="", email="b@loja.example"),
+    ]
+    assert first.from_ is not None
+    first.from_.name = "changed by a later step"  # bound_for_columns and the like edit them
+    first.to.append(Address(name="x", email="x@x.example"))
+    second = parse_message(_mail("Atendimento <atendimento@loja.example>, b@loja.example"))
+    assert second.from_ == Address(name="João", email="joao@example.com")
+    assert second.to == [
+        Address(name="Atendimento", email="atendimento@loja.example"),
+        Address(name="", email="b@loja.example"),
+    ]
+    other = parse_message(_mail("Atendimento <atendimento@loja.example>"))
+    assert other.to == [Address(name="Atendimento", email="atendimento@loja.example")]
