@@ -48,14 +48,16 @@ def _fsync_path(path: Path) -> None:
 
 
 def _make_folder(folder: str) -> None:
-    """Create a blob's fan-out folder: in a store that has its first level, one mkdir (what
-    ``os.makedirs`` would find only after a failed mkdir and a recursion)."""
+    """Create a blob's fan-out folder: one mkdir, where ``os.makedirs`` would first stat the
+    parent (a failed mkdir instead, and the parent's, when the first level is missing too)."""
     try:
         os.mkdir(folder)
     except FileExistsError:  # another writer made it meanwhile
         pass
     except FileNotFoundError:  # the first level, or the store itself, is missing too
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
 
 
 _HEX = frozenset("0123456789abcdef")
