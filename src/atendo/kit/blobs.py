@@ -47,27 +47,46 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _make_folder(folder: str) -> None:
+    """Create a blob's fan-out folder: one mkdir, where ``os.makedirs`` would first stat the
+    parent (a failed mkdir instead, and the parent's, when the first level is missing too)."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:  # another writer made it meanwhile
+        pass
+    except FileNotFoundError:  # the first level, or the store itself, is missing too
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
 
     def _path(self, sha: str) -> Path:
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        if len(sha) != 64 or not _HEX.issuperset(sha):
             raise ValueError("not a sha256 hex digest")
         return self.root / sha[:2] / sha[2:4] / sha
 
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data``; returns its SHA-256. ``sync=False``: the caller calls :meth:`sync`."""
         sha = hashlib.sha256(data).hexdigest()
-        path = str(self._path(sha))
+        # os-level calls on str paths (the digest needs no check): this runs for every mail
+        # and attachment.
+        folder = f"{self._root}/{sha[:2]}/{sha[2:4]}"
+        path = f"{folder}/{sha}"
         if os.path.exists(path):
             return sha
-        # os-level calls on str paths: this runs for every mail and attachment.
         tmp = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}"
         try:
             fd = os.open(tmp, _CREATE, 0o644)
         except FileNotFoundError:  # the first blob of its folder
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _make_folder(folder)
             fd = os.open(tmp, _CREATE, 0o644)
         try:
             try:

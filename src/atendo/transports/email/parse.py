@@ -209,6 +209,8 @@ _BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
 
 def _clean_str(text: str) -> str:
     """Drop NULs and lone surrogates (PostgreSQL text and UTF-8 both reject them)."""
+    if text.isascii():  # O(1): an ASCII string holds no surrogate, only maybe a NUL
+        return text.replace("\x00", "") if "\x00" in text else text
     return _BAD_CHARS_RE.sub("", text) if _BAD_CHARS_RE.search(text) else text
 
 
@@ -326,18 +328,35 @@ def _first_id(value: str | None) -> str | None:
     return ids[0] if ids else None
 
 
+# Header values -> (name, address) pairs: the same senders and recipients come back mail after
+# mail (the mailbox's own address in every To), and getaddresses is slow pure Python.
+_ADDRESS_CACHE_SIZE = 4096
+_address_cache: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
 def _addresses(values: Iterable[str]) -> list[Address]:
-    result: list[Address] = []
+    key = tuple(values)
+    pairs = _address_cache.get(key)
+    if pairs is None:
+        pairs = _address_pairs(key)
+        if len(_address_cache) >= _ADDRESS_CACHE_SIZE:
+            _address_cache.clear()
+        _address_cache[key] = pairs
+    return [Address(name=name, email=email_addr) for name, email_addr in pairs]
+
+
+def _address_pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    result: list[tuple[str, str]] = []
     try:
         pairs = getaddresses(list(values))
     except Exception:
-        return result
+        return ()
     for name, addr in pairs:
         email_addr = _clean_str(addr.strip().strip("<>").lower())
         display = _SPACES_RE.sub(" ", decode_header_value(name)).strip().strip("\"'")
         if email_addr or display:
-            result.append(Address(name=display, email=email_addr))
-    return result
+            result.append((display, email_addr))
+    return tuple(result)
 
 
 def _parse_date(value: str | None) -> datetime | None:

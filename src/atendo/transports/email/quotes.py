@@ -262,20 +262,22 @@ def split_reply(text: str, *, own_last_text: str | None = None) -> Reply:
     tail = [] if cut is None else lines[cut:]
 
     regions = _quote_regions(head_clean)
+    new_clean: list[str] | None  # the cleaned new_lines, when at hand
     if len(regions) == 1:
         start, end = regions[0]
         start = _intro_start(head_clean, start)
         above, below = _strip_blank(head[:start]), _strip_blank(head[end:])
         new_lines = above + ([""] if above and below else []) + below
         quoted_lines = head[start:end] + ([""] if tail else []) + tail
+        new_clean = None
     else:  # no ">" quoting, or an inline (interleaved) reply: keep it whole
-        new_lines, quoted_lines = head, tail
+        new_lines, quoted_lines, new_clean = head, tail, head_clean
 
     written = _trim(new_lines)
     if not written.strip(INVISIBLE + " \n\t"):
         whole = normalised.strip("\n").rstrip()
         return Reply(whole, "", "", whole)
-    sig = signature_start(new_lines)
+    sig = signature_start(new_lines, new_clean)
     body, signature = (new_lines, []) if sig is None else (new_lines[:sig], new_lines[sig:])
     if not _trim(body).strip(INVISIBLE + " \n\t"):
         body, signature = new_lines, []

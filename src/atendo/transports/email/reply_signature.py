@@ -116,9 +116,13 @@ def _short_block(cleaned: list[str], start: int, *, limit: int, width: int = 80)
     return 0 < len(lines) <= limit and all(len(c) <= width for c in lines)
 
 
-def signature_start(lines: list[str]) -> int | None:
-    """First line of the client's signature at the bottom of ``lines``, or None."""
-    cleaned = [clean(line) for line in lines]
+def signature_start(lines: list[str], cleaned: list[str] | None = None) -> int | None:
+    """First line of the client's signature at the bottom of ``lines``, or None.
+
+    ``cleaned``: ``[clean(line) for line in lines]`` when the caller has it already.
+    """
+    if cleaned is None:
+        cleaned = [clean(line) for line in lines]
     last = len(cleaned)
     while last > 0 and not cleaned[last - 1]:
         last -= 1

@@ -43,6 +43,8 @@ INVISIBLE = "\ufeff\u200b\u200c\u200d\u200e\u200f\u00a0\u2060"
 
 
 def clean(line: str) -> str:
+    if line.isascii():  # INVISIBLE is all non-ASCII: one strip is the same (and cheaper)
+        return line.strip()
     return line.strip().strip(INVISIBLE).strip()
 
 
