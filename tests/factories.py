@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atendo.core.channels.models import Channel
 from atendo.core.channels.service import create_channel
@@ -28,6 +28,9 @@ from atendo.kit.netguard import PortSet
 from atendo.runtime import Runtime
 from atendo.transports.email.ingest import ingest_raw
 from atendo.transports.email.network import MAIL_PORTS, MailNetwork
+
+if TYPE_CHECKING:
+    from tests.servers.fixtures import Mailbox
 from atendo.transports.email.settings import parse_settings
 from atendo.transports.external import create_external_channel
 
@@ -75,6 +78,20 @@ def email_channel(
             box=runtime.box,
         )
         return channel.id
+
+
+def mailbox_channel(runtime: Runtime, company_id: int, mailbox: Mailbox, **settings: Any) -> int:
+    """An e-mail channel on a test user of the session Dovecot (plain IMAP on loopback)."""
+    return email_channel(
+        runtime,
+        company_id,
+        address=mailbox.email,
+        imap_host=mailbox.host,
+        imap_port=mailbox.imap_port,
+        imap_security="none",
+        password=mailbox.password,
+        **settings,
+    )
 
 
 def external_channel(runtime: Runtime, company_id: int, name: str = "Bot") -> int:

@@ -19,7 +19,7 @@ from atendo.core.messages.models import Message
 from atendo.runtime import Runtime
 from atendo.workers import mailbox_sync
 from tests.conftest import CompanyFixture
-from tests.factories import email_channel
+from tests.factories import mailbox_channel
 from tests.servers.fixtures import Mailbox
 from tests.workers.conftest import wait_for
 
@@ -71,15 +71,7 @@ def sync_in_process(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def _channel(runtime: Runtime, company: CompanyFixture, mailbox: Mailbox) -> int:
-    return email_channel(
-        runtime,
-        company.id,
-        address=mailbox.email,
-        imap_host=mailbox.host,
-        imap_port=mailbox.imap_port,
-        imap_security="none",
-        password=mailbox.password,
-    )
+    return mailbox_channel(runtime, company.id, mailbox)
 
 
 def test_a_new_channel_is_synced_at_once(

@@ -32,7 +32,7 @@ from atendo.runtime import Runtime
 from atendo.transports.base import SessionHooks
 from atendo.transports.email.sessions import run_mailbox_session
 from tests.conftest import CompanyFixture
-from tests.factories import email_channel
+from tests.factories import mailbox_channel
 from tests.servers.fixtures import Mailbox
 
 
@@ -69,15 +69,7 @@ async def test_mail_delivered_while_a_batch_commits_is_stored_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runtime.settings, "imap_poll_interval", 600.0)
-    channel_id = email_channel(
-        runtime,
-        company.id,
-        address=mailbox.email,
-        imap_host=mailbox.host,
-        imap_port=mailbox.imap_port,
-        imap_security="none",
-        password=mailbox.password,
-    )
+    channel_id = mailbox_channel(runtime, company.id, mailbox)
     synced = asyncio.Event()
     armed: list[str] = []  # the mail to deliver in the next commit
     own_client = mailbox.server.imap_connect(mailbox.email, mailbox.password)
