@@ -137,6 +137,20 @@ def current_request(session: Session, *, dialog: Dialog) -> Request | None:
     return session.scalar(stmt)
 
 
+def start_dialog(
+    session: Session, *, company_id: int, client_id: int, channel_id: int
+) -> tuple[Dialog, Request]:
+    """A new open dialog and its open request, for a client known to have no dialog on the
+    channel (one created just now): nothing is looked up."""
+    dialog = new_dialog(company_id, client_id, channel_id, [], "")
+    session.add(dialog)
+    session.flush()
+    request = new_request(dialog)
+    session.add(request)
+    session.flush()
+    return dialog, request
+
+
 def ensure_request(session: Session, *, dialog: Dialog) -> tuple[Request, bool]:
     """The dialog's open request, or a new one; returns (request, created)."""
     request = current_request(session, dialog=dialog)

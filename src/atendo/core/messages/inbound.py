@@ -25,8 +25,7 @@ from atendo.core.channels.models import Channel
 from atendo.core.clients.models import Client
 from atendo.core.clients.service import find_or_create_client, get_client
 from atendo.core.dialogs.models import Dialog
-from atendo.core.dialogs.service import ensure_request, new_dialog, open_dialog, touch_dialog
-from atendo.core.dialogs.service import new_request as new_open_request
+from atendo.core.dialogs.service import ensure_request, open_dialog, start_dialog, touch_dialog
 from atendo.core.enums import DialogState, EventType, MessageType
 from atendo.core.errors import Invalid
 from atendo.core.events.service import emit_rows, event_row
@@ -93,12 +92,10 @@ def receive_client_message(
             "the sender is unknown", {"from_client": ["required"]}, code="message.unknown_sender"
         )
     if new_client:  # made just now: no dialog nor request of its own to look up anywhere
-        dialog = new_dialog(company_id, client.id, channel.id, [], "")
-        session.add(dialog)
-        session.flush()
-        request, new_request = new_open_request(dialog), True
-        session.add(request)
-        session.flush()
+        dialog, request = start_dialog(
+            session, company_id=company_id, client_id=client.id, channel_id=channel.id
+        )
+        new_request = True
     else:
         dialog = open_dialog(
             session, company_id=company_id, client_id=client.id, channel_id=channel.id

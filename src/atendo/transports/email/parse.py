@@ -41,6 +41,7 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import Compat32, compat32
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
+from functools import lru_cache
 from io import BytesIO
 from urllib.parse import unquote
 
@@ -328,23 +329,15 @@ def _first_id(value: str | None) -> str | None:
     return ids[0] if ids else None
 
 
-# Header values -> (name, address) pairs: the same senders and recipients come back mail after
-# mail (the mailbox's own address in every To), and getaddresses is slow pure Python.
-_ADDRESS_CACHE_SIZE = 4096
-_address_cache: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
-
-
 def _addresses(values: Iterable[str]) -> list[Address]:
-    key = tuple(values)
-    pairs = _address_cache.get(key)
-    if pairs is None:
-        pairs = _address_pairs(key)
-        if len(_address_cache) >= _ADDRESS_CACHE_SIZE:
-            _address_cache.clear()
-        _address_cache[key] = pairs
-    return [Address(name=name, email=email_addr) for name, email_addr in pairs]
+    return [
+        Address(name=name, email=email_addr) for name, email_addr in _address_pairs(tuple(values))
+    ]
 
 
+# Header values -> (name, address) pairs, remembered: the same senders and recipients come back
+# mail after mail (the mailbox's own address in every To), and getaddresses is slow pure Python.
+@lru_cache(maxsize=4096)
 def _address_pairs(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     result: list[tuple[str, str]] = []
     try:

@@ -4,8 +4,8 @@ asyncio's default executor has ``cpu_count + 4`` threads for the whole process: 
 machine six, shared with the workers. On PostgreSQL each unit of work waits on the network
 most of its time, and a few hundred visitors writing at once queued behind those six threads
 for seconds: there the widget's calls get a pool of their own, sized for waiting (it never
-holds more database connections than it has threads: 8, under half the engine's pool of 20,
-which the API and the workers share).
+holds more database connections than it has threads: 8, and one for each lane below, 10 of
+the engine's default pool of 15, which the API and the workers share).
 
 The hub's reads and the delivery loop's rounds do not queue there: each loop runs its calls,
 one at a time anyway, on a :class:`Lane`, a thread of its own. Behind a burst of visitors'
@@ -49,9 +49,7 @@ class Lane:
     async def run(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix=self.name)
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        return await _run_on(self._pool, fn, *args, **kwargs)
 
     def close(self) -> None:
         """The thread ends once its call in flight (if any) returns."""
@@ -62,6 +60,14 @@ class Lane:
 
 async def in_thread(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
     """``asyncio.to_thread`` on the widget's threads (the caller's context variables kept)."""
+    return await _run_on(_pool, fn, *args, **kwargs)
+
+
+async def _run_on(
+    pool: ThreadPoolExecutor | None, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """``fn`` on ``pool`` (None: asyncio's default threads), the caller's context variables
+    kept."""
     context = contextvars.copy_context()
     call = functools.partial(context.run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_pool, call)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
