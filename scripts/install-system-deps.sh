@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages Atendo's tests need: a real Dovecot (IMAP + LMTP) for the e-mail
-# channel tests, Chromium for the panel tests, openssl. Idempotent and quiet when all is present.
+# channel tests, Chromium for the panel tests, openssl, and wrk (the load generator of
+# bench/api.py --postgres). Idempotent and quiet when all is present.
 #
 #   scripts/install-system-deps.sh
 #
@@ -14,7 +15,7 @@
 # the machine already has one) and afterwards stop and disable any system dovecot service.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-lmtpd chromium openssl)
+PACKAGES=(dovecot-imapd dovecot-lmtpd chromium openssl wrk)
 
 log() { printf 'install-system-deps: %s\n' "$*" >&2; }
 
