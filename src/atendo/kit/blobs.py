@@ -8,6 +8,13 @@ Durability: ``put`` fsyncs by default. A batch writer (the mailbox sync) passes 
 for every blob of a batch and then calls :meth:`BlobStore.sync` once, before the commit that
 refers to them: the rows still never point at bytes that a power cut could take away, and the
 fsyncs of one batch run side by side, so the file system commits them together.
+
+Layout: ``root/ab/<sha>`` for a blob whose digest starts with ``ab`` — 256 folders, made once
+each. Stores written before this layout hold ``root/ab/cd/<sha>`` (two levels, a folder per
+4,096th of the digest space: a fresh store paid an mkdir, an inode, for nearly every mail).
+Both are read: a blob is looked up flat first, then in the old place, and ``put`` writes
+nothing when either already holds the digest, so an old store keeps working with no
+migration and a blob is never written twice. New blobs always go flat.
 """
 
 from __future__ import annotations
@@ -49,12 +56,12 @@ def _fsync_path(path: Path) -> None:
 
 def _make_folder(folder: str) -> None:
     """Create a blob's fan-out folder: one mkdir, where ``os.makedirs`` would first stat the
-    parent (a failed mkdir instead, and the parent's, when the first level is missing too)."""
+    parent (a failed mkdir instead, and the store's, when the store itself is missing too)."""
     try:
         os.mkdir(folder)
     except FileExistsError:  # another writer made it meanwhile
         pass
-    except FileNotFoundError:  # the first level, or the store itself, is missing too
+    except FileNotFoundError:  # the store itself is missing
         os.makedirs(os.path.dirname(folder), exist_ok=True)
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder)
@@ -69,18 +76,24 @@ class BlobStore:
         self._root = str(root)
 
     def _path(self, sha: str) -> Path:
+        """Where the blob is: flat, else where an older store put it; flat when neither."""
         if len(sha) != 64 or not _HEX.issuperset(sha):
             raise ValueError("not a sha256 hex digest")
-        return self.root / sha[:2] / sha[2:4] / sha
+        flat = self.root / sha[:2] / sha
+        if flat.exists():
+            return flat
+        legacy = self.root / sha[:2] / sha[2:4] / sha
+        return legacy if legacy.exists() else flat
 
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data``; returns its SHA-256. ``sync=False``: the caller calls :meth:`sync`."""
         sha = hashlib.sha256(data).hexdigest()
         # os-level calls on str paths (the digest needs no check): this runs for every mail
         # and attachment.
-        folder = f"{self._root}/{sha[:2]}/{sha[2:4]}"
+        folder = f"{self._root}/{sha[:2]}"
         path = f"{folder}/{sha}"
-        if os.path.exists(path):
+        # Already there: flat, or where an older store put it (see the module docstring).
+        if os.path.exists(path) or os.path.exists(f"{folder}/{sha[2:4]}/{sha}"):
             return sha
         tmp = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}"
         try:
