@@ -85,3 +85,28 @@ def test_a_store_written_with_two_levels_still_reads(tmp_path: Path) -> None:
     assert store.path(new_sha) == tmp_path / sha[:2] / new_sha
     assert (store.get(sha), store.get(new_sha)) == (old, new)
     assert _files(tmp_path) == sorted([str(legacy.relative_to(tmp_path)), f"{sha[:2]}/{new_sha}"])
+
+
+def test_sync_fsyncs_every_blob_of_a_batch_once_wherever_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path)
+    old = b"a mail stored before the flat layout"
+    legacy = _legacy(tmp_path, old)
+    shas = [store.put(f"mail {i}".encode(), sync=False) for i in range(21)]
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))  # list.append: safe across threads
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store.sync([*shas, legacy.name, shas[0]])  # a digest named twice is fsync-ed once
+    wanted = [str(tmp_path / sha[:2] / sha) for sha in shas] + [str(legacy)]
+    assert sorted(synced) == sorted(wanted)
+    synced.clear()
+    store.sync([shas[3]])
+    assert synced == [str(tmp_path / shas[3][:2] / shas[3])]
+    with pytest.raises(FileNotFoundError):  # never a commit to a blob that is not there
+        store.sync([*shas, "0f" * 32])

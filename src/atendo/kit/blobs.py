@@ -46,12 +46,22 @@ def _syncer() -> ThreadPoolExecutor:
         return _sync_pool
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _fsync_blob(places: tuple[str, str]) -> None:
+    """fsync a blob, found flat or else where an older store put it (``_places``)."""
+    flat, legacy = places
+    try:
+        fd = os.open(flat, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = os.open(legacy, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_share(share: list[tuple[str, str]]) -> None:
+    for places in share:
+        _fsync_blob(places)
 
 
 def _make_folder(folder: str) -> None:
@@ -75,15 +85,19 @@ class BlobStore:
         self.root = root
         self._root = str(root)
 
-    def _path(self, sha: str) -> Path:
-        """Where the blob is: flat, else where an older store put it; flat when neither."""
+    def _places(self, sha: str) -> tuple[str, str]:
+        """Where the blob may be: flat, and where an older store put it."""
         if len(sha) != 64 or not _HEX.issuperset(sha):
             raise ValueError("not a sha256 hex digest")
-        flat = self.root / sha[:2] / sha
-        if flat.exists():
-            return flat
-        legacy = self.root / sha[:2] / sha[2:4] / sha
-        return legacy if legacy.exists() else flat
+        folder = f"{self._root}/{sha[:2]}"
+        return f"{folder}/{sha}", f"{folder}/{sha[2:4]}/{sha}"
+
+    def _path(self, sha: str) -> Path:
+        """Where the blob is: flat, else where an older store put it; flat when neither."""
+        flat, legacy = self._places(sha)
+        if not os.path.exists(flat) and os.path.exists(legacy):
+            return Path(legacy)
+        return Path(flat)
 
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data``; returns its SHA-256. ``sync=False``: the caller calls :meth:`sync`."""
@@ -119,12 +133,16 @@ class BlobStore:
 
     def sync(self, shas: Iterable[str]) -> None:
         """Make the blobs written with ``sync=False`` durable (before committing rows to them)."""
-        paths = [self._path(sha) for sha in dict.fromkeys(shas)]
-        if len(paths) <= 1:
-            for path in paths:
-                _fsync_path(path)
+        places = [self._places(sha) for sha in dict.fromkeys(shas)]
+        if len(places) <= 1:
+            _fsync_share(places)
             return
-        list(_syncer().map(_fsync_path, paths))
+        # One task per thread, each taking its share in turn: as many fsyncs side by side as
+        # one task per blob would give, without a future (a lock, a condition) per blob in
+        # the committing process.
+        shares = [places[i::_SYNC_THREADS] for i in range(min(_SYNC_THREADS, len(places)))]
+        for done in [_syncer().submit(_fsync_share, share) for share in shares]:
+            done.result()
 
     def get(self, sha: str) -> bytes:
         return self._path(sha).read_bytes()
