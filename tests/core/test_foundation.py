@@ -60,7 +60,7 @@ def test_blob_store_is_content_addressed(tmp_path: Path) -> None:
     sha = store.put(b"hello")
     assert store.put(b"hello") == sha
     assert store.get(sha) == b"hello"
-    assert len(list(tmp_path.rglob("*"))) == 3  # two folders and one file
+    assert len(list(tmp_path.rglob("*"))) == 2  # one folder and one file
 
 
 def test_cli_company_create_and_data_survive(tmp_path: Path) -> None:

@@ -8,6 +8,13 @@ Durability: ``put`` fsyncs by default. A batch writer (the mailbox sync) passes 
 for every blob of a batch and then calls :meth:`BlobStore.sync` once, before the commit that
 refers to them: the rows still never point at bytes that a power cut could take away, and the
 fsyncs of one batch run side by side, so the file system commits them together.
+
+Layout: ``root/ab/<sha>`` for a blob whose digest starts with ``ab`` — 256 folders, made once
+each. Stores written before this layout hold ``root/ab/cd/<sha>`` (two levels, a folder per
+4,096th of the digest space: a fresh store paid an mkdir, an inode, for nearly every mail).
+Both are read: a blob is looked up flat first, then in the old place, and ``put`` writes
+nothing when either already holds the digest, so an old store keeps working with no
+migration and a blob is never written twice. New blobs always go flat.
 """
 
 from __future__ import annotations
@@ -39,22 +46,32 @@ def _syncer() -> ThreadPoolExecutor:
         return _sync_pool
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _fsync_blob(places: tuple[str, str]) -> None:
+    """fsync a blob, found flat or else where an older store put it (``_places``)."""
+    flat, legacy = places
+    try:
+        fd = os.open(flat, os.O_RDONLY)
+    except FileNotFoundError:
+        fd = os.open(legacy, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _fsync_share(share: list[tuple[str, str]]) -> None:
+    for places in share:
+        _fsync_blob(places)
+
+
 def _make_folder(folder: str) -> None:
     """Create a blob's fan-out folder: one mkdir, where ``os.makedirs`` would first stat the
-    parent (a failed mkdir instead, and the parent's, when the first level is missing too)."""
+    parent (a failed mkdir instead, and the store's, when the store itself is missing too)."""
     try:
         os.mkdir(folder)
     except FileExistsError:  # another writer made it meanwhile
         pass
-    except FileNotFoundError:  # the first level, or the store itself, is missing too
+    except FileNotFoundError:  # the store itself is missing
         os.makedirs(os.path.dirname(folder), exist_ok=True)
         with contextlib.suppress(FileExistsError):
             os.mkdir(folder)
@@ -68,19 +85,29 @@ class BlobStore:
         self.root = root
         self._root = str(root)
 
-    def _path(self, sha: str) -> Path:
+    def _places(self, sha: str) -> tuple[str, str]:
+        """Where the blob may be: flat, and where an older store put it."""
         if len(sha) != 64 or not _HEX.issuperset(sha):
             raise ValueError("not a sha256 hex digest")
-        return self.root / sha[:2] / sha[2:4] / sha
+        folder = f"{self._root}/{sha[:2]}"
+        return f"{folder}/{sha}", f"{folder}/{sha[2:4]}/{sha}"
+
+    def _path(self, sha: str) -> Path:
+        """Where the blob is: flat, else where an older store put it; flat when neither."""
+        flat, legacy = self._places(sha)
+        if not os.path.exists(flat) and os.path.exists(legacy):
+            return Path(legacy)
+        return Path(flat)
 
     def put(self, data: bytes, *, sync: bool = True) -> str:
         """Store ``data``; returns its SHA-256. ``sync=False``: the caller calls :meth:`sync`."""
         sha = hashlib.sha256(data).hexdigest()
         # os-level calls on str paths (the digest needs no check): this runs for every mail
         # and attachment.
-        folder = f"{self._root}/{sha[:2]}/{sha[2:4]}"
+        folder = f"{self._root}/{sha[:2]}"
         path = f"{folder}/{sha}"
-        if os.path.exists(path):
+        # Already there: flat, or where an older store put it (see the module docstring).
+        if os.path.exists(path) or os.path.exists(f"{folder}/{sha[2:4]}/{sha}"):
             return sha
         tmp = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}"
         try:
@@ -106,12 +133,16 @@ class BlobStore:
 
     def sync(self, shas: Iterable[str]) -> None:
         """Make the blobs written with ``sync=False`` durable (before committing rows to them)."""
-        paths = [self._path(sha) for sha in dict.fromkeys(shas)]
-        if len(paths) <= 1:
-            for path in paths:
-                _fsync_path(path)
+        places = [self._places(sha) for sha in dict.fromkeys(shas)]
+        if len(places) <= 1:
+            _fsync_share(places)
             return
-        list(_syncer().map(_fsync_path, paths))
+        # One task per thread, each taking its share in turn: as many fsyncs side by side as
+        # one task per blob would give, without a future (a lock, a condition) per blob in
+        # the committing process.
+        shares = [places[i::_SYNC_THREADS] for i in range(min(_SYNC_THREADS, len(places)))]
+        for done in [_syncer().submit(_fsync_share, share) for share in shares]:
+            done.result()
 
     def get(self, sha: str) -> bytes:
         return self._path(sha).read_bytes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,31 @@ def test_a_batch_threads_on_its_own_unflushed_mail_as_one_by_one_would(
     assert ("bob@x.example", "Bob") in got["clients"]
 
 
+def _beside_one_by_one(
+    runtime: Runtime,
+    companies: tuple[CompanyFixture, CompanyFixture],
+    *,
+    first: bytes,
+    change: Callable[[Dialog], None],
+    mails: list[bytes],
+) -> dict[str, Any]:
+    """``first`` stored on two channels, its dialog changed on both; then ``mails`` one by
+    one on the first channel and as one batch on the second: the same outcome (returned)."""
+    channels = [email_channel(runtime, company.id) for company in companies]
+    for channel_id in channels:
+        ingest_one(runtime, channel_id, first)
+        with runtime.db.transaction() as session:
+            change(session.scalars(select(Dialog).where(Dialog.channel_id == channel_id)).one())
+    for raw in mails:
+        ingest_one(runtime, channels[0], raw)
+    sync, folder_id = _sync(runtime, channels[1])
+    stored = sync._ingest_batch(list(enumerate(mails, 1)), folder_id=folder_id, imported=False)
+    assert stored == len(mails)
+    expected, got = _outcome(runtime, channels[0]), _outcome(runtime, channels[1])
+    assert got == expected
+    return got
+
+
 def test_a_reply_to_unflushed_mail_of_its_batch_joins_that_thread(
     runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture
 ) -> None:
@@ -156,19 +182,36 @@ def test_a_reply_to_unflushed_mail_of_its_batch_joins_that_thread(
         b"From: Dave <dave@x.example>\r\nMessage-ID: <d1@x.example>\r\n"
         b"In-Reply-To: <c1@x.example>\r\nSubject: Re: s\r\n\r\nd1\r\n",
     ]
-    channels = [email_channel(runtime, company.id), email_channel(runtime, other_company.id)]
-    for channel_id in channels:
-        ingest_one(runtime, channel_id, first)
-        with runtime.db.transaction() as session:
-            dialog = session.scalars(select(Dialog).where(Dialog.channel_id == channel_id)).one()
-            dialog.recipients = [*dialog.recipients, "dave@x.example"]
-    for raw in mails:
-        ingest_one(runtime, channels[0], raw)
-    sync, folder_id = _sync(runtime, channels[1])
-    assert sync._ingest_batch(list(enumerate(mails, 1)), folder_id=folder_id, imported=False) == 2
-    expected, got = _outcome(runtime, channels[0]), _outcome(runtime, channels[1])
-    assert got == expected
+
+    def add_dave(dialog: Dialog) -> None:
+        dialog.recipients = [*dialog.recipients, "dave@x.example"]
+
+    got = _beside_one_by_one(
+        runtime, (company, other_company), first=first, change=add_dave, mails=mails
+    )
     assert ["mid:c0@x.example", "mid:c1@x.example", "mid:d1@x.example"] in got["dialogs"]
+
+
+def test_a_client_answering_their_closed_dialog_from_outside_its_recipients_reopens_it(
+    runtime: Runtime, company: CompanyFixture, other_company: CompanyFixture
+) -> None:
+    """The batch knows whose address the sender is (``_Lookups.owners``): Erin answers her
+    own closed dialog, whose recipients no longer name her; it reopens, as one by one."""
+    first = b"From: Erin <erin@x.example>\r\nMessage-ID: <e0@x.example>\r\nSubject: s\r\n\r\ne\r\n"
+    mails = [
+        b"From: Fay <fay@x.example>\r\nMessage-ID: <f1@x.example>\r\nSubject: t\r\n\r\nf1\r\n",
+        b"From: Erin <erin@x.example>\r\nMessage-ID: <e1@x.example>\r\n"
+        b"In-Reply-To: <e0@x.example>\r\nSubject: Re: s\r\n\r\ne1\r\n",
+    ]
+
+    def close_without_erin(dialog: Dialog) -> None:
+        dialog.recipients = ["someone-else@x.example"]
+        dialog.state = "closed"
+
+    got = _beside_one_by_one(
+        runtime, (company, other_company), first=first, change=close_without_erin, mails=mails
+    )
+    assert ["mid:e0@x.example", "mid:e1@x.example"] in got["dialogs"]
 
 
 def test_batches_decide_exactly_what_one_by_one_decides(

@@ -32,7 +32,7 @@ Two ways in, same rules:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +155,24 @@ def advance_folder(session: Session, *, folder_id: int | None, uid: int | None) 
     )
 
 
+class _Owners(Mapping[str, int]):
+    """Address → client id, read through to an address → client dict."""
+
+    __slots__ = ("_clients",)
+
+    def __init__(self, clients: dict[str, Client]) -> None:
+        self._clients = clients
+
+    def __getitem__(self, address: str) -> int:
+        return self._clients[address].id
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._clients)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
 @dataclass
 class _Lookups:
     """Per-transaction memory of the channel's rows, so a batch reads each of them once.
@@ -175,10 +193,12 @@ class _Lookups:
     evidence: list[tuple[int, int, str]] | None = None  # stored_evidence for the whole batch
     held: list[Dialog] = field(default_factory=list)  # the dialogs it names, kept in session
 
-    def owners(self) -> dict[str, int]:
+    def owners(self) -> Mapping[str, int]:
         """Address → client id for every sender of the batch: the clients it read for all
-        of them (a sender it did not find has no client, until one is made and added)."""
-        return {address: client.id for address, client in self.clients.items()}
+        of them (a sender it did not find has no client, until one is made and added).
+        A view of ``clients``, not a copy: asked for every mail of a batch, it costs nothing
+        however many clients the batch has met."""
+        return _Owners(self.clients)
 
     def blocked(self, address: str | None, client_id: int | None) -> bool:
         assert self.blocks is not None

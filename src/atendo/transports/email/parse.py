@@ -744,6 +744,8 @@ _CID_RE = re.compile(r"""cid:([^"'\s)>]+)""", re.IGNORECASE)
 
 
 def _mark_inline(ctx: _Collected, raw_html: str) -> None:
+    if not any(attachment.content_id for attachment in ctx.attachments):
+        return  # nothing the HTML could refer to (no attachments, or none with a Content-ID)
     referenced = {unquote(m).strip("<>").lower() for m in _CID_RE.findall(raw_html)}
     for attachment in ctx.attachments:
         cid = attachment.content_id
