@@ -35,7 +35,11 @@ from atendo.transports.widget.threads import in_thread
 
 log = logging.getLogger("atendo.widget")
 
-MAX_BATCH = 100  # units of work in one transaction at most
+# Units of work in one transaction at most. On SQLite a batch holds the write lock while it
+# runs: an operator's answer (POST /v1/messages) waited for a whole burst of fifty (its API
+# answer p50 0.4 s → 1.2 s at 300 visitors); ten at a time let it in between batches, with
+# less CPU than fifty (bursts 4.25 s against 5.02 s, steady 8.80 s against 9.61 s).
+MAX_BATCH = 10
 WRITERS_SQLITE = 1
 WRITERS_POSTGRES = 3
 
