@@ -136,3 +136,27 @@ def test_one_failing_message_loses_none_of_the_others(
     assert frames[2] == [{"t": "ack", "key": "b1", "id": ids["b1"]}]
     assert frames[3] == [{"t": "ack", "key": "c1", "id": ids["c1"]}]
     assert gone.client_id is None
+
+
+def test_a_batch_reads_its_channel_once_and_each_client_once(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    """Messages of known visitors in one batch: one SELECT of the channel for all of them,
+    one of each visitor's client (by their identity), none again for the pre-chat answers."""
+    public_id = _widget(runtime, company)
+    conns = [_connection(runtime, public_id, v) for v in ("ana", "bia", "cid")]
+    _sent([(c, f"{i}-first") for i, c in enumerate(conns)])  # now known visitors
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lstrip())
+
+    event.listen(runtime.db.engine, "before_cursor_execute", before)
+    try:
+        frames = _sent([(c, f"{i}-again") for i, c in enumerate(conns)])
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", before)
+
+    assert [[f["t"] for f in got] for got in frames] == [["ack"], ["ack"], ["ack"]]
+    assert sum(s.startswith("SELECT channels.") for s in statements) == 1
+    assert sum(s.startswith("SELECT clients.") for s in statements) == 3

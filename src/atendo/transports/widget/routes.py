@@ -754,9 +754,13 @@ class Connection:
         """The visitor's message in the writer's transaction (see :mod:`.writer`): only
         flushes, and may run again in a transaction of its own."""
         prechat, seen = _prechat(meta), whereabouts(meta)
-        channel = get_channel(
+        # The channel read once for the batch's messages on it: held for the transaction (a
+        # session keeps a row only while something refers to it, and would SELECT it anew).
+        held: dict[int, Channel] = session.info.setdefault("atendo_widget_channels", {})
+        channel = held.get(self.channel.id) or get_channel(
             session, company_id=self.channel.company_id, channel_id=self.channel.id
         )
+        held[channel.id] = channel
         message, arrival = (
             receive_visitor_message(
                 session, channel, self.visitor, text=text, key=key, name=prechat.get("name", "")
