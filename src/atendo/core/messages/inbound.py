@@ -44,6 +44,7 @@ class Arrival:
     new_request: bool
     attachments: list[Attachment] = field(default_factory=list)
     new_client: bool | None = None  # carried in the inbox event when known
+    client: Client | None = None  # the sender, as read or created here
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def receive_client_message(
         else []
     )
     touch_dialog(session, dialog=dialog, message=message)
-    arrival = Arrival(message, new_request, stored, new_client)
+    arrival = Arrival(message, new_request, stored, new_client, client)
     announce_arrivals(session, [arrival], first=events, clients=[client])
     return arrival
 

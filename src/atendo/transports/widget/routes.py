@@ -18,6 +18,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from urllib.parse import quote
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from atendo.core.channels.models import Channel
@@ -63,6 +65,7 @@ from atendo.transports.widget.visitors import (
     visitor_typing,
 )
 from atendo.transports.widget.whereabouts import updated, whereabouts
+from atendo.transports.widget.writer import writer_for
 
 STATIC = Path(__file__).parent / "static"
 MAX_FRAME = 16 * 1024
@@ -723,10 +726,11 @@ class Connection:
         if self.client_id is None and not self.limits.new_chat(ip=self.ip):
             return [self.problem("rate_chats")]
         meta = frame.get("meta") if isinstance(frame.get("meta"), dict) else {}
+        store = partial(
+            self._store, text, str(frame.get("key") or "")[:60], meta or {}, uploads or []
+        )
         try:
-            message_id, client_id = await in_thread(
-                self._store, text, str(frame.get("key") or "")[:60], meta or {}, uploads or []
-            )
+            message_id, client_id = await writer_for(self.runtime).run(store)
         except DomainError:
             return [self.problem("failed")]
         if self.client_id is None:
@@ -740,27 +744,37 @@ class Connection:
             visitor_typing(session, channel=self.channel, client_id=client_id)
 
     def _store(
-        self, text: str, key: str, meta: dict[str, Any], uploads: list[OutgoingAttachment]
+        self,
+        text: str,
+        key: str,
+        meta: dict[str, Any],
+        uploads: list[OutgoingAttachment],
+        session: Session,
     ) -> tuple[int, int]:
+        """The visitor's message in the writer's transaction (see :mod:`.writer`): only
+        flushes, and may run again in a transaction of its own."""
         prechat, seen = _prechat(meta), whereabouts(meta)
-        with self.runtime.db.transaction() as session:
-            channel = get_channel(
-                session, company_id=self.channel.company_id, channel_id=self.channel.id
+        # The channel read once for the batch's messages on it: held for the transaction (a
+        # session keeps a row only while something refers to it, and would SELECT it anew).
+        held: dict[int, Channel] = session.info.setdefault("atendo_widget_channels", {})
+        channel = held.get(self.channel.id) or get_channel(
+            session, company_id=self.channel.company_id, channel_id=self.channel.id
+        )
+        held[channel.id] = channel
+        message, arrival = (
+            receive_visitor_message(
+                session, channel, self.visitor, text=text, key=key, name=prechat.get("name", "")
             )
-            message, arrival = (
-                receive_visitor_message(
-                    session, channel, self.visitor, text=text, key=key, name=prechat.get("name", "")
-                )
-                if not uploads
-                else _with_files(
-                    session, channel, self.visitor, text, key, prechat, uploads, self.runtime
-                )
+            if not uploads
+            else _with_files(
+                session, channel, self.visitor, text, key, prechat, uploads, self.runtime
             )
-            if arrival is not None and message.client_id is not None:
-                _apply_prechat(session, channel, message.client_id, prechat, seen)
-            assert message.client_id is not None
-            changed(session)  # the visitor's other tabs, in any process
-            return message.id, message.client_id
+        )
+        if arrival is not None and message.client_id is not None:
+            _apply_prechat(session, channel, message.client_id, prechat, seen)
+        assert message.client_id is not None
+        changed(session)  # the visitor's other tabs, in any process
+        return message.id, message.client_id
 
 
 def _with_files(
