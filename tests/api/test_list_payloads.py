@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import CompanyFixture
 from tests.factories import client_mail, email_channel
 
-from atendo.core.clients.models import Client
+from atendo.core.clients.models import Client, ClientIdentity
 from atendo.core.dialogs.models import Dialog
 from atendo.core.messages.models import Attachment, Message
 from atendo.kit.clock import iso
@@ -207,3 +207,28 @@ def test_every_field_of_the_lists_items(
     assert _data(api, "/v1/clients") == [expected_client]
     assert _data(api, "/v1/clients", search="ana souza") == [expected_client]
     assert _data(api, f"/v1/clients/{arrived.client_id}") == expected_client
+
+
+def test_a_clients_emails_are_its_email_addresses_alone(
+    api: TestClient, runtime: Runtime, company: CompanyFixture
+) -> None:
+    """``email``/``emails`` list the client's e-mail addresses, oldest first, never its
+    addresses on other transports (a phone number)."""
+    channel_id = email_channel(runtime, company.id)
+    arrived = client_mail(runtime, channel_id, raw=_mail())
+    with runtime.db.transaction() as session:
+        for transport, address in (("whatsapp", "+5511900000009"), ("email", "ana@other.example")):
+            session.add(
+                ClientIdentity(
+                    company_id=company.id,
+                    client_id=arrived.client_id,
+                    transport=transport,
+                    address=address,
+                )
+            )
+    [listed] = _data(api, "/v1/clients")
+    assert (listed["email"], listed["emails"]) == (
+        "ana@client.example",
+        ["ana@client.example", "ana@other.example"],
+    )
+    assert _data(api, f"/v1/clients/{arrived.client_id}") == listed

@@ -7,9 +7,10 @@ what the lists read, at a fraction of the CPU); the attribute names are the colu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -24,7 +25,7 @@ from atendo.core.tags.models import Tag
 from atendo.core.tags.service import tags_of
 from atendo.core.templates.models import Template
 from atendo.kit.clock import iso
-from atendo.kit.db import Record, table_rows
+from atendo.kit.db import Record, records
 
 
 def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -40,6 +41,38 @@ def tag_out(tag: Tag, group_names: dict[int, str] | None = None) -> dict[str, An
     }
 
 
+@cache
+def _emails_of_clients() -> Select[int, str]:
+    """(client id, e-mail address) of these clients of a company, oldest address first (built
+    once: see :func:`atendo.kit.db.records`)."""
+    return (
+        select(ClientIdentity.client_id, ClientIdentity.address)
+        .where(
+            ClientIdentity.company_id == bindparam("company_id"),
+            ClientIdentity.client_id.in_(bindparam("ids", expanding=True)),
+            ClientIdentity.transport == "email",
+        )
+        .order_by(ClientIdentity.id)
+    )
+
+
+@cache
+def _channels_of_clients() -> Select[int, int, str]:
+    """(client id, channel id, its transport) of the channels these clients of a company have
+    dialogs on (built once)."""
+    return (
+        select(Dialog.client_id, Dialog.channel_id, Channel.transport)
+        .distinct()
+        .join(
+            Channel, (Channel.company_id == Dialog.company_id) & (Channel.id == Dialog.channel_id)
+        )
+        .where(
+            Dialog.company_id == bindparam("company_id"),
+            Dialog.client_id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+
+
 def clients_out(session: Session, clients: Sequence[Client | Record]) -> list[dict[str, Any]]:
     """The clients (of one company), with three queries for all of them: their e-mail
     addresses, the channels they talk on and their tags."""
@@ -47,27 +80,13 @@ def clients_out(session: Session, clients: Sequence[Client | Record]) -> list[di
         return []
     company_id = clients[0].company_id
     ids = [c.id for c in clients]
+    params = {"company_id": company_id, "ids": ids}
     emails_of: dict[int, list[str]] = {}
-    for client_id, address in session.execute(
-        select(ClientIdentity.client_id, ClientIdentity.address)
-        .where(
-            ClientIdentity.company_id == company_id,
-            ClientIdentity.client_id.in_(ids),
-            ClientIdentity.transport == "email",
-        )
-        .order_by(ClientIdentity.id)
-    ):
+    for client_id, address in session.execute(_emails_of_clients(), params):
         emails_of.setdefault(client_id, []).append(address)
     channels: dict[int, set[int]] = {}
     transports: dict[int, str] = {}
-    for client_id, channel_id, transport in session.execute(
-        select(Dialog.client_id, Dialog.channel_id, Channel.transport)
-        .distinct()
-        .join(
-            Channel, (Channel.company_id == Dialog.company_id) & (Channel.id == Dialog.channel_id)
-        )
-        .where(Dialog.company_id == company_id, Dialog.client_id.in_(ids))
-    ):
+    for client_id, channel_id, transport in session.execute(_channels_of_clients(), params):
         channels.setdefault(client_id, set()).add(channel_id)
         transports[channel_id] = transport
     tags = tags_of(session, company_id=company_id, assignee_type="client", assignee_ids=ids)
@@ -165,14 +184,23 @@ def message_out(m: Message | Record, atts: Sequence[Attachment | Record]) -> dic
     }
 
 
+@cache
+def _messages_by_id() -> Select[Any]:
+    """The messages (all their columns) of a company with these ids (built once: see
+    :func:`atendo.kit.db.records`)."""
+    columns = Message.__table__.c
+    return select(*columns).where(
+        columns.company_id == bindparam("company_id"),
+        columns.id.in_(bindparam("ids", expanding=True)),
+    )
+
+
 def dialogs_out(session: Session, dialogs: Sequence[Dialog | Record]) -> list[dict[str, Any]]:
     last_ids = [d.last_message_id for d in dialogs if d.last_message_id]
     last: dict[int, Record] = {}
     if last_ids:
-        stmt = select(Message).where(
-            Message.company_id == dialogs[0].company_id, Message.id.in_(last_ids)
-        )
-        last = {m.id: m for m in table_rows(session, stmt)}
+        params = {"company_id": dialogs[0].company_id, "ids": last_ids}
+        last = {m.id: m for m in records(session, _messages_by_id(), params)}
     out = []
     for d in dialogs:
         msg = last.get(d.last_message_id or 0)

@@ -146,6 +146,17 @@ def table_rows(session: Session, stmt: Select[Any]) -> list[Record]:
     return [Record(dict(zip(keys, row, strict=True))) for row in result]
 
 
+def records(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list[Record]:
+    """:func:`table_rows` of a statement built once, its values given here: a ``select`` of a
+    table's columns whose values are ``bindparam`` s (a list: ``expanding=True``), kept by the
+    module that runs it (``functools.cache``). Building a statement, and the cache key by which
+    SQLAlchemy finds its compiled form, cost more CPU than executing it; a statement built once
+    keeps its cache key, so each execution only binds its values."""
+    result = session.execute(stmt, params)
+    keys = list(result.keys())
+    return [Record(dict(zip(keys, row, strict=True))) for row in result]
+
+
 def delete_selected(session: Session, model: type[Base], ids: Select[int]) -> int:
     """Delete the rows of ``model`` whose ids ``ids`` selects (a bounded batch: select with a
     LIMIT); returns how many. Selecting first keeps one plan for SQLite and PostgreSQL, where a

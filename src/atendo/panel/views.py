@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.channels.models import Channel
@@ -200,31 +201,80 @@ def matching_dialog_ids(
 _PREVIEW_TYPES = (MessageType.FROM_CLIENT, MessageType.TO_CLIENT, MessageType.AUTOREPLY)
 
 
+# The statements of a page of the chat list, built once (their values bound at each execution:
+# see :func:`atendo.kit.db.records`); ``ids``: the page's.
+_COMPANY: BindParameter[int] = bindparam("company_id")
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+
+
+@cache
+def _latest_words() -> Select[int | None, int]:
+    """(dialog id, id of its latest message of the conversation itself)."""
+    return (
+        select(Message.dialog_id, func.max(Message.id))
+        .where(
+            Message.company_id == _COMPANY,
+            Message.dialog_id.in_(_IDS),
+            Message.type.in_(_PREVIEW_TYPES),
+        )
+        .group_by(Message.dialog_id)
+    )
+
+
+@cache
+def _texts_by_id() -> Select[int, str]:
+    return select(Message.id, Message.text).where(
+        Message.company_id == _COMPANY, Message.id.in_(_IDS)
+    )
+
+
+@cache
+def _clients_by_id() -> Select[Client]:
+    return select(Client).where(Client.company_id == _COMPANY, Client.id.in_(_IDS))
+
+
+@cache
+def _addresses_of_clients() -> Select[int, str]:
+    return (
+        select(ClientIdentity.client_id, ClientIdentity.address)
+        .where(ClientIdentity.company_id == _COMPANY, ClientIdentity.client_id.in_(_IDS))
+        .order_by(ClientIdentity.id)
+    )
+
+
+@cache
+def _client_messages_by_id() -> Select[int, datetime]:
+    """(id, created) of those of these messages that are the client's."""
+    return select(Message.id, Message.created).where(
+        Message.company_id == _COMPANY,
+        Message.id.in_(_IDS),
+        Message.type == MessageType.FROM_CLIENT,
+    )
+
+
+@cache
+def _channel_names() -> Select[int, str]:
+    return select(Channel.id, Channel.name).where(
+        Channel.company_id == _COMPANY, Channel.id.in_(_IDS)
+    )
+
+
+@cache
+def _operators_by_id() -> Select[Operator]:
+    return select(Operator).where(Operator.company_id == _COMPANY, Operator.id.in_(_IDS))
+
+
 def _previews(session: Session, company_id: int, dialog_ids: set[int]) -> dict[int, str]:
     """The latest words of each conversation itself (internal notes and system lines are
     never the preview), in two queries whatever the page's size."""
     if not dialog_ids:
         return {}
-    latest: dict[int, int] = dict(
-        session.execute(  # type: ignore[arg-type]
-            select(Message.dialog_id, func.max(Message.id))
-            .where(
-                Message.company_id == company_id,
-                Message.dialog_id.in_(dialog_ids),
-                Message.type.in_(_PREVIEW_TYPES),
-            )
-            .group_by(Message.dialog_id)
-        ).all()
-    )
+    params = {"company_id": company_id, "ids": list(dialog_ids)}
+    latest: dict[int, int] = dict(session.execute(_latest_words(), params).all())  # type: ignore[arg-type]
     if not latest:
         return {}
-    texts = dict(
-        session.execute(
-            select(Message.id, Message.text).where(
-                Message.company_id == company_id, Message.id.in_(set(latest.values()))
-            )
-        ).all()
-    )
+    params = {"company_id": company_id, "ids": list(set(latest.values()))}
+    texts: dict[int, str] = dict(session.execute(_texts_by_id(), params).all())
     return {
         dialog_id: (texts.get(mid) or "").strip().replace("\n", " ")[:140]
         for dialog_id, mid in latest.items()
@@ -270,35 +320,18 @@ def _rows_of(session: Session, user: PanelUser, dialogs: list[Dialog]) -> list[D
     unread = unread_for(session, operator_id=user.id, dialogs=dialogs)
     rows = []
     cid = user.company_id
-    client_ids = {d.client_id for d in dialogs}
-    clients = {
-        c.id: c
-        for c in session.scalars(
-            select(Client).where(Client.company_id == cid, Client.id.in_(client_ids))
-        )
-    }
+    client_ids = {"company_id": cid, "ids": list({d.client_id for d in dialogs})}
+    clients = {c.id: c for c in session.scalars(_clients_by_id(), client_ids)}
     addresses: dict[int, str] = {}
-    for client_id, address in session.execute(
-        select(ClientIdentity.client_id, ClientIdentity.address)
-        .where(ClientIdentity.company_id == cid, ClientIdentity.client_id.in_(client_ids))
-        .order_by(ClientIdentity.id)
-    ):
+    for client_id, address in session.execute(_addresses_of_clients(), client_ids):
         addresses.setdefault(client_id, address)
     last_ids = {d.last_message_id for d in dialogs if d.last_message_id}
     waiting: dict[int, datetime] = dict(
-        session.execute(
-            select(Message.id, Message.created).where(
-                Message.company_id == cid,
-                Message.id.in_(last_ids),
-                Message.type == MessageType.FROM_CLIENT,
-            )
-        ).all()
+        session.execute(_client_messages_by_id(), {"company_id": cid, "ids": list(last_ids)}).all()
     )
     channels: dict[int, str] = dict(
         session.execute(
-            select(Channel.id, Channel.name).where(
-                Channel.company_id == cid, Channel.id.in_({d.channel_id for d in dialogs})
-            )
+            _channel_names(), {"company_id": cid, "ids": list({d.channel_id for d in dialogs})}
         ).all()
     )
     operator_ids = {d.operator_id for d in dialogs if d.operator_id}
@@ -306,7 +339,7 @@ def _rows_of(session: Session, user: PanelUser, dialogs: list[Dialog]) -> list[D
         {
             op.id: op.full_name
             for op in session.scalars(
-                select(Operator).where(Operator.company_id == cid, Operator.id.in_(operator_ids))
+                _operators_by_id(), {"company_id": cid, "ids": list(operator_ids)}
             )
         }
         if operator_ids

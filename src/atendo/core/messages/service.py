@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, select
+from sqlalchemy import Select, and_, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
@@ -19,7 +20,7 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
-from atendo.kit.db import Fetch, Record, entities, get_scoped, table_rows
+from atendo.kit.db import Fetch, Record, entities, get_scoped, records, table_rows
 from atendo.kit.pagination import Page, read_page
 
 
@@ -41,7 +42,28 @@ def attachment_rows_of(
 ) -> dict[int, list[Record]]:
     """:func:`attachments_of` as plain rows of the ``attachments`` columns (a list that is
     only serialised)."""
-    return _attachments_of(session, message_ids, company_id=company_id, fetch=table_rows)
+    if not message_ids:
+        return {}
+    params = {"company_id": company_id, "ids": list(message_ids)}
+    out: dict[int, list[Record]] = {}
+    for att in records(session, _attachments_of_messages(), params):
+        out.setdefault(att.message_id, []).append(att)
+    return out
+
+
+@cache
+def _attachments_of_messages() -> Select[Any]:
+    """The attachments (all their columns) of these messages of a company, in their order
+    (built once: see :func:`atendo.kit.db.records`)."""
+    columns = Attachment.__table__.c
+    return (
+        select(*columns)
+        .where(
+            columns.company_id == bindparam("company_id"),
+            columns.message_id.in_(bindparam("ids", expanding=True)),
+        )
+        .order_by(columns.id)
+    )
 
 
 def _attachments_of(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from atendo.core.clients.models import Client
@@ -355,20 +356,30 @@ def remove_tag(
     return True
 
 
+@cache
+def _tags_of_assignees() -> Select[int, Tag]:
+    """(assignee id, tag) of these assignees of a type in a company, in the tags' order (built
+    once: see :func:`atendo.kit.db.records`)."""
+    return (
+        select(TagAssignment.assignee_id, Tag)
+        .join(Tag, (Tag.company_id == TagAssignment.company_id) & (Tag.id == TagAssignment.tag_id))
+        .where(
+            TagAssignment.company_id == bindparam("company_id"),
+            TagAssignment.assignee_type == bindparam("assignee_type"),
+            TagAssignment.assignee_id.in_(bindparam("ids", expanding=True)),
+        )
+        .order_by(Tag.order_show, Tag.id)
+    )
+
+
 def tags_of(
     session: Session, *, company_id: int, assignee_type: str, assignee_ids: list[int]
 ) -> dict[int, list[Tag]]:
     if not assignee_ids:
         return {}
     rows = session.execute(
-        select(TagAssignment.assignee_id, Tag)
-        .join(Tag, (Tag.company_id == TagAssignment.company_id) & (Tag.id == TagAssignment.tag_id))
-        .where(
-            TagAssignment.company_id == company_id,
-            TagAssignment.assignee_type == assignee_type,
-            TagAssignment.assignee_id.in_(assignee_ids),
-        )
-        .order_by(Tag.order_show, Tag.id)
+        _tags_of_assignees(),
+        {"company_id": company_id, "assignee_type": assignee_type, "ids": list(assignee_ids)},
     )
     out: dict[int, list[Tag]] = {}
     for assignee_id, tag in rows:
