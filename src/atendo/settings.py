@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # PostgreSQL connections per process: processes × db_pool_size ≤ max_connections − margin
     # (see atendo.kit.db; the default fits four processes on a default PostgreSQL).
     db_pool_size: int = Field(default=15, ge=1)
+    # Requests a web process runs at once (the threads of its synchronous handlers; anyio's
+    # default is 40). Fewer: requests wait their turn in arrival order instead of sharing the
+    # GIL, which cuts the tail under load (docs/scaling.md, "Threads per web process"), but
+    # one slow request (a mail server's connection test) then holds up the others.
+    web_threads: int = Field(default=40, ge=1)
     # Events and webhook deliveries are kept this many days once done, then pruned.
     event_retention_days: float = Field(default=7.0, gt=0)
     max_request_bytes: int = 30 * 1024 * 1024

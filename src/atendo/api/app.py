@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -144,6 +145,8 @@ def create_api(runtime: Runtime, *, background: list[Background] | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Starlette runs the synchronous handlers on anyio's default thread limiter.
+        to_thread.current_default_thread_limiter().total_tokens = runtime.settings.web_threads
         flusher = asyncio.create_task(_flush_usage(usage, runtime))
         async with contextlib.AsyncExitStack() as stack:
             for factory in background or []:
