@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import event
 
 from atendo.core.dialogs.service import assign_dialog
+from atendo.core.messages.models import Message
 from atendo.core.operators.models import Operator
 from atendo.panel.auth import PanelUser
 from atendo.panel.views import DialogRow, ListFilters, dialog_rows
 from atendo.runtime import Runtime
 from tests.conftest import CompanyFixture
-from tests.factories import client_message, external_channel
+from tests.factories import client_message, external_channel, queued_reply
 
 
 def _admin(runtime: Runtime, company: CompanyFixture) -> PanelUser:
@@ -104,3 +105,21 @@ def test_a_longer_page_costs_no_more_queries(runtime: Runtime, company: CompanyF
     rows, with_eight = _rows(runtime, user)
     assert len(rows) == 8
     assert with_eight == with_one + 1  # the operators' names: none were assigned before
+
+
+def test_a_row_waits_since_the_clients_last_message_until_it_is_answered(
+    runtime: Runtime, company: CompanyFixture
+) -> None:
+    channel = external_channel(runtime, company.id)
+    waiting = client_message(runtime, company.id, channel, text="still there?")
+    answered = client_message(runtime, company.id, channel, text="thanks")
+    queued_reply(runtime, company.id, answered.dialog_id, operator_id=company.admin_id)
+    with runtime.db.reading() as session:
+        asked = session.get(Message, waiting.message_id)
+        assert asked is not None
+        since = asked.created
+    rows, _n = _rows(runtime, _admin(runtime, company))
+    by_id = {r.id: r for r in rows}
+    assert by_id[waiting.dialog_id].waiting_since == since
+    # the operator's answer is the last message: nobody waits (it is not the client's)
+    assert by_id[answered.dialog_id].waiting_since is None
