@@ -89,6 +89,10 @@ class BlobStore:
         """Where the blob may be: flat, and where an older store put it."""
         if len(sha) != 64 or not _HEX.issuperset(sha):
             raise ValueError("not a sha256 hex digest")
+        return self._layout(sha)
+
+    def _layout(self, sha: str) -> tuple[str, str]:
+        """(flat path, older two-level path) of a digest known to be one (see the docstring)."""
         folder = f"{self._root}/{sha[:2]}"
         return f"{folder}/{sha}", f"{folder}/{sha[2:4]}/{sha}"
 
@@ -104,16 +108,15 @@ class BlobStore:
         sha = hashlib.sha256(data).hexdigest()
         # os-level calls on str paths (the digest needs no check): this runs for every mail
         # and attachment.
-        folder = f"{self._root}/{sha[:2]}"
-        path = f"{folder}/{sha}"
+        path, legacy = self._layout(sha)
         # Already there: flat, or where an older store put it (see the module docstring).
-        if os.path.exists(path) or os.path.exists(f"{folder}/{sha[2:4]}/{sha}"):
+        if os.path.exists(path) or os.path.exists(legacy):
             return sha
         tmp = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}"
         try:
             fd = os.open(tmp, _CREATE, 0o644)
         except FileNotFoundError:  # the first blob of its folder
-            _make_folder(folder)
+            _make_folder(os.path.dirname(path))
             fd = os.open(tmp, _CREATE, 0o644)
         try:
             try:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    Result,
     Select,
     create_engine,
     delete,
@@ -141,9 +142,7 @@ def table_rows(session: Session, stmt: Select[Any]) -> list[Record]:
     for a list only serialised, at a fraction of the CPU of building ORM objects (no identity
     map, no instance state, no instrumented attribute reads)."""
     model = stmt.column_descriptions[0]["entity"]
-    result = session.execute(stmt.with_only_columns(*model.__table__.c))
-    keys = list(result.keys())
-    return [Record(dict(zip(keys, row, strict=True))) for row in result]
+    return _records_of(session.execute(stmt.with_only_columns(*model.__table__.c)))
 
 
 def records(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list[Record]:
@@ -152,7 +151,10 @@ def records(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list
     module that runs it (``functools.cache``). Building a statement, and the cache key by which
     SQLAlchemy finds its compiled form, cost more CPU than executing it; a statement built once
     keeps its cache key, so each execution only binds its values."""
-    result = session.execute(stmt, params)
+    return _records_of(session.execute(stmt, params))
+
+
+def _records_of(result: Result[Any]) -> list[Record]:
     keys = list(result.keys())
     return [Record(dict(zip(keys, row, strict=True))) for row in result]
 

@@ -20,7 +20,7 @@ from atendo.core.errors import NotFound
 from atendo.core.events.service import emit_rows, event_row
 from atendo.core.messages.models import Attachment, Message, MessageStatusEvent
 from atendo.kit.clock import iso, utcnow
-from atendo.kit.db import Fetch, Record, entities, get_scoped, records, table_rows
+from atendo.kit.db import Record, entities, get_scoped, records, table_rows
 from atendo.kit.pagination import Page, read_page
 
 
@@ -34,7 +34,16 @@ def get_message(session: Session, *, company_id: int, message_id: int) -> Messag
 def attachments_of(
     session: Session, message_ids: Sequence[int], *, company_id: int
 ) -> dict[int, list[Attachment]]:
-    return _attachments_of(session, message_ids, company_id=company_id, fetch=entities)
+    if not message_ids:
+        return {}
+    return _by_message(
+        entities(
+            session,
+            select(Attachment)
+            .where(Attachment.company_id == company_id, Attachment.message_id.in_(message_ids))
+            .order_by(Attachment.id),
+        )
+    )
 
 
 def attachment_rows_of(
@@ -45,8 +54,13 @@ def attachment_rows_of(
     if not message_ids:
         return {}
     params = {"company_id": company_id, "ids": list(message_ids)}
-    out: dict[int, list[Record]] = {}
-    for att in records(session, _attachments_of_messages(), params):
+    return _by_message(records(session, _attachments_of_messages(), params))
+
+
+def _by_message(attachments: list[Any]) -> dict[int, list[Any]]:
+    """Attachments (objects or rows) grouped by their message, in the order given."""
+    out: dict[int, list[Any]] = {}
+    for att in attachments:
         out.setdefault(att.message_id, []).append(att)
     return out
 
@@ -64,23 +78,6 @@ def _attachments_of_messages() -> Select[Any]:
         )
         .order_by(columns.id)
     )
-
-
-def _attachments_of(
-    session: Session, message_ids: Sequence[int], *, company_id: int, fetch: Fetch
-) -> dict[int, list[Any]]:
-    if not message_ids:
-        return {}
-    rows = fetch(
-        session,
-        select(Attachment)
-        .where(Attachment.company_id == company_id, Attachment.message_id.in_(message_ids))
-        .order_by(Attachment.id),
-    )
-    out: dict[int, list[Any]] = {}
-    for att in rows:
-        out.setdefault(att.message_id, []).append(att)
-    return out
 
 
 def status_history(
