@@ -94,6 +94,22 @@ def mailbox_channel(runtime: Runtime, company_id: int, mailbox: Mailbox, **setti
     )
 
 
+def widget_channel(runtime: Runtime, company_id: int) -> Channel:
+    """A site widget channel (embedded from http://127.0.0.1:8765), made as
+    ``POST /v1/channels`` makes it."""
+    import asyncio
+
+    from atendo.transports.widget.transport import WidgetTransport
+
+    return asyncio.run(
+        WidgetTransport().connect(
+            runtime,
+            company_id=company_id,
+            data={"name": "Site", "allowed_origins": ["http://127.0.0.1:8765"]},
+        )
+    )
+
+
 def external_channel(runtime: Runtime, company_id: int, name: str = "Bot") -> int:
     """A channel of the external transport (messages come in through the API)."""
     with runtime.db.transaction() as session:

@@ -25,23 +25,12 @@ from atendo.transports.widget.hub import Hub, Note
 from atendo.transports.widget.transport import WidgetTransport
 from atendo.transports.widget.visitors import Visitor, receive_visitor_message
 from tests.conftest import CompanyFixture
+from tests.factories import widget_channel
 
 T = TypeVar("T")
 # Only a guard against a hang: every wait below ends as soon as the frame is there.
 NEVER = 20.0
 CLIENT = 999_999  # the client of the typing events below (no row: the hub reads only events)
-
-
-def _widget_channel(runtime: Runtime, company: CompanyFixture) -> int:
-    async def connect() -> int:
-        channel = await WidgetTransport().connect(
-            runtime,
-            company_id=company.id,
-            data={"name": "Site", "allowed_origins": ["http://127.0.0.1:8765"]},
-        )
-        return channel.id
-
-    return asyncio.run(connect())
 
 
 def _typing(runtime: Runtime, company: CompanyFixture, channel_id: int, name: str) -> int:
@@ -99,8 +88,8 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
 def test_the_hub_hands_each_followed_event_once_in_order(
     runtime: Runtime, company: CompanyFixture
 ) -> None:
-    channel_id = _widget_channel(runtime, company)
-    other_channel = _widget_channel(runtime, company)
+    channel_id = widget_channel(runtime, company.id).id
+    other_channel = widget_channel(runtime, company.id).id
 
     async def scenario() -> list[tuple[int, str]]:
         hub = Hub(runtime)
@@ -135,7 +124,7 @@ def test_an_event_committed_after_a_later_one_reaches_the_visitor_once(
     there is not handed out twice."""
     if not runtime.db.is_postgres:
         pytest.skip("concurrent writers: PostgreSQL only (SQLite has one writer at a time)")
-    channel_id = _widget_channel(runtime, company)
+    channel_id = widget_channel(runtime, company.id).id
 
     async def scenario() -> list[str]:
         hub = Hub(runtime)
@@ -168,7 +157,7 @@ def test_the_hub_and_the_delivery_loop_do_not_wait_for_the_visitors_threads(
     """Every thread the visitors' reads and writes run on is busy (a burst of messages): the
     hub still reads, and the delivery loop still records an answer sent, each on a thread of
     its own."""
-    channel_id = _widget_channel(runtime, company)
+    channel_id = widget_channel(runtime, company.id).id
     with runtime.db.transaction() as session:
         channel = get_channel(session, company_id=company.id, channel_id=channel_id)
         arrival = receive_visitor_message(session, channel, Visitor(channel_id, "v1"), text="oi")

@@ -17,21 +17,9 @@ from atendo.runtime import Runtime
 from atendo.transports.widget.hub import hub_for
 from atendo.transports.widget.limits import Limits
 from atendo.transports.widget.routes import Connection, _read_channel
-from atendo.transports.widget.transport import WidgetTransport
 from atendo.transports.widget.visitors import Visitor
 from tests.conftest import CompanyFixture
-
-
-def _widget(runtime: Runtime, company: CompanyFixture) -> str:
-    async def connect() -> str:
-        channel = await WidgetTransport().connect(
-            runtime,
-            company_id=company.id,
-            data={"name": "Site", "allowed_origins": ["http://127.0.0.1:8765"]},
-        )
-        return str(channel.settings["public_id"])
-
-    return asyncio.run(connect())
+from tests.factories import widget_channel
 
 
 def _connection(runtime: Runtime, public_id: str, visitor_id: str) -> Connection:
@@ -88,7 +76,7 @@ def _stored(runtime: Runtime, company: CompanyFixture) -> list[tuple[int, str]]:
 def test_a_burst_from_several_visitors_is_one_transaction_each_acked_in_order(
     runtime: Runtime, company: CompanyFixture, commits: list[str]
 ) -> None:
-    public_id = _widget(runtime, company)
+    public_id = str(widget_channel(runtime, company.id).settings["public_id"])
     known = _connection(runtime, public_id, "known")
     first = _sent([(known, "k0")])  # a visitor who wrote before: client, dialog, request
     assert [f["t"] for f in first[0]] == ["ack"]
@@ -118,7 +106,7 @@ def test_one_failing_message_loses_none_of_the_others(
 ) -> None:
     """The batch's transaction fails on one message (its channel is gone): nothing of it is
     kept, each message is stored again alone; the failing one alone gets an error."""
-    public_id = _widget(runtime, company)
+    public_id = str(widget_channel(runtime, company.id).settings["public_id"])
     ana, bia, cid = (_connection(runtime, public_id, v) for v in ("ana", "bia", "cid"))
     gone = _connection(runtime, public_id, "gone")
     gone.channel = Channel(id=10**9, company_id=company.id, transport="widget", name="gone")
@@ -143,7 +131,7 @@ def test_a_batch_reads_its_channel_once_and_each_client_once(
 ) -> None:
     """Messages of known visitors in one batch: one SELECT of the channel for all of them,
     one of each visitor's client (by their identity), none again for the pre-chat answers."""
-    public_id = _widget(runtime, company)
+    public_id = str(widget_channel(runtime, company.id).settings["public_id"])
     conns = [_connection(runtime, public_id, v) for v in ("ana", "bia", "cid")]
     _sent([(c, f"{i}-first") for i, c in enumerate(conns)])  # now known visitors
     statements: list[str] = []
